@@ -1,0 +1,6 @@
+export { Engine } from './engine.js';
+export type { FeeLevel, Hold } from './engine.js';
+export { findViolations, findTradeViolations } from './invariants.js';
+export { encodeSnapshot, SNAPSHOT_VERSION } from './snapshot.js';
+export type { EngineSnapshot } from './snapshot.js';
+export * from './types.js';

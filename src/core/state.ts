@@ -1,0 +1,354 @@
+/**
+ * The engine's mutable state: assets, markets with their books, users, accounts, balances
+ * and orders. Plain classes with fixed shapes; no behaviour beyond bookkeeping of the
+ * structures themselves (the rules live in engine.ts).
+ */
+import type { FeeTier, MarketState, OrderType, Restriction, StpMode, TimeInForce } from './types.js';
+
+export const BUY = 0;
+export const SELL = 1;
+
+/** Where an order is in its life. */
+export const PENDING = 0; // conditional order waiting for its trigger
+export const WORKING = 1; // being matched, or resting on the book
+export const DONE = 2;
+
+export class Asset {
+  constructor(
+    readonly index: number,
+    readonly code: string,
+    readonly precision: number,
+    readonly minFee: number,
+  ) {}
+}
+
+export class Balance {
+  available = 0;
+  reserved = 0;
+  locked = 0;
+  /** Command number in which this balance last changed; drives one balance event per command. */
+  touchedAt = -1;
+  constructor(readonly account: Account, readonly asset: Asset) {}
+}
+
+export class User {
+  level: number;
+  /** market index → rolling 30-day volume in the market's quote minor units. */
+  readonly volumes = new Map<number, VolumeWindow>();
+  constructor(readonly id: number, level: number) {
+    this.level = level;
+  }
+}
+
+export const VOLUME_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+/** Traded volume per UTC day over the last 30 days, in a ring of day buckets. */
+export class VolumeWindow {
+  readonly days = new Array<number>(VOLUME_DAYS).fill(-1);
+  readonly amounts = new Array<number>(VOLUME_DAYS).fill(0);
+
+  add(ts: number, amount: number): void {
+    const day = Math.floor(ts / DAY_MS);
+    const slot = day % VOLUME_DAYS;
+    if (this.days[slot] !== day) {
+      this.days[slot] = day;
+      this.amounts[slot] = 0;
+    }
+    this.amounts[slot] = Math.min(Number.MAX_SAFE_INTEGER, this.amounts[slot]! + amount);
+  }
+
+  /** Volume of the 30 days ending with the day of ts (today included). */
+  total(ts: number): number {
+    const today = Math.floor(ts / DAY_MS);
+    let sum = 0;
+    for (let i = 0; i < VOLUME_DAYS; i++) {
+      const day = this.days[i]!;
+      if (day > today - VOLUME_DAYS && day <= today) sum = Math.min(Number.MAX_SAFE_INTEGER, sum + this.amounts[i]!);
+    }
+    return sum;
+  }
+}
+
+export class Account {
+  restriction: Restriction = 'none';
+  /** asset index → balance (created on first use). */
+  readonly balances: (Balance | undefined)[] = [];
+  /** client order id → open order (working or pending). */
+  readonly openByClientId = new Map<string, Order>();
+  /** order id → open order (working or pending). */
+  readonly openOrders = new Map<number, Order>();
+  constructor(readonly id: number, readonly user: User | null) {}
+
+  balance(asset: Asset): Balance {
+    let balance = this.balances[asset.index];
+    if (balance === undefined) {
+      balance = new Balance(this, asset);
+      this.balances[asset.index] = balance;
+    }
+    return balance;
+  }
+}
+
+export class Order {
+  // Queue links within a price level.
+  prev: Order | null = null;
+  next: Order | null = null;
+  level: Level | null = null;
+
+  state = WORKING;
+  /** Price in ticks (limit orders; 0 for market). */
+  priceTicks = 0;
+  /** Original quantity in lots (0 for orders sized in quote). */
+  quantityLots = 0;
+  leavesLots = 0;
+  filledLots = 0;
+  /** Sum of price × quantity over fills, quote minor units. */
+  cumQuote = 0;
+  /** Quote still to spend or receive, for orders sized in quote. */
+  quoteLeft = 0;
+  quoteQuantity = 0;
+  byQuote = false;
+  /** Funds held for this order, in the asset it pays with. */
+  reserved = 0;
+  /** Conditional orders. */
+  stopTicks = 0;
+  callbackBps = 0;
+  /** Trailing stops: the best price seen since placement, in ticks (0 = none yet). */
+  extremeTicks = 0;
+  /** True for orders that execute as market orders once live. */
+  isMarket = false;
+  postOnly = false;
+  expireAt = 0;
+  /** Position in time priority: the command number of the last (re)queue. */
+  priority = 0;
+
+  constructor(
+    readonly id: number,
+    readonly account: Account,
+    readonly market: Market,
+    readonly side: number,
+    readonly orderType: OrderType,
+    readonly timeInForce: TimeInForce,
+    readonly stp: StpMode,
+    readonly clientOrderId: string | null,
+  ) {}
+}
+
+export class Level {
+  head: Order | null = null;
+  tail: Order | null = null;
+  totalLots = 0;
+  count = 0;
+  constructor(readonly priceTicks: number) {}
+}
+
+/**
+ * One side of a book: a sorted array of level prices with the best price at the end (so the
+ * common operations at the top of the book are push/pop), and a map from price to level.
+ */
+export class BookSide {
+  readonly prices: number[] = [];
+  readonly levels = new Map<number, Level>();
+  constructor(readonly isBid: boolean) {}
+
+  best(): Level | undefined {
+    const prices = this.prices;
+    return prices.length === 0 ? undefined : this.levels.get(prices[prices.length - 1]!);
+  }
+
+  /** True if a is strictly better than b on this side. */
+  better(a: number, b: number): boolean {
+    return this.isBid ? a > b : a < b;
+  }
+
+  private position(price: number): number {
+    const prices = this.prices;
+    let lo = 0;
+    let hi = prices.length;
+    if (this.isBid) {
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (prices[mid]! < price) lo = mid + 1; else hi = mid; }
+    } else {
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (prices[mid]! > price) lo = mid + 1; else hi = mid; }
+    }
+    return lo;
+  }
+
+  append(order: Order): void {
+    const price = order.priceTicks;
+    let level = this.levels.get(price);
+    if (level === undefined) {
+      level = new Level(price);
+      this.levels.set(price, level);
+      const prices = this.prices;
+      const n = prices.length;
+      if (n === 0 || this.better(price, prices[n - 1]!)) prices.push(price);
+      else prices.splice(this.position(price), 0, price);
+    }
+    order.level = level;
+    order.prev = level.tail;
+    order.next = null;
+    if (level.tail !== null) level.tail.next = order;
+    else level.head = order;
+    level.tail = order;
+    level.totalLots += order.leavesLots;
+    level.count += 1;
+  }
+
+  remove(order: Order): void {
+    const level = order.level!;
+    if (order.prev !== null) order.prev.next = order.next;
+    else level.head = order.next;
+    if (order.next !== null) order.next.prev = order.prev;
+    else level.tail = order.prev;
+    level.totalLots -= order.leavesLots;
+    level.count -= 1;
+    order.level = null;
+    order.prev = null;
+    order.next = null;
+    if (level.count === 0) this.dropLevel(level.priceTicks);
+  }
+
+  private dropLevel(price: number): void {
+    this.levels.delete(price);
+    const prices = this.prices;
+    if (prices[prices.length - 1] === price) prices.pop();
+    else prices.splice(this.position(price), 1);
+  }
+
+  /** Levels from best to worst. */
+  *levelsBestFirst(): Iterable<Level> {
+    for (let i = this.prices.length - 1; i >= 0; i--) yield this.levels.get(this.prices[i]!)!;
+  }
+}
+
+/**
+ * Conditional orders of one market waiting for their trigger. Each list keeps the next order to
+ * fire at its end.
+ */
+export class TriggerBook {
+  /** Fire when the last price rises to the trigger: lowest trigger first, then oldest. */
+  readonly rising: Order[] = [];
+  /** Fire when the last price falls to the trigger: highest trigger first, then oldest. */
+  readonly falling: Order[] = [];
+  /** Trailing stops in id order. */
+  readonly trailing: Order[] = [];
+
+  add(order: Order, rising: boolean): void {
+    const list = rising ? this.rising : this.falling;
+    // Sort key puts the next to fire last: rising is descending by trigger, falling ascending;
+    // equal triggers keep the oldest (smallest id) last.
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (TriggerBook.before(list[mid]!, order, rising)) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, order);
+  }
+
+  /** Whether a sorts before b in its list. */
+  private static before(a: Order, b: Order, rising: boolean): boolean {
+    if (a.stopTicks !== b.stopTicks) return rising ? a.stopTicks > b.stopTicks : a.stopTicks < b.stopTicks;
+    return a.id > b.id;
+  }
+
+  remove(order: Order): void {
+    for (const list of [this.rising, this.falling, this.trailing]) {
+      const index = list.indexOf(order);
+      if (index >= 0) { list.splice(index, 1); return; }
+    }
+  }
+
+  get size(): number {
+    return this.rising.length + this.falling.length + this.trailing.length;
+  }
+}
+
+export class Market {
+  state: MarketState;
+  makerFeePpm: number;
+  takerFeePpm: number;
+  tiers: FeeTier[] = [];
+  lastPriceTicks = 0;
+  readonly bids = new BookSide(true);
+  readonly asks = new BookSide(false);
+  readonly triggers = new TriggerBook();
+  /** Quote minor units of one lot at one tick: tick × lot / 10^basePrecision, an integer. */
+  readonly unitNotional: number;
+
+  constructor(
+    readonly index: number,
+    readonly id: string,
+    readonly base: Asset,
+    readonly quote: Asset,
+    readonly tick: number,
+    readonly lot: number,
+    readonly minQuantity: number,
+    readonly maxQuantity: number,
+    readonly minNotional: number,
+    readonly maxNotional: number,
+    readonly bandLowBps: number,
+    readonly bandHighBps: number,
+    state: MarketState,
+    makerFeePpm: number,
+    takerFeePpm: number,
+    unitNotional: number,
+  ) {
+    this.state = state;
+    this.makerFeePpm = makerFeePpm;
+    this.takerFeePpm = takerFeePpm;
+    this.unitNotional = unitNotional;
+  }
+}
+
+/** A min-heap of orders by (expireAt, id). Entries of orders that ended are skipped lazily. */
+export class ExpiryHeap {
+  private readonly heap: Order[] = [];
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  private static less(a: Order, b: Order): boolean {
+    return a.expireAt !== b.expireAt ? a.expireAt < b.expireAt : a.id < b.id;
+  }
+
+  push(order: Order): void {
+    const heap = this.heap;
+    heap.push(order);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!ExpiryHeap.less(heap[i]!, heap[parent]!)) break;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+  }
+
+  peek(): Order | undefined {
+    return this.heap[0];
+  }
+
+  pop(): Order | undefined {
+    const heap = this.heap;
+    const top = heap[0];
+    const last = heap.pop();
+    if (heap.length > 0 && last !== undefined) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < heap.length && ExpiryHeap.less(heap[left]!, heap[smallest]!)) smallest = left;
+        if (right < heap.length && ExpiryHeap.less(heap[right]!, heap[smallest]!)) smallest = right;
+        if (smallest === i) break;
+        [heap[i], heap[smallest]] = [heap[smallest]!, heap[i]!];
+        i = smallest;
+      }
+    }
+    return top;
+  }
+}

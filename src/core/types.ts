@@ -1,0 +1,298 @@
+/**
+ * Commands the engine accepts and events it emits.
+ *
+ * Units: every amount is an integer count of an asset's minor units (satoshis, cents…).
+ * A price is the number of quote minor units for one whole base unit. All are numbers
+ * that the engine keeps within the safe-integer range (checked on entry).
+ */
+
+export type Side = 'buy' | 'sell';
+export type OrderType =
+  | 'limit'
+  | 'market'
+  | 'stop_limit'
+  | 'stop_market'
+  | 'take_profit'
+  | 'take_profit_limit'
+  | 'trailing_stop';
+export type TimeInForce = 'GTC' | 'IOC' | 'FOK' | 'DAY' | 'GTD';
+export type StpMode = 'cancel_taker' | 'cancel_maker' | 'cancel_both' | 'decrement';
+export type MarketState = 'trading' | 'halted' | 'cancel_only' | 'post_only';
+export type Restriction = 'none' | 'buy_only' | 'sell_only' | 'no_trading';
+export type OrderStatus = 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELLED' | 'REJECTED' | 'EXPIRED' | 'PENDING_TRIGGER';
+
+/** Account ids of the exchange's own books. User accounts are positive integers. */
+export const EXTERNAL_ACCOUNT = -1;
+export const FEE_ACCOUNT = -2;
+
+export const PPM = 1_000_000;
+export const BPS = 10_000;
+
+export interface FeeTier {
+  /** 30-day traded volume of the user in this market, quote minor units. */
+  minVolume: number;
+  makerFeePpm: number;
+  takerFeePpm: number;
+}
+
+export interface CreateAsset { type: 'create_asset'; code: string; precision: number; minFee?: number }
+export interface CreateMarket {
+  type: 'create_market';
+  market: string;
+  base: string;
+  quote: string;
+  /** Price step, quote minor units per whole base unit. */
+  tick: number;
+  /** Quantity step, base minor units. */
+  lot: number;
+  minQuantity?: number;
+  maxQuantity?: number;
+  minNotional?: number;
+  maxNotional?: number;
+  makerFeePpm?: number;
+  takerFeePpm?: number;
+  state?: MarketState;
+  /** Limit prices must lie within [last × low, last × high], in basis points (0 = no band). */
+  bandLowBps?: number;
+  bandHighBps?: number;
+}
+export interface SetMarketState { type: 'set_market_state'; market: string; state: MarketState }
+export interface SetFees { type: 'set_fees'; market: string; makerFeePpm: number; takerFeePpm: number; tiers?: FeeTier[] }
+export interface SetFeeLevel { type: 'set_fee_level'; level: number; makerFeePpm: number; takerFeePpm: number }
+export interface CreateUser { type: 'create_user'; user: number; level?: number }
+export interface SetUserLevel { type: 'set_user_level'; user: number; level: number }
+export interface CreateAccount { type: 'create_account'; account: number; user: number }
+export interface SetRestriction { type: 'set_restriction'; account: number; restriction: Restriction }
+/** Credit from the outside world. `key` makes it apply at most once. */
+export interface Deposit { type: 'deposit'; account: number; asset: string; amount: number; key: string }
+/** Moves available → locked for a withdrawal; `hold` names the hold. */
+export interface LockFunds { type: 'lock_funds'; account: number; asset: string; amount: number; hold: string }
+/** Returns a hold's funds to available (failed or cancelled withdrawal). */
+export interface UnlockFunds { type: 'unlock_funds'; hold: string }
+/** Sends a hold's funds to the outside world (completed withdrawal). */
+export interface SettleFunds { type: 'settle_funds'; hold: string }
+export interface Transfer { type: 'transfer'; from: number; to: number; asset: string; amount: number; key: string }
+export interface PlaceOrder {
+  type: 'place_order';
+  account: number;
+  market: string;
+  side: Side;
+  orderType: OrderType;
+  timeInForce?: TimeInForce;
+  price?: number;
+  quantity?: number;
+  /** Market orders (and conditional market buys): spend / receive this much quote. */
+  quoteQuantity?: number;
+  stopPrice?: number;
+  /** Trailing stop distance from the extreme price, basis points (100 = 1 %). */
+  callbackBps?: number;
+  postOnly?: boolean;
+  stp?: StpMode;
+  clientOrderId?: string;
+  /** GTD expiry, epoch milliseconds. */
+  expireTime?: number;
+}
+export interface CancelOrder { type: 'cancel_order'; account: number; orderId?: number; clientOrderId?: string }
+export interface CancelAll { type: 'cancel_all'; account: number; market?: string }
+export interface CancelMarket { type: 'cancel_market'; market: string }
+export interface AmendOrder {
+  type: 'amend_order';
+  account: number;
+  orderId?: number;
+  clientOrderId?: string;
+  /** New total quantity (filled part included). */
+  quantity?: number;
+  price?: number;
+}
+/** Carries only time forward: expiries happen. */
+export interface Tick { type: 'tick' }
+
+export type Command =
+  | CreateAsset | CreateMarket | SetMarketState | SetFees | SetFeeLevel
+  | CreateUser | SetUserLevel | CreateAccount | SetRestriction
+  | Deposit | LockFunds | UnlockFunds | SettleFunds | Transfer
+  | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | Tick;
+
+export interface Envelope {
+  /** Journal sequence number; also the id of an order this command places. */
+  seq: number;
+  /** Epoch milliseconds, stamped by the sequencer; never decreases. */
+  ts: number;
+  cmd: Command;
+}
+
+export type RejectReason =
+  | 'INVALID_COMMAND'
+  | 'OUT_OF_RANGE'
+  | 'ALREADY_EXISTS'
+  | 'DUPLICATE_KEY'
+  | 'UNKNOWN_ASSET'
+  | 'UNKNOWN_MARKET'
+  | 'UNKNOWN_USER'
+  | 'UNKNOWN_ACCOUNT'
+  | 'UNKNOWN_ORDER'
+  | 'UNKNOWN_HOLD'
+  | 'INSUFFICIENT_BALANCE'
+  | 'TICK_SIZE'
+  | 'LOT_SIZE'
+  | 'QUANTITY_TOO_SMALL'
+  | 'QUANTITY_TOO_LARGE'
+  | 'NOTIONAL_TOO_SMALL'
+  | 'NOTIONAL_TOO_LARGE'
+  | 'PRICE_BELOW_BAND'
+  | 'PRICE_ABOVE_BAND'
+  | 'POST_ONLY_WOULD_TAKE'
+  | 'FOK_CANNOT_FILL'
+  | 'MARKET_HALTED'
+  | 'MARKET_CANCEL_ONLY'
+  | 'MARKET_POST_ONLY'
+  | 'DIRECTION_RESTRICTED'
+  | 'DUPLICATE_CLIENT_ORDER_ID'
+  | 'INVALID_EXPIRE_TIME'
+  | 'NO_LIQUIDITY'
+  | 'ORDER_NOT_AMENDABLE';
+
+export type CancelReason =
+  | 'USER'
+  | 'OPERATOR'
+  | 'SELF_TRADE'
+  | 'POST_ONLY_WOULD_TAKE'
+  | 'FOK_CANNOT_FILL'
+  | 'INSUFFICIENT_BALANCE';
+
+/** Why an order ended without filling: its time in force ran out. */
+export type ExpireReason = 'IOC' | 'NO_LIQUIDITY' | 'EXPIRE_TIME';
+
+export interface OrderView {
+  orderId: number;
+  account: number;
+  market: string;
+  side: Side;
+  orderType: OrderType;
+  timeInForce: TimeInForce;
+  price: number | null;
+  quantity: number | null;
+  quoteQuantity: number | null;
+  stopPrice: number | null;
+  callbackBps: number | null;
+  postOnly: boolean;
+  stp: StpMode;
+  clientOrderId: string | null;
+  expireTime: number | null;
+  status: OrderStatus;
+}
+
+export interface OrderAcceptedEvent { type: 'order_accepted'; order: OrderView }
+export interface OrderRejectedEvent {
+  type: 'order_rejected';
+  orderId: number;
+  account: number;
+  market: string;
+  clientOrderId: string | null;
+  reason: RejectReason;
+}
+export interface OrderTriggeredEvent { type: 'order_triggered'; orderId: number; account: number; market: string; lastPrice: number }
+export interface OrderFillEvent {
+  type: 'order_fill';
+  orderId: number;
+  account: number;
+  market: string;
+  side: Side;
+  tradeId: number;
+  price: number;
+  quantity: number;
+  quoteQuantity: number;
+  fee: number;
+  feeAsset: string;
+  liquidity: 'maker' | 'taker';
+  cumQuantity: number;
+  /** Unfilled quantity still working; 0 for orders sized in quote. */
+  leavesQuantity: number;
+  cumQuote: number;
+  avgPrice: number;
+  status: 'PARTIALLY_FILLED' | 'FILLED';
+}
+export interface TradeEvent {
+  type: 'trade';
+  tradeId: number;
+  market: string;
+  price: number;
+  quantity: number;
+  quoteQuantity: number;
+  takerSide: Side;
+  takerOrderId: number;
+  makerOrderId: number;
+  takerAccount: number;
+  makerAccount: number;
+  takerFee: number;
+  makerFee: number;
+  /** Fee of the buyer, in base; of the seller, in quote. */
+  buyerFee: number;
+  sellerFee: number;
+}
+export interface OrderEndedEvent {
+  type: 'order_cancelled' | 'order_expired';
+  orderId: number;
+  account: number;
+  market: string;
+  reason: CancelReason | ExpireReason;
+  cancelledQuantity: number;
+  cumQuantity: number;
+  cumQuote: number;
+  avgPrice: number;
+}
+export interface OrderAmendedEvent {
+  type: 'order_amended';
+  orderId: number;
+  account: number;
+  market: string;
+  price: number;
+  quantity: number;
+  leavesQuantity: number;
+  priorityKept: boolean;
+}
+export interface BalanceEvent { type: 'balance'; account: number; asset: string; available: number; reserved: number; locked: number }
+export interface CommandRejectedEvent { type: 'command_rejected'; command: Command['type']; reason: RejectReason; message: string }
+export interface AssetCreatedEvent { type: 'asset_created'; code: string; precision: number; minFee: number }
+export interface MarketUpdatedEvent { type: 'market_created' | 'market_updated'; market: MarketView }
+export interface FeeLevelSetEvent { type: 'fee_level_set'; level: number; makerFeePpm: number; takerFeePpm: number }
+export interface UserEvent { type: 'user_created' | 'user_updated'; user: number; level: number }
+export interface AccountEvent { type: 'account_created' | 'account_updated'; account: number; user: number; restriction: Restriction }
+export interface FundsMovedEvent {
+  type: 'deposited' | 'funds_locked' | 'funds_unlocked' | 'funds_settled' | 'transferred';
+  account: number;
+  /** Counterparty: the external account, or the destination of a transfer. */
+  counterparty: number;
+  asset: string;
+  amount: number;
+  key: string;
+}
+
+export type EngineEvent =
+  | OrderAcceptedEvent | OrderRejectedEvent | OrderTriggeredEvent | OrderFillEvent | TradeEvent
+  | OrderEndedEvent | OrderAmendedEvent | BalanceEvent | CommandRejectedEvent | AssetCreatedEvent
+  | MarketUpdatedEvent | FeeLevelSetEvent | UserEvent | AccountEvent | FundsMovedEvent;
+
+export interface MarketView {
+  market: string;
+  base: string;
+  quote: string;
+  tick: number;
+  lot: number;
+  minQuantity: number;
+  maxQuantity: number;
+  minNotional: number;
+  maxNotional: number;
+  makerFeePpm: number;
+  takerFeePpm: number;
+  tiers: FeeTier[];
+  state: MarketState;
+  bandLowBps: number;
+  bandHighBps: number;
+  lastPrice: number | null;
+}
+
+export interface BalanceView { asset: string; available: number; reserved: number; locked: number }
+
+export interface BookLevelView { price: number; quantity: number; orders: number }
+export interface BookView { market: string; bids: BookLevelView[]; asks: BookLevelView[] }
