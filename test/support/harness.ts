@@ -47,8 +47,14 @@ export function withMarket(options: Partial<Extract<Command, { type: 'create_mar
   return h;
 }
 
-export function ofType<T extends EngineEvent['type']>(events: EngineEvent[], type: T): Extract<EngineEvent, { type: T }>[] {
-  return events.filter((e) => e.type === type) as Extract<EngineEvent, { type: T }>[];
+export function ofType<T extends EngineEvent['type']>(events: EngineEvent[], type: T): (EngineEvent & { type: T })[] {
+  return events.filter((e) => e.type === type) as (EngineEvent & { type: T })[];
+}
+
+/** The state hash of everything but the clock (sequence and time move with every command). */
+export function stateWithoutClock(engine: Engine): string {
+  const { lastSeq: _seq, lastTs: _ts, ...rest } = engine.snapshot();
+  return JSON.stringify(rest);
 }
 
 export function rejection(events: EngineEvent[]): string | undefined {

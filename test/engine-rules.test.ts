@@ -1,0 +1,212 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Engine } from '../src/core/index.js';
+import type { EngineEvent, PlaceOrder } from '../src/core/index.js';
+import { BTC, LOT, ofType, rejection, stateWithoutClock, usdt, withMarket } from './support/harness.js';
+
+type Order = Omit<PlaceOrder, 'type' | 'market'> & { market?: string };
+const limitBuy = (extra: Partial<Order> = {}): Order => ({ account: 20, side: 'buy', orderType: 'limit', price: usdt(100), quantity: LOT, ...extra });
+
+function expectRejected(h: ReturnType<typeof withMarket>, order: Order, reason: string): void {
+  const before = stateWithoutClock(h.engine);
+  const { events } = h.place(order);
+  assert.equal(rejection(events), reason, JSON.stringify(events));
+  assert.equal(events.length, 1, 'a rejection emits one event and nothing else');
+  assert.equal(stateWithoutClock(h.engine), before, 'a rejection changes nothing');
+}
+
+test('rejects an order the account cannot pay for', () => {
+  expectRejected(withMarket(), limitBuy({ price: usdt(100_000), quantity: 100 * BTC }), 'INSUFFICIENT_BALANCE');
+  expectRejected(withMarket(), { account: 20, side: 'sell', orderType: 'limit', price: usdt(100), quantity: 11 * BTC }, 'INSUFFICIENT_BALANCE');
+});
+
+test('rejects prices off the tick and quantities off the lot', () => {
+  expectRejected(withMarket(), limitBuy({ price: usdt(100) + 1 }), 'TICK_SIZE');
+  expectRejected(withMarket(), limitBuy({ quantity: LOT + 1 }), 'LOT_SIZE');
+  expectRejected(withMarket(), { account: 20, side: 'buy', orderType: 'stop_market', stopPrice: 5, quantity: LOT }, 'TICK_SIZE');
+});
+
+test('rejects quantities and notionals outside the market limits', () => {
+  const h = withMarket({ minQuantity: 2 * LOT, maxQuantity: 100 * LOT, minNotional: usdt(1), maxNotional: usdt(1_000) });
+  expectRejected(h, limitBuy({ quantity: LOT }), 'QUANTITY_TOO_SMALL');
+  expectRejected(h, limitBuy({ quantity: 101 * LOT }), 'QUANTITY_TOO_LARGE');
+  expectRejected(h, limitBuy({ price: usdt(10), quantity: 10 * LOT }), 'NOTIONAL_TOO_SMALL');
+  expectRejected(h, limitBuy({ price: usdt(1_000_000), quantity: 100 * LOT }), 'NOTIONAL_TOO_LARGE');
+  expectRejected(h, { account: 20, side: 'buy', orderType: 'market', quoteQuantity: usdt(1) - 1 }, 'NOTIONAL_TOO_SMALL');
+});
+
+test('rejects limit prices outside the band around the last price (Narkasa 40 % / 250 %)', () => {
+  const h = withMarket({ bandLowBps: 4_000, bandHighBps: 25_000 });
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: LOT });
+  h.place(limitBuy());
+  expectRejected(h, limitBuy({ price: usdt(39) }), 'PRICE_BELOW_BAND');
+  expectRejected(h, { account: 10, side: 'sell', orderType: 'limit', price: usdt(251), quantity: LOT }, 'PRICE_ABOVE_BAND');
+  assert.equal(rejection(h.place(limitBuy({ price: usdt(40) })).events), undefined, 'the bound itself is inside');
+});
+
+test('rejects a post-only order that would take liquidity', () => {
+  const h = withMarket();
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: LOT });
+  expectRejected(h, limitBuy({ postOnly: true }), 'POST_ONLY_WOULD_TAKE');
+});
+
+test('rejects by market state: halted, cancel-only, post-only', () => {
+  const h = withMarket();
+  const resting = h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(101), quantity: LOT });
+  h.apply({ type: 'set_market_state', market: 'BTC-USDT', state: 'halted' });
+  expectRejected(h, limitBuy(), 'MARKET_HALTED');
+  assert.equal(rejection(h.apply({ type: 'cancel_order', account: 10, orderId: resting.id })), 'MARKET_HALTED');
+  h.apply({ type: 'set_market_state', market: 'BTC-USDT', state: 'cancel_only' });
+  expectRejected(h, limitBuy(), 'MARKET_CANCEL_ONLY');
+  assert.equal(ofType(h.apply({ type: 'cancel_order', account: 10, orderId: resting.id }), 'order_cancelled').length, 1);
+  h.apply({ type: 'set_market_state', market: 'BTC-USDT', state: 'post_only' });
+  expectRejected(h, { account: 20, side: 'buy', orderType: 'market', quantity: LOT }, 'MARKET_POST_ONLY');
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: LOT });
+  expectRejected(h, limitBuy(), 'POST_ONLY_WOULD_TAKE');
+  assert.equal(rejection(h.place(limitBuy({ price: usdt(99) })).events), undefined);
+});
+
+test('rejects trading against an account restriction', () => {
+  const h = withMarket();
+  h.apply({ type: 'set_restriction', account: 20, restriction: 'sell_only' });
+  expectRejected(h, limitBuy(), 'DIRECTION_RESTRICTED');
+  h.apply({ type: 'set_restriction', account: 20, restriction: 'no_trading' });
+  expectRejected(h, { account: 20, side: 'sell', orderType: 'limit', price: usdt(100), quantity: LOT }, 'DIRECTION_RESTRICTED');
+});
+
+test('rejects unknown markets, accounts and orders', () => {
+  const h = withMarket();
+  expectRejected(h, limitBuy({ market: 'DOGE-USDT' }), 'UNKNOWN_MARKET');
+  expectRejected(h, limitBuy({ account: 999 }), 'UNKNOWN_ACCOUNT');
+  expectRejected(h, limitBuy({ account: -2 }), 'INVALID_COMMAND');
+  assert.equal(rejection(h.apply({ type: 'cancel_order', account: 20, orderId: 12345 })), 'UNKNOWN_ORDER');
+});
+
+test('rejects malformed orders as invalid commands without throwing', () => {
+  const h = withMarket();
+  const bad: unknown[] = [
+    limitBuy({ price: 1.5 }), limitBuy({ price: -100 }), limitBuy({ quantity: Number.MAX_SAFE_INTEGER + 1 }),
+    limitBuy({ side: 'up' as never }), limitBuy({ orderType: 'iceberg' as never }), limitBuy({ timeInForce: 'GTX' as never }),
+    limitBuy({ price: undefined }), limitBuy({ quoteQuantity: 5 }), limitBuy({ postOnly: true, timeInForce: 'IOC' }),
+    limitBuy({ clientOrderId: 'has space' }), limitBuy({ expireTime: 5 }),
+    { account: 20, side: 'buy', orderType: 'market', price: usdt(1), quantity: LOT },
+    { account: 20, side: 'buy', orderType: 'trailing_stop', callbackBps: 10_000, quantity: LOT },
+  ];
+  for (const order of bad) expectRejected(h, order as Order, 'INVALID_COMMAND');
+  assert.equal(rejection(h.apply({ type: 'no_such' } as never)), 'INVALID_COMMAND');
+});
+
+test('rejects a price × quantity beyond the supported range', () => {
+  const h = withMarket();
+  expectRejected(h, limitBuy({ price: usdt(1_000_000_000), quantity: 1_000_000 * BTC }), 'OUT_OF_RANGE');
+});
+
+test('markets whose tick × lot is not a whole quote unit are refused', () => {
+  const h = withMarket();
+  const events = h.apply({ type: 'create_market', market: 'BTC-EUR', base: 'BTC', quote: 'USDT', tick: 1, lot: 1 });
+  assert.equal(rejection(events), 'INVALID_COMMAND');
+});
+
+function stpScenario(stp: 'cancel_taker' | 'cancel_maker' | 'cancel_both' | 'decrement'): EngineEvent[] {
+  const h = withMarket();
+  h.apply({ type: 'create_account', account: 11, user: 1 }); // a second account of user 1
+  h.apply({ type: 'deposit', account: 11, asset: 'USDT', amount: usdt(1_000), key: 'sub' });
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: 2 * LOT });
+  h.place({ account: 30, side: 'sell', orderType: 'limit', price: usdt(100), quantity: LOT });
+  return h.place({ account: 11, side: 'buy', orderType: 'limit', price: usdt(100), quantity: 3 * LOT, stp }).events;
+}
+
+test('self-trade prevention: cancel taker stops the taker at its own order (Narkasa 10041)', () => {
+  const events = stpScenario('cancel_taker');
+  assert.equal(ofType(events, 'trade').length, 0);
+  assert.deepEqual(ofType(events, 'order_cancelled').map((e) => [e.account, e.reason]), [[11, 'SELF_TRADE']]);
+});
+
+test('self-trade prevention: cancel maker removes the own order and trades on', () => {
+  const events = stpScenario('cancel_maker');
+  assert.deepEqual(ofType(events, 'order_cancelled').map((e) => e.account), [10]);
+  assert.deepEqual(ofType(events, 'trade').map((t) => t.makerAccount), [30]);
+});
+
+test('self-trade prevention: cancel both cancels maker and taker', () => {
+  const events = stpScenario('cancel_both');
+  assert.deepEqual(ofType(events, 'order_cancelled').map((e) => e.account), [10, 11]);
+  assert.equal(ofType(events, 'trade').length, 0);
+});
+
+test('self-trade prevention: decrement shrinks both by the overlap without a trade', () => {
+  const events = stpScenario('decrement');
+  const cancelled = ofType(events, 'order_cancelled');
+  assert.deepEqual(cancelled.map((e) => [e.account, e.cancelledQuantity]), [[10, 2 * LOT]]);
+  const [trade] = ofType(events, 'trade');
+  assert.equal(trade!.makerAccount, 30);
+  assert.equal(trade!.quantity, LOT);
+});
+
+test('fees: maker and taker rates, charged in the received asset, rounded up by less than one unit', () => {
+  const h = withMarket({ makerFeePpm: 1_000, takerFeePpm: 2_000 });
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100) + 10_000, quantity: 3 * LOT });
+  const { events } = h.place({ account: 20, side: 'buy', orderType: 'limit', price: usdt(101), quantity: 3 * LOT });
+  const [trade] = ofType(events, 'trade');
+  // Taker (buyer) receives 30,000 sat: 0.2 % = 60 sat. Maker receives 30,300 USDT minor: 0.1 % = 30.3 → 31.
+  assert.equal(trade!.buyerFee, 60);
+  assert.equal(trade!.sellerFee, 31);
+  assert.equal(h.engine.balance(-2, 'BTC').available, 60);
+  assert.equal(h.engine.balance(-2, 'USDT').available, 31);
+  assert.equal(h.engine.balance(20, 'BTC').available, 10 * BTC + 3 * LOT - 60);
+});
+
+test('fees: volume tiers and user levels lower the rate; the minimum fee applies', () => {
+  const h = withMarket();
+  h.apply({ type: 'set_fees', market: 'BTC-USDT', makerFeePpm: 1_000, takerFeePpm: 2_000, tiers: [{ minVolume: usdt(10), makerFeePpm: 500, takerFeePpm: 1_000 }] });
+  const trade = (price: number) => {
+    h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(price), quantity: 10 * LOT });
+    return ofType(h.place({ account: 20, side: 'buy', orderType: 'limit', price: usdt(price), quantity: 10 * LOT }).events, 'trade')[0]!;
+  };
+  assert.equal(trade(10_000).buyerFee, 200, 'first trade at the base taker rate');
+  assert.equal(trade(10_000).buyerFee, 100, 'after 10 USDT of 30-day volume the tier applies');
+  h.apply({ type: 'set_fee_level', level: 3, makerFeePpm: 0, takerFeePpm: 0 });
+  h.apply({ type: 'set_user_level', user: 2, level: 3 });
+  assert.equal(trade(10_000).buyerFee, 0, 'level 3 trades free');
+  h.apply({ type: 'create_asset', code: 'ETH', precision: 8, minFee: 50 });
+  h.apply({ type: 'create_market', market: 'ETH-USDT', base: 'ETH', quote: 'USDT', tick: 10_000, lot: 10_000, takerFeePpm: 1 });
+  h.apply({ type: 'deposit', account: 10, asset: 'ETH', amount: BTC, key: 'eth' });
+  h.place({ market: 'ETH-USDT', account: 10, side: 'sell', orderType: 'limit', price: usdt(10), quantity: LOT });
+  const { events } = h.place({ market: 'ETH-USDT', account: 30, side: 'buy', orderType: 'limit', price: usdt(10), quantity: LOT });
+  assert.equal(ofType(events, 'trade')[0]!.buyerFee, 50, 'the minimum fee of the received asset');
+});
+
+test('deposits apply once per key; holds lock, unlock and settle exactly once', () => {
+  const h = withMarket();
+  assert.equal(rejection(h.apply({ type: 'deposit', account: 10, asset: 'BTC', amount: 5, key: 'btc-1' })), 'DUPLICATE_KEY');
+  h.apply({ type: 'lock_funds', account: 10, asset: 'BTC', amount: BTC, hold: 'w1' });
+  assert.deepEqual(h.engine.balance(10, 'BTC'), { asset: 'BTC', available: 9 * BTC, reserved: 0, locked: BTC });
+  assert.equal(rejection(h.apply({ type: 'lock_funds', account: 10, asset: 'BTC', amount: 1, hold: 'w1' })), 'DUPLICATE_KEY');
+  assert.equal(rejection(h.apply({ type: 'lock_funds', account: 10, asset: 'BTC', amount: 10 * BTC, hold: 'w2' })), 'INSUFFICIENT_BALANCE');
+  h.apply({ type: 'settle_funds', hold: 'w1' });
+  assert.equal(rejection(h.apply({ type: 'settle_funds', hold: 'w1' })), 'DUPLICATE_KEY');
+  assert.equal(rejection(h.apply({ type: 'unlock_funds', hold: 'w1' })), 'DUPLICATE_KEY');
+  assert.deepEqual(h.engine.balance(10, 'BTC'), { asset: 'BTC', available: 9 * BTC, reserved: 0, locked: 0 });
+  assert.equal(h.engine.balance(-1, 'BTC').available, -29 * BTC, 'the world holds what left the exchange');
+  h.apply({ type: 'lock_funds', account: 10, asset: 'BTC', amount: BTC, hold: 'w3' });
+  h.apply({ type: 'unlock_funds', hold: 'w3' });
+  assert.equal(h.engine.balance(10, 'BTC').available, 9 * BTC);
+  h.apply({ type: 'transfer', from: 10, to: 20, asset: 'BTC', amount: BTC, key: 't1' });
+  assert.equal(rejection(h.apply({ type: 'transfer', from: 10, to: 20, asset: 'BTC', amount: BTC, key: 't1' })), 'DUPLICATE_KEY');
+  assert.equal(h.engine.balance(20, 'BTC').available, 11 * BTC);
+});
+
+test('snapshot and restore give the same state hash and the same behaviour afterwards', () => {
+  const h = withMarket({ makerFeePpm: 100, takerFeePpm: 200 });
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: 5 * LOT, clientOrderId: 'c1' });
+  h.place({ account: 10, side: 'sell', orderType: 'limit', timeInForce: 'DAY', price: usdt(101), quantity: 5 * LOT });
+  h.place({ account: 20, side: 'buy', orderType: 'stop_limit', stopPrice: usdt(101), price: usdt(102), quantity: LOT });
+  h.place({ account: 30, side: 'sell', orderType: 'trailing_stop', callbackBps: 100, quantity: LOT });
+  h.place({ account: 20, side: 'buy', orderType: 'limit', price: usdt(100), quantity: 2 * LOT });
+  const copy = Engine.restore(JSON.parse(JSON.stringify(h.engine.snapshot())));
+  assert.equal(copy.stateHash(), h.engine.stateHash());
+  copy.checkInvariants();
+  const next = { seq: h.seq + 1, ts: h.ts + 86_400_000, cmd: { type: 'place_order', account: 30, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: usdt(101), quantity: 4 * LOT } } as const;
+  assert.deepEqual(copy.apply(next), h.engine.apply(next));
+  assert.equal(copy.stateHash(), h.engine.stateHash());
+});
