@@ -466,6 +466,7 @@ export class Engine {
       if (priced && timeInForce === 'FOK' && this.fillableLots(order) < quantityLots) reject('FOK_CANNOT_FILL');
     }
 
+    if (conditional) order.state = PENDING;
     this.reserve(order, reserve);
     this.open(order);
     this.events.push({ type: 'order_accepted', order: this.orderView(order) });
@@ -621,10 +622,8 @@ export class Engine {
           } else if (stp === 'cancel_both') {
             this.cancelResting(maker, 'SELF_TRADE');
             return STOP_SELF_TRADE;
-          } else {
-            const cap = this.takerCapLots(taker, priceTicks);
-            if (cap === 0) return STOP_BUDGET;
-            if (this.decrement(taker, maker, cap)) return STOP_SELF_TRADE;
+          } else if (this.decrement(taker, maker)) {
+            return STOP_SELF_TRADE;
           }
           maker = next;
           continue;
@@ -633,11 +632,11 @@ export class Engine {
         if (cap === 0) return STOP_BUDGET;
         const lots = maker.leavesLots < cap ? maker.leavesLots : cap;
         this.fill(taker, maker, priceTicks, lots);
-        if (maker.leavesLots === 0) {
-          book.remove(maker);
-          this.finish(maker);
-        }
-        if (!taker.byQuote && taker.leavesLots === 0) return STOP_FILLED;
+        const takerDone = !taker.byQuote && taker.leavesLots === 0;
+        if (maker.leavesLots > 0) return takerDone ? STOP_FILLED : STOP_BUDGET;
+        book.remove(maker);
+        this.finish(maker);
+        if (takerDone) return STOP_FILLED;
         maker = next;
       }
     }
@@ -660,8 +659,9 @@ export class Engine {
    * Self-trade prevention by decrement: both orders shrink by the overlap and no trade happens.
    * Returns true when the taker has nothing left.
    */
-  private decrement(taker: Order, maker: Order, takerCapLots: number): boolean {
-    const lots = Math.min(maker.leavesLots, takerCapLots);
+  private decrement(taker: Order, maker: Order): boolean {
+    // No money moves, so the taker's budget does not limit the overlap.
+    const lots = Math.min(maker.leavesLots, taker.leavesLots);
     this.shrink(maker, lots);
     if (maker.leavesLots === 0) {
       this.opposite(taker).remove(maker);

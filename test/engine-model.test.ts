@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Engine, findTradeViolations, findViolations } from '../src/core/index.js';
+import type { EngineEvent } from '../src/core/index.js';
+import { NaiveEngine } from './reference/naive-engine.js';
+import { concretize, genesis, MODEL_ACCOUNTS, MODEL_MARKET, MODEL_T0, templateArbitrary } from './support/model-workload.js';
+
+const RUNS = Number(process.env.MODEL_RUNS ?? 1_000);
+
+function normalise(events: EngineEvent[]): unknown[] {
+  return events.map((e) => (e.type === 'command_rejected' ? { ...e, message: '' } : e));
+}
+
+test(`the engine matches the naive reference engine on ${RUNS} random command sequences`, () => {
+  let commands = 0;
+  let trades = 0;
+  let rejections = 0;
+  fc.assert(
+    fc.property(fc.array(templateArbitrary, { minLength: 1, maxLength: 150, size: 'max' }), (templates) => {
+      const engine = new Engine();
+      const naive = new NaiveEngine(MODEL_MARKET);
+      for (const [account, user] of MODEL_ACCOUNTS) naive.addAccount(account, user);
+      let seq = 0;
+      let ts = MODEL_T0;
+      for (const cmd of genesis()) {
+        seq += 1;
+        const events = engine.apply({ seq, ts, cmd });
+        assert.ok(!events.some((e) => e.type === 'command_rejected'), JSON.stringify(events));
+        if (cmd.type === 'deposit') naive.apply({ seq, ts, cmd });
+      }
+      for (const template of templates) {
+        seq += 1;
+        ts += template.advanceMs;
+        const cmd = concretize(template, engine, ts);
+        const envelope = { seq, ts, cmd };
+        const expected = naive.apply(envelope);
+        const actual = engine.apply(envelope);
+        const where = `at seq ${seq}: ${JSON.stringify(cmd)}`;
+        assert.deepEqual(normalise(actual), normalise(expected), `events differ ${where}`);
+        assert.deepEqual(findViolations(engine), [], `invariants ${where}`);
+        assert.deepEqual(findTradeViolations(engine, actual), [], `trades ${where}`);
+        const book = engine.book(MODEL_MARKET.id);
+        assert.deepEqual(book.bids, naive.levels('buy'), `bids differ ${where}`);
+        assert.deepEqual(book.asks, naive.levels('sell'), `asks differ ${where}`);
+        for (const account of [-1, -2, ...MODEL_ACCOUNTS.map(([a]) => a)]) {
+          for (const asset of ['BASE', 'QUOTE']) {
+            const b = naive.balances.get(`${account}|${asset}`) ?? { available: 0n, reserved: 0n, locked: 0n };
+            assert.deepEqual(engine.balance(account, asset), { asset, available: Number(b.available), reserved: Number(b.reserved), locked: Number(b.locked) }, `balance ${account} ${asset} ${where}`);
+          }
+        }
+        commands += 1;
+        trades += actual.filter((e) => e.type === 'trade').length;
+        rejections += actual.filter((e) => e.type === 'order_rejected' || e.type === 'command_rejected').length;
+      }
+    }),
+    { numRuns: RUNS, includeErrorInReport: true },
+  );
+  console.log(`model test: ${commands} commands, ${trades} trades, ${rejections} rejections`);
+  // The workload must actually exercise matching and the rejection paths.
+  assert.ok(trades > commands / 20, `only ${trades} trades in ${commands} commands`);
+  assert.ok(rejections > commands / 50, `only ${rejections} rejections in ${commands} commands`);
+});
