@@ -1,0 +1,3 @@
+export * from './sqlite-journal.js';
+export * from './recovery.js';
+export * from './sequencer.js';

@@ -1,0 +1,223 @@
+/**
+ * The single writer. Commands are queued, and once per event-loop turn the queue is stamped
+ * (seq, ts), appended to the journal in one transaction (one fsync for the whole batch: group
+ * commit), applied to the engine in order, and only then acknowledged.
+ *
+ *   submit(cmd) ─► queue ─► stamp ─► journal.append (durable) ─► engine.apply ─► resolve
+ */
+import { encodeSnapshot, findViolations } from '../core/index.js';
+import type { Command, Engine, EngineEvent, Envelope } from '../core/index.js';
+import { recover } from './recovery.js';
+import type { RecoveryReport } from './recovery.js';
+import { sha256, SqliteJournal } from './sqlite-journal.js';
+import type { JournalOptions } from './sqlite-journal.js';
+
+export interface SequencerOptions extends JournalOptions {
+  /** Path of the SQLite journal file. */
+  path: string;
+  /** Take a snapshot every this many commands (default 100,000). */
+  snapshotEvery?: number;
+  /** Snapshots kept on disk (default 3). */
+  snapshotsKept?: number;
+  /** Commands per journal transaction at most (default 8,192). */
+  batchMax?: number;
+  /** Commands waiting at most; beyond, submit refuses (default 100,000). */
+  queueMax?: number;
+  /** Check every invariant after this many commands (default 1,000; 1 in tests; 0 never). */
+  checkInvariantsEvery?: number;
+  /** Milliseconds since the epoch; Date.now by default. */
+  clock?: () => number;
+  /** Called for each replayed command during recovery. */
+  onReplay?: (envelope: Envelope, events: EngineEvent[]) => void;
+}
+
+export interface Acknowledgement {
+  seq: number;
+  ts: number;
+  events: EngineEvent[];
+}
+
+export class SequencerOverloadedError extends Error {
+  constructor() {
+    super('the sequencer queue is full');
+    this.name = 'SequencerOverloadedError';
+  }
+}
+
+export class SequencerClosedError extends Error {
+  constructor(reason: string) {
+    super(`the sequencer is not accepting commands: ${reason}`);
+    this.name = 'SequencerClosedError';
+  }
+}
+
+interface Pending {
+  cmd: Command;
+  resolve: (ack: Acknowledgement) => void;
+  reject: (error: Error) => void;
+}
+
+export type CommittedListener = (envelope: Envelope, events: EngineEvent[]) => void;
+
+export class Sequencer {
+  readonly journal: SqliteJournal;
+  readonly recovery: RecoveryReport;
+  private engineValue: Engine;
+  private chain: string;
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private failure: Error | null = null;
+  private closed = false;
+  private lastSnapshotSeq: number;
+  private sinceInvariantCheck = 0;
+  private readonly listeners = new Set<CommittedListener>();
+  private readonly clock: () => number;
+  private readonly snapshotEvery: number;
+  private readonly snapshotsKept: number;
+  private readonly batchMax: number;
+  private readonly queueMax: number;
+  private readonly checkInvariantsEvery: number;
+  readonly stats = { commands: 0, batches: 0, snapshots: 0 };
+
+  static open(options: SequencerOptions): Sequencer {
+    return new Sequencer(options);
+  }
+
+  private constructor(options: SequencerOptions) {
+    this.journal = new SqliteJournal(options.path, options);
+    this.clock = options.clock ?? Date.now;
+    this.snapshotEvery = options.snapshotEvery ?? 100_000;
+    this.snapshotsKept = options.snapshotsKept ?? 3;
+    this.batchMax = options.batchMax ?? 8_192;
+    this.queueMax = options.queueMax ?? 100_000;
+    this.checkInvariantsEvery = options.checkInvariantsEvery ?? 1_000;
+    try {
+      const recovered = recover(this.journal, { onEvents: options.onReplay });
+      this.engineValue = recovered.engine;
+      this.chain = recovered.chain;
+      this.recovery = recovered.report;
+    } catch (error) {
+      this.journal.close();
+      throw error;
+    }
+    this.lastSnapshotSeq = this.recovery.snapshotSeq;
+    this.checkInvariants();
+  }
+
+  get engine(): Engine {
+    return this.engineValue;
+  }
+
+  get lastSeq(): number {
+    return this.journal.lastSeq;
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  /** Resolves once the command is durable and applied; rejects if it could not be journaled. */
+  submit(cmd: Command): Promise<Acknowledgement> {
+    if (this.failure !== null) return Promise.reject(new SequencerClosedError(this.failure.message));
+    if (this.closed) return Promise.reject(new SequencerClosedError('closed'));
+    if (this.queue.length >= this.queueMax) return Promise.reject(new SequencerOverloadedError());
+    return new Promise((resolve, reject) => {
+      this.queue.push({ cmd, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Listens to every committed command and its events, in sequence order. */
+  onCommitted(listener: CommittedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Journals and applies everything queued, now. */
+  flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0 && this.failure === null) {
+      const batch = this.queue.splice(0, this.batchMax);
+      this.commit(batch);
+    }
+  }
+
+  private commit(batch: Pending[]): void {
+    const envelopes: Envelope[] = new Array(batch.length);
+    let seq = this.journal.lastSeq;
+    let ts = Math.max(this.journal.lastTs, this.engineValue.lastTs, Math.floor(this.clock()));
+    for (let i = 0; i < batch.length; i++) {
+      seq += 1;
+      envelopes[i] = { seq, ts, cmd: batch[i]!.cmd };
+    }
+    let rows;
+    try {
+      rows = this.journal.append(envelopes);
+    } catch (error) {
+      // Nothing of the batch is durable: refuse it, and stop, since the disk cannot be trusted.
+      this.fail(error as Error, batch);
+      return;
+    }
+    this.chain = this.journal.lastChain;
+    for (let i = 0; i < batch.length; i++) {
+      // Apply exactly what was journaled, as recovery will read it back.
+      const envelope: Envelope = { seq: rows[i]!.seq, ts: rows[i]!.ts, cmd: JSON.parse(rows[i]!.command) as Command };
+      let events: EngineEvent[];
+      try {
+        events = this.engineValue.apply(envelope);
+      } catch (error) {
+        this.fail(error as Error, batch.slice(i));
+        return;
+      }
+      for (const listener of this.listeners) listener(envelope, events);
+      batch[i]!.resolve({ seq: envelope.seq, ts: envelope.ts, events });
+    }
+    this.stats.commands += batch.length;
+    this.stats.batches += 1;
+    this.sinceInvariantCheck += batch.length;
+    if (this.checkInvariantsEvery > 0 && this.sinceInvariantCheck >= this.checkInvariantsEvery) this.checkInvariants();
+    if (this.journal.lastSeq - this.lastSnapshotSeq >= this.snapshotEvery) this.snapshotNow();
+  }
+
+  private checkInvariants(): void {
+    this.sinceInvariantCheck = 0;
+    const problems = findViolations(this.engineValue);
+    if (problems.length > 0) {
+      const error = new Error(`engine invariants broken at seq ${this.engineValue.lastSeq}: ${problems.join('; ')}`);
+      this.fail(error, []);
+      throw error;
+    }
+  }
+
+  /** Writes a snapshot of the current state (atomic: one SQLite transaction). */
+  snapshotNow(): void {
+    const engine = this.engineValue;
+    if (engine.lastSeq === 0) return;
+    const json = encodeSnapshot(engine.snapshot());
+    this.journal.writeSnapshot(engine.lastSeq, engine.lastTs, sha256(json), this.chain, json);
+    this.journal.pruneSnapshots(this.snapshotsKept);
+    this.lastSnapshotSeq = engine.lastSeq;
+    this.stats.snapshots += 1;
+  }
+
+  private fail(error: Error, pending: Pending[]): void {
+    this.failure = error;
+    for (const p of pending) p.reject(error);
+    for (const p of this.queue.splice(0)) p.reject(error);
+  }
+
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  /** Commits what is queued, refuses anything later, and closes the journal. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.journal.close();
+  }
+}
