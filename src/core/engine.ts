@@ -11,12 +11,12 @@ import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, PPM } from './types.js';
 import type {
   AmendOrder, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
-  LockFunds, MarketView, OrderEndedEvent, OrderFillEvent, OrderType, OrderView, PlaceOrder, RejectReason,
+  LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderType, OrderView, PlaceOrder, RejectReason,
   SetFeeLevel, SetFees, SetMarketState, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
   UnlockFunds,
 } from './types.js';
 import {
-  Account, Asset, Balance, BUY, DONE, ExpiryHeap, Market, Order, PENDING, SELL, User, VolumeWindow, WORKING,
+  Account, Asset, Balance, BUY, DONE, ExpiryHeap, Market, Order, OrderIndex, PENDING, SELL, User, VolumeWindow, WORKING,
 } from './state.js';
 import type { BookSide } from './state.js';
 import { compareProducts, floorDiv, mulDivCeil, mulOrOverflow, SAFE_MAX } from './arith.js';
@@ -55,7 +55,7 @@ export class Engine {
   readonly users = new Map<number, User>();
   readonly accounts = new Map<number, Account>();
   /** Every open order (resting, or waiting for its trigger), by id. */
-  readonly orders = new Map<number, Order>();
+  readonly orders = new OrderIndex();
   readonly feeLevels = new Map<number, FeeLevel>();
   /** Deposit and transfer keys already applied. */
   readonly usedKeys = new Set<string>();
@@ -71,7 +71,8 @@ export class Engine {
   private seq = 0;
   private ts = 0;
   private events: EngineEvent[] = [];
-  private touched: Balance[] = [];
+  private readonly touched: Balance[] = [];
+  private touchedCount = 0;
 
   constructor() {
     this.accounts.set(EXTERNAL_ACCOUNT, this.external);
@@ -351,7 +352,7 @@ export class Engine {
     const account = this.userAccountOrReject(cmd.account);
     const market = this.marketOrReject(cmd.market);
     const orderType = v.oneOf(cmd.orderType, v.ORDER_TYPES, 'orderType');
-    const side = v.oneOf<Side>(cmd.side, ['buy', 'sell'], 'side');
+    const side = v.oneOf<Side>(cmd.side, v.SIDES, 'side');
     const stp = v.oneOf(cmd.stp, v.STP_MODES, 'stp', 'cancel_taker');
     const clientOrderId = v.clientOrderId(cmd.clientOrderId);
     const postOnly = v.bool(cmd.postOnly, 'postOnly');
@@ -469,7 +470,7 @@ export class Engine {
     if (conditional) order.state = PENDING;
     this.reserve(order, reserve);
     this.open(order);
-    this.events.push({ type: 'order_accepted', order: this.orderView(order) });
+    this.events.push(this.acceptedEvent(order));
     if (conditional) {
       this.arm(order);
     } else {
@@ -493,7 +494,7 @@ export class Engine {
   /** Registers an accepted order as open for its account (ids, client ids). */
   private open(order: Order): void {
     this.orders.set(order.id, order);
-    order.account.openOrders.set(order.id, order);
+    order.account.addOpen(order);
     if (order.clientOrderId !== null) order.account.openByClientId.set(order.clientOrderId, order);
     if (order.expireAt > 0) this.expiry.push(order);
   }
@@ -924,7 +925,10 @@ export class Engine {
 
   private findOpenOrder(account: Account, orderId: unknown, clientId: unknown): Order {
     if (orderId !== undefined) {
-      return account.openOrders.get(v.positiveId(orderId, 'orderId')) ?? reject('UNKNOWN_ORDER');
+      const order = this.orders.get(v.positiveId(orderId, 'orderId'));
+      // Another account's order is reported as unknown: ids must not reveal what others hold.
+      if (order === undefined || order.account !== account) reject('UNKNOWN_ORDER');
+      return order;
     }
     const clientOrderId = v.clientOrderId(clientId);
     if (clientOrderId === null) v.fail('give orderId or clientOrderId');
@@ -942,9 +946,7 @@ export class Engine {
     const account = this.userAccountOrReject(cmd.account);
     const market = cmd.market === undefined ? null : this.marketOrReject(cmd.market);
     if (market !== null && market.state === 'halted') reject('MARKET_HALTED');
-    const ids = [...account.openOrders.keys()].sort((a, b) => a - b);
-    for (const id of ids) {
-      const order = account.openOrders.get(id)!;
+    for (const order of account.openOrdersById()) {
       if (market !== null && order.market !== market) continue;
       if (order.market.state === 'halted') continue;
       this.cancelOpen(order, 'USER');
@@ -1068,7 +1070,7 @@ export class Engine {
     order.state = DONE;
     if (order.reserved > 0) this.release(order, order.reserved);
     this.orders.delete(order.id);
-    order.account.openOrders.delete(order.id);
+    order.account.removeOpen(order);
     if (order.clientOrderId !== null) order.account.openByClientId.delete(order.clientOrderId);
   }
 
@@ -1079,17 +1081,18 @@ export class Engine {
   private touch(balance: Balance): void {
     if (balance.touchedAt !== this.seq) {
       balance.touchedAt = this.seq;
-      this.touched.push(balance);
+      // Slots are reused rather than the array truncated, which would free its backing store.
+      this.touched[this.touchedCount++] = balance;
     }
   }
 
   private flushBalances(): void {
     const touched = this.touched;
-    for (let i = 0; i < touched.length; i++) {
+    for (let i = 0; i < this.touchedCount; i++) {
       const b = touched[i]!;
       this.events.push({ type: 'balance', account: b.account.id, asset: b.asset.code, available: b.available, reserved: b.reserved, locked: b.locked });
     }
-    touched.length = 0;
+    this.touchedCount = 0;
   }
 
   private assetOrReject(code: unknown): Asset {
@@ -1146,6 +1149,11 @@ export class Engine {
   }
 
   orderView(order: Order): OrderView {
+    const { type: _type, ...view } = this.acceptedEvent(order);
+    return view;
+  }
+
+  private acceptedEvent(order: Order): OrderAcceptedEvent {
     const market = order.market;
     const priced = !order.isMarket;
     let status: OrderView['status'];
@@ -1153,6 +1161,7 @@ export class Engine {
     else if (order.state === DONE) status = order.byQuote || order.leavesLots === 0 ? 'FILLED' : 'CANCELLED';
     else status = order.filledLots > 0 ? 'PARTIALLY_FILLED' : 'NEW';
     return {
+      type: 'order_accepted',
       orderId: order.id, account: order.account.id, market: market.id, side: order.side === BUY ? 'buy' : 'sell',
       orderType: order.orderType as OrderType, timeInForce: order.timeInForce,
       price: priced ? order.priceTicks * market.tick : null,

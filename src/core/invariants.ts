@@ -26,7 +26,17 @@ export function findViolations(engine: Engine): string[] {
     }
   }
 
+  const openByAccount = new Map<number, number>();
+  for (const order of engine.orders.values()) openByAccount.set(order.account.id, (openByAccount.get(order.account.id) ?? 0) + 1);
   for (const account of engine.accounts.values()) {
+    let listed = 0;
+    for (let o = account.openHead; o !== null; o = o.accountNext) {
+      listed += 1;
+      if (o.account !== account || engine.orders.get(o.id) !== o) problems.push(`account ${account.id} lists order ${o.id} that is not its open order`);
+    }
+    if (listed !== account.openCount || listed !== (openByAccount.get(account.id) ?? 0)) {
+      problems.push(`account ${account.id} lists ${listed} open orders, counts ${account.openCount}, owns ${openByAccount.get(account.id) ?? 0}`);
+    }
     for (const balance of account.balances) {
       if (balance === undefined) continue;
       const { available, reserved, locked } = balance;
@@ -49,7 +59,7 @@ export function findViolations(engine: Engine): string[] {
       clientIds += 1;
       if (!engine.orders.has(order.id)) problems.push(`I6: closed order ${order.id} still holds its client order id`);
     }
-    if (clientIds > account.openOrders.size) problems.push(`I6: account ${account.id} has more client ids than open orders`);
+    if (clientIds > account.openCount) problems.push(`I6: account ${account.id} has more client ids than open orders`);
   }
   for (const [key, amount] of reservedByOrders) {
     if (amount !== 0) problems.push(`I2: orders reserve ${amount} at ${key} with no balance`);

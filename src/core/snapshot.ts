@@ -158,7 +158,7 @@ export function restoreSnapshot(snapshot: EngineSnapshot): Engine {
     order.expireAt = r[23];
     order.priority = r[24];
     engine.orders.set(order.id, order);
-    order.account.openOrders.set(order.id, order);
+    order.account.addOpen(order);
     if (order.clientOrderId !== null) order.account.openByClientId.set(order.clientOrderId, order);
     if (order.expireAt > 0) engine.expiry.push(order);
   }

@@ -76,9 +76,34 @@ export class Account {
   readonly balances: (Balance | undefined)[] = [];
   /** client order id → open order (working or pending). */
   readonly openByClientId = new Map<string, Order>();
-  /** order id → open order (working or pending). */
-  readonly openOrders = new Map<number, Order>();
+  /** Open orders of the account, as an intrusive list (O(1) add and remove, no hashing). */
+  openHead: Order | null = null;
+  openCount = 0;
   constructor(readonly id: number, readonly user: User | null) {}
+
+  addOpen(order: Order): void {
+    order.accountNext = this.openHead;
+    order.accountPrev = null;
+    if (this.openHead !== null) this.openHead.accountPrev = order;
+    this.openHead = order;
+    this.openCount += 1;
+  }
+
+  removeOpen(order: Order): void {
+    if (order.accountPrev !== null) order.accountPrev.accountNext = order.accountNext;
+    else this.openHead = order.accountNext;
+    if (order.accountNext !== null) order.accountNext.accountPrev = order.accountPrev;
+    order.accountPrev = null;
+    order.accountNext = null;
+    this.openCount -= 1;
+  }
+
+  /** Open orders, oldest (smallest id) first. */
+  openOrdersById(): Order[] {
+    const orders: Order[] = [];
+    for (let o = this.openHead; o !== null; o = o.accountNext) orders.push(o);
+    return orders.sort((a, b) => a.id - b.id);
+  }
 
   balance(asset: Asset): Balance {
     let balance = this.balances[asset.index];
@@ -95,6 +120,9 @@ export class Order {
   prev: Order | null = null;
   next: Order | null = null;
   level: Level | null = null;
+  // Links in the account's list of open orders.
+  accountPrev: Order | null = null;
+  accountNext: Order | null = null;
 
   state = WORKING;
   /** Price in ticks (limit orders; 0 for market). */
@@ -350,5 +378,69 @@ export class ExpiryHeap {
       }
     }
     return top;
+  }
+}
+
+const PAGE_BITS = 12;
+const PAGE_SIZE = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SIZE - 1;
+
+/**
+ * Open orders by id. Ids are sequence numbers, so open orders cluster in a sliding window:
+ * pages of 4,096 slots, dropped when empty, beat a hash map that sees a million distinct keys
+ * come and go. Iterates in id order (pages are created in ascending order).
+ */
+export class OrderIndex {
+  private readonly pages = new Map<number, { slots: (Order | undefined)[]; count: number }>();
+  private sizeValue = 0;
+
+  get size(): number {
+    return this.sizeValue;
+  }
+
+  get(id: number): Order | undefined {
+    const page = this.pages.get(Math.floor(id / PAGE_SIZE));
+    return page === undefined ? undefined : page.slots[id & PAGE_MASK];
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  set(id: number, order: Order): void {
+    const key = Math.floor(id / PAGE_SIZE);
+    let page = this.pages.get(key);
+    if (page === undefined) {
+      page = { slots: new Array<Order | undefined>(PAGE_SIZE).fill(undefined), count: 0 };
+      this.pages.set(key, page);
+    }
+    const slot = id & PAGE_MASK;
+    if (page.slots[slot] === undefined) {
+      page.count += 1;
+      this.sizeValue += 1;
+    }
+    page.slots[slot] = order;
+  }
+
+  delete(id: number): void {
+    const key = Math.floor(id / PAGE_SIZE);
+    const page = this.pages.get(key);
+    if (page === undefined) return;
+    const slot = id & PAGE_MASK;
+    if (page.slots[slot] === undefined) return;
+    page.slots[slot] = undefined;
+    page.count -= 1;
+    this.sizeValue -= 1;
+    if (page.count === 0) this.pages.delete(key);
+  }
+
+  *values(): IterableIterator<Order> {
+    for (const page of this.pages.values()) {
+      for (const order of page.slots) if (order !== undefined) yield order;
+    }
+  }
+
+  *keys(): IterableIterator<number> {
+    for (const order of this.values()) yield order.id;
   }
 }

@@ -182,7 +182,8 @@ export interface OrderView {
   status: OrderStatus;
 }
 
-export interface OrderAcceptedEvent { type: 'order_accepted'; order: OrderView }
+/** The accepted order, as it stands after entry. */
+export interface OrderAcceptedEvent extends OrderView { type: 'order_accepted' }
 export interface OrderRejectedEvent {
   type: 'order_rejected';
   orderId: number;

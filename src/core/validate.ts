@@ -2,8 +2,9 @@
  * Shape checks for commands. A command reaches the engine from the journal; whatever its
  * origin, a malformed one is rejected with INVALID_COMMAND and changes nothing.
  */
-import type { MarketState, OrderType, Restriction, StpMode, TimeInForce } from './types.js';
+import type { MarketState, OrderType, Restriction, Side, StpMode, TimeInForce } from './types.js';
 
+export const SIDES: readonly Side[] = ['buy', 'sell'];
 export const ORDER_TYPES: readonly OrderType[] = [
   'limit', 'market', 'stop_limit', 'stop_market', 'take_profit', 'take_profit_limit', 'trailing_stop',
 ];

@@ -221,7 +221,7 @@ export class NaiveEngine {
     }
     this.hold(o, reserve);
     this.orders.push(o);
-    this.out.push({ type: 'order_accepted', order: this.view(o, conditional ? 'PENDING_TRIGGER' : 'NEW') });
+    this.out.push({ type: 'order_accepted', ...this.view(o, conditional ? 'PENDING_TRIGGER' : 'NEW') });
     if (conditional) {
       o.pending = true;
       if (c.orderType === 'trailing_stop') o.extreme = this.last;

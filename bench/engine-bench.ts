@@ -1,0 +1,306 @@
+/**
+ * `npm run bench`: the engine, the nodejs-order-book baseline, the durable journal and recovery,
+ * on seeded workloads. Prints a table, then one JSON object as the last line.
+ *
+ * Environment: BENCH_RUNS (default 3, medians reported), BENCH_OPS (default 1,000,000).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OrderBook, SelfTradePreventionMode, Side } from 'nodejs-order-book';
+import { Engine, findViolations } from '../src/core/index.js';
+import type { Command, Envelope } from '../src/core/index.js';
+import { recover, Sequencer, SqliteJournal } from '../src/journal/index.js';
+import { generateWorkload, KIND_CANCEL, KIND_LIMIT, KIND_MARKET } from './workload.js';
+import type { BookSummary, Workload } from './workload.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const OPS = Number(process.env.BENCH_OPS ?? 1_000_000);
+const ACCOUNTS = 1_000;
+const PREFILL = 2_000;
+const TICK = 10_000; // 0.01 USDT at 6 decimals
+const LOT = 10_000; // 0.0001 BTC at 8 decimals
+const T0 = Date.UTC(2026, 0, 1);
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function marketId(m: number): string {
+  return m === 0 ? 'BTC-USDT' : `C${m}-USDT`;
+}
+
+function setupCommands(markets: number): Command[] {
+  const commands: Command[] = [{ type: 'create_asset', code: 'USDT', precision: 6 }];
+  for (let m = 0; m < markets; m++) {
+    const base = marketId(m).split('-')[0]!;
+    commands.push({ type: 'create_asset', code: base, precision: 8 });
+    commands.push({ type: 'create_market', market: marketId(m), base, quote: 'USDT', tick: TICK, lot: LOT, makerFeePpm: 1_000, takerFeePpm: 2_000 });
+  }
+  for (let a = 1; a <= ACCOUNTS; a++) {
+    commands.push({ type: 'create_user', user: a });
+    commands.push({ type: 'create_account', account: a, user: a });
+    commands.push({ type: 'deposit', account: a, asset: 'USDT', amount: 1_000_000 * 1_000_000, key: `u${a}` });
+    for (let m = 0; m < markets; m++) {
+      commands.push({ type: 'deposit', account: a, asset: marketId(m).split('-')[0]!, amount: 10_000 * 100_000_000, key: `b${a}-${m}` });
+    }
+  }
+  return commands;
+}
+
+/** Envelopes for the workload; order ids are the seqs, offset by the setup commands. */
+function envelopes(w: Workload, setupCount: number): Envelope[] {
+  const out: Envelope[] = new Array(w.count);
+  for (let i = 0; i < w.count; i++) {
+    const seq = setupCount + i + 1;
+    const ts = T0 + Math.floor(i / 100);
+    const market = marketId(w.market[i]!);
+    const side = w.side[i] === 0 ? 'buy' : 'sell';
+    const account = w.account[i]!;
+    let cmd: Command;
+    switch (w.kind[i]) {
+      case KIND_LIMIT:
+        cmd = { type: 'place_order', account, market, side, orderType: 'limit', price: w.price[i]! * TICK, quantity: w.size[i]! * LOT };
+        break;
+      case KIND_CANCEL:
+        cmd = { type: 'cancel_order', account, orderId: setupCount + w.target[i]! };
+        break;
+      case KIND_MARKET:
+        cmd = { type: 'place_order', account, market, side, orderType: 'market', quantity: w.size[i]! * LOT };
+        break;
+      default:
+        cmd = { type: 'place_order', account, market, side, orderType: 'stop_market', stopPrice: w.price[i]! * TICK, quantity: w.size[i]! * LOT };
+    }
+    out[i] = { seq, ts, cmd };
+  }
+  return out;
+}
+
+function freshEngine(setup: Command[]): Engine {
+  const engine = new Engine();
+  setup.forEach((cmd, i) => engine.apply({ seq: i + 1, ts: T0, cmd }));
+  return engine;
+}
+
+interface EngineRun { opsPerSec: number; p50: number; p99: number; p999: number; rejected: number; fills: number; correct: boolean }
+
+function summarize(engine: Engine, market: string): BookSummary {
+  const book = engine.book(market);
+  const sum = (levels: { quantity: number }[]): number => levels.reduce((s, l) => s + l.quantity / LOT, 0);
+  return {
+    resting: [...engine.orders.values()].filter((o) => o.market.id === market && o.level !== null).length,
+    bidLevels: book.bids.length, askLevels: book.asks.length, bidVolume: sum(book.bids), askVolume: sum(book.asks),
+    bestBid: (book.bids[0]?.price ?? 0) / TICK, bestAsk: (book.asks[0]?.price ?? 0) / TICK,
+  };
+}
+
+function runEngine(w: Workload, setup: Command[], env: Envelope[], timed: boolean): EngineRun {
+  const engine = freshEngine(setup);
+  for (let i = 0; i < w.prefill; i++) engine.apply(env[i]!);
+  let rejected = 0;
+  let fills = 0;
+  const latencies = timed ? new Float64Array(w.count - w.prefill) : null;
+  gc();
+  const started = process.hrtime.bigint();
+  if (latencies === null) {
+    for (let i = w.prefill; i < w.count; i++) {
+      const events = engine.apply(env[i]!);
+      const first = events[0]!;
+      if (first.type === 'order_rejected' || first.type === 'command_rejected') rejected += 1;
+    }
+  } else {
+    for (let i = w.prefill; i < w.count; i++) {
+      const t0 = process.hrtime.bigint();
+      const events = engine.apply(env[i]!);
+      latencies[i - w.prefill] = Number(process.hrtime.bigint() - t0);
+      for (let k = 0; k < events.length; k++) if (events[k]!.type === 'trade') fills += 1;
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  let correct = findViolations(engine).length === 0;
+  w.final.forEach((expected, m) => {
+    if (JSON.stringify(summarize(engine, marketId(m))) !== JSON.stringify(expected)) correct = false;
+  });
+  let p50 = 0;
+  let p99 = 0;
+  let p999 = 0;
+  if (latencies !== null) {
+    latencies.sort();
+    const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! / 1_000;
+    p50 = at(0.5);
+    p99 = at(0.99);
+    p999 = at(0.999);
+  }
+  return { opsPerSec: (w.count - w.prefill) / seconds, p50, p99, p999, rejected, fills, correct };
+}
+
+function runBaseline(w: Workload): { opsPerSec: number; correct: boolean } {
+  const book = new OrderBook();
+  const apply = (i: number): void => {
+    const side = w.side[i] === 0 ? Side.BUY : Side.SELL;
+    const accountId = String(w.account[i]);
+    switch (w.kind[i]) {
+      case KIND_LIMIT:
+        book.limit({ id: String(w.target[i]), side, size: w.size[i]!, price: w.price[i]!, accountId, stpMode: SelfTradePreventionMode.EXPIRE_TAKER });
+        break;
+      case KIND_CANCEL:
+        book.cancel(String(w.target[i]));
+        break;
+      case KIND_MARKET:
+        book.market({ side, size: w.size[i]!, accountId, stpMode: SelfTradePreventionMode.EXPIRE_TAKER });
+        break;
+    }
+  };
+  for (let i = 0; i < w.prefill; i++) apply(i);
+  gc();
+  const started = process.hrtime.bigint();
+  for (let i = w.prefill; i < w.count; i++) apply(i);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const depth = book.depth() as unknown as [[number, number][], [number, number][]];
+  const [asks, bids] = depth;
+  const expected = w.final[0]!;
+  const correct = asks.length === expected.askLevels && bids.length === expected.bidLevels
+    && asks.reduce((s, l) => s + l[1], 0) === expected.askVolume && bids.reduce((s, l) => s + l[1], 0) === expected.bidVolume;
+  return { opsPerSec: (w.count - w.prefill) / seconds, correct };
+}
+
+function runJournal(env: Envelope[], batch: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-bench-'));
+  try {
+    const journal = new SqliteJournal(join(dir, 'journal.db'));
+    const commands = env.map((e, i) => ({ seq: i + 1, ts: e.ts, cmd: e.cmd }));
+    gc();
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < commands.length; i += batch) journal.append(commands.slice(i, i + batch));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    journal.close();
+    return commands.length / seconds;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Journals setup + workload through the sequencer (journal + engine + acks), then recovers from genesis. */
+async function runSequencerAndRecovery(setup: Command[], env: Envelope[]): Promise<{ commandsPerSec: number; recoverySecondsPerMillion: number; hashMatches: boolean }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-bench-'));
+  try {
+    const path = join(dir, 'journal.db');
+    let now = T0;
+    const sequencer = Sequencer.open({ path, snapshotEvery: Number.MAX_SAFE_INTEGER, checkInvariantsEvery: 0, clock: () => now });
+    await Promise.all(setup.map((cmd) => sequencer.submit(cmd)));
+    gc();
+    const started = process.hrtime.bigint();
+    const window = 4_096;
+    for (let i = 0; i < env.length; i += window) {
+      now += 1;
+      const pending: Promise<unknown>[] = [];
+      for (let k = i; k < Math.min(env.length, i + window); k++) pending.push(sequencer.submit(env[k]!.cmd));
+      await Promise.all(pending);
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const liveHash = sequencer.engine.stateHash();
+    const total = sequencer.lastSeq;
+    sequencer.close();
+    const journal = new SqliteJournal(path);
+    gc();
+    const recovered = recover(journal);
+    journal.close();
+    return {
+      commandsPerSec: env.length / seconds,
+      recoverySecondsPerMillion: recovered.report.seconds * (1_000_000 / total),
+      hashMatches: recovered.engine.stateHash() === liveHash,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function row(name: string, value: string, note = ''): void {
+  console.log(`${name.padEnd(44)} ${value.padStart(16)}  ${note}`);
+}
+
+async function main(): Promise<void> {
+  const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+  console.log(`Bourse engine benchmark: ${OPS.toLocaleString('en-US')} operations after a ${PREFILL.toLocaleString('en-US')}-order prefill, ${ACCOUNTS} accounts, ${RUNS} runs (medians)`);
+  console.log(`node ${process.version}, ${process.arch}`);
+  const single = generateWorkload({ operations: OPS, prefill: PREFILL, accounts: ACCOUNTS, markets: 1, stopShare: 0, seed: 42 });
+  const multi = generateWorkload({ operations: OPS, prefill: PREFILL, accounts: ACCOUNTS, markets: 10, stopShare: 0.02, seed: 43 });
+  const singleSetup = setupCommands(1);
+  const multiSetup = setupCommands(10);
+  const singleEnv = envelopes(single, singleSetup.length);
+  const multiEnv = envelopes(multi, multiSetup.length);
+  const mix = { limit: 0, cancel: 0, market: 0 };
+  for (let i = single.prefill; i < single.count; i++) {
+    if (single.kind[i] === KIND_CANCEL) mix.cancel += 1;
+    else if (single.kind[i] === KIND_MARKET) mix.market += 1;
+    else mix.limit += 1;
+  }
+  console.log(`single-market mix: ${fmt(mix.limit)} limits (passive and crossing), ${fmt(mix.cancel)} cancels, ${fmt(mix.market)} market orders`);
+
+  const engineTput: number[] = [];
+  const p50: number[] = [];
+  const p99: number[] = [];
+  const p999: number[] = [];
+  const baseline: number[] = [];
+  const multiTput: number[] = [];
+  const journalRate: number[] = [];
+  const sequencerRate: number[] = [];
+  const recovery: number[] = [];
+  let correct = true;
+  let baselineCorrect = true;
+  let multiRejected = 0;
+  let fills = 0;
+  let hashMatches = true;
+  for (let run = 0; run < RUNS; run++) {
+    const t = runEngine(single, singleSetup, singleEnv, false);
+    engineTput.push(t.opsPerSec);
+    correct &&= t.correct && t.rejected === 0;
+    const l = runEngine(single, singleSetup, singleEnv, true);
+    p50.push(l.p50);
+    p99.push(l.p99);
+    p999.push(l.p999);
+    fills = l.fills;
+    const b = runBaseline(single);
+    baseline.push(b.opsPerSec);
+    baselineCorrect &&= b.correct;
+    const m = runEngine(multi, multiSetup, multiEnv, false);
+    multiTput.push(m.opsPerSec);
+    multiRejected = m.rejected;
+    journalRate.push(runJournal(singleEnv, 1_000));
+    const s = await runSequencerAndRecovery(singleSetup, singleEnv);
+    sequencerRate.push(s.commandsPerSec);
+    recovery.push(s.recoverySecondsPerMillion);
+    hashMatches &&= s.hashMatches;
+    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M`);
+  }
+  const result = {
+    engine_ops_per_sec: Math.round(median(engineTput)),
+    p50_us: Number(median(p50).toFixed(3)),
+    p99_us: Number(median(p99).toFixed(3)),
+    p999_us: Number(median(p999).toFixed(3)),
+    baseline_ops_per_sec: Math.round(median(baseline)),
+    ratio_vs_baseline: Number((median(engineTput) / median(baseline)).toFixed(1)),
+    multi_market_ops_per_sec: Math.round(median(multiTput)),
+    journal_commands_per_sec: Math.round(median(journalRate)),
+    sequencer_commands_per_sec: Math.round(median(sequencerRate)),
+    recovery_seconds_per_million: Number(median(recovery).toFixed(2)),
+    engine_state_matches_reference: correct,
+    baseline_state_matches_reference: baselineCorrect,
+    recovered_hash_matches_live: hashMatches,
+    multi_market_rejected_ops: multiRejected,
+    fills_per_run: fills,
+    runs: RUNS,
+    operations: OPS,
+  };
+  console.log('');
+  row('engine, 1 market (ops/s, untimed loop)', fmt(result.engine_ops_per_sec), 'reservation, fees, events, invariants checked after');
+  row('engine latency p50 / p99 / p99.9 (µs)', `${result.p50_us} / ${result.p99_us} / ${result.p999_us}`, 'hrtime around each apply()');
+  row('nodejs-order-book 10.1.1, same workload', fmt(result.baseline_ops_per_sec), `ratio ${result.ratio_vs_baseline}×`);
+  row('engine, 10 markets with stop orders', fmt(result.multi_market_ops_per_sec), `${fmt(multiRejected)} ops rejected (cancels of orders stops consumed)`);
+  row('durable journal alone (cmds/s)', fmt(result.journal_commands_per_sec), 'SQLite WAL, synchronous=FULL, 1,000 per commit');
+  row('sequencer: journal + engine + ack (cmds/s)', fmt(result.sequencer_commands_per_sec), 'group commit per event-loop turn');
+  row('recovery from genesis (s per million)', result.recovery_seconds_per_million.toFixed(2), 'read, verify hash chain, parse, apply');
+  row('final books match the simulator', `${correct} / ${baselineCorrect}`, 'engine / baseline');
+  console.log(JSON.stringify(result));
+}
+
+void main();
