@@ -1,0 +1,3 @@
+export * from './money/index.js';
+export * from './core/index.js';
+export * from './journal/index.js';
