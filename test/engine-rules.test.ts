@@ -210,3 +210,14 @@ test('snapshot and restore give the same state hash and the same behaviour after
   assert.deepEqual(copy.apply(next), h.engine.apply(next));
   assert.equal(copy.stateHash(), h.engine.stateHash());
 });
+
+test('rejects amending an order that is not resting, and unknown holds, users and duplicates', () => {
+  const h = withMarket();
+  const stop = h.place({ account: 20, side: 'buy', orderType: 'stop_limit', stopPrice: usdt(200), price: usdt(200), quantity: LOT });
+  assert.equal(rejection(h.apply({ type: 'amend_order', account: 20, orderId: stop.id, quantity: 2 * LOT })), 'ORDER_NOT_AMENDABLE');
+  assert.equal(rejection(h.apply({ type: 'settle_funds', hold: 'never-made' })), 'UNKNOWN_HOLD');
+  assert.equal(rejection(h.apply({ type: 'create_account', account: 77, user: 404 })), 'UNKNOWN_USER');
+  assert.equal(rejection(h.apply({ type: 'create_user', user: 1 })), 'ALREADY_EXISTS');
+  assert.equal(rejection(h.apply({ type: 'create_asset', code: 'BTC', precision: 8 })), 'ALREADY_EXISTS');
+  assert.equal(rejection(h.apply({ type: 'deposit', account: 10, asset: 'DOGE', amount: 1, key: 'x' })), 'UNKNOWN_ASSET');
+});

@@ -9,9 +9,14 @@ import type { Command } from '../src/core/index.js';
 import { JournalCorruptError, recover, Sequencer, SequencerOverloadedError, SqliteJournal } from '../src/journal/index.js';
 import { concretize, genesis, MODEL_T0, templateArbitrary } from './support/model-workload.js';
 
-function tempPath(): { path: string; cleanup: () => void } {
+/** Runs a test against a fresh journal path in a temporary folder, removed afterwards. */
+async function withJournalPath(body: (path: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bourse-journal-'));
-  return { path: join(dir, 'journal.db'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  try {
+    await body(join(dir, 'journal.db'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A seeded random workload of `count` commands after the model genesis. */
@@ -31,195 +36,140 @@ async function drive(sequencer: Sequencer, count: number, seed: number): Promise
   }
 }
 
-test('acknowledged commands survive a restart with the same state hash', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const first = Sequencer.open({ path, checkInvariantsEvery: 1 });
-    await drive(first, 300, 1);
-    const hash = first.engine.stateHash();
-    const lastSeq = first.lastSeq;
-    first.close();
-    const second = Sequencer.open({ path, checkInvariantsEvery: 1 });
-    assert.equal(second.lastSeq, lastSeq);
-    assert.equal(second.engine.stateHash(), hash);
-    assert.equal(second.recovery.replayed, lastSeq);
-    second.close();
-  } finally {
-    cleanup();
-  }
-});
+test('acknowledged commands survive a restart with the same state hash', () => withJournalPath(async (path) => {
+  const first = Sequencer.open({ path, checkInvariantsEvery: 1 });
+  await drive(first, 300, 1);
+  const hash = first.engine.stateHash();
+  const lastSeq = first.lastSeq;
+  first.close();
+  const second = Sequencer.open({ path, checkInvariantsEvery: 1 });
+  assert.equal(second.lastSeq, lastSeq);
+  assert.equal(second.engine.stateHash(), hash);
+  assert.equal(second.recovery.replayed, lastSeq);
+  second.close();
+}));
 
-test('replay from genesis and from every snapshot gives the live state hash', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path, snapshotEvery: 37, snapshotsKept: 1_000, checkInvariantsEvery: 1 });
-    const liveHashes = new Map<number, string>();
-    sequencer.onCommitted((envelope) => liveHashes.set(envelope.seq, sequencer.engine.stateHash()));
-    await drive(sequencer, 1_500, 7);
-    const live = sequencer.engine.stateHash();
-    const journal = sequencer.journal;
-    const snapshots = journal.snapshotList();
-    assert.ok(snapshots.length >= 30, `${snapshots.length} snapshots`);
-    assert.equal(recover(journal, { ignoreSnapshots: true }).engine.stateHash(), live, 'from genesis');
-    for (const snapshot of snapshots) {
-      assert.equal(snapshot.stateHash, liveHashes.get(snapshot.seq), `snapshot ${snapshot.seq} holds the live state of its seq`);
-      const fromHere = recover(journal, { fromSnapshot: snapshot.seq });
-      assert.equal(fromHere.report.snapshotSeq, snapshot.seq);
-      assert.equal(fromHere.engine.stateHash(), live, `from snapshot ${snapshot.seq} to the end`);
-      const partial = recover(journal, { untilSeq: snapshot.seq + 5 });
-      assert.equal(partial.report.snapshotSeq, snapshot.seq, 'starts from the newest snapshot at or before the target');
-      assert.equal(partial.engine.stateHash(), liveHashes.get(snapshot.seq + 5) ?? live, `from snapshot ${snapshot.seq}`);
-    }
-    sequencer.close();
-  } finally {
-    cleanup();
+test('replay from genesis and from every snapshot gives the live state hash', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path, snapshotEvery: 37, snapshotsKept: 1_000, checkInvariantsEvery: 1 });
+  const liveHashes = new Map<number, string>();
+  sequencer.onCommitted((envelope) => liveHashes.set(envelope.seq, sequencer.engine.stateHash()));
+  await drive(sequencer, 1_500, 7);
+  const live = sequencer.engine.stateHash();
+  const journal = sequencer.journal;
+  const snapshots = journal.snapshotList();
+  assert.ok(snapshots.length >= 30, `${snapshots.length} snapshots`);
+  assert.equal(recover(journal, { ignoreSnapshots: true }).engine.stateHash(), live, 'from genesis');
+  for (const snapshot of snapshots) {
+    assert.equal(snapshot.stateHash, liveHashes.get(snapshot.seq), `snapshot ${snapshot.seq} holds the live state of its seq`);
+    const fromHere = recover(journal, { fromSnapshot: snapshot.seq });
+    assert.equal(fromHere.report.snapshotSeq, snapshot.seq);
+    assert.equal(fromHere.engine.stateHash(), live, `from snapshot ${snapshot.seq} to the end`);
+    const partial = recover(journal, { untilSeq: snapshot.seq + 5 });
+    assert.equal(partial.report.snapshotSeq, snapshot.seq, 'starts from the newest snapshot at or before the target');
+    assert.equal(partial.engine.stateHash(), liveHashes.get(snapshot.seq + 5) ?? live, `from snapshot ${snapshot.seq}`);
   }
-});
+  sequencer.close();
+}));
 
-test('a row altered in the journal is detected and reported, never applied', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path });
-    await drive(sequencer, 100, 3);
-    sequencer.close();
-    const journal = new SqliteJournal(path);
-    journal.db.exec('DROP TRIGGER journal_no_update');
-    const tampered = journal.lastSeq - 10;
-    assert.equal(journal.db.prepare('UPDATE journal SET ts = ts + 1 WHERE seq = ?').run(tampered).changes, 1);
-    journal.close();
-    assert.throws(() => Sequencer.open({ path }), (error: unknown) => error instanceof JournalCorruptError && error.seq === tampered);
-  } finally {
-    cleanup();
-  }
-});
+test('a row altered in the journal is detected and reported, never applied', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path });
+  await drive(sequencer, 100, 3);
+  sequencer.close();
+  const journal = new SqliteJournal(path);
+  journal.db.exec('DROP TRIGGER journal_no_update');
+  const tampered = journal.lastSeq - 10;
+  assert.equal(journal.db.prepare('UPDATE journal SET ts = ts + 1 WHERE seq = ?').run(tampered).changes, 1);
+  journal.close();
+  assert.throws(() => Sequencer.open({ path }), (error: unknown) => error instanceof JournalCorruptError && error.seq === tampered);
+}));
 
-test('a missing row in the middle of the journal is reported as a gap', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path });
-    await drive(sequencer, 50, 4);
-    sequencer.close();
-    const journal = new SqliteJournal(path);
-    journal.db.exec('DROP TRIGGER journal_no_delete');
-    journal.db.prepare('DELETE FROM journal WHERE seq = 30').run();
-    journal.close();
-    assert.throws(() => Sequencer.open({ path }), (error: unknown) => error instanceof JournalCorruptError && error.seq === 30);
-  } finally {
-    cleanup();
-  }
-});
+test('a missing row in the middle of the journal is reported as a gap', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path });
+  await drive(sequencer, 50, 4);
+  sequencer.close();
+  const journal = new SqliteJournal(path);
+  journal.db.exec('DROP TRIGGER journal_no_delete');
+  journal.db.prepare('DELETE FROM journal WHERE seq = 30').run();
+  journal.close();
+  assert.throws(() => Sequencer.open({ path }), (error: unknown) => error instanceof JournalCorruptError && error.seq === 30);
+}));
 
-test('a torn write at the end of the WAL is discarded: only committed batches come back', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path });
-    await drive(sequencer, 80, 5);
-    const hash = sequencer.engine.stateHash();
-    const lastSeq = sequencer.lastSeq;
-    // Leave the WAL in place (no checkpoint on close) and append half a frame of garbage to it.
-    sequencer.journal.db.pragma('wal_autocheckpoint = 0');
-    const wal = `${path}-wal`;
-    const size = statSync(wal).size;
-    appendFileSync(wal, Buffer.alloc(2_000, 0xab));
-    assert.ok(statSync(wal).size > size);
-    const reopened = Sequencer.open({ path });
-    assert.equal(reopened.lastSeq, lastSeq);
-    assert.equal(reopened.engine.stateHash(), hash);
-    reopened.close();
-    sequencer.close();
-  } finally {
-    cleanup();
-  }
-});
+test('a torn write at the end of the WAL is discarded: only committed batches come back', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path });
+  await drive(sequencer, 80, 5);
+  const hash = sequencer.engine.stateHash();
+  const lastSeq = sequencer.lastSeq;
+  // Leave the WAL in place (no checkpoint on close) and append half a frame of garbage to it.
+  sequencer.journal.db.pragma('wal_autocheckpoint = 0');
+  const wal = `${path}-wal`;
+  const size = statSync(wal).size;
+  appendFileSync(wal, Buffer.alloc(2_000, 0xab));
+  assert.ok(statSync(wal).size > size);
+  const reopened = Sequencer.open({ path });
+  assert.equal(reopened.lastSeq, lastSeq);
+  assert.equal(reopened.engine.stateHash(), hash);
+  reopened.close();
+  sequencer.close();
+}));
 
-test('a damaged snapshot is skipped and recovery falls back to an older one', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path, snapshotEvery: 40, snapshotsKept: 10 });
-    await drive(sequencer, 200, 6);
-    const hash = sequencer.engine.stateHash();
-    const [newest, older] = sequencer.journal.snapshotList();
-    sequencer.journal.db.prepare('UPDATE snapshots SET body = zeroblob(100) WHERE seq = ?').run(newest!.seq);
-    sequencer.close();
-    const reopened = Sequencer.open({ path });
-    assert.equal(reopened.recovery.snapshotSeq, older!.seq);
-    assert.deepEqual(reopened.recovery.skippedSnapshots, [{ seq: newest!.seq, reason: 'body checksum mismatch' }]);
-    assert.equal(reopened.engine.stateHash(), hash);
-    reopened.close();
-  } finally {
-    cleanup();
-  }
-});
+test('a damaged snapshot is skipped and recovery falls back to an older one', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path, snapshotEvery: 40, snapshotsKept: 10 });
+  await drive(sequencer, 200, 6);
+  const hash = sequencer.engine.stateHash();
+  const [newest, older] = sequencer.journal.snapshotList();
+  sequencer.journal.db.prepare('UPDATE snapshots SET body = zeroblob(100) WHERE seq = ?').run(newest!.seq);
+  sequencer.close();
+  const reopened = Sequencer.open({ path });
+  assert.equal(reopened.recovery.snapshotSeq, older!.seq);
+  assert.deepEqual(reopened.recovery.skippedSnapshots, [{ seq: newest!.seq, reason: 'body checksum mismatch' }]);
+  assert.equal(reopened.engine.stateHash(), hash);
+  reopened.close();
+}));
 
-test('the journal is append-only', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path });
-    await sequencer.submit({ type: 'create_asset', code: 'BTC', precision: 8 });
-    assert.throws(() => sequencer.journal.db.prepare("UPDATE journal SET command = '{}'").run(), /append-only/);
-    assert.throws(() => sequencer.journal.db.prepare('DELETE FROM journal').run(), /append-only/);
-    sequencer.close();
-  } finally {
-    cleanup();
-  }
-});
+test('the journal is append-only', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path });
+  await sequencer.submit({ type: 'create_asset', code: 'BTC', precision: 8 });
+  assert.throws(() => sequencer.journal.db.prepare("UPDATE journal SET command = '{}'").run(), /append-only/);
+  assert.throws(() => sequencer.journal.db.prepare('DELETE FROM journal').run(), /append-only/);
+  sequencer.close();
+}));
 
-test('group commit: a burst of concurrent commands shares a few transactions', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path });
-    await sequencer.submit({ type: 'create_asset', code: 'BTC', precision: 8 });
-    await sequencer.submit({ type: 'create_user', user: 1 });
-    await sequencer.submit({ type: 'create_account', account: 1, user: 1 });
-    const before = sequencer.stats.batches;
-    const acks = await Promise.all(Array.from({ length: 2_000 }, (_, i) => sequencer.submit({ type: 'deposit', account: 1, asset: 'BTC', amount: 1, key: `d${i}` })));
-    assert.equal(sequencer.stats.batches - before, 1);
-    assert.deepEqual(acks.map((a) => a.seq), Array.from({ length: 2_000 }, (_, i) => i + 4), 'acknowledged in submission order');
-    assert.equal(sequencer.engine.balance(1, 'BTC').available, 2_000);
-    sequencer.close();
-  } finally {
-    cleanup();
-  }
-});
+test('group commit: a burst of concurrent commands shares a few transactions', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path });
+  await sequencer.submit({ type: 'create_asset', code: 'BTC', precision: 8 });
+  await sequencer.submit({ type: 'create_user', user: 1 });
+  await sequencer.submit({ type: 'create_account', account: 1, user: 1 });
+  const before = sequencer.stats.batches;
+  const acks = await Promise.all(Array.from({ length: 2_000 }, (_, i) => sequencer.submit({ type: 'deposit', account: 1, asset: 'BTC', amount: 1, key: `d${i}` })));
+  assert.equal(sequencer.stats.batches - before, 1);
+  assert.deepEqual(acks.map((a) => a.seq), Array.from({ length: 2_000 }, (_, i) => i + 4), 'acknowledged in submission order');
+  assert.equal(sequencer.engine.balance(1, 'BTC').available, 2_000);
+  sequencer.close();
+}));
 
-test('a command that cannot be journaled is refused, not acknowledged', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path });
-    await sequencer.submit({ type: 'create_asset', code: 'BTC', precision: 8 });
-    sequencer.journal.db.close();
-    await assert.rejects(sequencer.submit({ type: 'create_asset', code: 'ETH', precision: 8 }));
-    assert.equal(sequencer.engine.assets.has('ETH'), false);
-    await assert.rejects(sequencer.submit({ type: 'tick' }), /not accepting/);
-  } finally {
-    cleanup();
-  }
-});
+test('a command that cannot be journaled is refused, not acknowledged', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path });
+  await sequencer.submit({ type: 'create_asset', code: 'BTC', precision: 8 });
+  sequencer.journal.db.close();
+  await assert.rejects(sequencer.submit({ type: 'create_asset', code: 'ETH', precision: 8 }));
+  assert.equal(sequencer.engine.assets.has('ETH'), false);
+  await assert.rejects(sequencer.submit({ type: 'tick' }), /not accepting/);
+}));
 
-test('a full queue refuses new commands instead of growing without bound', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    const sequencer = Sequencer.open({ path, queueMax: 10 });
-    const accepted = Array.from({ length: 10 }, () => sequencer.submit({ type: 'tick' }));
-    await assert.rejects(sequencer.submit({ type: 'tick' }), SequencerOverloadedError);
-    await Promise.all(accepted);
-    sequencer.close();
-  } finally {
-    cleanup();
-  }
-});
+test('a full queue refuses new commands instead of growing without bound', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path, queueMax: 10 });
+  const accepted = Array.from({ length: 10 }, () => sequencer.submit({ type: 'tick' }));
+  await assert.rejects(sequencer.submit({ type: 'tick' }), SequencerOverloadedError);
+  await Promise.all(accepted);
+  sequencer.close();
+}));
 
-test('stamped time never goes backwards even when the clock does', async () => {
-  const { path, cleanup } = tempPath();
-  try {
-    let now = 2_000_000;
-    const sequencer = Sequencer.open({ path, clock: () => now });
-    const first = await sequencer.submit({ type: 'tick' });
-    now = 1_000_000;
-    const second = await sequencer.submit({ type: 'tick' });
-    assert.equal(second.ts, first.ts);
-    sequencer.close();
-  } finally {
-    cleanup();
-  }
-});
+test('stamped time never goes backwards even when the clock does', () => withJournalPath(async (path) => {
+  let now = 2_000_000;
+  const sequencer = Sequencer.open({ path, clock: () => now });
+  const first = await sequencer.submit({ type: 'tick' });
+  now = 1_000_000;
+  const second = await sequencer.submit({ type: 'tick' });
+  assert.equal(second.ts, first.ts);
+  sequencer.close();
+}));

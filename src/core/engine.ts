@@ -27,11 +27,13 @@ import { findViolations } from './invariants.js';
 
 const DAY_MS = 86_400_000;
 
-/** A rejection raised inside a handler; turned into an event, with no state changed. */
-class Rejection extends Error {
-  constructor(readonly reason: RejectReason, message: string) {
-    super(message);
-  }
+/**
+ * A rejection raised inside a handler; turned into an event, with no state changed. Not an
+ * Error: rejections are ordinary business outcomes, and capturing a stack trace for each would
+ * make a flood of invalid orders expensive.
+ */
+class Rejection {
+  constructor(readonly reason: RejectReason, readonly message: string) {}
 }
 
 function reject(reason: RejectReason, message: string = reason): never {
@@ -273,11 +275,7 @@ export class Engine {
     const world = this.external.balance(asset);
     if (world.available - amount < -SAFE_MAX) reject('OUT_OF_RANGE', 'total supply of the asset would leave the supported range');
     this.usedKeys.add(key);
-    world.available -= amount;
-    this.touch(world);
-    const balance = account.balance(asset);
-    balance.available += amount;
-    this.touch(balance);
+    this.moveAvailable(world, account.balance(asset), amount);
     this.events.push({ type: 'deposited', account: account.id, counterparty: EXTERNAL_ACCOUNT, asset: asset.code, amount, key });
   }
 
@@ -336,12 +334,15 @@ export class Engine {
     const source = from.balance(asset);
     if (source.available < amount) reject('INSUFFICIENT_BALANCE');
     this.usedKeys.add(key);
-    source.available -= amount;
-    this.touch(source);
-    const target = to.balance(asset);
-    target.available += amount;
-    this.touch(target);
+    this.moveAvailable(source, to.balance(asset), amount);
     this.events.push({ type: 'transferred', account: from.id, counterparty: to.id, asset: asset.code, amount, key });
+  }
+
+  private moveAvailable(from: Balance, to: Balance, amount: number): void {
+    from.available -= amount;
+    this.touch(from);
+    to.available += amount;
+    this.touch(to);
   }
 
   // ---------------------------------------------------------------------------------------

@@ -149,7 +149,6 @@ export type RejectReason =
   | 'DIRECTION_RESTRICTED'
   | 'DUPLICATE_CLIENT_ORDER_ID'
   | 'INVALID_EXPIRE_TIME'
-  | 'NO_LIQUIDITY'
   | 'ORDER_NOT_AMENDABLE';
 
 export type CancelReason =
