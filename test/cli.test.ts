@@ -10,7 +10,7 @@ const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 function startUntilStopped(dataDir: string): Promise<{ started: Record<string, unknown>; stopped: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'start', '--demo', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'start', '--demo', '--port', '0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: Record<string, unknown>[] = [];
     let buffer = '';
     child.stdout.on('data', (chunk: Buffer) => {

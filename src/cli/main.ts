@@ -2,55 +2,19 @@
 /**
  * `bourse` command line.
  *
- *   bourse start  [--data DIR] [--demo] [--snapshot-every N]   run the exchange core on DIR/journal.db
- *   bourse verify [--data DIR]                                 check the whole journal and print a report
- *
- * The HTTP/WebSocket server and `bourse admin` arrive with the server (issue 3); until then
- * `start` recovers the engine, seeds the demo venue on a fresh journal, and runs the
- * sequencer until SIGTERM/SIGINT, when it commits what is queued, snapshots and closes.
+ *   bourse start  [--data DIR] [--port N] [--host H] [--demo] [--snapshot-every N]
+ *   bourse verify [--data DIR]
+ *   bourse admin <command> [--data DIR | --url URL] ...   (see admin.ts)
  */
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findViolations } from '../core/index.js';
-import { recover, Sequencer, SqliteJournal } from '../journal/index.js';
-import { demoCommands } from './demo.js';
+import { recover, SqliteJournal } from '../journal/index.js';
+import { runAdmin } from './admin.js';
+import { startServer } from './start.js';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
-}
-
-async function start(dataDir: string, demo: boolean, snapshotEvery: number): Promise<void> {
-  mkdirSync(dataDir, { recursive: true });
-  const path = join(dataDir, 'journal.db');
-  const sequencer = Sequencer.open({ path, snapshotEvery });
-  if (demo && sequencer.engine.marketList.length === 0) {
-    for (const ack of await Promise.all(demoCommands().map((cmd) => sequencer.submit(cmd)))) {
-      const rejected = ack.events.find((e) => e.type === 'command_rejected');
-      if (rejected !== undefined) throw new Error(`demo setup refused: ${JSON.stringify(rejected)}`);
-    }
-  }
-  const engine = sequencer.engine;
-  // Expiries happen when a command's time passes them; a tick a second keeps Day/GTD orders honest.
-  const ticker = setInterval(() => {
-    if (engine.expiry.size > 0) sequencer.submit({ type: 'tick' }).catch(() => undefined);
-  }, 1_000);
-  const stop = (signal: string): void => {
-    clearInterval(ticker);
-    sequencer.flush();
-    sequencer.snapshotNow();
-    const lastSeq = sequencer.lastSeq;
-    const stateHash = engine.stateHash();
-    sequencer.close();
-    print({ event: 'stopped', signal, lastSeq, stateHash });
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  print({
-    event: 'started', journal: path, lastSeq: sequencer.lastSeq, recovery: sequencer.recovery,
-    markets: engine.marketList.map((m) => m.id), stateHash: engine.stateHash(),
-  });
 }
 
 function verify(dataDir: string): void {
@@ -75,31 +39,68 @@ function verify(dataDir: string): void {
   }
 }
 
+const USAGE = `usage:
+  bourse start  [--data DIR] [--port N] [--host H] [--demo] [--snapshot-every N]
+  bourse verify [--data DIR]
+  bourse admin  user create --email E --password P
+                apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]]
+                deposit --email E --asset A --amount X
+                asset create --code C --precision N
+                market create --base B --quote Q --tick T --lot L
+                market halt|resume|cancel-only|post-only --market M
+                fees set --market M --maker F --taker F
+                (each takes --data DIR, default ./data, or --url URL)
+`;
+
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: {
       data: { type: 'string', default: './data' },
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
       demo: { type: 'boolean', default: false },
       'snapshot-every': { type: 'string', default: '100000' },
+      url: { type: 'string' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      permissions: { type: 'string' },
+      ip: { type: 'string' },
+      asset: { type: 'string' },
+      amount: { type: 'string' },
+      code: { type: 'string' },
+      precision: { type: 'string' },
+      base: { type: 'string' },
+      quote: { type: 'string' },
+      tick: { type: 'string' },
+      lot: { type: 'string' },
+      market: { type: 'string' },
+      maker: { type: 'string' },
+      taker: { type: 'string' },
     },
   });
   const dataDir = resolve(values.data);
   switch (positionals[0]) {
     case 'start': {
+      const port = Number(values.port);
       const snapshotEvery = Number(values['snapshot-every']);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error('--port must be 0..65535');
       if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery <= 0) throw new Error('--snapshot-every must be a positive integer');
-      return start(dataDir, values.demo, snapshotEvery);
+      await startServer({ dataDir, port, host: values.host, demo: values.demo, snapshotEvery });
+      return;
     }
     case 'verify':
       return verify(dataDir);
+    case 'admin':
+      print(await runAdmin(positionals.slice(1), { ...values, dataDir }));
+      return;
     default:
-      process.stderr.write('usage: bourse start [--data DIR] [--demo] [--snapshot-every N] | bourse verify [--data DIR]\n');
+      process.stderr.write(USAGE);
       process.exitCode = 2;
   }
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.stderr.write(`${JSON.stringify({ error: (error as Error).message })}\n`);
   process.exit(1);
 });

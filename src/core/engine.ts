@@ -11,7 +11,7 @@ import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, PPM } from './types.js';
 import type {
   AmendOrder, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
-  LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderType, OrderView, PlaceOrder, RejectReason,
+  LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
   SetFeeLevel, SetFees, SetMarketState, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
   UnlockFunds,
 } from './types.js';
@@ -1176,9 +1176,33 @@ export class Engine {
   }
 
   /** An open order by id, or undefined when it is not open. */
-  openOrder(id: number): OrderView | undefined {
+  openOrder(id: number): OrderState | undefined {
     const order = this.orders.get(id);
-    return order === undefined ? undefined : this.orderView(order);
+    return order === undefined ? undefined : this.orderState(order);
+  }
+
+  /** Open orders of an account, oldest first, optionally of one market. */
+  openOrdersOf(accountId: number, marketId?: string): OrderState[] {
+    const account = this.accounts.get(accountId);
+    if (account === undefined) return [];
+    return account.openOrdersById().filter((o) => marketId === undefined || o.market.id === marketId).map((o) => this.orderState(o));
+  }
+
+  /** An open order of an account by its client order id. */
+  openOrderByClientId(accountId: number, clientOrderId: string): OrderState | undefined {
+    const order = this.accounts.get(accountId)?.openByClientId.get(clientOrderId);
+    return order === undefined ? undefined : this.orderState(order);
+  }
+
+  private orderState(order: Order): OrderState {
+    const market = order.market;
+    return {
+      ...this.orderView(order),
+      filledQuantity: order.filledLots * market.lot,
+      leavesQuantity: order.leavesLots * market.lot,
+      cumQuote: order.cumQuote,
+      avgPrice: this.avgPrice(order),
+    };
   }
 
   balances(accountId: number): BalanceView[] {

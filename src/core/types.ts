@@ -181,6 +181,14 @@ export interface OrderView {
   status: OrderStatus;
 }
 
+/** An open order with its progress. */
+export interface OrderState extends OrderView {
+  filledQuantity: number;
+  leavesQuantity: number;
+  cumQuote: number;
+  avgPrice: number;
+}
+
 /** The accepted order, as it stands after entry. */
 export interface OrderAcceptedEvent extends OrderView { type: 'order_accepted' }
 export interface OrderRejectedEvent {

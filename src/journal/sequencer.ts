@@ -58,6 +58,9 @@ interface Pending {
 }
 
 export type CommittedListener = (envelope: Envelope, events: EngineEvent[]) => void;
+export interface Committed { envelope: Envelope; events: EngineEvent[] }
+/** Called once per journal transaction with everything it committed, in order. */
+export type BatchListener = (batch: Committed[]) => void;
 
 export class Sequencer {
   readonly journal: SqliteJournal;
@@ -71,6 +74,7 @@ export class Sequencer {
   private lastSnapshotSeq: number;
   private sinceInvariantCheck = 0;
   private readonly listeners = new Set<CommittedListener>();
+  private readonly batchListeners = new Set<BatchListener>();
   private readonly clock: () => number;
   private readonly snapshotEvery: number;
   private readonly snapshotsKept: number;
@@ -136,6 +140,12 @@ export class Sequencer {
     return () => this.listeners.delete(listener);
   }
 
+  /** Listens to each committed batch (for projections that write in one transaction per batch). */
+  onBatch(listener: BatchListener): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
+  }
+
   /** Journals and applies everything queued, now. */
   flush(): void {
     this.scheduled = false;
@@ -162,6 +172,7 @@ export class Sequencer {
       return;
     }
     this.chain = this.journal.lastChain;
+    const committed: Committed[] | null = this.batchListeners.size > 0 ? [] : null;
     for (let i = 0; i < batch.length; i++) {
       // Apply exactly what was journaled, as recovery will read it back.
       const envelope: Envelope = { seq: rows[i]!.seq, ts: rows[i]!.ts, cmd: JSON.parse(rows[i]!.command) as Command };
@@ -173,8 +184,10 @@ export class Sequencer {
         return;
       }
       for (const listener of this.listeners) listener(envelope, events);
+      committed?.push({ envelope, events });
       batch[i]!.resolve({ seq: envelope.seq, ts: envelope.ts, events });
     }
+    if (committed !== null) for (const listener of this.batchListeners) listener(committed);
     this.stats.commands += batch.length;
     this.stats.batches += 1;
     this.sinceInvariantCheck += batch.length;

@@ -1,0 +1,51 @@
+/**
+ * `bourse start`: open the venue in DATA, serve HTTP on host:port, write DATA/server.json so
+ * that `bourse admin` finds it, and on SIGTERM/SIGINT stop taking requests, finish those in
+ * flight, commit what is queued, snapshot and close.
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Exchange } from '../exchange.js';
+import { buildServer } from '../gateway/server.js';
+
+export interface StartOptions { dataDir: string; port: number; host: string; demo: boolean; snapshotEvery: number }
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+export async function startServer(options: StartOptions): Promise<void> {
+  const exchange = await Exchange.open({ dataDir: options.dataDir, demo: options.demo, snapshotEvery: options.snapshotEvery });
+  const app = await buildServer(exchange);
+  const serverFile = join(options.dataDir, 'server.json');
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(ticker);
+    await app.close();
+    exchange.sequencer.flush();
+    exchange.sequencer.snapshotNow();
+    const lastSeq = exchange.sequencer.lastSeq;
+    const stateHash = exchange.engine.stateHash();
+    exchange.close();
+    rmSync(serverFile, { force: true });
+    print({ event: 'stopped', signal, lastSeq, stateHash });
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  // Expiries happen when a command's time passes them; a tick a second keeps Day/GTD orders honest.
+  const ticker = setInterval(() => {
+    if (exchange.engine.expiry.size > 0) exchange.submit({ type: 'tick' }).catch(() => undefined);
+  }, 1_000);
+  const address = await app.listen({ port: options.port, host: options.host });
+  const port = (app.server.address() as { port: number }).port;
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  writeFileSync(serverFile, `${JSON.stringify({ url, pid: process.pid })}\n`);
+  const engine = exchange.engine;
+  print({
+    event: 'started', url, address, dataDir: options.dataDir, lastSeq: exchange.sequencer.lastSeq, recovery: exchange.sequencer.recovery,
+    markets: engine.marketList.map((m) => m.id), stateHash: engine.stateHash(),
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * One running venue: the sequencer (journal + engine), the identity store, the request
+ * authenticator and the read-model projector, all under one data folder.
+ *
+ *   DATA/journal.db   commands (source of truth) and snapshots
+ *   DATA/store.db     read model (rebuildable)
+ *   DATA/identity.db  users and API keys (secrets sealed)
+ *   DATA/master.key   key that seals API secrets (or BOURSE_MASTER_KEY)
+ *   DATA/admin.token  bearer token of the admin API
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from './core/index.js';
+import { Authenticator, DEFAULT_AUTH_OPTIONS } from './identity/auth.js';
+import type { AuthOptions } from './identity/auth.js';
+import { loadMasterKey } from './identity/secrets.js';
+import { IdentityStore } from './identity/store.js';
+import type { UserRecord } from './identity/store.js';
+import { recover, Sequencer } from './journal/index.js';
+import type { Acknowledgement, Committed } from './journal/index.js';
+import { Projector } from './store/projector.js';
+import { demoCommands } from './cli/demo.js';
+
+export interface ExchangeOptions {
+  dataDir: string;
+  demo?: boolean;
+  snapshotEvery?: number;
+  checkInvariantsEvery?: number;
+  clock?: () => number;
+  auth?: Partial<AuthOptions>;
+}
+
+const REPLAY_CHUNK = 2_000;
+
+export class Exchange {
+  private constructor(
+    readonly dataDir: string,
+    readonly sequencer: Sequencer,
+    readonly identity: IdentityStore,
+    readonly auth: Authenticator,
+    readonly projector: Projector,
+    readonly adminToken: string,
+    readonly clock: () => number,
+  ) {}
+
+  static async open(options: ExchangeOptions): Promise<Exchange> {
+    const { dataDir } = options;
+    mkdirSync(dataDir, { recursive: true });
+    const clock = options.clock ?? Date.now;
+    const projector = new Projector(join(dataDir, 'store.db'));
+    let chunk: Committed[] = [];
+    const sequencer = Sequencer.open({
+      path: join(dataDir, 'journal.db'),
+      snapshotEvery: options.snapshotEvery,
+      checkInvariantsEvery: options.checkInvariantsEvery,
+      clock,
+      onReplay: (envelope, events) => {
+        if (envelope.seq <= projector.lastSeq) return;
+        chunk.push({ envelope, events });
+        if (chunk.length >= REPLAY_CHUNK) { projector.apply(chunk); chunk = []; }
+      },
+    });
+    if (sequencer.recovery.snapshotSeq > projector.lastSeq) {
+      // The projection is older than the snapshot recovery started from: rebuild it from genesis.
+      projector.reset();
+      chunk = [];
+      recover(sequencer.journal, {
+        ignoreSnapshots: true,
+        onEvents: (envelope, events) => {
+          chunk.push({ envelope, events });
+          if (chunk.length >= REPLAY_CHUNK) { projector.apply(chunk); chunk = []; }
+        },
+      });
+    }
+    projector.apply(chunk);
+    sequencer.onBatch((batch) => projector.apply(batch));
+
+    const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));
+    const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth });
+    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, loadAdminToken(join(dataDir, 'admin.token')), clock);
+    if (options.demo && sequencer.engine.marketList.length === 0) await exchange.submitAll(demoCommands());
+    await exchange.reconcileUsers();
+    return exchange;
+  }
+
+  get engine() {
+    return this.sequencer.engine;
+  }
+
+  submit(cmd: Command): Promise<Acknowledgement> {
+    return this.sequencer.submit(cmd);
+  }
+
+  private async submitAll(commands: Command[]): Promise<void> {
+    const acks = await Promise.all(commands.map((cmd) => this.submit(cmd)));
+    const refused = acks.flatMap((a) => a.events).find((e) => e.type === 'command_rejected');
+    if (refused !== undefined) throw new Error(`setup refused: ${JSON.stringify(refused)}`);
+  }
+
+  /** Creates a user (identity) and its engine user and account. */
+  async createUser(email: string, password: string): Promise<UserRecord> {
+    const user = await this.identity.createUser(email, password, this.clock());
+    await this.reconcileUsers();
+    return user;
+  }
+
+  /**
+   * Every identity user has its engine user and account. Identity rows are written before the
+   * engine commands, so a crash in between is repaired here on the next start.
+   */
+  async reconcileUsers(): Promise<void> {
+    const missing: Command[] = [];
+    for (const user of this.identity.users()) {
+      if (!this.engine.users.has(user.id)) missing.push({ type: 'create_user', user: user.id, level: user.level });
+      if (!this.engine.accounts.has(user.account)) missing.push({ type: 'create_account', account: user.account, user: user.id });
+    }
+    for (const cmd of missing) await this.submit(cmd);
+  }
+
+  close(): void {
+    this.sequencer.close();
+    this.projector.close();
+    this.identity.close();
+  }
+}
+
+function loadAdminToken(path: string): string {
+  if (!existsSync(path)) writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  return readFileSync(path, 'utf8').trim();
+}

@@ -1,0 +1,156 @@
+/**
+ * The admin API: what operators (and `bourse admin`) do. Bearer token from DATA/admin.token,
+ * compared in constant time. Amounts are decimal strings, as everywhere on the wire.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Command, EngineEvent, MarketState } from '../core/index.js';
+import type { Exchange } from '../exchange.js';
+import { blockList } from '../identity/auth.js';
+import { IdentityError, PERMISSIONS } from '../identity/store.js';
+import type { Permission } from '../identity/store.js';
+import { formatMinor } from '../money/index.js';
+import { ApiError, rejectionStatus } from './errors.js';
+import { decimalIn, scalesOf } from './wire.js';
+
+const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
+const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
+const EMAIL = { type: 'string', maxLength: 254 } as const;
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchange): Promise<void> {
+  const expected = digest(exchange.adminToken);
+  app.addHook('preHandler', async (request: FastifyRequest) => {
+    const header = request.headers.authorization;
+    const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+    // Compare digests: equal length, constant time, whatever the caller sent.
+    if (!timingSafeEqual(digest(token), expected)) throw new ApiError(401, 'INVALID_ADMIN_TOKEN', 'admin token required');
+  });
+
+  const submit = async (cmd: Command): Promise<EngineEvent[]> => {
+    const ack = await exchange.submit(cmd);
+    for (const event of ack.events) {
+      if (event.type === 'command_rejected') throw new ApiError(rejectionStatus(event.reason), event.reason, event.message);
+    }
+    return ack.events;
+  };
+  const userByEmail = (email: string) => {
+    const user = exchange.identity.userByEmail(email);
+    if (user === undefined) throw new ApiError(404, 'UNKNOWN_USER', `no user ${email}`);
+    return user;
+  };
+  const identityCall = async <T>(fn: () => Promise<T> | T): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof IdentityError) throw new ApiError(error.code === 'EMAIL_TAKEN' ? 409 : 400, error.code, error.message);
+      throw error;
+    }
+  };
+
+  app.post<{ Body: { email: string; password: string } }>('/users', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 } } } },
+  }, async (request, reply) => {
+    const user = await identityCall(() => exchange.createUser(request.body.email, request.body.password));
+    void reply.status(201);
+    return { id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level };
+  });
+
+  app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[] } }>('/apikeys', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['email', 'permissions'],
+        properties: {
+          email: EMAIL,
+          permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
+          ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+        },
+      },
+    },
+  }, async (request, reply) => {
+    const user = userByEmail(request.body.email);
+    const ip = request.body.ip ?? [];
+    try {
+      blockList(ip);
+    } catch (error) {
+      throw new ApiError(400, 'INVALID_IP', (error as Error).message);
+    }
+    if (request.body.permissions.includes('withdraw') && ip.length === 0) {
+      throw new ApiError(400, 'IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
+    }
+    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
+    void reply.status(201);
+    return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow, account: record.account };
+  });
+
+  app.post<{ Body: { email: string; asset: string; amount: string; key?: string } }>('/deposits', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['email', 'asset', 'amount'],
+        properties: { email: EMAIL, asset: CODE, amount: DECIMAL, key: { type: 'string', minLength: 1, maxLength: 100 } },
+      },
+    },
+  }, async (request, reply) => {
+    const user = userByEmail(request.body.email);
+    const asset = exchange.engine.assets.get(request.body.asset);
+    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${request.body.asset}`);
+    const amount = decimalIn(request.body.amount, asset.precision, 'amount');
+    const key = `admin:${request.body.key ?? randomUUID()}`;
+    await submit({ type: 'deposit', account: user.account, asset: asset.code, amount, key });
+    void reply.status(201);
+    const balance = exchange.engine.balance(user.account, asset.code);
+    return { email: user.email, account: user.account, asset: asset.code, amount: request.body.amount, key, available: formatMinor(balance.available, asset.precision) };
+  });
+
+  app.post<{ Body: { code: string; precision: number } }>('/assets', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['code', 'precision'], properties: { code: CODE, precision: { type: 'integer', minimum: 0, maximum: 18 } } } },
+  }, async (request, reply) => {
+    await submit({ type: 'create_asset', code: request.body.code, precision: request.body.precision });
+    void reply.status(201);
+    return { code: request.body.code, precision: request.body.precision };
+  });
+
+  app.post<{ Body: { base: string; quote: string; tick: string; lot: string; min_notional?: string; maker_fee?: string; taker_fee?: string } }>('/markets', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['base', 'quote', 'tick', 'lot'],
+        properties: { base: CODE, quote: CODE, tick: DECIMAL, lot: DECIMAL, min_notional: DECIMAL, maker_fee: DECIMAL, taker_fee: DECIMAL },
+      },
+    },
+  }, async (request, reply) => {
+    const { base, quote } = request.body;
+    const baseAsset = exchange.engine.assets.get(base);
+    const quoteAsset = exchange.engine.assets.get(quote);
+    if (baseAsset === undefined || quoteAsset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', 'unknown base or quote asset');
+    const market = `${base}-${quote}`;
+    const cmd: Command = {
+      type: 'create_market', market, base, quote,
+      tick: decimalIn(request.body.tick, quoteAsset.precision, 'tick'), lot: decimalIn(request.body.lot, baseAsset.precision, 'lot'),
+    };
+    if (request.body.min_notional !== undefined) cmd.minNotional = decimalIn(request.body.min_notional, quoteAsset.precision, 'min_notional', true);
+    if (request.body.maker_fee !== undefined) cmd.makerFeePpm = decimalIn(request.body.maker_fee, 6, 'maker_fee', true);
+    if (request.body.taker_fee !== undefined) cmd.takerFeePpm = decimalIn(request.body.taker_fee, 6, 'taker_fee', true);
+    await submit(cmd);
+    void reply.status(201);
+    return exchange.engine.marketView(exchange.engine.markets.get(market)!);
+  });
+
+  app.post<{ Params: { market: string }; Body: { state: MarketState } }>('/markets/:market/state', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['state'], properties: { state: { type: 'string', enum: ['trading', 'halted', 'cancel_only', 'post_only'] } } } },
+  }, async (request) => {
+    const scales = scalesOf(exchange.engine, request.params.market);
+    await submit({ type: 'set_market_state', market: scales.id, state: request.body.state });
+    return { market: scales.id, state: request.body.state };
+  });
+
+  app.post<{ Params: { market: string }; Body: { maker: string; taker: string } }>('/markets/:market/fees', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['maker', 'taker'], properties: { maker: DECIMAL, taker: DECIMAL } } },
+  }, async (request) => {
+    const scales = scalesOf(exchange.engine, request.params.market);
+    await submit({ type: 'set_fees', market: scales.id, makerFeePpm: decimalIn(request.body.maker, 6, 'maker', true), takerFeePpm: decimalIn(request.body.taker, 6, 'taker', true) });
+    return { market: scales.id, maker: request.body.maker, taker: request.body.taker };
+  });
+}

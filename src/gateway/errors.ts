@@ -1,0 +1,22 @@
+/** The native API's error format: {"error": {"code": "...", "message": "..."}} with a fitting status. */
+import type { RejectReason } from '../core/index.js';
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterSeconds?: number) {
+    super(message);
+  }
+}
+
+export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
+}
+
+const NOT_FOUND: ReadonlySet<string> = new Set(['UNKNOWN_MARKET', 'UNKNOWN_ORDER', 'UNKNOWN_ASSET', 'UNKNOWN_ACCOUNT', 'UNKNOWN_USER', 'UNKNOWN_HOLD']);
+const CONFLICT: ReadonlySet<string> = new Set(['DUPLICATE_CLIENT_ORDER_ID', 'DUPLICATE_KEY', 'ALREADY_EXISTS']);
+
+/** HTTP status of an engine rejection: the request was understood, the rules said no. */
+export function rejectionStatus(reason: RejectReason): number {
+  if (NOT_FOUND.has(reason)) return 404;
+  if (CONFLICT.has(reason)) return 409;
+  return 400;
+}

@@ -1,0 +1,287 @@
+/**
+ * The native REST API (DESIGN.md §8): public market data and signed account and order routes.
+ * Translation only: every rule lives in the engine; this file turns decimals into integers,
+ * submits commands and turns events and state back into JSON.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AmendOrder, Command, EngineEvent, PlaceOrder, RejectReason } from '../core/index.js';
+import { formatMinor } from '../money/index.js';
+import type { Exchange } from '../exchange.js';
+import { ApiError, rejectionStatus } from './errors.js';
+import type { Gateway } from './server.js';
+import { decimalIn, openOrderOut, percentToBps, scalesOf, storedOrderOut } from './wire.js';
+import type { OrderWire } from './wire.js';
+
+const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
+const MARKET_PARAM = { type: 'object', required: ['market'], properties: { market: { type: 'string', maxLength: 40 } } } as const;
+const LIMIT_QUERY = { type: 'string', pattern: '^[0-9]{1,4}$' } as const;
+const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
+
+const ORDER_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['market', 'side', 'type'],
+  properties: {
+    market: { type: 'string', maxLength: 40 },
+    side: { type: 'string', enum: ['buy', 'sell'] },
+    type: { type: 'string', enum: ['limit', 'market', 'stop_limit', 'stop_market', 'take_profit', 'take_profit_limit', 'trailing_stop'] },
+    price: DECIMAL,
+    quantity: DECIMAL,
+    quote_quantity: DECIMAL,
+    stop_price: DECIMAL,
+    callback_rate: DECIMAL,
+    time_in_force: { type: 'string', enum: ['GTC', 'IOC', 'FOK', 'DAY', 'GTD'] },
+    expire_time: { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000 },
+    post_only: { type: 'boolean' },
+    stp: { type: 'string', enum: ['cancel_taker', 'cancel_maker', 'cancel_both', 'decrement'] },
+    client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' },
+  },
+} as const;
+
+const AMEND_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { quantity: DECIMAL, price: DECIMAL },
+} as const;
+
+interface OrderBody {
+  market: string; side: 'buy' | 'sell'; type: PlaceOrder['orderType']; price?: string; quantity?: string;
+  quote_quantity?: string; stop_price?: string; callback_rate?: string; time_in_force?: PlaceOrder['timeInForce'];
+  expire_time?: number; post_only?: boolean; stp?: PlaceOrder['stp']; client_order_id?: string;
+}
+
+function rejectionOf(events: EngineEvent[]): { reason: RejectReason; message: string } | undefined {
+  for (const event of events) {
+    if (event.type === 'order_rejected') return { reason: event.reason, message: event.reason };
+    if (event.type === 'command_rejected') return { reason: event.reason, message: event.message };
+  }
+  return undefined;
+}
+
+function throwIfRejected(events: EngineEvent[]): void {
+  const rejection = rejectionOf(events);
+  if (rejection !== undefined) throw new ApiError(rejectionStatus(rejection.reason), rejection.reason, rejection.message);
+}
+
+function limitOf(text: string | undefined, fallback: number, max: number): number {
+  const limit = text === undefined ? fallback : Number(text);
+  if (limit < 1 || limit > max) throw new ApiError(400, 'INVALID_REQUEST', `limit must be 1..${max}`);
+  return limit;
+}
+
+export async function registerNativeRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
+  const engine = () => exchange.engine;
+  const account = (request: FastifyRequest): number => request.apiKey!.account;
+  const read = gateway.authenticate('read');
+  const trade = gateway.authenticate('trade');
+  const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
+
+  const orderOut = (orderId: number, owner: number): OrderWire | undefined => {
+    const row = exchange.projector.order(orderId);
+    if (row === undefined || row.account !== owner) return undefined;
+    const scales = scalesOf(engine(), row.market);
+    const open = engine().openOrder(orderId);
+    return open !== undefined ? openOrderOut(open, scales, row) : storedOrderOut(row, scales);
+  };
+
+  async function submit(cmd: Command): Promise<EngineEvent[]> {
+    const ack = await exchange.submit(cmd);
+    throwIfRejected(ack.events);
+    return ack.events;
+  }
+
+  // Public -------------------------------------------------------------------------------
+
+  app.get('/time', { preHandler: weigh(1) }, async () => ({ server_time: exchange.clock() }));
+
+  app.get('/assets', { preHandler: weigh(1) }, async () => ({
+    assets: engine().assetList.map((a) => ({ code: a.code, precision: a.precision, min_fee: formatMinor(a.minFee, a.precision) })),
+  }));
+
+  app.get('/markets', { preHandler: weigh(1) }, async () => ({
+    markets: engine().marketList.map((m) => {
+      const qs = m.quote.precision;
+      const bs = m.base.precision;
+      return {
+        market: m.id, base: m.base.code, quote: m.quote.code, state: m.state,
+        tick_size: formatMinor(m.tick, qs), lot_size: formatMinor(m.lot, bs),
+        min_quantity: formatMinor(m.minQuantity, bs), max_quantity: formatMinor(m.maxQuantity, bs),
+        min_notional: formatMinor(m.minNotional, qs), max_notional: formatMinor(m.maxNotional, qs),
+        maker_fee: formatMinor(m.makerFeePpm, 6, true), taker_fee: formatMinor(m.takerFeePpm, 6, true),
+        last_price: m.lastPriceTicks === 0 ? null : formatMinor(m.lastPriceTicks * m.tick, qs),
+      };
+    }),
+  }));
+
+  app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/depth', {
+    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } } },
+    preHandler: weigh(2),
+  }, async (request) => {
+    const scales = scalesOf(engine(), request.params.market);
+    const limit = limitOf(request.query.limit, 50, 1_000);
+    const book = engine().book(scales.id, limit);
+    const level = (l: { price: number; quantity: number; orders: number }) => [formatMinor(l.price, scales.quoteScale), formatMinor(l.quantity, scales.baseScale), l.orders];
+    return { market: scales.id, seq: exchange.sequencer.lastSeq, bids: book.bids.map(level), asks: book.asks.map(level) };
+  });
+
+  app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/trades', {
+    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } } },
+    preHandler: weigh(2),
+  }, async (request) => {
+    const scales = scalesOf(engine(), request.params.market);
+    const limit = limitOf(request.query.limit, 100, 1_000);
+    return {
+      market: scales.id,
+      trades: exchange.projector.trades(scales.id, limit).map((t) => ({
+        id: String(t.id), price: formatMinor(t.price, scales.quoteScale), quantity: formatMinor(t.quantity, scales.baseScale),
+        quote_quantity: formatMinor(t.quote_quantity, scales.quoteScale), taker_side: t.taker_side, time: t.ts,
+      })),
+    };
+  });
+
+  // Private ------------------------------------------------------------------------------
+
+  app.get('/account', { preValidation: read, preHandler: weigh(1) }, async (request) => {
+    const key = request.apiKey!;
+    const user = exchange.identity.user(key.userId)!;
+    return { user_id: user.id, email: user.email, account: key.account, kyc: user.kyc, level: user.level, permissions: key.permissions };
+  });
+
+  app.get('/balances', { preValidation: read, preHandler: weigh(2) }, async (request) => ({
+    balances: engine().balances(account(request)).map((b) => {
+      const scale = engine().assets.get(b.asset)!.precision;
+      return {
+        asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale),
+        locked: formatMinor(b.locked, scale), total: formatMinor(b.available + b.reserved + b.locked, scale),
+      };
+    }),
+  }));
+
+  app.post<{ Body: OrderBody }>('/orders', { schema: { body: ORDER_BODY }, preValidation: trade, preHandler: weigh(1) }, async (request, reply) => {
+    const body = request.body;
+    const scales = scalesOf(engine(), body.market);
+    const cmd: PlaceOrder = { type: 'place_order', account: account(request), market: scales.id, side: body.side, orderType: body.type };
+    if (body.price !== undefined) cmd.price = decimalIn(body.price, scales.quoteScale, 'price');
+    if (body.quantity !== undefined) cmd.quantity = decimalIn(body.quantity, scales.baseScale, 'quantity');
+    if (body.quote_quantity !== undefined) cmd.quoteQuantity = decimalIn(body.quote_quantity, scales.quoteScale, 'quote_quantity');
+    if (body.stop_price !== undefined) cmd.stopPrice = decimalIn(body.stop_price, scales.quoteScale, 'stop_price');
+    if (body.callback_rate !== undefined) cmd.callbackBps = percentToBps(body.callback_rate, 'callback_rate');
+    if (body.time_in_force !== undefined) cmd.timeInForce = body.time_in_force;
+    if (body.expire_time !== undefined) cmd.expireTime = body.expire_time;
+    if (body.post_only !== undefined) cmd.postOnly = body.post_only;
+    if (body.stp !== undefined) cmd.stp = body.stp;
+    if (body.client_order_id !== undefined) cmd.clientOrderId = body.client_order_id;
+    const ack = await exchange.submit(cmd);
+    throwIfRejected(ack.events);
+    void reply.status(201);
+    return orderOut(ack.seq, account(request));
+  });
+
+  app.get<{ Querystring: { market?: string; client_order_id?: string; status?: string; before?: string; limit?: string } }>('/orders', {
+    schema: {
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: {
+          market: { type: 'string', maxLength: 40 }, client_order_id: { type: 'string', maxLength: 64 },
+          status: { type: 'string', enum: ['open', 'all'] }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY,
+        },
+      },
+    },
+    preValidation: read, preHandler: weigh(5),
+  }, async (request) => {
+    const owner = account(request);
+    const q = request.query;
+    if (q.market !== undefined) scalesOf(engine(), q.market);
+    if (q.client_order_id !== undefined) {
+      const open = engine().openOrderByClientId(owner, q.client_order_id);
+      const row = open === undefined ? exchange.projector.orderByClientId(owner, q.client_order_id) : undefined;
+      const id = open?.orderId ?? row?.id;
+      const found = id === undefined ? undefined : orderOut(id, owner);
+      return { orders: found === undefined ? [] : [found] };
+    }
+    const limit = limitOf(q.limit, 100, 500);
+    if ((q.status ?? 'open') === 'open') {
+      const open = engine().openOrdersOf(owner, q.market).reverse().slice(0, limit);
+      return { orders: open.map((o) => openOrderOut(o, scalesOf(engine(), o.market), exchange.projector.order(o.orderId))) };
+    }
+    const rows = exchange.projector.orders(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
+    const orders = rows.map((r) => orderOut(r.id, owner)!);
+    return { orders, next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
+  });
+
+  app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: read, preHandler: weigh(1) }, async (request) => {
+    const order = orderOut(Number(request.params.id), account(request));
+    if (order === undefined) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such order');
+    const fills = exchange.projector.fillsOf(Number(request.params.id));
+    const scales = scalesOf(engine(), order.market);
+    return {
+      ...order,
+      fills: fills.map((f) => ({
+        trade_id: String(f.trade_id), price: formatMinor(f.price, scales.quoteScale), quantity: formatMinor(f.quantity, scales.baseScale),
+        fee: formatMinor(f.fee, f.fee_asset === scales.base ? scales.baseScale : scales.quoteScale), fee_asset: f.fee_asset, liquidity: f.liquidity, time: f.ts,
+      })),
+    };
+  });
+
+  app.patch<{ Params: { id: string }; Body: { quantity?: string; price?: string } }>('/orders/:id', {
+    schema: { params: ID_PARAM, body: AMEND_BODY }, preValidation: trade, preHandler: weigh(1),
+  }, async (request) => {
+    const owner = account(request);
+    const id = Number(request.params.id);
+    const current = engine().openOrder(id);
+    if (current === undefined || current.account !== owner) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
+    const scales = scalesOf(engine(), current.market);
+    const cmd: AmendOrder = { type: 'amend_order', account: owner, orderId: id };
+    if (request.body.quantity !== undefined) cmd.quantity = decimalIn(request.body.quantity, scales.baseScale, 'quantity');
+    if (request.body.price !== undefined) cmd.price = decimalIn(request.body.price, scales.quoteScale, 'price');
+    await submit(cmd);
+    return orderOut(id, owner);
+  });
+
+  app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: trade, preHandler: weigh(1) }, async (request) => {
+    const owner = account(request);
+    const id = Number(request.params.id);
+    await submit({ type: 'cancel_order', account: owner, orderId: id });
+    return orderOut(id, owner);
+  });
+
+  app.delete<{ Querystring: { market?: string } }>('/orders', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { market: { type: 'string', maxLength: 40 } } } },
+    preValidation: trade, preHandler: weigh(5),
+  }, async (request) => {
+    const owner = account(request);
+    if (request.query.market !== undefined) scalesOf(engine(), request.query.market);
+    const events = await submit({ type: 'cancel_all', account: owner, ...(request.query.market === undefined ? {} : { market: request.query.market }) });
+    const cancelled = events.filter((e) => e.type === 'order_cancelled').map((e) => orderOut((e as { orderId: number }).orderId, owner)!);
+    return { cancelled };
+  });
+
+  app.get<{ Querystring: { market?: string; before?: string; limit?: string } }>('/trades', {
+    schema: {
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { market: { type: 'string', maxLength: 40 }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY },
+      },
+    },
+    preValidation: read, preHandler: weigh(5),
+  }, async (request) => {
+    const q = request.query;
+    if (q.market !== undefined) scalesOf(engine(), q.market);
+    const limit = limitOf(q.limit, 100, 500);
+    const rows = exchange.projector.fills(account(request), { market: q.market, beforeTradeId: q.before === undefined ? undefined : Number(q.before), limit });
+    return {
+      trades: rows.map((f) => {
+        const s = scalesOf(engine(), f.market);
+        return {
+          trade_id: String(f.trade_id), order_id: String(f.order_id), market: f.market, side: f.side,
+          price: formatMinor(f.price, s.quoteScale), quantity: formatMinor(f.quantity, s.baseScale),
+          quote_quantity: formatMinor(f.quote_quantity, s.quoteScale),
+          fee: formatMinor(f.fee, f.fee_asset === s.base ? s.baseScale : s.quoteScale), fee_asset: f.fee_asset,
+          liquidity: f.liquidity, time: f.ts,
+        };
+      }),
+      next_before: rows.length === limit ? String(rows[rows.length - 1]!.trade_id) : null,
+    };
+  });
+
+}

@@ -1,0 +1,122 @@
+/**
+ * The HTTP and WebSocket server: Fastify on one port, the native API under /api/v1, the admin
+ * API under /admin/v1, /health. Every route declares its schema; every error is
+ * {"error": {"code", "message"}} with a 4xx status, and nothing a client sends may cause a 5xx.
+ */
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Exchange } from '../exchange.js';
+import { Authenticator } from '../identity/auth.js';
+import type { ApiKeyRecord, Permission } from '../identity/store.js';
+import { RateLimiter } from '../identity/rate-limit.js';
+import { ApiError, errorBody } from './errors.js';
+import { registerNativeRoutes } from './native-routes.js';
+import { registerAdminRoutes } from './admin-routes.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody: string;
+    apiKey: ApiKeyRecord | null;
+  }
+}
+
+export interface ServerOptions {
+  logger?: boolean;
+  bodyLimitBytes?: number;
+  /** Request weight per key per second. */
+  keyWeightPerSecond?: number;
+  /** Request weight per IP per second. */
+  ipWeightPerSecond?: number;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  /** Verifies the request's signature and the key's permission; sets request.apiKey. */
+  authenticate: (permission: Permission) => (request: FastifyRequest) => Promise<void>;
+  /** Charges a request's weight against the IP (and key) budgets. */
+  charge: (request: FastifyRequest, weight: number) => void;
+}
+
+/** "::ffff:127.0.0.1" → "127.0.0.1", so that IPv4 allow-lists match on dual-stack sockets. */
+export function clientIp(request: FastifyRequest): string {
+  const ip = request.ip;
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+export async function buildServer(exchange: Exchange, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
+    // Amounts are strings: never coerce a JSON number into one, and refuse unknown fields.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+
+  app.decorateRequest('rawBody', '');
+  app.decorateRequest('apiKey', null);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    request.rawBody = text;
+    if (text.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new ApiError(400, 'INVALID_JSON', 'the body is not valid JSON'), undefined);
+    }
+  });
+
+  app.setErrorHandler((error: Error & { validation?: unknown; statusCode?: number; code?: string }, request, reply) => {
+    if (error instanceof ApiError) {
+      if (error.retryAfterSeconds !== undefined) void reply.header('Retry-After', String(error.retryAfterSeconds));
+      return reply.status(error.status).send(errorBody(error.code, error.message));
+    }
+    if (error.validation !== undefined) return reply.status(400).send(errorBody('INVALID_REQUEST', error.message));
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      const code = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BODY_TOO_LARGE'
+        : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'UNSUPPORTED_MEDIA_TYPE' : 'INVALID_REQUEST';
+      return reply.status(error.statusCode).send(errorBody(code, error.message));
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return reply.status(500).send(errorBody('INTERNAL', 'internal error'));
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
+
+  const keyLimiter = new RateLimiter({ capacity: options.keyWeightPerSecond ?? 1_000, intervalMs: 1_000, subjectsMax: 100_000 });
+  const ipLimiter = new RateLimiter({ capacity: options.ipWeightPerSecond ?? 2_000, intervalMs: 1_000, subjectsMax: 100_000 });
+
+  const charge = (request: FastifyRequest, weight: number): void => {
+    const now = exchange.clock();
+    const waitIp = ipLimiter.take(`ip:${clientIp(request)}`, weight, now);
+    const waitKey = request.apiKey === null ? 0 : keyLimiter.take(`key:${request.apiKey.key}`, weight, now);
+    const wait = Math.max(waitIp, waitKey);
+    if (wait > 0) throw new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(wait / 1000));
+  };
+
+  const authenticate = (permission: Permission) => async (request: FastifyRequest): Promise<void> => {
+    const header = (name: string): string | undefined => {
+      const value = request.headers[name];
+      return typeof value === 'string' ? value : undefined;
+    };
+    const result = exchange.auth.verify({
+      method: request.method, pathWithQuery: request.url, body: request.rawBody, key: header('x-bourse-key'),
+      timestamp: header('x-bourse-timestamp'), recvWindow: header('x-bourse-recv-window'), signature: header('x-bourse-signature'),
+      ip: clientIp(request), now: exchange.clock(),
+    });
+    if (!result.ok) {
+      const status = result.code === 'LOCKED_OUT' ? 429 : result.code === 'IP_NOT_ALLOWED' ? 403 : 401;
+      throw new ApiError(status, result.code, result.message, result.retryAfterSeconds);
+    }
+    if (!Authenticator.permits(result.key, permission)) {
+      throw new ApiError(403, 'PERMISSION_DENIED', `this key lacks the ${permission} permission`);
+    }
+    request.apiKey = result.key;
+  };
+
+  app.get('/health', async () => ({ status: 'ok', seq: exchange.sequencer.lastSeq }));
+  const gateway: Gateway = { app, authenticate, charge };
+  await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
+  await app.register(async (scope) => registerAdminRoutes(scope, exchange), { prefix: '/admin/v1' });
+  return app;
+}
+
+export type Reply = FastifyReply;

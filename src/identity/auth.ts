@@ -1,0 +1,187 @@
+/**
+ * Request authentication for the native API (DESIGN.md §8):
+ *
+ *   X-BOURSE-KEY, X-BOURSE-TIMESTAMP (ms), optional X-BOURSE-RECV-WINDOW (ms, ≤ 60,000),
+ *   X-BOURSE-SIGNATURE = hex HMAC-SHA256(secret, timestamp + METHOD + path-with-query + body)
+ *   (or an Ed25519 signature, hex, of the same string, for keys registered as Ed25519).
+ *
+ * Signatures are compared in constant time, a signature is accepted once within its window,
+ * a key's IP allow-list is enforced, and repeated bad signatures lock the key and the IP out.
+ */
+import { createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { ApiKeyRecord, IdentityStore, Permission } from './store.js';
+
+export interface AuthRequest {
+  method: string;
+  pathWithQuery: string;
+  body: string;
+  key: string | undefined;
+  timestamp: string | undefined;
+  recvWindow: string | undefined;
+  signature: string | undefined;
+  ip: string;
+  now: number;
+}
+
+export type AuthFailureCode =
+  | 'MISSING_CREDENTIALS' | 'INVALID_KEY' | 'INVALID_TIMESTAMP' | 'STALE_REQUEST' | 'INVALID_SIGNATURE'
+  | 'REPLAYED_REQUEST' | 'IP_NOT_ALLOWED' | 'LOCKED_OUT' | 'PERMISSION_DENIED';
+
+export type AuthResult = { ok: true; key: ApiKeyRecord } | { ok: false; code: AuthFailureCode; message: string; retryAfterSeconds?: number };
+
+export interface AuthOptions {
+  recvWindowDefaultMs: number;
+  recvWindowMaxMs: number;
+  /** How far ahead of the server clock a timestamp may be. */
+  futureToleranceMs: number;
+  /** Bad signatures per key or IP within failureWindowMs before a lockout. */
+  failuresBeforeLockout: number;
+  failureWindowMs: number;
+  lockoutMs: number;
+  /** Bound on remembered signatures (replay protection). */
+  replayCacheMax: number;
+}
+
+export const DEFAULT_AUTH_OPTIONS: AuthOptions = {
+  recvWindowDefaultMs: 5_000,
+  recvWindowMaxMs: 60_000,
+  futureToleranceMs: 1_000,
+  failuresBeforeLockout: 10,
+  failureWindowMs: 60_000,
+  lockoutMs: 300_000,
+  replayCacheMax: 2_000_000,
+};
+
+interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: ReturnType<typeof createPublicKey> | null }
+
+export class Authenticator {
+  private readonly keys = new Map<string, CachedKey>();
+  /** signature → time it leaves its window; insertion order ≈ expiry order. */
+  private readonly seen = new Map<string, number>();
+  private readonly failures = new Map<string, { count: number; since: number; lockedUntil: number }>();
+
+  constructor(private readonly store: IdentityStore, private readonly options: AuthOptions = DEFAULT_AUTH_OPTIONS) {}
+
+  /** Drops a cached key so that revocation and permission changes apply at once. */
+  forget(key: string): void {
+    this.keys.delete(key);
+  }
+
+  verify(request: AuthRequest): AuthResult {
+    const { key, timestamp, signature, now } = request;
+    if (key === undefined || timestamp === undefined || signature === undefined) {
+      return fail('MISSING_CREDENTIALS', 'X-BOURSE-KEY, X-BOURSE-TIMESTAMP and X-BOURSE-SIGNATURE are required');
+    }
+    const locked = this.lockedFor([`ip:${request.ip}`, `key:${key}`], now);
+    if (locked > 0) return { ok: false, code: 'LOCKED_OUT', message: 'too many invalid signatures; try later', retryAfterSeconds: Math.ceil(locked / 1000) };
+    const cached = this.lookup(key);
+    if (cached === undefined || cached.record.revokedAt !== null) {
+      this.recordFailure(`ip:${request.ip}`, now);
+      return fail('INVALID_KEY', 'unknown or revoked API key');
+    }
+    if (!/^\d{1,16}$/.test(timestamp)) return fail('INVALID_TIMESTAMP', 'X-BOURSE-TIMESTAMP must be milliseconds since the epoch');
+    let window = this.options.recvWindowDefaultMs;
+    if (request.recvWindow !== undefined) {
+      if (!/^\d{1,6}$/.test(request.recvWindow) || Number(request.recvWindow) > this.options.recvWindowMaxMs || Number(request.recvWindow) === 0) {
+        return fail('INVALID_TIMESTAMP', `X-BOURSE-RECV-WINDOW must be 1..${this.options.recvWindowMaxMs} ms`);
+      }
+      window = Number(request.recvWindow);
+    }
+    const ts = Number(timestamp);
+    if (ts > now + this.options.futureToleranceMs || now - ts > window) {
+      return fail('STALE_REQUEST', 'timestamp outside the receive window; check the clock');
+    }
+    const payload = `${timestamp}${request.method.toUpperCase()}${request.pathWithQuery}${request.body}`;
+    if (!this.signatureMatches(cached, payload, signature)) {
+      this.recordFailure(`ip:${request.ip}`, now);
+      this.recordFailure(`key:${key}`, now);
+      return fail('INVALID_SIGNATURE', 'signature does not match');
+    }
+    if (cached.allow !== null && !cached.allow.check(request.ip, isIPv6(request.ip) ? 'ipv6' : 'ipv4')) {
+      return fail('IP_NOT_ALLOWED', 'this key may not be used from this address');
+    }
+    if (!this.remember(`${key}:${signature.toLowerCase()}`, ts + window, now)) {
+      return fail('REPLAYED_REQUEST', 'this request was already received');
+    }
+    return { ok: true, key: cached.record };
+  }
+
+  static permits(key: ApiKeyRecord, permission: Permission): boolean {
+    return key.permissions.includes(permission);
+  }
+
+  private lookup(key: string): CachedKey | undefined {
+    if (!/^[0-9a-f]{32}$/.test(key)) return undefined;
+    let cached = this.keys.get(key);
+    if (cached === undefined) {
+      const record = this.store.apiKey(key);
+      if (record === undefined) return undefined;
+      cached = {
+        record,
+        allow: record.ipAllow.length === 0 ? null : blockList(record.ipAllow),
+        publicKey: record.scheme === 'ed25519' ? createPublicKey(record.secret) : null,
+      };
+      this.keys.set(key, cached);
+    }
+    return cached;
+  }
+
+  private signatureMatches(cached: CachedKey, payload: string, signature: string): boolean {
+    if (!/^[0-9a-fA-F]+$/.test(signature) || signature.length % 2 !== 0 || signature.length > 256) return false;
+    const given = Buffer.from(signature, 'hex');
+    if (cached.publicKey !== null) return verifySignature(null, Buffer.from(payload), cached.publicKey, given);
+    const expected = createHmac('sha256', cached.record.secret).update(payload).digest();
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /** Records a signature until it expires; false if it was already there. */
+  private remember(id: string, expiresAt: number, now: number): boolean {
+    for (const [oldest, expiry] of this.seen) {
+      if (expiry >= now && this.seen.size < this.options.replayCacheMax) break;
+      this.seen.delete(oldest);
+    }
+    if (this.seen.has(id)) return false;
+    this.seen.set(id, expiresAt);
+    return true;
+  }
+
+  private recordFailure(subject: string, now: number): void {
+    let entry = this.failures.get(subject);
+    if (entry === undefined || now - entry.since > this.options.failureWindowMs) {
+      entry = { count: 0, since: now, lockedUntil: entry?.lockedUntil ?? 0 };
+      this.failures.set(subject, entry);
+    }
+    entry.count += 1;
+    if (entry.count >= this.options.failuresBeforeLockout) entry.lockedUntil = now + this.options.lockoutMs;
+    if (this.failures.size > 100_000) {
+      for (const [k, v] of this.failures) if (v.lockedUntil < now && now - v.since > this.options.failureWindowMs) this.failures.delete(k);
+    }
+  }
+
+  private lockedFor(subjects: string[], now: number): number {
+    let longest = 0;
+    for (const subject of subjects) {
+      const entry = this.failures.get(subject);
+      if (entry !== undefined && entry.lockedUntil > now) longest = Math.max(longest, entry.lockedUntil - now);
+    }
+    return longest;
+  }
+}
+
+function fail(code: AuthFailureCode, message: string): AuthResult {
+  return { ok: false, code, message };
+}
+
+/** An allow-list from addresses and CIDR blocks (IPv4 and IPv6). */
+export function blockList(entries: string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix] = entry.split('/');
+    const type = isIPv4(address ?? '') ? 'ipv4' : isIPv6(address ?? '') ? 'ipv6' : null;
+    if (type === null) throw new Error(`not an IP address or CIDR block: ${entry}`);
+    if (prefix === undefined) list.addAddress(address!, type);
+    else list.addSubnet(address!, Number(prefix), type);
+  }
+  return list;
+}

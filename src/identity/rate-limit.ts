@@ -1,0 +1,49 @@
+/**
+ * Request-weight budgets per subject (an API key, an IP): a token bucket holding `capacity`
+ * weight, refilled at capacity per interval. A request that does not fit is refused with the
+ * time until it would.
+ */
+export interface RateLimitOptions {
+  capacity: number;
+  intervalMs: number;
+  /** Bound on tracked subjects; idle ones are dropped first. */
+  subjectsMax: number;
+}
+
+interface Bucket { tokens: number; updatedAt: number }
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly options: RateLimitOptions) {}
+
+  /** Takes `weight` from the subject's bucket; returns 0 if allowed, else milliseconds to wait. */
+  take(subject: string, weight: number, now: number): number {
+    const { capacity, intervalMs } = this.options;
+    let bucket = this.buckets.get(subject);
+    if (bucket === undefined) {
+      if (this.buckets.size >= this.options.subjectsMax) this.evict(now);
+      bucket = { tokens: capacity, updatedAt: now };
+      this.buckets.set(subject, bucket);
+    } else {
+      const refill = ((now - bucket.updatedAt) * capacity) / intervalMs;
+      bucket.tokens = Math.min(capacity, bucket.tokens + refill);
+      bucket.updatedAt = now;
+      // Move to the end so that eviction finds idle subjects first.
+      this.buckets.delete(subject);
+      this.buckets.set(subject, bucket);
+    }
+    if (bucket.tokens >= weight) {
+      bucket.tokens -= weight;
+      return 0;
+    }
+    return Math.ceil(((weight - bucket.tokens) * intervalMs) / capacity);
+  }
+
+  private evict(now: number): void {
+    for (const [subject, bucket] of this.buckets) {
+      if (this.buckets.size < this.options.subjectsMax * 0.9) break;
+      if (now - bucket.updatedAt >= 0) this.buckets.delete(subject);
+    }
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Users and API keys, in their own SQLite file beside the journal. The engine knows users and
+ * accounts by number; this store maps them to emails, password hashes and keys.
+ */
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { hashPassword, seal, unseal, verifyPassword } from './secrets.js';
+
+export type Permission = 'read' | 'trade' | 'withdraw';
+export const PERMISSIONS: readonly Permission[] = ['read', 'trade', 'withdraw'];
+export type KycStatus = 'NOT_VERIFIED' | 'PENDING' | 'OK' | 'REJECTED';
+
+export interface UserRecord {
+  id: number;
+  email: string;
+  /** The user's main trading account in the engine. */
+  account: number;
+  kyc: KycStatus;
+  level: number;
+  createdAt: number;
+}
+
+export interface ApiKeyRecord {
+  key: string;
+  userId: number;
+  account: number;
+  permissions: Permission[];
+  ipAllow: string[];
+  scheme: 'hmac' | 'ed25519';
+  /** HMAC: the shared secret; Ed25519: the public key (PEM). */
+  secret: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export class IdentityError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{2,63}$/;
+
+export class IdentityStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string, private readonly masterKey: Buffer) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS users (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        account INTEGER NOT NULL,
+        kyc TEXT NOT NULL DEFAULT 'NOT_VERIFIED',
+        level INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS api_keys (
+        key TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        account INTEGER NOT NULL,
+        permissions TEXT NOT NULL,
+        ip_allow TEXT NOT NULL,
+        scheme TEXT NOT NULL,
+        secret_sealed BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      );
+    `);
+  }
+
+  async createUser(email: string, password: string, now: number): Promise<UserRecord> {
+    const normalized = email.trim().toLowerCase();
+    if (!EMAIL.test(normalized)) throw new IdentityError('INVALID_EMAIL', 'email is not valid');
+    if (password.length < 8 || password.length > 256) throw new IdentityError('WEAK_PASSWORD', 'password must have 8 to 256 characters');
+    if (this.userByEmail(normalized) !== undefined) throw new IdentityError('EMAIL_TAKEN', 'a user with this email exists');
+    const hash = await hashPassword(password);
+    // Account ids follow user ids: user n trades in account n until sub-accounts arrive.
+    const result = this.db.prepare('INSERT INTO users (email, password_hash, account, created_at) VALUES (?, ?, 0, ?)').run(normalized, hash, now);
+    const id = Number(result.lastInsertRowid);
+    this.db.prepare('UPDATE users SET account = ? WHERE id = ?').run(id, id);
+    return this.user(id)!;
+  }
+
+  async checkPassword(email: string, password: string): Promise<UserRecord | undefined> {
+    const row = this.db.prepare('SELECT id, password_hash FROM users WHERE email = ?').get(email.trim().toLowerCase()) as { id: number; password_hash: string } | undefined;
+    if (row === undefined) return undefined;
+    return (await verifyPassword(password, row.password_hash)) ? this.user(row.id) : undefined;
+  }
+
+  user(id: number): UserRecord | undefined {
+    const row = this.db.prepare('SELECT id, email, account, kyc, level, created_at AS createdAt FROM users WHERE id = ?').get(id);
+    return row as UserRecord | undefined;
+  }
+
+  userByEmail(email: string): UserRecord | undefined {
+    const row = this.db.prepare('SELECT id, email, account, kyc, level, created_at AS createdAt FROM users WHERE email = ?').get(email.trim().toLowerCase());
+    return row as UserRecord | undefined;
+  }
+
+  users(): UserRecord[] {
+    return this.db.prepare('SELECT id, email, account, kyc, level, created_at AS createdAt FROM users ORDER BY id').all() as UserRecord[];
+  }
+
+  /** Creates an HMAC key; the secret is returned once and stored only sealed. */
+  createApiKey(userId: number, permissions: Permission[], ipAllow: string[], now: number): { record: ApiKeyRecord; secret: string } {
+    const user = this.user(userId);
+    if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
+    const key = randomBytes(16).toString('hex');
+    const secret = randomBytes(32).toString('hex');
+    this.insertKey(key, user, permissions, ipAllow, 'hmac', secret, now);
+    return { record: this.apiKey(key)!, secret };
+  }
+
+  /** Registers an Ed25519 public key (PEM); the private key never reaches the exchange. */
+  registerEd25519Key(userId: number, publicKeyPem: string, permissions: Permission[], ipAllow: string[], now: number): ApiKeyRecord {
+    const user = this.user(userId);
+    if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
+    const key = randomBytes(16).toString('hex');
+    this.insertKey(key, user, permissions, ipAllow, 'ed25519', publicKeyPem, now);
+    return this.apiKey(key)!;
+  }
+
+  private insertKey(key: string, user: UserRecord, permissions: Permission[], ipAllow: string[], scheme: 'hmac' | 'ed25519', secret: string, now: number): void {
+    for (const p of permissions) if (!PERMISSIONS.includes(p)) throw new IdentityError('INVALID_PERMISSION', `unknown permission ${p}`);
+    this.db.prepare('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(key, user.id, user.account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now);
+  }
+
+  apiKey(key: string): ApiKeyRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM api_keys WHERE key = ?').get(key) as
+      | { key: string; user_id: number; account: number; permissions: string; ip_allow: string; scheme: 'hmac' | 'ed25519'; secret_sealed: Buffer; created_at: number; revoked_at: number | null }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      key: row.key, userId: row.user_id, account: row.account,
+      permissions: row.permissions === '' ? [] : (row.permissions.split(',') as Permission[]),
+      ipAllow: row.ip_allow === '' ? [] : row.ip_allow.split(','), scheme: row.scheme,
+      secret: unseal(this.masterKey, row.secret_sealed, row.key), createdAt: row.created_at, revokedAt: row.revoked_at,
+    };
+  }
+
+  apiKeysOf(userId: number): Omit<ApiKeyRecord, 'secret'>[] {
+    const keys = this.db.prepare('SELECT key FROM api_keys WHERE user_id = ? ORDER BY created_at, key').all(userId) as { key: string }[];
+    return keys.map(({ key }) => {
+      const { secret: _secret, ...rest } = this.apiKey(key)!;
+      return rest;
+    });
+  }
+
+  revokeApiKey(userId: number, key: string, now: number): boolean {
+    return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE key = ? AND user_id = ? AND revoked_at IS NULL').run(now, key, userId).changes === 1;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The read model: orders (with their fills) and trades, projected from the engine's events into
+ * SQLite. It remembers the last sequence it applied and can always be rebuilt from the journal.
+ */
+import Database from 'better-sqlite3';
+import type { Committed } from '../journal/index.js';
+import type { EngineEvent, OrderStatus } from '../core/index.js';
+
+export interface OrderRow {
+  id: number;
+  account: number;
+  market: string;
+  side: string;
+  type: string;
+  time_in_force: string;
+  price: number | null;
+  quantity: number | null;
+  quote_quantity: number | null;
+  stop_price: number | null;
+  callback_bps: number | null;
+  post_only: number;
+  stp: string;
+  client_order_id: string | null;
+  expire_time: number | null;
+  status: OrderStatus;
+  reason: string | null;
+  filled_quantity: number;
+  cum_quote: number;
+  avg_price: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface FillRow {
+  trade_id: number;
+  order_id: number;
+  account: number;
+  market: string;
+  side: string;
+  price: number;
+  quantity: number;
+  quote_quantity: number;
+  fee: number;
+  fee_asset: string;
+  liquidity: string;
+  ts: number;
+}
+
+export interface TradeRow {
+  id: number;
+  market: string;
+  price: number;
+  quantity: number;
+  quote_quantity: number;
+  taker_side: string;
+  ts: number;
+}
+
+export class Projector {
+  readonly db: Database.Database;
+  private readonly statements;
+  private readonly applyBatch: (batch: Committed[]) => void;
+  private lastSeqValue: number;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // The journal is the source of truth; a projection lost to power failure is rebuilt from it.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS orders (
+        id INTEGER PRIMARY KEY, account INTEGER NOT NULL, market TEXT NOT NULL, side TEXT NOT NULL, type TEXT NOT NULL,
+        time_in_force TEXT NOT NULL, price INTEGER, quantity INTEGER, quote_quantity INTEGER, stop_price INTEGER,
+        callback_bps INTEGER, post_only INTEGER NOT NULL, stp TEXT NOT NULL, client_order_id TEXT, expire_time INTEGER,
+        status TEXT NOT NULL, reason TEXT, filled_quantity INTEGER NOT NULL, cum_quote INTEGER NOT NULL,
+        avg_price INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, id);
+      CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id);
+      CREATE TABLE IF NOT EXISTS fills (
+        trade_id INTEGER NOT NULL, order_id INTEGER NOT NULL, account INTEGER NOT NULL, market TEXT NOT NULL,
+        side TEXT NOT NULL, price INTEGER NOT NULL, quantity INTEGER NOT NULL, quote_quantity INTEGER NOT NULL,
+        fee INTEGER NOT NULL, fee_asset TEXT NOT NULL, liquidity TEXT NOT NULL, ts INTEGER NOT NULL,
+        PRIMARY KEY (trade_id, order_id)
+      );
+      CREATE INDEX IF NOT EXISTS fills_by_account ON fills (account, trade_id);
+      CREATE TABLE IF NOT EXISTS trades (
+        id INTEGER PRIMARY KEY, market TEXT NOT NULL, price INTEGER NOT NULL, quantity INTEGER NOT NULL,
+        quote_quantity INTEGER NOT NULL, taker_side TEXT NOT NULL, ts INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS trades_by_market ON trades (market, id);
+    `);
+    this.statements = {
+      insertOrder: this.db.prepare(`INSERT INTO orders (id, account, market, side, type, time_in_force, price, quantity, quote_quantity,
+        stop_price, callback_bps, post_only, stp, client_order_id, expire_time, status, reason, filled_quantity, cum_quote, avg_price,
+        created_at, updated_at) VALUES (@orderId, @account, @market, @side, @orderType, @timeInForce, @price, @quantity, @quoteQuantity,
+        @stopPrice, @callbackBps, @postOnly, @stp, @clientOrderId, @expireTime, @status, NULL, 0, 0, 0, @ts, @ts)`),
+      fill: this.db.prepare('UPDATE orders SET status = ?, filled_quantity = ?, cum_quote = ?, avg_price = ?, updated_at = ? WHERE id = ?'),
+      end: this.db.prepare('UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?'),
+      status: this.db.prepare('UPDATE orders SET status = ?, updated_at = ? WHERE id = ?'),
+      amend: this.db.prepare('UPDATE orders SET price = ?, quantity = ?, updated_at = ? WHERE id = ?'),
+      insertFill: this.db.prepare('INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertTrade: this.db.prepare('INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      setSeq: this.db.prepare("INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+    };
+    this.applyBatch = this.db.transaction((batch: Committed[]) => {
+      for (const { envelope, events } of batch) {
+        if (envelope.seq <= this.lastSeqValue) continue;
+        for (const event of events) this.project(event, envelope.ts);
+        this.lastSeqValue = envelope.seq;
+      }
+      this.statements.setSeq.run(this.lastSeqValue);
+    });
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'last_seq'").get() as { value: number } | undefined;
+    this.lastSeqValue = row?.value ?? 0;
+  }
+
+  get lastSeq(): number {
+    return this.lastSeqValue;
+  }
+
+  apply(batch: Committed[]): void {
+    if (batch.length > 0) this.applyBatch(batch);
+  }
+
+  private project(event: EngineEvent, ts: number): void {
+    const s = this.statements;
+    switch (event.type) {
+      case 'order_accepted':
+        s.insertOrder.run({ ...event, postOnly: event.postOnly ? 1 : 0, ts });
+        break;
+      case 'order_triggered':
+        s.status.run('NEW', ts, event.orderId);
+        break;
+      case 'order_fill':
+        s.fill.run(event.status, event.cumQuantity, event.cumQuote, event.avgPrice, ts, event.orderId);
+        s.insertFill.run(event.tradeId, event.orderId, event.account, event.market, event.side, event.price, event.quantity,
+          event.quoteQuantity, event.fee, event.feeAsset, event.liquidity, ts);
+        break;
+      case 'trade':
+        s.insertTrade.run(event.tradeId, event.market, event.price, event.quantity, event.quoteQuantity, event.takerSide, ts);
+        break;
+      case 'order_cancelled':
+        s.end.run('CANCELLED', event.reason, ts, event.orderId);
+        break;
+      case 'order_expired':
+        s.end.run('EXPIRED', event.reason, ts, event.orderId);
+        break;
+      case 'order_amended':
+        s.amend.run(event.price, event.quantity, ts, event.orderId);
+        break;
+      default:
+        break;
+    }
+  }
+
+  order(id: number): OrderRow | undefined {
+    return this.db.prepare('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined;
+  }
+
+  orderByClientId(account: number, clientOrderId: string): OrderRow | undefined {
+    return this.db.prepare('SELECT * FROM orders WHERE account = ? AND client_order_id = ? ORDER BY id DESC LIMIT 1').get(account, clientOrderId) as OrderRow | undefined;
+  }
+
+  /** An account's orders, newest first, paginated by id. */
+  orders(account: number, options: { market?: string; beforeId?: number; limit: number }): OrderRow[] {
+    return this.db.prepare(`SELECT * FROM orders WHERE account = ? AND (? IS NULL OR market = ?) AND id < ? ORDER BY id DESC LIMIT ?`)
+      .all(account, options.market ?? null, options.market ?? null, options.beforeId ?? Number.MAX_SAFE_INTEGER, options.limit) as OrderRow[];
+  }
+
+  fillsOf(orderId: number): FillRow[] {
+    return this.db.prepare('SELECT * FROM fills WHERE order_id = ? ORDER BY trade_id').all(orderId) as FillRow[];
+  }
+
+  fills(account: number, options: { market?: string; beforeTradeId?: number; limit: number }): FillRow[] {
+    return this.db.prepare('SELECT * FROM fills WHERE account = ? AND (? IS NULL OR market = ?) AND trade_id < ? ORDER BY trade_id DESC LIMIT ?')
+      .all(account, options.market ?? null, options.market ?? null, options.beforeTradeId ?? Number.MAX_SAFE_INTEGER, options.limit) as FillRow[];
+  }
+
+  trades(market: string, limit: number): TradeRow[] {
+    return this.db.prepare('SELECT * FROM trades WHERE market = ? ORDER BY id DESC LIMIT ?').all(market, limit) as TradeRow[];
+  }
+
+  /** Empties the read model (before a rebuild from genesis). */
+  reset(): void {
+    this.db.exec("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM meta;");
+    this.lastSeqValue = 0;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,198 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { call } from './support/api-client.js';
+import type { Credentials } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+
+let venue: Venue;
+let alice: Credentials & { account: number };
+let bob: Credentials & { account: number };
+let reader: Credentials & { account: number };
+let fenced: Credentials & { account: number };
+
+before(async () => {
+  venue = await Venue.start();
+  alice = await venue.trader('alice@example.com', { USDT: '100000', BTC: '2' });
+  bob = await venue.trader('bob@example.com', { USDT: '100000', BTC: '2' });
+  reader = await venue.trader('reader@example.com', {}, ['read']);
+  fenced = await venue.trader('fenced@example.com', {}, ['read', 'trade'], ['10.1.2.0/24']);
+});
+
+after(async () => {
+  await venue.stop();
+});
+
+const order = (extra: Record<string, unknown> = {}) => ({ market: 'BTC-USDT', side: 'buy', type: 'limit', price: '30000.00', quantity: '0.0100', ...extra });
+
+test('a correctly signed request is accepted', async () => {
+  const response = await venue.signed(alice, 'GET', '/api/v1/account');
+  assert.equal(response.status, 200);
+  assert.equal(response.body.email, 'alice@example.com');
+  assert.deepEqual(response.body.permissions, ['read', 'trade']);
+});
+
+test('a signature with one byte changed is refused', async () => {
+  const response = await call(venue.url, 'GET', '/api/v1/balances', {
+    credentials: alice,
+    sign: (payload) => {
+      const good = createHmac('sha256', alice.secret).update(payload).digest('hex');
+      return (good[0] === 'a' ? 'b' : 'a') + good.slice(1);
+    },
+  });
+  assert.equal(response.status, 401);
+  assert.equal(response.body.error.code, 'INVALID_SIGNATURE');
+});
+
+test('a body changed after signing is refused', async () => {
+  const timestamp = Date.now();
+  const body = JSON.stringify(order({ client_order_id: 'tamper-1' }));
+  const signature = createHmac('sha256', alice.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
+  const response = await call(venue.url, 'POST', '/api/v1/orders', {
+    rawBody: body.replace('0.0100', '0.0200'),
+    headers: { 'x-bourse-key': alice.key, 'x-bourse-timestamp': String(timestamp), 'x-bourse-signature': signature },
+  });
+  assert.equal(response.status, 401);
+  assert.equal((await venue.signed(alice, 'GET', '/api/v1/orders?client_order_id=tamper-1')).body.orders.length, 0);
+});
+
+test('a stale or future timestamp is refused', async () => {
+  const stale = await call(venue.url, 'GET', '/api/v1/balances', { credentials: alice, timestamp: Date.now() - 6_000 });
+  assert.equal(stale.status, 401);
+  assert.equal(stale.body.error.code, 'STALE_REQUEST');
+  const future = await call(venue.url, 'GET', '/api/v1/balances', { credentials: alice, timestamp: Date.now() + 5_000 });
+  assert.equal(future.body.error.code, 'STALE_REQUEST');
+});
+
+test('a replayed request is refused and does not place a second order', async () => {
+  const timestamp = Date.now();
+  const body = JSON.stringify(order({ client_order_id: 'replay-1', price: '20000.00' }));
+  const signature = createHmac('sha256', alice.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
+  const send = () => call(venue.url, 'POST', '/api/v1/orders', {
+    rawBody: body, headers: { 'x-bourse-key': alice.key, 'x-bourse-timestamp': String(timestamp), 'x-bourse-signature': signature },
+  });
+  assert.equal((await send()).status, 201);
+  const again = await send();
+  assert.equal(again.status, 401);
+  assert.equal(again.body.error.code, 'REPLAYED_REQUEST');
+  const open = await venue.signed(alice, 'GET', '/api/v1/orders?client_order_id=replay-1');
+  assert.equal(open.body.orders.length, 1);
+  await venue.signed(alice, 'DELETE', `/api/v1/orders/${open.body.orders[0].id}`);
+});
+
+test('a key without the trade permission cannot place orders', async () => {
+  const response = await venue.signed(reader, 'POST', '/api/v1/orders', order());
+  assert.equal(response.status, 403);
+  assert.equal(response.body.error.code, 'PERMISSION_DENIED');
+  assert.equal((await venue.signed(reader, 'GET', '/api/v1/balances')).status, 200);
+});
+
+test('a key used from an address outside its allow-list is refused', async () => {
+  const response = await venue.signed(fenced, 'GET', '/api/v1/balances');
+  assert.equal(response.status, 403);
+  assert.equal(response.body.error.code, 'IP_NOT_ALLOWED');
+});
+
+test('an unsigned private request is refused', async () => {
+  const response = await call(venue.url, 'GET', '/api/v1/balances');
+  assert.equal(response.status, 401);
+  assert.equal(response.body.error.code, 'MISSING_CREDENTIALS');
+});
+
+test('order lifecycle: place, read, amend, trade, fills and balances', async () => {
+  const placed = await venue.signed(alice, 'POST', '/api/v1/orders', order({ client_order_id: 'life-1' }));
+  assert.equal(placed.status, 201, JSON.stringify(placed.body));
+  assert.equal(placed.body.status, 'NEW');
+  assert.equal(placed.body.price, '30000.000000');
+  assert.equal(placed.body.remaining_quantity, '0.01000000');
+  const id = placed.body.id;
+  const balances = await venue.signed(alice, 'GET', '/api/v1/balances');
+  const usdt = balances.body.balances.find((b: { asset: string }) => b.asset === 'USDT');
+  assert.equal(usdt.reserved, '300.000000');
+
+  const amended = await venue.signed(alice, 'PATCH', `/api/v1/orders/${id}`, { quantity: '0.0050' });
+  assert.equal(amended.status, 200, JSON.stringify(amended.body));
+  assert.equal(amended.body.quantity, '0.00500000');
+
+  const taken = await venue.signed(bob, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'market', quantity: '0.0050' });
+  assert.equal(taken.status, 201, JSON.stringify(taken.body));
+  assert.equal(taken.body.status, 'FILLED');
+  assert.equal(taken.body.average_price, '30000.000000');
+
+  const filled = await venue.signed(alice, 'GET', `/api/v1/orders/${id}`);
+  assert.equal(filled.body.status, 'FILLED');
+  assert.equal(filled.body.fills.length, 1);
+  assert.equal(filled.body.fills[0].liquidity, 'maker');
+  assert.equal(filled.body.fills[0].fee, '0.00000500', 'maker fee 0.1 % of 0.005 BTC, in BTC');
+  const history = await venue.signed(alice, 'GET', '/api/v1/orders?status=all');
+  assert.ok(history.body.orders.some((o: { id: string }) => o.id === id));
+  const trades = await venue.signed(bob, 'GET', '/api/v1/trades');
+  assert.equal(trades.body.trades[0].liquidity, 'taker');
+  const tape = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/trades');
+  assert.equal(tape.body.trades[0].price, '30000.000000');
+});
+
+test('cancel by id and cancel all in a market', async () => {
+  const a = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25000.00' }));
+  const b = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25001.00' }));
+  const cancelled = await venue.signed(alice, 'DELETE', `/api/v1/orders/${a.body.id}`);
+  assert.equal(cancelled.body.status, 'CANCELLED');
+  const all = await venue.signed(alice, 'DELETE', '/api/v1/orders?market=BTC-USDT');
+  assert.deepEqual(all.body.cancelled.map((o: { id: string }) => o.id), [b.body.id]);
+  const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth');
+  assert.equal(depth.body.bids.length, 0);
+});
+
+test('one user can never read, amend or cancel another user\'s order', async () => {
+  const mine = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '21000.00' }));
+  for (const [method, body] of [['GET', undefined], ['DELETE', undefined], ['PATCH', { quantity: '0.0200' }]] as const) {
+    const response = await venue.signed(bob, method, `/api/v1/orders/${mine.body.id}`, body);
+    assert.equal(response.status, 404, `${method} by another user`);
+  }
+  assert.equal((await venue.signed(alice, 'GET', `/api/v1/orders/${mine.body.id}`)).body.status, 'NEW');
+  const bobs = await venue.signed(bob, 'GET', '/api/v1/orders?status=all&limit=500');
+  assert.ok(!bobs.body.orders.some((o: { id: string }) => o.id === mine.body.id));
+  await venue.signed(alice, 'DELETE', `/api/v1/orders/${mine.body.id}`);
+});
+
+test('engine rejections come back as 4xx with the rule that refused them', async () => {
+  const cases: [Record<string, unknown>, number, string][] = [
+    [order({ price: '30000.0000001' }), 400, 'INVALID_NUMBER'],
+    [order({ price: '30000.005' }), 400, 'TICK_SIZE'],
+    [order({ quantity: '0.00001' }), 400, 'LOT_SIZE'],
+    [order({ quantity: '1000' }), 400, 'INSUFFICIENT_BALANCE'],
+    [order({ market: 'DOGE-USDT' }), 404, 'UNKNOWN_MARKET'],
+    [order({ price: '0.01' }), 400, 'NOTIONAL_TOO_SMALL'],
+    [order({ price: 30000 }), 400, 'INVALID_REQUEST'],
+    [order({ price: '3e4' }), 400, 'INVALID_REQUEST'],
+    [order({ extra: 1 }), 400, 'INVALID_REQUEST'],
+    [order({ side: 'up' }), 400, 'INVALID_REQUEST'],
+  ];
+  for (const [body, status, code] of cases) {
+    const response = await venue.signed(alice, 'POST', '/api/v1/orders', body);
+    assert.equal(response.status, status, `${JSON.stringify(body)} → ${JSON.stringify(response.body)}`);
+    assert.equal(response.body.error.code, code, JSON.stringify(body));
+  }
+});
+
+test('malformed JSON, wrong content and huge bodies get 4xx, never 5xx', async () => {
+  const timestamp = Date.now();
+  const malformed = '{"market": "BTC-USDT",';
+  const signature = createHmac('sha256', alice.secret).update(`${timestamp}POST/api/v1/orders${malformed}`).digest('hex');
+  const bad = await call(venue.url, 'POST', '/api/v1/orders', { rawBody: malformed, headers: { 'x-bourse-key': alice.key, 'x-bourse-timestamp': String(timestamp), 'x-bourse-signature': signature } });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'INVALID_JSON');
+  const huge = await call(venue.url, 'POST', '/api/v1/orders', { rawBody: JSON.stringify({ market: 'x'.repeat(200_000) }) });
+  assert.equal(huge.status, 413);
+  const xml = await call(venue.url, 'POST', '/api/v1/orders', { rawBody: '<order/>', headers: { 'content-type': 'application/xml' } });
+  assert.equal(xml.status, 415);
+  const text = await call(venue.url, 'POST', '/api/v1/orders', { rawBody: 'hello', headers: { 'content-type': 'text/plain' } });
+  assert.equal(text.status, 401, 'unsigned, whatever the content');
+  const garbage = ['[]', 'null', '"x"', '{"market":{"$gt":""}}', '{"market":"BTC-USDT","side":"buy","type":"limit","price":"1","quantity":"1","expire_time":1e400}'];
+  for (const raw of garbage) {
+    const response = await venue.signed(alice, 'POST', '/api/v1/orders', JSON.parse(raw.replace('1e400', '1')));
+    assert.ok(response.status >= 400 && response.status < 500, `${raw} → ${response.status}`);
+  }
+  const notFound = await call(venue.url, 'GET', '/api/v1/nothing-here');
+  assert.equal(notFound.status, 404);
+});
