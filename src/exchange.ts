@@ -118,6 +118,13 @@ export class Exchange {
     for (const cmd of missing) await this.submit(cmd);
   }
 
+  /** Revokes a key; it stops working on the next request (the authenticator's cache is dropped). */
+  revokeApiKey(userId: number, key: string): boolean {
+    const revoked = this.identity.revokeApiKey(userId, key, this.clock());
+    this.auth.forget(key);
+    return revoked;
+  }
+
   close(): void {
     this.sequencer.close();
     this.projector.close();

@@ -86,6 +86,21 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow, account: record.account };
   });
 
+  app.get<{ Querystring: { email: string } }>('/apikeys', {
+    schema: { querystring: { type: 'object', required: ['email'], properties: { email: EMAIL } } },
+  }, async (request) => {
+    const user = userByEmail(request.query.email);
+    return { keys: exchange.identity.apiKeysOf(user.id).map((k) => ({ key: k.key, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme, created_at: k.createdAt, revoked_at: k.revokedAt })) };
+  });
+
+  app.delete<{ Params: { key: string }; Querystring: { email: string } }>('/apikeys/:key', {
+    schema: { querystring: { type: 'object', required: ['email'], properties: { email: EMAIL } } },
+  }, async (request) => {
+    const user = userByEmail(request.query.email);
+    if (!exchange.revokeApiKey(user.id, request.params.key)) throw new ApiError(404, 'UNKNOWN_KEY', 'no such active key for this user');
+    return { key: request.params.key, revoked: true };
+  });
+
   app.post<{ Body: { email: string; asset: string; amount: string; key?: string } }>('/deposits', {
     schema: {
       body: {

@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { call } from './support/api-client.js';
+import type { Credentials } from './support/api-client.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'start', '--demo', '--port', '0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('"started"'));
+      if (line !== undefined) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
+    });
+    child.on('exit', (code) => reject(new Error(`server exited early (${code}): ${out}`)));
+  });
+}
+
+async function admin(url: string, dataDir: string, path: string, body: unknown): Promise<any> {
+  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const response = await call(url, 'POST', `/admin/v1${path}`, { body, headers: { authorization: `Bearer ${token}` } });
+  assert.ok(response.status < 300, JSON.stringify(response.body));
+  return response.body;
+}
+
+test('SIGKILL during a burst of orders: every order that got a 2xx is there after restart', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-kill-'));
+  try {
+    let { child, url } = await startServer(dataDir);
+    await admin(url, dataDir, '/users', { email: 'burst@example.com', password: 'correct horse battery' });
+    await admin(url, dataDir, '/deposits', { email: 'burst@example.com', asset: 'USDT', amount: '1000000' });
+    const key = await admin(url, dataDir, '/apikeys', { email: 'burst@example.com', permissions: ['read', 'trade'] });
+    const credentials: Credentials = { key: key.key, secret: key.secret };
+
+    const acknowledged = new Map<string, string>();
+    let sent = 0;
+    let stop = false;
+    const worker = async (w: number): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const clientOrderId = `w${w}-${i}`;
+        sent += 1;
+        try {
+          const response = await call(url, 'POST', '/api/v1/orders', {
+            credentials, body: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: String(10_000 + (i % 50)), quantity: '0.0010', client_order_id: clientOrderId },
+          });
+          if (response.status === 201) acknowledged.set(clientOrderId, response.body.id);
+        } catch {
+          return; // connection refused or reset: the server is gone
+        }
+      }
+    };
+    const workers = Array.from({ length: 16 }, (_, w) => worker(w));
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    assert.ok(acknowledged.size > 50, `only ${acknowledged.size} orders acknowledged of ${sent}`);
+
+    ({ child, url } = await startServer(dataDir));
+    try {
+      for (const [clientOrderId, id] of acknowledged) {
+        const response = await call(url, 'GET', `/api/v1/orders/${id}`, { credentials });
+        assert.equal(response.status, 200, `order ${id} (${clientOrderId}) after restart`);
+        assert.equal(response.body.client_order_id, clientOrderId);
+        assert.equal(response.body.status, 'NEW');
+      }
+      console.log(`durability: ${acknowledged.size} acknowledged of ${sent} sent, all present after SIGKILL and restart`);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { call } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+
+test('over the request-weight limit: 429 with Retry-After, for keys and for IPs', async () => {
+  const venue = await Venue.start({ server: { keyWeightPerSecond: 20, ipWeightPerSecond: 1_000 } });
+  try {
+    const trader = await venue.trader('rate@example.com', {});
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 30; i++) {
+      const response = await venue.signed(trader, 'GET', '/api/v1/balances');
+      statuses.push(response.status);
+      if (response.status === 429) retryAfter = response.headers.get('retry-after');
+    }
+    assert.ok(statuses.slice(0, 9).every((s) => s === 200), `first requests pass: ${statuses}`);
+    assert.ok(statuses.includes(429), `the limit bites: ${statuses}`);
+    assert.ok(retryAfter !== null && Number(retryAfter) >= 1);
+  } finally {
+    await venue.stop();
+  }
+  const byIp = await Venue.start({ server: { ipWeightPerSecond: 10 } });
+  try {
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => call(byIp.url, 'GET', '/api/v1/time').then((r) => r.status)));
+    assert.ok(statuses.includes(429), `public routes are limited per IP: ${statuses}`);
+  } finally {
+    await byIp.stop();
+  }
+});
+
+test('repeated bad signatures lock the key and the address out for a while', async () => {
+  const venue = await Venue.start({ auth: { failuresBeforeLockout: 5, lockoutMs: 60_000 } });
+  try {
+    const trader = await venue.trader('lock@example.com', {});
+    for (let i = 0; i < 5; i++) {
+      const bad = await call(venue.url, 'GET', '/api/v1/balances', { credentials: { key: trader.key, secret: 'wrong' } });
+      assert.equal(bad.body.error.code, 'INVALID_SIGNATURE');
+    }
+    const locked = await venue.signed(trader, 'GET', '/api/v1/balances');
+    assert.equal(locked.status, 429);
+    assert.equal(locked.body.error.code, 'LOCKED_OUT');
+    assert.ok(Number(locked.headers.get('retry-after')) > 0);
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('an Ed25519 key signs the same string; a revoked key stops working at once', async () => {
+  const venue = await Venue.start();
+  try {
+    const trader = await venue.trader('ed@example.com', { USDT: '100' });
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const user = venue.exchange.identity.userByEmail('ed@example.com')!;
+    const record = venue.exchange.identity.registerEd25519Key(user.id, publicKey.export({ type: 'spki', format: 'pem' }).toString(), ['read'], [], Date.now());
+    const signEd = (payload: string) => sign(null, Buffer.from(payload), privateKey).toString('hex');
+    const ok = await call(venue.url, 'GET', '/api/v1/balances', { credentials: { key: record.key, secret: '' }, sign: signEd });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.balances[0].available, '100.000000');
+    const forged = await call(venue.url, 'GET', '/api/v1/balances', { credentials: { key: record.key, secret: 'x' } });
+    assert.equal(forged.status, 401);
+
+    assert.equal(venue.exchange.revokeApiKey(user.id, trader.key), true);
+    const revoked = await venue.signed(trader, 'GET', '/api/v1/balances');
+    assert.equal(revoked.status, 401);
+    assert.equal(revoked.body.error.code, 'INVALID_KEY');
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('API secrets are stored sealed: the raw secret is nowhere in the identity database files', async () => {
+  const venue = await Venue.start();
+  try {
+    const trader = await venue.trader('sealed@example.com', {});
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    for (const file of readdirSync(venue.dataDir)) {
+      if (file === 'master.key' || file === 'admin.token') continue;
+      const bytes = readFileSync(join(venue.dataDir, file));
+      assert.equal(bytes.includes(Buffer.from(trader.secret)), false, `${file} holds the secret`);
+    }
+  } finally {
+    await venue.stop();
+  }
+});
