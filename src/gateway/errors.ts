@@ -1,5 +1,5 @@
 /** The native API's error format: {"error": {"code": "...", "message": "..."}} with a fitting status. */
-import type { RejectReason } from '../core/index.js';
+import type { EngineEvent, RejectReason } from '../core/index.js';
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterSeconds?: number) {
@@ -19,4 +19,12 @@ export function rejectionStatus(reason: RejectReason): number {
   if (NOT_FOUND.has(reason)) return 404;
   if (CONFLICT.has(reason)) return 409;
   return 400;
+}
+
+/** Throws the first rejection among a command's events as an ApiError. */
+export function throwIfRejected(events: readonly EngineEvent[]): void {
+  for (const event of events) {
+    if (event.type === 'order_rejected') throw new ApiError(rejectionStatus(event.reason), event.reason, event.reason);
+    if (event.type === 'command_rejected') throw new ApiError(rejectionStatus(event.reason), event.reason, event.message);
+  }
 }

@@ -4,12 +4,17 @@
  * submits commands and turns events and state back into JSON.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AmendOrder, Command, EngineEvent, PlaceOrder, RejectReason } from '../core/index.js';
+import type { AmendOrder, Command, EngineEvent } from '../core/index.js';
+import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
+import type { CandleInterval } from '../marketdata/candles.js';
+import { candleOut, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
-import { ApiError, rejectionStatus } from './errors.js';
+import { ApiError, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
-import { decimalIn, openOrderOut, percentToBps, scalesOf, storedOrderOut } from './wire.js';
+import { orderCommand } from './orders.js';
+import type { OrderBody } from './orders.js';
+import { decimalIn, findOrder, openOrderOut, scalesOf } from './wire.js';
 import type { OrderWire } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -44,24 +49,6 @@ const AMEND_BODY = {
   properties: { quantity: DECIMAL, price: DECIMAL },
 } as const;
 
-interface OrderBody {
-  market: string; side: 'buy' | 'sell'; type: PlaceOrder['orderType']; price?: string; quantity?: string;
-  quote_quantity?: string; stop_price?: string; callback_rate?: string; time_in_force?: PlaceOrder['timeInForce'];
-  expire_time?: number; post_only?: boolean; stp?: PlaceOrder['stp']; client_order_id?: string;
-}
-
-function rejectionOf(events: EngineEvent[]): { reason: RejectReason; message: string } | undefined {
-  for (const event of events) {
-    if (event.type === 'order_rejected') return { reason: event.reason, message: event.reason };
-    if (event.type === 'command_rejected') return { reason: event.reason, message: event.message };
-  }
-  return undefined;
-}
-
-function throwIfRejected(events: EngineEvent[]): void {
-  const rejection = rejectionOf(events);
-  if (rejection !== undefined) throw new ApiError(rejectionStatus(rejection.reason), rejection.reason, rejection.message);
-}
 
 function limitOf(text: string | undefined, fallback: number, max: number): number {
   const limit = text === undefined ? fallback : Number(text);
@@ -76,13 +63,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   const trade = gateway.authenticate('trade');
   const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
 
-  const orderOut = (orderId: number, owner: number): OrderWire | undefined => {
-    const row = exchange.projector.order(orderId);
-    if (row === undefined || row.account !== owner) return undefined;
-    const scales = scalesOf(engine(), row.market);
-    const open = engine().openOrder(orderId);
-    return open !== undefined ? openOrderOut(open, scales, row) : storedOrderOut(row, scales);
-  };
+  const orderOut = (orderId: number, owner: number): OrderWire | undefined => findOrder(exchange, orderId, owner);
 
   async function submit(cmd: Command): Promise<EngineEvent[]> {
     const ack = await exchange.submit(cmd);
@@ -139,6 +120,37 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     };
   });
 
+  app.get('/tickers', { preHandler: weigh(5) }, async () => ({
+    tickers: engine().marketList.map((m) => tickerOf(exchange, m.id)),
+  }));
+
+  app.get<{ Params: { market: string } }>('/markets/:market/ticker', { schema: { params: MARKET_PARAM }, preHandler: weigh(1) }, async (request) => {
+    const scales = scalesOf(engine(), request.params.market);
+    return tickerOf(exchange, scales.id);
+  });
+
+  app.get<{ Params: { market: string }; Querystring: { interval?: CandleInterval; from?: string; to?: string; limit?: string } }>('/markets/:market/candles', {
+    schema: {
+      params: MARKET_PARAM,
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: {
+          interval: { type: 'string', enum: CANDLE_INTERVAL_NAMES }, from: { type: 'string', pattern: '^[0-9]{1,16}$' },
+          to: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY,
+        },
+      },
+    },
+    preHandler: weigh(2),
+  }, async (request) => {
+    const scales = scalesOf(engine(), request.params.market);
+    const q = request.query;
+    const interval = q.interval ?? '1m';
+    const candles = exchange.projector.candles(scales.id, interval, {
+      from: q.from === undefined ? undefined : Number(q.from), to: q.to === undefined ? undefined : Number(q.to), limit: limitOf(q.limit, 500, 1_000),
+    });
+    return { market: scales.id, interval, candles: candles.map((c) => candleOut(exchange, c)) };
+  });
+
   // Private ------------------------------------------------------------------------------
 
   app.get('/account', { preValidation: read, preHandler: weigh(1) }, async (request) => {
@@ -158,19 +170,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   }));
 
   app.post<{ Body: OrderBody }>('/orders', { schema: { body: ORDER_BODY }, preValidation: trade, preHandler: weigh(1) }, async (request, reply) => {
-    const body = request.body;
-    const scales = scalesOf(engine(), body.market);
-    const cmd: PlaceOrder = { type: 'place_order', account: account(request), market: scales.id, side: body.side, orderType: body.type };
-    if (body.price !== undefined) cmd.price = decimalIn(body.price, scales.quoteScale, 'price');
-    if (body.quantity !== undefined) cmd.quantity = decimalIn(body.quantity, scales.baseScale, 'quantity');
-    if (body.quote_quantity !== undefined) cmd.quoteQuantity = decimalIn(body.quote_quantity, scales.quoteScale, 'quote_quantity');
-    if (body.stop_price !== undefined) cmd.stopPrice = decimalIn(body.stop_price, scales.quoteScale, 'stop_price');
-    if (body.callback_rate !== undefined) cmd.callbackBps = percentToBps(body.callback_rate, 'callback_rate');
-    if (body.time_in_force !== undefined) cmd.timeInForce = body.time_in_force;
-    if (body.expire_time !== undefined) cmd.expireTime = body.expire_time;
-    if (body.post_only !== undefined) cmd.postOnly = body.post_only;
-    if (body.stp !== undefined) cmd.stp = body.stp;
-    if (body.client_order_id !== undefined) cmd.clientOrderId = body.client_order_id;
+    const cmd = orderCommand(engine(), account(request), request.body);
     const ack = await exchange.submit(cmd);
     throwIfRejected(ack.events);
     void reply.status(201);

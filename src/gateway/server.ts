@@ -12,6 +12,8 @@ import { RateLimiter } from '../identity/rate-limit.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
+import type { WsOptions } from './ws.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,6 +29,7 @@ export interface ServerOptions {
   keyWeightPerSecond?: number;
   /** Request weight per IP per second. */
   ipWeightPerSecond?: number;
+  ws?: Partial<WsOptions>;
 }
 
 export interface Gateway {
@@ -116,6 +119,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const gateway: Gateway = { app, authenticate, charge };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerAdminRoutes(scope, exchange), { prefix: '/admin/v1' });
+  attachWebSocket(app, exchange, { ...DEFAULT_WS_OPTIONS, ...options.ws });
   return app;
 }
 

@@ -6,6 +6,7 @@
 import { formatMinor, MoneyError, parseMinor } from '../money/index.js';
 import type { Engine, OrderState } from '../core/index.js';
 import type { OrderRow } from '../store/projector.js';
+import type { Exchange } from '../exchange.js';
 import { ApiError } from './errors.js';
 
 export interface MarketScales { id: string; base: string; quote: string; baseScale: number; quoteScale: number }
@@ -89,4 +90,13 @@ export function storedOrderOut(row: OrderRow, s: MarketScales): OrderWire {
     average_price: row.filled_quantity === 0 ? null : formatMinor(row.avg_price, s.quoteScale),
     created_at: row.created_at, updated_at: row.updated_at,
   };
+}
+
+/** An order of `owner` as the API shows it: live state while open, the projection once closed. */
+export function findOrder(exchange: Exchange, orderId: number, owner: number): OrderWire | undefined {
+  const row = exchange.projector.order(orderId);
+  if (row === undefined || row.account !== owner) return undefined;
+  const scales = scalesOf(exchange.engine, row.market);
+  const open = exchange.engine.openOrder(orderId);
+  return open !== undefined ? openOrderOut(open, scales, row) : storedOrderOut(row, scales);
 }

@@ -4,7 +4,9 @@
  */
 import Database from 'better-sqlite3';
 import type { Committed } from '../journal/index.js';
-import type { EngineEvent, OrderStatus } from '../core/index.js';
+import type { EngineEvent, OrderStatus, TradeEvent } from '../core/index.js';
+import { bucketStart, CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
+import type { Candle, CandleInterval } from '../marketdata/candles.js';
 
 export interface OrderRow {
   id: number;
@@ -90,6 +92,11 @@ export class Projector {
         quote_quantity INTEGER NOT NULL, taker_side TEXT NOT NULL, ts INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS trades_by_market ON trades (market, id);
+      CREATE TABLE IF NOT EXISTS candles (
+        market TEXT NOT NULL, interval TEXT NOT NULL, open_time INTEGER NOT NULL, open INTEGER NOT NULL,
+        high INTEGER NOT NULL, low INTEGER NOT NULL, close INTEGER NOT NULL, volume INTEGER NOT NULL,
+        quote_volume INTEGER NOT NULL, trades INTEGER NOT NULL, PRIMARY KEY (market, interval, open_time)
+      );
     `);
     this.statements = {
       insertOrder: this.db.prepare(`INSERT INTO orders (id, account, market, side, type, time_in_force, price, quantity, quote_quantity,
@@ -102,14 +109,24 @@ export class Projector {
       amend: this.db.prepare('UPDATE orders SET price = ?, quantity = ?, updated_at = ? WHERE id = ?'),
       insertFill: this.db.prepare('INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       insertTrade: this.db.prepare('INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      upsertCandle: this.db.prepare(`INSERT INTO candles VALUES (@market, @interval, @openTime, @open, @high, @low, @close, @volume, @quoteVolume, @trades)
+        ON CONFLICT (market, interval, open_time) DO UPDATE SET high = max(high, excluded.high), low = min(low, excluded.low),
+        close = excluded.close, volume = volume + excluded.volume, quote_volume = quote_volume + excluded.quote_volume,
+        trades = trades + excluded.trades`),
       setSeq: this.db.prepare("INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
     };
     this.applyBatch = this.db.transaction((batch: Committed[]) => {
+      const candles = new Map<string, Candle>();
       for (const { envelope, events } of batch) {
         if (envelope.seq <= this.lastSeqValue) continue;
-        for (const event of events) this.project(event, envelope.ts);
+        for (const event of events) {
+          this.project(event, envelope.ts);
+          if (event.type === 'trade') addToCandles(candles, event, envelope.ts);
+        }
         this.lastSeqValue = envelope.seq;
       }
+      // One upsert per candle touched by the batch, in the order the candles were first touched.
+      for (const candle of candles.values()) this.statements.upsertCandle.run(candle);
       this.statements.setSeq.run(this.lastSeqValue);
     });
     const row = this.db.prepare("SELECT value FROM meta WHERE key = 'last_seq'").get() as { value: number } | undefined;
@@ -182,13 +199,50 @@ export class Projector {
     return this.db.prepare('SELECT * FROM trades WHERE market = ? ORDER BY id DESC LIMIT ?').all(market, limit) as TradeRow[];
   }
 
+  candles(market: string, interval: CandleInterval, options: { from?: number; to?: number; limit: number }): Candle[] {
+    const rows = this.db.prepare(`SELECT market, interval, open_time AS openTime, open, high, low, close, volume, quote_volume AS quoteVolume, trades
+      FROM candles WHERE market = ? AND interval = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time DESC LIMIT ?`)
+      .all(market, interval, options.from ?? 0, options.to ?? Number.MAX_SAFE_INTEGER, options.limit) as Candle[];
+    return rows.reverse();
+  }
+
+  /** Open, high, low, volumes and trade count over [from, now], from 1-minute candles. */
+  window(market: string, from: number): { open: number; high: number; low: number; volume: number; quoteVolume: number; trades: number } | undefined {
+    const row = this.db.prepare(`SELECT (SELECT open FROM candles WHERE market = @market AND interval = '1m' AND open_time >= @from ORDER BY open_time LIMIT 1) AS open,
+      max(high) AS high, min(low) AS low, sum(volume) AS volume, sum(quote_volume) AS quoteVolume, sum(trades) AS trades
+      FROM candles WHERE market = @market AND interval = '1m' AND open_time >= @from`).get({ market, from }) as
+      { open: number | null; high: number; low: number; volume: number; quoteVolume: number; trades: number };
+    return row.open === null ? undefined : { ...row, open: row.open };
+  }
+
   /** Empties the read model (before a rebuild from genesis). */
   reset(): void {
-    this.db.exec("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM meta;");
+    this.db.exec("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM candles; DELETE FROM meta;");
     this.lastSeqValue = 0;
   }
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+function addToCandles(candles: Map<string, Candle>, trade: TradeEvent, ts: number): void {
+  for (const interval of CANDLE_INTERVAL_NAMES) {
+    const openTime = bucketStart(ts, interval);
+    const key = `${trade.market}|${interval}|${openTime}`;
+    const candle = candles.get(key);
+    if (candle === undefined) {
+      candles.set(key, {
+        market: trade.market, interval, openTime, open: trade.price, high: trade.price, low: trade.price, close: trade.price,
+        volume: trade.quantity, quoteVolume: trade.quoteQuantity, trades: 1,
+      });
+    } else {
+      if (trade.price > candle.high) candle.high = trade.price;
+      if (trade.price < candle.low) candle.low = trade.price;
+      candle.close = trade.price;
+      candle.volume += trade.quantity;
+      candle.quoteVolume += trade.quoteQuantity;
+      candle.trades += 1;
+    }
   }
 }

@@ -1,0 +1,363 @@
+/**
+ * The native WebSocket at /ws, on the HTTP port.
+ *
+ *   → {"op":"subscribe","channel":"depth"|"trades"|"ticker"|"candles","market":"BTC-USDT","interval":"1m"}
+ *   → {"op":"auth","key":K,"timestamp":T,"signature":hex HMAC(secret, T + "GET/ws")}
+ *   → {"op":"subscribe","channel":"orders"|"balances"|"fills"}              (after auth)
+ *   → {"op":"place","id":R,"order":{…as POST /orders…}}   {"op":"cancel","id":R,"order_id":"…"}
+ *   → {"op":"ping"}
+ *
+ * Depth is a snapshot, then updates with seq/prev_seq and a checksum. Every message is
+ * serialised once per channel. A consumer that reads too slowly stops getting depth updates
+ * (it gets a fresh snapshot once it catches up); one that falls far behind is closed with 1008.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import type { FastifyInstance } from 'fastify';
+import type { EngineEvent } from '../core/index.js';
+import type { Exchange } from '../exchange.js';
+import type { Committed } from '../journal/index.js';
+import { formatMinor } from '../money/index.js';
+import { DepthPublisher } from '../marketdata/depth.js';
+import { CANDLE_INTERVALS } from '../marketdata/candles.js';
+import type { CandleInterval } from '../marketdata/candles.js';
+import { Authenticator } from '../identity/auth.js';
+import { ApiError, throwIfRejected } from './errors.js';
+import { orderCommand } from './orders.js';
+import type { OrderBody } from './orders.js';
+import { findOrder } from './wire.js';
+import { tickerOf, candleOut } from './market-views.js';
+
+export interface WsOptions {
+  pingIntervalMs: number;
+  /** Above this many buffered bytes a client gets no depth updates until it drains. */
+  bufferSoftBytes: number;
+  /** Above this many buffered bytes a client is closed. */
+  bufferHardBytes: number;
+  messageBytesMax: number;
+  subscriptionsMax: number;
+  messagesPerSecond: number;
+}
+
+export const DEFAULT_WS_OPTIONS: WsOptions = {
+  pingIntervalMs: 30_000,
+  bufferSoftBytes: 512 * 1024,
+  bufferHardBytes: 8 * 1024 * 1024,
+  messageBytesMax: 16 * 1024,
+  subscriptionsMax: 200,
+  messagesPerSecond: 100,
+};
+
+class Client {
+  readonly subscriptions = new Set<string>();
+  /** Markets whose depth updates were skipped; they get a snapshot once the buffer drains. */
+  readonly staleDepth = new Set<string>();
+  account: number | null = null;
+  tokens: number;
+  refilledAt: number;
+  constructor(readonly socket: WebSocket, messagesPerSecond: number, now: number) {
+    this.tokens = messagesPerSecond;
+    this.refilledAt = now;
+  }
+}
+
+type Message = Record<string, unknown>;
+
+export function attachWebSocket(app: FastifyInstance, exchange: Exchange, options: WsOptions = DEFAULT_WS_OPTIONS): { clients: () => number } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.messageBytesMax });
+  const channels = new Map<string, Set<Client>>();
+  const byAccount = new Map<number, Set<Client>>();
+  const depth = new DepthPublisher(() => exchange.engine, exchange.sequencer.lastSeq);
+  const lastTicker = new Map<string, number>();
+
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if ((request.url ?? '').split('?')[0] !== '/ws') {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  });
+
+  const join = (client: Client, channel: string): void => {
+    let members = channels.get(channel);
+    if (members === undefined) { members = new Set(); channels.set(channel, members); }
+    members.add(client);
+    client.subscriptions.add(channel);
+  };
+  const leave = (client: Client, channel: string): void => {
+    channels.get(channel)?.delete(client);
+    client.subscriptions.delete(channel);
+  };
+
+  /** Sends unless the client is hopelessly behind; returns false if it was closed. */
+  const send = (client: Client, text: string): boolean => {
+    if (client.socket.readyState !== client.socket.OPEN) return false;
+    if (client.socket.bufferedAmount > options.bufferHardBytes) {
+      client.socket.close(1008, 'slow consumer');
+      return false;
+    }
+    client.socket.send(text);
+    return true;
+  };
+  const reply = (client: Client, message: Message): void => {
+    send(client, JSON.stringify(message));
+  };
+
+  const publishDepth = (message: ReturnType<DepthPublisher['update']>[number]): void => {
+    const members = channels.get(`depth:${message.market}`);
+    if (members === undefined || members.size === 0) return;
+    const text = JSON.stringify(message);
+    for (const client of members) {
+      if (client.staleDepth.has(message.market)) continue;
+      if (client.socket.bufferedAmount > options.bufferSoftBytes) {
+        client.staleDepth.add(message.market);
+        continue;
+      }
+      send(client, text);
+    }
+  };
+
+  const resyncStale = (): void => {
+    for (const members of channels.values()) {
+      for (const client of members) {
+        if (client.staleDepth.size === 0 || client.socket.bufferedAmount > options.bufferSoftBytes / 2) continue;
+        for (const market of client.staleDepth) reply(client, { ...depth.snapshot(market) });
+        client.staleDepth.clear();
+      }
+    }
+  };
+
+  const publishTrades = (events: EngineEvent[]): void => {
+    const byMarket = new Map<string, Message[]>();
+    for (const event of events) {
+      if (event.type !== 'trade') continue;
+      const market = exchange.engine.markets.get(event.market)!;
+      let list = byMarket.get(event.market);
+      if (list === undefined) { list = []; byMarket.set(event.market, list); }
+      list.push({
+        id: String(event.tradeId), price: formatMinor(event.price, market.quote.precision),
+        quantity: formatMinor(event.quantity, market.base.precision), taker_side: event.takerSide,
+      });
+    }
+    for (const [market, trades] of byMarket) {
+      const members = channels.get(`trades:${market}`);
+      if (members === undefined || members.size === 0) continue;
+      const text = JSON.stringify({ channel: 'trades', market, trades });
+      for (const client of members) send(client, text);
+    }
+  };
+
+  const publishMarketStats = (markets: Set<string>, now: number): void => {
+    for (const market of markets) {
+      const tickerMembers = channels.get(`ticker:${market}`);
+      if (tickerMembers !== undefined && tickerMembers.size > 0 && now - (lastTicker.get(market) ?? 0) >= 1_000) {
+        lastTicker.set(market, now);
+        const text = JSON.stringify({ channel: 'ticker', market, ticker: tickerOf(exchange, market) });
+        for (const client of tickerMembers) send(client, text);
+      }
+      for (const interval of Object.keys(CANDLE_INTERVALS) as CandleInterval[]) {
+        const members = channels.get(`candles:${market}:${interval}`);
+        if (members === undefined || members.size === 0) continue;
+        const [candle] = exchange.projector.candles(market, interval, { limit: 1 });
+        if (candle === undefined) continue;
+        const text = JSON.stringify({ channel: 'candles', market, interval, candle: candleOut(exchange, candle) });
+        for (const client of members) send(client, text);
+      }
+    }
+  };
+
+  const publishPrivate = (events: EngineEvent[]): void => {
+    const perAccount = new Map<number, EngineEvent[]>();
+    for (const event of events) {
+      if (!('account' in event) || typeof event.account !== 'number' || !byAccount.has(event.account)) continue;
+      let list = perAccount.get(event.account);
+      if (list === undefined) { list = []; perAccount.set(event.account, list); }
+      list.push(event);
+    }
+    for (const [account, list] of perAccount) {
+      const clients = byAccount.get(account)!;
+      const orders = new Set<number>();
+      const messages: { channel: string; text: string }[] = [];
+      for (const event of list) {
+        if (event.type === 'balance') {
+          const scale = exchange.engine.assets.get(event.asset)!.precision;
+          messages.push({ channel: 'balances', text: JSON.stringify({ channel: 'balances', balance: {
+            asset: event.asset, available: formatMinor(event.available, scale), reserved: formatMinor(event.reserved, scale), locked: formatMinor(event.locked, scale),
+          } }) });
+        } else if (event.type === 'order_fill') {
+          const market = exchange.engine.markets.get(event.market)!;
+          const feeScale = event.feeAsset === market.base.code ? market.base.precision : market.quote.precision;
+          messages.push({ channel: 'fills', text: JSON.stringify({ channel: 'fills', fill: {
+            trade_id: String(event.tradeId), order_id: String(event.orderId), market: event.market, side: event.side,
+            price: formatMinor(event.price, market.quote.precision), quantity: formatMinor(event.quantity, market.base.precision),
+            fee: formatMinor(event.fee, feeScale), fee_asset: event.feeAsset, liquidity: event.liquidity,
+          } }) });
+          orders.add(event.orderId);
+        } else if ('orderId' in event && typeof event.orderId === 'number' && event.type !== 'order_rejected') {
+          orders.add(event.orderId);
+        }
+      }
+      for (const id of orders) {
+        const order = findOrder(exchange, id, account);
+        if (order !== undefined) messages.push({ channel: 'orders', text: JSON.stringify({ channel: 'orders', order }) });
+      }
+      for (const client of clients) {
+        for (const message of messages) if (client.subscriptions.has(message.channel)) send(client, message.text);
+      }
+    }
+  };
+
+  exchange.sequencer.onBatch((batch: Committed[]) => {
+    if (wss.clients.size === 0) {
+      depth.update(batch.flatMap((c) => c.events), batch[batch.length - 1]!.envelope.seq);
+      return;
+    }
+    const events = batch.flatMap((c) => c.events);
+    const seq = batch[batch.length - 1]!.envelope.seq;
+    for (const message of depth.update(events, seq)) publishDepth(message);
+    publishTrades(events);
+    const touched = new Set<string>();
+    for (const e of events) if (e.type === 'trade') touched.add(e.market);
+    publishMarketStats(touched, exchange.clock());
+    publishPrivate(events);
+    resyncStale();
+  });
+
+  const handle = async (client: Client, message: Message): Promise<void> => {
+    const op = message.op;
+    const id = message.id;
+    if (op === 'ping') return reply(client, { event: 'pong', time: exchange.clock() });
+    if (op === 'subscribe' || op === 'unsubscribe') {
+      const channel = message.channel;
+      let name: string;
+      if (channel === 'orders' || channel === 'balances' || channel === 'fills') {
+        if (client.account === null) throw new ApiError(401, 'AUTH_REQUIRED', `authenticate before subscribing to ${channel}`);
+        name = channel;
+      } else if (channel === 'depth' || channel === 'trades' || channel === 'ticker' || channel === 'candles') {
+        const market = message.market;
+        if (typeof market !== 'string' || !exchange.engine.markets.has(market)) throw new ApiError(404, 'UNKNOWN_MARKET', 'unknown market');
+        if (channel === 'candles') {
+          const interval = message.interval ?? '1m';
+          if (typeof interval !== 'string' || !(interval in CANDLE_INTERVALS)) throw new ApiError(400, 'INVALID_INTERVAL', 'unknown interval');
+          name = `candles:${market}:${interval}`;
+        } else {
+          name = `${channel}:${market}`;
+        }
+      } else {
+        throw new ApiError(400, 'UNKNOWN_CHANNEL', 'unknown channel');
+      }
+      if (op === 'unsubscribe') {
+        leave(client, name);
+        return reply(client, { event: 'unsubscribed', channel: name });
+      }
+      if (client.subscriptions.size >= options.subscriptionsMax) throw new ApiError(429, 'TOO_MANY_SUBSCRIPTIONS', 'subscription limit reached');
+      join(client, name);
+      reply(client, { event: 'subscribed', channel: name });
+      if (channel === 'depth') reply(client, { ...depth.snapshot(message.market as string) });
+      if (channel === 'ticker') reply(client, { channel: 'ticker', market: message.market, ticker: tickerOf(exchange, message.market as string) });
+      return;
+    }
+    if (op === 'auth') {
+      const result = exchange.auth.verify({
+        method: 'GET', pathWithQuery: '/ws', body: '', key: str(message.key), timestamp: str(message.timestamp),
+        recvWindow: undefined, signature: str(message.signature), ip: remoteIp(client), now: exchange.clock(),
+      });
+      if (!result.ok) throw new ApiError(401, result.code, result.message);
+      if (!Authenticator.permits(result.key, 'read')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the read permission');
+      client.account = result.key.account;
+      authKeys.set(client, result.key);
+      let clients = byAccount.get(client.account);
+      if (clients === undefined) { clients = new Set(); byAccount.set(client.account, clients); }
+      clients.add(client);
+      return reply(client, { event: 'authenticated', account: client.account, permissions: result.key.permissions });
+    }
+    if (op === 'place' || op === 'cancel') {
+      const key = authKeys.get(client);
+      if (key === undefined || client.account === null) throw new ApiError(401, 'AUTH_REQUIRED', 'authenticate first');
+      if (!Authenticator.permits(key, 'trade')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the trade permission');
+      if (op === 'place') {
+        const ack = await exchange.submit(orderCommand(exchange.engine, client.account, message.order as OrderBody));
+        throwIfRejected(ack.events);
+        return reply(client, { event: 'placed', id, order: findOrder(exchange, ack.seq, client.account) });
+      }
+      const orderId = Number(message.order_id);
+      if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
+      const ack = await exchange.submit({ type: 'cancel_order', account: client.account, orderId });
+      throwIfRejected(ack.events);
+      return reply(client, { event: 'cancelled', id, order: findOrder(exchange, orderId, client.account) });
+    }
+    throw new ApiError(400, 'UNKNOWN_OP', 'unknown op');
+  };
+
+  const authKeys = new WeakMap<Client, import('../identity/store.js').ApiKeyRecord>();
+  const remoteAddress = new WeakMap<Client, string>();
+  const remoteIp = (client: Client): string => remoteAddress.get(client) ?? '';
+
+  wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+    const client = new Client(socket, options.messagesPerSecond, exchange.clock());
+    const ip = request.socket.remoteAddress ?? '';
+    remoteAddress.set(client, ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip);
+    socket.on('message', (data, isBinary) => {
+      const now = exchange.clock();
+      client.tokens = Math.min(options.messagesPerSecond, client.tokens + ((now - client.refilledAt) * options.messagesPerSecond) / 1000);
+      client.refilledAt = now;
+      if (client.tokens < 1) {
+        reply(client, { event: 'error', error: { code: 'RATE_LIMITED', message: 'too many messages' } });
+        return;
+      }
+      client.tokens -= 1;
+      let message: Message;
+      try {
+        if (isBinary) throw new Error('binary');
+        const parsed: unknown = JSON.parse(data.toString());
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+        message = parsed as Message;
+      } catch {
+        reply(client, { event: 'error', error: { code: 'INVALID_JSON', message: 'messages are JSON objects' } });
+        return;
+      }
+      handle(client, message).catch((error: unknown) => {
+        const e = error instanceof ApiError ? error : new ApiError(500, 'INTERNAL', 'internal error');
+        if (!(error instanceof ApiError)) app.log.error({ err: error }, 'websocket handler failed');
+        reply(client, { event: 'error', id: message.id, error: { code: e.code, message: e.message } });
+      });
+    });
+    socket.on('close', () => {
+      for (const channel of [...client.subscriptions]) leave(client, channel);
+      if (client.account !== null) byAccount.get(client.account)?.delete(client);
+    });
+  });
+
+  // A socket that has not answered the previous ping by the next one is gone: terminate it.
+  const answered = new WeakMap<WebSocket, boolean>();
+  wss.on('connection', (socket: WebSocket) => {
+    answered.set(socket, true);
+    socket.on('pong', () => answered.set(socket, true));
+  });
+  const heartbeat = setInterval(() => {
+    for (const socket of wss.clients) {
+      if (answered.get(socket) === false) {
+        socket.terminate();
+        continue;
+      }
+      answered.set(socket, false);
+      socket.ping();
+    }
+  }, options.pingIntervalMs);
+  heartbeat.unref();
+
+  // Before the HTTP server closes: it would otherwise wait forever for the upgraded sockets.
+  app.addHook('preClose', async () => {
+    clearInterval(heartbeat);
+    for (const socket of wss.clients) socket.terminate();
+    wss.close();
+  });
+
+  return { clients: () => wss.clients.size };
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
+}

@@ -1,0 +1,52 @@
+/** A WebSocket test client that queues messages and waits for the ones it needs. */
+import { WebSocket } from 'ws';
+
+export class SocketClient {
+  readonly messages: any[] = [];
+  private waiters: { match: (m: any) => boolean; resolve: (m: any) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
+  closed: { code: number; reason: string } | null = null;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      const message: unknown = JSON.parse(data.toString());
+      this.messages.push(message);
+      for (const waiter of [...this.waiters]) {
+        if (waiter.match(message)) {
+          clearTimeout(waiter.timer);
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          waiter.resolve(message);
+        }
+      }
+    });
+    socket.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; });
+  }
+
+  static connect(url: string): Promise<SocketClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`);
+      socket.once('open', () => resolve(new SocketClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  send(message: unknown): void {
+    this.socket.send(JSON.stringify(message));
+  }
+
+  /** The first message (already received or coming) that matches. */
+  next(match: (m: any) => boolean, timeoutMs = 5_000): Promise<any> {
+    const seen = this.messages.find(match);
+    if (seen !== undefined) {
+      this.messages.splice(this.messages.indexOf(seen), 1);
+      return Promise.resolve(seen);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching message in ${timeoutMs} ms; have ${JSON.stringify(this.messages.slice(-5))}`)), timeoutMs);
+      this.waiters.push({ match, resolve: (m) => { this.messages.splice(this.messages.indexOf(m), 1); resolve(m); }, reject, timer });
+    });
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}

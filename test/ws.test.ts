@@ -1,0 +1,174 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { call } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+import { SocketClient } from './support/ws-client.js';
+import { depthChecksum } from '../src/marketdata/depth.js';
+import type { WireLevel } from '../src/marketdata/depth.js';
+
+/** A client-side book rebuilt from a snapshot and updates, as a trading bot would keep it. */
+class LocalBook {
+  bids = new Map<string, string>();
+  asks = new Map<string, string>();
+  seq = 0;
+
+  load(message: { seq: number; bids: WireLevel[]; asks: WireLevel[] }): void {
+    this.bids = new Map(message.bids);
+    this.asks = new Map(message.asks);
+    this.seq = message.seq;
+  }
+
+  apply(message: { seq: number; prev_seq: number; bids: WireLevel[]; asks: WireLevel[]; checksum: number }): void {
+    assert.equal(message.prev_seq, this.seq, 'no gap between depth messages');
+    assert.ok(message.seq > this.seq, 'sequence increases');
+    for (const [side, changes] of [[this.bids, message.bids], [this.asks, message.asks]] as const) {
+      for (const [price, quantity] of changes) {
+        if (Number(quantity) === 0) side.delete(price);
+        else side.set(price, quantity);
+      }
+    }
+    this.seq = message.seq;
+    const top = this.top();
+    assert.equal(depthChecksum(top.bids, top.asks), message.checksum, `checksum after seq ${message.seq}`);
+  }
+
+  top(depth = 25): { bids: WireLevel[]; asks: WireLevel[] } {
+    const sort = (side: Map<string, string>, descending: boolean): WireLevel[] =>
+      [...side.entries()].sort((a, b) => (descending ? Number(b[0]) - Number(a[0]) : Number(a[0]) - Number(b[0]))).slice(0, depth);
+    return { bids: sort(this.bids, true), asks: sort(this.asks, false) };
+  }
+}
+
+test('a client rebuilding the book from snapshot and diffs matches GET depth and every checksum', async () => {
+  const venue = await Venue.start();
+  try {
+    const maker = await venue.trader('maker@example.com', { USDT: '1000000', BTC: '50' });
+    const taker = await venue.trader('taker@example.com', { USDT: '1000000', BTC: '50' });
+    const client = await SocketClient.connect(venue.url);
+    client.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+    const book = new LocalBook();
+    book.load(await client.next((m) => m.channel === 'depth' && m.type === 'snapshot'));
+    let seed = 7;
+    const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const who = random() < 0.5 ? maker : taker;
+      const side = random() < 0.5 ? 'buy' : 'sell';
+      const roll = random();
+      if (roll < 0.15 && ids.length > 0) {
+        await venue.signed(maker, 'DELETE', `/api/v1/orders/${ids.splice(Math.floor(random() * ids.length), 1)[0]}`);
+        continue;
+      }
+      const price = (30_000 + Math.floor(random() * 20) * 5 * (side === 'buy' ? -1 : 1) + (roll > 0.85 ? (side === 'buy' ? 60 : -60) : 0)).toFixed(2);
+      const placed = await venue.signed(who, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side, type: 'limit', price, quantity: (0.001 * (1 + Math.floor(random() * 5))).toFixed(4) });
+      assert.equal(placed.status, 201, JSON.stringify(placed.body));
+      if (who === maker && placed.body.status === 'NEW') ids.push(placed.body.id);
+    }
+    const finalSeq = venue.exchange.sequencer.lastSeq;
+    while (book.seq < finalSeq) {
+      const update = await client.next((m) => m.channel === 'depth' && m.type === 'update');
+      book.apply(update);
+      if (update.seq >= finalSeq) break;
+      if (client.messages.every((m) => m.channel !== 'depth')) {
+        // Nothing more queued: the last commands may not have changed this book.
+        const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth?limit=1000');
+        if (JSON.stringify(book.top(1000).bids.map(([p, q]) => [p, q])) === JSON.stringify(depth.body.bids.map(([p, q]: string[]) => [p, q]))) break;
+      }
+    }
+    const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth?limit=1000');
+    const top = book.top(1000);
+    assert.deepEqual(top.bids, depth.body.bids.map(([p, q]: string[]) => [p, q]));
+    assert.deepEqual(top.asks, depth.body.asks.map(([p, q]: string[]) => [p, q]));
+    assert.ok(top.bids.length > 3 && top.asks.length > 3, 'the book is not trivial');
+    client.close();
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('after a restart the depth sequence continues from where it was', async () => {
+  const first = await Venue.start();
+  const dataDir = first.dataDir;
+  const trader = await first.trader('restart@example.com', { USDT: '100000' });
+  const client = await SocketClient.connect(first.url);
+  client.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+  await client.next((m) => m.type === 'snapshot');
+  await first.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.0100' });
+  const before = await client.next((m) => m.type === 'update');
+  client.close();
+  await first.stop(true);
+
+  const second = await Venue.start({ dataDir });
+  try {
+    const again = await SocketClient.connect(second.url);
+    again.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+    const snapshot = await again.next((m) => m.type === 'snapshot');
+    assert.ok(snapshot.seq >= before.seq, `snapshot seq ${snapshot.seq} does not go back from ${before.seq}`);
+    assert.deepEqual(snapshot.bids, [['100.000000', '0.01000000']]);
+    await second.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '101.00', quantity: '0.0100' });
+    const update = await again.next((m) => m.type === 'update');
+    assert.ok(update.seq > snapshot.seq);
+    assert.equal(update.prev_seq, snapshot.seq);
+    again.close();
+  } finally {
+    await second.stop();
+  }
+});
+
+test('over the socket: auth, private channels, placing and cancelling orders, trades and tickers', async () => {
+  const venue = await Venue.start();
+  try {
+    const alice = await venue.trader('ws-alice@example.com', { USDT: '100000' });
+    const bob = await venue.trader('ws-bob@example.com', { BTC: '1' });
+    const client = await SocketClient.connect(venue.url);
+    client.send({ op: 'subscribe', channel: 'orders' });
+    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'AUTH_REQUIRED');
+    const timestamp = String(Date.now());
+    const signature = createHmac('sha256', alice.secret).update(`${timestamp}GET/ws`).digest('hex');
+    client.send({ op: 'auth', key: alice.key, timestamp, signature });
+    assert.equal((await client.next((m) => m.event === 'authenticated')).account, alice.account);
+    client.send({ op: 'auth', key: alice.key, timestamp, signature });
+    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'REPLAYED_REQUEST');
+    for (const channel of ['orders', 'balances', 'fills']) client.send({ op: 'subscribe', channel });
+    client.send({ op: 'subscribe', channel: 'trades', market: 'BTC-USDT' });
+    client.send({ op: 'subscribe', channel: 'ticker', market: 'BTC-USDT' });
+    await client.next((m) => m.event === 'subscribed' && m.channel === 'ticker:BTC-USDT');
+
+    client.send({ op: 'place', id: 'r1', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '50000.00', quantity: '0.0100' } });
+    const placed = await client.next((m) => m.event === 'placed' && m.id === 'r1');
+    assert.equal(placed.order.status, 'NEW');
+    const balance = await client.next((m) => m.channel === 'balances' && m.balance !== undefined);
+    assert.equal(balance.balance.reserved, '500.000000');
+
+    await venue.signed(bob, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'limit', price: '50000.00', quantity: '0.0040' });
+    const fill = await client.next((m) => m.channel === 'fills' && m.fill !== undefined);
+    assert.equal(fill.fill.quantity, '0.00400000');
+    assert.equal(fill.fill.liquidity, 'maker');
+    const trades = await client.next((m) => m.channel === 'trades' && m.trades !== undefined);
+    assert.equal(trades.trades[0].price, '50000.000000');
+    const ticker = await client.next((m) => m.channel === 'ticker' && m.ticker?.last !== null);
+    assert.equal(ticker.ticker.last, '50000.000000');
+    const partial = await client.next((m) => m.channel === 'orders' && m.order?.status === 'PARTIALLY_FILLED');
+    assert.equal(partial.order.remaining_quantity, '0.00600000');
+
+    client.send({ op: 'place', id: 'r2', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '40000.00', quantity: '1000' } });
+    assert.equal((await client.next((m) => m.event === 'error' && m.id === 'r2')).error.code, 'INSUFFICIENT_BALANCE');
+    client.send({ op: 'cancel', id: 'r3', order_id: placed.order.id });
+    const cancelled = await client.next((m) => m.event === 'cancelled' && m.id === 'r3');
+    assert.equal(cancelled.order.status, 'CANCELLED');
+    client.send({ op: 'ping' });
+    await client.next((m) => m.event === 'pong');
+    client.socket.send('not json');
+    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'INVALID_JSON');
+    client.close();
+
+    const candles = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/candles?interval=1m');
+    assert.equal(candles.body.candles.length, 1);
+    assert.equal(candles.body.candles[0].volume, '0.00400000');
+    const tickers = await call(venue.url, 'GET', '/api/v1/tickers');
+    assert.equal(tickers.body.tickers.find((t: { market: string }) => t.market === 'BTC-USDT').trades, 1);
+  } finally {
+    await venue.stop();
+  }
+});
