@@ -17,7 +17,7 @@ import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
 import type { UserRecord } from './identity/store.js';
-import { recover, Sequencer } from './journal/index.js';
+import { recover, Sequencer, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, Committed } from './journal/index.js';
 import { Projector } from './store/projector.js';
 import { demoCommands } from './cli/demo.js';
@@ -129,6 +129,29 @@ export class Exchange {
     this.sequencer.close();
     this.projector.close();
     this.identity.close();
+  }
+}
+
+/** Rebuilds the read model (DATA/store.db) from the journal; the server must not be running. */
+export function rebuildReadModel(dataDir: string): { lastSeq: number; seconds: number } {
+  const started = process.hrtime.bigint();
+  const projector = new Projector(join(dataDir, 'store.db'));
+  const journal = new SqliteJournal(join(dataDir, 'journal.db'));
+  try {
+    projector.reset();
+    let chunk: Committed[] = [];
+    const result = recover(journal, {
+      ignoreSnapshots: true,
+      onEvents: (envelope, events) => {
+        chunk.push({ envelope, events });
+        if (chunk.length >= REPLAY_CHUNK) { projector.apply(chunk); chunk = []; }
+      },
+    });
+    projector.apply(chunk);
+    return { lastSeq: result.report.lastSeq, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  } finally {
+    journal.close();
+    projector.close();
   }
 }
 

@@ -17,8 +17,10 @@ function startUntilStopped(dataDir: string): Promise<{ started: Record<string, u
       buffer += chunk.toString();
       let newline: number;
       while ((newline = buffer.indexOf('\n')) >= 0) {
-        lines.push(JSON.parse(buffer.slice(0, newline)) as Record<string, unknown>);
+        const line = JSON.parse(buffer.slice(0, newline)) as Record<string, unknown>;
         buffer = buffer.slice(newline + 1);
+        if (line.event === undefined) continue; // a log line
+        lines.push(line);
         if (lines.length === 1) child.kill('SIGTERM');
       }
     });
@@ -42,6 +44,8 @@ test('bourse start seeds the demo venue once, shuts down cleanly on SIGTERM, and
     assert.equal(report.stateHash, first.stopped.stateHash);
     assert.equal(report.snapshotAgrees, true);
     assert.deepEqual(report.violations, []);
+    const rebuilt = JSON.parse(execFileSync(process.execPath, [CLI, 'rebuild', '--data', dataDir]).toString()) as Record<string, unknown>;
+    assert.equal(rebuilt.lastSeq, first.stopped.lastSeq);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -12,6 +12,20 @@ import { findViolations } from '../core/index.js';
 import { recover, SqliteJournal } from '../journal/index.js';
 import { runAdmin } from './admin.js';
 import { startServer } from './start.js';
+import { rebuildReadModel } from '../exchange.js';
+import { existsSync, readFileSync } from 'node:fs';
+
+function serverRunning(dataDir: string): boolean {
+  const file = join(dataDir, 'server.json');
+  if (!existsSync(file)) return false;
+  const { pid } = JSON.parse(readFileSync(file, 'utf8')) as { pid: number };
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -42,6 +56,7 @@ function verify(dataDir: string): void {
 const USAGE = `usage:
   bourse start  [--data DIR] [--port N] [--host H] [--demo] [--snapshot-every N]
   bourse verify [--data DIR]
+  bourse rebuild [--data DIR]          rebuild the read model (orders, trades, candles) from the journal
   bourse admin  user create --email E --password P
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]]
                 deposit --email E --asset A --amount X
@@ -91,6 +106,11 @@ async function main(): Promise<void> {
     }
     case 'verify':
       return verify(dataDir);
+    case 'rebuild': {
+      if (serverRunning(dataDir)) throw new Error('stop the server first: it owns the read model');
+      print({ event: 'rebuilt', ...rebuildReadModel(dataDir) });
+      return;
+    }
     case 'admin':
       print(await runAdmin(positionals.slice(1), { ...values, dataDir }));
       return;

@@ -16,7 +16,7 @@ function print(value: unknown): void {
 
 export async function startServer(options: StartOptions): Promise<void> {
   const exchange = await Exchange.open({ dataDir: options.dataDir, demo: options.demo, snapshotEvery: options.snapshotEvery });
-  const app = await buildServer(exchange);
+  const app = await buildServer(exchange, { logger: true });
   const serverFile = join(options.dataDir, 'server.json');
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

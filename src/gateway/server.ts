@@ -4,6 +4,9 @@
  * {"error": {"code", "message"}} with a 4xx status, and nothing a client sends may cause a 5xx.
  */
 import Fastify from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { registerMetrics } from './metrics.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
@@ -49,6 +52,8 @@ export function clientIp(request: FastifyRequest): string {
 export async function buildServer(exchange: Exchange, options: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
+    // Per-request lines would cost more than the request at exchange rates; errors are still logged.
+    disableRequestLogging: true,
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
     // Amounts are strings: never coerce a JSON number into one, and refuse unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -115,11 +120,30 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     request.apiKey = result.key;
   };
 
-  app.get('/health', async () => ({ status: 'ok', seq: exchange.sequencer.lastSeq }));
+  // Hooks first, so that they apply to every route registered below.
+  let sockets: { clients: () => number } | null = null;
+  registerMetrics(app, exchange, () => sockets?.clients() ?? 0);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Bourse native API', version: '1', description: 'Amounts and prices are decimal strings. Private routes are signed: see the README.' },
+      components: {
+        securitySchemes: {
+          key: { type: 'apiKey', in: 'header', name: 'X-BOURSE-KEY' },
+          timestamp: { type: 'apiKey', in: 'header', name: 'X-BOURSE-TIMESTAMP' },
+          signature: { type: 'apiKey', in: 'header', name: 'X-BOURSE-SIGNATURE', description: 'hex HMAC-SHA256(secret, timestamp + METHOD + path-with-query + body)' },
+          admin: { type: 'http', scheme: 'bearer' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/health', { schema: { tags: ['operations'] } }, async () => ({ status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq }));
   const gateway: Gateway = { app, authenticate, charge };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerAdminRoutes(scope, exchange), { prefix: '/admin/v1' });
-  attachWebSocket(app, exchange, { ...DEFAULT_WS_OPTIONS, ...options.ws });
+  sockets = attachWebSocket(app, exchange, { ...DEFAULT_WS_OPTIONS, ...options.ws });
   return app;
 }
 

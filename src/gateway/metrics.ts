@@ -1,0 +1,33 @@
+/** Prometheus metrics: request latency, engine queue depth, commands, journal position, sockets. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import type { Exchange } from '../exchange.js';
+
+export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => number): void {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const latency = new Histogram({
+    name: 'bourse_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+  });
+  new Gauge({ name: 'bourse_engine_queue_depth', help: 'Commands waiting for the sequencer', registers: [registry], collect() { this.set(exchange.sequencer.queueDepth); } });
+  new Counter({
+    name: 'bourse_engine_commands_total', help: 'Commands journaled and applied since start', registers: [registry],
+    collect() { this.reset(); this.inc(exchange.sequencer.stats.commands); },
+  });
+  new Counter({
+    name: 'bourse_journal_batches_total', help: 'Journal transactions (group commits) since start', registers: [registry],
+    collect() { this.reset(); this.inc(exchange.sequencer.stats.batches); },
+  });
+  new Gauge({ name: 'bourse_journal_last_seq', help: 'Last journaled sequence number', registers: [registry], collect() { this.set(exchange.sequencer.lastSeq); } });
+  new Gauge({ name: 'bourse_open_orders', help: 'Open orders in the engine', registers: [registry], collect() { this.set(exchange.engine.orders.size); } });
+  new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
+
+  app.addHook('onResponse', async (request, reply) => {
+    latency.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    void reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+}

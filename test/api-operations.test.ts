@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+
+test('operations: health, Prometheus metrics, the OpenAPI document and the docs page', async () => {
+  const venue = await Venue.start();
+  try {
+    const trader = await venue.trader('ops@example.com', { USDT: '1000' });
+    await venue.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.0100' });
+    const health = await call(venue.url, 'GET', '/health');
+    assert.deepEqual(health.body, { status: 'ok', seq: venue.exchange.sequencer.lastSeq });
+
+    const metrics = await fetch(`${venue.url}/metrics`);
+    const text = await metrics.text();
+    assert.match(text, /bourse_http_request_duration_seconds_bucket\{[^}]*route="\/api\/v1\/orders"[^}]*status="201"/);
+    assert.match(text, /bourse_engine_queue_depth 0/);
+    assert.match(text, new RegExp(`bourse_journal_last_seq ${venue.exchange.sequencer.lastSeq}`));
+    assert.match(text, /bourse_engine_commands_total \d+/);
+
+    const openapi = await call(venue.url, 'GET', '/openapi.json');
+    assert.equal(openapi.body.openapi, '3.0.3');
+    for (const path of ['/api/v1/orders', '/api/v1/orders/{id}', '/api/v1/markets/{market}/depth', '/api/v1/balances', '/api/v1/markets/{market}/candles']) {
+      assert.ok(openapi.body.paths[path] !== undefined, `${path} is documented`);
+    }
+    assert.deepEqual(openapi.body.paths['/api/v1/orders'].post.requestBody.content['application/json'].schema.required, ['market', 'side', 'type']);
+    const docs = await fetch(`${venue.url}/docs/`);
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /swagger/i);
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('the read model rebuilt from the journal equals the one kept live', async () => {
+  const { rebuildReadModel } = await import('../src/exchange.js');
+  const Database = (await import('better-sqlite3')).default;
+  const { join } = await import('node:path');
+  const { rmSync } = await import('node:fs');
+  const venue = await Venue.start();
+  const alice = await venue.trader('rb-alice@example.com', { USDT: '100000' });
+  const bob = await venue.trader('rb-bob@example.com', { BTC: '2' });
+  for (let i = 0; i < 10; i++) {
+    await venue.signed(alice, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: `${30_000 + i * 10}.00`, quantity: '0.0100' });
+  }
+  await venue.signed(bob, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'market', quantity: '0.0550' });
+  await venue.signed(alice, 'DELETE', '/api/v1/orders?market=BTC-USDT');
+  await venue.stop(true);
+  const dump = (): string => {
+    const db = new Database(join(venue.dataDir, 'store.db'), { readonly: true });
+    const tables = ['orders', 'fills', 'trades', 'candles'].map((t) => db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2, 3`).all());
+    db.close();
+    return JSON.stringify(tables);
+  };
+  try {
+    const live = dump();
+    assert.match(live, /FILLED/);
+    rmSync(join(venue.dataDir, 'store.db'), { force: true });
+    rmSync(join(venue.dataDir, 'store.db-wal'), { force: true });
+    rmSync(join(venue.dataDir, 'store.db-shm'), { force: true });
+    rebuildReadModel(venue.dataDir);
+    assert.equal(dump(), live);
+  } finally {
+    rmSync(venue.dataDir, { recursive: true, force: true });
+  }
+});
