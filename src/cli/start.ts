@@ -7,6 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Exchange } from '../exchange.js';
 import { buildServer } from '../gateway/server.js';
+import { DemoMarketMaker } from '../demo/market-maker.js';
 
 export interface StartOptions { dataDir: string; port: number; host: string; demo: boolean; snapshotEvery: number }
 
@@ -17,12 +18,14 @@ function print(value: unknown): void {
 export async function startServer(options: StartOptions): Promise<void> {
   const exchange = await Exchange.open({ dataDir: options.dataDir, demo: options.demo, snapshotEvery: options.snapshotEvery });
   const app = await buildServer(exchange, { logger: true });
+  const marketMaker = options.demo ? new DemoMarketMaker(exchange) : null;
   const serverFile = join(options.dataDir, 'server.json');
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     clearInterval(ticker);
+    marketMaker?.stop();
     await app.close();
     exchange.sequencer.flush();
     exchange.sequencer.snapshotNow();
@@ -40,6 +43,7 @@ export async function startServer(options: StartOptions): Promise<void> {
     if (exchange.engine.expiry.size > 0) exchange.submit({ type: 'tick' }).catch(() => undefined);
   }, 1_000);
   const address = await app.listen({ port: options.port, host: options.host });
+  await marketMaker?.start();
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
   writeFileSync(serverFile, `${JSON.stringify({ url, pid: process.pid })}\n`);
