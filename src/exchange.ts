@@ -20,7 +20,8 @@ import type { UserRecord } from './identity/store.js';
 import { recover, Sequencer, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, Committed } from './journal/index.js';
 import { Projector } from './store/projector.js';
-import { demoCommands } from './cli/demo.js';
+import { DEMO_VENUE, venueCommands } from './cli/config.js';
+import type { Config } from './cli/config.js';
 
 export interface ExchangeOptions {
   dataDir: string;
@@ -29,6 +30,8 @@ export interface ExchangeOptions {
   checkInvariantsEvery?: number;
   clock?: () => number;
   auth?: Partial<AuthOptions>;
+  /** Assets and markets to create when missing. */
+  venue?: Pick<Config, 'assets' | 'markets'>;
 }
 
 const REPLAY_CHUNK = 2_000;
@@ -79,7 +82,8 @@ export class Exchange {
     const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));
     const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth });
     const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, loadAdminToken(join(dataDir, 'admin.token')), clock);
-    if (options.demo && sequencer.engine.marketList.length === 0) await exchange.submitAll(demoCommands());
+    if (options.demo && sequencer.engine.marketList.length === 0) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
+    if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();
     return exchange;
   }

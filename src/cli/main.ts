@@ -12,6 +12,7 @@ import { findViolations } from '../core/index.js';
 import { recover, SqliteJournal } from '../journal/index.js';
 import { runAdmin } from './admin.js';
 import { startServer } from './start.js';
+import { loadConfig } from './config.js';
 import { rebuildReadModel } from '../exchange.js';
 import { existsSync, readFileSync } from 'node:fs';
 
@@ -54,7 +55,7 @@ function verify(dataDir: string): void {
 }
 
 const USAGE = `usage:
-  bourse start  [--data DIR] [--port N] [--host H] [--demo] [--snapshot-every N]
+  bourse start  [--data DIR] [--config FILE] [--port N] [--host H] [--demo] [--snapshot-every N]
   bourse verify [--data DIR]
   bourse rebuild [--data DIR]          rebuild the read model (orders, trades, candles) from the journal
   bourse admin  user create --email E --password P
@@ -72,10 +73,11 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: {
       data: { type: 'string', default: './data' },
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string' },
+      host: { type: 'string' },
       demo: { type: 'boolean', default: false },
-      'snapshot-every': { type: 'string', default: '100000' },
+      config: { type: 'string' },
+      'snapshot-every': { type: 'string' },
       url: { type: 'string' },
       email: { type: 'string' },
       password: { type: 'string' },
@@ -97,11 +99,14 @@ async function main(): Promise<void> {
   const dataDir = resolve(values.data);
   switch (positionals[0]) {
     case 'start': {
-      const port = Number(values.port);
-      const snapshotEvery = Number(values['snapshot-every']);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error('--port must be 0..65535');
-      if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery <= 0) throw new Error('--snapshot-every must be a positive integer');
-      await startServer({ dataDir, port, host: values.host, demo: values.demo, snapshotEvery });
+      const config = loadConfig(values.config);
+      if (values.port !== undefined) config.server.port = Number(values.port);
+      if (values.host !== undefined) config.server.host = values.host;
+      if (values['snapshot-every'] !== undefined) config.journal.snapshotEvery = Number(values['snapshot-every']);
+      const port = config.server.port;
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error('port must be 0..65535');
+      if (!Number.isSafeInteger(config.journal.snapshotEvery) || config.journal.snapshotEvery <= 0) throw new Error('snapshotEvery must be a positive integer');
+      await startServer({ dataDir, demo: values.demo, config });
       return;
     }
     case 'verify':

@@ -8,16 +8,23 @@ import { join } from 'node:path';
 import { Exchange } from '../exchange.js';
 import { buildServer } from '../gateway/server.js';
 import { DemoMarketMaker } from '../demo/market-maker.js';
+import type { Config } from './config.js';
 
-export interface StartOptions { dataDir: string; port: number; host: string; demo: boolean; snapshotEvery: number }
+export interface StartOptions { dataDir: string; demo: boolean; config: Config }
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
 export async function startServer(options: StartOptions): Promise<void> {
-  const exchange = await Exchange.open({ dataDir: options.dataDir, demo: options.demo, snapshotEvery: options.snapshotEvery });
-  const app = await buildServer(exchange, { logger: true });
+  const { config } = options;
+  const exchange = await Exchange.open({
+    dataDir: options.dataDir, demo: options.demo, snapshotEvery: config.journal.snapshotEvery, auth: config.auth,
+    venue: { assets: config.assets, markets: config.markets },
+  });
+  const app = await buildServer(exchange, {
+    logger: true, bodyLimitBytes: config.server.bodyLimitBytes, keyWeightPerSecond: config.server.keyWeightPerSecond, ipWeightPerSecond: config.server.ipWeightPerSecond,
+  });
   const marketMaker = options.demo ? new DemoMarketMaker(exchange) : null;
   const serverFile = join(options.dataDir, 'server.json');
   let stopping = false;
@@ -42,14 +49,15 @@ export async function startServer(options: StartOptions): Promise<void> {
   const ticker = setInterval(() => {
     if (exchange.engine.expiry.size > 0) exchange.submit({ type: 'tick' }).catch(() => undefined);
   }, 1_000);
-  const address = await app.listen({ port: options.port, host: options.host });
-  await marketMaker?.start();
+  const { host } = config.server;
+  const address = await app.listen({ port: config.server.port, host });
   const port = (app.server.address() as { port: number }).port;
-  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   writeFileSync(serverFile, `${JSON.stringify({ url, pid: process.pid })}\n`);
   const engine = exchange.engine;
   print({
     event: 'started', url, address, dataDir: options.dataDir, lastSeq: exchange.sequencer.lastSeq, recovery: exchange.sequencer.recovery,
     markets: engine.marketList.map((m) => m.id), stateHash: engine.stateHash(),
   });
+  await marketMaker?.start();
 }

@@ -1,0 +1,96 @@
+/**
+ * The configuration file of `bourse start --config FILE` (JSON). Every field is optional; the
+ * defaults below are what runs without a file. Amounts are decimal strings, fees fractions
+ * ("0.001" = 0.1 %), price bands fractions of the last price ("0.4" … "2.5").
+ */
+import { readFileSync } from 'node:fs';
+import type { Command, Engine } from '../core/index.js';
+import { parseMinor } from '../money/index.js';
+
+export interface AssetConfig { code: string; precision: number; minFee?: string }
+export interface MarketConfig {
+  base: string; quote: string; tick: string; lot: string;
+  minQuantity?: string; maxQuantity?: string; minNotional?: string; maxNotional?: string;
+  makerFee?: string; takerFee?: string; bandLow?: string; bandHigh?: string;
+}
+export interface Config {
+  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number };
+  auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number };
+  journal: { snapshotEvery: number };
+  /** Created on start when missing (existing ones are left as they are). */
+  assets: AssetConfig[];
+  markets: MarketConfig[];
+}
+
+export const DEFAULT_CONFIG: Config = {
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000 },
+  auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000 },
+  journal: { snapshotEvery: 100_000 },
+  assets: [],
+  markets: [],
+};
+
+/** The demo venue (`--demo`). Each market's tick × lot is a whole number of quote minor units. */
+export const DEMO_VENUE: Pick<Config, 'assets' | 'markets'> = {
+  assets: [
+    { code: 'BTC', precision: 8 }, { code: 'ETH', precision: 8 }, { code: 'USDT', precision: 6 }, { code: 'EUR', precision: 2 },
+  ],
+  markets: [
+    { base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5' },
+    { base: 'ETH', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5' },
+    { base: 'ETH', quote: 'BTC', tick: '0.00001', lot: '0.001', minNotional: '0.0001', makerFee: '0.001', takerFee: '0.002' },
+    // With cent-precision euros, a finer tick × lot could not fill exactly.
+    { base: 'BTC', quote: 'EUR', tick: '1', lot: '0.01', minNotional: '10', makerFee: '0.0015', takerFee: '0.0025' },
+  ],
+};
+
+export function loadConfig(path: string | undefined): Config {
+  if (path === undefined) return structuredClone(DEFAULT_CONFIG);
+  let file: Partial<Config>;
+  try {
+    file = JSON.parse(readFileSync(path, 'utf8')) as Partial<Config>;
+  } catch (error) {
+    throw new Error(`cannot read config ${path}: ${(error as Error).message}`);
+  }
+  return {
+    server: { ...DEFAULT_CONFIG.server, ...file.server },
+    auth: { ...DEFAULT_CONFIG.auth, ...file.auth },
+    journal: { ...DEFAULT_CONFIG.journal, ...file.journal },
+    assets: file.assets ?? [],
+    markets: file.markets ?? [],
+  };
+}
+
+/** Commands that create the configured assets and markets the engine does not have yet. */
+export function venueCommands(venue: Pick<Config, 'assets' | 'markets'>, engine: Engine): Command[] {
+  const commands: Command[] = [];
+  const precision = new Map<string, number>(engine.assetList.map((a) => [a.code, a.precision]));
+  for (const asset of venue.assets) {
+    if (!precision.has(asset.code)) {
+      commands.push({ type: 'create_asset', code: asset.code, precision: asset.precision, minFee: asset.minFee === undefined ? 0 : minor(asset.minFee, asset.precision, `${asset.code}.minFee`) });
+      precision.set(asset.code, asset.precision);
+    }
+  }
+  for (const m of venue.markets) {
+    const id = `${m.base}-${m.quote}`;
+    if (engine.markets.has(id)) continue;
+    const bp = precision.get(m.base);
+    const qp = precision.get(m.quote);
+    if (bp === undefined || qp === undefined) throw new Error(`market ${id}: configure its assets first`);
+    const cmd: Command = { type: 'create_market', market: id, base: m.base, quote: m.quote, tick: minor(m.tick, qp, `${id}.tick`), lot: minor(m.lot, bp, `${id}.lot`) };
+    if (m.minQuantity !== undefined) cmd.minQuantity = minor(m.minQuantity, bp, `${id}.minQuantity`);
+    if (m.maxQuantity !== undefined) cmd.maxQuantity = minor(m.maxQuantity, bp, `${id}.maxQuantity`);
+    if (m.minNotional !== undefined) cmd.minNotional = minor(m.minNotional, qp, `${id}.minNotional`);
+    if (m.maxNotional !== undefined) cmd.maxNotional = minor(m.maxNotional, qp, `${id}.maxNotional`);
+    if (m.makerFee !== undefined) cmd.makerFeePpm = minor(m.makerFee, 6, `${id}.makerFee`);
+    if (m.takerFee !== undefined) cmd.takerFeePpm = minor(m.takerFee, 6, `${id}.takerFee`);
+    if (m.bandLow !== undefined) cmd.bandLowBps = minor(m.bandLow, 4, `${id}.bandLow`);
+    if (m.bandHigh !== undefined) cmd.bandHighBps = minor(m.bandHigh, 4, `${id}.bandHigh`);
+    commands.push(cmd);
+  }
+  return commands;
+}
+
+function minor(text: string, scale: number, field: string): number {
+  return Number(parseMinor(text, scale, { field }));
+}
