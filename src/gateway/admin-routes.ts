@@ -7,8 +7,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Command, EngineEvent, MarketState } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import { blockList } from '../identity/auth.js';
-import { IdentityError, PERMISSIONS } from '../identity/store.js';
-import type { Permission } from '../identity/store.js';
+import { IdentityError, KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
+import type { KycStatus, Permission } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, rejectionStatus } from './errors.js';
 import { decimalIn, scalesOf } from './wire.js';
@@ -57,6 +57,21 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     const user = await identityCall(() => exchange.createUser(request.body.email, request.body.password));
     void reply.status(201);
     return { id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level };
+  });
+
+  app.post<{ Body: { email: string; kyc: KycStatus; level: number } }>('/users/kyc', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['email', 'kyc', 'level'],
+        properties: { email: EMAIL, kyc: { type: 'string', enum: [...KYC_STATUSES] }, level: { type: 'integer', minimum: 0, maximum: 1_000 } },
+      },
+    },
+  }, async (request) => {
+    const user = userByEmail(request.body.email);
+    await identityCall(() => exchange.identity.setKyc(user.id, request.body.kyc, request.body.level));
+    // The engine prices fees by level: it learns the level through a command like everything else.
+    await submit({ type: 'set_user_level', user: user.id, level: request.body.level });
+    return { email: user.email, kyc: request.body.kyc, level: request.body.level };
   });
 
   app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[] } }>('/apikeys', {

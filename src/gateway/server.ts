@@ -15,6 +15,7 @@ import { RateLimiter } from '../identity/rate-limit.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { registerSessionRoutes } from './session-routes.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
 import type { WsOptions } from './ws.js';
 
@@ -142,6 +143,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   app.get('/health', { schema: { tags: ['operations'] } }, async () => ({ status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq }));
   const gateway: Gateway = { app, authenticate, charge };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
+  await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });
   await app.register(async (scope) => registerAdminRoutes(scope, exchange), { prefix: '/admin/v1' });
   sockets = attachWebSocket(app, exchange, { ...DEFAULT_WS_OPTIONS, ...options.ws });
   return app;

@@ -146,7 +146,8 @@ export class Authenticator {
     return true;
   }
 
-  private recordFailure(subject: string, now: number): void {
+  /** Counts a failed attempt (bad signature, bad password) against a subject such as `ip:…`. */
+  recordFailure(subject: string, now: number): void {
     let entry = this.failures.get(subject);
     if (entry === undefined || now - entry.since > this.options.failureWindowMs) {
       entry = { count: 0, since: now, lockedUntil: entry?.lockedUntil ?? 0 };
@@ -159,7 +160,8 @@ export class Authenticator {
     }
   }
 
-  private lockedFor(subjects: string[], now: number): number {
+  /** Milliseconds until the longest lockout among the subjects ends (0 = none). */
+  lockedFor(subjects: string[], now: number): number {
     let longest = 0;
     for (const subject of subjects) {
       const entry = this.failures.get(subject);

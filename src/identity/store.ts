@@ -2,13 +2,16 @@
  * Users and API keys, in their own SQLite file beside the journal. The engine knows users and
  * accounts by number; this store maps them to emails, password hashes and keys.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { generateSecret, generateURI, verifySync } from 'otplib';
 import Database from 'better-sqlite3';
 import { hashPassword, seal, unseal, verifyPassword } from './secrets.js';
 
 export type Permission = 'read' | 'trade' | 'withdraw';
 export const PERMISSIONS: readonly Permission[] = ['read', 'trade', 'withdraw'];
 export type KycStatus = 'NOT_VERIFIED' | 'PENDING' | 'OK' | 'REJECTED';
+
+export const KYC_STATUSES: readonly KycStatus[] = ['NOT_VERIFIED', 'PENDING', 'OK', 'REJECTED'];
 
 export interface UserRecord {
   id: number;
@@ -17,7 +20,21 @@ export interface UserRecord {
   account: number;
   kyc: KycStatus;
   level: number;
+  twoFactor: boolean;
   createdAt: number;
+}
+
+/** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
+export const SESSION_TTL_MS = 86_400_000;
+/** TOTP codes are accepted one 30-second step either side of the server's clock. */
+const TOTP_TOLERANCE_SECONDS = 30;
+
+const USER_COLUMNS = 'id, email, account, kyc, level, totp_enabled AS twoFactor, created_at AS createdAt';
+
+function toUser(row: unknown): UserRecord | undefined {
+  if (row === undefined) return undefined;
+  const user = row as UserRecord & { twoFactor: number | boolean };
+  return { ...user, twoFactor: Number(user.twoFactor) === 1 };
 }
 
 export interface ApiKeyRecord {
@@ -31,6 +48,10 @@ export interface ApiKeyRecord {
   secret: string;
   createdAt: number;
   revokedAt: number | null;
+}
+
+function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 export class IdentityError extends Error {
@@ -56,7 +77,16 @@ export class IdentityStore {
         account INTEGER NOT NULL,
         kyc TEXT NOT NULL DEFAULT 'NOT_VERIFIED',
         level INTEGER NOT NULL DEFAULT 0,
-        created_at INTEGER NOT NULL
+        created_at INTEGER NOT NULL,
+        totp_secret_sealed BLOB,
+        totp_enabled INTEGER NOT NULL DEFAULT 0,
+        totp_last_step INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE IF NOT EXISTS sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
       );
       CREATE TABLE IF NOT EXISTS api_keys (
         key TEXT PRIMARY KEY,
@@ -92,17 +122,83 @@ export class IdentityStore {
   }
 
   user(id: number): UserRecord | undefined {
-    const row = this.db.prepare('SELECT id, email, account, kyc, level, created_at AS createdAt FROM users WHERE id = ?').get(id);
-    return row as UserRecord | undefined;
+    return toUser(this.db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`).get(id));
   }
 
   userByEmail(email: string): UserRecord | undefined {
-    const row = this.db.prepare('SELECT id, email, account, kyc, level, created_at AS createdAt FROM users WHERE email = ?').get(email.trim().toLowerCase());
-    return row as UserRecord | undefined;
+    return toUser(this.db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE email = ?`).get(email.trim().toLowerCase()));
   }
 
   users(): UserRecord[] {
-    return this.db.prepare('SELECT id, email, account, kyc, level, created_at AS createdAt FROM users ORDER BY id').all() as UserRecord[];
+    return this.db.prepare(`SELECT ${USER_COLUMNS} FROM users ORDER BY id`).all().map((row) => toUser(row)!);
+  }
+
+  setKyc(userId: number, kyc: KycStatus, level: number): void {
+    if (!KYC_STATUSES.includes(kyc)) throw new IdentityError('INVALID_KYC', `kyc must be one of ${KYC_STATUSES.join(', ')}`);
+    if (this.db.prepare('UPDATE users SET kyc = ?, level = ? WHERE id = ?').run(kyc, level, userId).changes !== 1) {
+      throw new IdentityError('UNKNOWN_USER', 'no such user');
+    }
+  }
+
+  // Two-factor authentication ------------------------------------------------------------
+
+  /** Starts TOTP enrolment: a new secret, stored sealed, that counts once a code confirms it. */
+  setupTotp(userId: number, issuer: string): { secret: string; uri: string } {
+    const user = this.user(userId);
+    if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
+    if (user.twoFactor) throw new IdentityError('TOTP_ALREADY_ENABLED', 'two-factor authentication is on already');
+    const secret = generateSecret();
+    this.db.prepare('UPDATE users SET totp_secret_sealed = ?, totp_last_step = 0 WHERE id = ?').run(seal(this.masterKey, secret, `totp:${userId}`), userId);
+    return { secret, uri: generateURI({ issuer, label: user.email, secret }) };
+  }
+
+  enableTotp(userId: number, code: string, nowMs: number): void {
+    if (!this.checkTotp(userId, code, nowMs, true)) throw new IdentityError('INVALID_TOTP', 'the code does not match');
+    this.db.prepare('UPDATE users SET totp_enabled = 1 WHERE id = ?').run(userId);
+  }
+
+  /**
+   * Checks a TOTP code for a user with two-factor authentication on. A code is accepted once:
+   * its time step must be later than the last accepted one.
+   */
+  verifyTotp(userId: number, code: string, nowMs: number): boolean {
+    return this.checkTotp(userId, code, nowMs, false);
+  }
+
+  private checkTotp(userId: number, code: string, nowMs: number, enrolling: boolean): boolean {
+    const row = this.db.prepare('SELECT totp_secret_sealed AS sealed, totp_enabled AS enabled, totp_last_step AS lastStep FROM users WHERE id = ?').get(userId) as
+      | { sealed: Buffer | null; enabled: number; lastStep: number }
+      | undefined;
+    if (row === undefined || row.sealed === null || (row.enabled === 1) === enrolling) return false;
+    if (!/^\d{6}$/.test(code)) return false;
+    const secret = unseal(this.masterKey, row.sealed, `totp:${userId}`);
+    const result = verifySync({ secret, token: code, epoch: Math.floor(nowMs / 1000), epochTolerance: TOTP_TOLERANCE_SECONDS });
+    if (!result.valid) return false;
+    // The TOTP result carries the matching period's start (seconds); HOTP's type in the union does not.
+    const step = Math.floor((result as { epoch: number }).epoch / 30);
+    if (step <= row.lastStep) return false;
+    this.db.prepare('UPDATE users SET totp_last_step = ? WHERE id = ?').run(step, userId);
+    return true;
+  }
+
+  // Sessions -------------------------------------------------------------------------------
+
+  createSession(userId: number, nowMs: number): { token: string; expiresAt: number } {
+    const token = randomBytes(32).toString('hex');
+    const expiresAt = nowMs + SESSION_TTL_MS;
+    this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(nowMs);
+    this.db.prepare('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)').run(tokenDigest(token), userId, nowMs, expiresAt);
+    return { token, expiresAt };
+  }
+
+  sessionUser(token: string, nowMs: number): UserRecord | undefined {
+    if (!/^[0-9a-f]{64}$/.test(token)) return undefined;
+    const row = this.db.prepare('SELECT user_id AS userId FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), nowMs) as { userId: number } | undefined;
+    return row === undefined ? undefined : this.user(row.userId);
+  }
+
+  deleteSession(token: string): void {
+    this.db.prepare('DELETE FROM sessions WHERE token_sha256 = ?').run(tokenDigest(token));
   }
 
   /** Creates an HMAC key; the secret is returned once and stored only sealed. */

@@ -1,0 +1,132 @@
+/**
+ * Sessions for the web page and people: log in with email + password (+ TOTP once enabled),
+ * enrol two-factor authentication, and manage one's own API keys. A session is a bearer token.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Exchange } from '../exchange.js';
+import { blockList } from '../identity/auth.js';
+import { IdentityError, PERMISSIONS } from '../identity/store.js';
+import type { Permission, UserRecord } from '../identity/store.js';
+import { ApiError } from './errors.js';
+import type { Gateway } from './server.js';
+import { clientIp } from './server.js';
+
+const EMAIL = { type: 'string', maxLength: 254 } as const;
+const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    sessionUser: UserRecord | null;
+  }
+}
+
+export async function registerSessionRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
+  app.decorateRequest('sessionUser', null);
+  const bearer = (request: FastifyRequest): string => {
+    const header = request.headers.authorization;
+    return typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+  };
+  const session = async (request: FastifyRequest): Promise<void> => {
+    const user = exchange.identity.sessionUser(bearer(request), exchange.clock());
+    if (user === undefined) throw new ApiError(401, 'INVALID_SESSION', 'log in first');
+    request.sessionUser = user;
+  };
+  const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
+  const identityCall = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof IdentityError) throw new ApiError(400, error.code, error.message);
+      throw error;
+    }
+  };
+  /** A TOTP code is required whenever the user has two-factor authentication on. */
+  const requireTotp = (user: UserRecord, code: string | undefined): void => {
+    if (!user.twoFactor) return;
+    if (code === undefined) throw new ApiError(401, 'TOTP_REQUIRED', 'a two-factor code is required');
+    if (!exchange.identity.verifyTotp(user.id, code, exchange.clock())) throw new ApiError(401, 'INVALID_TOTP', 'the two-factor code is wrong or was used already');
+  };
+
+  app.post<{ Body: { email: string; password: string; totp?: string } }>('/login', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 }, totp: CODE } } },
+    preHandler: weigh(20),
+  }, async (request) => {
+    const now = exchange.clock();
+    const subjects = [`ip:${clientIp(request)}`, `login:${request.body.email.trim().toLowerCase()}`];
+    const locked = exchange.auth.lockedFor(subjects, now);
+    if (locked > 0) throw new ApiError(429, 'LOCKED_OUT', 'too many failed logins; try later', Math.ceil(locked / 1000));
+    const user = await exchange.identity.checkPassword(request.body.email, request.body.password);
+    if (user === undefined) {
+      for (const subject of subjects) exchange.auth.recordFailure(subject, now);
+      throw new ApiError(401, 'INVALID_CREDENTIALS', 'email or password is wrong');
+    }
+    try {
+      requireTotp(user, request.body.totp);
+    } catch (error) {
+      if ((error as ApiError).code === 'INVALID_TOTP') for (const subject of subjects) exchange.auth.recordFailure(subject, now);
+      throw error;
+    }
+    const { token, expiresAt } = exchange.identity.createSession(user.id, now);
+    return { token, expires_at: expiresAt, two_factor: user.twoFactor };
+  });
+
+  app.post('/logout', { preValidation: session }, async (request) => {
+    exchange.identity.deleteSession(bearer(request));
+    return { logged_out: true };
+  });
+
+  app.get('/me', { preValidation: session }, async (request) => {
+    const user = request.sessionUser!;
+    return { user_id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level, two_factor: user.twoFactor };
+  });
+
+  app.post('/2fa/setup', { preValidation: session, preHandler: weigh(5) }, async (request) => {
+    const { secret, uri } = identityCall(() => exchange.identity.setupTotp(request.sessionUser!.id, 'Bourse'));
+    return { secret, otpauth_uri: uri };
+  });
+
+  app.post<{ Body: { code: string } }>('/2fa/enable', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['code'], properties: { code: CODE } } },
+    preValidation: session, preHandler: weigh(5),
+  }, async (request) => {
+    identityCall(() => exchange.identity.enableTotp(request.sessionUser!.id, request.body.code, exchange.clock()));
+    return { two_factor: true };
+  });
+
+  app.get('/apikeys', { preValidation: session }, async (request) => ({
+    keys: exchange.identity.apiKeysOf(request.sessionUser!.id).map((k) => ({ key: k.key, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme, created_at: k.createdAt, revoked_at: k.revokedAt })),
+  }));
+
+  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string } }>('/apikeys', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['permissions'],
+        properties: {
+          permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
+          ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } }, totp: CODE,
+        },
+      },
+    },
+    preValidation: session, preHandler: weigh(5),
+  }, async (request, reply) => {
+    const user = request.sessionUser!;
+    requireTotp(user, request.body.totp);
+    const ip = request.body.ip ?? [];
+    try {
+      blockList(ip);
+    } catch (error) {
+      throw new ApiError(400, 'INVALID_IP', (error as Error).message);
+    }
+    if (request.body.permissions.includes('withdraw') && ip.length === 0) {
+      throw new ApiError(400, 'IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
+    }
+    const { record, secret } = identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
+    void reply.status(201);
+    return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow };
+  });
+
+  app.delete<{ Params: { key: string } }>('/apikeys/:key', { preValidation: session }, async (request) => {
+    if (!exchange.revokeApiKey(request.sessionUser!.id, request.params.key)) throw new ApiError(404, 'UNKNOWN_KEY', 'no such active key');
+    return { key: request.params.key, revoked: true };
+  });
+}

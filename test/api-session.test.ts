@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateSync } from 'otplib';
+import { call } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+
+test('sessions and two-factor authentication: login, TOTP enrolment, codes required, wrong and replayed codes refused', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  try {
+    await venue.admin('/users', { email: 'carol@example.com', password: 'correct horse battery' });
+    const wrong = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'carol@example.com', password: 'nope-nope' } });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error.code, 'INVALID_CREDENTIALS');
+    const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'carol@example.com', password: 'correct horse battery' } });
+    assert.equal(login.status, 200);
+    const auth = { authorization: `Bearer ${login.body.token}` };
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers: auth })).body.two_factor, false);
+
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: auth });
+    assert.match(setup.body.otpauth_uri, /^otpauth:\/\/totp\//);
+    const code = (offsetSeconds = 0) => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) + offsetSeconds });
+    const badEnable = await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: auth, body: { code: code() === '000000' ? '111111' : '000000' } });
+    assert.equal(badEnable.body.error.code, 'INVALID_TOTP');
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: auth, body: { code: code() } })).body.two_factor, true);
+
+    now += 30_000;
+    const missing = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'carol@example.com', password: 'correct horse battery' } });
+    assert.equal(missing.body.error.code, 'TOTP_REQUIRED');
+    const withCode = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'carol@example.com', password: 'correct horse battery', totp: code() } });
+    assert.equal(withCode.status, 200);
+    const replayed = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'carol@example.com', password: 'correct horse battery', totp: code() } });
+    assert.equal(replayed.body.error.code, 'INVALID_TOTP', 'a code is accepted once');
+
+    const session = { authorization: `Bearer ${withCode.body.token}` };
+    const noCode = await call(venue.url, 'POST', '/api/v1/auth/apikeys', { headers: session, body: { permissions: ['read'] } });
+    assert.equal(noCode.body.error.code, 'TOTP_REQUIRED', 'creating a key needs the second factor');
+    now += 30_000;
+    const created = await call(venue.url, 'POST', '/api/v1/auth/apikeys', { headers: session, body: { permissions: ['read'], totp: code() } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const listed = await call(venue.url, 'GET', '/api/v1/auth/apikeys', { headers: session });
+    assert.deepEqual(listed.body.keys.map((k: { key: string }) => k.key), [created.body.key]);
+    assert.equal(JSON.stringify(listed.body).includes(created.body.secret), false, 'the secret is shown once');
+    const credentials = { key: created.body.key, secret: created.body.secret };
+    assert.equal((await call(venue.url, 'GET', '/api/v1/balances', { credentials, timestamp: now })).status, 200);
+    assert.equal((await call(venue.url, 'DELETE', `/api/v1/auth/apikeys/${created.body.key}`, { headers: session })).body.revoked, true);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/balances', { credentials, timestamp: now + 1 })).status, 401);
+
+    await call(venue.url, 'POST', '/api/v1/auth/logout', { headers: session });
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers: session })).status, 401);
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('KYC status and user level are set by the operator; the engine prices fees by the level', async () => {
+  const venue = await Venue.start();
+  try {
+    await venue.admin('/users', { email: 'dave@example.com', password: 'correct horse battery' });
+    const kyc = await venue.admin('/users/kyc', { email: 'dave@example.com', kyc: 'OK', level: 2 });
+    assert.equal(kyc.status, 200, JSON.stringify(kyc.body));
+    const user = venue.exchange.identity.userByEmail('dave@example.com')!;
+    assert.equal(user.kyc, 'OK');
+    assert.equal(venue.exchange.engine.users.get(user.id)!.level, 2);
+    const bad = await venue.admin('/users/kyc', { email: 'dave@example.com', kyc: 'MAYBE', level: 2 });
+    assert.equal(bad.status, 400);
+  } finally {
+    await venue.stop();
+  }
+});
