@@ -196,3 +196,24 @@ test('malformed JSON, wrong content and huge bodies get 4xx, never 5xx', async (
   const notFound = await call(venue.url, 'GET', '/api/v1/nothing-here');
   assert.equal(notFound.status, 404);
 });
+
+test('the ledger lists every balance change with the balance after it, newest first, paginated', async () => {
+  const page = await venue.signed(alice, 'GET', '/api/v1/ledger?asset=USDT&limit=2');
+  assert.equal(page.status, 200);
+  assert.equal(page.body.entries.length, 2);
+  const balances = await venue.signed(alice, 'GET', '/api/v1/balances');
+  const usdt = balances.body.balances.find((b: { asset: string }) => b.asset === 'USDT');
+  assert.equal(page.body.entries[0].available, usdt.available, 'the newest entry ends at the current balance');
+  const all = await venue.signed(alice, 'GET', '/api/v1/ledger?asset=USDT&limit=500');
+  const kinds = new Set(all.body.entries.map((e: { kind: string }) => e.kind));
+  assert.ok(kinds.has('deposit') && kinds.has('place_order') && kinds.has('cancel_order'), [...kinds].join());
+  const next = await venue.signed(alice, 'GET', `/api/v1/ledger?asset=USDT&limit=2&before=${page.body.next_before}`);
+  assert.equal(next.body.entries[0].id, all.body.entries[2].id);
+  // Changes add up: the oldest entry starts from zero, each later one moves the previous balance.
+  const oldestFirst = [...all.body.entries].reverse();
+  let available = 0n;
+  for (const entry of oldestFirst) {
+    available += BigInt(entry.available_change.replace('.', ''));
+    assert.equal(available, BigInt(entry.available.replace('.', '')));
+  }
+});

@@ -256,6 +256,32 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { cancelled };
   });
 
+  app.get<{ Querystring: { asset?: string; before?: string; limit?: string } }>('/ledger', {
+    schema: {
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY },
+      },
+    },
+    preValidation: read, preHandler: weigh(5),
+  }, async (request) => {
+    const q = request.query;
+    const limit = limitOf(q.limit, 100, 500);
+    const rows = exchange.projector.ledger(account(request), { asset: q.asset, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
+    return {
+      entries: rows.map((r) => {
+        const scale = engine().assets.get(r.asset)!.precision;
+        return {
+          id: String(r.id), seq: r.seq, time: r.ts, asset: r.asset, kind: r.kind,
+          available_change: formatMinor(r.available_change, scale), reserved_change: formatMinor(r.reserved_change, scale),
+          locked_change: formatMinor(r.locked_change, scale), available: formatMinor(r.available, scale),
+          reserved: formatMinor(r.reserved, scale), locked: formatMinor(r.locked, scale),
+        };
+      }),
+      next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
+    };
+  });
+
   app.get<{ Querystring: { market?: string; before?: string; limit?: string } }>('/trades', {
     schema: {
       querystring: {

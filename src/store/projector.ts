@@ -4,7 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Committed } from '../journal/index.js';
-import type { EngineEvent, OrderStatus, TradeEvent } from '../core/index.js';
+import type { BalanceEvent, EngineEvent, Envelope, OrderStatus, TradeEvent } from '../core/index.js';
 import { bucketStart, CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { Candle, CandleInterval } from '../marketdata/candles.js';
 
@@ -46,6 +46,21 @@ export interface FillRow {
   fee_asset: string;
   liquidity: string;
   ts: number;
+}
+
+export interface LedgerRow {
+  id: number;
+  seq: number;
+  ts: number;
+  account: number;
+  asset: string;
+  kind: string;
+  available_change: number;
+  reserved_change: number;
+  locked_change: number;
+  available: number;
+  reserved: number;
+  locked: number;
 }
 
 export interface TradeRow {
@@ -92,6 +107,16 @@ export class Projector {
         quote_quantity INTEGER NOT NULL, taker_side TEXT NOT NULL, ts INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS trades_by_market ON trades (market, id);
+      CREATE TABLE IF NOT EXISTS balances (
+        account INTEGER NOT NULL, asset TEXT NOT NULL, available INTEGER NOT NULL, reserved INTEGER NOT NULL,
+        locked INTEGER NOT NULL, PRIMARY KEY (account, asset)
+      );
+      CREATE TABLE IF NOT EXISTS ledger (
+        id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL, account INTEGER NOT NULL, asset TEXT NOT NULL,
+        kind TEXT NOT NULL, available_change INTEGER NOT NULL, reserved_change INTEGER NOT NULL, locked_change INTEGER NOT NULL,
+        available INTEGER NOT NULL, reserved INTEGER NOT NULL, locked INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account, id);
       CREATE TABLE IF NOT EXISTS candles (
         market TEXT NOT NULL, interval TEXT NOT NULL, open_time INTEGER NOT NULL, open INTEGER NOT NULL,
         high INTEGER NOT NULL, low INTEGER NOT NULL, close INTEGER NOT NULL, volume INTEGER NOT NULL,
@@ -113,6 +138,10 @@ export class Projector {
         ON CONFLICT (market, interval, open_time) DO UPDATE SET high = max(high, excluded.high), low = min(low, excluded.low),
         close = excluded.close, volume = volume + excluded.volume, quote_volume = quote_volume + excluded.quote_volume,
         trades = trades + excluded.trades`),
+      balance: this.db.prepare('SELECT available, reserved, locked FROM balances WHERE account = ? AND asset = ?'),
+      putBalance: this.db.prepare('INSERT OR REPLACE INTO balances VALUES (?, ?, ?, ?, ?)'),
+      insertLedger: this.db.prepare(`INSERT INTO ledger (seq, ts, account, asset, kind, available_change, reserved_change, locked_change, available, reserved, locked)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       setSeq: this.db.prepare("INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
     };
     this.applyBatch = this.db.transaction((batch: Committed[]) => {
@@ -120,7 +149,8 @@ export class Projector {
       for (const { envelope, events } of batch) {
         if (envelope.seq <= this.lastSeqValue) continue;
         for (const event of events) {
-          this.project(event, envelope.ts);
+          if (event.type === 'balance') this.ledgerEntry(event, envelope);
+          else this.project(event, envelope.ts);
           if (event.type === 'trade') addToCandles(candles, event, envelope.ts);
         }
         this.lastSeqValue = envelope.seq;
@@ -139,6 +169,18 @@ export class Projector {
 
   apply(batch: Committed[]): void {
     if (batch.length > 0) this.applyBatch(batch);
+  }
+
+  /** One ledger entry per balance a command changed: the change and the balance after it. */
+  private ledgerEntry(event: BalanceEvent, envelope: Envelope): void {
+    const s = this.statements;
+    const before = (s.balance.get(event.account, event.asset) as { available: number; reserved: number; locked: number } | undefined) ?? { available: 0, reserved: 0, locked: 0 };
+    const available = event.available - before.available;
+    const reserved = event.reserved - before.reserved;
+    const locked = event.locked - before.locked;
+    if (available === 0 && reserved === 0 && locked === 0) return;
+    s.putBalance.run(event.account, event.asset, event.available, event.reserved, event.locked);
+    s.insertLedger.run(envelope.seq, envelope.ts, event.account, event.asset, envelope.cmd.type, available, reserved, locked, event.available, event.reserved, event.locked);
   }
 
   private project(event: EngineEvent, ts: number): void {
@@ -215,9 +257,14 @@ export class Projector {
     return row.open === null ? undefined : { ...row, open: row.open };
   }
 
+  ledger(account: number, options: { asset?: string; beforeId?: number; limit: number }): LedgerRow[] {
+    return this.db.prepare('SELECT * FROM ledger WHERE account = ? AND (? IS NULL OR asset = ?) AND id < ? ORDER BY id DESC LIMIT ?')
+      .all(account, options.asset ?? null, options.asset ?? null, options.beforeId ?? Number.MAX_SAFE_INTEGER, options.limit) as LedgerRow[];
+  }
+
   /** Empties the read model (before a rebuild from genesis). */
   reset(): void {
-    this.db.exec("DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM candles; DELETE FROM meta;");
+    this.db.exec('DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM candles; DELETE FROM balances; DELETE FROM ledger; DELETE FROM meta;');
     this.lastSeqValue = 0;
   }
 
