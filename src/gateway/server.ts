@@ -3,7 +3,7 @@
  * API under /admin/v1, /health. Every route declares its schema; every error is
  * {"error": {"code", "message"}} with a 4xx status, and nothing a client sends may cause a 5xx.
  */
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { registerMetrics } from './metrics.js';
@@ -42,6 +42,8 @@ export interface Gateway {
   authenticate: (permission: Permission) => (request: FastifyRequest) => Promise<void>;
   /** Charges a request's weight against the IP (and key) budgets. */
   charge: (request: FastifyRequest, weight: number) => void;
+  /** The same budgets, for messages that do not come as HTTP requests (the socket). */
+  chargeSubjects: (ip: string, key: string | null, weight: number) => void;
 }
 
 /** "::ffff:127.0.0.1" → "127.0.0.1", so that IPv4 allow-lists match on dual-stack sockets. */
@@ -54,7 +56,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const app = Fastify({
     logger: options.logger ?? false,
     // Per-request lines would cost more than the request at exchange rates; errors are still logged.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
     // Amounts are strings: never coerce a JSON number into one, and refuse unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -93,13 +95,14 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const keyLimiter = new RateLimiter({ capacity: options.keyWeightPerSecond ?? 1_000, intervalMs: 1_000, subjectsMax: 100_000 });
   const ipLimiter = new RateLimiter({ capacity: options.ipWeightPerSecond ?? 2_000, intervalMs: 1_000, subjectsMax: 100_000 });
 
-  const charge = (request: FastifyRequest, weight: number): void => {
+  const chargeSubjects = (ip: string, key: string | null, weight: number): void => {
     const now = exchange.clock();
-    const waitIp = ipLimiter.take(`ip:${clientIp(request)}`, weight, now);
-    const waitKey = request.apiKey === null ? 0 : keyLimiter.take(`key:${request.apiKey.key}`, weight, now);
+    const waitIp = ipLimiter.take(`ip:${ip}`, weight, now);
+    const waitKey = key === null ? 0 : keyLimiter.take(`key:${key}`, weight, now);
     const wait = Math.max(waitIp, waitKey);
     if (wait > 0) throw new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(wait / 1000));
   };
+  const charge = (request: FastifyRequest, weight: number): void => chargeSubjects(clientIp(request), request.apiKey?.key ?? null, weight);
 
   const authenticate = (permission: Permission) => async (request: FastifyRequest): Promise<void> => {
     const header = (name: string): string | undefined => {
@@ -141,11 +144,11 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/health', { schema: { tags: ['operations'] } }, async () => ({ status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq }));
-  const gateway: Gateway = { app, authenticate, charge };
+  const gateway: Gateway = { app, authenticate, charge, chargeSubjects };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });
   await app.register(async (scope) => registerAdminRoutes(scope, exchange), { prefix: '/admin/v1' });
-  sockets = attachWebSocket(app, exchange, { ...DEFAULT_WS_OPTIONS, ...options.ws });
+  sockets = attachWebSocket(app, exchange, gateway, { ...DEFAULT_WS_OPTIONS, ...options.ws });
   return app;
 }
 

@@ -29,6 +29,7 @@ import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { findOrder } from './wire.js';
 import { tickerOf, candleOut } from './market-views.js';
+import type { Gateway } from './server.js';
 
 export interface WsOptions {
   pingIntervalMs: number;
@@ -47,7 +48,8 @@ export const DEFAULT_WS_OPTIONS: WsOptions = {
   bufferHardBytes: 8 * 1024 * 1024,
   messageBytesMax: 16 * 1024,
   subscriptionsMax: 200,
-  messagesPerSecond: 100,
+  // Frames of any kind; orders are also charged to the key's request-weight budget.
+  messagesPerSecond: 2_000,
 };
 
 class Client {
@@ -65,7 +67,7 @@ class Client {
 
 type Message = Record<string, unknown>;
 
-export function attachWebSocket(app: FastifyInstance, exchange: Exchange, options: WsOptions = DEFAULT_WS_OPTIONS): { clients: () => number } {
+export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gateway: Gateway, options: WsOptions = DEFAULT_WS_OPTIONS): { clients: () => number } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.messageBytesMax });
   const channels = new Map<string, Set<Client>>();
   const byAccount = new Map<number, Set<Client>>();
@@ -178,6 +180,9 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, option
     }
     for (const [account, list] of perAccount) {
       const clients = byAccount.get(account)!;
+      let wanted = false;
+      for (const client of clients) if (client.subscriptions.has('orders') || client.subscriptions.has('fills') || client.subscriptions.has('balances')) wanted = true;
+      if (!wanted) continue;
       const orders = new Set<number>();
       const messages: { channel: string; text: string }[] = [];
       for (const event of list) {
@@ -277,6 +282,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, option
       const key = authKeys.get(client);
       if (key === undefined || client.account === null) throw new ApiError(401, 'AUTH_REQUIRED', 'authenticate first');
       if (!Authenticator.permits(key, 'trade')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the trade permission');
+      // Orders over the socket draw on the same budgets as over HTTP.
+      gateway.chargeSubjects(remoteIp(client), key.key, 1);
       if (op === 'place') {
         const ack = await exchange.submit(orderCommand(exchange.engine, client.account, message.order as OrderBody));
         throwIfRejected(ack.events);

@@ -163,6 +163,18 @@ export class Projector {
     this.lastSeqValue = row?.value ?? 0;
   }
 
+  private readonly prepared = new Map<string, Database.Statement>();
+
+  /** Prepared once, reused: preparing costs more than running these small queries. */
+  private query(sql: string): Database.Statement {
+    let statement = this.prepared.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.prepared.set(sql, statement);
+    }
+    return statement;
+  }
+
   get lastSeq(): number {
     return this.lastSeqValue;
   }
@@ -215,34 +227,34 @@ export class Projector {
   }
 
   order(id: number): OrderRow | undefined {
-    return this.db.prepare('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined;
+    return this.query('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined;
   }
 
   orderByClientId(account: number, clientOrderId: string): OrderRow | undefined {
-    return this.db.prepare('SELECT * FROM orders WHERE account = ? AND client_order_id = ? ORDER BY id DESC LIMIT 1').get(account, clientOrderId) as OrderRow | undefined;
+    return this.query('SELECT * FROM orders WHERE account = ? AND client_order_id = ? ORDER BY id DESC LIMIT 1').get(account, clientOrderId) as OrderRow | undefined;
   }
 
   /** An account's orders, newest first, paginated by id. */
   orders(account: number, options: { market?: string; beforeId?: number; limit: number }): OrderRow[] {
-    return this.db.prepare(`SELECT * FROM orders WHERE account = ? AND (? IS NULL OR market = ?) AND id < ? ORDER BY id DESC LIMIT ?`)
+    return this.query(`SELECT * FROM orders WHERE account = ? AND (? IS NULL OR market = ?) AND id < ? ORDER BY id DESC LIMIT ?`)
       .all(account, options.market ?? null, options.market ?? null, options.beforeId ?? Number.MAX_SAFE_INTEGER, options.limit) as OrderRow[];
   }
 
   fillsOf(orderId: number): FillRow[] {
-    return this.db.prepare('SELECT * FROM fills WHERE order_id = ? ORDER BY trade_id').all(orderId) as FillRow[];
+    return this.query('SELECT * FROM fills WHERE order_id = ? ORDER BY trade_id').all(orderId) as FillRow[];
   }
 
   fills(account: number, options: { market?: string; beforeTradeId?: number; limit: number }): FillRow[] {
-    return this.db.prepare('SELECT * FROM fills WHERE account = ? AND (? IS NULL OR market = ?) AND trade_id < ? ORDER BY trade_id DESC LIMIT ?')
+    return this.query('SELECT * FROM fills WHERE account = ? AND (? IS NULL OR market = ?) AND trade_id < ? ORDER BY trade_id DESC LIMIT ?')
       .all(account, options.market ?? null, options.market ?? null, options.beforeTradeId ?? Number.MAX_SAFE_INTEGER, options.limit) as FillRow[];
   }
 
   trades(market: string, limit: number): TradeRow[] {
-    return this.db.prepare('SELECT * FROM trades WHERE market = ? ORDER BY id DESC LIMIT ?').all(market, limit) as TradeRow[];
+    return this.query('SELECT * FROM trades WHERE market = ? ORDER BY id DESC LIMIT ?').all(market, limit) as TradeRow[];
   }
 
   candles(market: string, interval: CandleInterval, options: { from?: number; to?: number; limit: number }): Candle[] {
-    const rows = this.db.prepare(`SELECT market, interval, open_time AS openTime, open, high, low, close, volume, quote_volume AS quoteVolume, trades
+    const rows = this.query(`SELECT market, interval, open_time AS openTime, open, high, low, close, volume, quote_volume AS quoteVolume, trades
       FROM candles WHERE market = ? AND interval = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time DESC LIMIT ?`)
       .all(market, interval, options.from ?? 0, options.to ?? Number.MAX_SAFE_INTEGER, options.limit) as Candle[];
     return rows.reverse();
@@ -250,7 +262,7 @@ export class Projector {
 
   /** Open, high, low, volumes and trade count over [from, now], from 1-minute candles. */
   window(market: string, from: number): { open: number; high: number; low: number; volume: number; quoteVolume: number; trades: number } | undefined {
-    const row = this.db.prepare(`SELECT (SELECT open FROM candles WHERE market = @market AND interval = '1m' AND open_time >= @from ORDER BY open_time LIMIT 1) AS open,
+    const row = this.query(`SELECT (SELECT open FROM candles WHERE market = @market AND interval = '1m' AND open_time >= @from ORDER BY open_time LIMIT 1) AS open,
       max(high) AS high, min(low) AS low, sum(volume) AS volume, sum(quote_volume) AS quoteVolume, sum(trades) AS trades
       FROM candles WHERE market = @market AND interval = '1m' AND open_time >= @from`).get({ market, from }) as
       { open: number | null; high: number; low: number; volume: number; quoteVolume: number; trades: number };
@@ -258,7 +270,7 @@ export class Projector {
   }
 
   ledger(account: number, options: { asset?: string; beforeId?: number; limit: number }): LedgerRow[] {
-    return this.db.prepare('SELECT * FROM ledger WHERE account = ? AND (? IS NULL OR asset = ?) AND id < ? ORDER BY id DESC LIMIT ?')
+    return this.query('SELECT * FROM ledger WHERE account = ? AND (? IS NULL OR asset = ?) AND id < ? ORDER BY id DESC LIMIT ?')
       .all(account, options.asset ?? null, options.asset ?? null, options.beforeId ?? Number.MAX_SAFE_INTEGER, options.limit) as LedgerRow[];
   }
 

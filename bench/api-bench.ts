@@ -1,0 +1,216 @@
+/**
+ * `npm run bench:api`: the running server, measured from a second process on loopback.
+ *
+ *  1. signed order placement over HTTP keep-alive (autocannon, 50 connections, every request
+ *     signed afresh: the server refuses replays);
+ *  2. order entry over WebSocket (authenticated sockets, 200 orders in flight each);
+ *  3. depth fan-out: 1,000 local sockets subscribed to one market while orders flow; latency from
+ *     sending an order to each subscriber receiving a depth message that includes it.
+ *
+ * Prints a table, then one JSON object as the last line. BENCH_HTTP_SECONDS (default 10).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+// autocannon ships no types; the part used here is small.
+// @ts-expect-error untyped module
+import autocannon from 'autocannon';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
+const FANOUT_CLIENTS = 1_000;
+
+interface Credentials { key: string; secret: string }
+
+function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const config = {
+    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000 },
+    journal: { snapshotEvery: 1_000_000 },
+    assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
+    markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
+  };
+  writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('"started"'));
+      if (line !== undefined) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
+    });
+    child.on('exit', (code) => reject(new Error(`server exited (${code})`)));
+  });
+}
+
+async function admin(url: string, dataDir: string, path: string, body: unknown): Promise<any> {
+  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const response = await fetch(`${url}/admin/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+  if (!response.ok) throw new Error(`${path}: ${await response.text()}`);
+  return response.json();
+}
+
+async function trader(url: string, dataDir: string, email: string): Promise<Credentials> {
+  await admin(url, dataDir, '/users', { email, password: 'benchmark password' });
+  await admin(url, dataDir, '/deposits', { email, asset: 'USDT', amount: '1000000000' });
+  await admin(url, dataDir, '/deposits', { email, asset: 'BTC', amount: '100000' });
+  const key = await admin(url, dataDir, '/apikeys', { email, permissions: ['read', 'trade'] });
+  return { key: key.key, secret: key.secret };
+}
+
+/** Alternating buys and sells around 100 USDT that overlap, so that some trade and the book stays bounded. */
+function orderBody(i: number): string {
+  const buy = i % 2 === 0;
+  const offset = (i * 7919) % 50;
+  const price = buy ? 9_975 + offset : 10_025 - offset;
+  return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: '0.0010' });
+}
+
+async function httpOrders(url: string, credentials: Credentials): Promise<{ perSecond: number; p99: number; p50: number; errors: number }> {
+  let counter = 0;
+  const result = await autocannon({
+    url,
+    connections: 50,
+    duration: HTTP_SECONDS,
+    requests: [{
+      method: 'POST',
+      path: '/api/v1/orders',
+      setupRequest: (request: { headers: Record<string, string>; body: string }) => {
+        const body = orderBody(counter++);
+        const timestamp = String(Date.now());
+        const signature = createHmac('sha256', credentials.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
+        request.body = body;
+        request.headers = { 'content-type': 'application/json', 'x-bourse-key': credentials.key, 'x-bourse-timestamp': timestamp, 'x-bourse-signature': signature };
+        return request;
+      },
+    }],
+  });
+  return { perSecond: result['2xx'] / HTTP_SECONDS, p99: result.latency.p99, p50: result.latency.p50, errors: result.non2xx + result.errors };
+}
+
+function openSocket(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`);
+    socket.once('open', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+let authCount = 0;
+
+async function authSocket(url: string, credentials: Credentials): Promise<WebSocket> {
+  const socket = await openSocket(url);
+  // Each login must differ (the server refuses a replayed one): step the timestamp.
+  const timestamp = String(Date.now() + (authCount++ % 500));
+  const signature = createHmac('sha256', credentials.secret).update(`${timestamp}GET/ws`).digest('hex');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('message', (data) => {
+      const message = JSON.parse(data.toString()) as { event: string };
+      if (message.event === 'authenticated') resolve();
+      else reject(new Error(data.toString()));
+    });
+    socket.send(JSON.stringify({ op: 'auth', key: credentials.key, timestamp, signature }));
+  });
+  return socket;
+}
+
+async function wsOrders(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number }> {
+  const sockets = await Promise.all(Array.from({ length: 8 }, () => authSocket(url, credentials)));
+  let acknowledged = 0;
+  let counting = true;
+  let counter = 0;
+  for (const socket of sockets) {
+    const sendOne = (): void => socket.send(`{"op":"place","id":${counter},"order":${orderBody(counter++)}}`);
+    socket.on('message', (data) => {
+      const text = data.toString();
+      if (!text.startsWith('{"event":"placed"') && !text.startsWith('{"event":"error"')) return;
+      if (counting && text.startsWith('{"event":"placed"')) acknowledged += 1;
+      if (counting) sendOne();
+    });
+    // 200 orders in flight per socket.
+    for (let i = 0; i < 200; i++) sendOne();
+  }
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  counting = false;
+  const perSecond = acknowledged / seconds;
+  await new Promise((r) => setTimeout(r, 500));
+  for (const socket of sockets) socket.close();
+  return { perSecond };
+}
+
+async function fanout(url: string, credentials: Credentials): Promise<{ clients: number; p50: number; p99: number; deliveries: number }> {
+  const subscribers: WebSocket[] = [];
+  const arrivals: { seq: number; at: number }[][] = [];
+  for (let i = 0; i < FANOUT_CLIENTS; i++) {
+    const socket = await openSocket(url);
+    const mine: { seq: number; at: number }[] = [];
+    arrivals.push(mine);
+    socket.on('message', (data) => {
+      const text = data.toString();
+      const match = /"seq":(\d+)/.exec(text);
+      if (match !== null && text.startsWith('{"channel":"depth"')) mine.push({ seq: Number(match[1]), at: performance.now() });
+    });
+    socket.send(JSON.stringify({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' }));
+    subscribers.push(socket);
+  }
+  await new Promise((r) => setTimeout(r, 1_000));
+  for (const mine of arrivals) mine.length = 0;
+  // 200 orders a second for 5 seconds from one trading socket; remember when each was sent.
+  const trading = await authSocket(url, credentials);
+  const sentAt = new Map<number, number>();
+  const seqOf = new Map<number, number>();
+  trading.on('message', (data) => {
+    const message = JSON.parse(data.toString()) as { event?: string; id?: number; order?: { id: string } };
+    if (message.event === 'placed' && message.id !== undefined && message.order !== undefined) seqOf.set(message.id, Number(message.order.id));
+  });
+  for (let i = 0; i < 1_000; i++) {
+    sentAt.set(i, performance.now());
+    trading.send(`{"op":"place","id":${i},"order":${orderBody(i)}}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await new Promise((r) => setTimeout(r, 2_000));
+  const latencies: number[] = [];
+  for (const [id, sent] of sentAt) {
+    const seq = seqOf.get(id);
+    if (seq === undefined) continue;
+    for (const mine of arrivals) {
+      const first = mine.find((a) => a.seq >= seq);
+      if (first !== undefined) latencies.push(first.at - sent);
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  trading.close();
+  for (const socket of subscribers) socket.terminate();
+  return { clients: subscribers.length, p50: at(0.5), p99: at(0.99), deliveries: latencies.length };
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-api-bench-'));
+  const { child, url } = await startServer(dataDir);
+  try {
+    console.log(`Bourse API benchmark against ${url} (server in its own process; load from this one), node ${process.version}`);
+    const credentials = await trader(url, dataDir, 'bench@example.com');
+    const http = await httpOrders(url, credentials);
+    console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx`);
+    const ws = await wsOrders(url, credentials, 5);
+    console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s`);
+    const fan = await fanout(url, credentials);
+    console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
+    console.log(JSON.stringify({
+      http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
+      ws_orders_per_sec: Math.round(ws.perSecond), fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
+      fanout_p50_ms: Number(fan.p50.toFixed(2)),
+    }));
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+void main();
