@@ -14,7 +14,7 @@ import { ApiError, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { decimalIn, findOrder, openOrderOut, scalesOf } from './wire.js';
+import { decimalIn, findOrder, openOrderOut, placedOrderOut, scalesOf } from './wire.js';
 import type { OrderWire } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -174,7 +174,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const ack = await exchange.submit(cmd);
     throwIfRejected(ack.events);
     void reply.status(201);
-    return orderOut(ack.seq, account(request));
+    return placedOrderOut(exchange, ack.seq, ack.events, ack.ts);
   });
 
   app.get<{ Querystring: { market?: string; client_order_id?: string; status?: string; before?: string; limit?: string } }>('/orders', {

@@ -4,7 +4,7 @@
  * base asset's precision.
  */
 import { formatMinor, MoneyError, parseMinor } from '../money/index.js';
-import type { Engine, OrderState } from '../core/index.js';
+import type { Engine, EngineEvent, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState } from '../core/index.js';
 import type { OrderRow } from '../store/projector.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError } from './errors.js';
@@ -99,4 +99,35 @@ export function findOrder(exchange: Exchange, orderId: number, owner: number): O
   const scales = scalesOf(exchange.engine, row.market);
   const open = exchange.engine.openOrder(orderId);
   return open !== undefined ? openOrderOut(open, scales, row) : storedOrderOut(row, scales);
+}
+
+/**
+ * The order a command just placed, from the command's own events and the live book: no read
+ * model query on the order-entry path.
+ */
+export function placedOrderOut(exchange: Exchange, orderId: number, events: readonly EngineEvent[], ts: number): OrderWire | undefined {
+  let accepted: OrderAcceptedEvent | undefined;
+  let lastFill: OrderFillEvent | undefined;
+  let ended: OrderEndedEvent | undefined;
+  for (const event of events) {
+    if (event.type === 'order_accepted' && event.orderId === orderId) accepted = event;
+    else if (event.type === 'order_fill' && event.orderId === orderId) lastFill = event;
+    else if ((event.type === 'order_cancelled' || event.type === 'order_expired') && event.orderId === orderId) ended = event;
+  }
+  if (accepted === undefined) return undefined;
+  const scales = scalesOf(exchange.engine, accepted.market);
+  const open = exchange.engine.openOrder(orderId);
+  if (open !== undefined) return { ...openOrderOut(open, scales, undefined), created_at: ts, updated_at: ts };
+  const filled = lastFill?.cumQuantity ?? 0;
+  const status = ended === undefined ? 'FILLED' : ended.type === 'order_cancelled' ? 'CANCELLED' : 'EXPIRED';
+  return {
+    id: String(orderId), client_order_id: accepted.clientOrderId, market: accepted.market, side: accepted.side, type: accepted.orderType,
+    time_in_force: accepted.timeInForce, price: decimalOut(accepted.price, scales.quoteScale), quantity: decimalOut(accepted.quantity, scales.baseScale),
+    quote_quantity: decimalOut(accepted.quoteQuantity, scales.quoteScale), stop_price: decimalOut(accepted.stopPrice, scales.quoteScale),
+    callback_rate: accepted.callbackBps === null ? null : formatMinor(accepted.callbackBps, 2), post_only: accepted.postOnly, stp: accepted.stp,
+    expire_time: accepted.expireTime, status, reason: ended?.reason ?? null, filled_quantity: formatMinor(filled, scales.baseScale),
+    remaining_quantity: accepted.quantity === null ? null : formatMinor(0, scales.baseScale),
+    cumulative_quote: formatMinor(lastFill?.cumQuote ?? 0, scales.quoteScale),
+    average_price: filled === 0 ? null : formatMinor(lastFill!.avgPrice, scales.quoteScale), created_at: ts, updated_at: ts,
+  };
 }

@@ -27,7 +27,7 @@ import { Authenticator } from '../identity/auth.js';
 import { ApiError, throwIfRejected } from './errors.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { findOrder } from './wire.js';
+import { findOrder, placedOrderOut } from './wire.js';
 import { tickerOf, candleOut } from './market-views.js';
 import type { Gateway } from './server.js';
 
@@ -287,7 +287,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (op === 'place') {
         const ack = await exchange.submit(orderCommand(exchange.engine, client.account, message.order as OrderBody));
         throwIfRejected(ack.events);
-        return reply(client, { event: 'placed', id, order: findOrder(exchange, ack.seq, client.account) });
+        return reply(client, { event: 'placed', id, order: placedOrderOut(exchange, ack.seq, ack.events, ack.ts) });
       }
       const orderId = Number(message.order_id);
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');

@@ -138,7 +138,6 @@ export class Projector {
         ON CONFLICT (market, interval, open_time) DO UPDATE SET high = max(high, excluded.high), low = min(low, excluded.low),
         close = excluded.close, volume = volume + excluded.volume, quote_volume = quote_volume + excluded.quote_volume,
         trades = trades + excluded.trades`),
-      balance: this.db.prepare('SELECT available, reserved, locked FROM balances WHERE account = ? AND asset = ?'),
       putBalance: this.db.prepare('INSERT OR REPLACE INTO balances VALUES (?, ?, ?, ?, ?)'),
       insertLedger: this.db.prepare(`INSERT INTO ledger (seq, ts, account, asset, kind, available_change, reserved_change, locked_change, available, reserved, locked)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -161,6 +160,17 @@ export class Projector {
     });
     const row = this.db.prepare("SELECT value FROM meta WHERE key = 'last_seq'").get() as { value: number } | undefined;
     this.lastSeqValue = row?.value ?? 0;
+    this.loadBalances();
+  }
+
+  /** Last projected balance per account and asset, kept in memory: the ledger needs it per event. */
+  private readonly balances = new Map<string, { available: number; reserved: number; locked: number }>();
+
+  private loadBalances(): void {
+    this.balances.clear();
+    for (const row of this.db.prepare('SELECT * FROM balances').all() as { account: number; asset: string; available: number; reserved: number; locked: number }[]) {
+      this.balances.set(`${row.account}:${row.asset}`, { available: row.available, reserved: row.reserved, locked: row.locked });
+    }
   }
 
   private readonly prepared = new Map<string, Database.Statement>();
@@ -186,11 +196,13 @@ export class Projector {
   /** One ledger entry per balance a command changed: the change and the balance after it. */
   private ledgerEntry(event: BalanceEvent, envelope: Envelope): void {
     const s = this.statements;
-    const before = (s.balance.get(event.account, event.asset) as { available: number; reserved: number; locked: number } | undefined) ?? { available: 0, reserved: 0, locked: 0 };
+    const key = `${event.account}:${event.asset}`;
+    const before = this.balances.get(key) ?? { available: 0, reserved: 0, locked: 0 };
     const available = event.available - before.available;
     const reserved = event.reserved - before.reserved;
     const locked = event.locked - before.locked;
     if (available === 0 && reserved === 0 && locked === 0) return;
+    this.balances.set(key, { available: event.available, reserved: event.reserved, locked: event.locked });
     s.putBalance.run(event.account, event.asset, event.available, event.reserved, event.locked);
     s.insertLedger.run(envelope.seq, envelope.ts, event.account, event.asset, envelope.cmd.type, available, reserved, locked, event.available, event.reserved, event.locked);
   }
@@ -277,6 +289,7 @@ export class Projector {
   /** Empties the read model (before a rebuild from genesis). */
   reset(): void {
     this.db.exec('DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM candles; DELETE FROM balances; DELETE FROM ledger; DELETE FROM meta;');
+    this.balances.clear();
     this.lastSeqValue = 0;
   }
 
