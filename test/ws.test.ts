@@ -172,3 +172,48 @@ test('over the socket: auth, private channels, placing and cancelling orders, tr
     await venue.stop();
   }
 });
+
+test('a consumer that stops reading is closed with 1008 instead of buffering without bound', async () => {
+  const venue = await Venue.start({ server: { ws: { bufferSoftBytes: 64 * 1024, bufferHardBytes: 1024 * 1024 } } });
+  try {
+    const trader = await venue.trader('deep@example.com', { USDT: '10000000', BTC: '1000' });
+    // A deep book makes every snapshot large (about 60 KB).
+    await Promise.all(Array.from({ length: 600 }, (_, i) => venue.exchange.submit({
+      type: 'place_order', account: trader.account, market: 'BTC-USDT', side: i % 2 === 0 ? 'buy' : 'sell', orderType: 'limit',
+      price: (i % 2 === 0 ? 30_000_000_000 - i * 10_000 : 30_100_000_000 + i * 10_000), quantity: 10_000,
+    })));
+    const slow = await SocketClient.connect(venue.url);
+    const raw = (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    raw.pause();
+    for (let i = 0; i < 400; i++) slow.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+    const healthy = await SocketClient.connect(venue.url);
+    healthy.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+    await healthy.next((m) => m.type === 'snapshot');
+    await new Promise((r) => setTimeout(r, 1_500));
+    raw.resume();
+    const deadline = Date.now() + 10_000;
+    while (slow.closed === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(slow.closed?.code, 1008, `closed as a slow consumer: ${JSON.stringify(slow.closed)}`);
+    assert.equal(healthy.closed, null, 'other clients are not affected');
+    healthy.close();
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('a socket that stops answering pings is dropped; one that answers stays', async () => {
+  const { WebSocket } = await import('ws');
+  const venue = await Venue.start({ server: { ws: { pingIntervalMs: 100 } } });
+  try {
+    const url = `${venue.url.replace('http', 'ws')}/ws`;
+    const silent = new WebSocket(url, { autoPong: false });
+    const polite = new WebSocket(url);
+    await Promise.all([silent, polite].map((s) => new Promise((r) => s.once('open', r))));
+    const closed = await new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
+    assert.equal(closed, 1006, 'terminated without a closing handshake');
+    assert.equal(polite.readyState, WebSocket.OPEN);
+    polite.close();
+  } finally {
+    await venue.stop();
+  }
+});
