@@ -105,9 +105,10 @@ export function formatMinor(minor: bigint | number, scale: number, trim = false)
   if (typeof minor === 'number' && !Number.isSafeInteger(minor)) {
     throw new MoneyError('OUT_OF_RANGE', `not a safe integer amount: ${String(minor)}`);
   }
-  const value = BigInt(minor);
-  const negative = value < 0n;
-  const digits = (negative ? -value : value).toString().padStart(scale + 1, '0');
+  // Safe integers print exactly as they are; only bigints need the bigint path.
+  const negative = minor < 0;
+  const magnitude = typeof minor === 'number' ? String(Math.abs(minor)) : (negative ? -minor : minor).toString();
+  const digits = magnitude.padStart(scale + 1, '0');
   const whole = digits.slice(0, digits.length - scale);
   let fraction = digits.slice(digits.length - scale);
   if (trim) fraction = fraction.replace(/0+$/, '');
