@@ -85,3 +85,20 @@ test('API secrets are stored sealed: the raw secret is nowhere in the identity d
     await venue.stop();
   }
 });
+
+test('a withdraw key needs an IP allow-list, and allow-list entries must be addresses or CIDR blocks', async () => {
+  const venue = await Venue.start();
+  try {
+    await venue.admin('/users', { email: 'w@example.com', password: 'correct horse battery' });
+    const unbound = await venue.admin('/apikeys', { email: 'w@example.com', permissions: ['read', 'withdraw'] });
+    assert.equal(unbound.status, 400);
+    assert.equal(unbound.body.error.code, 'IP_ALLOW_LIST_REQUIRED');
+    const bad = await venue.admin('/apikeys', { email: 'w@example.com', permissions: ['read'], ip: ['10.0.0.0/99x'] });
+    assert.equal(bad.body.error.code, 'INVALID_IP');
+    const bound = await venue.admin('/apikeys', { email: 'w@example.com', permissions: ['read', 'withdraw'], ip: ['127.0.0.1', '::1', '10.0.0.0/8'] });
+    assert.equal(bound.status, 201);
+    assert.equal((await venue.signed(bound.body, 'GET', '/api/v1/balances')).status, 200);
+  } finally {
+    await venue.stop();
+  }
+});

@@ -6,7 +6,6 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Command, EngineEvent, MarketState } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
-import { blockList } from '../identity/auth.js';
 import { IdentityError, KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
 import type { KycStatus, Permission } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
@@ -88,14 +87,6 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   }, async (request, reply) => {
     const user = userByEmail(request.body.email);
     const ip = request.body.ip ?? [];
-    try {
-      blockList(ip);
-    } catch (error) {
-      throw new ApiError(400, 'INVALID_IP', (error as Error).message);
-    }
-    if (request.body.permissions.includes('withdraw') && ip.length === 0) {
-      throw new ApiError(400, 'IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
-    }
     const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
     void reply.status(201);
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow, account: record.account };

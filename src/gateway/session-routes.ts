@@ -4,7 +4,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
-import { blockList } from '../identity/auth.js';
 import { IdentityError, PERMISSIONS } from '../identity/store.js';
 import type { Permission, UserRecord } from '../identity/store.js';
 import { ApiError } from './errors.js';
@@ -112,14 +111,6 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const user = request.sessionUser!;
     requireTotp(user, request.body.totp);
     const ip = request.body.ip ?? [];
-    try {
-      blockList(ip);
-    } catch (error) {
-      throw new ApiError(400, 'INVALID_IP', (error as Error).message);
-    }
-    if (request.body.permissions.includes('withdraw') && ip.length === 0) {
-      throw new ApiError(400, 'IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
-    }
     const { record, secret } = identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
     void reply.status(201);
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow };

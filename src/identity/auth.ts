@@ -9,8 +9,12 @@
  * a key's IP allow-list is enforced, and repeated bad signatures lock the key and the IP out.
  */
 import { createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
+import { blockList } from './ip.js';
+import type { BlockList } from 'node:net';
 import type { ApiKeyRecord, IdentityStore, Permission } from './store.js';
+
+export { blockList } from './ip.js';
 
 export interface AuthRequest {
   method: string;
@@ -173,17 +177,4 @@ export class Authenticator {
 
 function fail(code: AuthFailureCode, message: string): AuthResult {
   return { ok: false, code, message };
-}
-
-/** An allow-list from addresses and CIDR blocks (IPv4 and IPv6). */
-export function blockList(entries: string[]): BlockList {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [address, prefix] = entry.split('/');
-    const type = isIPv4(address ?? '') ? 'ipv4' : isIPv6(address ?? '') ? 'ipv6' : null;
-    if (type === null) throw new Error(`not an IP address or CIDR block: ${entry}`);
-    if (prefix === undefined) list.addAddress(address!, type);
-    else list.addSubnet(address!, Number(prefix), type);
-  }
-  return list;
 }

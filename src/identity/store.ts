@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { generateSecret, generateURI, verifySync } from 'otplib';
 import Database from 'better-sqlite3';
 import { hashPassword, seal, unseal, verifyPassword } from './secrets.js';
+import { blockList } from './ip.js';
 
 export type Permission = 'read' | 'trade' | 'withdraw';
 export const PERMISSIONS: readonly Permission[] = ['read', 'trade', 'withdraw'];
@@ -222,6 +223,15 @@ export class IdentityStore {
 
   private insertKey(key: string, user: UserRecord, permissions: Permission[], ipAllow: string[], scheme: 'hmac' | 'ed25519', secret: string, now: number): void {
     for (const p of permissions) if (!PERMISSIONS.includes(p)) throw new IdentityError('INVALID_PERMISSION', `unknown permission ${p}`);
+    try {
+      blockList(ipAllow);
+    } catch (error) {
+      throw new IdentityError('INVALID_IP', (error as Error).message);
+    }
+    // A key that can move money out must be bound to known addresses.
+    if (permissions.includes('withdraw') && ipAllow.length === 0) {
+      throw new IdentityError('IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
+    }
     this.db.prepare('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(key, user.id, user.account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now);
   }
