@@ -29,7 +29,7 @@ interface Credentials { key: string; secret: string }
 
 function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const config = {
-    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000 },
+    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000 },
     journal: { snapshotEvery: 1_000_000 },
     assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
     markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
@@ -118,9 +118,10 @@ async function authSocket(url: string, credentials: Credentials): Promise<WebSoc
   return socket;
 }
 
-async function wsOrders(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number }> {
+async function wsOrders(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; refused: number }> {
   const sockets = await Promise.all(Array.from({ length: 8 }, () => authSocket(url, credentials)));
   let acknowledged = 0;
+  let refused = 0;
   let counting = true;
   let counter = 0;
   for (const socket of sockets) {
@@ -129,6 +130,7 @@ async function wsOrders(url: string, credentials: Credentials, seconds: number):
       const text = data.toString();
       if (!text.startsWith('{"event":"placed"') && !text.startsWith('{"event":"error"')) return;
       if (counting && text.startsWith('{"event":"placed"')) acknowledged += 1;
+      else if (counting) refused += 1;
       if (counting) sendOne();
     });
     // 200 orders in flight per socket.
@@ -139,7 +141,7 @@ async function wsOrders(url: string, credentials: Credentials, seconds: number):
   const perSecond = acknowledged / seconds;
   await new Promise((r) => setTimeout(r, 500));
   for (const socket of sockets) socket.close();
-  return { perSecond };
+  return { perSecond, refused };
 }
 
 async function fanout(url: string, credentials: Credentials): Promise<{ clients: number; p50: number; p99: number; deliveries: number }> {
@@ -198,12 +200,12 @@ async function main(): Promise<void> {
     const http = await httpOrders(url, credentials);
     console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx`);
     const ws = await wsOrders(url, credentials, 5);
-    console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s`);
+    console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused`);
     const fan = await fanout(url, credentials);
     console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
     console.log(JSON.stringify({
       http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
-      ws_orders_per_sec: Math.round(ws.perSecond), fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
+      ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
       fanout_p50_ms: Number(fan.p50.toFixed(2)),
     }));
   } finally {

@@ -5,7 +5,7 @@
  */
 import type { Engine } from './engine.js';
 import { BUY, PENDING } from './state.js';
-import type { BookSide, Order } from './state.js';
+import type { Account, BookSide, Order } from './state.js';
 import type { EngineEvent } from './types.js';
 import { EXTERNAL_ACCOUNT } from './types.js';
 
@@ -13,14 +13,20 @@ export function findViolations(engine: Engine): string[] {
   const problems: string[] = [];
   const assetCount = engine.assetList.length;
   const totals = new Array<bigint>(assetCount).fill(0n);
-  const reservedByOrders = new Map<string, number>();
+  // account → reserved per asset index, summed over its open orders (no per-order string keys:
+  // this runs over every open order).
+  const reservedByOrders = new Map<Account, number[]>();
 
   for (const order of engine.orders.values()) {
     checkOrderReservation(order, problems);
     const market = order.market;
     const asset = order.side === BUY ? market.quote : market.base;
-    const key = `${order.account.id}:${asset.index}`;
-    reservedByOrders.set(key, (reservedByOrders.get(key) ?? 0) + order.reserved);
+    let sums = reservedByOrders.get(order.account);
+    if (sums === undefined) {
+      sums = new Array<number>(assetCount).fill(0);
+      reservedByOrders.set(order.account, sums);
+    }
+    sums[asset.index]! += order.reserved;
     if (order.clientOrderId !== null && order.account.openByClientId.get(order.clientOrderId) !== order) {
       problems.push(`I6: client order id ${order.clientOrderId} of order ${order.id} is not indexed to it`);
     }
@@ -28,6 +34,7 @@ export function findViolations(engine: Engine): string[] {
 
   const openByAccount = new Map<number, number>();
   for (const order of engine.orders.values()) openByAccount.set(order.account.id, (openByAccount.get(order.account.id) ?? 0) + 1);
+
   for (const account of engine.accounts.values()) {
     let listed = 0;
     for (let o = account.openHead; o !== null; o = o.accountNext) {
@@ -48,11 +55,12 @@ export function findViolations(engine: Engine): string[] {
       if ((!external && available < 0) || reserved < 0 || locked < 0) {
         problems.push(`I3: negative balance of account ${account.id} in ${balance.asset.code}: ${available}/${reserved}/${locked}`);
       }
-      const expected = reservedByOrders.get(`${account.id}:${balance.asset.index}`) ?? 0;
+      const sums = reservedByOrders.get(account);
+      const expected = sums?.[balance.asset.index] ?? 0;
       if (reserved !== expected) {
         problems.push(`I2: account ${account.id} reserves ${reserved} ${balance.asset.code} but its open orders need ${expected}`);
       }
-      reservedByOrders.delete(`${account.id}:${balance.asset.index}`);
+      if (sums !== undefined) sums[balance.asset.index] = 0;
     }
     let clientIds = 0;
     for (const order of account.openByClientId.values()) {
@@ -61,8 +69,10 @@ export function findViolations(engine: Engine): string[] {
     }
     if (clientIds > account.openCount) problems.push(`I6: account ${account.id} has more client ids than open orders`);
   }
-  for (const [key, amount] of reservedByOrders) {
-    if (amount !== 0) problems.push(`I2: orders reserve ${amount} at ${key} with no balance`);
+  for (const [account, sums] of reservedByOrders) {
+    sums.forEach((amount, index) => {
+      if (amount !== 0) problems.push(`I2: orders of account ${account.id} reserve ${amount} ${engine.assetList[index]!.code} with no balance`);
+    });
   }
   totals.forEach((total, index) => {
     if (total !== 0n) problems.push(`I1: ${engine.assetList[index]!.code} sums to ${total}, not 0`);

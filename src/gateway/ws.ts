@@ -93,12 +93,26 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     client.subscriptions.delete(channel);
   };
 
+  // Frames sent in one turn of the event loop leave in one write per socket: corked on the first
+  // send, uncorked once the turn's work is done. One write per frame cost a third of the CPU.
+  const corked = new Set<{ cork(): void; uncork(): void }>();
+  const uncorkAll = (): void => {
+    for (const raw of corked) raw.uncork();
+    corked.clear();
+  };
+
   /** Sends unless the client is hopelessly behind; returns false if it was closed. */
   const send = (client: Client, text: string): boolean => {
     if (client.socket.readyState !== client.socket.OPEN) return false;
     if (client.socket.bufferedAmount > options.bufferHardBytes) {
       client.socket.close(1008, 'slow consumer');
       return false;
+    }
+    const raw = (client.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (raw !== undefined && !corked.has(raw)) {
+      if (corked.size === 0) setImmediate(uncorkAll);
+      raw.cork();
+      corked.add(raw);
     }
     client.socket.send(text);
     return true;

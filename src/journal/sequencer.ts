@@ -23,7 +23,10 @@ export interface SequencerOptions extends JournalOptions {
   batchMax?: number;
   /** Commands waiting at most; beyond, submit refuses (default 100,000). */
   queueMax?: number;
-  /** Check every invariant after this many commands (default 1,000; 1 in tests; 0 never). */
+  /**
+   * Check every invariant after this many commands (default 1,000, or the number of open orders
+   * when larger; 1 in tests checks after every batch; 0 never).
+   */
   checkInvariantsEvery?: number;
   /** Milliseconds since the epoch; Date.now by default. */
   clock?: () => number;
@@ -191,7 +194,10 @@ export class Sequencer {
     this.stats.commands += batch.length;
     this.stats.batches += 1;
     this.sinceInvariantCheck += batch.length;
-    if (this.checkInvariantsEvery > 0 && this.sinceInvariantCheck >= this.checkInvariantsEvery) this.checkInvariants();
+    // A full check is linear in the open orders; spacing checks by at least that many commands
+    // keeps its cost per command constant however deep the books get.
+    const interval = this.checkInvariantsEvery <= 1 ? this.checkInvariantsEvery : Math.max(this.checkInvariantsEvery, this.engineValue.orders.size);
+    if (interval > 0 && this.sinceInvariantCheck >= interval) this.checkInvariants();
     if (this.journal.lastSeq - this.lastSnapshotSeq >= this.snapshotEvery) this.snapshotNow();
   }
 
