@@ -102,3 +102,33 @@ test('a withdraw key needs an IP allow-list, and allow-list entries must be addr
     await venue.stop();
   }
 });
+
+test('permission matrix: every private route against read-only, trade-only and read+trade keys', async () => {
+  const venue = await Venue.start();
+  try {
+    const owner = await venue.trader('matrix@example.com', { USDT: '10000' });
+    const readOnly = await venue.admin('/apikeys', { email: 'matrix@example.com', permissions: ['read'] });
+    const tradeOnly = await venue.admin('/apikeys', { email: 'matrix@example.com', permissions: ['trade'] });
+    const order = await venue.signed(owner, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.0100' });
+    const routes: [string, string, unknown, 'read' | 'trade'][] = [
+      ['GET', '/api/v1/account', undefined, 'read'],
+      ['GET', '/api/v1/balances', undefined, 'read'],
+      ['GET', '/api/v1/orders', undefined, 'read'],
+      ['GET', `/api/v1/orders/${order.body.id}`, undefined, 'read'],
+      ['GET', '/api/v1/trades', undefined, 'read'],
+      ['GET', '/api/v1/ledger', undefined, 'read'],
+      ['POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.0100' }, 'trade'],
+      ['PATCH', `/api/v1/orders/${order.body.id}`, { quantity: '0.0200' }, 'trade'],
+      ['DELETE', '/api/v1/orders?market=ETH-USDT', undefined, 'trade'],
+    ];
+    for (const [method, path, body, needs] of routes) {
+      for (const [name, key] of [['read', readOnly.body], ['trade', tradeOnly.body]] as const) {
+        const response = await venue.signed(key, method, path, body);
+        if (name === needs) assert.ok(response.status < 300, `${name} key may ${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+        else assert.equal(response.status, 403, `${name} key may not ${method} ${path}`);
+      }
+    }
+  } finally {
+    await venue.stop();
+  }
+});
