@@ -107,10 +107,6 @@ export class Projector {
         quote_quantity INTEGER NOT NULL, taker_side TEXT NOT NULL, ts INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS trades_by_market ON trades (market, id);
-      CREATE TABLE IF NOT EXISTS balances (
-        account INTEGER NOT NULL, asset TEXT NOT NULL, available INTEGER NOT NULL, reserved INTEGER NOT NULL,
-        locked INTEGER NOT NULL, PRIMARY KEY (account, asset)
-      );
       CREATE TABLE IF NOT EXISTS ledger (
         id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL, account INTEGER NOT NULL, asset TEXT NOT NULL,
         kind TEXT NOT NULL, available_change INTEGER NOT NULL, reserved_change INTEGER NOT NULL, locked_change INTEGER NOT NULL,
@@ -138,7 +134,6 @@ export class Projector {
         ON CONFLICT (market, interval, open_time) DO UPDATE SET high = max(high, excluded.high), low = min(low, excluded.low),
         close = excluded.close, volume = volume + excluded.volume, quote_volume = quote_volume + excluded.quote_volume,
         trades = trades + excluded.trades`),
-      putBalance: this.db.prepare('INSERT OR REPLACE INTO balances VALUES (?, ?, ?, ?, ?)'),
       insertLedger: this.db.prepare(`INSERT INTO ledger (seq, ts, account, asset, kind, available_change, reserved_change, locked_change, available, reserved, locked)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       setSeq: this.db.prepare("INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
@@ -168,7 +163,9 @@ export class Projector {
 
   private loadBalances(): void {
     this.balances.clear();
-    for (const row of this.db.prepare('SELECT * FROM balances').all() as { account: number; asset: string; available: number; reserved: number; locked: number }[]) {
+    // The newest ledger entry of each balance holds the balance after it.
+    const rows = this.db.prepare('SELECT account, asset, available, reserved, locked FROM ledger WHERE id IN (SELECT max(id) FROM ledger GROUP BY account, asset)').all();
+    for (const row of rows as { account: number; asset: string; available: number; reserved: number; locked: number }[]) {
       this.balances.set(`${row.account}:${row.asset}`, { available: row.available, reserved: row.reserved, locked: row.locked });
     }
   }
@@ -203,7 +200,6 @@ export class Projector {
     const locked = event.locked - before.locked;
     if (available === 0 && reserved === 0 && locked === 0) return;
     this.balances.set(key, { available: event.available, reserved: event.reserved, locked: event.locked });
-    s.putBalance.run(event.account, event.asset, event.available, event.reserved, event.locked);
     s.insertLedger.run(envelope.seq, envelope.ts, event.account, event.asset, envelope.cmd.type, available, reserved, locked, event.available, event.reserved, event.locked);
   }
 
@@ -288,7 +284,7 @@ export class Projector {
 
   /** Empties the read model (before a rebuild from genesis). */
   reset(): void {
-    this.db.exec('DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM candles; DELETE FROM balances; DELETE FROM ledger; DELETE FROM meta;');
+    this.db.exec('DELETE FROM orders; DELETE FROM fills; DELETE FROM trades; DELETE FROM candles; DELETE FROM ledger; DELETE FROM meta;');
     this.balances.clear();
     this.lastSeqValue = 0;
   }
