@@ -20,8 +20,8 @@ import type { UserRecord } from './identity/store.js';
 import { recover, Sequencer, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, Committed } from './journal/index.js';
 import { Projector } from './store/projector.js';
-import { DEMO_VENUE, venueCommands } from './cli/config.js';
-import type { Config } from './cli/config.js';
+import { DEMO_VENUE, venueCommands } from './config.js';
+import type { Config } from './config.js';
 
 export interface ExchangeOptions {
   dataDir: string;

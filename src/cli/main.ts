@@ -12,7 +12,7 @@ import { findViolations } from '../core/index.js';
 import { recover, SqliteJournal } from '../journal/index.js';
 import { runAdmin } from './admin.js';
 import { startServer } from './start.js';
-import { loadConfig } from './config.js';
+import { loadConfig } from '../config.js';
 import { rebuildReadModel } from '../exchange.js';
 import { existsSync, readFileSync } from 'node:fs';
 

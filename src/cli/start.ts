@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Exchange } from '../exchange.js';
 import { buildServer } from '../gateway/server.js';
 import { DemoMarketMaker } from '../demo/market-maker.js';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 
 export interface StartOptions { dataDir: string; demo: boolean; config: Config }
 

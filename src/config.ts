@@ -4,8 +4,8 @@
  * ("0.001" = 0.1 %), price bands fractions of the last price ("0.4" … "2.5").
  */
 import { readFileSync } from 'node:fs';
-import type { Command, Engine } from '../core/index.js';
-import { parseMinor } from '../money/index.js';
+import type { Command, Engine } from './core/index.js';
+import { parseMinor } from './money/index.js';
 
 export interface AssetConfig { code: string; precision: number; minFee?: string }
 export interface MarketConfig {
