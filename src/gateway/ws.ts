@@ -30,6 +30,7 @@ import type { OrderBody } from './orders.js';
 import { findOrder, placedOrderOut } from './wire.js';
 import { tickerOf, candleOut } from './market-views.js';
 import type { Gateway } from './server.js';
+import type { ApiKeyRecord } from '../identity/store.js';
 
 export interface WsOptions {
   pingIntervalMs: number;
@@ -54,12 +55,13 @@ export const DEFAULT_WS_OPTIONS: WsOptions = {
 
 class Client {
   readonly subscriptions = new Set<string>();
+  key: ApiKeyRecord | null = null;
   /** Markets whose depth updates were skipped; they get a snapshot once the buffer drains. */
   readonly staleDepth = new Set<string>();
   account: number | null = null;
   tokens: number;
   refilledAt: number;
-  constructor(readonly socket: WebSocket, messagesPerSecond: number, now: number) {
+  constructor(readonly socket: WebSocket, readonly ip: string, messagesPerSecond: number, now: number) {
     this.tokens = messagesPerSecond;
     this.refilledAt = now;
   }
@@ -281,23 +283,23 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     if (op === 'auth') {
       const result = exchange.auth.verify({
         method: 'GET', pathWithQuery: '/ws', body: '', key: str(message.key), timestamp: str(message.timestamp),
-        recvWindow: undefined, signature: str(message.signature), ip: remoteIp(client), now: exchange.clock(),
+        recvWindow: undefined, signature: str(message.signature), ip: client.ip, now: exchange.clock(),
       });
       if (!result.ok) throw new ApiError(401, result.code, result.message);
       if (!Authenticator.permits(result.key, 'read')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the read permission');
       client.account = result.key.account;
-      authKeys.set(client, result.key);
+      client.key = result.key;
       let clients = byAccount.get(client.account);
       if (clients === undefined) { clients = new Set(); byAccount.set(client.account, clients); }
       clients.add(client);
       return reply(client, { event: 'authenticated', account: client.account, permissions: result.key.permissions });
     }
     if (op === 'place' || op === 'cancel') {
-      const key = authKeys.get(client);
-      if (key === undefined || client.account === null) throw new ApiError(401, 'AUTH_REQUIRED', 'authenticate first');
+      const key = client.key;
+      if (key === null || client.account === null) throw new ApiError(401, 'AUTH_REQUIRED', 'authenticate first');
       if (!Authenticator.permits(key, 'trade')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the trade permission');
       // Orders over the socket draw on the same budgets as over HTTP.
-      gateway.chargeSubjects(remoteIp(client), key.key, 1);
+      gateway.chargeSubjects(client.ip, key.key, 1);
       if (op === 'place') {
         const ack = await exchange.submit(orderCommand(exchange.engine, client.account, message.order as OrderBody));
         throwIfRejected(ack.events);
@@ -312,14 +314,10 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     throw new ApiError(400, 'UNKNOWN_OP', 'unknown op');
   };
 
-  const authKeys = new WeakMap<Client, import('../identity/store.js').ApiKeyRecord>();
-  const remoteAddress = new WeakMap<Client, string>();
-  const remoteIp = (client: Client): string => remoteAddress.get(client) ?? '';
-
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    const client = new Client(socket, options.messagesPerSecond, exchange.clock());
-    const ip = request.socket.remoteAddress ?? '';
-    remoteAddress.set(client, ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip);
+    const address = request.socket.remoteAddress ?? '';
+    const ip = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+    const client = new Client(socket, ip, options.messagesPerSecond, exchange.clock());
     socket.on('message', (data, isBinary) => {
       const now = exchange.clock();
       client.tokens = Math.min(options.messagesPerSecond, client.tokens + ((now - client.refilledAt) * options.messagesPerSecond) / 1000);
