@@ -29,9 +29,6 @@ export class RateLimiter {
       const refill = ((now - bucket.updatedAt) * capacity) / intervalMs;
       bucket.tokens = Math.min(capacity, bucket.tokens + refill);
       bucket.updatedAt = now;
-      // Move to the end so that eviction finds idle subjects first.
-      this.buckets.delete(subject);
-      this.buckets.set(subject, bucket);
     }
     if (bucket.tokens >= weight) {
       bucket.tokens -= weight;
@@ -40,10 +37,15 @@ export class RateLimiter {
     return Math.ceil(((weight - bucket.tokens) * intervalMs) / capacity);
   }
 
+  /** Drops subjects whose bucket has refilled (idle ones: forgetting them changes nothing). */
   private evict(now: number): void {
     for (const [subject, bucket] of this.buckets) {
-      if (this.buckets.size < this.options.subjectsMax * 0.9) break;
-      if (now - bucket.updatedAt >= 0) this.buckets.delete(subject);
+      if (now - bucket.updatedAt >= this.options.intervalMs) this.buckets.delete(subject);
+    }
+    // Still full of busy subjects: drop the oldest rather than grow without bound.
+    for (const subject of this.buckets.keys()) {
+      if (this.buckets.size < this.options.subjectsMax) break;
+      this.buckets.delete(subject);
     }
   }
 }

@@ -122,8 +122,7 @@ export class Projector {
     this.statements = {
       insertOrder: this.db.prepare(`INSERT INTO orders (id, account, market, side, type, time_in_force, price, quantity, quote_quantity,
         stop_price, callback_bps, post_only, stp, client_order_id, expire_time, status, reason, filled_quantity, cum_quote, avg_price,
-        created_at, updated_at) VALUES (@orderId, @account, @market, @side, @orderType, @timeInForce, @price, @quantity, @quoteQuantity,
-        @stopPrice, @callbackBps, @postOnly, @stp, @clientOrderId, @expireTime, @status, NULL, 0, 0, 0, @ts, @ts)`),
+        created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, 0, 0, ?, ?)`),
       fill: this.db.prepare('UPDATE orders SET status = ?, filled_quantity = ?, cum_quote = ?, avg_price = ?, updated_at = ? WHERE id = ?'),
       end: this.db.prepare('UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?'),
       status: this.db.prepare('UPDATE orders SET status = ?, updated_at = ? WHERE id = ?'),
@@ -207,7 +206,10 @@ export class Projector {
     const s = this.statements;
     switch (event.type) {
       case 'order_accepted':
-        s.insertOrder.run({ ...event, postOnly: event.postOnly ? 1 : 0, ts });
+        // Positional parameters: binding by name costs more on the order-entry path.
+        s.insertOrder.run(event.orderId, event.account, event.market, event.side, event.orderType, event.timeInForce, event.price,
+          event.quantity, event.quoteQuantity, event.stopPrice, event.callbackBps, event.postOnly ? 1 : 0, event.stp, event.clientOrderId,
+          event.expireTime, event.status, ts, ts);
         break;
       case 'order_triggered':
         s.status.run('NEW', ts, event.orderId);
