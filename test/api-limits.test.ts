@@ -53,7 +53,12 @@ test('an Ed25519 key signs the same string; a revoked key stops working at once'
     const trader = await venue.trader('ed@example.com', { USDT: '100' });
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const user = venue.exchange.identity.userByEmail('ed@example.com')!;
-    const record = venue.exchange.identity.registerEd25519Key(user.id, publicKey.export({ type: 'spki', format: 'pem' }).toString(), ['read'], [], Date.now());
+    const registered = await venue.admin('/apikeys', { email: 'ed@example.com', permissions: ['read'], public_key: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    assert.equal(registered.body.secret, undefined, 'nothing secret is issued for an Ed25519 key');
+    const record = { key: registered.body.key as string };
+    const notEd = await venue.admin('/apikeys', { email: 'ed@example.com', permissions: ['read'], public_key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    assert.equal(notEd.body.error.code, 'INVALID_PUBLIC_KEY');
     const signEd = (payload: string) => sign(null, Buffer.from(payload), privateKey).toString('hex');
     const ok = await call(venue.url, 'GET', '/api/v1/balances', { credentials: { key: record.key, secret: '' }, sign: signEd });
     assert.equal(ok.status, 200);

@@ -73,7 +73,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { email: user.email, kyc: request.body.kyc, level: request.body.level };
   });
 
-  app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[] } }>('/apikeys', {
+  app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[]; public_key?: string } }>('/apikeys', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['email', 'permissions'],
@@ -81,14 +81,20 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
           email: EMAIL,
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
           ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+          public_key: { type: 'string', maxLength: 2_000 },
         },
       },
     },
   }, async (request, reply) => {
     const user = userByEmail(request.body.email);
     const ip = request.body.ip ?? [];
-    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
     void reply.status(201);
+    if (request.body.public_key !== undefined) {
+      // Ed25519: the client keeps the private key; nothing secret is created or shown.
+      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock()));
+      return { key: record.key, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow, account: record.account };
+    }
+    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow, account: record.account };
   });
 

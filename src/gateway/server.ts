@@ -7,7 +7,7 @@ import Fastify, { LogController } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { registerMetrics } from './metrics.js';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
@@ -152,4 +152,3 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   return app;
 }
 
-export type Reply = FastifyReply;

@@ -96,13 +96,14 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     keys: exchange.identity.apiKeysOf(request.sessionUser!.id).map((k) => ({ key: k.key, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme, created_at: k.createdAt, revoked_at: k.revokedAt })),
   }));
 
-  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string } }>('/apikeys', {
+  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string; public_key?: string } }>('/apikeys', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['permissions'],
         properties: {
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
-          ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } }, totp: CODE,
+          ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+          public_key: { type: 'string', maxLength: 2_000 }, totp: CODE,
         },
       },
     },
@@ -111,8 +112,12 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const user = request.sessionUser!;
     requireTotp(user, request.body.totp);
     const ip = request.body.ip ?? [];
-    const { record, secret } = identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
     void reply.status(201);
+    if (request.body.public_key !== undefined) {
+      const record = identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock()));
+      return { key: record.key, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow };
+    }
+    const { record, secret } = identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow };
   });
 

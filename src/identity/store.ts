@@ -2,7 +2,7 @@
  * Users and API keys, in their own SQLite file beside the journal. The engine knows users and
  * accounts by number; this store maps them to emails, password hashes and keys.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { generateSecret, generateURI, verifySync } from 'otplib';
 import Database from 'better-sqlite3';
 import { hashPassword, seal, unseal, verifyPassword } from './secrets.js';
@@ -216,6 +216,13 @@ export class IdentityStore {
   registerEd25519Key(userId: number, publicKeyPem: string, permissions: Permission[], ipAllow: string[], now: number): ApiKeyRecord {
     const user = this.user(userId);
     if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
+    let type: string | undefined;
+    try {
+      type = createPublicKey(publicKeyPem).asymmetricKeyType;
+    } catch {
+      type = undefined;
+    }
+    if (type !== 'ed25519') throw new IdentityError('INVALID_PUBLIC_KEY', 'public_key must be an Ed25519 public key in PEM (SPKI)');
     const key = randomBytes(16).toString('hex');
     this.insertKey(key, user, permissions, ipAllow, 'ed25519', publicKeyPem, now);
     return this.apiKey(key)!;
