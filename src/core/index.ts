@@ -1,5 +1,5 @@
 export { Engine } from './engine.js';
-export type { Asset, Market, Order } from './state.js';
+export type { Market } from './state.js';
 export type { FeeLevel, Hold } from './engine.js';
 export { findViolations, findTradeViolations } from './invariants.js';
 export { encodeSnapshot, SNAPSHOT_VERSION } from './snapshot.js';

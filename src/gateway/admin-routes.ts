@@ -6,10 +6,10 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Command, EngineEvent, MarketState } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
-import { IdentityError, KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
+import { KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
 import type { KycStatus, Permission } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
-import { ApiError, rejectionStatus } from './errors.js';
+import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { decimalIn, scalesOf } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -40,14 +40,6 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     const user = exchange.identity.userByEmail(email);
     if (user === undefined) throw new ApiError(404, 'UNKNOWN_USER', `no user ${email}`);
     return user;
-  };
-  const identityCall = async <T>(fn: () => Promise<T> | T): Promise<T> => {
-    try {
-      return await fn();
-    } catch (error) {
-      if (error instanceof IdentityError) throw new ApiError(error.code === 'EMAIL_TAKEN' ? 409 : 400, error.code, error.message);
-      throw error;
-    }
   };
 
   app.post<{ Body: { email: string; password: string } }>('/users', {

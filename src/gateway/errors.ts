@@ -1,5 +1,6 @@
 /** The native API's error format: {"error": {"code": "...", "message": "..."}} with a fitting status. */
 import type { EngineEvent, RejectReason } from '../core/index.js';
+import { IdentityError } from '../identity/store.js';
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterSeconds?: number) {
@@ -26,5 +27,17 @@ export function throwIfRejected(events: readonly EngineEvent[]): void {
   for (const event of events) {
     if (event.type === 'order_rejected') throw new ApiError(rejectionStatus(event.reason), event.reason, event.reason);
     if (event.type === 'command_rejected') throw new ApiError(rejectionStatus(event.reason), event.reason, event.message);
+  }
+}
+
+const IDENTITY_STATUS: Readonly<Record<string, number>> = { EMAIL_TAKEN: 409, UNKNOWN_USER: 404 };
+
+/** Runs an identity-store call, turning its refusals into API errors. */
+export async function identityCall<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof IdentityError) throw new ApiError(IDENTITY_STATUS[error.code] ?? 400, error.code, error.message);
+    throw error;
   }
 }

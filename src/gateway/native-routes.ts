@@ -216,7 +216,12 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const limit = limitOf(q.limit, 100, 500);
     if ((q.status ?? 'open') === 'open') {
       const open = engine().openOrdersOf(owner, q.market).reverse().slice(0, limit);
-      return { orders: open.map((o) => openOrderOut(o, scalesOf(engine(), o.market), exchange.projector.order(o.orderId))) };
+      return {
+        orders: open.map((o) => {
+          const row = exchange.projector.order(o.orderId);
+          return openOrderOut(o, scalesOf(engine(), o.market), row?.created_at ?? null, row?.updated_at ?? null);
+        }),
+      };
     }
     const rows = exchange.projector.orders(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
     const orders = rows.map((r) => orderOut(r.id, owner)!);

@@ -4,9 +4,9 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
-import { IdentityError, PERMISSIONS } from '../identity/store.js';
+import { PERMISSIONS } from '../identity/store.js';
 import type { Permission, UserRecord } from '../identity/store.js';
-import { ApiError } from './errors.js';
+import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { clientIp } from './server.js';
 
@@ -31,14 +31,6 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     request.sessionUser = user;
   };
   const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
-  const identityCall = <T>(fn: () => T): T => {
-    try {
-      return fn();
-    } catch (error) {
-      if (error instanceof IdentityError) throw new ApiError(400, error.code, error.message);
-      throw error;
-    }
-  };
   /** A TOTP code is required whenever the user has two-factor authentication on. */
   const requireTotp = (user: UserRecord, code: string | undefined): void => {
     if (!user.twoFactor) return;
@@ -80,7 +72,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
   });
 
   app.post('/2fa/setup', { preValidation: session, preHandler: weigh(5) }, async (request) => {
-    const { secret, uri } = identityCall(() => exchange.identity.setupTotp(request.sessionUser!.id, 'Bourse'));
+    const { secret, uri } = await identityCall(() => exchange.identity.setupTotp(request.sessionUser!.id, 'Bourse'));
     return { secret, otpauth_uri: uri };
   });
 
@@ -88,7 +80,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     schema: { body: { type: 'object', additionalProperties: false, required: ['code'], properties: { code: CODE } } },
     preValidation: session, preHandler: weigh(5),
   }, async (request) => {
-    identityCall(() => exchange.identity.enableTotp(request.sessionUser!.id, request.body.code, exchange.clock()));
+    await identityCall(() => exchange.identity.enableTotp(request.sessionUser!.id, request.body.code, exchange.clock()));
     return { two_factor: true };
   });
 
@@ -114,10 +106,10 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const ip = request.body.ip ?? [];
     void reply.status(201);
     if (request.body.public_key !== undefined) {
-      const record = identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock()));
+      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock()));
       return { key: record.key, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow };
     }
-    const { record, secret } = identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
+    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow };
   });
 

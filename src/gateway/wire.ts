@@ -4,7 +4,7 @@
  * base asset's precision.
  */
 import { formatMinor, MoneyError, parseMinor } from '../money/index.js';
-import type { Engine, EngineEvent, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState } from '../core/index.js';
+import type { Engine, EngineEvent, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderView } from '../core/index.js';
 import type { OrderRow } from '../store/projector.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError } from './errors.js';
@@ -61,35 +61,55 @@ export interface OrderWire {
   updated_at: number | null;
 }
 
-export function openOrderOut(order: OrderState, s: MarketScales, row: OrderRow | undefined): OrderWire {
+/** What an order is, in engine units (the order's view) … */
+type OrderFacts = Omit<OrderView, 'account' | 'status'>;
+/** … and how far it has come. */
+interface OrderProgress {
+  status: string;
+  reason: string | null;
+  filled: number;
+  /** null for orders sized in quote. */
+  remaining: number | null;
+  cumQuote: number;
+  avgPrice: number;
+  createdAt: number | null;
+  updatedAt: number | null;
+}
+
+/** The one place an order becomes its wire form. */
+function orderWire(o: OrderFacts, p: OrderProgress, s: MarketScales): OrderWire {
   return {
-    id: String(order.orderId), client_order_id: order.clientOrderId, market: order.market, side: order.side,
-    type: order.orderType, time_in_force: order.timeInForce, price: decimalOut(order.price, s.quoteScale),
-    quantity: decimalOut(order.quantity, s.baseScale), quote_quantity: decimalOut(order.quoteQuantity, s.quoteScale),
-    stop_price: decimalOut(order.stopPrice, s.quoteScale), callback_rate: order.callbackBps === null ? null : formatMinor(order.callbackBps, 2),
-    post_only: order.postOnly, stp: order.stp, expire_time: order.expireTime, status: order.status, reason: null,
-    filled_quantity: formatMinor(order.filledQuantity, s.baseScale),
-    remaining_quantity: order.quantity === null ? null : formatMinor(order.leavesQuantity, s.baseScale),
-    cumulative_quote: formatMinor(order.cumQuote, s.quoteScale),
-    average_price: order.filledQuantity === 0 ? null : formatMinor(order.avgPrice, s.quoteScale),
-    created_at: row?.created_at ?? null, updated_at: row?.updated_at ?? null,
+    id: String(o.orderId), client_order_id: o.clientOrderId, market: o.market, side: o.side, type: o.orderType,
+    time_in_force: o.timeInForce, price: decimalOut(o.price, s.quoteScale), quantity: decimalOut(o.quantity, s.baseScale),
+    quote_quantity: decimalOut(o.quoteQuantity, s.quoteScale), stop_price: decimalOut(o.stopPrice, s.quoteScale),
+    callback_rate: o.callbackBps === null ? null : formatMinor(o.callbackBps, 2), post_only: o.postOnly, stp: o.stp,
+    expire_time: o.expireTime, status: p.status, reason: p.reason, filled_quantity: formatMinor(p.filled, s.baseScale),
+    remaining_quantity: p.remaining === null ? null : formatMinor(p.remaining, s.baseScale),
+    cumulative_quote: formatMinor(p.cumQuote, s.quoteScale), average_price: p.filled === 0 ? null : formatMinor(p.avgPrice, s.quoteScale),
+    created_at: p.createdAt, updated_at: p.updatedAt,
   };
+}
+
+export function openOrderOut(order: OrderState, s: MarketScales, createdAt: number | null, updatedAt: number | null): OrderWire {
+  return orderWire(order, {
+    status: order.status, reason: null, filled: order.filledQuantity, remaining: order.quantity === null ? null : order.leavesQuantity,
+    cumQuote: order.cumQuote, avgPrice: order.avgPrice, createdAt, updatedAt,
+  }, s);
 }
 
 export function storedOrderOut(row: OrderRow, s: MarketScales): OrderWire {
   const closed = row.status === 'FILLED' || row.status === 'CANCELLED' || row.status === 'EXPIRED';
-  return {
-    id: String(row.id), client_order_id: row.client_order_id, market: row.market, side: row.side, type: row.type,
-    time_in_force: row.time_in_force, price: decimalOut(row.price, s.quoteScale), quantity: decimalOut(row.quantity, s.baseScale),
-    quote_quantity: decimalOut(row.quote_quantity, s.quoteScale), stop_price: decimalOut(row.stop_price, s.quoteScale),
-    callback_rate: row.callback_bps === null ? null : formatMinor(row.callback_bps, 2), post_only: row.post_only === 1,
-    stp: row.stp, expire_time: row.expire_time, status: row.status, reason: row.reason,
-    filled_quantity: formatMinor(row.filled_quantity, s.baseScale),
-    remaining_quantity: row.quantity === null ? null : formatMinor(closed ? 0 : row.quantity - row.filled_quantity, s.baseScale),
-    cumulative_quote: formatMinor(row.cum_quote, s.quoteScale),
-    average_price: row.filled_quantity === 0 ? null : formatMinor(row.avg_price, s.quoteScale),
-    created_at: row.created_at, updated_at: row.updated_at,
+  const facts: OrderFacts = {
+    orderId: row.id, clientOrderId: row.client_order_id, market: row.market, side: row.side as OrderView['side'],
+    orderType: row.type as OrderView['orderType'], timeInForce: row.time_in_force as OrderView['timeInForce'], price: row.price,
+    quantity: row.quantity, quoteQuantity: row.quote_quantity, stopPrice: row.stop_price, callbackBps: row.callback_bps,
+    postOnly: row.post_only === 1, stp: row.stp as OrderView['stp'], expireTime: row.expire_time,
   };
+  return orderWire(facts, {
+    status: row.status, reason: row.reason, filled: row.filled_quantity,
+    remaining: row.quantity === null ? null : closed ? 0 : row.quantity - row.filled_quantity,
+    cumQuote: row.cum_quote, avgPrice: row.avg_price, createdAt: row.created_at, updatedAt: row.updated_at,
+  }, s);
 }
 
 /** An order of `owner` as the API shows it: live state while open, the projection once closed. */
@@ -98,7 +118,7 @@ export function findOrder(exchange: Exchange, orderId: number, owner: number): O
   if (row === undefined || row.account !== owner) return undefined;
   const scales = scalesOf(exchange.engine, row.market);
   const open = exchange.engine.openOrder(orderId);
-  return open !== undefined ? openOrderOut(open, scales, row) : storedOrderOut(row, scales);
+  return open !== undefined ? openOrderOut(open, scales, row.created_at, row.updated_at) : storedOrderOut(row, scales);
 }
 
 /**
@@ -117,17 +137,11 @@ export function placedOrderOut(exchange: Exchange, orderId: number, events: read
   if (accepted === undefined) return undefined;
   const scales = scalesOf(exchange.engine, accepted.market);
   const open = exchange.engine.openOrder(orderId);
-  if (open !== undefined) return { ...openOrderOut(open, scales, undefined), created_at: ts, updated_at: ts };
+  if (open !== undefined) return openOrderOut(open, scales, ts, ts);
   const filled = lastFill?.cumQuantity ?? 0;
-  const status = ended === undefined ? 'FILLED' : ended.type === 'order_cancelled' ? 'CANCELLED' : 'EXPIRED';
-  return {
-    id: String(orderId), client_order_id: accepted.clientOrderId, market: accepted.market, side: accepted.side, type: accepted.orderType,
-    time_in_force: accepted.timeInForce, price: decimalOut(accepted.price, scales.quoteScale), quantity: decimalOut(accepted.quantity, scales.baseScale),
-    quote_quantity: decimalOut(accepted.quoteQuantity, scales.quoteScale), stop_price: decimalOut(accepted.stopPrice, scales.quoteScale),
-    callback_rate: accepted.callbackBps === null ? null : formatMinor(accepted.callbackBps, 2), post_only: accepted.postOnly, stp: accepted.stp,
-    expire_time: accepted.expireTime, status, reason: ended?.reason ?? null, filled_quantity: formatMinor(filled, scales.baseScale),
-    remaining_quantity: accepted.quantity === null ? null : formatMinor(0, scales.baseScale),
-    cumulative_quote: formatMinor(lastFill?.cumQuote ?? 0, scales.quoteScale),
-    average_price: filled === 0 ? null : formatMinor(lastFill!.avgPrice, scales.quoteScale), created_at: ts, updated_at: ts,
-  };
+  return orderWire(accepted, {
+    status: ended === undefined ? 'FILLED' : ended.type === 'order_cancelled' ? 'CANCELLED' : 'EXPIRED',
+    reason: ended?.reason ?? null, filled, remaining: accepted.quantity === null ? null : 0,
+    cumQuote: lastFill?.cumQuote ?? 0, avgPrice: lastFill?.avgPrice ?? 0, createdAt: ts, updatedAt: ts,
+  }, scales);
 }

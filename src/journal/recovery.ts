@@ -28,7 +28,7 @@ export interface RecoveryOptions {
   fromSnapshot?: number;
 }
 
-export function recover(journal: SqliteJournal, options: RecoveryOptions = {}): { engine: Engine; chain: string; report: RecoveryReport } {
+export function recover(journal: SqliteJournal, options: RecoveryOptions = {}): { engine: Engine; report: RecoveryReport } {
   const started = process.hrtime.bigint();
   const skippedSnapshots: { seq: number; reason: string }[] = [];
   let engine = new Engine();
@@ -73,7 +73,7 @@ export function recover(journal: SqliteJournal, options: RecoveryOptions = {}): 
     replayed += 1;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { engine, chain, report: { snapshotSeq, skippedSnapshots, replayed, lastSeq: expected - 1, seconds } };
+  return { engine, report: { snapshotSeq, skippedSnapshots, replayed, lastSeq: expected - 1, seconds } };
 }
 
 /** The engine of a stored snapshot, or why it cannot be used. */

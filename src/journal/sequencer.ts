@@ -69,7 +69,6 @@ export class Sequencer {
   readonly journal: SqliteJournal;
   readonly recovery: RecoveryReport;
   private engineValue: Engine;
-  private chain: string;
   private queue: Pending[] = [];
   private scheduled = false;
   private failure: Error | null = null;
@@ -101,7 +100,6 @@ export class Sequencer {
     try {
       const recovered = recover(this.journal, { onEvents: options.onReplay });
       this.engineValue = recovered.engine;
-      this.chain = recovered.chain;
       this.recovery = recovered.report;
     } catch (error) {
       this.journal.close();
@@ -174,7 +172,6 @@ export class Sequencer {
       this.fail(error as Error, batch);
       return;
     }
-    this.chain = this.journal.lastChain;
     const committed: Committed[] | null = this.batchListeners.size > 0 ? [] : null;
     for (let i = 0; i < batch.length; i++) {
       // Apply exactly what was journaled, as recovery will read it back.
@@ -216,7 +213,8 @@ export class Sequencer {
     const engine = this.engineValue;
     if (engine.lastSeq === 0) return;
     const json = encodeSnapshot(engine.snapshot());
-    this.journal.writeSnapshot(engine.lastSeq, engine.lastTs, sha256(json), this.chain, json);
+    // The journal's last link is the link at engine.lastSeq: everything journaled is applied.
+    this.journal.writeSnapshot(engine.lastSeq, engine.lastTs, sha256(json), this.journal.lastChain, json);
     this.journal.pruneSnapshots(this.snapshotsKept);
     this.lastSnapshotSeq = engine.lastSeq;
     this.stats.snapshots += 1;
