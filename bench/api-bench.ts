@@ -7,7 +7,8 @@
  *  3. depth fan-out: 1,000 local sockets subscribed to one market while orders flow; latency from
  *     sending an order to each subscriber receiving a depth message that includes it.
  *
- * Prints a table, then one JSON object as the last line. BENCH_HTTP_SECONDS (default 10).
+ * Prints a table, then one JSON object as the last line. BENCH_HTTP_SECONDS (default 10);
+ * BENCH_PHASES picks phases (default `http,ws,fanout`); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -23,7 +24,9 @@ import autocannon from 'autocannon';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
+const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 50);
 const FANOUT_CLIENTS = 1_000;
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'http,ws,fanout').split(','));
 
 interface Credentials { key: string; secret: string }
 
@@ -36,7 +39,8 @@ function startServer(dataDir: string): Promise<{ child: ChildProcess; url: strin
   };
   writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const serverFlags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+    const child = spawn(process.execPath, [...serverFlags, CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
@@ -74,7 +78,7 @@ async function httpOrders(url: string, credentials: Credentials): Promise<{ perS
   let counter = 0;
   const result = await autocannon({
     url,
-    connections: 50,
+    connections: HTTP_CONNECTIONS,
     duration: HTTP_SECONDS,
     requests: [{
       method: 'POST',
@@ -197,11 +201,11 @@ async function main(): Promise<void> {
   try {
     console.log(`Bourse API benchmark against ${url} (server in its own process; load from this one), node ${process.version}`);
     const credentials = await trader(url, dataDir, 'bench@example.com');
-    const http = await httpOrders(url, credentials);
+    const http = PHASES.has('http') ? await httpOrders(url, credentials) : { perSecond: NaN, p50: NaN, p99: NaN, errors: 0 };
     console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx`);
-    const ws = await wsOrders(url, credentials, 5);
+    const ws = PHASES.has('ws') ? await wsOrders(url, credentials, 5) : { perSecond: NaN, refused: 0 };
     console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused`);
-    const fan = await fanout(url, credentials);
+    const fan = PHASES.has('fanout') ? await fanout(url, credentials) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
     console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
     console.log(JSON.stringify({
       http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,

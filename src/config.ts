@@ -16,7 +16,8 @@ export interface MarketConfig {
 export interface Config {
   server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number };
   auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number };
-  journal: { snapshotEvery: number };
+  /** writerThread: fsync batches on a journal writer thread, overlapping the engine thread's work. */
+  journal: { snapshotEvery: number; writerThread: boolean };
   /** Created on start when missing (existing ones are left as they are). */
   assets: AssetConfig[];
   markets: MarketConfig[];
@@ -25,7 +26,7 @@ export interface Config {
 export const DEFAULT_CONFIG: Config = {
   server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000 },
   auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000 },
-  journal: { snapshotEvery: 100_000 },
+  journal: { snapshotEvery: 100_000, writerThread: true },
   assets: [],
   markets: [],
 };

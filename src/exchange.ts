@@ -28,6 +28,8 @@ export interface ExchangeOptions {
   demo?: boolean;
   snapshotEvery?: number;
   checkInvariantsEvery?: number;
+  /** Journal on a writer thread (default true). */
+  writerThread?: boolean;
   clock?: () => number;
   auth?: Partial<AuthOptions>;
   /** Assets and markets to create when missing. */
@@ -57,6 +59,7 @@ export class Exchange {
       path: join(dataDir, 'journal.db'),
       snapshotEvery: options.snapshotEvery,
       checkInvariantsEvery: options.checkInvariantsEvery,
+      writerThread: options.writerThread ?? true,
       clock,
       onReplay: (envelope, events) => {
         if (envelope.seq <= projector.lastSeq) return;

@@ -42,7 +42,7 @@ function runAndKill(path: string, run: number, loadMs: number): Promise<{ acks: 
   });
 }
 
-test(`no acknowledged command is lost or applied twice across ${KILLS} SIGKILLs under load`, async () => {
+test(`no acknowledged command is lost or applied twice across ${KILLS} SIGKILLs under load, journaling inline and on the writer thread`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bourse-crash-'));
   const path = join(dir, 'journal.db');
   const acknowledged = new Map<number, string>();

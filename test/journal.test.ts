@@ -173,3 +173,30 @@ test('stamped time never goes backwards even when the clock does', () => withJou
   assert.equal(second.ts, first.ts);
   sequencer.close();
 }));
+
+test('on the writer thread, concurrent submits are batched, snapshots written in order, and close flushes what is queued', () => withJournalPath(async (path) => {
+  const threaded = Sequencer.open({ path, snapshotEvery: 200, snapshotsKept: 1_000, checkInvariantsEvery: 1, writerThread: true });
+  await threaded.submit({ type: 'create_asset', code: 'USD', precision: 2 });
+  await threaded.submit({ type: 'create_user', user: 1 });
+  await threaded.submit({ type: 'create_account', account: 1, user: 1 });
+  const acks = await Promise.all(Array.from({ length: 1_000 }, (_, i) =>
+    threaded.submit({ type: 'deposit', account: 1, asset: 'USD', amount: 1 + i, key: `d${i}` })));
+  assert.deepEqual(acks.map((a) => a.seq), Array.from({ length: 1_000 }, (_, i) => 4 + i), 'acknowledged in submission order');
+  assert.ok(threaded.stats.batches < 1_000 / 2, `group commit: ${threaded.stats.batches} batches`);
+  // Queued but not yet acknowledged when close() runs: close must make them durable.
+  const late = threaded.submit({ type: 'deposit', account: 1, asset: 'USD', amount: 7, key: 'late' });
+  const hash = threaded.engine.stateHash();
+  threaded.close();
+  assert.equal((await late).seq, 1_004);
+  assert.notEqual(threaded.engine.stateHash(), hash);
+  const liveHash = threaded.engine.stateHash();
+
+  const reopened = Sequencer.open({ path, checkInvariantsEvery: 1 });
+  assert.equal(reopened.lastSeq, 1_004);
+  assert.equal(reopened.engine.stateHash(), liveHash);
+  assert.ok(reopened.recovery.snapshotSeq >= 1_000, `recovered from snapshot ${reopened.recovery.snapshotSeq}`);
+  for (const snapshot of reopened.journal.snapshotList()) {
+    assert.equal(recover(reopened.journal, { fromSnapshot: snapshot.seq, untilSeq: snapshot.seq }).engine.lastSeq, snapshot.seq);
+  }
+  reopened.close();
+}));

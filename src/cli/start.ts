@@ -19,7 +19,7 @@ function print(value: unknown): void {
 export async function startServer(options: StartOptions): Promise<void> {
   const { config } = options;
   const exchange = await Exchange.open({
-    dataDir: options.dataDir, demo: options.demo, snapshotEvery: config.journal.snapshotEvery, auth: config.auth,
+    dataDir: options.dataDir, demo: options.demo, snapshotEvery: config.journal.snapshotEvery, writerThread: config.journal.writerThread, auth: config.auth,
     venue: { assets: config.assets, markets: config.markets },
   });
   const app = await buildServer(exchange, {

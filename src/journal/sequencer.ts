@@ -4,13 +4,19 @@
  * commit), applied to the engine in order, and only then acknowledged.
  *
  *   submit(cmd) ─► queue ─► stamp ─► journal.append (durable) ─► engine.apply ─► resolve
+ *
+ * With `writerThread`, the append runs on a journal writer thread: one batch is in flight at a
+ * time, and commands arriving meanwhile form the next batch, which is sent as soon as the
+ * previous one is durable and applied.
  */
 import { encodeSnapshot, findViolations } from '../core/index.js';
 import type { Command, Engine, EngineEvent, Envelope } from '../core/index.js';
 import { recover } from './recovery.js';
 import type { RecoveryReport } from './recovery.js';
+import { InlineJournalSink, ThreadJournalSink } from './journal-sink.js';
+import type { JournalSink } from './journal-sink.js';
 import { sha256, SqliteJournal } from './sqlite-journal.js';
-import type { JournalOptions } from './sqlite-journal.js';
+import type { JournalOptions, SerializedEnvelope } from './sqlite-journal.js';
 
 export interface SequencerOptions extends JournalOptions {
   /** Path of the SQLite journal file. */
@@ -30,6 +36,8 @@ export interface SequencerOptions extends JournalOptions {
   checkInvariantsEvery?: number;
   /** Milliseconds since the epoch; Date.now by default. */
   clock?: () => number;
+  /** Append on a journal writer thread instead of the calling thread (default false). */
+  writerThread?: boolean;
   /** Called for each replayed command during recovery. */
   onReplay?: (envelope: Envelope, events: EngineEvent[]) => void;
 }
@@ -69,7 +77,12 @@ export class Sequencer {
   readonly journal: SqliteJournal;
   readonly recovery: RecoveryReport;
   private engineValue: Engine;
+  private readonly sink: JournalSink;
   private queue: Pending[] = [];
+  private inFlight = false;
+  private pumping = false;
+  private stampedSeq: number;
+  private stampedTs: number;
   private scheduled = false;
   private failure: Error | null = null;
   private closed = false;
@@ -106,15 +119,19 @@ export class Sequencer {
       throw error;
     }
     this.lastSnapshotSeq = this.recovery.snapshotSeq;
+    this.stampedSeq = this.journal.lastSeq;
+    this.stampedTs = this.journal.lastTs;
     this.checkInvariants();
+    this.sink = options.writerThread ? new ThreadJournalSink(options.path, { synchronous: options.synchronous }) : new InlineJournalSink(this.journal);
   }
 
   get engine(): Engine {
     return this.engineValue;
   }
 
+  /** The last command applied (and durable). */
   get lastSeq(): number {
-    return this.journal.lastSeq;
+    return this.engineValue.lastSeq;
   }
 
   get queueDepth(): number {
@@ -128,9 +145,9 @@ export class Sequencer {
     if (this.queue.length >= this.queueMax) return Promise.reject(new SequencerOverloadedError());
     return new Promise((resolve, reject) => {
       this.queue.push({ cmd, resolve, reject });
-      if (!this.scheduled) {
+      if (!this.scheduled && !this.inFlight) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => this.pump());
       }
     });
   }
@@ -147,31 +164,45 @@ export class Sequencer {
     return () => this.batchListeners.delete(listener);
   }
 
-  /** Journals and applies everything queued, now. */
+  /** Journals and applies everything queued, now (blocking until it is durable). */
   flush(): void {
-    this.scheduled = false;
-    while (this.queue.length > 0 && this.failure === null) {
-      const batch = this.queue.splice(0, this.batchMax);
-      this.commit(batch);
-    }
+    this.pump();
+    this.sink.drain();
   }
 
-  private commit(batch: Pending[]): void {
-    const envelopes: Envelope[] = new Array(batch.length);
-    let seq = this.journal.lastSeq;
-    let ts = Math.max(this.journal.lastTs, this.engineValue.lastTs, Math.floor(this.clock()));
+  private pump(): void {
+    this.scheduled = false;
+    if (this.pumping) return;
+    this.pumping = true;
+    // An inline sink completes each batch within send(); a thread sink leaves it in flight.
+    while (!this.inFlight && this.queue.length > 0 && this.failure === null) this.send(this.queue.splice(0, this.batchMax));
+    this.pumping = false;
+  }
+
+  private send(batch: Pending[]): void {
+    const envelopes: SerializedEnvelope[] = new Array(batch.length);
+    let seq = this.stampedSeq;
+    const ts = Math.max(this.stampedTs, this.engineValue.lastTs, Math.floor(this.clock()));
     for (let i = 0; i < batch.length; i++) {
       seq += 1;
-      envelopes[i] = { seq, ts, cmd: batch[i]!.cmd };
+      envelopes[i] = { seq, ts, command: JSON.stringify(batch[i]!.cmd) };
     }
-    let rows;
-    try {
-      rows = this.journal.append(envelopes);
-    } catch (error) {
-      // Nothing of the batch is durable: refuse it, and stop, since the disk cannot be trusted.
-      this.fail(error as Error, batch);
-      return;
-    }
+    this.stampedSeq = seq;
+    this.stampedTs = ts;
+    this.inFlight = true;
+    this.sink.append(envelopes, (error) => {
+      this.inFlight = false;
+      if (error !== null) {
+        // Nothing of the batch is known durable: refuse it, and stop, since the disk cannot be trusted.
+        this.fail(error, batch);
+        return;
+      }
+      this.apply(batch, envelopes);
+      this.pump();
+    });
+  }
+
+  private apply(batch: Pending[], rows: SerializedEnvelope[]): void {
     const committed: Committed[] | null = this.batchListeners.size > 0 ? [] : null;
     for (let i = 0; i < batch.length; i++) {
       // Apply exactly what was journaled, as recovery will read it back.
@@ -195,7 +226,7 @@ export class Sequencer {
     // keeps its cost per command constant however deep the books get.
     const interval = this.checkInvariantsEvery <= 1 ? this.checkInvariantsEvery : Math.max(this.checkInvariantsEvery, this.engineValue.orders.size);
     if (interval > 0 && this.sinceInvariantCheck >= interval) this.checkInvariants();
-    if (this.journal.lastSeq - this.lastSnapshotSeq >= this.snapshotEvery) this.snapshotNow();
+    if (this.engineValue.lastSeq - this.lastSnapshotSeq >= this.snapshotEvery) this.snapshotNow();
   }
 
   private checkInvariants(): void {
@@ -208,14 +239,12 @@ export class Sequencer {
     }
   }
 
-  /** Writes a snapshot of the current state (atomic: one SQLite transaction). */
+  /** Writes a snapshot of the current state (atomic: one SQLite transaction, after what is journaled). */
   snapshotNow(): void {
     const engine = this.engineValue;
     if (engine.lastSeq === 0) return;
     const json = encodeSnapshot(engine.snapshot());
-    // The journal's last link is the link at engine.lastSeq: everything journaled is applied.
-    this.journal.writeSnapshot(engine.lastSeq, engine.lastTs, sha256(json), this.journal.lastChain, json);
-    this.journal.pruneSnapshots(this.snapshotsKept);
+    this.sink.writeSnapshot(engine.lastSeq, engine.lastTs, sha256(json), json, this.snapshotsKept);
     this.lastSnapshotSeq = engine.lastSeq;
     this.stats.snapshots += 1;
   }
@@ -235,6 +264,7 @@ export class Sequencer {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    this.sink.close();
     this.journal.close();
   }
 }

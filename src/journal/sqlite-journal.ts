@@ -20,6 +20,13 @@ export interface JournalRow {
   chain: string;
 }
 
+/** A stamped command whose JSON text is what the journal stores. */
+export interface SerializedEnvelope {
+  seq: number;
+  ts: number;
+  command: string;
+}
+
 export interface SnapshotRow {
   seq: number;
   ts: number;
@@ -111,14 +118,23 @@ export class SqliteJournal {
    * once they are durable. Throws, appending nothing, on any inconsistency.
    */
   append(envelopes: readonly Envelope[]): JournalRow[] {
+    const serialized: SerializedEnvelope[] = new Array(envelopes.length);
+    for (let i = 0; i < envelopes.length; i++) {
+      const { seq, ts, cmd } = envelopes[i]!;
+      serialized[i] = { seq, ts, command: JSON.stringify(cmd) };
+    }
+    return this.appendSerialized(serialized);
+  }
+
+  /** As append, for commands already serialized (the journal writer thread receives them so). */
+  appendSerialized(envelopes: readonly SerializedEnvelope[]): JournalRow[] {
     if (envelopes.length === 0) return [];
     const rows: JournalRow[] = new Array(envelopes.length);
     let chain = this.lastChainValue;
     let expected = this.lastSeqValue + 1;
     for (let i = 0; i < envelopes.length; i++) {
-      const { seq, ts, cmd } = envelopes[i]!;
+      const { seq, ts, command } = envelopes[i]!;
       if (seq !== expected) throw new Error(`journal: append of seq ${seq}, expected ${expected}`);
-      const command = JSON.stringify(cmd);
       chain = chainLink(chain, seq, ts, command);
       rows[i] = { seq, ts, command, chain };
       expected += 1;

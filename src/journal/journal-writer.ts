@@ -1,0 +1,41 @@
+/**
+ * The journal writer thread (see ThreadJournalSink): owns the journal's write connection and
+ * carries out appends and snapshots one at a time, in arrival order, replying to each.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SqliteJournal } from './sqlite-journal.js';
+import { writeSnapshotAt } from './journal-sink.js';
+import type { WriterData, WriterReply, WriterRequest } from './journal-sink.js';
+
+const { path, options, port, signal } = workerData as WriterData;
+const journal = new SqliteJournal(path, options);
+const replies = new Int32Array(signal);
+
+function reply(message: WriterReply): void {
+  port.postMessage(message);
+  Atomics.add(replies, 0, 1);
+  Atomics.notify(replies, 0);
+}
+
+parentPort!.on('message', (request: WriterRequest) => {
+  try {
+    switch (request.op) {
+      case 'append':
+        journal.appendSerialized(request.envelopes);
+        break;
+      case 'snapshot':
+        writeSnapshotAt(journal, request.seq, request.ts, request.stateHash, request.json, request.keep);
+        break;
+      case 'close':
+        journal.close();
+        reply({ ok: true });
+        parentPort!.close();
+        port.close();
+        return;
+    }
+  } catch (error) {
+    reply({ ok: false, message: error instanceof Error ? error.message : String(error) });
+    return;
+  }
+  reply({ ok: true });
+});
