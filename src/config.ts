@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command, Engine } from './core/index.js';
 import { parseMinor } from './money/index.js';
+import { DEFAULT_FUNDING } from './funding/config.js';
+import type { FundingConfig } from './funding/config.js';
 
 export interface AssetConfig { code: string; precision: number; minFee?: string }
 export interface MarketConfig {
@@ -18,6 +20,8 @@ export interface Config {
   auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number };
   /** writerThread: fsync batches on a journal writer thread, overlapping the engine thread's work. */
   journal: { snapshotEvery: number; writerThread: boolean };
+  /** Deposits and withdrawals per asset (see src/funding/config.ts). */
+  funding: FundingConfig;
   /** Created on start when missing (existing ones are left as they are). */
   assets: AssetConfig[];
   markets: MarketConfig[];
@@ -27,6 +31,7 @@ export const DEFAULT_CONFIG: Config = {
   server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000 },
   auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000 },
   journal: { snapshotEvery: 100_000, writerThread: true },
+  funding: DEFAULT_FUNDING,
   assets: [],
   markets: [],
 };
@@ -35,6 +40,8 @@ export const DEFAULT_CONFIG: Config = {
 export const DEMO_VENUE: Pick<Config, 'assets' | 'markets'> = {
   assets: [
     { code: 'BTC', precision: 8 }, { code: 'ETH', precision: 8 }, { code: 'USDT', precision: 6 }, { code: 'EUR', precision: 2 },
+    // Funding only (no market yet): a destination-tag asset and a SPEI-paid currency.
+    { code: 'XRP', precision: 6 }, { code: 'MXN', precision: 2 },
   ],
   markets: [
     { base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5' },
@@ -57,6 +64,7 @@ export function loadConfig(path: string | undefined): Config {
     server: { ...DEFAULT_CONFIG.server, ...file.server },
     auth: { ...DEFAULT_CONFIG.auth, ...file.auth },
     journal: { ...DEFAULT_CONFIG.journal, ...file.journal },
+    funding: { ...DEFAULT_CONFIG.funding, ...file.funding },
     assets: file.assets ?? [],
     markets: file.markets ?? [],
   };

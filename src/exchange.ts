@@ -5,6 +5,7 @@
  *   DATA/journal.db   commands (source of truth) and snapshots
  *   DATA/store.db     read model (rebuildable)
  *   DATA/identity.db  users and API keys (secrets sealed)
+ *   DATA/funding.db   deposits, withdrawals, addresses, bank accounts (and the simulated chain)
  *   DATA/master.key   key that seals API secrets (or BOURSE_MASTER_KEY)
  *   DATA/admin.token  bearer token of the admin API
  */
@@ -20,6 +21,12 @@ import type { UserRecord } from './identity/store.js';
 import { recover, Sequencer, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, Committed } from './journal/index.js';
 import { Projector } from './store/projector.js';
+import { SimulatedChain } from './funding/chains/simulated.js';
+import { DEMO_FUNDING } from './funding/config.js';
+import type { FundingConfig } from './funding/config.js';
+import { FundingService } from './funding/service.js';
+import { openFundingDb } from './funding/store.js';
+import type Database from 'better-sqlite3';
 import { DEMO_VENUE, venueCommands } from './config.js';
 import type { Config } from './config.js';
 
@@ -34,6 +41,10 @@ export interface ExchangeOptions {
   auth?: Partial<AuthOptions>;
   /** Assets and markets to create when missing. */
   venue?: Pick<Config, 'assets' | 'markets'>;
+  /** Deposits and withdrawals (default: the demo's with --demo, none otherwise). */
+  funding?: FundingConfig;
+  /** Test hook: the funding step at which the process kills itself. */
+  fundingCrashAt?: string;
 }
 
 const REPLAY_CHUNK = 2_000;
@@ -47,7 +58,16 @@ export class Exchange {
     readonly projector: Projector,
     readonly adminToken: string,
     readonly clock: () => number,
+    private readonly fundingDb: Database.Database,
+    readonly chain: SimulatedChain,
   ) {}
+
+  private fundingValue: FundingService | null = null;
+
+  get funding(): FundingService {
+    if (this.fundingValue === null) throw new Error('funding is not open');
+    return this.fundingValue;
+  }
 
   static async open(options: ExchangeOptions): Promise<Exchange> {
     const { dataDir } = options;
@@ -84,10 +104,14 @@ export class Exchange {
 
     const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));
     const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth });
-    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, loadAdminToken(join(dataDir, 'admin.token')), clock);
-    if (options.demo && sequencer.engine.marketList.length === 0) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
+    const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
+    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb));
+    if (options.demo) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
     if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();
+    const funding = options.funding ?? (options.demo ? DEMO_FUNDING : undefined);
+    exchange.fundingValue = new FundingService(fundingDb, exchange, exchange.chain, funding ?? { addressHoldMs: 86_400_000, assets: [] }, options.fundingCrashAt ?? null);
+    await exchange.funding.recover();
     return exchange;
   }
 
@@ -136,6 +160,7 @@ export class Exchange {
     this.sequencer.close();
     this.projector.close();
     this.identity.close();
+    this.fundingDb.close();
   }
 }
 

@@ -22,7 +22,8 @@ const STATES: Record<string, string> = { halt: 'halted', resume: 'trading', 'can
 export async function runAdmin(words: string[], options: AdminOptions): Promise<unknown> {
   const [noun, verb] = words;
   let path: string;
-  let body: Record<string, unknown>;
+  let body: Record<string, unknown> | undefined;
+  let method = 'POST';
   if (noun === 'user' && verb === 'create') {
     path = '/users';
     body = { email: need(options, 'email'), password: need(options, 'password') };
@@ -45,15 +46,33 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'fees' && verb === 'set') {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/fees`;
     body = { maker: need(options, 'maker'), taker: need(options, 'taker') };
+  } else if (noun === 'chain' && verb === 'send') {
+    path = '/chain/send';
+    body = { address: need(options, 'address'), asset: need(options, 'asset'), amount: need(options, 'amount'), ...(typeof options.tag === 'string' ? { tag: options.tag } : {}) };
+  } else if (noun === 'chain' && verb === 'mine') {
+    path = '/chain/mine';
+    body = { network: need(options, 'network'), blocks: Number(options.blocks ?? 1) };
+  } else if (noun === 'chain' && verb === 'reorg') {
+    path = '/chain/reorg';
+    body = { network: need(options, 'network'), depth: Number(need(options, 'depth')) };
+  } else if (noun === 'withdrawal' && (verb === 'approve' || verb === 'reject')) {
+    path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/${verb}`;
+    body = { operator: need(options, 'operator'), ...(verb === 'reject' ? { reason: need(options, 'reason') } : {}) };
+  } else if (noun === 'withdrawal' && verb === 'list') {
+    method = 'GET';
+    path = `/withdrawals${typeof options.state === 'string' ? `?state=${encodeURIComponent(options.state)}` : ''}`;
+  } else if (noun === 'fiat' && verb === 'deposit') {
+    path = '/fiat/deposits';
+    body = { reference: need(options, 'reference'), asset: need(options, 'asset'), amount: need(options, 'amount'), bank_reference: need(options, 'bank-reference'), operator: need(options, 'operator') };
   } else {
     throw new Error(`unknown admin command: ${words.join(' ')}`);
   }
   const base = options.url ?? (JSON.parse(readFileSync(join(options.dataDir, 'server.json'), 'utf8')) as { url: string }).url;
   const token = readFileSync(join(options.dataDir, 'admin.token'), 'utf8').trim();
   const response = await fetch(`${base}/admin/v1${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
+    method,
+    headers: body === undefined ? { authorization: `Bearer ${token}` } : { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = (await response.json()) as unknown;
   if (!response.ok) {

@@ -65,6 +65,13 @@ const USAGE = `usage:
                 market create --base B --quote Q --tick T --lot L
                 market halt|resume|cancel-only|post-only --market M
                 fees set --market M --maker F --taker F
+                chain send --address ADDR --asset A --amount X [--tag T]   (simulated chain: incoming payment)
+                chain mine --network bitcoin|ethereum|ripple [--blocks N]
+                chain reorg --network N --depth N
+                withdrawal list [--state S]
+                withdrawal approve --id N --operator NAME
+                withdrawal reject --id N --operator NAME --reason TEXT
+                fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
                 (each takes --data DIR, default ./data, or --url URL)
 `;
 
@@ -94,6 +101,17 @@ async function main(): Promise<void> {
       market: { type: 'string' },
       maker: { type: 'string' },
       taker: { type: 'string' },
+      address: { type: 'string' },
+      tag: { type: 'string' },
+      network: { type: 'string' },
+      blocks: { type: 'string' },
+      depth: { type: 'string' },
+      id: { type: 'string' },
+      operator: { type: 'string' },
+      reason: { type: 'string' },
+      state: { type: 'string' },
+      reference: { type: 'string' },
+      'bank-reference': { type: 'string' },
     },
   });
   const dataDir = resolve(values.data);

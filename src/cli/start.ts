@@ -21,6 +21,9 @@ export async function startServer(options: StartOptions): Promise<void> {
   const exchange = await Exchange.open({
     dataDir: options.dataDir, demo: options.demo, snapshotEvery: config.journal.snapshotEvery, writerThread: config.journal.writerThread, auth: config.auth,
     venue: { assets: config.assets, markets: config.markets },
+    funding: config.funding.assets.length > 0 ? config.funding : undefined,
+    // Test hook of the crash-point tests; never set in production.
+    fundingCrashAt: process.env.BOURSE_FUNDING_CRASH_AT,
   });
   const app = await buildServer(exchange, {
     logger: true, bodyLimitBytes: config.server.bodyLimitBytes, keyWeightPerSecond: config.server.keyWeightPerSecond, ipWeightPerSecond: config.server.ipWeightPerSecond,

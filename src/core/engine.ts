@@ -313,14 +313,21 @@ export class Engine {
 
   private settleFunds(cmd: SettleFunds): void {
     const [key, hold] = this.lockedHold(cmd.hold);
+    const fee = cmd.fee === undefined ? 0 : v.amount(cmd.fee, 'fee', true);
+    if (fee > hold.amount) v.fail('fee exceeds the held amount');
     const balance = hold.account.balance(hold.asset);
     balance.locked -= hold.amount;
     this.touch(balance);
     const world = this.external.balance(hold.asset);
-    world.available += hold.amount;
+    world.available += hold.amount - fee;
     this.touch(world);
+    if (fee > 0) {
+      const collected = this.feeAccount.balance(hold.asset);
+      collected.available += fee;
+      this.touch(collected);
+    }
     hold.state = 'settled';
-    this.events.push({ type: 'funds_settled', account: hold.account.id, counterparty: EXTERNAL_ACCOUNT, asset: hold.asset.code, amount: hold.amount, key });
+    this.events.push({ type: 'funds_settled', account: hold.account.id, counterparty: EXTERNAL_ACCOUNT, asset: hold.asset.code, amount: hold.amount, key, ...(fee > 0 ? { fee } : {}) });
   }
 
   private transfer(cmd: Transfer): void {

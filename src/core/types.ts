@@ -69,8 +69,11 @@ export interface Deposit { type: 'deposit'; account: number; asset: string; amou
 export interface LockFunds { type: 'lock_funds'; account: number; asset: string; amount: number; hold: string }
 /** Returns a hold's funds to available (failed or cancelled withdrawal). */
 export interface UnlockFunds { type: 'unlock_funds'; hold: string }
-/** Sends a hold's funds to the outside world (completed withdrawal). */
-export interface SettleFunds { type: 'settle_funds'; hold: string }
+/**
+ * Sends a hold's funds to the outside world (completed withdrawal); `fee` of them (default 0)
+ * goes to the fee account instead.
+ */
+export interface SettleFunds { type: 'settle_funds'; hold: string; fee?: number }
 export interface Transfer { type: 'transfer'; from: number; to: number; asset: string; amount: number; key: string }
 export interface PlaceOrder {
   type: 'place_order';
@@ -274,6 +277,8 @@ export interface FundsMovedEvent {
   asset: string;
   amount: number;
   key: string;
+  /** funds_settled: the part of amount that went to the fee account. */
+  fee?: number;
 }
 
 export type EngineEvent =

@@ -11,6 +11,7 @@ import type { KycStatus, Permission } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { decimalIn, scalesOf } from './wire.js';
+import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
@@ -172,4 +173,6 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     await submit({ type: 'set_fees', market: scales.id, makerFeePpm: decimalIn(request.body.maker, 6, 'maker', true), takerFeePpm: decimalIn(request.body.taker, 6, 'taker', true) });
     return { market: scales.id, maker: request.body.maker, taker: request.body.taker };
   });
+
+  registerAdminFundingRoutes(app, exchange);
 }

@@ -173,15 +173,22 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { user_id: user.id, email: user.email, account: key.account, kyc: user.kyc, level: user.level, permissions: key.permissions };
   });
 
-  app.get('/balances', { preValidation: read, preHandler: weigh(2) }, async (request) => ({
-    balances: engine().balances(account(request)).map((b) => {
-      const scale = engine().assets.get(b.asset)!.precision;
-      return {
-        asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale),
-        locked: formatMinor(b.locked, scale), total: formatMinor(b.available + b.reserved + b.locked, scale),
-      };
-    }),
-  }));
+  app.get('/balances', { preValidation: read, preHandler: weigh(2) }, async (request) => {
+    // Deposits seen on chain but not yet confirmed: shown, never spendable (not in available or total).
+    const pending = exchange.funding.pending(request.apiKey!.userId);
+    const rows = engine().balances(account(request));
+    for (const asset of pending.keys()) if (!rows.some((b) => b.asset === asset)) rows.push({ asset, available: 0, reserved: 0, locked: 0 });
+    return {
+      balances: rows.map((b) => {
+        const scale = engine().assets.get(b.asset)!.precision;
+        return {
+          asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale),
+          locked: formatMinor(b.locked, scale), total: formatMinor(b.available + b.reserved + b.locked, scale),
+          pending: formatMinor(pending.get(b.asset) ?? 0, scale),
+        };
+      }),
+    };
+  });
 
   app.post<{ Body: OrderBody }>('/orders', { schema: { body: ORDER_BODY, response: { 201: ORDER_OUT } }, preValidation: trade, preHandler: weigh(1) }, async (request, reply) => {
     const cmd = orderCommand(engine(), account(request), request.body);

@@ -14,6 +14,8 @@ import type { ApiKeyRecord, Permission } from '../identity/store.js';
 import { RateLimiter } from '../identity/rate-limit.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
+import { registerFundingRoutes } from './funding-routes.js';
+import { FundingError } from '../funding/service.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
@@ -81,6 +83,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       if (error.retryAfterSeconds !== undefined) void reply.header('Retry-After', String(error.retryAfterSeconds));
       return reply.status(error.status).send(errorBody(error.code, error.message));
     }
+    if (error instanceof FundingError) return reply.status(error.status).send(errorBody(error.code, error.message));
     if (error.validation !== undefined) return reply.status(400).send(errorBody('INVALID_REQUEST', error.message));
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       const code = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BODY_TOO_LARGE'
@@ -146,6 +149,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   app.get('/health', { schema: { tags: ['operations'] } }, async () => ({ status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq }));
   const gateway: Gateway = { app, authenticate, charge, chargeSubjects };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
+  await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });
   await app.register(async (scope) => registerAdminRoutes(scope, exchange), { prefix: '/admin/v1' });
   sockets = attachWebSocket(app, exchange, gateway, { ...DEFAULT_WS_OPTIONS, ...options.ws });

@@ -1,0 +1,81 @@
+/**
+ * Admin funding routes (under /admin/v1, behind the admin token of admin-routes.ts): the
+ * simulated chain, withdrawal review with an audit record of who decided, and incoming bank
+ * transfers recorded by reference.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Exchange } from '../exchange.js';
+import type { Network } from '../funding/chains/addresses.js';
+import type { WithdrawalRow } from '../funding/store.js';
+import { formatMinor } from '../money/index.js';
+import { ApiError } from './errors.js';
+import { decimalIn } from './wire.js';
+
+const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
+const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
+const OPERATOR = { type: 'string', minLength: 1, maxLength: 100 } as const;
+const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
+const NETWORK = { type: 'string', enum: ['bitcoin', 'ethereum', 'ripple'] } as const;
+
+export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Exchange): void {
+  const funding = () => exchange.funding;
+  const scale = (asset: string): number => exchange.engine.assets.get(asset)?.precision ?? 0;
+  const withdrawalOut = (w: WithdrawalRow) => ({
+    id: String(w.id), user_id: w.user_id, email: exchange.identity.user(w.user_id)?.email ?? null, asset: w.asset,
+    amount: formatMinor(w.amount, scale(w.asset)), fee: formatMinor(w.fee, scale(w.asset)), kind: w.kind, address: w.address, tag: w.tag,
+    bank_account_id: w.bank_account_id, state: w.state, txid: w.txid, reason: w.reason, approved_by: w.approved_by, created_at: w.created_at,
+  });
+
+  app.post<{ Body: { asset: string; address: string; tag?: string; amount: string } }>('/chain/send', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['asset', 'address', 'amount'], properties: { asset: CODE, address: { type: 'string', minLength: 1, maxLength: 128 }, tag: { type: 'string', maxLength: 1024 }, amount: DECIMAL } } },
+  }, async (request, reply) => {
+    const rules = funding().rulesOf(request.body.asset);
+    if (rules.network === null) throw new ApiError(400, 'FIAT_ASSET', `${request.body.asset} is not on a chain`);
+    const amount = decimalIn(request.body.amount, rules.precision, 'amount');
+    const txid = exchange.chain.receive({ network: rules.network, address: request.body.address, tag: request.body.tag ?? null, asset: request.body.asset, amount });
+    void reply.status(201);
+    return { network: rules.network, txid, confirmations: 0 };
+  });
+
+  app.post<{ Body: { network: Network; blocks?: number } }>('/chain/mine', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['network'], properties: { network: NETWORK, blocks: { type: 'integer', minimum: 1, maximum: 1_000 } } } },
+  }, async (request) => ({ network: request.body.network, height: exchange.chain.mine(request.body.network, request.body.blocks ?? 1) }));
+
+  app.post<{ Body: { network: Network; depth: number } }>('/chain/reorg', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['network', 'depth'], properties: { network: NETWORK, depth: { type: 'integer', minimum: 1, maximum: 1_000 } } } },
+  }, async (request) => ({ network: request.body.network, ...exchange.chain.reorg(request.body.network, request.body.depth) }));
+
+  app.get('/chain/outgoing', async () => ({ transactions: exchange.chain.outgoing() }));
+
+  app.get<{ Querystring: { state?: string; limit?: string } }>('/withdrawals', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', maxLength: 20 }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } } } },
+  }, async (request) => ({ withdrawals: funding().withdrawals(null, { state: request.query.state }, { limit: Number(request.query.limit ?? 100) || 100 }).map(withdrawalOut) }));
+
+  app.post<{ Params: { id: string }; Body: { operator: string } }>('/withdrawals/:id/approve', {
+    schema: { params: ID_PARAM, body: { type: 'object', additionalProperties: false, required: ['operator'], properties: { operator: OPERATOR } } },
+  }, async (request) => withdrawalOut(await funding().approve(Number(request.params.id), request.body.operator)));
+
+  app.post<{ Params: { id: string }; Body: { operator: string; reason: string } }>('/withdrawals/:id/reject', {
+    schema: { params: ID_PARAM, body: { type: 'object', additionalProperties: false, required: ['operator', 'reason'], properties: { operator: OPERATOR, reason: { type: 'string', minLength: 1, maxLength: 200 } } } },
+  }, async (request) => withdrawalOut(await funding().reject(Number(request.params.id), request.body.operator, request.body.reason)));
+
+  app.get<{ Params: { id: string } }>('/withdrawals/:id/audit', { schema: { params: ID_PARAM } }, async (request) => ({
+    audit: funding().auditTrail(`wd:${request.params.id}`).map((a) => ({ ...a, detail: JSON.parse(a.detail) as unknown })),
+  }));
+
+  app.post<{ Body: { reference: string; asset: string; amount: string; bank_reference: string; operator: string } }>('/fiat/deposits', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['reference', 'asset', 'amount', 'bank_reference', 'operator'],
+        properties: { reference: { type: 'string', maxLength: 40 }, asset: CODE, amount: DECIMAL, bank_reference: { type: 'string', minLength: 1, maxLength: 100 }, operator: OPERATOR },
+      },
+    },
+  }, async (request, reply) => {
+    const rules = funding().rulesOf(request.body.asset);
+    const amount = decimalIn(request.body.amount, rules.precision, 'amount');
+    const result = await funding().recordFiatDeposit({ reference: request.body.reference, asset: request.body.asset, amount, bankReference: request.body.bank_reference, actor: request.body.operator });
+    void reply.status(result.created ? 201 : 200);
+    const user = exchange.identity.user(result.userId)!;
+    return { email: user.email, asset: request.body.asset, amount: request.body.amount, bank_reference: request.body.bank_reference, credited: true, duplicate: !result.created };
+  });
+}

@@ -1,0 +1,182 @@
+/**
+ * Native funding routes under /api/v1: deposit addresses and history, withdrawals (create,
+ * confirm with 2FA, cancel, list, get), the withdrawal address allow-list, bank accounts,
+ * transfers to other users. Moving money out needs a key with the `withdraw` permission.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Exchange } from '../exchange.js';
+import type { DepositRow, WithdrawalRow } from '../funding/store.js';
+import { formatMinor } from '../money/index.js';
+import { ApiError } from './errors.js';
+import type { Gateway } from './server.js';
+import { decimalIn } from './wire.js';
+
+const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
+const ASSET = { type: 'string', pattern: '^[A-Z0-9]{1,12}$' } as const;
+const REQUEST_ID = { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } as const;
+const TOTP = { type: 'string', pattern: '^[0-9]{6}$' } as const;
+const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
+const PAGE_QUERY = {
+  type: 'object', additionalProperties: false,
+  properties: { asset: ASSET, state: { type: 'string', maxLength: 20 }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' } },
+} as const;
+
+interface PageQuery { asset?: string; state?: string; limit?: string; before?: string }
+
+export async function registerFundingRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
+  const read = gateway.authenticate('read');
+  const withdraw = gateway.authenticate('withdraw');
+  const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
+  const funding = () => exchange.funding;
+  const userOf = (request: FastifyRequest) => exchange.identity.user(request.apiKey!.userId)!;
+  const scale = (asset: string): number => exchange.engine.assets.get(asset)?.precision ?? 0;
+  const page = (query: PageQuery) => {
+    const limit = query.limit === undefined ? 50 : Number(query.limit);
+    if (limit < 1 || limit > 500) throw new ApiError(400, 'INVALID_REQUEST', 'limit must be 1..500');
+    return { limit, before: query.before === undefined ? undefined : Number(query.before) };
+  };
+  const amountIn = (asset: string, text: string): number => {
+    funding().rulesOf(asset);
+    return decimalIn(text, scale(asset), 'amount');
+  };
+
+  const depositOut = (d: DepositRow) => ({
+    id: String(d.id), asset: d.asset, network: d.network, txid: d.txid, output: d.output, address: d.address, tag: d.tag,
+    amount: formatMinor(d.amount, scale(d.asset)), confirmations: d.confirmations, required_confirmations: d.required, state: d.state,
+    created_at: d.created_at, updated_at: d.updated_at,
+  });
+  const withdrawalOut = (w: WithdrawalRow) => ({
+    id: String(w.id), request_id: w.request_key, asset: w.asset, amount: formatMinor(w.amount, scale(w.asset)), fee: formatMinor(w.fee, scale(w.asset)),
+    kind: w.kind, address: w.address, tag: w.tag, bank_account_id: w.bank_account_id === null ? null : String(w.bank_account_id),
+    state: w.state, txid: w.txid, reason: w.reason, created_at: w.created_at, updated_at: w.updated_at,
+  });
+
+  app.get('/funding/assets', { preHandler: weigh(1) }, async () => ({
+    assets: funding().assets().map((a) => ({
+      asset: a.asset, network: a.network, rail: a.rail, tag: a.tag, confirmations: a.confirmations,
+      min_withdrawal: formatMinor(a.min_withdrawal, a.precision), withdrawal_fee: formatMinor(a.fee, a.precision), withdrawal_fee_rate: formatMinor(a.fee_ppm, 6, true),
+    })),
+  }));
+
+  app.get<{ Querystring: { asset: string } }>('/deposit-address', {
+    schema: { querystring: { type: 'object', required: ['asset'], additionalProperties: false, properties: { asset: ASSET } } }, preValidation: read, preHandler: weigh(2),
+  }, async (request) => funding().depositAddress(request.apiKey!.userId, request.query.asset));
+
+  app.get('/deposit-reference', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+    reference: funding().depositReference(request.apiKey!.userId),
+    note: 'Quote this reference on a SEPA or SPEI transfer to the exchange; it credits your account once the bank transfer arrives.',
+  }));
+
+  app.get<{ Querystring: PageQuery }>('/deposits', { schema: { querystring: PAGE_QUERY }, preValidation: read, preHandler: weigh(2) }, async (request) => ({
+    deposits: funding().deposits(request.apiKey!.userId, request.query, page(request.query)).map(depositOut),
+  }));
+
+  app.get('/funding/pending', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+    pending: [...funding().pending(request.apiKey!.userId)].map(([asset, amount]) => ({ asset, amount: formatMinor(amount, scale(asset)) })),
+  }));
+
+  app.post<{ Body: { asset: string; amount: string; address?: string; tag?: string; bank_account_id?: string; request_id: string; totp?: string } }>('/withdrawals', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['asset', 'amount', 'request_id'],
+        properties: { asset: ASSET, amount: DECIMAL, address: { type: 'string', minLength: 1, maxLength: 128 }, tag: { type: 'string', minLength: 1, maxLength: 1024 }, bank_account_id: { type: 'string', pattern: '^[0-9]{1,16}$' }, request_id: REQUEST_ID, totp: TOTP },
+      },
+    },
+    preValidation: withdraw, preHandler: weigh(5),
+  }, async (request, reply) => {
+    const body = request.body;
+    const row = await funding().requestWithdrawal(userOf(request), {
+      asset: body.asset, amount: amountIn(body.asset, body.amount), address: body.address, tag: body.tag,
+      bankAccountId: body.bank_account_id === undefined ? undefined : Number(body.bank_account_id), requestKey: body.request_id, code: body.totp,
+    });
+    void reply.status(201);
+    return withdrawalOut(row);
+  });
+
+  app.post<{ Params: { id: string }; Body: { totp: string } }>('/withdrawals/:id/confirm', {
+    schema: { params: ID_PARAM, body: { type: 'object', additionalProperties: false, required: ['totp'], properties: { totp: TOTP } } }, preValidation: withdraw, preHandler: weigh(5),
+  }, async (request) => withdrawalOut(await funding().confirmWithdrawal(userOf(request), Number(request.params.id), request.body.totp)));
+
+  app.delete<{ Params: { id: string } }>('/withdrawals/:id', { schema: { params: ID_PARAM }, preValidation: withdraw, preHandler: weigh(2) }, async (request) =>
+    withdrawalOut(await funding().cancelWithdrawal(request.apiKey!.userId, Number(request.params.id))));
+
+  app.get<{ Querystring: PageQuery }>('/withdrawals', { schema: { querystring: PAGE_QUERY }, preValidation: read, preHandler: weigh(2) }, async (request) => ({
+    withdrawals: funding().withdrawals(request.apiKey!.userId, request.query, page(request.query)).map(withdrawalOut),
+  }));
+
+  app.get<{ Params: { id: string } }>('/withdrawals/:id', { schema: { params: ID_PARAM }, preValidation: read, preHandler: weigh(1) }, async (request) => {
+    const row = funding().withdrawal(Number(request.params.id));
+    if (row === undefined || row.user_id !== request.apiKey!.userId) throw new ApiError(404, 'UNKNOWN_WITHDRAWAL', `no withdrawal ${request.params.id}`);
+    return withdrawalOut(row);
+  });
+
+  app.get('/withdrawal-addresses', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+    addresses: funding().allowedAddresses(request.apiKey!.userId).map((a) => ({ asset: a.asset, address: a.address, tag: a.tag === '' ? null : a.tag, label: a.label, created_at: a.created_at, usable_at: a.usable_at })),
+  }));
+
+  app.post<{ Body: { asset: string; address: string; tag?: string; label?: string; totp?: string } }>('/withdrawal-addresses', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['asset', 'address'],
+        properties: { asset: ASSET, address: { type: 'string', minLength: 1, maxLength: 128 }, tag: { type: 'string', minLength: 1, maxLength: 1024 }, label: { type: 'string', maxLength: 100 }, totp: TOTP },
+      },
+    },
+    preValidation: withdraw, preHandler: weigh(5),
+  }, async (request, reply) => {
+    const row = funding().allowAddress(userOf(request), { asset: request.body.asset, address: request.body.address, tag: request.body.tag, label: request.body.label ?? '', code: request.body.totp });
+    void reply.status(201);
+    return { asset: row.asset, address: row.address, tag: row.tag === '' ? null : row.tag, label: row.label, created_at: row.created_at, usable_at: row.usable_at };
+  });
+
+  app.delete<{ Querystring: { asset: string; address: string; tag?: string } }>('/withdrawal-addresses', {
+    schema: { querystring: { type: 'object', additionalProperties: false, required: ['asset', 'address'], properties: { asset: ASSET, address: { type: 'string', maxLength: 128 }, tag: { type: 'string', maxLength: 1024 } } } },
+    preValidation: withdraw, preHandler: weigh(2),
+  }, async (request) => {
+    if (!funding().removeAllowedAddress(request.apiKey!.userId, request.query.asset, request.query.address, request.query.tag ?? '')) throw new ApiError(404, 'UNKNOWN_ADDRESS', 'no such allow-listed address');
+    return { removed: true };
+  });
+
+  app.get('/bank-accounts', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+    bank_accounts: funding().bankAccounts(request.apiKey!.userId).map((b) => ({ id: String(b.id), rail: b.rail, holder: b.holder, iban: b.iban, bic: b.bic, clabe: b.clabe, created_at: b.created_at })),
+  }));
+
+  app.post<{ Body: { rail: 'sepa' | 'spei'; holder: string; iban?: string; bic?: string; clabe?: string } }>('/bank-accounts', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['rail', 'holder'],
+        properties: { rail: { type: 'string', enum: ['sepa', 'spei'] }, holder: { type: 'string', maxLength: 140 }, iban: { type: 'string', maxLength: 64 }, bic: { type: 'string', maxLength: 16 }, clabe: { type: 'string', maxLength: 32 } },
+      },
+    },
+    preValidation: withdraw, preHandler: weigh(5),
+  }, async (request, reply) => {
+    const b = funding().addBankAccount(userOf(request), request.body);
+    void reply.status(201);
+    return { id: String(b.id), rail: b.rail, holder: b.holder, iban: b.iban, bic: b.bic, clabe: b.clabe, created_at: b.created_at };
+  });
+
+  app.post<{ Body: { to_email: string; asset: string; amount: string; request_id: string } }>('/transfers', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['to_email', 'asset', 'amount', 'request_id'],
+        properties: { to_email: { type: 'string', minLength: 3, maxLength: 254 }, asset: ASSET, amount: DECIMAL, request_id: REQUEST_ID },
+      },
+    },
+    preValidation: withdraw, preHandler: weigh(2),
+  }, async (request, reply) => {
+    const asset = exchange.engine.assets.get(request.body.asset);
+    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${request.body.asset}`);
+    const result = await funding().transfer(userOf(request), { toEmail: request.body.to_email, asset: asset.code, amount: decimalIn(request.body.amount, asset.precision, 'amount'), requestKey: request.body.request_id });
+    void reply.status(result.created ? 201 : 200);
+    return { id: String(result.id), to_email: result.to, asset: result.asset, amount: formatMinor(result.amount, asset.precision), request_id: request.body.request_id };
+  });
+
+  app.get<{ Querystring: PageQuery }>('/transfers', { schema: { querystring: PAGE_QUERY }, preValidation: read, preHandler: weigh(2) }, async (request) => {
+    const me = request.apiKey!.userId;
+    return {
+      transfers: funding().transfers(me, page(request.query)).map((t) => ({
+        id: String(t.id), direction: t.from_user === me ? 'out' : 'in', counterparty: exchange.identity.user(t.from_user === me ? t.to_user : t.from_user)?.email ?? null,
+        asset: t.asset, amount: formatMinor(t.amount, scale(t.asset)), created_at: t.created_at,
+      })),
+    };
+  });
+}
