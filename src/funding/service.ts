@@ -257,7 +257,10 @@ export class FundingService {
    */
   async requestWithdrawal(user: UserRecord, input: { asset: string; amount: number; address?: string; tag?: string; bankAccountId?: number; requestKey: string; code?: string }): Promise<WithdrawalRow> {
     const earlier = this.db.prepare('SELECT * FROM withdrawals WHERE user_id = ? AND request_key = ?').get(user.id, input.requestKey) as WithdrawalRow | undefined;
-    if (earlier !== undefined) return earlier;
+    if (earlier !== undefined) {
+      if (earlier.state === 'rejected' && earlier.reason === 'INSUFFICIENT_BALANCE') throw insufficient();
+      return earlier;
+    }
     const rules = this.rulesOf(input.asset);
     const now = this.host.clock();
     if (input.amount < rules.minWithdrawal) throw new FundingError(400, 'BELOW_MINIMUM', `the minimum withdrawal is ${rules.minWithdrawal} minor units`);
@@ -296,7 +299,7 @@ export class FundingService {
     this.crashPoint('after-request');
     await this.lock(this.withdrawal(id)!);
     const row = this.withdrawal(id)!;
-    if (row.state === 'rejected') throw new FundingError(400, row.reason ?? 'REJECTED', 'the withdrawal was refused: not enough available balance for amount plus fee');
+    if (row.state === 'rejected') throw row.reason === 'INSUFFICIENT_BALANCE' ? insufficient() : new FundingError(400, row.reason ?? 'REJECTED', 'the engine refused to lock the funds');
     this.kick();
     return row;
   }
@@ -546,6 +549,10 @@ export class FundingService {
       hotWalletCap: minor(config.hotWalletCap, 'hotWalletCap', Number.MAX_SAFE_INTEGER),
     };
   }
+}
+
+function insufficient(): FundingError {
+  return new FundingError(400, 'INSUFFICIENT_BALANCE', 'not enough available balance for the amount plus the fee');
 }
 
 function rejectionOf(events: EngineEvent[]): string | null {

@@ -10,6 +10,7 @@ import { formatMinor } from '../money/index.js';
 import { ApiError } from './errors.js';
 import type { Gateway } from './server.js';
 import { decimalIn } from './wire.js';
+import { depositWire, withdrawalWire } from './funding-wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const ASSET = { type: 'string', pattern: '^[A-Z0-9]{1,12}$' } as const;
@@ -40,16 +41,8 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     return decimalIn(text, scale(asset), 'amount');
   };
 
-  const depositOut = (d: DepositRow) => ({
-    id: String(d.id), asset: d.asset, network: d.network, txid: d.txid, output: d.output, address: d.address, tag: d.tag,
-    amount: formatMinor(d.amount, scale(d.asset)), confirmations: d.confirmations, required_confirmations: d.required, state: d.state,
-    created_at: d.created_at, updated_at: d.updated_at,
-  });
-  const withdrawalOut = (w: WithdrawalRow) => ({
-    id: String(w.id), request_id: w.request_key, asset: w.asset, amount: formatMinor(w.amount, scale(w.asset)), fee: formatMinor(w.fee, scale(w.asset)),
-    kind: w.kind, address: w.address, tag: w.tag, bank_account_id: w.bank_account_id === null ? null : String(w.bank_account_id),
-    state: w.state, txid: w.txid, reason: w.reason, created_at: w.created_at, updated_at: w.updated_at,
-  });
+  const depositOut = (d: DepositRow) => depositWire(exchange, d);
+  const withdrawalOut = (w: WithdrawalRow) => withdrawalWire(exchange, w);
 
   app.get('/funding/assets', { preHandler: weigh(1) }, async () => ({
     assets: funding().assets().map((a) => ({

@@ -81,6 +81,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     preValidation: session, preHandler: weigh(5),
   }, async (request) => {
     await identityCall(() => exchange.identity.enableTotp(request.sessionUser!.id, request.body.code, exchange.clock()));
+    exchange.funding.credentialsChanged(request.sessionUser!.id);
     return { two_factor: true };
   });
 
@@ -110,6 +111,8 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
       return { key: record.key, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow };
     }
     const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
+    // A new key that can move money out is a credential change: withdrawals wait out the hold.
+    if (record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(user.id);
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow };
   });
 

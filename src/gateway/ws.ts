@@ -3,7 +3,7 @@
  *
  *   → {"op":"subscribe","channel":"depth"|"trades"|"ticker"|"candles","market":"BTC-USDT","interval":"1m"}
  *   → {"op":"auth","key":K,"timestamp":T,"signature":hex HMAC(secret, T + "GET/ws")}
- *   → {"op":"subscribe","channel":"orders"|"balances"|"fills"}              (after auth)
+ *   → {"op":"subscribe","channel":"orders"|"balances"|"fills"|"funding"}    (after auth)
  *   → {"op":"place","id":R,"order":{…as POST /orders…}}   {"op":"cancel","id":R,"order_id":"…"}
  *   → {"op":"ping"}
  *
@@ -28,6 +28,7 @@ import { ApiError, throwIfRejected } from './errors.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { findOrder, placedOrderOut } from './wire.js';
+import { depositWire, withdrawalWire } from './funding-wire.js';
 import { tickerOf, candleOut } from './market-views.js';
 import type { Gateway } from './server.js';
 import type { ApiKeyRecord } from '../identity/store.js';
@@ -230,6 +231,16 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     }
   };
 
+  exchange.funding.onEvent((event) => {
+    const account = exchange.identity.user(event.userId)?.account;
+    const clients = account === undefined ? undefined : byAccount.get(account);
+    if (clients === undefined) return;
+    const text = JSON.stringify(event.type === 'deposit'
+      ? { channel: 'funding', deposit: depositWire(exchange, event.deposit) }
+      : { channel: 'funding', withdrawal: withdrawalWire(exchange, event.withdrawal) });
+    for (const client of clients) if (client.subscriptions.has('funding')) send(client, text);
+  });
+
   exchange.sequencer.onBatch((batch: Committed[]) => {
     if (wss.clients.size === 0) {
       depth.update(batch.flatMap((c) => c.events), batch[batch.length - 1]!.envelope.seq);
@@ -253,7 +264,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     if (op === 'subscribe' || op === 'unsubscribe') {
       const channel = message.channel;
       let name: string;
-      if (channel === 'orders' || channel === 'balances' || channel === 'fills') {
+      if (channel === 'orders' || channel === 'balances' || channel === 'fills' || channel === 'funding') {
         if (client.account === null) throw new ApiError(401, 'AUTH_REQUIRED', `authenticate before subscribing to ${channel}`);
         name = channel;
       } else if (channel === 'depth' || channel === 'trades' || channel === 'ticker' || channel === 'candles') {

@@ -1,0 +1,370 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateSync } from 'otplib';
+import { WebSocket } from 'ws';
+import { findViolations } from '../src/core/index.js';
+import { call } from './support/api-client.js';
+import type { ApiResponse, Credentials } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+
+const DAY = 86_400_000;
+const BTC_DESTINATION = 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq';
+const ETH_DESTINATION = '0x52908400098527886E0F7030069857D2E4169EE7';
+
+let venue: Venue;
+let now = Date.now();
+
+before(async () => {
+  venue = await Venue.start({ clock: () => now, server: { keyWeightPerSecond: 1_000_000, ipWeightPerSecond: 1_000_000 } });
+});
+
+after(async () => {
+  await venue.stop();
+});
+
+/** Signed with the venue's clock, one millisecond apart, so that identical requests are not replays. */
+function signed(credentials: Credentials, method: string, path: string, body?: unknown): Promise<ApiResponse> {
+  now += 1;
+  return call(venue.url, method, path, { credentials, body, timestamp: now });
+}
+
+async function user(email: string, funds: Record<string, string> = {}): Promise<Credentials & { account: number; id: number }> {
+  const trader = await venue.trader(email, funds, ['read', 'trade', 'withdraw'], ['127.0.0.1']);
+  const me = await signed(trader, 'GET', '/api/v1/account');
+  return { ...trader, id: me.body.user_id };
+}
+
+async function balance(credentials: Credentials, asset: string): Promise<{ available: string; locked: string; pending: string } | undefined> {
+  const response = await signed(credentials, 'GET', '/api/v1/balances');
+  return response.body.balances.find((b: { asset: string }) => b.asset === asset);
+}
+
+async function until<T>(probe: () => Promise<T> | T, ok: (value: T) => boolean, what: string): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const value = await probe();
+    if (ok(value)) return value;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function assertLedgerSound(): void {
+  assert.deepEqual(findViolations(venue.exchange.engine), []);
+}
+
+/** Allow-lists an address and lets its hold pass (the venue's clock is ours). */
+async function allow(credentials: Credentials, asset: string, address: string, tag?: string): Promise<void> {
+  const added = await signed(credentials, 'POST', '/api/v1/withdrawal-addresses', { asset, address, tag, label: 'mine' });
+  assert.equal(added.status, 201, JSON.stringify(added.body));
+  now += DAY + 1_000;
+}
+
+test('deposit addresses derive from the configured extended public keys (BIP84 and Ethereum test vectors) and stay the same per user', async () => {
+  const first = await user('addr1@example.com');
+  const btc = await signed(first, 'GET', '/api/v1/deposit-address?asset=BTC');
+  assert.equal(btc.status, 200);
+  // m/84'/0'/0'/0/0 and m/44'/60'/0'/0/0 of the BIP39 test mnemonic "abandon … about".
+  assert.equal(btc.body.address, 'bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu');
+  const eth = await signed(first, 'GET', '/api/v1/deposit-address?asset=ETH');
+  assert.equal(eth.body.address, '0x9858EfFD232B4033E47d90003D41EC34EcaEda94');
+  assert.equal((await signed(first, 'GET', '/api/v1/deposit-address?asset=USDT')).body.address, eth.body.address, 'one Ethereum address per user for ETH and tokens');
+  assert.equal((await signed(first, 'GET', '/api/v1/deposit-address?asset=BTC')).body.address, btc.body.address, 'stable');
+  const second = await user('addr2@example.com');
+  const other = await signed(second, 'GET', '/api/v1/deposit-address?asset=BTC');
+  assert.match(other.body.address, /^bc1q[02-9ac-hj-np-z]{38}$/);
+  assert.notEqual(other.body.address, btc.body.address);
+  const xrp = await signed(second, 'GET', '/api/v1/deposit-address?asset=XRP');
+  assert.deepEqual({ address: xrp.body.address, tag: xrp.body.tag }, { address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', tag: String(second.id) });
+  const fiat = await signed(second, 'GET', '/api/v1/deposit-address?asset=EUR');
+  assert.equal(fiat.status, 400);
+  assert.equal(fiat.body.error.code, 'FIAT_ASSET');
+});
+
+test('a chain deposit is pending until its confirmations, then credited once, however often and in whatever order it is reported', async () => {
+  const alice = await user('deposit@example.com');
+  const { address } = (await signed(alice, 'GET', '/api/v1/deposit-address?asset=BTC')).body;
+  const sent = await venue.admin('/chain/send', { asset: 'BTC', address, amount: '0.25' });
+  assert.equal(sent.status, 201);
+  assert.equal((await balance(alice, 'BTC'))?.pending, '0.25000000', 'seen in the mempool: pending');
+  assert.equal((await balance(alice, 'BTC'))?.available, '0.00000000', 'pending is not spendable');
+  await venue.admin('/chain/mine', { network: 'bitcoin', blocks: 1 });
+  assert.equal((await signed(alice, 'GET', '/api/v1/deposits?asset=BTC')).body.deposits[0].confirmations, 1);
+  await venue.admin('/chain/mine', { network: 'bitcoin', blocks: 1 });
+  await until(() => balance(alice, 'BTC'), (b) => b?.available === '0.25000000', 'the credit');
+  assert.equal((await balance(alice, 'BTC'))?.pending, '0.00000000');
+
+  // The watcher reports the same output again, out of order, many times and all at once.
+  const funding = venue.exchange.funding;
+  const base = { network: 'bitcoin' as const, txid: sent.body.txid, output: 0, address, tag: null, asset: 'BTC', amount: 25_000_000, dropped: false };
+  for (const confirmations of [5, 0, 2, 1, 9, 2, 3]) funding.observe({ ...base, confirmations });
+  await Promise.all(Array.from({ length: 50 }, async () => funding.observe({ ...base, confirmations: 6 })));
+  // A second output of the same transaction is a separate credit, also applied once.
+  for (let i = 0; i < 5; i++) funding.observe({ ...base, output: 1, amount: 1_000, confirmations: 3 - (i % 2) });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await balance(alice, 'BTC'))?.available, '0.25001000');
+  const deposits = (await signed(alice, 'GET', '/api/v1/deposits')).body.deposits;
+  assert.equal(deposits.length, 2);
+  assert.deepEqual(deposits.map((d: { state: string }) => d.state), ['credited', 'credited']);
+  assertLedgerSound();
+});
+
+test('a reorg drops an unconfirmed deposit: never credited, no longer pending', async () => {
+  const bob = await user('reorg@example.com');
+  const { address } = (await signed(bob, 'GET', '/api/v1/deposit-address?asset=ETH')).body;
+  await venue.admin('/chain/send', { asset: 'ETH', address, amount: '1.5' });
+  await venue.admin('/chain/mine', { network: 'ethereum', blocks: 2 });
+  assert.equal((await balance(bob, 'ETH'))?.pending, '1.50000000');
+  const reorg = await venue.admin('/chain/reorg', { network: 'ethereum', depth: 2 });
+  assert.equal(reorg.body.dropped.length >= 1, true);
+  await venue.admin('/chain/mine', { network: 'ethereum', blocks: 5 });
+  const deposit = (await signed(bob, 'GET', '/api/v1/deposits?asset=ETH')).body.deposits[0];
+  assert.equal(deposit.state, 'dropped');
+  assert.equal((await balance(bob, 'ETH'))?.pending ?? '0.00000000', '0.00000000');
+  assert.equal((await balance(bob, 'ETH'))?.available ?? '0.00000000', '0.00000000');
+  assertLedgerSound();
+});
+
+test('destination tags route deposits on the shared XRP address to the right user; an unknown tag credits nobody', async () => {
+  const carol = await user('tag-carol@example.com');
+  const dave = await user('tag-dave@example.com');
+  const carolTag = (await signed(carol, 'GET', '/api/v1/deposit-address?asset=XRP')).body.tag;
+  const daveTag = (await signed(dave, 'GET', '/api/v1/deposit-address?asset=XRP')).body.tag;
+  const shared = 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh';
+  await venue.admin('/chain/send', { asset: 'XRP', address: shared, tag: carolTag, amount: '100' });
+  await venue.admin('/chain/send', { asset: 'XRP', address: shared, tag: daveTag, amount: '7' });
+  await venue.admin('/chain/send', { asset: 'XRP', address: shared, tag: '999999', amount: '5' });
+  await venue.admin('/chain/mine', { network: 'ripple', blocks: 1 });
+  await until(() => balance(dave, 'XRP'), (b) => b?.available === '7.000000', 'the tagged credit');
+  assert.equal((await balance(carol, 'XRP'))?.available, '100.000000');
+  assert.equal(venue.exchange.engine.external.balance(venue.exchange.engine.assets.get('XRP')!).available, -107_000_000, 'the untagged 5 XRP were credited to nobody');
+  assertLedgerSound();
+});
+
+test('invalid destinations get clear 4xx: Bitcoin and Ethereum checksums, XRP tags, IBAN, BIC and CLABE', async () => {
+  const erin = await user('invalid@example.com');
+  const bad = async (body: Record<string, unknown>, code: string, path = '/api/v1/withdrawal-addresses') => {
+    const response = await signed(erin, 'POST', path, body);
+    assert.equal(response.status, 400, JSON.stringify(body));
+    assert.equal(response.body.error.code, code, JSON.stringify(response.body));
+    return response.body.error.message as string;
+  };
+  assert.match(await bad({ asset: 'BTC', address: 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdx' }, 'INVALID_ADDRESS'), /Bitcoin/);
+  assert.match(await bad({ asset: 'BTC', address: '1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3' }, 'INVALID_ADDRESS'), /Bitcoin/);
+  assert.match(await bad({ asset: 'ETH', address: '0x52908400098527886E0F7030069857D2E4169Ee7' }, 'INVALID_ADDRESS'), /EIP-55/);
+  assert.match(await bad({ asset: 'ETH', address: '0x5290840009852788' }, 'INVALID_ADDRESS'), /40 hex/);
+  assert.match(await bad({ asset: 'XRP', address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', tag: '4294967296' }, 'INVALID_TAG'), /dt/);
+  assert.match(await bad({ asset: 'BTC', address: BTC_DESTINATION, tag: '1' }, 'INVALID_TAG'), /no tag/);
+  assert.match(await bad({ rail: 'sepa', holder: 'Erin', iban: 'DE89370400440532013001', bic: 'COBADEFFXXX' }, 'INVALID_BANK_ACCOUNT', '/api/v1/bank-accounts'), /IBAN/);
+  assert.match(await bad({ rail: 'sepa', holder: 'Erin', iban: 'DE89370400440532013000', bic: 'COBA' }, 'INVALID_BANK_ACCOUNT', '/api/v1/bank-accounts'), /BIC/);
+  assert.match(await bad({ rail: 'spei', holder: 'Erin', clabe: '002010077777777772' }, 'INVALID_BANK_ACCOUNT', '/api/v1/bank-accounts'), /check digit/);
+  assert.match(await bad({ rail: 'spei', holder: 'Erin', clabe: '00201007777777777' }, 'INVALID_BANK_ACCOUNT', '/api/v1/bank-accounts'), /18 digits/);
+  for (const address of [BTC_DESTINATION, '1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2', 'bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297']) {
+    assert.equal((await signed(erin, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address })).status, 201, address);
+  }
+  assert.equal((await signed(erin, 'POST', '/api/v1/withdrawal-addresses', { asset: 'ETH', address: ETH_DESTINATION.toLowerCase() })).status, 201);
+  assert.equal((await signed(erin, 'GET', '/api/v1/withdrawal-addresses')).body.addresses.length, 4);
+});
+
+test('a withdrawal needs an allow-listed address past its hold, and a credential change holds withdrawals again', async () => {
+  const frank = await user('hold@example.com', { BTC: '1' });
+  const request = (id: string) => signed(frank, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.01', address: BTC_DESTINATION, request_id: id });
+  const unknown = await request('h1');
+  assert.equal(unknown.status, 403);
+  assert.equal(unknown.body.error.code, 'ADDRESS_NOT_ALLOWED');
+  await signed(frank, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address: BTC_DESTINATION });
+  const held = await request('h2');
+  assert.equal(held.body.error.code, 'ADDRESS_ON_HOLD');
+  now += DAY + 1;
+  venue.exchange.funding.credentialsChanged(frank.id);
+  assert.equal((await request('h3')).body.error.code, 'CREDENTIALS_HOLD');
+  now += DAY + 1;
+  const accepted = await request('h4');
+  assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
+  assert.equal((await balance(frank, 'BTC'))?.available, '0.98995000', 'nothing moved for the refused ones');
+  const trader = await venue.trader('no-withdraw@example.com', { BTC: '1' });
+  const denied = await call(venue.url, 'POST', '/api/v1/withdrawals', { credentials: trader, timestamp: now, body: { asset: 'BTC', amount: '0.01', address: BTC_DESTINATION, request_id: 'x' } });
+  assert.equal(denied.status, 403);
+  assert.equal(denied.body.error.code, 'PERMISSION_DENIED');
+});
+
+test('withdrawal lifecycle: funds locked, paid once, fee to the fee account, request id applies once, cancel unlocks', async () => {
+  const grace = await user('lifecycle@example.com', { USDT: '1000' });
+  await allow(grace, 'USDT', ETH_DESTINATION);
+  const body = { asset: 'USDT', amount: '100', address: ETH_DESTINATION, request_id: 'pay-rent' };
+  const first = await signed(grace, 'POST', '/api/v1/withdrawals', body);
+  assert.equal(first.status, 201, JSON.stringify(first.body));
+  assert.equal(first.body.fee, '1.100000', '1 USDT fixed + 0.1 %');
+  const again = await signed(grace, 'POST', '/api/v1/withdrawals', body);
+  assert.equal(again.body.id, first.body.id, 'the same request id returns the same withdrawal');
+  const done = await until(() => signed(grace, 'GET', `/api/v1/withdrawals/${first.body.id}`), (r) => r.body.state === 'completed', 'completion');
+  assert.match(done.body.txid, /^0x[0-9a-f]{64}$/);
+  assert.deepEqual(await balance(grace, 'USDT').then((b) => [b?.available, b?.locked]), ['898.900000', '0.000000']);
+  const outgoing = (await call(venue.url, 'GET', '/admin/v1/chain/outgoing', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } })).body.transactions
+    .filter((t: { send_id: string }) => t.send_id === `wd:${first.body.id}`);
+  assert.equal(outgoing.length, 1);
+  assert.equal(outgoing[0].amount, 100_000_000, 'the chain pays the amount; the fee stays');
+  assert.equal(venue.exchange.engine.feeAccount.balance(venue.exchange.engine.assets.get('USDT')!).available >= 1_100_000, true);
+
+  // Below the minimum, and more than the balance: refused, nothing locked.
+  assert.equal((await signed(grace, 'POST', '/api/v1/withdrawals', { ...body, amount: '9.99', request_id: 'small' })).body.error.code, 'BELOW_MINIMUM');
+  const tooMuch = await signed(grace, 'POST', '/api/v1/withdrawals', { ...body, amount: '898.9', request_id: 'big' });
+  assert.equal(tooMuch.body.error.code, 'INSUFFICIENT_BALANCE');
+  assert.equal((await signed(grace, 'POST', '/api/v1/withdrawals', { ...body, amount: '898.9', request_id: 'big' })).body.error.code, 'INSUFFICIENT_BALANCE', 'the same answer when repeated');
+  assert.equal((await balance(grace, 'USDT'))?.locked, '0.000000');
+
+  // A withdrawal waiting for review (above 50,000 USDT) can be cancelled: the hold goes back.
+  await venue.admin('/deposits', { email: 'lifecycle@example.com', asset: 'USDT', amount: '60000' });
+  await venue.admin('/users/kyc', { email: 'lifecycle@example.com', kyc: 'OK', level: 2 });
+  const waiting = await signed(grace, 'POST', '/api/v1/withdrawals', { ...body, amount: '50001', request_id: 'cancel-me' });
+  assert.equal(waiting.body.state, 'review');
+  assert.equal((await balance(grace, 'USDT'))?.locked, '50052.001000');
+  const cancelled = await signed(grace, 'DELETE', `/api/v1/withdrawals/${waiting.body.id}`);
+  assert.equal(cancelled.body.state, 'cancelled');
+  assert.equal((await balance(grace, 'USDT'))?.locked, '0.000000');
+  assert.equal((await signed(grace, 'DELETE', `/api/v1/withdrawals/${waiting.body.id}`)).status, 409);
+  const history = (await signed(grace, 'GET', '/api/v1/withdrawals?limit=2')).body.withdrawals;
+  assert.deepEqual(history.map((w: { request_id: string; state: string }) => [w.request_id, w.state]), [['cancel-me', 'cancelled'], ['big', 'rejected']]);
+  assertLedgerSound();
+});
+
+test('1,000 concurrent withdrawal requests against a balance that covers exactly 137 of them: exactly 137 accepted, nothing negative', async () => {
+  const henry = await user('concurrent@example.com', { USDT: '1508.37' }); // 137 × (10 + 1.01 fee)
+  await allow(henry, 'USDT', ETH_DESTINATION);
+  const responses = await Promise.all(Array.from({ length: 1_000 }, (_, i) =>
+    signed(henry, 'POST', '/api/v1/withdrawals', { asset: 'USDT', amount: '10', address: ETH_DESTINATION, request_id: `c${i}` })));
+  const accepted = responses.filter((r) => r.status === 201);
+  assert.equal(accepted.length, 137);
+  for (const refused of responses.filter((r) => r.status !== 201)) assert.equal(refused.body.error.code, 'INSUFFICIENT_BALANCE');
+  await until(async () => (await signed(henry, 'GET', '/api/v1/withdrawals?state=completed&limit=500')).body.withdrawals.length, (n) => n === 137, 'all paid');
+  const b = await balance(henry, 'USDT');
+  assert.deepEqual([b?.available, b?.locked], ['0.000000', '0.000000']);
+  for (const b of venue.exchange.engine.balances(henry.account)) assert.ok(b.available >= 0 && b.locked >= 0 && b.reserved >= 0, JSON.stringify(b));
+  assertLedgerSound();
+});
+
+test('two-factor users: a withdrawal without a code waits; wrong and replayed codes are refused; the right code pays', async () => {
+  const ivy = await user('twofactor@example.com', { BTC: '1' });
+  const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'twofactor@example.com', password: 'correct horse battery' } });
+  const auth = { authorization: `Bearer ${login.body.token}` };
+  const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: auth });
+  const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
+  assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: auth, body: { code: code() } })).status, 200);
+  now += 30_000;
+  const addAddress = await signed(ivy, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address: BTC_DESTINATION });
+  assert.equal(addAddress.body.error.code, 'TOTP_REQUIRED', 'allow-listing needs the second factor');
+  assert.equal((await signed(ivy, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address: BTC_DESTINATION, totp: code() })).status, 201);
+  now += DAY + 30_000; // past the address hold and the hold after enabling 2FA
+
+  const waiting = await signed(ivy, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.1', address: BTC_DESTINATION, request_id: 'tf1' });
+  assert.equal(waiting.body.state, 'awaiting_2fa');
+  assert.equal((await balance(ivy, 'BTC'))?.locked, '0.10005000', 'locked while it waits');
+  const wrongCode = code() === '000000' ? '111111' : '000000';
+  const wrong = await signed(ivy, 'POST', `/api/v1/withdrawals/${waiting.body.id}/confirm`, { totp: wrongCode });
+  assert.equal(wrong.body.error.code, 'INVALID_TOTP');
+  const missing = await signed(ivy, 'POST', `/api/v1/withdrawals/${waiting.body.id}/confirm`, {});
+  assert.equal(missing.status, 400);
+  const used = code();
+  const confirmed = await signed(ivy, 'POST', `/api/v1/withdrawals/${waiting.body.id}/confirm`, { totp: used });
+  assert.equal(confirmed.status, 200, JSON.stringify(confirmed.body));
+  assert.notEqual(confirmed.body.state, 'awaiting_2fa');
+  const second = await signed(ivy, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.1', address: BTC_DESTINATION, request_id: 'tf2', totp: used });
+  assert.equal(second.body.error.code, 'INVALID_TOTP', 'a code is accepted once');
+  await until(() => signed(ivy, 'GET', `/api/v1/withdrawals/${waiting.body.id}`), (r) => r.body.state === 'completed', 'completion');
+  const paid = (await call(venue.url, 'GET', '/admin/v1/chain/outgoing', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } })).body.transactions
+    .filter((t: { send_id: string }) => t.send_id === `wd:${waiting.body.id}`);
+  assert.equal(paid.length, 1);
+});
+
+test('above the approval threshold a withdrawal waits for an operator; approval and rejection are recorded with the operator', async () => {
+  const jack = await user('review@example.com', { BTC: '10' });
+  await allow(jack, 'BTC', BTC_DESTINATION);
+  now += 1;
+  const big = await signed(jack, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '2.5', address: BTC_DESTINATION, request_id: 'big1' });
+  assert.equal(big.status, 400, 'level 0 daily limit is 0.5 BTC');
+  assert.equal(big.body.error.code, 'DAILY_LIMIT');
+  await venue.admin('/users/kyc', { email: 'review@example.com', kyc: 'OK', level: 2 });
+  const first = await signed(jack, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '2.5', address: BTC_DESTINATION, request_id: 'big2' });
+  const second = await signed(jack, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '3', address: BTC_DESTINATION, request_id: 'big3' });
+  assert.deepEqual([first.body.state, second.body.state], ['review', 'review']);
+  const approved = await venue.admin(`/withdrawals/${first.body.id}/approve`, { operator: 'olivia' });
+  assert.equal(approved.body.approved_by, 'olivia');
+  const rejected = await venue.admin(`/withdrawals/${second.body.id}/reject`, { operator: 'oscar', reason: 'unusual destination' });
+  assert.equal(rejected.body.state, 'rejected');
+  assert.equal((await venue.admin(`/withdrawals/${second.body.id}/approve`, { operator: 'olivia' })).status, 409);
+  await until(() => signed(jack, 'GET', `/api/v1/withdrawals/${first.body.id}`), (r) => r.body.state === 'completed', 'the approved one');
+  const audit = await call(venue.url, 'GET', `/admin/v1/withdrawals/${first.body.id}/audit`, { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
+  assert.deepEqual(audit.body.audit.map((a: { actor: string; action: string }) => [a.actor, a.action]), [['olivia', 'withdrawal_approved']]);
+  assert.equal((await balance(jack, 'BTC'))?.available, '7.49995000', 'the rejected one is unlocked; the approved one paid with its fee');
+  assertLedgerSound();
+});
+
+test('SEPA and SPEI withdrawals go to the user\'s bank account of the right rail; a bank deposit credits by reference once', async () => {
+  const kate = await user('fiat@example.com');
+  const reference = (await signed(kate, 'GET', '/api/v1/deposit-reference')).body.reference;
+  const record = (bankReference: string, extra: Record<string, unknown> = {}) =>
+    venue.admin('/fiat/deposits', { reference, asset: 'EUR', amount: '2500.00', bank_reference: bankReference, operator: 'olivia', ...extra });
+  assert.equal((await record('SEPA-0001')).status, 201);
+  assert.equal((await record('SEPA-0001')).body.duplicate, true, 'the same bank transfer recorded twice credits once');
+  assert.equal((await record('SEPA-0001', { amount: '1.00' })).status, 409);
+  const typo = await venue.admin('/fiat/deposits', { reference: `${reference.slice(0, -1)}${(Number(reference.at(-1)) + 1) % 10}`, asset: 'EUR', amount: '1', bank_reference: 'SEPA-0002', operator: 'olivia' });
+  assert.equal(typo.body.error.code, 'INVALID_REFERENCE');
+  await venue.admin('/fiat/deposits', { reference, asset: 'MXN', amount: '5000.00', bank_reference: 'SPEI-77', operator: 'olivia' });
+  assert.equal((await balance(kate, 'EUR'))?.available, '2500.00');
+
+  const iban = await signed(kate, 'POST', '/api/v1/bank-accounts', { rail: 'sepa', holder: 'Kate Doe', iban: 'DE89 3704 0044 0532 0130 00', bic: 'COBADEFFXXX' });
+  const clabe = await signed(kate, 'POST', '/api/v1/bank-accounts', { rail: 'spei', holder: 'Kate Doe', clabe: '002010077777777771' });
+  assert.equal(iban.body.iban, 'DE89370400440532013000');
+  const wrongRail = await signed(kate, 'POST', '/api/v1/withdrawals', { asset: 'EUR', amount: '100', bank_account_id: clabe.body.id, request_id: 'f0' });
+  assert.equal(wrongRail.body.error.code, 'INVALID_DESTINATION');
+  const sepa = await signed(kate, 'POST', '/api/v1/withdrawals', { asset: 'EUR', amount: '100', bank_account_id: iban.body.id, request_id: 'f1' });
+  const spei = await signed(kate, 'POST', '/api/v1/withdrawals', { asset: 'MXN', amount: '1000', bank_account_id: clabe.body.id, request_id: 'f2' });
+  assert.equal(sepa.status, 201, JSON.stringify(sepa.body));
+  await until(() => signed(kate, 'GET', `/api/v1/withdrawals/${spei.body.id}`), (r) => r.body.state === 'completed', 'SPEI payout');
+  await until(() => signed(kate, 'GET', `/api/v1/withdrawals/${sepa.body.id}`), (r) => r.body.state === 'completed', 'SEPA payout');
+  assert.equal((await balance(kate, 'EUR'))?.available, '2399.00');
+  assert.equal((await balance(kate, 'MXN'))?.available, '3995.00');
+  const other = await user('fiat-other@example.com');
+  const foreign = await signed(other, 'POST', '/api/v1/withdrawals', { asset: 'EUR', amount: '100', bank_account_id: iban.body.id, request_id: 'steal' });
+  assert.equal(foreign.body.error.code, 'INVALID_DESTINATION', 'another user\'s bank account is not a destination');
+  assertLedgerSound();
+});
+
+test('transfers to another user by email are instant, free, atomic and apply once per request id', async () => {
+  const liam = await user('pay-liam@example.com', { USDT: '50' });
+  const mia = await user('pay-mia@example.com');
+  const pay = (amount: string, id: string, to = 'pay-mia@example.com') => signed(liam, 'POST', '/api/v1/transfers', { to_email: to, asset: 'USDT', amount, request_id: id });
+  assert.equal((await pay('20', 't1')).status, 201);
+  assert.equal((await pay('20', 't1')).status, 200, 'replayed request id: no second transfer');
+  assert.equal((await pay('31', 't2')).body.error.code, 'INSUFFICIENT_BALANCE');
+  assert.equal((await pay('1', 't3', 'nobody@example.com')).body.error.code, 'UNKNOWN_RECIPIENT');
+  assert.equal((await pay('1', 't4', 'pay-liam@example.com')).body.error.code, 'SAME_ACCOUNT');
+  assert.equal((await balance(liam, 'USDT'))?.available, '30.000000');
+  assert.equal((await balance(mia, 'USDT'))?.available, '20.000000');
+  const history = (await signed(mia, 'GET', '/api/v1/transfers')).body.transfers;
+  assert.deepEqual(history.map((t: { direction: string; counterparty: string; amount: string }) => [t.direction, t.counterparty, t.amount]), [['in', 'pay-liam@example.com', '20.000000']]);
+  assertLedgerSound();
+});
+
+test('the funding socket channel reports deposit and withdrawal state changes to their owner', async () => {
+  const noah = await user('socket@example.com', { ETH: '5' });
+  await allow(noah, 'ETH', ETH_DESTINATION);
+  const socket = new WebSocket(`${venue.url.replace('http', 'ws')}/ws`);
+  const messages: any[] = [];
+  socket.on('message', (data) => messages.push(JSON.parse(data.toString())));
+  await new Promise((r) => socket.once('open', r));
+  const { createHmac } = await import('node:crypto');
+  const timestamp = String(now);
+  socket.send(JSON.stringify({ op: 'auth', key: noah.key, timestamp, signature: createHmac('sha256', noah.secret).update(`${timestamp}GET/ws`).digest('hex') }));
+  await until(() => messages, (m) => m.some((x) => x.event === 'authenticated'), 'auth');
+  socket.send(JSON.stringify({ op: 'subscribe', channel: 'funding' }));
+  await until(() => messages, (m) => m.some((x) => x.event === 'subscribed'), 'subscription');
+  const { address } = (await signed(noah, 'GET', '/api/v1/deposit-address?asset=ETH')).body;
+  await venue.admin('/chain/send', { asset: 'ETH', address, amount: '0.5' });
+  await venue.admin('/chain/mine', { network: 'ethereum', blocks: 3 });
+  await signed(noah, 'POST', '/api/v1/withdrawals', { asset: 'ETH', amount: '1', address: ETH_DESTINATION, request_id: 'ws1' });
+  await until(() => messages, (m) => m.some((x) => x.withdrawal?.state === 'completed'), 'withdrawal completed on the socket');
+  await until(() => messages, (m) => m.some((x) => x.deposit?.state === 'credited'), 'deposit credited on the socket');
+  const states = messages.filter((x) => x.channel === 'funding' && x.withdrawal !== undefined).map((x) => x.withdrawal.state);
+  assert.deepEqual(states, ['approved', 'sending', 'sent', 'completed']);
+  socket.close();
+});
