@@ -1,35 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { call } from './support/api-client.js';
 import type { Credentials } from './support/api-client.js';
-
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-
-function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'start', '--demo', '--port', '0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n').find((l) => l.includes('"started"'));
-      if (line !== undefined) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
-    });
-    child.on('exit', (code) => reject(new Error(`server exited early (${code}): ${out}`)));
-  });
-}
-
-async function admin(url: string, dataDir: string, path: string, body: unknown): Promise<any> {
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-  const response = await call(url, 'POST', `/admin/v1${path}`, { body, headers: { authorization: `Bearer ${token}` } });
-  assert.ok(response.status < 300, JSON.stringify(response.body));
-  return response.body;
-}
+import { admin, startServer } from './support/server-process.js';
 
 test('SIGKILL during a burst of orders: every order that got a 2xx is there after restart', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-kill-'));
