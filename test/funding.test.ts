@@ -87,8 +87,10 @@ test('a chain deposit is pending until its confirmations, then credited once, ho
   assert.equal(sent.status, 201);
   assert.equal((await balance(alice, 'BTC'))?.pending, '0.25000000', 'seen in the mempool: pending');
   assert.equal((await balance(alice, 'BTC'))?.available, '0.00000000', 'pending is not spendable');
+  assert.equal((await signed(alice, 'GET', '/api/v1/deposits?asset=BTC')).body.deposits[0].state, 'detected');
   await venue.admin('/chain/mine', { network: 'bitcoin', blocks: 1 });
-  assert.equal((await signed(alice, 'GET', '/api/v1/deposits?asset=BTC')).body.deposits[0].confirmations, 1);
+  const confirming = (await signed(alice, 'GET', '/api/v1/deposits?asset=BTC')).body.deposits[0];
+  assert.deepEqual([confirming.state, confirming.confirmations, confirming.required_confirmations], ['confirming', 1, 2]);
   await venue.admin('/chain/mine', { network: 'bitcoin', blocks: 1 });
   await until(() => balance(alice, 'BTC'), (b) => b?.available === '0.25000000', 'the credit');
   assert.equal((await balance(alice, 'BTC'))?.pending, '0.00000000');

@@ -57,6 +57,7 @@ interface AssetRules {
 export type FundingEvent = { type: 'deposit'; userId: number; deposit: DepositRow } | { type: 'withdrawal'; userId: number; withdrawal: WithdrawalRow };
 
 const DAY_MS = 86_400_000;
+const RETRY_MS = 2_000;
 
 export class FundingService {
   private readonly rules = new Map<string, AssetRules>();
@@ -135,12 +136,12 @@ export class FundingService {
       const owner = this.ownerOf(transfer.network, transfer.asset, transfer.address, transfer.tag);
       if (owner === undefined) return; // not ours, or a tag nobody has: left for the operator
       this.db.prepare(`INSERT INTO deposits (network, txid, output, asset, user_id, address, tag, amount, confirmations, required, state, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 'confirming', ?, ?) ON CONFLICT DO NOTHING`)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 'detected', ?, ?) ON CONFLICT DO NOTHING`)
         .run(transfer.network, transfer.txid, transfer.output, transfer.asset, owner, transfer.address, transfer.tag, transfer.amount, rules.confirmations, now, now);
       row = this.db.prepare('SELECT * FROM deposits WHERE network = ? AND txid = ? AND output = ?').get(transfer.network, transfer.txid, transfer.output) as DepositRow;
     }
     if (row.state === 'credited') return; // final; a later reorg of a credited deposit is an operator matter
-    const state = transfer.dropped ? 'dropped' : 'confirming';
+    const state = transfer.dropped ? 'dropped' : transfer.confirmations === 0 ? 'detected' : 'confirming';
     this.db.prepare('UPDATE deposits SET confirmations = ?, state = ?, updated_at = ? WHERE id = ?').run(transfer.confirmations, state, now, row.id);
     const updated = { ...row, confirmations: transfer.confirmations, state } as DepositRow;
     this.emit({ type: 'deposit', userId: row.user_id, deposit: updated });
@@ -176,7 +177,7 @@ export class FundingService {
 
   /** Deposits seen but not credited yet, per asset (shown as pending, never spendable). */
   pending(userId: number): Map<string, number> {
-    const rows = this.db.prepare('SELECT asset, SUM(amount) AS total FROM deposits WHERE user_id = ? AND state = \'confirming\' GROUP BY asset').all(userId) as { asset: string; total: number }[];
+    const rows = this.db.prepare('SELECT asset, SUM(amount) AS total FROM deposits WHERE user_id = ? AND state IN (\'detected\', \'confirming\') GROUP BY asset').all(userId) as { asset: string; total: number }[];
     return new Map(rows.map((r) => [r.asset, r.total]));
   }
 
@@ -407,7 +408,9 @@ export class FundingService {
       try {
         await this.pay(row);
       } catch (error) {
+        // A chain node or engine that is briefly unavailable: the row keeps its state; try again soon.
         process.emitWarning(`withdrawal ${row.id}: ${(error as Error).message}`);
+        setTimeout(() => this.kick(), RETRY_MS).unref();
       }
     }
   }

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 
-export type DepositState = 'confirming' | 'credited' | 'dropped';
+export type DepositState = 'detected' | 'confirming' | 'credited' | 'dropped';
 export type WithdrawalState = 'requested' | 'awaiting_2fa' | 'review' | 'approved' | 'sending' | 'sent' | 'completed' | 'failed' | 'cancelled' | 'rejected';
 
 export interface DepositRow {
