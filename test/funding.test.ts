@@ -370,3 +370,25 @@ test('the funding socket channel reports deposit and withdrawal state changes to
   assert.deepEqual(states, ['approved', 'sending', 'sent', 'completed']);
   socket.close();
 });
+
+test('a chain node that is down leaves withdrawals sending and retried; an operator can fail one the chain never took, unlocking it', async () => {
+  const olga = await user('stuck@example.com', { ETH: '5' });
+  await allow(olga, 'ETH', ETH_DESTINATION);
+  const token = { authorization: `Bearer ${venue.exchange.adminToken}` };
+  await venue.admin('/chain/pause', { network: 'ethereum' });
+  const retried = await signed(olga, 'POST', '/api/v1/withdrawals', { asset: 'ETH', amount: '1', address: ETH_DESTINATION, request_id: 's1' });
+  const abandoned = await signed(olga, 'POST', '/api/v1/withdrawals', { asset: 'ETH', amount: '2', address: ETH_DESTINATION, request_id: 's2' });
+  await until(() => signed(olga, 'GET', `/api/v1/withdrawals/${abandoned.body.id}`), (r) => r.body.state === 'sending', 'stuck in sending');
+  assert.equal((await balance(olga, 'ETH'))?.locked, '3.00200000');
+  const failed = await venue.admin(`/withdrawals/${abandoned.body.id}/fail`, { operator: 'olivia', reason: 'node rejects the payment' });
+  assert.equal(failed.body.state, 'failed', JSON.stringify(failed.body));
+  assert.equal((await balance(olga, 'ETH'))?.locked, '1.00100000', 'the failed one is unlocked');
+  await venue.admin('/chain/resume', { network: 'ethereum' });
+  await until(() => signed(olga, 'GET', `/api/v1/withdrawals/${retried.body.id}`), (r) => r.body.state === 'completed', 'the retried one');
+  const outgoing = (await call(venue.url, 'GET', '/admin/v1/chain/outgoing', { headers: token })).body.transactions.map((t: { send_id: string }) => t.send_id);
+  assert.ok(outgoing.includes(`wd:${retried.body.id}`));
+  assert.ok(!outgoing.includes(`wd:${abandoned.body.id}`), 'the failed one was never paid');
+  assert.equal((await venue.admin(`/withdrawals/${retried.body.id}/fail`, { operator: 'olivia', reason: 'too late' })).status, 409);
+  assert.deepEqual(await balance(olga, 'ETH').then((b) => [b?.available, b?.locked]), ['3.99900000', '0.00000000']);
+  assertLedgerSound();
+});

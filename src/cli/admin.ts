@@ -55,9 +55,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'chain' && verb === 'reorg') {
     path = '/chain/reorg';
     body = { network: need(options, 'network'), depth: Number(need(options, 'depth')) };
-  } else if (noun === 'withdrawal' && (verb === 'approve' || verb === 'reject')) {
+  } else if (noun === 'chain' && (verb === 'pause' || verb === 'resume')) {
+    path = `/chain/${verb}`;
+    body = { network: need(options, 'network') };
+  } else if (noun === 'withdrawal' && (verb === 'approve' || verb === 'reject' || verb === 'fail')) {
     path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/${verb}`;
-    body = { operator: need(options, 'operator'), ...(verb === 'reject' ? { reason: need(options, 'reason') } : {}) };
+    body = { operator: need(options, 'operator'), ...(verb === 'approve' ? {} : { reason: need(options, 'reason') }) };
   } else if (noun === 'withdrawal' && verb === 'list') {
     method = 'GET';
     path = `/withdrawals${typeof options.state === 'string' ? `?state=${encodeURIComponent(options.state)}` : ''}`;

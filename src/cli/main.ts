@@ -68,9 +68,11 @@ const USAGE = `usage:
                 chain send --address ADDR --asset A --amount X [--tag T]   (simulated chain: incoming payment)
                 chain mine --network bitcoin|ethereum|ripple [--blocks N]
                 chain reorg --network N --depth N
+                chain pause|resume --network N                          (simulated node down / back)
                 withdrawal list [--state S]
                 withdrawal approve --id N --operator NAME
                 withdrawal reject --id N --operator NAME --reason TEXT
+                withdrawal fail --id N --operator NAME --reason TEXT     (stuck before the chain took it)
                 fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
                 (each takes --data DIR, default ./data, or --url URL)
 `;

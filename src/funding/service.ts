@@ -63,6 +63,8 @@ export class FundingService {
   private readonly rules = new Map<string, AssetRules>();
   private readonly listeners = new Set<(event: FundingEvent) => void>();
   private driving = false;
+  /** Withdrawals whose chain send is being awaited right now. */
+  private readonly sending = new Set<number>();
   private redrive = false;
 
   constructor(
@@ -361,6 +363,23 @@ export class FundingService {
     return this.withdrawal(id)!;
   }
 
+  /**
+   * An operator gives up on a withdrawal stuck before the chain took it (a node refusing the
+   * payment, say): only when no send is in progress and the adapter has no transaction for it,
+   * so that funds are never both unlocked and paid.
+   */
+  async failStuck(id: number, actor: string, reason: string): Promise<WithdrawalRow> {
+    const row = this.withdrawal(id);
+    if (row === undefined) throw new FundingError(404, 'UNKNOWN_WITHDRAWAL', `no withdrawal ${id}`);
+    if (row.state !== 'sending' && row.state !== 'approved') throw new FundingError(409, 'INVALID_STATE', `the withdrawal is ${row.state}`);
+    if (this.sending.has(id)) throw new FundingError(409, 'SEND_IN_PROGRESS', 'a send is in progress; try again');
+    if (row.kind === 'crypto' && (await this.chain.sent(`wd:${id}`)) !== undefined) throw new FundingError(409, 'ALREADY_SENT', 'the chain has a transaction for this withdrawal');
+    if (!this.setState(id, 'failed', { reason }, row.state)) throw new FundingError(409, 'INVALID_STATE', 'the withdrawal changed state meanwhile');
+    await this.release(row);
+    this.audit(actor, 'withdrawal_failed', `wd:${id}`, { reason });
+    return this.withdrawal(id)!;
+  }
+
   withdrawal(id: number): WithdrawalRow | undefined {
     return this.db.prepare('SELECT * FROM withdrawals WHERE id = ?').get(id) as WithdrawalRow | undefined;
   }
@@ -432,10 +451,15 @@ export class FundingService {
         txid = `${this.rulesOf(row.asset).rail}:wd:${row.id}`;
       } else {
         // The adapter keeps one transaction per id, so asking again after a crash never pays twice.
-        const sent = (await this.chain.sent(`wd:${row.id}`)) ?? await this.chain.send({
-          id: `wd:${row.id}`, network: this.rulesOf(row.asset).network!, asset: row.asset, address: row.address!, tag: row.tag, amount: row.amount,
-        });
-        txid = sent.txid;
+        this.sending.add(row.id);
+        try {
+          const sent = (await this.chain.sent(`wd:${row.id}`)) ?? await this.chain.send({
+            id: `wd:${row.id}`, network: this.rulesOf(row.asset).network!, asset: row.asset, address: row.address!, tag: row.tag, amount: row.amount,
+          });
+          txid = sent.txid;
+        } finally {
+          this.sending.delete(row.id);
+        }
       }
       this.crashPoint('after-send');
       this.setState(row.id, 'sent', { txid }, 'sending');

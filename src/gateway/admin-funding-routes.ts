@@ -45,6 +45,16 @@ export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Excha
     schema: { body: { type: 'object', additionalProperties: false, required: ['network', 'depth'], properties: { network: NETWORK, depth: { type: 'integer', minimum: 1, maximum: 1_000 } } } },
   }, async (request) => ({ network: request.body.network, ...exchange.chain.reorg(request.body.network, request.body.depth) }));
 
+  for (const action of ['pause', 'resume'] as const) {
+    app.post<{ Body: { network: Network } }>(`/chain/${action}`, {
+      schema: { body: { type: 'object', additionalProperties: false, required: ['network'], properties: { network: NETWORK } } },
+    }, async (request) => {
+      exchange.chain[action](request.body.network);
+      if (action === 'resume') funding().kick();
+      return { network: request.body.network, paused: action === 'pause' };
+    });
+  }
+
   app.get('/chain/outgoing', async () => ({ transactions: exchange.chain.outgoing() }));
 
   app.get<{ Querystring: { state?: string; limit?: string } }>('/withdrawals', {
@@ -58,6 +68,10 @@ export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Excha
   app.post<{ Params: { id: string }; Body: { operator: string; reason: string } }>('/withdrawals/:id/reject', {
     schema: { params: ID_PARAM, body: { type: 'object', additionalProperties: false, required: ['operator', 'reason'], properties: { operator: OPERATOR, reason: { type: 'string', minLength: 1, maxLength: 200 } } } },
   }, async (request) => withdrawalOut(await funding().reject(Number(request.params.id), request.body.operator, request.body.reason)));
+
+  app.post<{ Params: { id: string }; Body: { operator: string; reason: string } }>('/withdrawals/:id/fail', {
+    schema: { params: ID_PARAM, body: { type: 'object', additionalProperties: false, required: ['operator', 'reason'], properties: { operator: OPERATOR, reason: { type: 'string', minLength: 1, maxLength: 200 } } } },
+  }, async (request) => withdrawalOut(await funding().failStuck(Number(request.params.id), request.body.operator, request.body.reason)));
 
   app.get<{ Params: { id: string } }>('/withdrawals/:id/audit', { schema: { params: ID_PARAM } }, async (request) => ({
     audit: funding().auditTrail(`wd:${request.params.id}`).map((a) => ({ ...a, detail: JSON.parse(a.detail) as unknown })),

@@ -22,6 +22,7 @@ export class Venue {
     return new Venue(dataDir, exchange, app, `http://127.0.0.1:${port}`);
   }
 
+  /** POSTs to the admin API; returns the response whatever its status. */
   admin(path: string, body: unknown): Promise<ApiResponse> {
     return call(this.url, 'POST', `/admin/v1${path}`, { body, headers: { authorization: `Bearer ${this.exchange.adminToken}` } });
   }

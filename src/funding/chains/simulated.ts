@@ -12,6 +12,8 @@ interface TxRow { txid: string; network: Network; direction: 'in' | 'out'; send_
 
 export class SimulatedChain implements ChainAdapter {
   private readonly listeners = new Set<(transfer: IncomingTransfer) => void>();
+  /** Networks whose node is "down": sends fail (transiently) until resumed. */
+  private readonly paused = new Set<Network>();
 
   constructor(private readonly db: Database.Database) {
     db.exec(`
@@ -62,9 +64,18 @@ export class SimulatedChain implements ChainAdapter {
     return { height, dropped: dropped.map((r) => r.txid) };
   }
 
+  pause(network: Network): void {
+    this.paused.add(network);
+  }
+
+  resume(network: Network): void {
+    this.paused.delete(network);
+  }
+
   async send(request: SendRequest): Promise<{ txid: string }> {
     const earlier = await this.sent(request.id);
     if (earlier !== undefined) return earlier;
+    if (this.paused.has(request.network)) throw new Error(`${request.network} node unavailable (paused)`);
     const txid = this.newTxid(request.network);
     this.db.prepare('INSERT INTO sim_txs (txid, network, direction, send_id, address, tag, asset, amount, created) VALUES (?, ?, \'out\', ?, ?, ?, ?, ?, ?)')
       .run(txid, request.network, request.id, request.address, request.tag, request.asset, request.amount, this.txCount() + 1);
