@@ -19,6 +19,8 @@ import type { FundingAssetConfig, FundingConfig } from './config.js';
 import { checkBankDetails, depositReference, userOfReference } from './fiat.js';
 import type { Rail } from './fiat.js';
 import { pageClause } from './store.js';
+import { statementCache } from '../store/statement-cache.js';
+import type { Sql } from '../store/statement-cache.js';
 import type { AllowedAddressRow, BankAccountRow, DepositRow, Page, WithdrawalRow, WithdrawalState } from './store.js';
 
 export interface FundingHost {
@@ -65,6 +67,7 @@ export class FundingService {
   private driving = false;
   /** Withdrawals whose chain send is being awaited right now. */
   private readonly sending = new Set<number>();
+  private readonly sql: Sql;
   private redrive = false;
 
   constructor(
@@ -75,6 +78,7 @@ export class FundingService {
     /** Test hook: a step name at which the process kills itself (crash-point tests). */
     private readonly crashAt: string | null = null,
   ) {
+    this.sql = statementCache(db);
     for (const asset of config.assets) this.rules.set(asset.asset, this.compile(asset));
     chain.watch((transfer) => this.observe(transfer));
   }
@@ -105,21 +109,21 @@ export class FundingService {
     const rules = this.rulesOf(asset);
     if (rules.network === null) throw new FundingError(400, 'FIAT_ASSET', `${asset} is deposited by bank transfer: use the deposit reference`);
     const network = rules.network;
-    const existing = this.db.prepare('SELECT address, tag FROM deposit_addresses WHERE user_id = ? AND asset = ?').get(userId, asset) as { address: string; tag: string | null } | undefined;
+    const existing = this.sql('SELECT address, tag FROM deposit_addresses WHERE user_id = ? AND asset = ?').get(userId, asset) as { address: string; tag: string | null } | undefined;
     if (existing !== undefined) return { asset, network, address: existing.address, tag: existing.tag };
     const made = this.db.transaction(() => {
       if (rules.sharedAddress !== null) return { address: rules.sharedAddress, tag: String(userId), index: null };
       // Assets on one chain share the derivation sequence of that chain's key, so addresses never repeat.
       const counter = `${network}:${rules.xpub!.publicExtendedKey}`;
-      const row = this.db.prepare('SELECT next_index AS n FROM address_counters WHERE network = ?').get(counter) as { n: number } | undefined;
-      const reuse = this.db.prepare('SELECT address, derivation_index AS i FROM deposit_addresses WHERE user_id = ? AND network = ? AND derivation_index IS NOT NULL').get(userId, network) as { address: string; i: number } | undefined;
+      const row = this.sql('SELECT next_index AS n FROM address_counters WHERE network = ?').get(counter) as { n: number } | undefined;
+      const reuse = this.sql('SELECT address, derivation_index AS i FROM deposit_addresses WHERE user_id = ? AND network = ? AND derivation_index IS NOT NULL').get(userId, network) as { address: string; i: number } | undefined;
       if (reuse !== undefined) return { address: reuse.address, tag: null, index: reuse.i };
       const index = row?.n ?? 0;
-      this.db.prepare('INSERT INTO address_counters (network, next_index) VALUES (?, ?) ON CONFLICT (network) DO UPDATE SET next_index = excluded.next_index').run(counter, index + 1);
+      this.sql('INSERT INTO address_counters (network, next_index) VALUES (?, ?) ON CONFLICT (network) DO UPDATE SET next_index = excluded.next_index').run(counter, index + 1);
       const address = network === 'bitcoin' ? bitcoinAddress(rules.xpub!, index) : ethereumAddress(rules.xpub!, index);
       return { address, tag: null, index };
     })();
-    this.db.prepare('INSERT INTO deposit_addresses (user_id, asset, network, address, tag, derivation_index, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.sql('INSERT INTO deposit_addresses (user_id, asset, network, address, tag, derivation_index, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(userId, asset, network, made.address, made.tag, made.index, this.host.clock());
     return { asset, network, address: made.address, tag: made.tag };
   }
@@ -133,18 +137,18 @@ export class FundingService {
     const rules = this.rules.get(transfer.asset);
     if (rules === undefined || rules.network !== transfer.network) return;
     const now = this.host.clock();
-    let row = this.db.prepare('SELECT * FROM deposits WHERE network = ? AND txid = ? AND output = ?').get(transfer.network, transfer.txid, transfer.output) as DepositRow | undefined;
+    let row = this.sql('SELECT * FROM deposits WHERE network = ? AND txid = ? AND output = ?').get(transfer.network, transfer.txid, transfer.output) as DepositRow | undefined;
     if (row === undefined) {
       const owner = this.ownerOf(transfer.network, transfer.asset, transfer.address, transfer.tag);
       if (owner === undefined) return; // not ours, or a tag nobody has: left for the operator
-      this.db.prepare(`INSERT INTO deposits (network, txid, output, asset, user_id, address, tag, amount, confirmations, required, state, created_at, updated_at)
+      this.sql(`INSERT INTO deposits (network, txid, output, asset, user_id, address, tag, amount, confirmations, required, state, created_at, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 'detected', ?, ?) ON CONFLICT DO NOTHING`)
         .run(transfer.network, transfer.txid, transfer.output, transfer.asset, owner, transfer.address, transfer.tag, transfer.amount, rules.confirmations, now, now);
-      row = this.db.prepare('SELECT * FROM deposits WHERE network = ? AND txid = ? AND output = ?').get(transfer.network, transfer.txid, transfer.output) as DepositRow;
+      row = this.sql('SELECT * FROM deposits WHERE network = ? AND txid = ? AND output = ?').get(transfer.network, transfer.txid, transfer.output) as DepositRow;
     }
     if (row.state === 'credited') return; // final; a later reorg of a credited deposit is an operator matter
     const state = transfer.dropped ? 'dropped' : transfer.confirmations === 0 ? 'detected' : 'confirming';
-    this.db.prepare('UPDATE deposits SET confirmations = ?, state = ?, updated_at = ? WHERE id = ?').run(transfer.confirmations, state, now, row.id);
+    this.sql('UPDATE deposits SET confirmations = ?, state = ?, updated_at = ? WHERE id = ?').run(transfer.confirmations, state, now, row.id);
     const updated = { ...row, confirmations: transfer.confirmations, state } as DepositRow;
     this.emit({ type: 'deposit', userId: row.user_id, deposit: updated });
     if (!transfer.dropped && transfer.confirmations >= row.required) void this.credit(updated);
@@ -156,7 +160,7 @@ export class FundingService {
     const ack = await this.host.submit({ type: 'deposit', account: user.account, asset: row.asset, amount: row.amount, key: `dep:${row.network}:${row.txid}:${row.output}` });
     const refused = rejectionOf(ack.events);
     if (refused !== null && refused !== 'DUPLICATE_KEY') return;
-    this.db.prepare('UPDATE deposits SET state = \'credited\', updated_at = ? WHERE id = ? AND state != \'credited\'').run(this.host.clock(), row.id);
+    this.sql('UPDATE deposits SET state = \'credited\', updated_at = ? WHERE id = ? AND state != \'credited\'').run(this.host.clock(), row.id);
     this.emit({ type: 'deposit', userId: row.user_id, deposit: { ...row, state: 'credited' } });
   }
 
@@ -164,22 +168,22 @@ export class FundingService {
     const rules = this.rules.get(asset)!;
     if (rules.sharedAddress !== null) {
       if (address !== rules.sharedAddress || tag === null || !/^\d{1,12}$/.test(tag)) return undefined;
-      const row = this.db.prepare('SELECT user_id FROM deposit_addresses WHERE network = ? AND address = ? AND tag = ? AND asset = ?').get(network, address, tag, asset) as { user_id: number } | undefined;
+      const row = this.sql('SELECT user_id FROM deposit_addresses WHERE network = ? AND address = ? AND tag = ? AND asset = ?').get(network, address, tag, asset) as { user_id: number } | undefined;
       return row?.user_id;
     }
-    const row = this.db.prepare('SELECT user_id FROM deposit_addresses WHERE network = ? AND address = ? LIMIT 1').get(network, address) as { user_id: number } | undefined;
+    const row = this.sql('SELECT user_id FROM deposit_addresses WHERE network = ? AND address = ? LIMIT 1').get(network, address) as { user_id: number } | undefined;
     return row?.user_id;
   }
 
   deposits(userId: number, filter: { asset?: string; state?: string }, page: Page): DepositRow[] {
     const { sql, params } = pageClause(page);
-    return this.db.prepare(`SELECT * FROM deposits WHERE user_id = ? AND (? IS NULL OR asset = ?) AND (? IS NULL OR state = ?) ${sql}`)
+    return this.sql(`SELECT * FROM deposits WHERE user_id = ? AND (? IS NULL OR asset = ?) AND (? IS NULL OR state = ?) ${sql}`)
       .all(userId, filter.asset ?? null, filter.asset ?? null, filter.state ?? null, filter.state ?? null, ...params) as DepositRow[];
   }
 
   /** Deposits seen but not credited yet, per asset (shown as pending, never spendable). */
   pending(userId: number): Map<string, number> {
-    const rows = this.db.prepare('SELECT asset, SUM(amount) AS total FROM deposits WHERE user_id = ? AND state IN (\'detected\', \'confirming\') GROUP BY asset').all(userId) as { asset: string; total: number }[];
+    const rows = this.sql('SELECT asset, SUM(amount) AS total FROM deposits WHERE user_id = ? AND state IN (\'detected\', \'confirming\') GROUP BY asset').all(userId) as { asset: string; total: number }[];
     return new Map(rows.map((r) => [r.asset, r.total]));
   }
 
@@ -195,9 +199,9 @@ export class FundingService {
     const user = userId === null ? undefined : this.host.identity.user(userId);
     if (user === undefined) throw new FundingError(400, 'INVALID_REFERENCE', 'the deposit reference does not name a user (check digits)');
     const now = this.host.clock();
-    const inserted = this.db.prepare('INSERT INTO fiat_deposits (bank_reference, user_id, asset, amount, reference, recorded_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    const inserted = this.sql('INSERT INTO fiat_deposits (bank_reference, user_id, asset, amount, reference, recorded_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
       .run(input.bankReference, user.id, input.asset, input.amount, input.reference, input.actor, now).changes === 1;
-    const earlier = this.db.prepare('SELECT user_id, asset, amount FROM fiat_deposits WHERE bank_reference = ?').get(input.bankReference) as { user_id: number; asset: string; amount: number };
+    const earlier = this.sql('SELECT user_id, asset, amount FROM fiat_deposits WHERE bank_reference = ?').get(input.bankReference) as { user_id: number; asset: string; amount: number };
     if (earlier.user_id !== user.id || earlier.asset !== input.asset || earlier.amount !== input.amount) {
       throw new FundingError(409, 'BANK_REFERENCE_USED', 'this bank reference was recorded with other details');
     }
@@ -219,34 +223,34 @@ export class FundingService {
     this.requireTotpIfEnabled(user, input.code);
     const now = this.host.clock();
     const row: AllowedAddressRow = { user_id: user.id, asset: input.asset, address: input.address, tag: input.tag ?? '', label: input.label, created_at: now, usable_at: now + this.config.addressHoldMs };
-    this.db.prepare('INSERT INTO allowed_addresses (user_id, asset, address, tag, label, created_at, usable_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    this.sql('INSERT INTO allowed_addresses (user_id, asset, address, tag, label, created_at, usable_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
       .run(row.user_id, row.asset, row.address, row.tag, row.label, row.created_at, row.usable_at);
-    return this.db.prepare('SELECT * FROM allowed_addresses WHERE user_id = ? AND asset = ? AND address = ? AND tag = ?').get(user.id, input.asset, input.address, row.tag) as AllowedAddressRow;
+    return this.sql('SELECT * FROM allowed_addresses WHERE user_id = ? AND asset = ? AND address = ? AND tag = ?').get(user.id, input.asset, input.address, row.tag) as AllowedAddressRow;
   }
 
   allowedAddresses(userId: number): AllowedAddressRow[] {
-    return this.db.prepare('SELECT * FROM allowed_addresses WHERE user_id = ? ORDER BY created_at').all(userId) as AllowedAddressRow[];
+    return this.sql('SELECT * FROM allowed_addresses WHERE user_id = ? ORDER BY created_at').all(userId) as AllowedAddressRow[];
   }
 
   removeAllowedAddress(userId: number, asset: string, address: string, tag: string): boolean {
-    return this.db.prepare('DELETE FROM allowed_addresses WHERE user_id = ? AND asset = ? AND address = ? AND tag = ?').run(userId, asset, address, tag).changes === 1;
+    return this.sql('DELETE FROM allowed_addresses WHERE user_id = ? AND asset = ? AND address = ? AND tag = ?').run(userId, asset, address, tag).changes === 1;
   }
 
   /** Password, 2FA or key changes: withdrawals wait out the hold, as a stolen session would want them not to. */
   credentialsChanged(userId: number): void {
-    this.db.prepare('INSERT INTO credential_changes (user_id, changed_at) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at').run(userId, this.host.clock());
+    this.sql('INSERT INTO credential_changes (user_id, changed_at) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at').run(userId, this.host.clock());
   }
 
   addBankAccount(user: UserRecord, input: { rail: Rail; holder: string; iban?: string; bic?: string; clabe?: string }): BankAccountRow {
     const details = checkBankDetails(input);
     if (typeof details === 'string') throw new FundingError(400, 'INVALID_BANK_ACCOUNT', details);
-    const id = Number(this.db.prepare('INSERT INTO bank_accounts (user_id, rail, holder, iban, bic, clabe, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    const id = Number(this.sql('INSERT INTO bank_accounts (user_id, rail, holder, iban, bic, clabe, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(user.id, details.rail, details.holder, details.iban ?? null, details.bic ?? null, details.clabe ?? null, this.host.clock()).lastInsertRowid);
-    return this.db.prepare('SELECT * FROM bank_accounts WHERE id = ?').get(id) as BankAccountRow;
+    return this.sql('SELECT * FROM bank_accounts WHERE id = ?').get(id) as BankAccountRow;
   }
 
   bankAccounts(userId: number): BankAccountRow[] {
-    return this.db.prepare('SELECT * FROM bank_accounts WHERE user_id = ? ORDER BY id').all(userId) as BankAccountRow[];
+    return this.sql('SELECT * FROM bank_accounts WHERE user_id = ? ORDER BY id').all(userId) as BankAccountRow[];
   }
 
   // ---------------------------------------------------------------------------------------
@@ -259,7 +263,7 @@ export class FundingService {
    * requests see each other in the daily limit.
    */
   async requestWithdrawal(user: UserRecord, input: { asset: string; amount: number; address?: string; tag?: string; bankAccountId?: number; requestKey: string; code?: string }): Promise<WithdrawalRow> {
-    const earlier = this.db.prepare('SELECT * FROM withdrawals WHERE user_id = ? AND request_key = ?').get(user.id, input.requestKey) as WithdrawalRow | undefined;
+    const earlier = this.sql('SELECT * FROM withdrawals WHERE user_id = ? AND request_key = ?').get(user.id, input.requestKey) as WithdrawalRow | undefined;
     if (earlier !== undefined) {
       if (earlier.state === 'rejected' && earlier.reason === 'INSUFFICIENT_BALANCE') throw insufficient();
       return earlier;
@@ -271,17 +275,17 @@ export class FundingService {
     if (rules.network !== null) {
       if (input.address === undefined || input.bankAccountId !== undefined) throw new FundingError(400, 'INVALID_DESTINATION', `${input.asset} is withdrawn to an address`);
       this.checkDestination(rules, input.address, input.tag);
-      const allowed = this.db.prepare('SELECT usable_at FROM allowed_addresses WHERE user_id = ? AND asset = ? AND address = ? AND tag = ?').get(user.id, input.asset, input.address, input.tag ?? '') as { usable_at: number } | undefined;
+      const allowed = this.sql('SELECT usable_at FROM allowed_addresses WHERE user_id = ? AND asset = ? AND address = ? AND tag = ?').get(user.id, input.asset, input.address, input.tag ?? '') as { usable_at: number } | undefined;
       if (allowed === undefined) throw new FundingError(403, 'ADDRESS_NOT_ALLOWED', 'add the address to your withdrawal allow-list first');
       if (allowed.usable_at > now) throw new FundingError(403, 'ADDRESS_ON_HOLD', `the address can be used from ${new Date(allowed.usable_at).toISOString()}`);
       kind = 'crypto';
     } else {
-      const bank = input.bankAccountId === undefined ? undefined : this.db.prepare('SELECT * FROM bank_accounts WHERE id = ? AND user_id = ?').get(input.bankAccountId, user.id) as BankAccountRow | undefined;
+      const bank = input.bankAccountId === undefined ? undefined : this.sql('SELECT * FROM bank_accounts WHERE id = ? AND user_id = ?').get(input.bankAccountId, user.id) as BankAccountRow | undefined;
       if (bank === undefined) throw new FundingError(400, 'INVALID_DESTINATION', `${input.asset} is withdrawn to one of your bank accounts (bank_account_id)`);
       if (bank.rail !== rules.rail) throw new FundingError(400, 'INVALID_DESTINATION', `${input.asset} is paid by ${rules.rail?.toUpperCase()}, that account is ${bank.rail.toUpperCase()}`);
       kind = 'fiat';
     }
-    const changed = this.db.prepare('SELECT changed_at FROM credential_changes WHERE user_id = ?').get(user.id) as { changed_at: number } | undefined;
+    const changed = this.sql('SELECT changed_at FROM credential_changes WHERE user_id = ?').get(user.id) as { changed_at: number } | undefined;
     if (changed !== undefined && changed.changed_at + this.config.addressHoldMs > now) {
       throw new FundingError(403, 'CREDENTIALS_HOLD', `withdrawals are held until ${new Date(changed.changed_at + this.config.addressHoldMs).toISOString()} after a credential change`);
     }
@@ -292,11 +296,11 @@ export class FundingService {
     }
     const fee = rules.feeFixed + Number((BigInt(input.amount) * BigInt(rules.feePpm) + 999_999n) / 1_000_000n);
     const limit = rules.dailyLimits.length === 0 ? Number.MAX_SAFE_INTEGER : rules.dailyLimits[Math.min(user.level, rules.dailyLimits.length - 1)]!;
-    const used = (this.db.prepare(`SELECT COALESCE(SUM(amount), 0) AS used FROM withdrawals WHERE user_id = ? AND asset = ? AND created_at > ?
+    const used = (this.sql(`SELECT COALESCE(SUM(amount), 0) AS used FROM withdrawals WHERE user_id = ? AND asset = ? AND created_at > ?
       AND state NOT IN ('failed', 'cancelled', 'rejected')`).get(user.id, input.asset, now - DAY_MS) as { used: number }).used;
     if (used + input.amount > limit) throw new FundingError(400, 'DAILY_LIMIT', `this withdrawal would exceed the 24 h limit of ${limit} minor units for level ${user.level}`);
     const needsReview = input.amount > rules.approvalAbove || input.amount > rules.hotWalletCap;
-    const id = Number(this.db.prepare(`INSERT INTO withdrawals (user_id, account, asset, amount, fee, kind, address, tag, bank_account_id, state, request_key, needs_2fa, needs_review, created_at, updated_at)
+    const id = Number(this.sql(`INSERT INTO withdrawals (user_id, account, asset, amount, fee, kind, address, tag, bank_account_id, state, request_key, needs_2fa, needs_review, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)`).run(user.id, user.account, input.asset, input.amount, fee, kind, input.address ?? null, input.tag ?? null,
       input.bankAccountId ?? null, input.requestKey, needs2fa ? 1 : 0, needsReview ? 1 : 0, now, now).lastInsertRowid);
     this.crashPoint('after-request');
@@ -381,17 +385,17 @@ export class FundingService {
   }
 
   withdrawal(id: number): WithdrawalRow | undefined {
-    return this.db.prepare('SELECT * FROM withdrawals WHERE id = ?').get(id) as WithdrawalRow | undefined;
+    return this.sql('SELECT * FROM withdrawals WHERE id = ?').get(id) as WithdrawalRow | undefined;
   }
 
   withdrawals(userId: number | null, filter: { asset?: string; state?: string }, page: Page): WithdrawalRow[] {
     const { sql, params } = pageClause(page);
-    return this.db.prepare(`SELECT * FROM withdrawals WHERE (? IS NULL OR user_id = ?) AND (? IS NULL OR asset = ?) AND (? IS NULL OR state = ?) ${sql}`)
+    return this.sql(`SELECT * FROM withdrawals WHERE (? IS NULL OR user_id = ?) AND (? IS NULL OR asset = ?) AND (? IS NULL OR state = ?) ${sql}`)
       .all(userId, userId, filter.asset ?? null, filter.asset ?? null, filter.state ?? null, filter.state ?? null, ...params) as WithdrawalRow[];
   }
 
   auditTrail(subject: string): { ts: number; actor: string; action: string; detail: string }[] {
-    return this.db.prepare('SELECT ts, actor, action, detail FROM audit WHERE subject = ? ORDER BY id').all(subject) as { ts: number; actor: string; action: string; detail: string }[];
+    return this.sql('SELECT ts, actor, action, detail FROM audit WHERE subject = ? ORDER BY id').all(subject) as { ts: number; actor: string; action: string; detail: string }[];
   }
 
   /**
@@ -399,7 +403,7 @@ export class FundingService {
    * (or finds it made), then the sender re-drives the rest.
    */
   async recover(): Promise<void> {
-    const requested = this.db.prepare('SELECT * FROM withdrawals WHERE state = \'requested\' ORDER BY id').all() as WithdrawalRow[];
+    const requested = this.sql('SELECT * FROM withdrawals WHERE state = \'requested\' ORDER BY id').all() as WithdrawalRow[];
     for (const row of requested) await this.lock(row);
     this.chain.catchUp();
     this.kick();
@@ -422,7 +426,7 @@ export class FundingService {
   }
 
   private async drive(): Promise<void> {
-    const open = this.db.prepare(`SELECT * FROM withdrawals WHERE state IN ('approved', 'sending', 'sent') ORDER BY id`).all() as WithdrawalRow[];
+    const open = this.sql(`SELECT * FROM withdrawals WHERE state IN ('approved', 'sending', 'sent') ORDER BY id`).all() as WithdrawalRow[];
     for (const row of open) {
       try {
         await this.pay(row);
@@ -484,7 +488,7 @@ export class FundingService {
 
   /** Changes state only from `from` (when given): a compare-and-set, so that two paths never both act. */
   private setState(id: number, state: WithdrawalState, extra: { reason?: string; txid?: string; approvedBy?: string }, from?: WithdrawalState): boolean {
-    const changed = this.db.prepare(`UPDATE withdrawals SET state = ?, reason = COALESCE(?, reason), txid = COALESCE(?, txid), approved_by = COALESCE(?, approved_by), updated_at = ?
+    const changed = this.sql(`UPDATE withdrawals SET state = ?, reason = COALESCE(?, reason), txid = COALESCE(?, txid), approved_by = COALESCE(?, approved_by), updated_at = ?
       WHERE id = ? AND (? IS NULL OR state = ?)`).run(state, extra.reason ?? null, extra.txid ?? null, extra.approvedBy ?? null, this.host.clock(), id, from ?? null, from ?? null).changes === 1;
     if (changed) {
       const row = this.withdrawal(id)!;
@@ -513,15 +517,15 @@ export class FundingService {
     const ack = await this.host.submit({ type: 'transfer', from: from.account, to: to.account, asset: input.asset, amount: input.amount, key });
     const refused = rejectionOf(ack.events);
     if (refused !== null && refused !== 'DUPLICATE_KEY') throw new FundingError(400, refused, refused === 'INSUFFICIENT_BALANCE' ? 'not enough available balance' : 'the transfer was refused');
-    this.db.prepare('INSERT INTO transfers (from_user, to_user, asset, amount, request_key, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+    this.sql('INSERT INTO transfers (from_user, to_user, asset, amount, request_key, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
       .run(from.id, to.id, input.asset, input.amount, input.requestKey, this.host.clock());
-    const row = this.db.prepare('SELECT id, to_user, asset, amount FROM transfers WHERE from_user = ? AND request_key = ?').get(from.id, input.requestKey) as { id: number; to_user: number; asset: string; amount: number };
+    const row = this.sql('SELECT id, to_user, asset, amount FROM transfers WHERE from_user = ? AND request_key = ?').get(from.id, input.requestKey) as { id: number; to_user: number; asset: string; amount: number };
     return { id: row.id, to: this.host.identity.user(row.to_user)!.email, asset: row.asset, amount: row.amount, created: refused === null };
   }
 
   transfers(userId: number, page: Page): { id: number; from_user: number; to_user: number; asset: string; amount: number; created_at: number }[] {
     const { sql, params } = pageClause(page);
-    return this.db.prepare(`SELECT id, from_user, to_user, asset, amount, created_at FROM transfers WHERE (from_user = ? OR to_user = ?) ${sql}`).all(userId, userId, ...params) as never;
+    return this.sql(`SELECT id, from_user, to_user, asset, amount, created_at FROM transfers WHERE (from_user = ? OR to_user = ?) ${sql}`).all(userId, userId, ...params) as never;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -546,7 +550,7 @@ export class FundingService {
   }
 
   private audit(actor: string, action: string, subject: string, detail: unknown): void {
-    this.db.prepare('INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)').run(this.host.clock(), actor, action, subject, JSON.stringify(detail));
+    this.sql('INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)').run(this.host.clock(), actor, action, subject, JSON.stringify(detail));
   }
 
   private emit(event: FundingEvent): void {

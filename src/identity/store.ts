@@ -5,6 +5,8 @@
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { generateSecret, generateURI, verifySync } from 'otplib';
 import Database from 'better-sqlite3';
+import { statementCache } from '../store/statement-cache.js';
+import type { Sql } from '../store/statement-cache.js';
 import { hashPassword, seal, unseal, verifyPassword } from './secrets.js';
 import { blockList } from './ip.js';
 
@@ -65,9 +67,11 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{2,63}$/;
 
 export class IdentityStore {
   private readonly db: Database.Database;
+  private readonly sql: Sql;
 
   constructor(path: string, private readonly masterKey: Buffer) {
     this.db = new Database(path);
+    this.sql = statementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.exec(`
@@ -110,33 +114,33 @@ export class IdentityStore {
     if (this.userByEmail(normalized) !== undefined) throw new IdentityError('EMAIL_TAKEN', 'a user with this email exists');
     const hash = await hashPassword(password);
     // Account ids follow user ids: user n trades in account n until sub-accounts arrive.
-    const result = this.db.prepare('INSERT INTO users (email, password_hash, account, created_at) VALUES (?, ?, 0, ?)').run(normalized, hash, now);
+    const result = this.sql('INSERT INTO users (email, password_hash, account, created_at) VALUES (?, ?, 0, ?)').run(normalized, hash, now);
     const id = Number(result.lastInsertRowid);
-    this.db.prepare('UPDATE users SET account = ? WHERE id = ?').run(id, id);
+    this.sql('UPDATE users SET account = ? WHERE id = ?').run(id, id);
     return this.user(id)!;
   }
 
   async checkPassword(email: string, password: string): Promise<UserRecord | undefined> {
-    const row = this.db.prepare('SELECT id, password_hash FROM users WHERE email = ?').get(email.trim().toLowerCase()) as { id: number; password_hash: string } | undefined;
+    const row = this.sql('SELECT id, password_hash FROM users WHERE email = ?').get(email.trim().toLowerCase()) as { id: number; password_hash: string } | undefined;
     if (row === undefined) return undefined;
     return (await verifyPassword(password, row.password_hash)) ? this.user(row.id) : undefined;
   }
 
   user(id: number): UserRecord | undefined {
-    return toUser(this.db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`).get(id));
+    return toUser(this.sql(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`).get(id));
   }
 
   userByEmail(email: string): UserRecord | undefined {
-    return toUser(this.db.prepare(`SELECT ${USER_COLUMNS} FROM users WHERE email = ?`).get(email.trim().toLowerCase()));
+    return toUser(this.sql(`SELECT ${USER_COLUMNS} FROM users WHERE email = ?`).get(email.trim().toLowerCase()));
   }
 
   users(): UserRecord[] {
-    return this.db.prepare(`SELECT ${USER_COLUMNS} FROM users ORDER BY id`).all().map((row) => toUser(row)!);
+    return this.sql(`SELECT ${USER_COLUMNS} FROM users ORDER BY id`).all().map((row) => toUser(row)!);
   }
 
   setKyc(userId: number, kyc: KycStatus, level: number): void {
     if (!KYC_STATUSES.includes(kyc)) throw new IdentityError('INVALID_KYC', `kyc must be one of ${KYC_STATUSES.join(', ')}`);
-    if (this.db.prepare('UPDATE users SET kyc = ?, level = ? WHERE id = ?').run(kyc, level, userId).changes !== 1) {
+    if (this.sql('UPDATE users SET kyc = ?, level = ? WHERE id = ?').run(kyc, level, userId).changes !== 1) {
       throw new IdentityError('UNKNOWN_USER', 'no such user');
     }
   }
@@ -149,13 +153,13 @@ export class IdentityStore {
     if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
     if (user.twoFactor) throw new IdentityError('TOTP_ALREADY_ENABLED', 'two-factor authentication is on already');
     const secret = generateSecret();
-    this.db.prepare('UPDATE users SET totp_secret_sealed = ?, totp_last_step = 0 WHERE id = ?').run(seal(this.masterKey, secret, `totp:${userId}`), userId);
+    this.sql('UPDATE users SET totp_secret_sealed = ?, totp_last_step = 0 WHERE id = ?').run(seal(this.masterKey, secret, `totp:${userId}`), userId);
     return { secret, uri: generateURI({ issuer, label: user.email, secret }) };
   }
 
   enableTotp(userId: number, code: string, nowMs: number): void {
     if (!this.checkTotp(userId, code, nowMs, true)) throw new IdentityError('INVALID_TOTP', 'the code does not match');
-    this.db.prepare('UPDATE users SET totp_enabled = 1 WHERE id = ?').run(userId);
+    this.sql('UPDATE users SET totp_enabled = 1 WHERE id = ?').run(userId);
   }
 
   /**
@@ -167,7 +171,7 @@ export class IdentityStore {
   }
 
   private checkTotp(userId: number, code: string, nowMs: number, enrolling: boolean): boolean {
-    const row = this.db.prepare('SELECT totp_secret_sealed AS sealed, totp_enabled AS enabled, totp_last_step AS lastStep FROM users WHERE id = ?').get(userId) as
+    const row = this.sql('SELECT totp_secret_sealed AS sealed, totp_enabled AS enabled, totp_last_step AS lastStep FROM users WHERE id = ?').get(userId) as
       | { sealed: Buffer | null; enabled: number; lastStep: number }
       | undefined;
     if (row === undefined || row.sealed === null || (row.enabled === 1) === enrolling) return false;
@@ -178,7 +182,7 @@ export class IdentityStore {
     // The TOTP result carries the matching period's start (seconds); HOTP's type in the union does not.
     const step = Math.floor((result as { epoch: number }).epoch / 30);
     if (step <= row.lastStep) return false;
-    this.db.prepare('UPDATE users SET totp_last_step = ? WHERE id = ?').run(step, userId);
+    this.sql('UPDATE users SET totp_last_step = ? WHERE id = ?').run(step, userId);
     return true;
   }
 
@@ -187,19 +191,19 @@ export class IdentityStore {
   createSession(userId: number, nowMs: number): { token: string; expiresAt: number } {
     const token = randomBytes(32).toString('hex');
     const expiresAt = nowMs + SESSION_TTL_MS;
-    this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(nowMs);
-    this.db.prepare('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)').run(tokenDigest(token), userId, nowMs, expiresAt);
+    this.sql('DELETE FROM sessions WHERE expires_at <= ?').run(nowMs);
+    this.sql('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)').run(tokenDigest(token), userId, nowMs, expiresAt);
     return { token, expiresAt };
   }
 
   sessionUser(token: string, nowMs: number): UserRecord | undefined {
     if (!/^[0-9a-f]{64}$/.test(token)) return undefined;
-    const row = this.db.prepare('SELECT user_id AS userId FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), nowMs) as { userId: number } | undefined;
+    const row = this.sql('SELECT user_id AS userId FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), nowMs) as { userId: number } | undefined;
     return row === undefined ? undefined : this.user(row.userId);
   }
 
   deleteSession(token: string): void {
-    this.db.prepare('DELETE FROM sessions WHERE token_sha256 = ?').run(tokenDigest(token));
+    this.sql('DELETE FROM sessions WHERE token_sha256 = ?').run(tokenDigest(token));
   }
 
   /** Creates an HMAC key; the secret is returned once and stored only sealed. */
@@ -239,12 +243,12 @@ export class IdentityStore {
     if (permissions.includes('withdraw') && ipAllow.length === 0) {
       throw new IdentityError('IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
     }
-    this.db.prepare('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    this.sql('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(key, user.id, user.account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now);
   }
 
   apiKey(key: string): ApiKeyRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM api_keys WHERE key = ?').get(key) as
+    const row = this.sql('SELECT * FROM api_keys WHERE key = ?').get(key) as
       | { key: string; user_id: number; account: number; permissions: string; ip_allow: string; scheme: 'hmac' | 'ed25519'; secret_sealed: Buffer; created_at: number; revoked_at: number | null }
       | undefined;
     if (row === undefined) return undefined;
@@ -257,7 +261,7 @@ export class IdentityStore {
   }
 
   apiKeysOf(userId: number): Omit<ApiKeyRecord, 'secret'>[] {
-    const keys = this.db.prepare('SELECT key FROM api_keys WHERE user_id = ? ORDER BY created_at, key').all(userId) as { key: string }[];
+    const keys = this.sql('SELECT key FROM api_keys WHERE user_id = ? ORDER BY created_at, key').all(userId) as { key: string }[];
     return keys.map(({ key }) => {
       const { secret: _secret, ...rest } = this.apiKey(key)!;
       return rest;
@@ -265,7 +269,7 @@ export class IdentityStore {
   }
 
   revokeApiKey(userId: number, key: string, now: number): boolean {
-    return this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE key = ? AND user_id = ? AND revoked_at IS NULL').run(now, key, userId).changes === 1;
+    return this.sql('UPDATE api_keys SET revoked_at = ? WHERE key = ? AND user_id = ? AND revoked_at IS NULL').run(now, key, userId).changes === 1;
   }
 
   close(): void {
