@@ -8,7 +8,8 @@
  *     sending an order to each subscriber receiving a depth message that includes it.
  *
  * Prints a table, then one JSON object as the last line. BENCH_HTTP_SECONDS (default 10);
- * BENCH_PHASES picks phases (default `http,ws,fanout`); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * BENCH_PHASES picks phases (default `floor,http,ws,fanout`; `floor` is GET /api/v1/time, unsigned, with the
+ * same client, connections and signing work: what HTTP alone costs on this machine); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -26,7 +27,7 @@ const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 50);
 const FANOUT_CLIENTS = 1_000;
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'http,ws,fanout').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,ws,fanout').split(','));
 
 interface Credentials { key: string; secret: string }
 
@@ -72,6 +73,22 @@ function orderBody(i: number): string {
   const offset = (i * 7919) % 50;
   const price = buy ? 9_975 + offset : 10_025 - offset;
   return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: '0.0010' });
+}
+
+/** The same client and signing work against a route that does nothing: the HTTP ceiling here. */
+async function httpFloor(url: string, credentials: Credentials): Promise<number> {
+  const result = await autocannon({
+    url, connections: HTTP_CONNECTIONS, duration: 5,
+    requests: [{
+      method: 'GET', path: '/api/v1/time',
+      setupRequest: (request: { headers: Record<string, string> }) => {
+        const timestamp = String(Date.now());
+        request.headers = { 'x-bourse-key': credentials.key, 'x-bourse-timestamp': timestamp, 'x-bourse-signature': createHmac('sha256', credentials.secret).update(`${timestamp}GET/api/v1/time`).digest('hex') };
+        return request;
+      },
+    }],
+  });
+  return result['2xx'] / 5;
 }
 
 async function httpOrders(url: string, credentials: Credentials): Promise<{ perSecond: number; p99: number; p50: number; errors: number }> {
@@ -201,6 +218,8 @@ async function main(): Promise<void> {
   try {
     console.log(`Bourse API benchmark against ${url} (server in its own process; load from this one), node ${process.version}`);
     const credentials = await trader(url, dataDir, 'bench@example.com');
+    const floor = PHASES.has('floor') ? await httpFloor(url, credentials) : NaN;
+    if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor).toLocaleString('en-US')}/s`);
     const http = PHASES.has('http') ? await httpOrders(url, credentials) : { perSecond: NaN, p50: NaN, p99: NaN, errors: 0 };
     console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx`);
     const ws = PHASES.has('ws') ? await wsOrders(url, credentials, 5) : { perSecond: NaN, refused: 0 };
@@ -208,7 +227,7 @@ async function main(): Promise<void> {
     const fan = PHASES.has('fanout') ? await fanout(url, credentials) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
     console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
     console.log(JSON.stringify({
-      http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
+      http_floor_per_sec: Math.round(floor), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
       ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
       fanout_p50_ms: Number(fan.p50.toFixed(2)),
     }));
