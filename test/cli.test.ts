@@ -76,3 +76,34 @@ test('bourse start --config creates the configured assets and markets and listen
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('bourse admin drives a running server: users, keys, deposits, markets, the simulated chain, withdrawals and bank deposits', async () => {
+  const { startServer, CLI: cli } = await import('./support/server-process.js');
+  const { depositReference } = await import('../src/funding/fiat.js');
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-admin-'));
+  const { child } = await startServer(dataDir);
+  const admin = (...words: string[]): Record<string, any> =>
+    JSON.parse(execFileSync(process.execPath, [cli, 'admin', ...words, '--data', dataDir]).toString()) as Record<string, any>;
+  try {
+    const user = admin('user', 'create', '--email', 'cli@example.com', '--password', 'correct horse battery');
+    assert.equal(user.email, 'cli@example.com');
+    assert.equal(admin('deposit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '125.5').available, '125.500000');
+    const key = admin('apikey', 'create', '--email', 'cli@example.com', '--permissions', 'read,withdraw', '--ip', '127.0.0.1');
+    assert.match(key.secret, /^[0-9a-f]{64}$/);
+    assert.equal(admin('asset', 'create', '--code', 'SOL', '--precision', '9').code, 'SOL');
+    assert.equal(admin('market', 'create', '--base', 'SOL', '--quote', 'USDT', '--tick', '0.001', '--lot', '0.001').tick_size, '0.001000');
+    assert.equal(admin('market', 'halt', '--market', 'SOL-USDT').state, 'halted');
+    assert.equal(admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.001', '--taker', '0.002').taker, '0.002');
+    const sent = admin('chain', 'send', '--address', 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', '--asset', 'BTC', '--amount', '0.1');
+    assert.match(sent.txid, /^[0-9a-f]{64}$/);
+    assert.equal(admin('chain', 'mine', '--network', 'bitcoin', '--blocks', '3').height, 3);
+    assert.equal(admin('chain', 'reorg', '--network', 'bitcoin', '--depth', '1').height, 2);
+    const credited = admin('fiat', 'deposit', '--reference', depositReference(user.id), '--asset', 'EUR', '--amount', '40', '--bank-reference', 'SEPA-9', '--operator', 'olivia');
+    assert.deepEqual([credited.email, credited.credited], ['cli@example.com', true]);
+    assert.deepEqual(admin('withdrawal', 'list').withdrawals, []);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -12,6 +12,7 @@ import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { decimalIn, scalesOf } from './wire.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
+import { marketOut } from './market-views.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
@@ -155,7 +156,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     if (request.body.taker_fee !== undefined) cmd.takerFeePpm = decimalIn(request.body.taker_fee, 6, 'taker_fee', true);
     await submit(cmd);
     void reply.status(201);
-    return exchange.engine.marketView(exchange.engine.markets.get(market)!);
+    return marketOut(exchange.engine.markets.get(market)!);
   });
 
   app.post<{ Params: { market: string }; Body: { state: MarketState } }>('/markets/:market/state', {

@@ -5,6 +5,22 @@ import { formatMinor } from '../money/index.js';
 
 const DAY_MS = 86_400_000;
 
+type MarketState = Exchange['engine']['marketList'][number];
+
+/** A market's rules as decimal strings. */
+export function marketOut(m: MarketState): Record<string, unknown> {
+  const qs = m.quote.precision;
+  const bs = m.base.precision;
+  return {
+    market: m.id, base: m.base.code, quote: m.quote.code, state: m.state,
+    tick_size: formatMinor(m.tick, qs), lot_size: formatMinor(m.lot, bs),
+    min_quantity: formatMinor(m.minQuantity, bs), max_quantity: formatMinor(m.maxQuantity, bs),
+    min_notional: formatMinor(m.minNotional, qs), max_notional: formatMinor(m.maxNotional, qs),
+    maker_fee: formatMinor(m.makerFeePpm, 6, true), taker_fee: formatMinor(m.takerFeePpm, 6, true),
+    last_price: m.lastPriceTicks === 0 ? null : formatMinor(m.lastPriceTicks * m.tick, qs),
+  };
+}
+
 export function candleOut(exchange: Exchange, candle: Candle): Record<string, unknown> {
   const market = exchange.engine.markets.get(candle.market)!;
   const q = market.quote.precision;

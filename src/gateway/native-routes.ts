@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AmendOrder, Command, EngineEvent } from '../core/index.js';
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
-import { candleOut, tickerOf } from './market-views.js';
+import { candleOut, marketOut, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, throwIfRejected } from './errors.js';
@@ -93,20 +93,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     assets: engine().assetList.map((a) => ({ code: a.code, precision: a.precision, min_fee: formatMinor(a.minFee, a.precision) })),
   }));
 
-  app.get('/markets', { preHandler: weigh(1) }, async () => ({
-    markets: engine().marketList.map((m) => {
-      const qs = m.quote.precision;
-      const bs = m.base.precision;
-      return {
-        market: m.id, base: m.base.code, quote: m.quote.code, state: m.state,
-        tick_size: formatMinor(m.tick, qs), lot_size: formatMinor(m.lot, bs),
-        min_quantity: formatMinor(m.minQuantity, bs), max_quantity: formatMinor(m.maxQuantity, bs),
-        min_notional: formatMinor(m.minNotional, qs), max_notional: formatMinor(m.maxNotional, qs),
-        maker_fee: formatMinor(m.makerFeePpm, 6, true), taker_fee: formatMinor(m.takerFeePpm, 6, true),
-        last_price: m.lastPriceTicks === 0 ? null : formatMinor(m.lastPriceTicks * m.tick, qs),
-      };
-    }),
-  }));
+  app.get('/markets', { preHandler: weigh(1) }, async () => ({ markets: engine().marketList.map(marketOut) }));
 
   app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/depth', {
     schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } } },
