@@ -1157,29 +1157,42 @@ export class Engine {
   }
 
   orderView(order: Order): OrderView {
-    const { type: _type, ...view } = this.acceptedEvent(order);
-    return view;
+    return this.describe(order, {});
   }
 
   private acceptedEvent(order: Order): OrderAcceptedEvent {
+    return this.describe(order, { type: 'order_accepted' }) as OrderAcceptedEvent;
+  }
+
+  /**
+   * Writes an order's view into `target` (one object, no copies: an order's view is built for
+   * every placement and every order in a response).
+   */
+  private describe<T extends object>(order: Order, target: T): T & OrderView {
     const market = order.market;
     const priced = !order.isMarket;
     let status: OrderView['status'];
     if (order.state === PENDING) status = 'PENDING_TRIGGER';
     else if (order.state === DONE) status = order.byQuote || order.leavesLots === 0 ? 'FILLED' : 'CANCELLED';
     else status = order.filledLots > 0 ? 'PARTIALLY_FILLED' : 'NEW';
-    return {
-      type: 'order_accepted',
-      orderId: order.id, account: order.account.id, market: market.id, side: order.side === BUY ? 'buy' : 'sell',
-      orderType: order.orderType as OrderType, timeInForce: order.timeInForce,
-      price: priced ? order.priceTicks * market.tick : null,
-      quantity: order.byQuote ? null : order.quantityLots * market.lot,
-      quoteQuantity: order.byQuote ? order.quoteQuantity : null,
-      stopPrice: order.stopTicks > 0 ? order.stopTicks * market.tick : null,
-      callbackBps: order.orderType === 'trailing_stop' ? order.callbackBps : null,
-      postOnly: order.postOnly, stp: order.stp, clientOrderId: order.clientOrderId,
-      expireTime: order.expireAt > 0 ? order.expireAt : null, status,
-    };
+    const view = target as T & OrderView;
+    view.orderId = order.id;
+    view.account = order.account.id;
+    view.market = market.id;
+    view.side = order.side === BUY ? 'buy' : 'sell';
+    view.orderType = order.orderType as OrderType;
+    view.timeInForce = order.timeInForce;
+    view.price = priced ? order.priceTicks * market.tick : null;
+    view.quantity = order.byQuote ? null : order.quantityLots * market.lot;
+    view.quoteQuantity = order.byQuote ? order.quoteQuantity : null;
+    view.stopPrice = order.stopTicks > 0 ? order.stopTicks * market.tick : null;
+    view.callbackBps = order.orderType === 'trailing_stop' ? order.callbackBps : null;
+    view.postOnly = order.postOnly;
+    view.stp = order.stp;
+    view.clientOrderId = order.clientOrderId;
+    view.expireTime = order.expireAt > 0 ? order.expireAt : null;
+    view.status = status;
+    return view;
   }
 
   /** An open order by id, or undefined when it is not open. */
@@ -1203,13 +1216,12 @@ export class Engine {
 
   private orderState(order: Order): OrderState {
     const market = order.market;
-    return {
-      ...this.orderView(order),
+    return this.describe(order, {
       filledQuantity: order.filledLots * market.lot,
       leavesQuantity: order.leavesLots * market.lot,
       cumQuote: order.cumQuote,
       avgPrice: this.avgPrice(order),
-    };
+    });
   }
 
   balances(accountId: number): BalanceView[] {
