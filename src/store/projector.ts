@@ -3,6 +3,8 @@
  * SQLite. It remembers the last sequence it applied and can always be rebuilt from the journal.
  */
 import Database from 'better-sqlite3';
+import { statementCache } from './statement-cache.js';
+import type { Sql } from './statement-cache.js';
 import type { Committed } from '../journal/index.js';
 import type { BalanceEvent, EngineEvent, Envelope, OrderStatus, TradeEvent } from '../core/index.js';
 import { bucketStart, CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
@@ -81,6 +83,7 @@ export class Projector {
 
   constructor(path: string) {
     this.db = new Database(path);
+    this.query = statementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     // The journal is the source of truth; a projection lost to power failure is rebuilt from it.
     this.db.pragma('synchronous = NORMAL');
@@ -169,17 +172,8 @@ export class Projector {
     }
   }
 
-  private readonly prepared = new Map<string, Database.Statement>();
-
   /** Prepared once, reused: preparing costs more than running these small queries. */
-  private query(sql: string): Database.Statement {
-    let statement = this.prepared.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare(sql);
-      this.prepared.set(sql, statement);
-    }
-    return statement;
-  }
+  private readonly query: Sql;
 
   get lastSeq(): number {
     return this.lastSeqValue;
