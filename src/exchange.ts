@@ -17,7 +17,7 @@ import { Authenticator, DEFAULT_AUTH_OPTIONS } from './identity/auth.js';
 import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
-import type { UserRecord } from './identity/store.js';
+import type { AccountRecord, UserRecord } from './identity/store.js';
 import { recover, Sequencer, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, Committed } from './journal/index.js';
 import { Projector } from './store/projector.js';
@@ -146,7 +146,17 @@ export class Exchange {
       if (!this.engine.users.has(user.id)) missing.push({ type: 'create_user', user: user.id, level: user.level });
       if (!this.engine.accounts.has(user.account)) missing.push({ type: 'create_account', account: user.account, user: user.id });
     }
+    for (const account of this.identity.subAccounts()) {
+      if (!this.engine.accounts.has(account.id)) missing.push({ type: 'create_account', account: account.id, user: account.userId });
+    }
     for (const cmd of missing) await this.submit(cmd);
+  }
+
+  /** A further account of the user, created in the identity store and then in the engine. */
+  async createSubAccount(userId: number, label: string): Promise<AccountRecord> {
+    const account = this.identity.createSubAccount(userId, label, this.clock());
+    await this.reconcileUsers();
+    return account;
   }
 
   /** Revokes a key; it stops working on the next request (the authenticator's cache is dropped). */

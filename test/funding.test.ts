@@ -34,7 +34,7 @@ async function user(email: string, funds: Record<string, string> = {}): Promise<
   return { ...trader, id: me.body.user_id };
 }
 
-async function balance(credentials: Credentials, asset: string): Promise<{ available: string; locked: string; pending: string } | undefined> {
+async function balance(credentials: Credentials, asset: string): Promise<{ available: string; reserved: string; locked: string; pending: string } | undefined> {
   const response = await signed(credentials, 'GET', '/api/v1/balances');
   return response.body.balances.find((b: { asset: string }) => b.asset === asset);
 }
@@ -390,5 +390,42 @@ test('a chain node that is down leaves withdrawals sending and retried; an opera
   assert.ok(!outgoing.includes(`wd:${abandoned.body.id}`), 'the failed one was never paid');
   assert.equal((await venue.admin(`/withdrawals/${retried.body.id}/fail`, { operator: 'olivia', reason: 'too late' })).status, 409);
   assert.deepEqual(await balance(olga, 'ETH').then((b) => [b?.available, b?.locked]), ['3.99900000', '0.00000000']);
+  assertLedgerSound();
+});
+
+test('transfers between a user\'s own accounts: a sub-account has its own balances and keys; another user\'s account is not a destination', async () => {
+  const pia = await user('accounts-pia@example.com', { USDT: '500' });
+  const created = await signed(pia, 'POST', '/api/v1/accounts', { label: 'bot' });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const bot = created.body.account as number;
+  assert.ok(bot > 1_000_000_000);
+  const listed = (await signed(pia, 'GET', '/api/v1/accounts')).body.accounts;
+  assert.deepEqual(listed.map((a: { label: string; main: boolean }) => [a.label, a.main]), [['main', true], ['bot', false]]);
+
+  const moved = await signed(pia, 'POST', '/api/v1/transfers', { to_account: bot, asset: 'USDT', amount: '120.5', request_id: 'fund-bot' });
+  assert.equal(moved.status, 201, JSON.stringify(moved.body));
+  assert.deepEqual([moved.body.direction, moved.body.from_account, moved.body.to_account], ['internal', pia.account, bot]);
+  assert.equal((await signed(pia, 'POST', '/api/v1/transfers', { to_account: bot, asset: 'USDT', amount: '120.5', request_id: 'fund-bot' })).status, 200, 'once per request id');
+  assert.equal((await balance(pia, 'USDT'))?.available, '379.500000');
+
+  const botKey = await venue.admin('/apikeys', { email: 'accounts-pia@example.com', permissions: ['read', 'trade', 'withdraw'], ip: ['127.0.0.1'], account: bot });
+  assert.equal(botKey.body.account, bot);
+  const botCredentials = { key: botKey.body.key, secret: botKey.body.secret };
+  assert.equal((await balance(botCredentials, 'USDT'))?.available, '120.500000');
+  const order = await signed(botCredentials, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.5000' });
+  assert.equal(order.status, 201, JSON.stringify(order.body));
+  assert.equal((await balance(botCredentials, 'USDT'))?.reserved, '50.000000', 'the sub-account trades with its own funds');
+  const back = await signed(botCredentials, 'POST', '/api/v1/transfers', { to_account: pia.account, asset: 'USDT', amount: '70.5', request_id: 'back' });
+  assert.equal(back.status, 201, JSON.stringify(back.body));
+  assert.equal((await signed(botCredentials, 'POST', '/api/v1/transfers', { to_account: pia.account, asset: 'USDT', amount: '0.5', request_id: 'too-much' })).body.error.code, 'INSUFFICIENT_BALANCE', 'reserved funds cannot move');
+  assert.equal((await balance(pia, 'USDT'))?.available, '450.000000');
+
+  const quinn = await user('accounts-quinn@example.com');
+  const foreign = await signed(quinn, 'POST', '/api/v1/transfers', { to_account: bot, asset: 'USDT', amount: '1', request_id: 'x' });
+  assert.equal(foreign.body.error.code, 'UNKNOWN_ACCOUNT');
+  const foreignKey = await venue.admin('/apikeys', { email: 'accounts-quinn@example.com', permissions: ['read'], account: bot });
+  assert.equal(foreignKey.status, 400, 'a key cannot be bound to another user\'s account');
+  assert.equal((await signed(pia, 'POST', '/api/v1/transfers', { to_account: pia.account, asset: 'USDT', amount: '1', request_id: 'self' })).body.error.code, 'SAME_ACCOUNT');
+  assert.equal((await signed(pia, 'POST', '/api/v1/transfers', { to_account: bot, to_email: 'accounts-quinn@example.com', asset: 'USDT', amount: '1', request_id: 'both' })).status, 400);
   assertLedgerSound();
 });

@@ -30,7 +30,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'apikey' && verb === 'create') {
     path = '/apikeys';
     const ip = typeof options.ip === 'string' ? options.ip.split(',').filter((x) => x !== '') : [];
-    body = { email: need(options, 'email'), permissions: need(options, 'permissions').split(','), ip };
+    body = { email: need(options, 'email'), permissions: need(options, 'permissions').split(','), ip, ...(typeof options.account === 'string' ? { account: Number(options.account) } : {}) };
   } else if (noun === 'deposit') {
     path = '/deposits';
     body = { email: need(options, 'email'), asset: need(options, 'asset'), amount: need(options, 'amount') };

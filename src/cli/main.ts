@@ -59,7 +59,7 @@ const USAGE = `usage:
   bourse verify [--data DIR]
   bourse rebuild [--data DIR]          rebuild the read model (orders, trades, candles) from the journal
   bourse admin  user create --email E --password P
-                apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]]
+                apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
                 deposit --email E --asset A --amount X
                 asset create --code C --precision N
                 market create --base B --quote Q --tick T --lot L
@@ -114,6 +114,7 @@ async function main(): Promise<void> {
       state: { type: 'string' },
       reference: { type: 'string' },
       'bank-reference': { type: 'string' },
+      account: { type: 'string' },
     },
   });
   const dataDir = resolve(values.data);

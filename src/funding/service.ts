@@ -21,7 +21,7 @@ import type { Rail } from './fiat.js';
 import { pageClause } from './store.js';
 import { statementCache } from '../store/statement-cache.js';
 import type { Sql } from '../store/statement-cache.js';
-import type { AllowedAddressRow, BankAccountRow, DepositRow, Page, WithdrawalRow, WithdrawalState } from './store.js';
+import type { AllowedAddressRow, BankAccountRow, DepositRow, Page, TransferRow, WithdrawalRow, WithdrawalState } from './store.js';
 
 export interface FundingHost {
   submit(cmd: Command): Promise<{ seq: number; events: EngineEvent[] }>;
@@ -262,7 +262,7 @@ export class FundingService {
    * withdrawal. Checks run and the row is written in one synchronous step, so that concurrent
    * requests see each other in the daily limit.
    */
-  async requestWithdrawal(user: UserRecord, input: { asset: string; amount: number; address?: string; tag?: string; bankAccountId?: number; requestKey: string; code?: string }): Promise<WithdrawalRow> {
+  async requestWithdrawal(user: UserRecord, account: number, input: { asset: string; amount: number; address?: string; tag?: string; bankAccountId?: number; requestKey: string; code?: string }): Promise<WithdrawalRow> {
     const earlier = this.sql('SELECT * FROM withdrawals WHERE user_id = ? AND request_key = ?').get(user.id, input.requestKey) as WithdrawalRow | undefined;
     if (earlier !== undefined) {
       if (earlier.state === 'rejected' && earlier.reason === 'INSUFFICIENT_BALANCE') throw insufficient();
@@ -301,7 +301,7 @@ export class FundingService {
     if (used + input.amount > limit) throw new FundingError(400, 'DAILY_LIMIT', `this withdrawal would exceed the 24 h limit of ${limit} minor units for level ${user.level}`);
     const needsReview = input.amount > rules.approvalAbove || input.amount > rules.hotWalletCap;
     const id = Number(this.sql(`INSERT INTO withdrawals (user_id, account, asset, amount, fee, kind, address, tag, bank_account_id, state, request_key, needs_2fa, needs_review, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)`).run(user.id, user.account, input.asset, input.amount, fee, kind, input.address ?? null, input.tag ?? null,
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)`).run(user.id, account, input.asset, input.amount, fee, kind, input.address ?? null, input.tag ?? null,
       input.bankAccountId ?? null, input.requestKey, needs2fa ? 1 : 0, needsReview ? 1 : 0, now, now).lastInsertRowid);
     this.crashPoint('after-request');
     await this.lock(this.withdrawal(id)!);
@@ -507,25 +507,40 @@ export class FundingService {
   // Transfers
   // ---------------------------------------------------------------------------------------
 
-  /** To another user by email: instant, free, atomic (one engine command), once per request key. */
-  async transfer(from: UserRecord, input: { toEmail: string; asset: string; amount: number; requestKey: string }): Promise<{ id: number; to: string; asset: string; amount: number; created: boolean }> {
-    const to = this.host.identity.userByEmail(input.toEmail);
-    if (to === undefined) throw new FundingError(404, 'UNKNOWN_RECIPIENT', 'no user with that email');
-    if (to.id === from.id) throw new FundingError(400, 'SAME_ACCOUNT', 'cannot transfer to yourself');
+  /**
+   * Between two of the user's own accounts, or to another user's main account by email ("pay"):
+   * instant, free, atomic (one engine command), once per request key.
+   */
+  async transfer(from: UserRecord, fromAccount: number, input: { toEmail?: string; toAccount?: number; asset: string; amount: number; requestKey: string }): Promise<TransferRow & { created: boolean }> {
+    let to: UserRecord | undefined;
+    let toAccount: number;
+    if (input.toAccount !== undefined) {
+      if (input.toEmail !== undefined) throw new FundingError(400, 'INVALID_REQUEST', 'give to_email or to_account, not both');
+      if (!this.host.identity.accountsOf(from.id).some((a) => a.id === input.toAccount)) throw new FundingError(404, 'UNKNOWN_ACCOUNT', 'to_account must be one of your accounts');
+      to = from;
+      toAccount = input.toAccount;
+    } else {
+      to = input.toEmail === undefined ? undefined : this.host.identity.userByEmail(input.toEmail);
+      if (to === undefined) throw new FundingError(404, 'UNKNOWN_RECIPIENT', 'no user with that email');
+      toAccount = to.account;
+    }
+    if (toAccount === fromAccount) throw new FundingError(400, 'SAME_ACCOUNT', 'cannot transfer to the same account');
     if (!this.host.engine.assets.has(input.asset)) throw new FundingError(404, 'UNKNOWN_ASSET', `unknown asset ${input.asset}`);
-    const key = `xfer:${from.id}:${input.requestKey}`;
-    const ack = await this.host.submit({ type: 'transfer', from: from.account, to: to.account, asset: input.asset, amount: input.amount, key });
+    const earlier = this.sql('SELECT * FROM transfers WHERE from_user = ? AND request_key = ?').get(from.id, input.requestKey) as TransferRow | undefined;
+    if (earlier !== undefined) return { ...earlier, created: false };
+    const ack = await this.host.submit({ type: 'transfer', from: fromAccount, to: toAccount, asset: input.asset, amount: input.amount, key: `xfer:${from.id}:${input.requestKey}` });
     const refused = rejectionOf(ack.events);
     if (refused !== null && refused !== 'DUPLICATE_KEY') throw new FundingError(400, refused, refused === 'INSUFFICIENT_BALANCE' ? 'not enough available balance' : 'the transfer was refused');
-    this.sql('INSERT INTO transfers (from_user, to_user, asset, amount, request_key, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(from.id, to.id, input.asset, input.amount, input.requestKey, this.host.clock());
-    const row = this.sql('SELECT id, to_user, asset, amount FROM transfers WHERE from_user = ? AND request_key = ?').get(from.id, input.requestKey) as { id: number; to_user: number; asset: string; amount: number };
-    return { id: row.id, to: this.host.identity.user(row.to_user)!.email, asset: row.asset, amount: row.amount, created: refused === null };
+    // The engine key makes a retry after a crash between the command and this row apply once.
+    this.sql('INSERT INTO transfers (from_user, from_account, to_user, to_account, asset, amount, request_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(from.id, fromAccount, to.id, toAccount, input.asset, input.amount, input.requestKey, this.host.clock());
+    const row = this.sql('SELECT * FROM transfers WHERE from_user = ? AND request_key = ?').get(from.id, input.requestKey) as TransferRow;
+    return { ...row, created: refused === null };
   }
 
-  transfers(userId: number, page: Page): { id: number; from_user: number; to_user: number; asset: string; amount: number; created_at: number }[] {
+  transfers(userId: number, page: Page): TransferRow[] {
     const { sql, params } = pageClause(page);
-    return this.sql(`SELECT id, from_user, to_user, asset, amount, created_at FROM transfers WHERE (from_user = ? OR to_user = ?) ${sql}`).all(userId, userId, ...params) as never;
+    return this.sql(`SELECT * FROM transfers WHERE (from_user = ? OR to_user = ?) ${sql}`).all(userId, userId, ...params) as TransferRow[];
   }
 
   // ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ export interface WithdrawalRow {
   created_at: number; updated_at: number;
 }
 
+export interface TransferRow { id: number; from_user: number; from_account: number; to_user: number; to_account: number; asset: string; amount: number; request_key: string; created_at: number }
 export interface BankAccountRow { id: number; user_id: number; rail: string; holder: string; iban: string | null; bic: string | null; clabe: string | null; created_at: number }
 export interface AllowedAddressRow { user_id: number; asset: string; address: string; tag: string; label: string; created_at: number; usable_at: number }
 
@@ -64,8 +65,9 @@ export function openFundingDb(path: string): Database.Database {
       reference TEXT NOT NULL, recorded_by TEXT NOT NULL, created_at INTEGER NOT NULL
     );
     CREATE TABLE IF NOT EXISTS transfers (
-      id INTEGER PRIMARY KEY, from_user INTEGER NOT NULL, to_user INTEGER NOT NULL, asset TEXT NOT NULL, amount INTEGER NOT NULL,
-      request_key TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (from_user, request_key)
+      id INTEGER PRIMARY KEY, from_user INTEGER NOT NULL, from_account INTEGER NOT NULL, to_user INTEGER NOT NULL,
+      to_account INTEGER NOT NULL, asset TEXT NOT NULL, amount INTEGER NOT NULL, request_key TEXT NOT NULL,
+      created_at INTEGER NOT NULL, UNIQUE (from_user, request_key)
     );
     CREATE TABLE IF NOT EXISTS audit (
       id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL

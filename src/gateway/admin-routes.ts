@@ -67,7 +67,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { email: user.email, kyc: request.body.kyc, level: request.body.level };
   });
 
-  app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[]; public_key?: string } }>('/apikeys', {
+  app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[]; public_key?: string; account?: number } }>('/apikeys', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['email', 'permissions'],
@@ -76,19 +76,21 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
           ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
           public_key: { type: 'string', maxLength: 2_000 },
+          account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
         },
       },
     },
   }, async (request, reply) => {
     const user = userByEmail(request.body.email);
+    const account = request.body.account;
     const ip = request.body.ip ?? [];
     void reply.status(201);
     if (request.body.public_key !== undefined) {
       // Ed25519: the client keeps the private key; nothing secret is created or shown.
-      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock()));
+      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock(), account));
       return { key: record.key, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow, account: record.account };
     }
-    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
+    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock(), account));
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow, account: record.account };
   });
 

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
-import type { DepositRow, WithdrawalRow } from '../funding/store.js';
+import type { DepositRow, TransferRow, WithdrawalRow } from '../funding/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError } from './errors.js';
 import type { Gateway } from './server.js';
@@ -78,7 +78,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     preValidation: withdraw, preHandler: weigh(5),
   }, async (request, reply) => {
     const body = request.body;
-    const row = await funding().requestWithdrawal(userOf(request), {
+    const row = await funding().requestWithdrawal(userOf(request), request.apiKey!.account, {
       asset: body.asset, amount: amountIn(body.asset, body.amount), address: body.address, tag: body.tag,
       bankAccountId: body.bank_account_id === undefined ? undefined : Number(body.bank_account_id), requestKey: body.request_id, code: body.totp,
     });
@@ -147,29 +147,38 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     return { id: String(b.id), rail: b.rail, holder: b.holder, iban: b.iban, bic: b.bic, clabe: b.clabe, created_at: b.created_at };
   });
 
-  app.post<{ Body: { to_email: string; asset: string; amount: string; request_id: string } }>('/transfers', {
+  const transferOut = (t: TransferRow, me: number) => ({
+    id: String(t.id), request_id: t.from_user === me ? t.request_key : null,
+    direction: t.from_user === me && t.to_user === me ? 'internal' : t.from_user === me ? 'out' : 'in',
+    from_account: t.from_user === me ? t.from_account : null, to_account: t.to_user === me ? t.to_account : null,
+    counterparty: t.from_user === t.to_user ? null : exchange.identity.user(t.from_user === me ? t.to_user : t.from_user)?.email ?? null,
+    asset: t.asset, amount: formatMinor(t.amount, scale(t.asset)), created_at: t.created_at,
+  });
+
+  app.post<{ Body: { to_email?: string; to_account?: number; asset: string; amount: string; request_id: string } }>('/transfers', {
     schema: {
       body: {
-        type: 'object', additionalProperties: false, required: ['to_email', 'asset', 'amount', 'request_id'],
-        properties: { to_email: { type: 'string', minLength: 3, maxLength: 254 }, asset: ASSET, amount: DECIMAL, request_id: REQUEST_ID },
+        type: 'object', additionalProperties: false, required: ['asset', 'amount', 'request_id'],
+        properties: {
+          to_email: { type: 'string', minLength: 3, maxLength: 254 }, to_account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          asset: ASSET, amount: DECIMAL, request_id: REQUEST_ID,
+        },
       },
     },
     preValidation: withdraw, preHandler: weigh(2),
   }, async (request, reply) => {
-    const asset = exchange.engine.assets.get(request.body.asset);
-    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${request.body.asset}`);
-    const result = await funding().transfer(userOf(request), { toEmail: request.body.to_email, asset: asset.code, amount: decimalIn(request.body.amount, asset.precision, 'amount'), requestKey: request.body.request_id });
+    const { body } = request;
+    if ((body.to_email === undefined) === (body.to_account === undefined)) throw new ApiError(400, 'INVALID_REQUEST', 'give exactly one of to_email (another user) and to_account (one of yours)');
+    const asset = exchange.engine.assets.get(body.asset);
+    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${body.asset}`);
+    const result = await funding().transfer(userOf(request), request.apiKey!.account, {
+      toEmail: body.to_email, toAccount: body.to_account, asset: asset.code, amount: decimalIn(body.amount, asset.precision, 'amount'), requestKey: body.request_id,
+    });
     void reply.status(result.created ? 201 : 200);
-    return { id: String(result.id), to_email: result.to, asset: result.asset, amount: formatMinor(result.amount, asset.precision), request_id: request.body.request_id };
+    return transferOut(result, request.apiKey!.userId);
   });
 
-  app.get<{ Querystring: PageQuery }>('/transfers', { schema: { querystring: PAGE_QUERY }, preValidation: read, preHandler: weigh(2) }, async (request) => {
-    const me = request.apiKey!.userId;
-    return {
-      transfers: funding().transfers(me, page(request.query)).map((t) => ({
-        id: String(t.id), direction: t.from_user === me ? 'out' : 'in', counterparty: exchange.identity.user(t.from_user === me ? t.to_user : t.from_user)?.email ?? null,
-        asset: t.asset, amount: formatMinor(t.amount, scale(t.asset)), created_at: t.created_at,
-      })),
-    };
-  });
+  app.get<{ Querystring: PageQuery }>('/transfers', { schema: { querystring: PAGE_QUERY }, preValidation: read, preHandler: weigh(2) }, async (request) => ({
+    transfers: funding().transfers(request.apiKey!.userId, page(request.query)).map((t) => transferOut(t, request.apiKey!.userId)),
+  }));
 }

@@ -10,7 +10,7 @@ import type { CandleInterval } from '../marketdata/candles.js';
 import { candleOut, marketOut, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
-import { ApiError, throwIfRejected } from './errors.js';
+import { ApiError, identityCall, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
@@ -160,9 +160,24 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { user_id: user.id, email: user.email, account: key.account, kyc: user.kyc, level: user.level, permissions: key.permissions };
   });
 
+  app.get('/accounts', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+    accounts: exchange.identity.accountsOf(request.apiKey!.userId).map((a) => ({ account: a.id, label: a.label, main: a.main, created_at: a.createdAt })),
+  }));
+
+  app.post<{ Body: { label: string } }>('/accounts', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['label'], properties: { label: { type: 'string', minLength: 1, maxLength: 64 } } } },
+    preValidation: trade, preHandler: weigh(5),
+  }, async (request, reply) => {
+    const account = await identityCall(() => exchange.createSubAccount(request.apiKey!.userId, request.body.label));
+    void reply.status(201);
+    return { account: account.id, label: account.label, main: false, created_at: account.createdAt };
+  });
+
   app.get('/balances', { preValidation: read, preHandler: weigh(2) }, async (request) => {
     // Deposits seen on chain but not yet confirmed: shown, never spendable (not in available or total).
-    const pending = exchange.funding.pending(request.apiKey!.userId);
+    // Deposits credit the main account, so that is where their pending amounts show.
+    const key = request.apiKey!;
+    const pending = key.account === exchange.identity.user(key.userId)?.account ? exchange.funding.pending(key.userId) : new Map<string, number>();
     const rows = engine().balances(account(request));
     for (const asset of pending.keys()) if (!rows.some((b) => b.asset === asset)) rows.push({ asset, available: 0, reserved: 0, locked: 0 });
     return {

@@ -89,7 +89,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     keys: exchange.identity.apiKeysOf(request.sessionUser!.id).map((k) => ({ key: k.key, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme, created_at: k.createdAt, revoked_at: k.revokedAt })),
   }));
 
-  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string; public_key?: string } }>('/apikeys', {
+  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string; public_key?: string; account?: number } }>('/apikeys', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['permissions'],
@@ -97,6 +97,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
           ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
           public_key: { type: 'string', maxLength: 2_000 }, totp: CODE,
+          account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
         },
       },
     },
@@ -107,10 +108,10 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const ip = request.body.ip ?? [];
     void reply.status(201);
     if (request.body.public_key !== undefined) {
-      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock()));
+      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock(), request.body.account));
       return { key: record.key, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow };
     }
-    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock()));
+    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock(), request.body.account));
     // A new key that can move money out is a credential change: withdrawals wait out the hold.
     if (record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(user.id);
     return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow };

@@ -32,6 +32,18 @@ export const SESSION_TTL_MS = 86_400_000;
 /** TOTP codes are accepted one 30-second step either side of the server's clock. */
 const TOTP_TOLERANCE_SECONDS = 30;
 
+/** Sub-account ids start above this, far from main accounts (whose id is the user's). */
+export const SUB_ACCOUNT_BASE = 1_000_000_000;
+const SUB_ACCOUNTS_MAX = 100;
+
+export interface AccountRecord {
+  id: number;
+  userId: number;
+  label: string;
+  main: boolean;
+  createdAt: number;
+}
+
 const USER_COLUMNS = 'id, email, account, kyc, level, totp_enabled AS twoFactor, created_at AS createdAt';
 
 function toUser(row: unknown): UserRecord | undefined {
@@ -103,6 +115,12 @@ export class IdentityStore {
         secret_sealed BLOB NOT NULL,
         created_at INTEGER NOT NULL,
         revoked_at INTEGER
+      );
+      CREATE TABLE IF NOT EXISTS sub_accounts (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        label TEXT NOT NULL,
+        created_at INTEGER NOT NULL
       );
     `);
   }
@@ -206,18 +224,44 @@ export class IdentityStore {
     this.sql('DELETE FROM sessions WHERE token_sha256 = ?').run(tokenDigest(token));
   }
 
+  /**
+   * A further account of the user (a "portfolio"): its own balances and orders, reached by keys
+   * bound to it. Ids start above SUB_ACCOUNT_BASE so that they never meet a main account (= user id).
+   */
+  createSubAccount(userId: number, label: string, now: number): AccountRecord {
+    if (this.user(userId) === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
+    if (label.length === 0 || label.length > 64) throw new IdentityError('INVALID_LABEL', 'label must have 1 to 64 characters');
+    if (this.accountsOf(userId).length >= SUB_ACCOUNTS_MAX + 1) throw new IdentityError('TOO_MANY_ACCOUNTS', `at most ${SUB_ACCOUNTS_MAX} sub-accounts`);
+    const id = Number(this.sql('INSERT INTO sub_accounts (id, user_id, label, created_at) SELECT COALESCE(MAX(id), ?) + 1, ?, ?, ? FROM sub_accounts')
+      .run(SUB_ACCOUNT_BASE, userId, label, now).lastInsertRowid);
+    return { id, userId, label, main: false, createdAt: now };
+  }
+
+  /** The user's accounts: the main one first, then sub-accounts by id. */
+  accountsOf(userId: number): AccountRecord[] {
+    const user = this.user(userId);
+    if (user === undefined) return [];
+    const subs = this.sql('SELECT id, user_id AS userId, label, created_at AS createdAt FROM sub_accounts WHERE user_id = ? ORDER BY id').all(userId) as Omit<AccountRecord, 'main'>[];
+    return [{ id: user.account, userId, label: 'main', main: true, createdAt: user.createdAt }, ...subs.map((a) => ({ ...a, main: false }))];
+  }
+
+  /** Every sub-account (for reconciling the engine's accounts at start). */
+  subAccounts(): AccountRecord[] {
+    return (this.sql('SELECT id, user_id AS userId, label, created_at AS createdAt FROM sub_accounts ORDER BY id').all() as Omit<AccountRecord, 'main'>[]).map((a) => ({ ...a, main: false }));
+  }
+
   /** Creates an HMAC key; the secret is returned once and stored only sealed. */
-  createApiKey(userId: number, permissions: Permission[], ipAllow: string[], now: number): { record: ApiKeyRecord; secret: string } {
+  createApiKey(userId: number, permissions: Permission[], ipAllow: string[], now: number, account?: number): { record: ApiKeyRecord; secret: string } {
     const user = this.user(userId);
     if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
     const key = randomBytes(16).toString('hex');
     const secret = randomBytes(32).toString('hex');
-    this.insertKey(key, user, permissions, ipAllow, 'hmac', secret, now);
+    this.insertKey(key, user, permissions, ipAllow, 'hmac', secret, now, account);
     return { record: this.apiKey(key)!, secret };
   }
 
   /** Registers an Ed25519 public key (PEM); the private key never reaches the exchange. */
-  registerEd25519Key(userId: number, publicKeyPem: string, permissions: Permission[], ipAllow: string[], now: number): ApiKeyRecord {
+  registerEd25519Key(userId: number, publicKeyPem: string, permissions: Permission[], ipAllow: string[], now: number, account?: number): ApiKeyRecord {
     const user = this.user(userId);
     if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
     let type: string | undefined;
@@ -228,11 +272,12 @@ export class IdentityStore {
     }
     if (type !== 'ed25519') throw new IdentityError('INVALID_PUBLIC_KEY', 'public_key must be an Ed25519 public key in PEM (SPKI)');
     const key = randomBytes(16).toString('hex');
-    this.insertKey(key, user, permissions, ipAllow, 'ed25519', publicKeyPem, now);
+    this.insertKey(key, user, permissions, ipAllow, 'ed25519', publicKeyPem, now, account);
     return this.apiKey(key)!;
   }
 
-  private insertKey(key: string, user: UserRecord, permissions: Permission[], ipAllow: string[], scheme: 'hmac' | 'ed25519', secret: string, now: number): void {
+  private insertKey(key: string, user: UserRecord, permissions: Permission[], ipAllow: string[], scheme: 'hmac' | 'ed25519', secret: string, now: number, account = user.account): void {
+    if (!this.accountsOf(user.id).some((a) => a.id === account)) throw new IdentityError('UNKNOWN_ACCOUNT', 'the key\'s account must be one of the user\'s accounts');
     for (const p of permissions) if (!PERMISSIONS.includes(p)) throw new IdentityError('INVALID_PERMISSION', `unknown permission ${p}`);
     try {
       blockList(ipAllow);
@@ -244,7 +289,7 @@ export class IdentityStore {
       throw new IdentityError('IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
     }
     this.sql('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(key, user.id, user.account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now);
+      .run(key, user.id, account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now);
   }
 
   apiKey(key: string): ApiKeyRecord | undefined {
