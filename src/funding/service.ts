@@ -151,7 +151,10 @@ export class FundingService {
     this.sql('UPDATE deposits SET confirmations = ?, state = ?, updated_at = ? WHERE id = ?').run(transfer.confirmations, state, now, row.id);
     const updated = { ...row, confirmations: transfer.confirmations, state } as DepositRow;
     this.emit({ type: 'deposit', userId: row.user_id, deposit: updated });
-    if (!transfer.dropped && transfer.confirmations >= row.required) void this.credit(updated);
+    if (!transfer.dropped && transfer.confirmations >= row.required) {
+      // Not credited now (engine overloaded or closing): the next report of this output tries again.
+      this.credit(updated).catch((error: Error) => process.emitWarning(`deposit ${row!.id}: ${error.message}`));
+    }
   }
 
   private async credit(row: DepositRow): Promise<void> {
@@ -304,7 +307,13 @@ export class FundingService {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)`).run(user.id, account, input.asset, input.amount, fee, kind, input.address ?? null, input.tag ?? null,
       input.bankAccountId ?? null, input.requestKey, needs2fa ? 1 : 0, needsReview ? 1 : 0, now, now).lastInsertRowid);
     this.crashPoint('after-request');
-    await this.lock(this.withdrawal(id)!);
+    try {
+      await this.lock(this.withdrawal(id)!);
+    } catch (error) {
+      // The lock never reached the journal (queue full, server closing): the request did not happen.
+      if (!this.host.engine.holds.has(`wd:${id}`)) this.setState(id, 'rejected', { reason: 'UNAVAILABLE' }, 'requested');
+      throw error;
+    }
     const row = this.withdrawal(id)!;
     if (row.state === 'rejected') throw row.reason === 'INSUFFICIENT_BALANCE' ? insufficient() : new FundingError(400, row.reason ?? 'REJECTED', 'the engine refused to lock the funds');
     this.kick();
@@ -416,7 +425,7 @@ export class FundingService {
       return;
     }
     this.driving = true;
-    void this.drive().finally(() => {
+    void this.drive().catch((error: Error) => process.emitWarning(`withdrawals: ${error.message}`)).finally(() => {
       this.driving = false;
       if (this.redrive) {
         this.redrive = false;

@@ -16,6 +16,7 @@ import { ApiError, errorBody } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerFundingRoutes } from './funding-routes.js';
 import { FundingError } from '../funding/service.js';
+import { SequencerClosedError, SequencerOverloadedError } from '../journal/index.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
@@ -84,6 +85,9 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       return reply.status(error.status).send(errorBody(error.code, error.message));
     }
     if (error instanceof FundingError) return reply.status(error.status).send(errorBody(error.code, error.message));
+    // Load and shutdown, not the request: the client may retry.
+    if (error instanceof SequencerOverloadedError) return reply.status(503).header('Retry-After', '1').send(errorBody('OVERLOADED', 'the exchange is busy; retry shortly'));
+    if (error instanceof SequencerClosedError) return reply.status(503).send(errorBody('UNAVAILABLE', 'the exchange is not accepting commands'));
     if (error.validation !== undefined) return reply.status(400).send(errorBody('INVALID_REQUEST', error.message));
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       const code = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BODY_TOO_LARGE'
