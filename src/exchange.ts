@@ -21,6 +21,8 @@ import type { AccountRecord, UserRecord } from './identity/store.js';
 import { recover, Sequencer, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, Committed } from './journal/index.js';
 import { Projector } from './store/projector.js';
+import { ProjectionThread } from './store/projection-thread.js';
+import { MessageChannel } from 'node:worker_threads';
 import { SimulatedChain } from './funding/chains/simulated.js';
 import { DEMO_FUNDING } from './funding/config.js';
 import type { FundingConfig } from './funding/config.js';
@@ -60,7 +62,24 @@ export class Exchange {
     readonly clock: () => number,
     private readonly fundingDb: Database.Database,
     readonly chain: SimulatedChain,
+    private readonly projection: ProjectionThread | null,
   ) {}
+
+  /** Resolves once the read model includes every command acknowledged so far (read your writes). */
+  readModelCaughtUp(): Promise<void> {
+    return this.projection === null ? Promise.resolve() : this.projection.reached(this.sequencer.lastSeq);
+  }
+
+  /** Runs `fn` once the read model includes `seq`. */
+  afterProjected(seq: number, fn: () => void): void {
+    if (this.projection === null) fn();
+    else this.projection.after(seq, fn);
+  }
+
+  /** Why the read model stopped following the journal, or null. */
+  get readModelFailure(): string | null {
+    return this.projection?.failed ?? null;
+  }
 
   private fundingValue: FundingService | null = null;
 
@@ -75,11 +94,15 @@ export class Exchange {
     const clock = options.clock ?? Date.now;
     const projector = new Projector(join(dataDir, 'store.db'));
     let chunk: Committed[] = [];
+    const writerThread = options.writerThread ?? true;
+    // With the writer thread, durable batches go on to the projection thread (see below).
+    const projection = writerThread ? new MessageChannel() : null;
     const sequencer = Sequencer.open({
       path: join(dataDir, 'journal.db'),
       snapshotEvery: options.snapshotEvery,
       checkInvariantsEvery: options.checkInvariantsEvery,
-      writerThread: options.writerThread ?? true,
+      writerThread,
+      forwardTo: projection?.port1,
       clock,
       onReplay: (envelope, events) => {
         if (envelope.seq <= projector.lastSeq) return;
@@ -100,12 +123,15 @@ export class Exchange {
       });
     }
     projector.apply(chunk);
-    sequencer.onBatch((batch) => projector.apply(batch));
+    // From here the read model follows on its own thread (this connection only reads), or inline.
+    const projectionThread = projection === null ? null
+      : new ProjectionThread(join(dataDir, 'journal.db'), join(dataDir, 'store.db'), sequencer.lastSeq, projection.port2);
+    if (projectionThread === null) sequencer.onBatch((batch) => projector.apply(batch));
 
     const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));
     const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth });
     const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
-    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb));
+    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread);
     if (options.demo) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
     if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();
@@ -168,6 +194,7 @@ export class Exchange {
 
   close(): void {
     this.sequencer.close();
+    this.projection?.close(this.sequencer.lastSeq);
     this.projector.close();
     this.identity.close();
     this.fundingDb.close();

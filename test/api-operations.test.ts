@@ -9,7 +9,7 @@ test('operations: health, Prometheus metrics, the OpenAPI document and the docs 
     const trader = await venue.trader('ops@example.com', { USDT: '1000' });
     await venue.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.0100' });
     const health = await call(venue.url, 'GET', '/health');
-    assert.deepEqual(health.body, { status: 'ok', seq: venue.exchange.sequencer.lastSeq });
+    assert.deepEqual(health.body, { status: 'ok', seq: venue.exchange.sequencer.lastSeq, read_model: 'ok' });
 
     const metrics = await fetch(`${venue.url}/metrics`);
     const text = await metrics.text();

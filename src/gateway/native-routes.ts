@@ -77,6 +77,9 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   const trade = gateway.authenticate('trade');
   const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
 
+  // Orders that are no longer open are read from the read model: wait until it has every
+  // command acknowledged so far, so that a client always reads its own writes.
+  const fresh = (): Promise<void> => exchange.readModelCaughtUp();
   const orderOut = (orderId: number, owner: number): OrderWire | undefined => findOrder(exchange, orderId, owner);
 
   async function submit(cmd: Command): Promise<EngineEvent[]> {
@@ -112,6 +115,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
     const limit = limitOf(request.query.limit, 100, 1_000);
+    await fresh();
     return {
       market: scales.id,
       trades: exchange.projector.trades(scales.id, limit).map((t) => ({
@@ -121,12 +125,14 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     };
   });
 
-  app.get('/tickers', { preHandler: weigh(5) }, async () => ({
-    tickers: engine().marketList.map((m) => tickerOf(exchange, m.id)),
-  }));
+  app.get('/tickers', { preHandler: weigh(5) }, async () => {
+    await fresh();
+    return { tickers: engine().marketList.map((m) => tickerOf(exchange, m.id)) };
+  });
 
   app.get<{ Params: { market: string } }>('/markets/:market/ticker', { schema: { params: MARKET_PARAM }, preHandler: weigh(1) }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
+    await fresh();
     return tickerOf(exchange, scales.id);
   });
 
@@ -146,6 +152,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const scales = scalesOf(engine(), request.params.market);
     const q = request.query;
     const interval = q.interval ?? '1m';
+    await fresh();
     const candles = exchange.projector.candles(scales.id, interval, {
       from: q.from === undefined ? undefined : Number(q.from), to: q.to === undefined ? undefined : Number(q.to), limit: limitOf(q.limit, 500, 1_000),
     });
@@ -215,6 +222,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const owner = account(request);
     const q = request.query;
     if (q.market !== undefined) scalesOf(engine(), q.market);
+    await fresh();
     if (q.client_order_id !== undefined) {
       const open = engine().openOrderByClientId(owner, q.client_order_id);
       const row = open === undefined ? exchange.projector.orderByClientId(owner, q.client_order_id) : undefined;
@@ -238,6 +246,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: read, preHandler: weigh(1) }, async (request) => {
+    await fresh();
     const order = orderOut(Number(request.params.id), account(request));
     if (order === undefined) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such order');
     const fills = exchange.projector.fillsOf(Number(request.params.id));
@@ -263,6 +272,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     if (request.body.quantity !== undefined) cmd.quantity = decimalIn(request.body.quantity, scales.baseScale, 'quantity');
     if (request.body.price !== undefined) cmd.price = decimalIn(request.body.price, scales.quoteScale, 'price');
     await submit(cmd);
+    await fresh();
     return orderOut(id, owner);
   });
 
@@ -270,6 +280,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const owner = account(request);
     const id = Number(request.params.id);
     await submit({ type: 'cancel_order', account: owner, orderId: id });
+    await fresh();
     return orderOut(id, owner);
   });
 
@@ -280,6 +291,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const owner = account(request);
     if (request.query.market !== undefined) scalesOf(engine(), request.query.market);
     const events = await submit({ type: 'cancel_all', account: owner, ...(request.query.market === undefined ? {} : { market: request.query.market }) });
+    await fresh();
     const cancelled = events.filter((e) => e.type === 'order_cancelled').map((e) => orderOut((e as { orderId: number }).orderId, owner)!);
     return { cancelled };
   });
@@ -295,6 +307,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const q = request.query;
     const limit = limitOf(q.limit, 100, 500);
+    await fresh();
     const rows = exchange.projector.ledger(account(request), { asset: q.asset, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
     return {
       entries: rows.map((r) => {
@@ -322,6 +335,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const q = request.query;
     if (q.market !== undefined) scalesOf(engine(), q.market);
     const limit = limitOf(q.limit, 100, 500);
+    await fresh();
     const rows = exchange.projector.fills(account(request), { market: q.market, beforeTradeId: q.before === undefined ? undefined : Number(q.before), limit });
     return {
       trades: rows.map((f) => {

@@ -150,7 +150,10 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/health', { schema: { tags: ['operations'] } }, async () => ({ status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq }));
+  app.get('/health', { schema: { tags: ['operations'] } }, async () => ({
+    status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq,
+    read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
+  }));
   const gateway: Gateway = { app, authenticate, charge, chargeSubjects };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

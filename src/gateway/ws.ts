@@ -252,9 +252,12 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     publishTrades(events);
     const touched = new Set<string>();
     for (const e of events) if (e.type === 'trade') touched.add(e.market);
-    publishMarketStats(touched, exchange.clock());
-    publishPrivate(events);
     resyncStale();
+    // Tickers, candles and order states come from the read model: send them once it has this batch.
+    exchange.afterProjected(seq, () => {
+      publishMarketStats(touched, exchange.clock());
+      publishPrivate(events);
+    });
   });
 
   const handle = async (client: Client, message: Message): Promise<void> => {
@@ -288,7 +291,10 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       join(client, name);
       reply(client, { event: 'subscribed', channel: name });
       if (channel === 'depth') reply(client, { ...depth.snapshot(message.market as string) });
-      if (channel === 'ticker') reply(client, { channel: 'ticker', market: message.market, ticker: tickerOf(exchange, message.market as string) });
+      if (channel === 'ticker') {
+        await exchange.readModelCaughtUp();
+        reply(client, { channel: 'ticker', market: message.market, ticker: tickerOf(exchange, message.market as string) });
+      }
       return;
     }
     if (op === 'auth') {
@@ -320,6 +326,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
       const ack = await exchange.submit({ type: 'cancel_order', account: client.account, orderId });
       throwIfRejected(ack.events);
+      await exchange.readModelCaughtUp();
       return reply(client, { event: 'cancelled', id, order: findOrder(exchange, orderId, client.account) });
     }
     throw new ApiError(400, 'UNKNOWN_OP', 'unknown op');

@@ -64,6 +64,8 @@ export interface WriterData {
   path: string;
   options: JournalOptions;
   port: MessagePort;
+  /** Where appended batches go next, once durable (the read-model projection thread). */
+  forward: MessagePort | null;
   /** Int32 counter the writer bumps after each reply, for drain() to wait on. */
   signal: SharedArrayBuffer;
 }
@@ -84,11 +86,11 @@ export class ThreadJournalSink implements JournalSink {
   private failure: Error | null = null;
   private closed = false;
 
-  constructor(path: string, options: JournalOptions = {}) {
+  constructor(path: string, options: JournalOptions = {}, forward: MessagePort | null = null) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const workerData: WriterData = { path, options, port: port2, signal: this.signal.buffer as SharedArrayBuffer };
-    this.worker = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData, transferList: [port2] });
+    const workerData: WriterData = { path, options, port: port2, forward, signal: this.signal.buffer as SharedArrayBuffer };
+    this.worker = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData, transferList: forward === null ? [port2] : [port2, forward] });
     this.port.on('message', (reply: WriterReply) => this.settle(reply));
     this.worker.on('error', (error) => this.failAll(error));
     this.worker.on('exit', (code) => {

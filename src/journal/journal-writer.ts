@@ -7,7 +7,7 @@ import { SqliteJournal } from './sqlite-journal.js';
 import { writeSnapshotAt } from './journal-sink.js';
 import type { WriterData, WriterReply, WriterRequest } from './journal-sink.js';
 
-const { path, options, port, signal } = workerData as WriterData;
+const { path, options, port, forward, signal } = workerData as WriterData;
 const journal = new SqliteJournal(path, options);
 const replies = new Int32Array(signal);
 
@@ -22,7 +22,10 @@ parentPort!.on('message', (request: WriterRequest) => {
     switch (request.op) {
       case 'append':
         journal.appendSerialized(request.envelopes);
-        break;
+        // Durable: answer first (the engine thread is waiting), then hand the batch on.
+        reply({ ok: true });
+        forward?.postMessage(request.envelopes);
+        return;
       case 'snapshot':
         writeSnapshotAt(journal, request.seq, request.ts, request.stateHash, request.json, request.keep);
         break;
@@ -31,6 +34,7 @@ parentPort!.on('message', (request: WriterRequest) => {
         reply({ ok: true });
         parentPort!.close();
         port.close();
+        forward?.close();
         return;
     }
   } catch (error) {

@@ -13,6 +13,7 @@ import { encodeSnapshot, findViolations } from '../core/index.js';
 import type { Command, Engine, EngineEvent, Envelope } from '../core/index.js';
 import { recover } from './recovery.js';
 import type { RecoveryReport } from './recovery.js';
+import type { MessagePort } from 'node:worker_threads';
 import { InlineJournalSink, ThreadJournalSink } from './journal-sink.js';
 import type { JournalSink } from './journal-sink.js';
 import { sha256, SqliteJournal } from './sqlite-journal.js';
@@ -38,6 +39,8 @@ export interface SequencerOptions extends JournalOptions {
   clock?: () => number;
   /** Append on a journal writer thread instead of the calling thread (default false). */
   writerThread?: boolean;
+  /** With writerThread: the writer posts each durable batch (SerializedEnvelope[]) to this port. */
+  forwardTo?: MessagePort;
   /** Called for each replayed command during recovery. */
   onReplay?: (envelope: Envelope, events: EngineEvent[]) => void;
 }
@@ -122,7 +125,7 @@ export class Sequencer {
     this.stampedSeq = this.journal.lastSeq;
     this.stampedTs = this.journal.lastTs;
     this.checkInvariants();
-    this.sink = options.writerThread ? new ThreadJournalSink(options.path, { synchronous: options.synchronous }) : new InlineJournalSink(this.journal);
+    this.sink = options.writerThread ? new ThreadJournalSink(options.path, { synchronous: options.synchronous }, options.forwardTo ?? null) : new InlineJournalSink(this.journal);
   }
 
   get engine(): Engine {

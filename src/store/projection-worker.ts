@@ -1,0 +1,70 @@
+/**
+ * The read-model projection thread (see ProjectionThread): a replica of the engine, recovered
+ * from the journal up to `fromSeq`, applies each durable batch the journal writer forwards and
+ * projects the events into DATA/store.db. The engine is deterministic, so the replica's events
+ * are the live engine's events; the engine thread no longer spends time on SQL.
+ */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import type { Command, Envelope } from '../core/index.js';
+import { recover, SqliteJournal } from '../journal/index.js';
+import type { Committed, SerializedEnvelope } from '../journal/index.js';
+import { Projector } from './projector.js';
+
+export interface ProjectionData {
+  journalPath: string;
+  storePath: string;
+  fromSeq: number;
+  /** Durable batches from the journal writer. */
+  input: MessagePort;
+  /** Int32 [projected seq, closed flag] for close() to wait on. */
+  signal: SharedArrayBuffer;
+}
+
+export type ProjectionControl = { op: 'close'; untilSeq: number };
+export type ProjectionReport = { projected: number } | { failed: string };
+
+const { journalPath, storePath, fromSeq, input, signal } = workerData as ProjectionData;
+const progress = new Int32Array(signal);
+const journal = new SqliteJournal(journalPath);
+const engine = recover(journal, { untilSeq: fromSeq }).engine;
+journal.close();
+const projector = new Projector(storePath);
+let failed = false;
+
+function project(rows: SerializedEnvelope[]): void {
+  if (failed) return;
+  try {
+    const batch: Committed[] = [];
+    for (const row of rows) {
+      if (row.seq <= engine.lastSeq) continue;
+      const envelope: Envelope = { seq: row.seq, ts: row.ts, cmd: JSON.parse(row.command) as Command };
+      batch.push({ envelope, events: engine.apply(envelope) });
+    }
+    projector.apply(batch);
+  } catch (error) {
+    failed = true;
+    parentPort!.postMessage({ failed: (error as Error).message } satisfies ProjectionReport);
+    return;
+  }
+  Atomics.store(progress, 0, engine.lastSeq);
+  Atomics.notify(progress, 0);
+  parentPort!.postMessage({ projected: engine.lastSeq } satisfies ProjectionReport);
+}
+
+input.on('message', project);
+parentPort!.on('message', (control: ProjectionControl) => {
+  if (control.op !== 'close') return;
+  // Batches come on another channel: take whatever is still queued there before closing.
+  for (let next = receiveMessageOnPort(input); next !== undefined; next = receiveMessageOnPort(input)) project(next.message as SerializedEnvelope[]);
+  if (engine.lastSeq < control.untilSeq && !failed) {
+    parentPort!.postMessage({ failed: `closed at seq ${engine.lastSeq}, short of ${control.untilSeq}: rebuild the read model` } satisfies ProjectionReport);
+  }
+  projector.close();
+  input.close();
+  Atomics.store(progress, 1, 1);
+  Atomics.notify(progress, 1);
+  parentPort!.close();
+});
+Atomics.store(progress, 0, engine.lastSeq);
+parentPort!.postMessage({ projected: engine.lastSeq } satisfies ProjectionReport);
