@@ -217,3 +217,23 @@ test('the ledger lists every balance change with the balance after it, newest fi
     assert.equal(available, BigInt(entry.available.replace('.', '')));
   }
 });
+
+test('reads see every acknowledged write at once, though the read model is projected on another thread', async () => {
+  // 40 crossing pairs placed concurrently: each sell fills a buy as soon as it is acknowledged.
+  const placed = await Promise.all(Array.from({ length: 40 }, (_, i) => Promise.all([
+    venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '31000.00', quantity: '0.0010', client_order_id: `ryw-b${i}` })),
+    venue.signed(bob, 'POST', '/api/v1/orders', order({ side: 'sell', price: '31000.00', quantity: '0.0010', client_order_id: `ryw-s${i}` })),
+  ])));
+  for (const [buy, sell] of placed) {
+    assert.equal(buy.status, 201);
+    assert.equal(sell.status, 201);
+    // Immediately after each 201: the closed order, its fills and the ledger are all there.
+    const read = await venue.signed(bob, 'GET', `/api/v1/orders/${sell.body.id}`);
+    assert.equal(read.body.status, 'FILLED', JSON.stringify(read.body));
+    assert.equal(read.body.fills.length, 1);
+  }
+  const ledger = await venue.signed(alice, 'GET', '/api/v1/ledger?asset=BTC&limit=500');
+  assert.ok(ledger.body.entries.length >= 40);
+  const health = await call(venue.url, 'GET', '/health');
+  assert.equal(health.body.read_model, 'ok');
+});
