@@ -110,7 +110,7 @@ test('a chain deposit is pending until its confirmations, then credited once, ho
   assertLedgerSound();
 });
 
-test('a reorg drops an unconfirmed deposit: never credited, no longer pending', async () => {
+test('a reorg drops an unconfirmed deposit (never credited, no longer pending); one that drops a credited deposit is recorded for the operator', async () => {
   const bob = await user('reorg@example.com');
   const { address } = (await signed(bob, 'GET', '/api/v1/deposit-address?asset=ETH')).body;
   await venue.admin('/chain/send', { asset: 'ETH', address, amount: '1.5' });
@@ -121,8 +121,18 @@ test('a reorg drops an unconfirmed deposit: never credited, no longer pending', 
   await venue.admin('/chain/mine', { network: 'ethereum', blocks: 5 });
   const deposit = (await signed(bob, 'GET', '/api/v1/deposits?asset=ETH')).body.deposits[0];
   assert.equal(deposit.state, 'dropped');
-  assert.equal((await balance(bob, 'ETH'))?.pending ?? '0.00000000', '0.00000000');
-  assert.equal((await balance(bob, 'ETH'))?.available ?? '0.00000000', '0.00000000');
+  assert.equal((await balance(bob, 'ETH'))?.pending ?? '0.00000000', '0.00000000', 'no longer pending');
+  assert.equal((await balance(bob, 'ETH'))?.available ?? '0.00000000', '0.00000000', 'never credited');
+  // A deeper reorg after the credit: the credit stands and the operator is told, once.
+  await venue.admin('/chain/send', { asset: 'ETH', address, amount: '0.5' });
+  await venue.admin('/chain/mine', { network: 'ethereum', blocks: 3 });
+  await until(() => balance(bob, 'ETH'), (b) => b?.available === '0.50000000', 'the second deposit');
+  await venue.admin('/chain/reorg', { network: 'ethereum', depth: 3 });
+  await venue.admin('/chain/reorg', { network: 'ethereum', depth: 1 });
+  const credited = (await signed(bob, 'GET', '/api/v1/deposits?asset=ETH')).body.deposits[0];
+  assert.equal(credited.state, 'credited');
+  assert.equal(venue.exchange.funding.auditTrail(`dep:${credited.id}`).filter((a) => a.action === 'credited_deposit_dropped').length, 1);
+  assert.equal((await balance(bob, 'ETH'))?.available, '0.50000000');
   assertLedgerSound();
 });
 

@@ -146,7 +146,15 @@ export class FundingService {
         .run(transfer.network, transfer.txid, transfer.output, transfer.asset, owner, transfer.address, transfer.tag, transfer.amount, rules.confirmations, now, now);
       row = this.sql('SELECT * FROM deposits WHERE network = ? AND txid = ? AND output = ?').get(transfer.network, transfer.txid, transfer.output) as DepositRow;
     }
-    if (row.state === 'credited') return; // final; a later reorg of a credited deposit is an operator matter
+    if (row.state === 'credited') {
+      // Final for the ledger. A credit the chain later took back is an incident for the operator:
+      // it is recorded once, never reversed automatically (the funds may have moved on).
+      if (transfer.dropped && this.sql('SELECT 1 FROM audit WHERE action = \'credited_deposit_dropped\' AND subject = ?').get(`dep:${row.id}`) === undefined) {
+        this.audit('chain', 'credited_deposit_dropped', `dep:${row.id}`, { network: row.network, txid: row.txid, output: row.output, amount: row.amount, userId: row.user_id });
+        process.emitWarning(`deposit ${row.id} (${row.network} ${row.txid}:${row.output}) was credited and then dropped by a reorg`);
+      }
+      return;
+    }
     const state = transfer.dropped ? 'dropped' : transfer.confirmations === 0 ? 'detected' : 'confirming';
     this.sql('UPDATE deposits SET confirmations = ?, state = ?, updated_at = ? WHERE id = ?').run(transfer.confirmations, state, now, row.id);
     const updated = { ...row, confirmations: transfer.confirmations, state } as DepositRow;
