@@ -40,8 +40,8 @@ export const DEFAULT_CONFIG: Config = {
 export const DEMO_VENUE: Pick<Config, 'assets' | 'markets'> = {
   assets: [
     { code: 'BTC', precision: 8 }, { code: 'ETH', precision: 8 }, { code: 'USDT', precision: 6 }, { code: 'EUR', precision: 2 },
-    // Funding only (no market yet): a destination-tag asset and a SPEI-paid currency.
-    { code: 'XRP', precision: 6 }, { code: 'MXN', precision: 2 },
+    // Funding only (no market yet): tag and memo assets, and a SPEI-paid currency.
+    { code: 'XRP', precision: 6 }, { code: 'XLM', precision: 7 }, { code: 'XEM', precision: 6 }, { code: 'MXN', precision: 2 },
   ],
   markets: [
     { base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5' },

@@ -136,7 +136,7 @@ test('a reorg drops an unconfirmed deposit (never credited, no longer pending); 
   assertLedgerSound();
 });
 
-test('destination tags route deposits on the shared XRP address to the right user; an unknown tag credits nobody', async () => {
+test('tags route deposits on shared addresses to the right user (XRP dt, XLM memoId, XEM message); an unknown tag credits nobody', async () => {
   const carol = await user('tag-carol@example.com');
   const dave = await user('tag-dave@example.com');
   const carolTag = (await signed(carol, 'GET', '/api/v1/deposit-address?asset=XRP')).body.tag;
@@ -149,10 +149,19 @@ test('destination tags route deposits on the shared XRP address to the right use
   await until(() => balance(dave, 'XRP'), (b) => b?.available === '7.000000', 'the tagged credit');
   assert.equal((await balance(carol, 'XRP'))?.available, '100.000000');
   assert.equal(venue.exchange.engine.external.balance(venue.exchange.engine.assets.get('XRP')!).available, -107_000_000, 'the untagged 5 XRP were credited to nobody');
+  // XLM by memoId and XEM by message text, each on one shared address.
+  for (const [asset, network, amount, shown] of [['XLM', 'stellar', '12.5', '12.5000000'], ['XEM', 'nem', '3', '3.000000']] as const) {
+    const target = (await signed(dave, 'GET', `/api/v1/deposit-address?asset=${asset}`)).body;
+    assert.equal(target.tag, String(dave.id));
+    await venue.admin('/chain/send', { asset, address: target.address, tag: target.tag, amount });
+    await venue.admin('/chain/mine', { network, blocks: 1 });
+    await until(() => balance(dave, asset), (b) => b?.available === shown, `${asset} by tag`);
+    assert.equal((await balance(carol, asset))?.available ?? '0', '0');
+  }
   assertLedgerSound();
 });
 
-test('invalid destinations get clear 4xx: Bitcoin and Ethereum checksums, XRP tags, IBAN, BIC and CLABE', async () => {
+test('invalid destinations get clear 4xx: Bitcoin, Ethereum, Stellar and NEM checksums, dt / memoId / message tags, IBAN, BIC and CLABE', async () => {
   const erin = await user('invalid@example.com');
   const bad = async (body: Record<string, unknown>, code: string, path = '/api/v1/withdrawal-addresses') => {
     const response = await signed(erin, 'POST', path, body);
@@ -166,6 +175,13 @@ test('invalid destinations get clear 4xx: Bitcoin and Ethereum checksums, XRP ta
   assert.match(await bad({ asset: 'ETH', address: '0x5290840009852788' }, 'INVALID_ADDRESS'), /40 hex/);
   assert.match(await bad({ asset: 'XRP', address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', tag: '4294967296' }, 'INVALID_TAG'), /dt/);
   assert.match(await bad({ asset: 'BTC', address: BTC_DESTINATION, tag: '1' }, 'INVALID_TAG'), /no tag/);
+  assert.match(await bad({ asset: 'XLM', address: 'GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN6' }, 'INVALID_ADDRESS'), /Stellar/);
+  assert.match(await bad({ asset: 'XLM', address: 'GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7', tag: 'abc' }, 'INVALID_TAG'), /memoId/);
+  assert.match(await bad({ asset: 'XEM', address: 'NALICE2A73DLYTP4365GNFCURAUP3XVBFO7YNYOX' }, 'INVALID_ADDRESS'), /NEM/);
+  assert.match(await bad({ asset: 'XEM', address: 'NALICE2A73DLYTP4365GNFCURAUP3XVBFO7YNYOW', tag: 'bad\u0001' }, 'INVALID_TAG'), /message/);
+  for (const [asset, address] of [['XLM', 'GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7'], ['XEM', 'NALICE2A73DLYTP4365GNFCURAUP3XVBFO7YNYOW']]) {
+    assert.equal((await signed(erin, 'POST', '/api/v1/withdrawal-addresses', { asset, address, tag: asset === 'XEM' ? 'invoice 42' : '42' })).status, 201, address);
+  }
   assert.match(await bad({ rail: 'sepa', holder: 'Erin', iban: 'DE89370400440532013001', bic: 'COBADEFFXXX' }, 'INVALID_BANK_ACCOUNT', '/api/v1/bank-accounts'), /IBAN/);
   assert.match(await bad({ rail: 'sepa', holder: 'Erin', iban: 'DE89370400440532013000', bic: 'COBA' }, 'INVALID_BANK_ACCOUNT', '/api/v1/bank-accounts'), /BIC/);
   assert.match(await bad({ rail: 'spei', holder: 'Erin', clabe: '002010077777777772' }, 'INVALID_BANK_ACCOUNT', '/api/v1/bank-accounts'), /check digit/);
@@ -174,7 +190,7 @@ test('invalid destinations get clear 4xx: Bitcoin and Ethereum checksums, XRP ta
     assert.equal((await signed(erin, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address })).status, 201, address);
   }
   assert.equal((await signed(erin, 'POST', '/api/v1/withdrawal-addresses', { asset: 'ETH', address: ETH_DESTINATION.toLowerCase() })).status, 201);
-  assert.equal((await signed(erin, 'GET', '/api/v1/withdrawal-addresses')).body.addresses.length, 4);
+  assert.equal((await signed(erin, 'GET', '/api/v1/withdrawal-addresses')).body.addresses.length, 6);
 });
 
 test('a withdrawal needs an allow-listed address past its hold, and a credential change holds withdrawals again', async () => {

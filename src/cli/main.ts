@@ -66,7 +66,7 @@ const USAGE = `usage:
                 market halt|resume|cancel-only|post-only --market M
                 fees set --market M --maker F --taker F
                 chain send --address ADDR --asset A --amount X [--tag T]   (simulated chain: incoming payment)
-                chain mine --network bitcoin|ethereum|ripple [--blocks N]
+                chain mine --network bitcoin|ethereum|ripple|stellar|nem [--blocks N]
                 chain reorg --network N --depth N
                 chain pause|resume --network N                          (simulated node down / back)
                 withdrawal list [--state S]

@@ -61,6 +61,14 @@ export const DEMO_FUNDING: FundingConfig = {
       asset: 'XRP', network: 'ripple', sharedAddress: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', tag: 'dt', confirmations: 1,
       minWithdrawal: '20', withdrawalFee: '0.25', dailyLimits: ['10000', '100000'],
     },
+    {
+      asset: 'XLM', network: 'stellar', sharedAddress: 'GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7', tag: 'memoId', confirmations: 1,
+      minWithdrawal: '10', withdrawalFee: '0.01', dailyLimits: ['100000', '1000000'],
+    },
+    {
+      asset: 'XEM', network: 'nem', sharedAddress: 'NALICE2A73DLYTP4365GNFCURAUP3XVBFO7YNYOW', tag: 'message', confirmations: 1,
+      minWithdrawal: '10', withdrawalFee: '0.05', dailyLimits: ['100000', '1000000'],
+    },
     { asset: 'EUR', rail: 'sepa', minWithdrawal: '10', withdrawalFee: '1', dailyLimits: ['1000', '50000', '500000'], approvalAbove: '20000' },
     { asset: 'MXN', rail: 'spei', minWithdrawal: '100', withdrawalFee: '5', dailyLimits: ['20000', '1000000', '10000000'], approvalAbove: '400000' },
   ],

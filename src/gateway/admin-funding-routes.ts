@@ -15,7 +15,7 @@ const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', max
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
 const OPERATOR = { type: 'string', minLength: 1, maxLength: 100 } as const;
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
-const NETWORK = { type: 'string', enum: ['bitcoin', 'ethereum', 'ripple'] } as const;
+const NETWORK = { type: 'string', enum: ['bitcoin', 'ethereum', 'ripple', 'stellar', 'nem'] } as const;
 
 export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Exchange): void {
   const funding = () => exchange.funding;

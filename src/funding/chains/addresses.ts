@@ -8,15 +8,20 @@
  * - ethereum: m/…/0/i below an xpub of the account level (m/44'/60'/0'); addresses carry the
  *   EIP-55 mixed-case checksum. Destinations: all-lowercase, all-uppercase, or a valid EIP-55.
  * - ripple: one shared address; users are told apart by the destination tag (XRP `dt`).
+ * - stellar: one shared account (StrKey "G…", CRC16-XModem checksum); users by `memoId`.
+ * - nem: one shared address (NIS1 base32 "N…", Keccak checksum); users by the `message` text.
+ *   The two checksums are written here (a few lines each) rather than pulling in either
+ *   chain's whole SDK.
  */
 import { HDKey } from '@scure/bip32';
 import * as btc from '@scure/btc-signer';
-import { base58xrp } from '@scure/base';
+import { base32, base58xrp } from '@scure/base';
+import { ripemd160 } from '@noble/hashes/legacy.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 
-export type Network = 'bitcoin' | 'ethereum' | 'ripple';
+export type Network = 'bitcoin' | 'ethereum' | 'ripple' | 'stellar' | 'nem';
 export type TagKind = 'dt' | 'memoId' | 'message';
 
 /** SLIP-132 version bytes of zpub (BIP84 mainnet, public). */
@@ -68,7 +73,55 @@ export function addressProblem(network: Network, address: string): string | null
     }
     case 'ripple':
       return rippleProblem(address);
+    case 'stellar':
+      return stellarProblem(address);
+    case 'nem':
+      return nemProblem(address);
   }
+}
+
+function decodeBase32(text: string, length: number): Uint8Array | null {
+  try {
+    const bytes = base32.decode(text);
+    return bytes.length === length ? bytes : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CRC-16/XMODEM (polynomial 0x1021, initial 0), as Stellar's StrKey uses. */
+function crc16xmodem(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+function stellarProblem(address: string): string | null {
+  const bytes = /^G[A-Z2-7]{55}$/.test(address) ? decodeBase32(address, 35) : null;
+  // Version byte 6 << 3 (an account id), 32 key bytes, the CRC little-endian.
+  if (bytes === null || bytes[0] !== 6 << 3) return 'not a valid Stellar account id (G…, 56 characters)';
+  const crc = crc16xmodem(bytes.subarray(0, 33));
+  return bytes[33] === (crc & 0xff) && bytes[34] === crc >> 8 ? null : 'Stellar account id checksum does not match';
+}
+
+/** A NIS1 mainnet address from a public key: 0x68, RIPEMD-160(Keccak-256(key)), 4 checksum bytes. */
+export function nemAddress(publicKey: Uint8Array): string {
+  const body = new Uint8Array(25);
+  body[0] = 0x68;
+  body.set(ripemd160(keccak_256(publicKey)), 1);
+  body.set(keccak_256(body.subarray(0, 21)).subarray(0, 4), 21);
+  return base32.encode(body);
+}
+
+function nemProblem(address: string): string | null {
+  const plain = address.replace(/-/g, '').toUpperCase();
+  const bytes = /^N[A-Z2-7]{39}$/.test(plain) ? decodeBase32(plain, 25) : null;
+  if (bytes === null || bytes[0] !== 0x68) return 'not a valid NEM mainnet address (N…, 40 characters)';
+  const check = keccak_256(bytes.subarray(0, 21)).subarray(0, 4);
+  return Buffer.from(check).equals(Buffer.from(bytes.subarray(21))) ? null : 'NEM address checksum does not match';
 }
 
 function rippleProblem(address: string): string | null {
