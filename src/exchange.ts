@@ -185,10 +185,18 @@ export class Exchange {
     return account;
   }
 
+  private readonly revocationListeners = new Set<(key: string) => void>();
+
+  /** Called with each revoked key (open sockets authenticated with it are closed). */
+  onKeyRevoked(listener: (key: string) => void): void {
+    this.revocationListeners.add(listener);
+  }
+
   /** Revokes a key; it stops working on the next request (the authenticator's cache is dropped). */
   revokeApiKey(userId: number, key: string): boolean {
     const revoked = this.identity.revokeApiKey(userId, key, this.clock());
     this.auth.forget(key);
+    if (revoked) for (const listener of this.revocationListeners) listener(key);
     return revoked;
   }
 

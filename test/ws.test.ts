@@ -217,3 +217,30 @@ test('a socket that stops answering pings is dropped; one that answers stays', a
     await venue.stop();
   }
 });
+
+test('revoking a key closes the sockets authenticated with it at once; other keys of the account stay connected', async () => {
+  const venue = await Venue.start();
+  try {
+    const first = await venue.trader('ws-revoke@example.com', { USDT: '1000' });
+    const second = await venue.admin('/apikeys', { email: 'ws-revoke@example.com', permissions: ['read', 'trade'] });
+    const login = async (credentials: { key: string; secret: string }, offset: number) => {
+      const client = await SocketClient.connect(venue.url);
+      const timestamp = String(Date.now() + offset);
+      client.send({ op: 'auth', key: credentials.key, timestamp, signature: createHmac('sha256', credentials.secret).update(`${timestamp}GET/ws`).digest('hex') });
+      await client.next((m) => m.event === 'authenticated');
+      return client;
+    };
+    const doomed = await login(first, 0);
+    const kept = await login({ key: second.body.key, secret: second.body.secret }, 1);
+    const revoked = await call(venue.url, 'DELETE', `/admin/v1/apikeys/${first.key}?email=ws-revoke@example.com`, { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
+    assert.equal(revoked.status, 200);
+    for (let i = 0; i < 100 && doomed.closed === null; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(doomed.closed, { code: 1008, reason: 'API key revoked' });
+    kept.send({ op: 'place', id: 1, order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.0100' } });
+    assert.equal((await kept.next((m) => m.event === 'placed' || m.event === 'error')).event, 'placed');
+    assert.equal(kept.closed, null);
+    kept.socket.close();
+  } finally {
+    await venue.stop();
+  }
+});

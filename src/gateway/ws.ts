@@ -231,6 +231,13 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     }
   };
 
+  // A revoked key ends its sessions at once: a socket must not keep trading on it.
+  exchange.onKeyRevoked((key) => {
+    for (const clients of byAccount.values()) {
+      for (const client of clients) if (client.key?.key === key) client.socket.close(1008, 'API key revoked');
+    }
+  });
+
   exchange.funding.onEvent((event) => {
     const account = exchange.identity.user(event.userId)?.account;
     const clients = account === undefined ? undefined : byAccount.get(account);
