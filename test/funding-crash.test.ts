@@ -61,8 +61,8 @@ for (const point of CRASH_POINTS) {
           if (state !== 'completed') await new Promise((r) => setTimeout(r, 10));
         }
         assert.equal(state, 'completed');
-        const outgoing = (await admin(second.url, dataDir, '/chain/outgoing', undefined, 'GET')).transactions as { send_id: string; amount: number }[];
-        assert.deepEqual(outgoing.map((t) => [t.send_id, t.amount]), [['wd:1', 100_000_000]], 'paid exactly once');
+        const outgoing = (await admin(second.url, dataDir, '/chain/outgoing', undefined, 'GET')).transactions as { send_id: string; amount: string }[];
+        assert.deepEqual(outgoing.map((t) => [t.send_id, t.amount]), [['wd:1', '100.000000']], 'paid exactly once');
         const usdt = (await call(second.url, 'GET', '/api/v1/balances', { credentials })).body.balances.find((b: { asset: string }) => b.asset === 'USDT');
         assert.deepEqual([usdt.available, usdt.locked], ['899.000000', '0.000000'], 'amount and fee gone once; nothing left locked');
         assert.equal((await call(second.url, 'GET', '/api/v1/withdrawals', { credentials })).body.withdrawals.length, 1);

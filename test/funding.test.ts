@@ -1,11 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateSync } from 'otplib';
-import { WebSocket } from 'ws';
 import { findViolations } from '../src/core/index.js';
 import { call } from './support/api-client.js';
 import type { ApiResponse, Credentials } from './support/api-client.js';
 import { Venue } from './support/venue.js';
+import { SocketClient } from './support/ws-client.js';
 
 const DAY = 86_400_000;
 const BTC_DESTINATION = 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq';
@@ -75,6 +75,10 @@ test('deposit addresses derive from the configured extended public keys (BIP84 a
   assert.notEqual(other.body.address, btc.body.address);
   const xrp = await signed(second, 'GET', '/api/v1/deposit-address?asset=XRP');
   assert.deepEqual({ address: xrp.body.address, tag: xrp.body.tag }, { address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', tag: String(second.id) });
+  const assets = (await call(venue.url, 'GET', '/api/v1/funding/assets')).body.assets;
+  assert.deepEqual(assets.find((a: { asset: string }) => a.asset === 'USDT'), {
+    asset: 'USDT', network: 'ethereum', rail: null, tag: null, confirmations: 3, min_withdrawal: '10.000000', withdrawal_fee: '1.000000', withdrawal_fee_rate: '0.001',
+  });
   const fiat = await signed(second, 'GET', '/api/v1/deposit-address?asset=EUR');
   assert.equal(fiat.status, 400);
   assert.equal(fiat.body.error.code, 'FIAT_ASSET');
@@ -230,7 +234,7 @@ test('withdrawal lifecycle: funds locked, paid once, fee to the fee account, req
   const outgoing = (await call(venue.url, 'GET', '/admin/v1/chain/outgoing', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } })).body.transactions
     .filter((t: { send_id: string }) => t.send_id === `wd:${first.body.id}`);
   assert.equal(outgoing.length, 1);
-  assert.equal(outgoing[0].amount, 100_000_000, 'the chain pays the amount; the fee stays');
+  assert.equal(outgoing[0].amount, '100.000000', 'the chain pays the amount; the fee stays');
   assert.equal(venue.exchange.engine.feeAccount.balance(venue.exchange.engine.assets.get('USDT')!).available >= 1_100_000, true);
 
   // Below the minimum, and more than the balance: refused, nothing locked.
@@ -376,16 +380,11 @@ test('transfers to another user by email are instant, free, atomic and apply onc
 test('the funding socket channel reports deposit and withdrawal state changes to their owner', async () => {
   const noah = await user('socket@example.com', { ETH: '5' });
   await allow(noah, 'ETH', ETH_DESTINATION);
-  const socket = new WebSocket(`${venue.url.replace('http', 'ws')}/ws`);
-  const messages: any[] = [];
-  socket.on('message', (data) => messages.push(JSON.parse(data.toString())));
-  await new Promise((r) => socket.once('open', r));
-  const { createHmac } = await import('node:crypto');
-  const timestamp = String(now);
-  socket.send(JSON.stringify({ op: 'auth', key: noah.key, timestamp, signature: createHmac('sha256', noah.secret).update(`${timestamp}GET/ws`).digest('hex') }));
-  await until(() => messages, (m) => m.some((x) => x.event === 'authenticated'), 'auth');
-  socket.send(JSON.stringify({ op: 'subscribe', channel: 'funding' }));
-  await until(() => messages, (m) => m.some((x) => x.event === 'subscribed'), 'subscription');
+  const socket = await SocketClient.connect(venue.url);
+  await socket.login(noah, now);
+  socket.send({ op: 'subscribe', channel: 'funding' });
+  await socket.next((m) => m.event === 'subscribed');
+  const messages = socket.messages;
   const { address } = (await signed(noah, 'GET', '/api/v1/deposit-address?asset=ETH')).body;
   await venue.admin('/chain/send', { asset: 'ETH', address, amount: '0.5' });
   await venue.admin('/chain/mine', { network: 'ethereum', blocks: 3 });

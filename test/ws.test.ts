@@ -223,15 +223,10 @@ test('revoking a key closes the sockets authenticated with it at once; other key
   try {
     const first = await venue.trader('ws-revoke@example.com', { USDT: '1000' });
     const second = await venue.admin('/apikeys', { email: 'ws-revoke@example.com', permissions: ['read', 'trade'] });
-    const login = async (credentials: { key: string; secret: string }, offset: number) => {
-      const client = await SocketClient.connect(venue.url);
-      const timestamp = String(Date.now() + offset);
-      client.send({ op: 'auth', key: credentials.key, timestamp, signature: createHmac('sha256', credentials.secret).update(`${timestamp}GET/ws`).digest('hex') });
-      await client.next((m) => m.event === 'authenticated');
-      return client;
-    };
-    const doomed = await login(first, 0);
-    const kept = await login({ key: second.body.key, secret: second.body.secret }, 1);
+    const doomed = await SocketClient.connect(venue.url);
+    await doomed.login(first);
+    const kept = await SocketClient.connect(venue.url);
+    await kept.login({ key: second.body.key, secret: second.body.secret });
     const revoked = await call(venue.url, 'DELETE', `/admin/v1/apikeys/${first.key}?email=ws-revoke@example.com`, { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
     assert.equal(revoked.status, 200);
     for (let i = 0; i < 100 && doomed.closed === null; i++) await new Promise((r) => setTimeout(r, 10));

@@ -38,7 +38,7 @@ export class FundingError extends Error {
 }
 
 /** One asset's rules, in minor units. */
-interface AssetRules {
+export interface AssetRules {
   asset: string;
   precision: number;
   network: Network | null;
@@ -88,10 +88,9 @@ export class FundingService {
     return () => this.listeners.delete(listener);
   }
 
-  assets(): { asset: string; network: Network | null; rail: Rail | null; tag: TagKind | null; confirmations: number; min_withdrawal: number; fee: number; fee_ppm: number; precision: number }[] {
-    return [...this.rules.values()].map((r) => ({
-      asset: r.asset, network: r.network, rail: r.rail, tag: r.tag, confirmations: r.confirmations, min_withdrawal: r.minWithdrawal, fee: r.feeFixed, fee_ppm: r.feePpm, precision: r.precision,
-    }));
+  /** Every asset's funding rules, in minor units. */
+  assets(): readonly AssetRules[] {
+    return [...this.rules.values()];
   }
 
   rulesOf(asset: string): AssetRules {

@@ -10,6 +10,7 @@ import type { WithdrawalRow } from '../funding/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError } from './errors.js';
 import { decimalIn } from './wire.js';
+import { withdrawalWire } from './funding-wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
@@ -20,10 +21,9 @@ const NETWORK = { type: 'string', enum: ['bitcoin', 'ethereum', 'ripple', 'stell
 export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Exchange): void {
   const funding = () => exchange.funding;
   const scale = (asset: string): number => exchange.engine.assets.get(asset)?.precision ?? 0;
+  // The user's view of a withdrawal, plus who it belongs to and who approved it.
   const withdrawalOut = (w: WithdrawalRow) => ({
-    id: String(w.id), user_id: w.user_id, email: exchange.identity.user(w.user_id)?.email ?? null, asset: w.asset,
-    amount: formatMinor(w.amount, scale(w.asset)), fee: formatMinor(w.fee, scale(w.asset)), kind: w.kind, address: w.address, tag: w.tag,
-    bank_account_id: w.bank_account_id, state: w.state, txid: w.txid, reason: w.reason, approved_by: w.approved_by, created_at: w.created_at,
+    ...withdrawalWire(exchange, w), user_id: w.user_id, email: exchange.identity.user(w.user_id)?.email ?? null, approved_by: w.approved_by,
   });
 
   app.post<{ Body: { asset: string; address: string; tag?: string; amount: string } }>('/chain/send', {
@@ -55,7 +55,9 @@ export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Excha
     });
   }
 
-  app.get('/chain/outgoing', async () => ({ transactions: exchange.chain.outgoing() }));
+  app.get('/chain/outgoing', async () => ({
+    transactions: exchange.chain.outgoing().map((t) => ({ ...t, amount: formatMinor(t.amount, scale(t.asset)), dropped: t.dropped === 1 })),
+  }));
 
   app.get<{ Querystring: { state?: string; limit?: string } }>('/withdrawals', {
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', maxLength: 20 }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } } } },

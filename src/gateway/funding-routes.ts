@@ -47,7 +47,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
   app.get('/funding/assets', { preHandler: weigh(1) }, async () => ({
     assets: funding().assets().map((a) => ({
       asset: a.asset, network: a.network, rail: a.rail, tag: a.tag, confirmations: a.confirmations,
-      min_withdrawal: formatMinor(a.min_withdrawal, a.precision), withdrawal_fee: formatMinor(a.fee, a.precision), withdrawal_fee_rate: formatMinor(a.fee_ppm, 6, true),
+      min_withdrawal: formatMinor(a.minWithdrawal, a.precision), withdrawal_fee: formatMinor(a.feeFixed, a.precision), withdrawal_fee_rate: formatMinor(a.feePpm, 6, true),
     })),
   }));
 

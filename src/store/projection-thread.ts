@@ -10,9 +10,9 @@ import type { ProjectionControl, ProjectionData, ProjectionReport } from './proj
 
 export class ProjectionThread {
   private readonly worker: Worker;
-  /** [projected seq, closed flag], written by the thread. */
-  private readonly signal = new Int32Array(new SharedArrayBuffer(8));
-  /** Waiters in seq order of registration; seqs only grow, so the front is always the smallest. */
+  /** Set to 1 by the thread once it has closed the read model (close() waits on it). */
+  private readonly closedFlag = new Int32Array(new SharedArrayBuffer(4));
+  /** Waiters for a seq; registered with growing seqs, so the front is always the smallest. */
   private waiting: { seq: number; run: () => void }[] = [];
   private projectedValue: number;
   private failure: string | null = null;
@@ -20,18 +20,13 @@ export class ProjectionThread {
 
   constructor(journalPath: string, storePath: string, fromSeq: number, input: MessagePort) {
     this.projectedValue = fromSeq;
-    Atomics.store(this.signal, 0, fromSeq);
-    const workerData: ProjectionData = { journalPath, storePath, fromSeq, input, signal: this.signal.buffer as SharedArrayBuffer };
+    const workerData: ProjectionData = { journalPath, storePath, fromSeq, input, closedFlag: this.closedFlag.buffer as SharedArrayBuffer };
     this.worker = new Worker(new URL('./projection-worker.js', import.meta.url), { workerData, transferList: [input] });
     this.worker.on('message', (report: ProjectionReport) => {
       if ('failed' in report) this.fail(report.failed);
       else this.advance(report.projected);
     });
     this.worker.on('error', (error) => this.fail(error.message));
-  }
-
-  get projected(): number {
-    return this.projectedValue;
   }
 
   get failed(): string | null {
@@ -56,7 +51,7 @@ export class ProjectionThread {
     this.closed = true;
     this.worker.postMessage({ op: 'close', untilSeq } satisfies ProjectionControl);
     const deadline = Date.now() + 30_000;
-    while (this.failure === null && Atomics.load(this.signal, 1) === 0 && Date.now() < deadline) Atomics.wait(this.signal, 1, 0, 100);
+    while (this.failure === null && Atomics.load(this.closedFlag, 0) === 0 && Date.now() < deadline) Atomics.wait(this.closedFlag, 0, 0, 100);
     void this.worker.terminate();
   }
 

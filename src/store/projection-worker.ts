@@ -17,15 +17,15 @@ export interface ProjectionData {
   fromSeq: number;
   /** Durable batches from the journal writer. */
   input: MessagePort;
-  /** Int32 [projected seq, closed flag] for close() to wait on. */
-  signal: SharedArrayBuffer;
+  /** Int32 set to 1 once the read model is closed, for close() to wait on. */
+  closedFlag: SharedArrayBuffer;
 }
 
 export type ProjectionControl = { op: 'close'; untilSeq: number };
 export type ProjectionReport = { projected: number } | { failed: string };
 
-const { journalPath, storePath, fromSeq, input, signal } = workerData as ProjectionData;
-const progress = new Int32Array(signal);
+const { journalPath, storePath, fromSeq, input, closedFlag } = workerData as ProjectionData;
+const closed = new Int32Array(closedFlag);
 const journal = new SqliteJournal(journalPath);
 const engine = recover(journal, { untilSeq: fromSeq }).engine;
 journal.close();
@@ -47,8 +47,6 @@ function project(rows: SerializedEnvelope[]): void {
     parentPort!.postMessage({ failed: (error as Error).message } satisfies ProjectionReport);
     return;
   }
-  Atomics.store(progress, 0, engine.lastSeq);
-  Atomics.notify(progress, 0);
   parentPort!.postMessage({ projected: engine.lastSeq } satisfies ProjectionReport);
 }
 
@@ -62,9 +60,8 @@ parentPort!.on('message', (control: ProjectionControl) => {
   }
   projector.close();
   input.close();
-  Atomics.store(progress, 1, 1);
-  Atomics.notify(progress, 1);
+  Atomics.store(closed, 0, 1);
+  Atomics.notify(closed, 0);
   parentPort!.close();
 });
-Atomics.store(progress, 0, engine.lastSeq);
 parentPort!.postMessage({ projected: engine.lastSeq } satisfies ProjectionReport);

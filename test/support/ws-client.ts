@@ -1,4 +1,5 @@
 /** A WebSocket test client that queues messages and waits for the ones it needs. */
+import { createHmac } from 'node:crypto';
 import { WebSocket } from 'ws';
 
 export class SocketClient {
@@ -44,6 +45,14 @@ export class SocketClient {
       const timer = setTimeout(() => reject(new Error(`no matching message in ${timeoutMs} ms; have ${JSON.stringify(this.messages.slice(-5))}`)), timeoutMs);
       this.waiters.push({ match, resolve: (m) => { this.messages.splice(this.messages.indexOf(m), 1); resolve(m); }, reject, timer });
     });
+  }
+
+  /** Authenticates with an API key (signature of timestamp + "GET/ws"); resolves when accepted. */
+  async login(credentials: { key: string; secret: string }, timestamp = Date.now()): Promise<void> {
+    const signature = createHmac('sha256', credentials.secret).update(`${timestamp}GET/ws`).digest('hex');
+    this.send({ op: 'auth', key: credentials.key, timestamp: String(timestamp), signature });
+    const answer = await this.next((m) => m.event === 'authenticated' || m.event === 'error');
+    if (answer.event !== 'authenticated') throw new Error(`login refused: ${JSON.stringify(answer)}`);
   }
 
   close(): void {
