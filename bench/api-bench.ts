@@ -7,7 +7,10 @@
  *  3. depth fan-out: 1,000 local sockets subscribed to one market while orders flow; latency from
  *     sending an order to each subscriber receiving a depth message that includes it.
  *
- * Prints a table, then one JSON object as the last line. BENCH_HTTP_SECONDS (default 10);
+ * Prints a table, then one JSON object as the last line. For each HTTP and socket phase it also
+ * prints the server's CPU time (all its threads, from /proc) per request, which depends far less
+ * than the rates on how much of the two cores the load generator takes, and how many commands
+ * went into each journal commit. BENCH_HTTP_SECONDS (default 10);
  * BENCH_PHASES picks phases (default `floor,http,ws,fanout`; `floor` is GET /api/v1/time, unsigned, with the
  * same client, connections and signing work: what HTTP alone costs on this machine); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
@@ -30,6 +33,36 @@ const FANOUT_CLIENTS = 1_000;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,ws,fanout').split(','));
 
 interface Credentials { key: string; secret: string }
+
+/** CPU seconds (user + system, all threads) the server process has used so far, from /proc (Linux). */
+function serverCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
+/** The sequencer's counters, from the server's Prometheus endpoint. */
+async function journalCounters(url: string): Promise<{ commands: number; batches: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counter = (name: string): number => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { commands: counter('bourse_engine_commands_total'), batches: counter('bourse_journal_batches_total') };
+}
+
+/**
+ * Runs a phase and also reports the server's CPU time per successful request, in µs, and how
+ * many commands the journal wrote per group commit meanwhile.
+ */
+async function measured<T extends { requests: number }>(pid: number, url: string, phase: () => Promise<T>): Promise<T & { cpuMicros: number; perBatch: number }> {
+  const counters = await journalCounters(url);
+  const before = serverCpuSeconds(pid);
+  const result = await phase();
+  const cpuMicros = ((serverCpuSeconds(pid) - before) * 1e6) / result.requests;
+  const after = await journalCounters(url);
+  return { ...result, cpuMicros, perBatch: (after.commands - counters.commands) / Math.max(1, after.batches - counters.batches) };
+}
 
 function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const config = {
@@ -76,7 +109,7 @@ function orderBody(i: number): string {
 }
 
 /** The same client and signing work against a route that does nothing: the HTTP ceiling here. */
-async function httpFloor(url: string, credentials: Credentials): Promise<number> {
+async function httpFloor(url: string, credentials: Credentials): Promise<{ perSecond: number; requests: number }> {
   const result = await autocannon({
     url, connections: HTTP_CONNECTIONS, duration: 5,
     requests: [{
@@ -88,10 +121,10 @@ async function httpFloor(url: string, credentials: Credentials): Promise<number>
       },
     }],
   });
-  return result['2xx'] / 5;
+  return { perSecond: result['2xx'] / 5, requests: result['2xx'] };
 }
 
-async function httpOrders(url: string, credentials: Credentials): Promise<{ perSecond: number; p99: number; p50: number; errors: number }> {
+async function httpOrders(url: string, credentials: Credentials): Promise<{ perSecond: number; p99: number; p50: number; errors: number; requests: number }> {
   let counter = 0;
   const result = await autocannon({
     url,
@@ -110,7 +143,7 @@ async function httpOrders(url: string, credentials: Credentials): Promise<{ perS
       },
     }],
   });
-  return { perSecond: result['2xx'] / HTTP_SECONDS, p99: result.latency.p99, p50: result.latency.p50, errors: result.non2xx + result.errors };
+  return { perSecond: result['2xx'] / HTTP_SECONDS, requests: result['2xx'], p99: result.latency.p99, p50: result.latency.p50, errors: result.non2xx + result.errors };
 }
 
 function openSocket(url: string): Promise<WebSocket> {
@@ -139,7 +172,7 @@ async function authSocket(url: string, credentials: Credentials): Promise<WebSoc
   return socket;
 }
 
-async function wsOrders(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; refused: number }> {
+async function wsOrders(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; refused: number; requests: number }> {
   const sockets = await Promise.all(Array.from({ length: 8 }, () => authSocket(url, credentials)));
   let acknowledged = 0;
   let refused = 0;
@@ -162,7 +195,7 @@ async function wsOrders(url: string, credentials: Credentials, seconds: number):
   const perSecond = acknowledged / seconds;
   await new Promise((r) => setTimeout(r, 500));
   for (const socket of sockets) socket.close();
-  return { perSecond, refused };
+  return { perSecond, refused, requests: acknowledged };
 }
 
 async function fanout(url: string, credentials: Credentials): Promise<{ clients: number; p50: number; p99: number; deliveries: number }> {
@@ -212,22 +245,28 @@ async function fanout(url: string, credentials: Credentials): Promise<{ clients:
   return { clients: subscribers.length, p50: at(0.5), p99: at(0.99), deliveries: latencies.length };
 }
 
+function round1(value: number): number | null {
+  return Number.isFinite(value) ? Math.round(value * 10) / 10 : null;
+}
+
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-api-bench-'));
   const { child, url } = await startServer(dataDir);
   try {
     console.log(`Bourse API benchmark against ${url} (server in its own process; load from this one), node ${process.version}`);
     const credentials = await trader(url, dataDir, 'bench@example.com');
-    const floor = PHASES.has('floor') ? await httpFloor(url, credentials) : NaN;
-    if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor).toLocaleString('en-US')}/s`);
-    const http = PHASES.has('http') ? await httpOrders(url, credentials) : { perSecond: NaN, p50: NaN, p99: NaN, errors: 0 };
-    console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx`);
-    const ws = PHASES.has('ws') ? await wsOrders(url, credentials, 5) : { perSecond: NaN, refused: 0 };
-    console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused`);
+    const pid = child.pid!;
+    const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, perBatch: NaN };
+    const floor = PHASES.has('floor') ? await measured(pid, url, () => httpFloor(url, credentials)) : skipped;
+    if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor.perSecond).toLocaleString('en-US')}/s, server CPU ${floor.cpuMicros.toFixed(1)} µs per request`);
+    const http = PHASES.has('http') ? await measured(pid, url, () => httpOrders(url, credentials)) : skipped;
+    console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order, ${http.perBatch.toFixed(1)} commands per journal commit`);
+    const ws = PHASES.has('ws') ? await measured(pid, url, () => wsOrders(url, credentials, 5)) : skipped;
+    console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused, server CPU ${ws.cpuMicros.toFixed(1)} µs per order, ${ws.perBatch.toFixed(1)} commands per journal commit`);
     const fan = PHASES.has('fanout') ? await fanout(url, credentials) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
     console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
     console.log(JSON.stringify({
-      http_floor_per_sec: Math.round(floor), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
+      http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
       ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
       fanout_p50_ms: Number(fan.p50.toFixed(2)),
     }));
