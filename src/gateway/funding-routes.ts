@@ -27,7 +27,7 @@ interface PageQuery { asset?: string; state?: string; limit?: string; before?: s
 export async function registerFundingRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   const read = gateway.authenticate('read');
   const withdraw = gateway.authenticate('withdraw');
-  const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
+  const weigh = gateway.weigh;
   const funding = () => exchange.funding;
   const userOf = (request: FastifyRequest) => exchange.identity.user(request.apiKey!.userId)!;
   const scale = (asset: string): number => exchange.engine.assets.get(asset)?.precision ?? 0;

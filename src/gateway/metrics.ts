@@ -23,8 +23,10 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
   new Gauge({ name: 'bourse_open_orders', help: 'Open orders in the engine', registers: [registry], collect() { this.set(exchange.engine.orders.size); } });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback form: an async hook would cost a promise per request.
+  app.addHook('onResponse', (request, reply, done) => {
     latency.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     void reply.header('content-type', registry.contentType);

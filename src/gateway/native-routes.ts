@@ -75,7 +75,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   const account = (request: FastifyRequest): number => request.apiKey!.account;
   const read = gateway.authenticate('read');
   const trade = gateway.authenticate('trade');
-  const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
+  const weigh = gateway.weigh;
 
   // Orders that are no longer open are read from the read model: wait until it has every
   // command acknowledged so far, so that a client always reads its own writes.

@@ -7,7 +7,7 @@ import Fastify, { LogController } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { registerMetrics } from './metrics.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
@@ -39,12 +39,18 @@ export interface ServerOptions {
   ws?: Partial<WsOptions>;
 }
 
+/**
+ * A route hook in Fastify's callback form: on the order path, a promise per hook per request
+ * costs more than the check it wraps.
+ */
+export type RouteHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
 export interface Gateway {
   app: FastifyInstance;
-  /** Verifies the request's signature and the key's permission; sets request.apiKey. */
-  authenticate: (permission: Permission) => (request: FastifyRequest) => Promise<void>;
-  /** Charges a request's weight against the IP (and key) budgets. */
-  charge: (request: FastifyRequest, weight: number) => void;
+  /** A hook that verifies the request's signature and the key's permission; sets request.apiKey. */
+  authenticate: (permission: Permission) => RouteHook;
+  /** A hook that charges the request's weight against the IP (and key) budgets. */
+  weigh: (weight: number) => RouteHook;
   /** The same budgets, for messages that do not come as HTTP requests (the socket). */
   chargeSubjects: (ip: string, key: string | null, weight: number) => void;
 }
@@ -109,9 +115,16 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     const wait = Math.max(waitIp, waitKey);
     if (wait > 0) throw new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(wait / 1000));
   };
-  const charge = (request: FastifyRequest, weight: number): void => chargeSubjects(clientIp(request), request.apiKey?.key ?? null, weight);
+  const weigh = (weight: number): RouteHook => (request, _reply, done) => {
+    try {
+      chargeSubjects(clientIp(request), request.apiKey?.key ?? null, weight);
+    } catch (error) {
+      return done(error as Error);
+    }
+    done();
+  };
 
-  const authenticate = (permission: Permission) => async (request: FastifyRequest): Promise<void> => {
+  const verify = (request: FastifyRequest, permission: Permission): void => {
     const header = (name: string): string | undefined => {
       const value = request.headers[name];
       return typeof value === 'string' ? value : undefined;
@@ -129,6 +142,14 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       throw new ApiError(403, 'PERMISSION_DENIED', `this key lacks the ${permission} permission`);
     }
     request.apiKey = result.key;
+  };
+  const authenticate = (permission: Permission): RouteHook => (request, _reply, done) => {
+    try {
+      verify(request, permission);
+    } catch (error) {
+      return done(error as Error);
+    }
+    done();
   };
 
   // Hooks first, so that they apply to every route registered below.
@@ -154,7 +175,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq,
     read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
   }));
-  const gateway: Gateway = { app, authenticate, charge, chargeSubjects };
+  const gateway: Gateway = { app, authenticate, weigh, chargeSubjects };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });

@@ -30,7 +30,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     if (user === undefined) throw new ApiError(401, 'INVALID_SESSION', 'log in first');
     request.sessionUser = user;
   };
-  const weigh = (weight: number) => async (request: FastifyRequest): Promise<void> => gateway.charge(request, weight);
+  const weigh = gateway.weigh;
   /** A TOTP code is required whenever the user has two-factor authentication on. */
   const requireTotp = (user: UserRecord, code: string | undefined): void => {
     if (!user.twoFactor) return;

@@ -8,7 +8,8 @@
  * Signatures are compared in constant time, a signature is accepted once within its window,
  * a key's IP allow-list is enforced, and repeated bad signatures lock the key and the IP out.
  */
-import { createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
+import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { blockList } from './ip.js';
 import type { BlockList } from 'node:net';
@@ -57,7 +58,8 @@ export const DEFAULT_AUTH_OPTIONS: AuthOptions = {
   replayCacheMax: 2_000_000,
 };
 
-interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: ReturnType<typeof createPublicKey> | null }
+/** A key as verification needs it; the HMAC secret is imported once rather than on every request. */
+interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: KeyObject | null; hmacKey: KeyObject | null }
 
 export class Authenticator {
   private readonly keys = new Map<string, CachedKey>();
@@ -77,7 +79,7 @@ export class Authenticator {
     if (key === undefined || timestamp === undefined || signature === undefined) {
       return fail('MISSING_CREDENTIALS', 'X-BOURSE-KEY, X-BOURSE-TIMESTAMP and X-BOURSE-SIGNATURE are required');
     }
-    const locked = this.lockedFor([`ip:${request.ip}`, `key:${key}`], now);
+    const locked = Math.max(this.lockedOne(`ip:${request.ip}`, now), this.lockedOne(`key:${key}`, now));
     if (locked > 0) return { ok: false, code: 'LOCKED_OUT', message: 'too many invalid signatures; try later', retryAfterSeconds: Math.ceil(locked / 1000) };
     const cached = this.lookup(key);
     if (cached === undefined || cached.record.revokedAt !== null) {
@@ -125,6 +127,7 @@ export class Authenticator {
         record,
         allow: record.ipAllow.length === 0 ? null : blockList(record.ipAllow),
         publicKey: record.scheme === 'ed25519' ? createPublicKey(record.secret) : null,
+        hmacKey: record.scheme === 'ed25519' ? null : createSecretKey(Buffer.from(record.secret, 'utf8')),
       };
       this.keys.set(key, cached);
     }
@@ -135,7 +138,7 @@ export class Authenticator {
     if (!/^[0-9a-fA-F]+$/.test(signature) || signature.length % 2 !== 0 || signature.length > 256) return false;
     const given = Buffer.from(signature, 'hex');
     if (cached.publicKey !== null) return verifySignature(null, Buffer.from(payload), cached.publicKey, given);
-    const expected = createHmac('sha256', cached.record.secret).update(payload).digest();
+    const expected = createHmac('sha256', cached.hmacKey!).update(payload).digest();
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
@@ -167,11 +170,13 @@ export class Authenticator {
   /** Milliseconds until the longest lockout among the subjects ends (0 = none). */
   lockedFor(subjects: string[], now: number): number {
     let longest = 0;
-    for (const subject of subjects) {
-      const entry = this.failures.get(subject);
-      if (entry !== undefined && entry.lockedUntil > now) longest = Math.max(longest, entry.lockedUntil - now);
-    }
+    for (const subject of subjects) longest = Math.max(longest, this.lockedOne(subject, now));
     return longest;
+  }
+
+  private lockedOne(subject: string, now: number): number {
+    const entry = this.failures.get(subject);
+    return entry !== undefined && entry.lockedUntil > now ? entry.lockedUntil - now : 0;
   }
 }
 
