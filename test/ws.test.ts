@@ -87,6 +87,47 @@ test('a client rebuilding the book from snapshot and diffs matches GET depth and
   }
 });
 
+test('depth updates are coalesced to one per interval, each with every change since the previous one, and a late subscriber chains on', async () => {
+  const venue = await Venue.start({ server: { ws: { depthIntervalMs: 400 } } });
+  try {
+    const trader = await venue.trader('coalesce@example.com', { USDT: '100000' });
+    const early = await SocketClient.connect(venue.url);
+    early.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+    const earlyBook = new LocalBook();
+    earlyBook.load(await early.next((m) => m.type === 'snapshot'));
+    const place = (price: string) => venue.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price, quantity: '0.0100' });
+    // The first change of a quiet market goes out at once; the next ones wait for the interval.
+    await place('100.00');
+    earlyBook.apply(await early.next((m) => m.type === 'update'));
+    for (let i = 1; i <= 8; i++) assert.equal((await place(`${100 + i}.00`)).status, 201);
+    // A subscriber joining with changes pending gets them published first: its snapshot's seq is exact.
+    const late = await SocketClient.connect(venue.url);
+    late.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+    const lateBook = new LocalBook();
+    lateBook.load(await late.next((m) => m.type === 'snapshot'));
+    assert.equal(lateBook.seq, venue.exchange.sequencer.lastSeq);
+    let updates = 0;
+    while (earlyBook.seq < lateBook.seq) {
+      earlyBook.apply(await early.next((m) => m.type === 'update'));
+      updates += 1;
+    }
+    assert.ok(updates <= 2, `the 8 orders' changes came in ${updates} updates, not at most 2`);
+    assert.deepEqual(earlyBook.top(), lateBook.top());
+    await place('100.50');
+    const [a, b] = await Promise.all([early.next((m) => m.type === 'update'), late.next((m) => m.type === 'update')]);
+    earlyBook.apply(a);
+    lateBook.apply(b);
+    assert.equal(a.seq, b.seq);
+    const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth?limit=100');
+    assert.deepEqual(lateBook.top(100).bids, depth.body.bids.map(([p, q]: string[]) => [p, q]));
+    assert.equal(lateBook.bids.size, 10);
+    early.close();
+    late.close();
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('after a restart the depth sequence continues from where it was', async () => {
   const first = await Venue.start();
   const dataDir = first.dataDir;

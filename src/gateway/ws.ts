@@ -7,8 +7,9 @@
  *   → {"op":"place","id":R,"order":{…as POST /orders…}}   {"op":"cancel","id":R,"order_id":"…"}
  *   → {"op":"ping"}
  *
- * Depth is a snapshot, then updates with seq/prev_seq and a checksum. Every message is
- * serialised once per channel. A consumer that reads too slowly stops getting depth updates
+ * Depth is a snapshot, then updates with seq/prev_seq and a checksum. Updates are coalesced: at
+ * most one per `depthIntervalMs` (a quiet market's first change goes out at once), each carrying
+ * every level that changed since the previous one. Every message is serialised once per channel. A consumer that reads too slowly stops getting depth updates
  * (it gets a fresh snapshot once it catches up); one that falls far behind is closed with 1008.
  */
 import type { IncomingMessage } from 'node:http';
@@ -20,7 +21,7 @@ import type { EngineEvent } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import type { Committed } from '../journal/index.js';
 import { formatMinor } from '../money/index.js';
-import { DepthPublisher } from '../marketdata/depth.js';
+import { DepthPublisher, marketsTouched } from '../marketdata/depth.js';
 import { CANDLE_INTERVALS } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
@@ -42,6 +43,12 @@ export interface WsOptions {
   messageBytesMax: number;
   subscriptionsMax: number;
   messagesPerSecond: number;
+  /**
+   * Depth updates go out at most this often (0: after every journal batch). Per-batch updates
+   * cost one frame per subscriber per batch; at a few hundred batches a second and a thousand
+   * subscribers, sending them becomes most of the server's work.
+   */
+  depthIntervalMs: number;
 }
 
 export const DEFAULT_WS_OPTIONS: WsOptions = {
@@ -52,6 +59,7 @@ export const DEFAULT_WS_OPTIONS: WsOptions = {
   subscriptionsMax: 200,
   // Frames of any kind; orders are also charged to the key's request-weight budget.
   messagesPerSecond: 2_000,
+  depthIntervalMs: 10,
 };
 
 class Client {
@@ -74,7 +82,13 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.messageBytesMax });
   const channels = new Map<string, Set<Client>>();
   const byAccount = new Map<number, Set<Client>>();
-  const depth = new DepthPublisher(() => exchange.engine, exchange.sequencer.lastSeq);
+  const depth = new DepthPublisher(() => exchange.engine);
+  /** Markets with subscribers whose book changed since their last depth message. */
+  const depthDirty = new Set<string>();
+  let depthTimer: NodeJS.Timeout | null = null;
+  let depthFlushedAt = -Infinity;
+  /** Clients that missed depth updates while their buffer was full: a snapshot each once it drains. */
+  const staleClients = new Set<Client>();
   const lastTicker = new Map<string, number>();
 
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -132,19 +146,39 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (client.staleDepth.has(message.market)) continue;
       if (client.socket.bufferedAmount > options.bufferSoftBytes) {
         client.staleDepth.add(message.market);
+        staleClients.add(client);
         continue;
       }
       send(client, text);
     }
   };
 
+  const flushDepth = (): void => {
+    if (depthTimer !== null) clearTimeout(depthTimer);
+    depthTimer = null;
+    depthFlushedAt = performance.now();
+    if (depthDirty.size === 0) return;
+    const messages = depth.update(depthDirty);
+    depthDirty.clear();
+    for (const message of messages) publishDepth(message);
+    resyncStale();
+  };
+
+  const scheduleDepth = (): void => {
+    if (depthDirty.size === 0 || depthTimer !== null) return;
+    const wait = depthFlushedAt + options.depthIntervalMs - performance.now();
+    if (wait <= 0) flushDepth();
+    else depthTimer = setTimeout(flushDepth, wait);
+  };
+
   const resyncStale = (): void => {
-    for (const members of channels.values()) {
-      for (const client of members) {
-        if (client.staleDepth.size === 0 || client.socket.bufferedAmount > options.bufferSoftBytes / 2) continue;
-        for (const market of client.staleDepth) reply(client, { ...depth.snapshot(market) });
-        client.staleDepth.clear();
+    for (const client of staleClients) {
+      if (client.socket.bufferedAmount > options.bufferSoftBytes / 2) continue;
+      for (const market of client.staleDepth) {
+        if (client.subscriptions.has(`depth:${market}`)) reply(client, { ...depth.snapshot(market) });
       }
+      client.staleDepth.clear();
+      staleClients.delete(client);
     }
   };
 
@@ -249,13 +283,14 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   });
 
   exchange.sequencer.onBatch((batch: Committed[]) => {
-    if (wss.clients.size === 0) {
-      depth.update(batch.flatMap((c) => c.events), batch[batch.length - 1]!.envelope.seq);
-      return;
-    }
     const events = batch.flatMap((c) => c.events);
+    for (const market of marketsTouched(events)) {
+      if ((channels.get(`depth:${market}`)?.size ?? 0) > 0) depthDirty.add(market);
+      else depth.forget(market);
+    }
+    if (wss.clients.size === 0) return;
     const seq = batch[batch.length - 1]!.envelope.seq;
-    for (const message of depth.update(events, seq)) publishDepth(message);
+    scheduleDepth();
     publishTrades(events);
     const touched = new Set<string>();
     for (const e of events) if (e.type === 'trade') touched.add(e.market);
@@ -295,6 +330,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         return reply(client, { event: 'unsubscribed', channel: name });
       }
       if (client.subscriptions.size >= options.subscriptionsMax) throw new ApiError(429, 'TOO_MANY_SUBSCRIPTIONS', 'subscription limit reached');
+      // Pending depth changes go out to the others first, so that the snapshot's seq describes its book exactly.
+      if (channel === 'depth' && depthDirty.has(message.market as string)) flushDepth();
       join(client, name);
       reply(client, { event: 'subscribed', channel: name });
       if (channel === 'depth') reply(client, { ...depth.snapshot(message.market as string) });
@@ -371,6 +408,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     socket.on('close', () => {
       for (const channel of [...client.subscriptions]) leave(client, channel);
       if (client.account !== null) byAccount.get(client.account)?.delete(client);
+      staleClients.delete(client);
     });
   });
 
@@ -395,6 +433,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   // Before the HTTP server closes: it would otherwise wait forever for the upgraded sockets.
   app.addHook('preClose', async () => {
     clearInterval(heartbeat);
+    if (depthTimer !== null) clearTimeout(depthTimer);
     for (const socket of wss.clients) socket.terminate();
     wss.close();
   });

@@ -1,8 +1,10 @@
 /**
- * Depth for the socket: a snapshot, then diffs per committed batch. Each message carries the
- * journal sequence number of the last command it reflects (so it never resets across restarts),
- * the sequence of the previous message for the market (to detect gaps), and a CRC32 checksum of
- * the top 25 levels as the client would print them.
+ * Depth for the socket: a snapshot, then diffs against what was last published for the market.
+ * Each message carries the journal sequence number of the last command it reflects (so it never
+ * resets across restarts), the sequence of the previous message for the market (to detect gaps),
+ * and a CRC32 checksum of the top 25 levels as the client would print them. The caller decides
+ * when to publish (after each batch, or coalesced); a market nobody watches is forgotten and
+ * costs nothing per batch.
  */
 import { crc32 } from 'node:zlib';
 import type { Engine, EngineEvent } from '../core/index.js';
@@ -37,15 +39,28 @@ export function depthChecksum(bids: readonly WireLevel[], asks: readonly WireLev
   return crc32(parts.join(':'));
 }
 
+/** Markets whose books the events may have changed. */
+export function marketsTouched(events: Iterable<EngineEvent>, into = new Set<string>()): Set<string> {
+  for (const event of events) {
+    if ('market' in event && typeof event.market === 'string') into.add(event.market);
+  }
+  return into;
+}
+
 export class DepthPublisher {
   private readonly published = new Map<string, Published>();
 
-  constructor(private readonly engine: () => Engine, private readonly startSeq: number) {}
+  constructor(private readonly engine: () => Engine) {}
+
+  /** Drops what was published for the market; the next snapshot starts from the book as it is. */
+  forget(market: string): void {
+    this.published.delete(market);
+  }
 
   private state(market: string): Published {
     let state = this.published.get(market);
     if (state === undefined) {
-      state = { seq: this.startSeq, bids: new Map(), asks: new Map() };
+      state = { seq: this.engine().lastSeq, bids: new Map(), asks: new Map() };
       const book = this.engine().book(market);
       for (const level of book.bids) state.bids.set(level.price, level.quantity);
       for (const level of book.asks) state.asks.set(level.price, level.quantity);
@@ -60,14 +75,14 @@ export class DepthPublisher {
     return { channel: 'depth', type: 'snapshot', market, seq: state.seq, prev_seq: state.seq, bids, asks, checksum: depthChecksum(bids, asks) };
   }
 
-  /** Diffs for every market the batch touched; `seq` is the batch's last journal sequence. */
-  update(events: Iterable<EngineEvent>, seq: number): DepthMessage[] {
-    const touched = new Set<string>();
-    for (const event of events) {
-      if ('market' in event && typeof event.market === 'string') touched.add(event.market);
-    }
+  /**
+   * Diffs for the markets since their last message, at the engine's current sequence (call it
+   * between commands: after a batch, or from a timer). Markets whose book did not change give none.
+   */
+  update(markets: Iterable<string>): DepthMessage[] {
+    const seq = this.engine().lastSeq;
     const messages: DepthMessage[] = [];
-    for (const market of touched) {
+    for (const market of markets) {
       if (!this.engine().markets.has(market)) continue;
       const state = this.state(market);
       const book = this.engine().book(market);
