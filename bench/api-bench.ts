@@ -55,13 +55,18 @@ async function journalCounters(url: string): Promise<{ commands: number; batches
  * Runs a phase and also reports the server's CPU time per successful request, in µs, and how
  * many commands the journal wrote per group commit meanwhile.
  */
-async function measured<T extends { requests: number }>(pid: number, url: string, phase: () => Promise<T>): Promise<T & { cpuMicros: number; perBatch: number }> {
+async function measured<T extends { requests: number }>(pid: number, url: string, phase: () => Promise<T>): Promise<T & { cpuMicros: number; clientCpuMicros: number; perBatch: number }> {
   const counters = await journalCounters(url);
   const before = serverCpuSeconds(pid);
+  const clientBefore = process.cpuUsage();
   const result = await phase();
   const cpuMicros = ((serverCpuSeconds(pid) - before) * 1e6) / result.requests;
+  const client = process.cpuUsage(clientBefore);
   const after = await journalCounters(url);
-  return { ...result, cpuMicros, perBatch: (after.commands - counters.commands) / Math.max(1, after.batches - counters.batches) };
+  return {
+    ...result, cpuMicros, clientCpuMicros: (client.user + client.system) / result.requests,
+    perBatch: (after.commands - counters.commands) / Math.max(1, after.batches - counters.batches),
+  };
 }
 
 function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
@@ -256,11 +261,11 @@ async function main(): Promise<void> {
     console.log(`Bourse API benchmark against ${url} (server in its own process; load from this one), node ${process.version}`);
     const credentials = await trader(url, dataDir, 'bench@example.com');
     const pid = child.pid!;
-    const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, perBatch: NaN };
+    const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN };
     const floor = PHASES.has('floor') ? await measured(pid, url, () => httpFloor(url, credentials)) : skipped;
-    if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor.perSecond).toLocaleString('en-US')}/s, server CPU ${floor.cpuMicros.toFixed(1)} µs per request`);
+    if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor.perSecond).toLocaleString('en-US')}/s, server CPU ${floor.cpuMicros.toFixed(1)} µs per request (load generator ${floor.clientCpuMicros.toFixed(1)} µs)`);
     const http = PHASES.has('http') ? await measured(pid, url, () => httpOrders(url, credentials)) : skipped;
-    console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order, ${http.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
     const ws = PHASES.has('ws') ? await measured(pid, url, () => wsOrders(url, credentials, 5)) : skipped;
     console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused, server CPU ${ws.cpuMicros.toFixed(1)} µs per order, ${ws.perBatch.toFixed(1)} commands per journal commit`);
     const fan = PHASES.has('fanout') ? await fanout(url, credentials) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
