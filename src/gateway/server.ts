@@ -115,14 +115,16 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     const wait = Math.max(waitIp, waitKey);
     if (wait > 0) throw new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(wait / 1000));
   };
-  const weigh = (weight: number): RouteHook => (request, _reply, done) => {
+  /** A synchronous check as a route hook: a throw becomes the request's error. */
+  const asHook = (check: (request: FastifyRequest) => void): RouteHook => (request, _reply, done) => {
     try {
-      chargeSubjects(clientIp(request), request.apiKey?.key ?? null, weight);
+      check(request);
     } catch (error) {
       return done(error as Error);
     }
     done();
   };
+  const weigh = (weight: number): RouteHook => asHook((request) => chargeSubjects(clientIp(request), request.apiKey?.key ?? null, weight));
 
   const verify = (request: FastifyRequest, permission: Permission): void => {
     const header = (name: string): string | undefined => {
@@ -143,14 +145,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     }
     request.apiKey = result.key;
   };
-  const authenticate = (permission: Permission): RouteHook => (request, _reply, done) => {
-    try {
-      verify(request, permission);
-    } catch (error) {
-      return done(error as Error);
-    }
-    done();
-  };
+  const authenticate = (permission: Permission): RouteHook => asHook((request) => verify(request, permission));
 
   // Hooks first, so that they apply to every route registered below.
   let sockets: { clients: () => number } | null = null;
