@@ -47,6 +47,8 @@ export interface ExchangeOptions {
   funding?: FundingConfig;
   /** Test hook: the funding step at which the process kills itself. */
   fundingCrashAt?: string;
+  /** Test hook: the projection thread waits this long before each batch (a read model that lags). */
+  projectionDelayMs?: number;
 }
 
 const REPLAY_CHUNK = 2_000;
@@ -125,7 +127,7 @@ export class Exchange {
     projector.apply(chunk);
     // From here the read model follows on its own thread (this connection only reads), or inline.
     const projectionThread = projection === null ? null
-      : new ProjectionThread(join(dataDir, 'journal.db'), join(dataDir, 'store.db'), sequencer.lastSeq, projection.port2);
+      : new ProjectionThread(join(dataDir, 'journal.db'), join(dataDir, 'store.db'), sequencer.lastSeq, projection.port2, options.projectionDelayMs ?? 0);
     if (projectionThread === null) sequencer.onBatch((batch) => projector.apply(batch));
 
     const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));

@@ -218,6 +218,27 @@ test('the ledger lists every balance change with the balance after it, newest fi
   }
 });
 
+test('a read waits for a lagging read model to include every write acknowledged before it', async () => {
+  // The projection thread stalls 300 ms before each batch: a read that did not wait would miss the fill.
+  const lagging = await Venue.start({ projectionDelayMs: 300 });
+  try {
+    const buyer = await lagging.trader('lag-buyer@example.com', { USDT: '10000' });
+    const seller = await lagging.trader('lag-seller@example.com', { BTC: '1' });
+    const buy = await lagging.signed(buyer, 'POST', '/api/v1/orders', order({ price: '31000.00', quantity: '0.0010' }));
+    const sell = await lagging.signed(seller, 'POST', '/api/v1/orders', order({ side: 'sell', price: '31000.00', quantity: '0.0010' }));
+    assert.equal(sell.body.status, 'FILLED');
+    const started = performance.now();
+    const read = await lagging.signed(buyer, 'GET', `/api/v1/orders/${buy.body.id}`);
+    assert.equal(read.body.status, 'FILLED', JSON.stringify(read.body));
+    assert.equal(read.body.fills.length, 1);
+    const trades = await lagging.signed(seller, 'GET', '/api/v1/trades?market=BTC-USDT');
+    assert.equal(trades.body.trades.length, 1, JSON.stringify(trades.body));
+    assert.ok(performance.now() - started >= 100, 'the read was held back until the read model caught up');
+  } finally {
+    await lagging.stop();
+  }
+});
+
 test('reads see every acknowledged write at once, though the read model is projected on another thread', async () => {
   // 40 crossing pairs placed concurrently: each sell fills a buy as soon as it is acknowledged.
   const placed = await Promise.all(Array.from({ length: 40 }, (_, i) => Promise.all([

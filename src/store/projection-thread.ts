@@ -18,9 +18,9 @@ export class ProjectionThread {
   private failure: string | null = null;
   private closed = false;
 
-  constructor(journalPath: string, storePath: string, fromSeq: number, input: MessagePort) {
+  constructor(journalPath: string, storePath: string, fromSeq: number, input: MessagePort, delayMs = 0) {
     this.projectedValue = fromSeq;
-    const workerData: ProjectionData = { journalPath, storePath, fromSeq, input, closedFlag: this.closedFlag.buffer as SharedArrayBuffer };
+    const workerData: ProjectionData = { journalPath, storePath, fromSeq, input, closedFlag: this.closedFlag.buffer as SharedArrayBuffer, delayMs };
     this.worker = new Worker(new URL('./projection-worker.js', import.meta.url), { workerData, transferList: [input] });
     this.worker.on('message', (report: ProjectionReport) => {
       if ('failed' in report) this.fail(report.failed);

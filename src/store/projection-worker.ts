@@ -19,12 +19,14 @@ export interface ProjectionData {
   input: MessagePort;
   /** Int32 set to 1 once the read model is closed, for close() to wait on. */
   closedFlag: SharedArrayBuffer;
+  /** Test hook: wait this long before each batch, as a lagging read model would. */
+  delayMs: number;
 }
 
 export type ProjectionControl = { op: 'close'; untilSeq: number };
 export type ProjectionReport = { projected: number } | { failed: string };
 
-const { journalPath, storePath, fromSeq, input, closedFlag } = workerData as ProjectionData;
+const { journalPath, storePath, fromSeq, input, closedFlag, delayMs } = workerData as ProjectionData;
 const closed = new Int32Array(closedFlag);
 const journal = new SqliteJournal(journalPath);
 const engine = recover(journal, { untilSeq: fromSeq }).engine;
@@ -34,6 +36,7 @@ let failed = false;
 
 function project(rows: SerializedEnvelope[]): void {
   if (failed) return;
+  if (delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs);
   try {
     const batch: Committed[] = [];
     for (const row of rows) {
