@@ -2,7 +2,8 @@
  * `npm run bench:api`: the running server, measured from a second process on loopback.
  *
  *  1. signed order placement over HTTP keep-alive (autocannon, 50 connections, every request
- *     signed afresh: the server refuses replays);
+ *     signed afresh: the server refuses replays), then the same with the lighter load generator
+ *     of http-load.ts (phase `lean`: it leaves more of the two cores to the server);
  *  2. order entry over WebSocket (authenticated sockets, 200 orders in flight each);
  *  3. depth fan-out: 1,000 local sockets subscribed to one market while orders flow; latency from
  *     sending an order to each subscriber receiving a depth message that includes it.
@@ -11,7 +12,7 @@
  * prints the server's CPU time (all its threads, from /proc) per request, which depends far less
  * than the rates on how much of the two cores the load generator takes, and how many commands
  * went into each journal commit. BENCH_HTTP_SECONDS (default 10);
- * BENCH_PHASES picks phases (default `floor,http,ws,fanout`; `floor` is GET /api/v1/time, unsigned, with the
+ * BENCH_PHASES picks phases (default `floor,http,lean,ws,fanout`; `floor` is GET /api/v1/time, unsigned, with the
  * same client, connections and signing work: what HTTP alone costs on this machine); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn } from 'node:child_process';
@@ -25,12 +26,13 @@ import { WebSocket } from 'ws';
 // autocannon ships no types; the part used here is small.
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
+import { percentile, runLoad } from './http-load.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 50);
 const FANOUT_CLIENTS = 1_000;
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,ws,fanout').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,lean,ws,fanout').split(','));
 
 interface Credentials { key: string; secret: string }
 
@@ -182,6 +184,24 @@ async function httpOrders(url: string, credentials: Credentials): Promise<{ perS
   return { perSecond: result['2xx'] / HTTP_SECONDS, requests: result['2xx'], p99: result.latency.p99, p50: result.latency.p50, errors: result.non2xx + result.errors };
 }
 
+/** The same signed orders with the lighter load generator of http-load.ts. */
+async function httpOrdersLean(url: string, credentials: Credentials): Promise<{ perSecond: number; p99: number; p50: number; errors: number; requests: number }> {
+  let counter = 0;
+  const result = await runLoad(url, HTTP_CONNECTIONS, HTTP_SECONDS, {
+    method: 'POST', path: '/api/v1/orders',
+    next: () => {
+      const body = orderBody(counter++);
+      const timestamp = String(Date.now());
+      const signature = createHmac('sha256', credentials.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
+      return { body, headers: [`x-bourse-key: ${credentials.key}`, `x-bourse-timestamp: ${timestamp}`, `x-bourse-signature: ${signature}`] };
+    },
+  });
+  return {
+    perSecond: result.ok / HTTP_SECONDS, requests: result.ok, errors: result.failed,
+    p50: Number(percentile(result.latenciesMs, 0.5).toFixed(2)), p99: Number(percentile(result.latenciesMs, 0.99).toFixed(2)),
+  };
+}
+
 function openSocket(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`);
@@ -298,6 +318,11 @@ async function main(): Promise<void> {
     const http = PHASES.has('http') ? await measured(pid, url, () => httpOrders(url, credentials)) : skipped;
     console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
     if (PHASES.has('http')) console.log(`  server CPU by thread, µs per order: ${http.threads}`);
+    const lean = PHASES.has('lean') ? await measured(pid, url, () => httpOrdersLean(url, credentials)) : skipped;
+    if (PHASES.has('lean')) {
+      console.log(`HTTP signed orders, lighter load generator: ${Math.round(lean.perSecond).toLocaleString('en-US')}/s, p50 ${lean.p50} ms, p99 ${lean.p99} ms, ${lean.errors} non-2xx, server CPU ${lean.cpuMicros.toFixed(1)} µs per order (load generator ${lean.clientCpuMicros.toFixed(1)} µs), ${lean.perBatch.toFixed(1)} commands per journal commit`);
+      console.log(`  server CPU by thread, µs per order: ${lean.threads}`);
+    }
     const ws = PHASES.has('ws') ? await measured(pid, url, () => wsOrders(url, credentials, 5)) : skipped;
     console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused, server CPU ${ws.cpuMicros.toFixed(1)} µs per order, ${ws.perBatch.toFixed(1)} commands per journal commit`);
     if (PHASES.has('ws')) console.log(`  server CPU by thread, µs per order: ${ws.threads}`);
@@ -305,6 +330,7 @@ async function main(): Promise<void> {
     console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
     console.log(JSON.stringify({
       http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
+      http_lean_orders_per_sec: Math.round(lean.perSecond), http_lean_p99_ms: lean.p99, http_lean_p50_ms: lean.p50, http_lean_errors: lean.errors,
       ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
       fanout_p50_ms: Number(fan.p50.toFixed(2)),
     }));
