@@ -22,7 +22,6 @@ import { recover, Sequencer, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, Committed } from './journal/index.js';
 import { Projector } from './store/projector.js';
 import { ProjectionThread } from './store/projection-thread.js';
-import { MessageChannel } from 'node:worker_threads';
 import { SimulatedChain } from './funding/chains/simulated.js';
 import { DEMO_FUNDING } from './funding/config.js';
 import type { FundingConfig } from './funding/config.js';
@@ -49,6 +48,10 @@ export interface ExchangeOptions {
   fundingCrashAt?: string;
   /** Test hook: the projection thread waits this long before each batch (a read model that lags). */
   projectionDelayMs?: number;
+  /** Test hook: the first projection thread fails on the batch holding this seq. */
+  projectionFailAtSeq?: number;
+  /** The first pause before a failed projection thread is restarted (default 1 s; doubles per failure in a row). */
+  projectionRestartMs?: number;
 }
 
 const REPLAY_CHUNK = 2_000;
@@ -97,14 +100,11 @@ export class Exchange {
     const projector = new Projector(join(dataDir, 'store.db'));
     let chunk: Committed[] = [];
     const writerThread = options.writerThread ?? true;
-    // With the writer thread, durable batches go on to the projection thread (see below).
-    const projection = writerThread ? new MessageChannel() : null;
     const sequencer = Sequencer.open({
       path: join(dataDir, 'journal.db'),
       snapshotEvery: options.snapshotEvery,
       checkInvariantsEvery: options.checkInvariantsEvery,
       writerThread,
-      forwardTo: projection?.port1,
       clock,
       onReplay: (envelope, events) => {
         if (envelope.seq <= projector.lastSeq) return;
@@ -126,8 +126,11 @@ export class Exchange {
     }
     projector.apply(chunk);
     // From here the read model follows on its own thread (this connection only reads), or inline.
-    const projectionThread = projection === null ? null
-      : new ProjectionThread(join(dataDir, 'journal.db'), join(dataDir, 'store.db'), sequencer.lastSeq, projection.port2, options.projectionDelayMs ?? 0);
+    // With the writer thread, it forwards durable batches to the projection thread.
+    const projectionThread = !writerThread ? null
+      : new ProjectionThread(join(dataDir, 'journal.db'), join(dataDir, 'store.db'), sequencer.lastSeq, (port) => sequencer.redirectForward(port), {
+        restartMs: options.projectionRestartMs ?? 1_000, delayMs: options.projectionDelayMs ?? 0, failAtSeq: options.projectionFailAtSeq ?? 0,
+      });
     if (projectionThread === null) sequencer.onBatch((batch) => projector.apply(batch));
 
     const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));

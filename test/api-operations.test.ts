@@ -64,3 +64,40 @@ test('the read model rebuilt from the journal equals the one kept live', async (
     rmSync(venue.dataDir, { recursive: true, force: true });
   }
 });
+
+test('a failed read-model thread is restarted, catches up from the journal, and health recovers', async () => {
+  const first = await Venue.start();
+  const buyer = await first.trader('restart-buyer@example.com', { USDT: '10000' });
+  const seller = await first.trader('restart-seller@example.com', { BTC: '1' });
+  const failAt = first.exchange.sequencer.lastSeq + 2;
+  await first.stop(true);
+  // The projection thread fails on the sell that fills the buy (seq failAt), then restarts.
+  const venue = await Venue.start({ dataDir: first.dataDir, projectionFailAtSeq: failAt, projectionRestartMs: 300 });
+  try {
+    const order = { market: 'BTC-USDT', type: 'limit', price: '30000.00', quantity: '0.0010' };
+    const buy = await venue.signed(buyer, 'POST', '/api/v1/orders', { ...order, side: 'buy' });
+    const sell = await venue.signed(seller, 'POST', '/api/v1/orders', { ...order, side: 'sell' });
+    assert.equal(sell.body.status, 'FILLED');
+    assert.equal(venue.exchange.sequencer.lastSeq, failAt);
+    let health = await call(venue.url, 'GET', '/health');
+    for (let i = 0; i < 50 && !String(health.body.read_model).startsWith('failed'); i++) health = await call(venue.url, 'GET', '/health');
+    assert.match(health.body.read_model, /^failed: test hook: projection fails at seq/);
+    // Trading goes on while the read model is down.
+    const another = await venue.signed(buyer, 'POST', '/api/v1/orders', { ...order, side: 'buy', price: '29000.00' });
+    assert.equal(another.status, 201);
+    const deadline = Date.now() + 10_000;
+    while (health.body.read_model !== 'ok' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      health = await call(venue.url, 'GET', '/health');
+    }
+    assert.equal(health.body.read_model, 'ok');
+    // The batch that failed and the one after it are in the read model now.
+    const read = await venue.signed(buyer, 'GET', `/api/v1/orders/${buy.body.id}`);
+    assert.equal(read.body.status, 'FILLED', JSON.stringify(read.body));
+    assert.equal(read.body.fills.length, 1);
+    const open = await venue.signed(buyer, 'GET', '/api/v1/orders?status=open');
+    assert.deepEqual(open.body.orders.map((o: { id: string }) => o.id), [another.body.id]);
+  } finally {
+    await venue.stop();
+  }
+});

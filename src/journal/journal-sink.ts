@@ -16,6 +16,8 @@ export type AppendDone = (error: Error | null) => void;
 
 export interface JournalSink {
   append(envelopes: SerializedEnvelope[], done: AppendDone): void;
+  /** From the next append on, durable batches go to `port` (ThreadJournalSink only). */
+  redirect?(port: MessagePort): void;
   /** Stores a snapshot taken right after applying `seq`, then keeps only the newest `keep`. */
   writeSnapshot(seq: number, ts: number, stateHash: string, json: string, keep: number): void;
   /** Blocks until every append handed over is durable and its `done` has run. */
@@ -56,16 +58,18 @@ export function writeSnapshotAt(journal: SqliteJournal, seq: number, ts: number,
 export type WriterRequest =
   | { op: 'append'; envelopes: SerializedEnvelope[] }
   | { op: 'snapshot'; seq: number; ts: number; stateHash: string; json: string; keep: number }
+  | { op: 'forward'; port: MessagePort }
   | { op: 'close' };
 
 export type WriterReply = { ok: true } | { ok: false; message: string };
+
+/** The first message on a forwarding port: every seq after `from` comes through the port. */
+export interface ForwardStart { from: number }
 
 export interface WriterData {
   path: string;
   options: JournalOptions;
   port: MessagePort;
-  /** Where appended batches go next, once durable (the read-model projection thread). */
-  forward: MessagePort | null;
   /** Int32 counter the writer bumps after each reply, for drain() to wait on. */
   signal: SharedArrayBuffer;
 }
@@ -86,11 +90,11 @@ export class ThreadJournalSink implements JournalSink {
   private failure: Error | null = null;
   private closed = false;
 
-  constructor(path: string, options: JournalOptions = {}, forward: MessagePort | null = null) {
+  constructor(path: string, options: JournalOptions = {}) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const workerData: WriterData = { path, options, port: port2, forward, signal: this.signal.buffer as SharedArrayBuffer };
-    this.worker = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData, transferList: forward === null ? [port2] : [port2, forward] });
+    const workerData: WriterData = { path, options, port: port2, signal: this.signal.buffer as SharedArrayBuffer };
+    this.worker = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData, transferList: [port2] });
     this.port.on('message', (reply: WriterReply) => this.settle(reply));
     this.worker.on('error', (error) => this.failAll(error));
     this.worker.on('exit', (code) => {
@@ -100,6 +104,12 @@ export class ThreadJournalSink implements JournalSink {
 
   append(envelopes: SerializedEnvelope[], done: AppendDone): void {
     this.request({ op: 'append', envelopes }, (reply) => done(reply.ok ? null : new JournalWriterFailedError(reply.message)));
+  }
+
+  redirect(port: MessagePort): void {
+    this.request({ op: 'forward', port }, (reply) => {
+      if (!reply.ok) process.emitWarning(`journal writer: batches not redirected: ${reply.message}`);
+    }, [port]);
   }
 
   writeSnapshot(seq: number, ts: number, stateHash: string, json: string, keep: number): void {
@@ -133,13 +143,13 @@ export class ThreadJournalSink implements JournalSink {
     void this.worker.terminate();
   }
 
-  private request(message: WriterRequest, callback: (reply: WriterReply) => void): void {
+  private request(message: WriterRequest, callback: (reply: WriterReply) => void, transfer: MessagePort[] = []): void {
     if (this.failure !== null) {
       callback({ ok: false, message: this.failure.message });
       return;
     }
     this.waiting.push(callback);
-    this.worker.postMessage(message);
+    this.worker.postMessage(message, transfer);
   }
 
   private settle(reply: WriterReply): void {

@@ -5,9 +5,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteJournal } from './sqlite-journal.js';
 import { writeSnapshotAt } from './journal-sink.js';
-import type { WriterData, WriterReply, WriterRequest } from './journal-sink.js';
+import type { ForwardStart, WriterData, WriterReply, WriterRequest } from './journal-sink.js';
+import type { MessagePort } from 'node:worker_threads';
 
-const { path, options, port, forward, signal } = workerData as WriterData;
+const { path, options, port, signal } = workerData as WriterData;
+/** Where durable batches go next (the read-model projection thread), once one is attached. */
+let forward: MessagePort | null = null;
 const journal = new SqliteJournal(path, options);
 const replies = new Int32Array(signal);
 
@@ -26,6 +29,11 @@ parentPort!.on('message', (request: WriterRequest) => {
         reply({ ok: true });
         forward?.postMessage(request.envelopes);
         return;
+      case 'forward':
+        forward?.close();
+        forward = request.port;
+        forward.postMessage({ from: journal.lastSeq } satisfies ForwardStart);
+        break;
       case 'snapshot':
         writeSnapshotAt(journal, request.seq, request.ts, request.stateHash, request.json, request.keep);
         break;

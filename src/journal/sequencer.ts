@@ -39,8 +39,6 @@ export interface SequencerOptions extends JournalOptions {
   clock?: () => number;
   /** Append on a journal writer thread instead of the calling thread (default false). */
   writerThread?: boolean;
-  /** With writerThread: the writer posts each durable batch (SerializedEnvelope[]) to this port. */
-  forwardTo?: MessagePort;
   /** Called for each replayed command during recovery. */
   onReplay?: (envelope: Envelope, events: EngineEvent[]) => void;
 }
@@ -125,7 +123,7 @@ export class Sequencer {
     this.stampedSeq = this.journal.lastSeq;
     this.stampedTs = this.journal.lastTs;
     this.checkInvariants();
-    this.sink = options.writerThread ? new ThreadJournalSink(options.path, { synchronous: options.synchronous }, options.forwardTo ?? null) : new InlineJournalSink(this.journal);
+    this.sink = options.writerThread ? new ThreadJournalSink(options.path, { synchronous: options.synchronous }) : new InlineJournalSink(this.journal);
   }
 
   get engine(): Engine {
@@ -153,6 +151,16 @@ export class Sequencer {
         setImmediate(() => this.pump());
       }
     });
+  }
+
+  /**
+   * With the writer thread: from now on it posts each durable batch (SerializedEnvelope[]) to
+   * `port`, after a first message `{ from: seq }` saying that every later seq comes through the
+   * port (what is at or before it is in the journal).
+   */
+  redirectForward(port: MessagePort): void {
+    if (this.sink.redirect === undefined) throw new Error('batches are forwarded only with the writer thread');
+    this.sink.redirect(port);
   }
 
   /** Listens to every committed command and its events, in sequence order. */

@@ -3,30 +3,54 @@
  * model has got, and waiting for it. A read that must see a command's effects (read your own
  * writes) waits until the projection reaches the sequence acknowledged before it; that is one
  * batch at most.
+ *
+ * If the thread fails (a disk error, a bug), readers stop waiting and `failed` says why (health
+ * reports it); a new thread starts after a pause that doubles with each failure in a row, up to a
+ * minute. It takes over the journal writer's stream, reads what the read model lacks from the
+ * journal and carries on; `failed` clears once it reports progress.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { ProjectionControl, ProjectionData, ProjectionReport } from './projection-worker.js';
 
+export interface ProjectionOptions {
+  /** The first pause before a restart (doubles per failure in a row, at most a minute). */
+  restartMs: number;
+  /** Test hook: the thread waits this long before each batch. */
+  delayMs: number;
+  /** Test hook: the first thread fails on the batch holding this seq (0: never). */
+  failAtSeq: number;
+}
+
+const RESTART_MAX_MS = 60_000;
+
 export class ProjectionThread {
-  private readonly worker: Worker;
-  /** Set to 1 by the thread once it has closed the read model (close() waits on it). */
-  private readonly closedFlag = new Int32Array(new SharedArrayBuffer(4));
+  private worker!: Worker;
+  /** Set to 1 by the current thread once it has closed the read model (close() waits on it). */
+  private closedFlag!: Int32Array;
   /** Waiters for a seq; registered with growing seqs, so the front is always the smallest. */
   private waiting: { seq: number; run: () => void }[] = [];
   private projectedValue: number;
   private failure: string | null = null;
+  private failedAt = 0;
+  private restartDelay: number;
+  private restartTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  constructor(journalPath: string, storePath: string, fromSeq: number, input: MessagePort, delayMs = 0) {
+  /**
+   * `fromSeq`: how far the read model is now. `redirect` hands the journal writer the port that
+   * durable batches go to from then on.
+   */
+  constructor(
+    private readonly journalPath: string,
+    private readonly storePath: string,
+    fromSeq: number,
+    private readonly redirect: (port: MessagePort) => void,
+    private readonly options: ProjectionOptions,
+  ) {
     this.projectedValue = fromSeq;
-    const workerData: ProjectionData = { journalPath, storePath, fromSeq, input, closedFlag: this.closedFlag.buffer as SharedArrayBuffer, delayMs };
-    this.worker = new Worker(new URL('./projection-worker.js', import.meta.url), { workerData, transferList: [input] });
-    this.worker.on('message', (report: ProjectionReport) => {
-      if ('failed' in report) this.fail(report.failed);
-      else this.advance(report.projected);
-    });
-    this.worker.on('error', (error) => this.fail(error.message));
+    this.restartDelay = options.restartMs;
+    this.start(options.failAtSeq);
   }
 
   get failed(): string | null {
@@ -49,22 +73,65 @@ export class ProjectionThread {
   close(untilSeq: number): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.restartTimer !== null) clearTimeout(this.restartTimer);
+    if (this.failure !== null) {
+      // No thread is running; the next start catches up from the journal.
+      void this.worker.terminate();
+      return;
+    }
     this.worker.postMessage({ op: 'close', untilSeq } satisfies ProjectionControl);
     const deadline = Date.now() + 30_000;
     while (this.failure === null && Atomics.load(this.closedFlag, 0) === 0 && Date.now() < deadline) Atomics.wait(this.closedFlag, 0, 0, 100);
     void this.worker.terminate();
   }
 
-  /** The read model stopped: readers are no longer held back (they see it as it is), and health says so. */
+  private start(failAtSeq: number): void {
+    const { port1, port2 } = new MessageChannel();
+    const closedFlag = new Int32Array(new SharedArrayBuffer(4));
+    const workerData: ProjectionData = {
+      journalPath: this.journalPath, storePath: this.storePath, input: port2,
+      closedFlag: closedFlag.buffer as SharedArrayBuffer, delayMs: this.options.delayMs, failAtSeq,
+    };
+    const worker = new Worker(new URL('./projection-worker.js', import.meta.url), { workerData, transferList: [port2] });
+    this.worker = worker;
+    this.closedFlag = closedFlag;
+    this.redirect(port1);
+    // Reports of a thread that has been replaced are ignored.
+    worker.on('message', (report: ProjectionReport) => {
+      if (worker !== this.worker) return;
+      if ('failed' in report) this.fail(report.failed);
+      else this.advance(report.projected);
+    });
+    worker.on('error', (error) => {
+      if (worker === this.worker) this.fail(error.message);
+    });
+  }
+
+  /** The read model stopped: readers are no longer held back (they see it as it is), health says so, and a new thread is due. */
   private fail(message: string): void {
     if (this.failure !== null) return;
     this.failure = message;
-    process.emitWarning(`read-model projection stopped: ${message}`);
+    this.failedAt = this.projectedValue;
+    process.emitWarning(`read-model projection stopped at seq ${this.projectedValue}: ${message}; restarting in ${this.restartDelay} ms`);
     for (const w of this.waiting.splice(0)) w.run();
+    void this.worker.terminate();
+    if (this.closed) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (!this.closed) this.start(0);
+    }, this.restartDelay);
+    this.restartTimer.unref();
+    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
   }
 
   private advance(seq: number): void {
     this.projectedValue = Math.max(this.projectedValue, seq);
+    if (this.failure !== null) {
+      this.failure = null;
+      process.emitWarning(`read-model projection running again at seq ${this.projectedValue}`);
+    }
+    // Past the batch that failed: the next failure starts from the first pause again.
+    if (this.projectedValue > this.failedAt) this.restartDelay = this.options.restartMs;
     if (this.waiting.length === 0 || this.waiting[0]!.seq > this.projectedValue) return;
     const ready = this.waiting.filter((w) => w.seq <= this.projectedValue);
     this.waiting = this.waiting.filter((w) => w.seq > this.projectedValue);

@@ -1,46 +1,52 @@
 /**
  * The read-model projection thread (see ProjectionThread): a replica of the engine, recovered
- * from the journal up to `fromSeq`, applies each durable batch the journal writer forwards and
- * projects the events into DATA/store.db. The engine is deterministic, so the replica's events
+ * from the journal up to the read model's last seq, catches up with the journal, then applies each
+ * durable batch the journal writer forwards and projects the events into DATA/store.db. The engine is deterministic, so the replica's events
  * are the live engine's events; the engine thread no longer spends time on SQL.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { Command, Envelope } from '../core/index.js';
 import { recover, SqliteJournal } from '../journal/index.js';
-import type { Committed, SerializedEnvelope } from '../journal/index.js';
+import type { Committed, ForwardStart, SerializedEnvelope } from '../journal/index.js';
 import { Projector } from './projector.js';
 
 export interface ProjectionData {
   journalPath: string;
   storePath: string;
-  fromSeq: number;
-  /** Durable batches from the journal writer. */
+  /**
+   * Durable batches from the journal writer, after a first `{ from }`: every seq after it comes
+   * through here; the thread reads what the read model lacks up to it from the journal.
+   */
   input: MessagePort;
   /** Int32 set to 1 once the read model is closed, for close() to wait on. */
   closedFlag: SharedArrayBuffer;
   /** Test hook: wait this long before each batch, as a lagging read model would. */
   delayMs: number;
+  /** Test hook: fail on the batch holding this seq (0: never). */
+  failAtSeq: number;
 }
 
 export type ProjectionControl = { op: 'close'; untilSeq: number };
 export type ProjectionReport = { projected: number } | { failed: string };
 
-const { journalPath, storePath, fromSeq, input, closedFlag, delayMs } = workerData as ProjectionData;
+const { journalPath, storePath, input, closedFlag, delayMs, failAtSeq } = workerData as ProjectionData;
 const closed = new Int32Array(closedFlag);
-const journal = new SqliteJournal(journalPath);
-const engine = recover(journal, { untilSeq: fromSeq }).engine;
-journal.close();
 const projector = new Projector(storePath);
+const journal = new SqliteJournal(journalPath);
+// A replica of the engine as of the read model's last seq: the snapshot at or before it, then replay.
+const engine = recover(journal, { untilSeq: projector.lastSeq }).engine;
+let journalOpen = true;
 let failed = false;
 
-function project(rows: SerializedEnvelope[]): void {
+function project(rows: readonly SerializedEnvelope[]): void {
   if (failed) return;
   if (delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs);
   try {
     const batch: Committed[] = [];
     for (const row of rows) {
       if (row.seq <= engine.lastSeq) continue;
+      if (row.seq === failAtSeq) throw new Error(`test hook: projection fails at seq ${failAtSeq}`);
       const envelope: Envelope = { seq: row.seq, ts: row.ts, cmd: JSON.parse(row.command) as Command };
       batch.push({ envelope, events: engine.apply(envelope) });
     }
@@ -53,28 +59,63 @@ function project(rows: SerializedEnvelope[]): void {
   parentPort!.postMessage({ projected: engine.lastSeq } satisfies ProjectionReport);
 }
 
+/** What the journal holds after the read model, up to `until` (nothing new at a first start; after a restart, what the failed thread missed). */
+function catchUp(until: number): void {
+  let chunk: SerializedEnvelope[] = [];
+  try {
+    for (const row of journal.rowsAfter(engine.lastSeq)) {
+      if (row.seq > until || failed) break;
+      chunk.push(row);
+      if (chunk.length >= CATCH_UP_CHUNK) {
+        project(chunk);
+        chunk = [];
+      }
+    }
+    project(chunk);
+  } finally {
+    journal.close();
+    journalOpen = false;
+  }
+}
+
+const CATCH_UP_CHUNK = 2_000;
+
 /**
  * Batches that queued up while the previous one was being written are projected together, in one
  * read-model transaction: under load, the per-transaction cost is paid once for several batches.
  */
-input.on('message', (rows: SerializedEnvelope[]) => {
-  let next = receiveMessageOnPort(input);
-  if (next === undefined) return project(rows);
-  const merged = rows.slice();
-  for (; next !== undefined; next = receiveMessageOnPort(input)) for (const row of next.message as SerializedEnvelope[]) merged.push(row);
-  project(merged);
-});
+function receive(messages: (SerializedEnvelope[] | ForwardStart)[]): void {
+  let merged: SerializedEnvelope[] = [];
+  for (const message of messages) {
+    if (Array.isArray(message)) {
+      for (const row of message) merged.push(row);
+      continue;
+    }
+    if (merged.length > 0) project(merged);
+    merged = [];
+    catchUp(message.from);
+  }
+  if (merged.length > 0) project(merged);
+}
+
+function drain(first: SerializedEnvelope[] | ForwardStart | null): void {
+  const messages = first === null ? [] : [first];
+  for (let next = receiveMessageOnPort(input); next !== undefined; next = receiveMessageOnPort(input)) messages.push(next.message as SerializedEnvelope[] | ForwardStart);
+  receive(messages);
+}
+
+input.on('message', drain);
 parentPort!.on('message', (control: ProjectionControl) => {
   if (control.op !== 'close') return;
   // Batches come on another channel: take whatever is still queued there before closing.
-  for (let next = receiveMessageOnPort(input); next !== undefined; next = receiveMessageOnPort(input)) project(next.message as SerializedEnvelope[]);
+  drain(null);
   if (engine.lastSeq < control.untilSeq && !failed) {
     parentPort!.postMessage({ failed: `closed at seq ${engine.lastSeq}, short of ${control.untilSeq}: rebuild the read model` } satisfies ProjectionReport);
   }
+  if (journalOpen) journal.close();
   projector.close();
   input.close();
   Atomics.store(closed, 0, 1);
   Atomics.notify(closed, 0);
   parentPort!.close();
 });
-parentPort!.postMessage({ projected: engine.lastSeq } satisfies ProjectionReport);
