@@ -1,8 +1,9 @@
 /**
  * The read-model projection thread (see ProjectionThread): a replica of the engine, recovered
- * from the journal up to the read model's last seq, catches up with the journal, then applies each
- * durable batch the journal writer forwards and projects the events into DATA/store.db. The engine is deterministic, so the replica's events
- * are the live engine's events; the engine thread no longer spends time on SQL.
+ * from the journal up to the read model's last seq, catches up with the journal, then applies
+ * each durable batch the journal writer forwards and projects the events into DATA/store.db.
+ * The engine is deterministic, so the replica's events are the live engine's events; the engine
+ * thread no longer spends time on SQL.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -59,7 +60,12 @@ function project(rows: readonly SerializedEnvelope[]): void {
   parentPort!.postMessage({ projected: engine.lastSeq } satisfies ProjectionReport);
 }
 
-/** What the journal holds after the read model, up to `until` (nothing new at a first start; after a restart, what the failed thread missed). */
+const CATCH_UP_CHUNK = 2_000;
+
+/**
+ * Projects what the journal holds after the read model, up to `until`: nothing at a first start,
+ * what the failed thread missed after a restart.
+ */
 function catchUp(until: number): void {
   let chunk: SerializedEnvelope[] = [];
   try {
@@ -77,8 +83,6 @@ function catchUp(until: number): void {
     journalOpen = false;
   }
 }
-
-const CATCH_UP_CHUNK = 2_000;
 
 /**
  * Batches that queued up while the previous one was being written are projected together, in one
