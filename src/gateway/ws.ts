@@ -9,8 +9,9 @@
  *
  * Depth is a snapshot, then updates with seq/prev_seq and a checksum. Updates are coalesced: at
  * most one per `depthIntervalMs` (a quiet market's first change goes out at once), each carrying
- * every level that changed since the previous one. Every message is serialised once per channel. A consumer that reads too slowly stops getting depth updates
- * (it gets a fresh snapshot once it catches up); one that falls far behind is closed with 1008.
+ * every level that changed since the previous one. Every message is serialised once per channel.
+ * A consumer that reads too slowly stops getting depth updates (it gets a fresh snapshot once it
+ * catches up); one that falls far behind is closed with 1008.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
