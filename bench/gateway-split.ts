@@ -1,0 +1,147 @@
+/**
+ * `npm run bench:gateway`: would an HTTP gateway process in front of the engine process help on
+ * this machine? An experiment for the cluster mode of DESIGN §1, not a product path.
+ *
+ * The server runs as usual. A second process (this file, started with `gateway`) takes the
+ * signed HTTP orders, checks the signature itself, and passes each order to the server over the
+ * server's own authenticated WebSocket order entry (4 sockets), answering with the server's reply.
+ * The same load (bench/http-load.ts, 50 connections, every request signed afresh) goes first to
+ * the server directly, then through the gateway; each line gives the rate and the CPU per order of
+ * the server, the gateway and the load generator.
+ */
+import { fork, spawn } from 'node:child_process';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { WebSocket } from 'ws';
+import { percentile, runLoad } from './http-load.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
+const GATEWAY_SOCKETS = 4;
+
+interface Credentials { key: string; secret: string }
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function sign(secret: string, payload: string): string {
+  return createHmac('sha256', secret).update(payload).digest('hex');
+}
+
+/** The gateway process: HTTP in, signature checked here, the order passed on over the socket. */
+async function gateway(): Promise<void> {
+  const { ENGINE_URL: engineUrl, KEY: key, SECRET: secret } = process.env as Record<string, string>;
+  const secretKey = createSecretKey(Buffer.from(secret));
+  const waiting = new Map<number, (text: string) => void>();
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < GATEWAY_SOCKETS; i++) {
+    const socket = new WebSocket(`${engineUrl.replace('http', 'ws')}/ws`);
+    await new Promise((resolve) => socket.once('open', resolve));
+    const timestamp = String(Date.now() + i);
+    socket.send(JSON.stringify({ op: 'auth', key, timestamp, signature: sign(secret, `${timestamp}GET/ws`) }));
+    await new Promise((resolve) => socket.once('message', resolve));
+    socket.on('message', (data) => {
+      const text = data.toString();
+      const id = /"id":(\d+)/.exec(text);
+      const answer = id === null ? undefined : waiting.get(Number(id[1]));
+      if (answer === undefined) return;
+      waiting.delete(Number(id![1]));
+      answer(text);
+    });
+    sockets.push(socket);
+  }
+  const seen = new Set<string>();
+  let next = 0;
+  const app = Fastify({ logger: false });
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  app.post('/api/v1/orders', (request, reply) => {
+    const body = request.body as string;
+    const timestamp = String(request.headers['x-bourse-timestamp']);
+    const signature = String(request.headers['x-bourse-signature']);
+    const given = Buffer.from(signature, 'hex');
+    const expected = createHmac('sha256', secretKey).update(`${timestamp}POST/api/v1/orders${body}`).digest();
+    if (given.length !== expected.length || !timingSafeEqual(given, expected) || seen.has(signature)) {
+      void reply.status(401).send({ error: { code: 'INVALID_SIGNATURE', message: 'signature does not match' } });
+      return;
+    }
+    seen.add(signature);
+    const id = next++;
+    waiting.set(id, (text) => void reply.status(text.startsWith('{"event":"placed"') ? 201 : 400).header('content-type', 'application/json').send(text));
+    sockets[id % sockets.length]!.send(`{"op":"place","id":${id},"order":${body}}`);
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as { port: number };
+  process.send!({ url: `http://127.0.0.1:${port}` });
+}
+
+function orderBody(i: number): string {
+  const buy = i % 2 === 0;
+  const offset = (i * 7919) % 50;
+  const price = buy ? 9_975 + offset : 10_025 - offset;
+  return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: '0.0010' });
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-gateway-bench-'));
+  writeFileSync(join(dataDir, 'config.json'), JSON.stringify({
+    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000 },
+    journal: { snapshotEvery: 1_000_000 },
+    assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
+    markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
+  }));
+  const server = spawn(process.execPath, [CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const serverUrl = await new Promise<string>((resolve) => {
+    let out = '';
+    server.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('"started"'));
+      if (line !== undefined) resolve((JSON.parse(line) as { url: string }).url);
+    });
+  });
+  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const admin = async (path: string, body: unknown): Promise<any> => (await fetch(`${serverUrl}/admin/v1${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
+  })).json();
+  await admin('/users', { email: 'gateway@example.com', password: 'benchmark password' });
+  await admin('/deposits', { email: 'gateway@example.com', asset: 'USDT', amount: '1000000000' });
+  await admin('/deposits', { email: 'gateway@example.com', asset: 'BTC', amount: '100000' });
+  const credentials = await admin('/apikeys', { email: 'gateway@example.com', permissions: ['read', 'trade'] }) as Credentials;
+  const gatewayProcess = fork(fileURLToPath(import.meta.url), ['gateway'], { env: { ...process.env, ENGINE_URL: serverUrl, KEY: credentials.key, SECRET: credentials.secret } });
+  const gatewayUrl = await new Promise<string>((resolve) => gatewayProcess.once('message', (message: { url: string }) => resolve(message.url)));
+  try {
+    console.log(`HTTP gateway experiment, node ${process.version}: the same signed orders to the server, then through a gateway process`);
+    for (const [name, url] of [['direct to the server', serverUrl], ['through the gateway', gatewayUrl]] as const) {
+      let counter = 0;
+      const serverBefore = cpuSeconds(server.pid!);
+      const gatewayBefore = cpuSeconds(gatewayProcess.pid!);
+      const clientBefore = process.cpuUsage();
+      const result = await runLoad(url, 50, SECONDS, {
+        method: 'POST', path: '/api/v1/orders',
+        next: () => {
+          const body = orderBody(counter++);
+          const timestamp = String(Date.now());
+          return { body, headers: [`x-bourse-key: ${credentials.key}`, `x-bourse-timestamp: ${timestamp}`, `x-bourse-signature: ${sign(credentials.secret, `${timestamp}POST/api/v1/orders${body}`)}`] };
+        },
+      });
+      const client = process.cpuUsage(clientBefore);
+      const perOrder = (seconds: number): string => ((seconds * 1e6) / result.ok).toFixed(1);
+      console.log(`${name}: ${Math.round(result.ok / SECONDS).toLocaleString('en-US')}/s, ${result.failed} failed, p50 ${percentile(result.latenciesMs, 0.5).toFixed(2)} ms, `
+        + `p99 ${percentile(result.latenciesMs, 0.99).toFixed(2)} ms; CPU µs per order: server ${perOrder(cpuSeconds(server.pid!) - serverBefore)}, `
+        + `gateway ${perOrder(cpuSeconds(gatewayProcess.pid!) - gatewayBefore)}, load generator ${((client.user + client.system) / result.ok).toFixed(1)}`);
+    }
+  } finally {
+    gatewayProcess.kill();
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === 'gateway') await gateway();
+else await main();
