@@ -12,6 +12,7 @@ import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, verify a
 import type { KeyObject } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { blockList } from './ip.js';
+import { ReplayCache } from './replay-cache.js';
 import type { BlockList } from 'node:net';
 import type { ApiKeyRecord, IdentityStore, Permission } from './store.js';
 
@@ -63,11 +64,12 @@ interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: 
 
 export class Authenticator {
   private readonly keys = new Map<string, CachedKey>();
-  /** signature → time it leaves its window; insertion order ≈ expiry order. */
-  private readonly seen = new Map<string, number>();
+  private readonly replays: ReplayCache;
   private readonly failures = new Map<string, { count: number; since: number; lockedUntil: number }>();
 
-  constructor(private readonly store: IdentityStore, private readonly options: AuthOptions = DEFAULT_AUTH_OPTIONS) {}
+  constructor(private readonly store: IdentityStore, private readonly options: AuthOptions = DEFAULT_AUTH_OPTIONS) {
+    this.replays = new ReplayCache(options.replayCacheMax);
+  }
 
   /** Drops a cached key so that revocation and permission changes apply at once. */
   forget(key: string): void {
@@ -107,7 +109,8 @@ export class Authenticator {
     if (cached.allow !== null && !cached.allow.check(request.ip, isIPv6(request.ip) ? 'ipv6' : 'ipv4')) {
       return fail('IP_NOT_ALLOWED', 'this key may not be used from this address');
     }
-    if (!this.remember(`${key}:${signature.toLowerCase()}`, ts + window, now)) {
+    // The signature alone identifies the request: another key cannot produce the same one.
+    if (!this.replays.remember(signature.toLowerCase(), ts + window, now)) {
       return fail('REPLAYED_REQUEST', 'this request was already received');
     }
     return { ok: true, key: cached.record };
@@ -140,17 +143,6 @@ export class Authenticator {
     if (cached.publicKey !== null) return verifySignature(null, Buffer.from(payload), cached.publicKey, given);
     const expected = createHmac('sha256', cached.hmacKey!).update(payload).digest();
     return given.length === expected.length && timingSafeEqual(given, expected);
-  }
-
-  /** Records a signature until it expires; false if it was already there. */
-  private remember(id: string, expiresAt: number, now: number): boolean {
-    for (const [oldest, expiry] of this.seen) {
-      if (expiry >= now && this.seen.size < this.options.replayCacheMax) break;
-      this.seen.delete(oldest);
-    }
-    if (this.seen.has(id)) return false;
-    this.seen.set(id, expiresAt);
-    return true;
   }
 
   /** Counts a failed attempt (bad signature, bad password) against a subject such as `ip:…`. */
