@@ -15,36 +15,22 @@
  * BENCH_PHASES picks phases (default `floor,http,lean,ws,fanout`; `floor` is GET /api/v1/time, unsigned, with the
  * same client, connections and signing work: what HTTP alone costs on this machine); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 // autocannon ships no types; the part used here is small.
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
 import { percentile, runLoad } from './http-load.js';
+import { cpuSeconds, orderBody, signedHeaders, startServer, trader } from './bench-server.js';
+import type { Credentials } from './bench-server.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 50);
 const FANOUT_CLIENTS = 1_000;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,lean,ws,fanout').split(','));
-
-interface Credentials { key: string; secret: string }
-
-/** CPU seconds (user + system, all threads) the server process has used so far, from /proc (Linux). */
-function serverCpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
-}
 
 /**
  * CPU seconds per server thread, by thread id. The main thread's id is the pid; the journal
@@ -89,10 +75,10 @@ async function journalCounters(url: string): Promise<{ commands: number; batches
 async function measured<T extends { requests: number }>(pid: number, url: string, phase: () => Promise<T>): Promise<T & { cpuMicros: number; clientCpuMicros: number; perBatch: number; threads: string }> {
   const counters = await journalCounters(url);
   const threadsBefore = serverThreadCpuSeconds(pid);
-  const before = serverCpuSeconds(pid);
+  const before = cpuSeconds(pid);
   const clientBefore = process.cpuUsage();
   const result = await phase();
-  const cpuMicros = ((serverCpuSeconds(pid) - before) * 1e6) / result.requests;
+  const cpuMicros = ((cpuSeconds(pid) - before) * 1e6) / result.requests;
   const client = process.cpuUsage(clientBefore);
   const threads = threadBreakdown(pid, threadsBefore, serverThreadCpuSeconds(pid), result.requests);
   const after = await journalCounters(url);
@@ -102,50 +88,6 @@ async function measured<T extends { requests: number }>(pid: number, url: string
   };
 }
 
-function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const config = {
-    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000 },
-    journal: { snapshotEvery: 1_000_000 },
-    assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
-    markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
-  };
-  writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
-  return new Promise((resolve, reject) => {
-    const serverFlags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
-    const child = spawn(process.execPath, [...serverFlags, CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n').find((l) => l.includes('"started"'));
-      if (line !== undefined) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
-    });
-    child.on('exit', (code) => reject(new Error(`server exited (${code})`)));
-  });
-}
-
-async function admin(url: string, dataDir: string, path: string, body: unknown): Promise<any> {
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-  const response = await fetch(`${url}/admin/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(`${path}: ${await response.text()}`);
-  return response.json();
-}
-
-async function trader(url: string, dataDir: string, email: string): Promise<Credentials> {
-  await admin(url, dataDir, '/users', { email, password: 'benchmark password' });
-  await admin(url, dataDir, '/deposits', { email, asset: 'USDT', amount: '1000000000' });
-  await admin(url, dataDir, '/deposits', { email, asset: 'BTC', amount: '100000' });
-  const key = await admin(url, dataDir, '/apikeys', { email, permissions: ['read', 'trade'] });
-  return { key: key.key, secret: key.secret };
-}
-
-/** Alternating buys and sells around 100 USDT that overlap, so that some trade and the book stays bounded. */
-function orderBody(i: number): string {
-  const buy = i % 2 === 0;
-  const offset = (i * 7919) % 50;
-  const price = buy ? 9_975 + offset : 10_025 - offset;
-  return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: '0.0010' });
-}
-
 /** The same client and signing work against a route that does nothing: the HTTP ceiling here. */
 async function httpFloor(url: string, credentials: Credentials): Promise<{ perSecond: number; requests: number }> {
   const result = await autocannon({
@@ -153,8 +95,7 @@ async function httpFloor(url: string, credentials: Credentials): Promise<{ perSe
     requests: [{
       method: 'GET', path: '/api/v1/time',
       setupRequest: (request: { headers: Record<string, string> }) => {
-        const timestamp = String(Date.now());
-        request.headers = { 'x-bourse-key': credentials.key, 'x-bourse-timestamp': timestamp, 'x-bourse-signature': createHmac('sha256', credentials.secret).update(`${timestamp}GET/api/v1/time`).digest('hex') };
+        request.headers = signedHeaders(credentials, 'GET', '/api/v1/time', '');
         return request;
       },
     }],
@@ -173,10 +114,8 @@ async function httpOrders(url: string, credentials: Credentials): Promise<{ perS
       path: '/api/v1/orders',
       setupRequest: (request: { headers: Record<string, string>; body: string }) => {
         const body = orderBody(counter++);
-        const timestamp = String(Date.now());
-        const signature = createHmac('sha256', credentials.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
         request.body = body;
-        request.headers = { 'content-type': 'application/json', 'x-bourse-key': credentials.key, 'x-bourse-timestamp': timestamp, 'x-bourse-signature': signature };
+        request.headers = { 'content-type': 'application/json', ...signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
         return request;
       },
     }],
@@ -191,9 +130,7 @@ async function httpOrdersLean(url: string, credentials: Credentials): Promise<{ 
     method: 'POST', path: '/api/v1/orders',
     next: () => {
       const body = orderBody(counter++);
-      const timestamp = String(Date.now());
-      const signature = createHmac('sha256', credentials.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
-      return { body, headers: [`x-bourse-key: ${credentials.key}`, `x-bourse-timestamp: ${timestamp}`, `x-bourse-signature: ${signature}`] };
+      return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
     },
   });
   return {

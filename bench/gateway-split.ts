@@ -9,30 +9,20 @@
  * the server directly, then through the gateway; each line gives the rate and the CPU per order of
  * the server, the gateway and the load generator.
  */
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { WebSocket } from 'ws';
 import { percentile, runLoad } from './http-load.js';
+import { cpuSeconds, orderBody, signedHeaders, startServer, trader } from './bench-server.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const GATEWAY_SOCKETS = 4;
 
-interface Credentials { key: string; secret: string }
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function sign(secret: string, payload: string): string {
-  return createHmac('sha256', secret).update(payload).digest('hex');
-}
 
 /** The gateway process: HTTP in, signature checked here, the order passed on over the socket. */
 async function gateway(): Promise<void> {
@@ -44,7 +34,7 @@ async function gateway(): Promise<void> {
     const socket = new WebSocket(`${engineUrl.replace('http', 'ws')}/ws`);
     await new Promise((resolve) => socket.once('open', resolve));
     const timestamp = String(Date.now() + i);
-    socket.send(JSON.stringify({ op: 'auth', key, timestamp, signature: sign(secret, `${timestamp}GET/ws`) }));
+    socket.send(JSON.stringify({ op: 'auth', key, timestamp, signature: createHmac('sha256', secret).update(`${timestamp}GET/ws`).digest('hex') }));
     await new Promise((resolve) => socket.once('message', resolve));
     socket.on('message', (data) => {
       const text = data.toString();
@@ -80,38 +70,10 @@ async function gateway(): Promise<void> {
   process.send!({ url: `http://127.0.0.1:${port}` });
 }
 
-function orderBody(i: number): string {
-  const buy = i % 2 === 0;
-  const offset = (i * 7919) % 50;
-  const price = buy ? 9_975 + offset : 10_025 - offset;
-  return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: '0.0010' });
-}
-
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-gateway-bench-'));
-  writeFileSync(join(dataDir, 'config.json'), JSON.stringify({
-    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000 },
-    journal: { snapshotEvery: 1_000_000 },
-    assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
-    markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
-  }));
-  const server = spawn(process.execPath, [CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const serverUrl = await new Promise<string>((resolve) => {
-    let out = '';
-    server.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n').find((l) => l.includes('"started"'));
-      if (line !== undefined) resolve((JSON.parse(line) as { url: string }).url);
-    });
-  });
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-  const admin = async (path: string, body: unknown): Promise<any> => (await fetch(`${serverUrl}/admin/v1${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
-  })).json();
-  await admin('/users', { email: 'gateway@example.com', password: 'benchmark password' });
-  await admin('/deposits', { email: 'gateway@example.com', asset: 'USDT', amount: '1000000000' });
-  await admin('/deposits', { email: 'gateway@example.com', asset: 'BTC', amount: '100000' });
-  const credentials = await admin('/apikeys', { email: 'gateway@example.com', permissions: ['read', 'trade'] }) as Credentials;
+  const { child: server, url: serverUrl } = await startServer(dataDir);
+  const credentials = await trader(serverUrl, dataDir, 'gateway@example.com');
   const gatewayProcess = fork(fileURLToPath(import.meta.url), ['gateway'], { env: { ...process.env, ENGINE_URL: serverUrl, KEY: credentials.key, SECRET: credentials.secret } });
   const gatewayUrl = await new Promise<string>((resolve) => gatewayProcess.once('message', (message: { url: string }) => resolve(message.url)));
   try {
@@ -125,8 +87,7 @@ async function main(): Promise<void> {
         method: 'POST', path: '/api/v1/orders',
         next: () => {
           const body = orderBody(counter++);
-          const timestamp = String(Date.now());
-          return { body, headers: [`x-bourse-key: ${credentials.key}`, `x-bourse-timestamp: ${timestamp}`, `x-bourse-signature: ${sign(credentials.secret, `${timestamp}POST/api/v1/orders${body}`)}`] };
+          return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
         },
       });
       const client = process.cpuUsage(clientBefore);

@@ -15,8 +15,8 @@ import type { Socket } from 'node:net';
 export interface LoadRequest {
   method: string;
   path: string;
-  /** Called once per request: the body and the extra headers (already formatted as "name: value"). */
-  next: () => { body: string; headers: string[] };
+  /** Called once per request: the body and the extra headers. */
+  next: () => { body: string; headers: Record<string, string> };
 }
 
 export interface LoadResult {
@@ -49,9 +49,10 @@ export async function runLoad(url: string, connections: number, seconds: number,
         return;
       }
       const { body, headers } = request.next();
+      let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${hostname}:${port}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+      for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
       sentAt = performance.now();
-      socket.write(`${request.method} ${request.path} HTTP/1.1\r\nhost: ${hostname}:${port}\r\ncontent-type: application/json\r\n`
-        + `content-length: ${Buffer.byteLength(body)}\r\n${headers.join('\r\n')}\r\n\r\n${body}`);
+      socket.write(`${head}\r\n${body}`);
     };
     socket.on('connect', send);
     socket.on('data', (chunk: Buffer) => {

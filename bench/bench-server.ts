@@ -1,0 +1,78 @@
+/**
+ * What the API benchmarks share: a server in its own process on a temporary data folder (rate
+ * limits raised so that they measure throughput, not policy), a funded trader with an API key,
+ * the order stream, request signing and the server's CPU time.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+export interface Credentials { key: string; secret: string }
+
+/** Starts `bourse start` with one BTC-USDT market; BENCH_SERVER_FLAGS passes Node flags to it. */
+export function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const config = {
+    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000 },
+    journal: { snapshotEvery: 1_000_000 },
+    assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
+    markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
+  };
+  writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
+  return new Promise((resolve, reject) => {
+    const serverFlags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+    const child = spawn(process.execPath, [...serverFlags, CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('"started"'));
+      if (line !== undefined) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
+    });
+    child.on('exit', (code) => reject(new Error(`server exited (${code})`)));
+  });
+}
+
+async function admin(url: string, dataDir: string, path: string, body: unknown): Promise<any> {
+  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const response = await fetch(`${url}/admin/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+  if (!response.ok) throw new Error(`${path}: ${await response.text()}`);
+  return response.json();
+}
+
+/** A user with plenty of USDT and BTC and a read + trade key. */
+export async function trader(url: string, dataDir: string, email: string): Promise<Credentials> {
+  await admin(url, dataDir, '/users', { email, password: 'benchmark password' });
+  await admin(url, dataDir, '/deposits', { email, asset: 'USDT', amount: '1000000000' });
+  await admin(url, dataDir, '/deposits', { email, asset: 'BTC', amount: '100000' });
+  const key = await admin(url, dataDir, '/apikeys', { email, permissions: ['read', 'trade'] });
+  return { key: key.key, secret: key.secret };
+}
+
+/** Alternating buys and sells around 100 USDT that overlap, so that some trade and the book stays bounded. */
+export function orderBody(i: number): string {
+  const buy = i % 2 === 0;
+  const offset = (i * 7919) % 50;
+  const price = buy ? 9_975 + offset : 10_025 - offset;
+  return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: '0.0010' });
+}
+
+/** The native scheme's headers for a request signed now: HMAC-SHA256(secret, timestamp + METHOD + path + body). */
+export function signedHeaders(credentials: Credentials, method: string, path: string, body: string): Record<string, string> {
+  const timestamp = String(Date.now());
+  const signature = createHmac('sha256', credentials.secret).update(`${timestamp}${method}${path}${body}`).digest('hex');
+  return { 'x-bourse-key': credentials.key, 'x-bourse-timestamp': timestamp, 'x-bourse-signature': signature };
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc (Linux; NaN elsewhere). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
