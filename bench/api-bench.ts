@@ -16,7 +16,7 @@
  * same client, connections and signing work: what HTTP alone costs on this machine); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -24,7 +24,7 @@ import { WebSocket } from 'ws';
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
 import { percentile, runLoad } from './http-load.js';
-import { cpuSeconds, orderBody, signedHeaders, startServer, trader } from './bench-server.js';
+import { cpuSeconds, orderBody, signedHeaders, startServer, statCpuSeconds, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
@@ -38,13 +38,15 @@ const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,lean,ws,fanout')
  */
 function serverThreadCpuSeconds(pid: number): Map<number, number> {
   const threads = new Map<number, number>();
+  let ids: string[] = [];
   try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      threads.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / 100);
-    }
+    ids = readdirSync(`/proc/${pid}/task`);
   } catch {
-    // not Linux, or the thread ended between listing and reading
+    // not Linux
+  }
+  for (const tid of ids) {
+    const seconds = statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    if (Number.isFinite(seconds)) threads.set(Number(tid), seconds);
   }
   return threads;
 }

@@ -67,12 +67,17 @@ export function signedHeaders(credentials: Credentials, method: string, path: st
   return { 'x-bourse-key': credentials.key, 'x-bourse-timestamp': timestamp, 'x-bourse-signature': signature };
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc (Linux; NaN elsewhere). */
-export function cpuSeconds(pid: number): number {
+/** CPU seconds (user + system) from a /proc stat file: a process's (all threads) or one thread's. */
+export function statCpuSeconds(statPath: string): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = readFileSync(statPath, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
-    return NaN;
+    return NaN; // not Linux, or the thread has ended
   }
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far (Linux; NaN elsewhere). */
+export function cpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/stat`);
 }

@@ -81,7 +81,7 @@ export class Authenticator {
     if (key === undefined || timestamp === undefined || signature === undefined) {
       return fail('MISSING_CREDENTIALS', 'X-BOURSE-KEY, X-BOURSE-TIMESTAMP and X-BOURSE-SIGNATURE are required');
     }
-    const locked = Math.max(this.lockedOne(`ip:${request.ip}`, now), this.lockedOne(`key:${key}`, now));
+    const locked = this.lockedFor([`ip:${request.ip}`, `key:${key}`], now);
     if (locked > 0) return { ok: false, code: 'LOCKED_OUT', message: 'too many invalid signatures; try later', retryAfterSeconds: Math.ceil(locked / 1000) };
     const cached = this.lookup(key);
     if (cached === undefined || cached.record.revokedAt !== null) {
@@ -162,13 +162,11 @@ export class Authenticator {
   /** Milliseconds until the longest lockout among the subjects ends (0 = none). */
   lockedFor(subjects: string[], now: number): number {
     let longest = 0;
-    for (const subject of subjects) longest = Math.max(longest, this.lockedOne(subject, now));
+    for (const subject of subjects) {
+      const entry = this.failures.get(subject);
+      if (entry !== undefined && entry.lockedUntil > now) longest = Math.max(longest, entry.lockedUntil - now);
+    }
     return longest;
-  }
-
-  private lockedOne(subject: string, now: number): number {
-    const entry = this.failures.get(subject);
-    return entry !== undefined && entry.lockedUntil > now ? entry.lockedUntil - now : 0;
   }
 }
 
