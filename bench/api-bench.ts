@@ -135,6 +135,7 @@ async function httpOrdersLean(url: string, credentials: Credentials): Promise<{ 
       return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
     },
   });
+  for (const [what, count] of result.failures) console.log(`  refused ${count}×: ${what}`);
   return {
     perSecond: result.ok / HTTP_SECONDS, requests: result.ok, errors: result.failed,
     p50: Number(percentile(result.latenciesMs, 0.5).toFixed(2)), p99: Number(percentile(result.latenciesMs, 0.99).toFixed(2)),

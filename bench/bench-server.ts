@@ -52,12 +52,17 @@ export async function trader(url: string, dataDir: string, email: string): Promi
   return { key: key.key, secret: key.secret };
 }
 
-/** Alternating buys and sells around 100 USDT that overlap, so that some trade and the book stays bounded. */
+/**
+ * Alternating buys and sells around 100 USDT that overlap, so that some trade and the book stays
+ * bounded. The body repeats only every 4,500 orders: two identical bodies signed within the same
+ * millisecond would carry the same signature, and the server rightly refuses the second as a replay.
+ */
 export function orderBody(i: number): string {
   const buy = i % 2 === 0;
   const offset = (i * 7919) % 50;
   const price = buy ? 9_975 + offset : 10_025 - offset;
-  return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: '0.0010' });
+  const quantity = 10 + (Math.floor(i / 50) % 90); // prices and sides repeat every 50 orders
+  return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: `0.00${quantity}` });
 }
 
 /** The native scheme's headers for a request signed now: HMAC-SHA256(secret, timestamp + METHOD + path + body). */

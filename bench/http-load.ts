@@ -25,6 +25,8 @@ export interface LoadResult {
   failed: number;
   requests: number;
   latenciesMs: Float64Array;
+  /** Failed answers by status and body (the first 200 characters), with their counts. */
+  failures: Map<string, number>;
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -35,6 +37,7 @@ export async function runLoad(url: string, connections: number, seconds: number,
   const latencies: number[] = [];
   let ok = 0;
   let failed = 0;
+  const failures = new Map<string, number>();
   let running = true;
   const sockets: Socket[] = [];
 
@@ -68,7 +71,11 @@ export async function runLoad(url: string, connections: number, seconds: number,
         // Only answers that arrive within the run count.
         if (running) {
           if (status >= 200 && status < 300) ok += 1;
-          else failed += 1;
+          else {
+            failed += 1;
+            const what = `${status} ${pending.toString('utf8', headerEnd + 4, Math.min(total, headerEnd + 204))}`;
+            failures.set(what, (failures.get(what) ?? 0) + 1);
+          }
           latencies.push(performance.now() - sentAt);
         }
         pending = pending.subarray(total);
@@ -87,7 +94,7 @@ export async function runLoad(url: string, connections: number, seconds: number,
   await all;
   clearTimeout(stragglers);
   const latenciesMs = Float64Array.from(latencies).sort();
-  return { ok, failed, requests: ok + failed, latenciesMs };
+  return { ok, failed, requests: ok + failed, latenciesMs, failures };
 }
 
 export function percentile(sorted: Float64Array, q: number): number {
