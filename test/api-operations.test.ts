@@ -32,6 +32,20 @@ test('operations: health, Prometheus metrics, the OpenAPI document and the docs 
   }
 });
 
+test('the read-model thread runs at a lower priority than the engine thread (Linux)', { skip: process.platform !== 'linux' }, async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+  const nice = (tid: string): number => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  const venue = await Venue.start();
+  try {
+    const own = nice(String(process.pid));
+    const lowered = readdirSync('/proc/self/task').filter((tid) => nice(tid) === Math.min(19, own + 10));
+    assert.equal(lowered.length, 1, 'one thread, the projection thread, yields to the others');
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('the read model rebuilt from the journal equals the one kept live', async () => {
   const { rebuildReadModel } = await import('../src/exchange.js');
   const Database = (await import('better-sqlite3')).default;

@@ -5,12 +5,29 @@
  * The engine is deterministic, so the replica's events are the live engine's events; the engine
  * thread no longer spends time on SQL.
  */
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { Command, Envelope } from '../core/index.js';
 import { recover, SqliteJournal } from '../journal/index.js';
 import type { Committed, ForwardStart, SerializedEnvelope } from '../journal/index.js';
 import { Projector } from './projector.js';
+
+/**
+ * The read model may lag; the engine thread and the journal writer, which every acknowledgement
+ * waits for, may not. On Linux a thread's nice value is its own, so this thread yields the core
+ * to them when both want it (measured: about 5 % more signed orders per second over HTTP on two
+ * cores). Elsewhere it keeps the process's priority.
+ */
+function lowerThreadPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + 10));
+  } catch {
+    // not Linux, or not allowed: run at the process's priority
+  }
+}
 
 export interface ProjectionData {
   journalPath: string;
@@ -33,6 +50,7 @@ export type ProjectionReport = { projected: number } | { failed: string };
 
 const { journalPath, storePath, input, closedFlag, delayMs, failAtSeq } = workerData as ProjectionData;
 const closed = new Int32Array(closedFlag);
+lowerThreadPriority();
 const projector = new Projector(storePath);
 const journal = new SqliteJournal(journalPath);
 // A replica of the engine as of the read model's last seq: the snapshot at or before it, then replay.
