@@ -23,9 +23,18 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
   new Gauge({ name: 'bourse_open_orders', help: 'Open orders in the engine', registers: [registry], collect() { this.set(exchange.engine.orders.size); } });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
 
-  // Callback form: an async hook would cost a promise per request.
+  // One labelled child per method, route and status: prom-client would otherwise hash the label
+  // object on every request. Callback form: an async hook would cost a promise per request.
+  const series = new Map<string, Histogram.Internal<'method' | 'route' | 'status'>>();
   app.addHook('onResponse', (request, reply, done) => {
-    latency.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    const route = request.routeOptions.url ?? 'unknown';
+    const key = `${request.method} ${reply.statusCode} ${route}`;
+    let child = series.get(key);
+    if (child === undefined) {
+      child = latency.labels({ method: request.method, route, status: String(reply.statusCode) });
+      series.set(key, child);
+    }
+    child.observe(reply.elapsedTime / 1000);
     done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
