@@ -11,7 +11,8 @@
  * Prints a table, then one JSON object as the last line. For each HTTP and socket phase it also
  * prints the server's CPU time (all its threads, from /proc) per request, which depends far less
  * than the rates on how much of the two cores the load generator takes, and how many commands
- * went into each journal commit. BENCH_HTTP_SECONDS (default 10);
+ * went into each journal commit. Each phase first runs BENCH_WARMUP_SECONDS (default 2) unmeasured.
+ * BENCH_HTTP_SECONDS (default 10); BENCH_HTTP_CONNECTIONS (default 50);
  * BENCH_PHASES picks phases (default `floor,http,lean,ws,fanout`; `floor` is GET /api/v1/time, unsigned, with the
  * same client, connections and signing work: what HTTP alone costs on this machine); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
@@ -29,6 +30,7 @@ import type { Credentials } from './bench-server.js';
 
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 50);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const FANOUT_CLIENTS = 1_000;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,lean,ws,fanout').split(','));
 
@@ -64,17 +66,27 @@ function threadBreakdown(pid: number, before: Map<number, number>, after: Map<nu
 }
 
 /** The sequencer's counters, from the server's Prometheus endpoint. */
-async function journalCounters(url: string): Promise<{ commands: number; batches: number }> {
+async function journalCounters(url: string): Promise<{ commands: number; batches: number; openOrders: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const counter = (name: string): number => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { commands: counter('bourse_engine_commands_total'), batches: counter('bourse_journal_batches_total') };
+  return { commands: counter('bourse_engine_commands_total'), batches: counter('bourse_journal_batches_total'), openOrders: counter('bourse_open_orders') };
+}
+
+/**
+ * Runs a phase for WARMUP_SECONDS unmeasured first: the first half second of a fresh process runs
+ * unoptimized code, and its slow answers alone would be about 1 % of a 10 s run, enough to set the
+ * p99. Steady state is what a long-running server shows.
+ */
+async function warmed<T extends { requests: number }>(pid: number, url: string, phase: (seconds: number) => Promise<T>, seconds: number): ReturnType<typeof measured<T>> {
+  if (WARMUP_SECONDS > 0) await phase(WARMUP_SECONDS);
+  return measured(pid, url, () => phase(seconds));
 }
 
 /**
  * Runs a phase and also reports the server's CPU time per successful request, in µs, and how
  * many commands the journal wrote per group commit meanwhile.
  */
-async function measured<T extends { requests: number }>(pid: number, url: string, phase: () => Promise<T>): Promise<T & { cpuMicros: number; clientCpuMicros: number; perBatch: number; threads: string }> {
+async function measured<T extends { requests: number }>(pid: number, url: string, phase: () => Promise<T>): Promise<T & { cpuMicros: number; clientCpuMicros: number; perBatch: number; threads: string; openOrders: number }> {
   const counters = await journalCounters(url);
   const threadsBefore = serverThreadCpuSeconds(pid);
   const before = cpuSeconds(pid);
@@ -87,13 +99,14 @@ async function measured<T extends { requests: number }>(pid: number, url: string
   return {
     ...result, cpuMicros, threads, clientCpuMicros: (client.user + client.system) / result.requests,
     perBatch: (after.commands - counters.commands) / Math.max(1, after.batches - counters.batches),
+    openOrders: after.openOrders,
   };
 }
 
 /** The same client and signing work against a route that does nothing: the HTTP ceiling here. */
-async function httpFloor(url: string, credentials: Credentials): Promise<{ perSecond: number; requests: number }> {
+async function httpFloor(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; requests: number }> {
   const result = await autocannon({
-    url, connections: HTTP_CONNECTIONS, duration: 5,
+    url, connections: HTTP_CONNECTIONS, duration: seconds,
     requests: [{
       method: 'GET', path: '/api/v1/time',
       setupRequest: (request: { headers: Record<string, string> }) => {
@@ -102,15 +115,15 @@ async function httpFloor(url: string, credentials: Credentials): Promise<{ perSe
       },
     }],
   });
-  return { perSecond: result['2xx'] / 5, requests: result['2xx'] };
+  return { perSecond: result['2xx'] / seconds, requests: result['2xx'] };
 }
 
-async function httpOrders(url: string, credentials: Credentials): Promise<{ perSecond: number; p99: number; p50: number; errors: number; requests: number }> {
+async function httpOrders(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; p99: number; p50: number; errors: number; requests: number }> {
   let counter = 0;
   const result = await autocannon({
     url,
     connections: HTTP_CONNECTIONS,
-    duration: HTTP_SECONDS,
+    duration: seconds,
     requests: [{
       method: 'POST',
       path: '/api/v1/orders',
@@ -122,13 +135,13 @@ async function httpOrders(url: string, credentials: Credentials): Promise<{ perS
       },
     }],
   });
-  return { perSecond: result['2xx'] / HTTP_SECONDS, requests: result['2xx'], p99: result.latency.p99, p50: result.latency.p50, errors: result.non2xx + result.errors };
+  return { perSecond: result['2xx'] / seconds, requests: result['2xx'], p99: result.latency.p99, p50: result.latency.p50, errors: result.non2xx + result.errors };
 }
 
 /** The same signed orders with the lighter load generator of http-load.ts. */
-async function httpOrdersLean(url: string, credentials: Credentials): Promise<{ perSecond: number; p99: number; p50: number; errors: number; requests: number }> {
+async function httpOrdersLean(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; p99: number; p50: number; errors: number; requests: number }> {
   let counter = 0;
-  const result = await runLoad(url, HTTP_CONNECTIONS, HTTP_SECONDS, {
+  const result = await runLoad(url, HTTP_CONNECTIONS, seconds, {
     method: 'POST', path: '/api/v1/orders',
     next: () => {
       const body = orderBody(counter++);
@@ -137,7 +150,7 @@ async function httpOrdersLean(url: string, credentials: Credentials): Promise<{ 
   });
   for (const [what, count] of result.failures) console.log(`  refused ${count}×: ${what}`);
   return {
-    perSecond: result.ok / HTTP_SECONDS, requests: result.ok, errors: result.failed,
+    perSecond: result.ok / seconds, requests: result.ok, errors: result.failed,
     p50: Number(percentile(result.latenciesMs, 0.5).toFixed(2)), p99: Number(percentile(result.latenciesMs, 0.99).toFixed(2)),
   };
 }
@@ -252,18 +265,18 @@ async function main(): Promise<void> {
     console.log(`Bourse API benchmark against ${url} (server in its own process; load from this one), node ${process.version}`);
     const credentials = await trader(url, dataDir, 'bench@example.com');
     const pid = child.pid!;
-    const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '' };
-    const floor = PHASES.has('floor') ? await measured(pid, url, () => httpFloor(url, credentials)) : skipped;
+    const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '', openOrders: NaN };
+    const floor = PHASES.has('floor') ? await warmed(pid, url, (seconds) => httpFloor(url, credentials, seconds), 5) : skipped;
     if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor.perSecond).toLocaleString('en-US')}/s, server CPU ${floor.cpuMicros.toFixed(1)} µs per request (load generator ${floor.clientCpuMicros.toFixed(1)} µs)`);
-    const http = PHASES.has('http') ? await measured(pid, url, () => httpOrders(url, credentials)) : skipped;
+    const http = PHASES.has('http') ? await warmed(pid, url, (seconds) => httpOrders(url, credentials, seconds), HTTP_SECONDS) : skipped;
     console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
     if (PHASES.has('http')) console.log(`  server CPU by thread, µs per order: ${http.threads}`);
-    const lean = PHASES.has('lean') ? await measured(pid, url, () => httpOrdersLean(url, credentials)) : skipped;
+    const lean = PHASES.has('lean') ? await warmed(pid, url, (seconds) => httpOrdersLean(url, credentials, seconds), HTTP_SECONDS) : skipped;
     if (PHASES.has('lean')) {
       console.log(`HTTP signed orders, lighter load generator: ${Math.round(lean.perSecond).toLocaleString('en-US')}/s, p50 ${lean.p50} ms, p99 ${lean.p99} ms, ${lean.errors} non-2xx, server CPU ${lean.cpuMicros.toFixed(1)} µs per order (load generator ${lean.clientCpuMicros.toFixed(1)} µs), ${lean.perBatch.toFixed(1)} commands per journal commit`);
-      console.log(`  server CPU by thread, µs per order: ${lean.threads}`);
+      console.log(`  server CPU by thread, µs per order: ${lean.threads}; ${lean.openOrders} orders open at the end`);
     }
-    const ws = PHASES.has('ws') ? await measured(pid, url, () => wsOrders(url, credentials, 5)) : skipped;
+    const ws = PHASES.has('ws') ? await warmed(pid, url, (seconds) => wsOrders(url, credentials, seconds), 5) : skipped;
     console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused, server CPU ${ws.cpuMicros.toFixed(1)} µs per order, ${ws.perBatch.toFixed(1)} commands per journal commit`);
     if (PHASES.has('ws')) console.log(`  server CPU by thread, µs per order: ${ws.threads}`);
     const fan = PHASES.has('fanout') ? await fanout(url, credentials) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };

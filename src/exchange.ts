@@ -35,6 +35,12 @@ export interface ExchangeOptions {
   dataDir: string;
   demo?: boolean;
   snapshotEvery?: number;
+  /**
+   * Check every invariant on the engine thread after this many commands (tests: 1, after every
+   * batch). By default the read-model thread audits its replica of the engine instead, every
+   * max(1,000, open orders) commands, so that the engine thread never stalls for a check linear
+   * in the book; without that thread (writerThread false) the engine thread checks at that pace.
+   */
   checkInvariantsEvery?: number;
   /** Journal on a writer thread (default true). */
   writerThread?: boolean;
@@ -48,6 +54,8 @@ export interface ExchangeOptions {
   fundingCrashAt?: string;
   /** Test hook: the projection thread waits this long before each batch (a read model that lags). */
   projectionDelayMs?: number;
+  /** Test hook: the projection thread breaks its replica's books after this seq (the audit must catch it). */
+  projectionBreakAtSeq?: number;
   /** Test hook: the first projection thread fails on the batch holding this seq. */
   projectionFailAtSeq?: number;
   /** The first pause before a failed projection thread is restarted (default 1 s; doubles per failure in a row). */
@@ -55,6 +63,7 @@ export interface ExchangeOptions {
 }
 
 const REPLAY_CHUNK = 2_000;
+const INVARIANTS_EVERY = 1_000;
 
 export class Exchange {
   private constructor(
@@ -103,7 +112,7 @@ export class Exchange {
     const sequencer = Sequencer.open({
       path: join(dataDir, 'journal.db'),
       snapshotEvery: options.snapshotEvery,
-      checkInvariantsEvery: options.checkInvariantsEvery,
+      checkInvariantsEvery: options.checkInvariantsEvery ?? (writerThread ? 0 : INVARIANTS_EVERY),
       writerThread,
       clock,
       onReplay: (envelope, events) => {
@@ -130,6 +139,11 @@ export class Exchange {
     const projectionThread = !writerThread ? null
       : new ProjectionThread(join(dataDir, 'journal.db'), join(dataDir, 'store.db'), sequencer.lastSeq, (port) => sequencer.redirectForward(port), {
         restartMs: options.projectionRestartMs ?? 1_000, delayMs: options.projectionDelayMs ?? 0, failAtSeq: options.projectionFailAtSeq ?? 0,
+        auditEvery: INVARIANTS_EVERY, breakAtSeq: options.projectionBreakAtSeq ?? 0,
+        onViolation: (message) => {
+          process.emitWarning(`${message}; the exchange stops accepting commands`);
+          sequencer.halt(new Error(message));
+        },
       });
     if (projectionThread === null) sequencer.onBatch((batch) => projector.apply(batch));
 

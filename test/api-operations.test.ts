@@ -79,6 +79,37 @@ test('the read model rebuilt from the journal equals the one kept live', async (
   }
 });
 
+test('an invariant broken in the replica of the engine halts trading: health says why, new orders get 503, acknowledged ones stay', async () => {
+  const first = await Venue.start();
+  const buyer = await first.trader('audit@example.com', { USDT: '10000' });
+  const breakAt = first.exchange.sequencer.lastSeq + 1;
+  await first.stop(true);
+  // The read-model thread's replica gains one unit of money after seq breakAt; its audit must notice.
+  const venue = await Venue.start({ dataDir: first.dataDir, projectionBreakAtSeq: breakAt });
+  try {
+    const order = { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '30000.00', quantity: '0.0010' };
+    const placed = await venue.signed(buyer, 'POST', '/api/v1/orders', order);
+    assert.equal(placed.status, 201);
+    assert.equal(venue.exchange.sequencer.lastSeq, breakAt);
+    let health = await call(venue.url, 'GET', '/health');
+    const deadline = Date.now() + 10_000;
+    while (health.body.status === 'ok' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      health = await call(venue.url, 'GET', '/health');
+    }
+    assert.equal(health.body.status, 'failed');
+    assert.match(health.body.error, new RegExp(`engine invariants broken at seq ${breakAt}: `));
+    const refused = await venue.signed(buyer, 'POST', '/api/v1/orders', { ...order, price: '29000.00' });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.error.code, 'UNAVAILABLE');
+    assert.equal(venue.exchange.sequencer.lastSeq, breakAt, 'nothing was journaled after the halt');
+    const read = await venue.signed(buyer, 'GET', `/api/v1/orders/${placed.body.id}`);
+    assert.equal(read.body.status, 'NEW');
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('a failed read-model thread is restarted, catches up from the journal, and health recovers', async () => {
   const first = await Venue.start();
   const buyer = await first.trader('restart-buyer@example.com', { USDT: '10000' });

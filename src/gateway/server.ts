@@ -168,6 +168,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/health', { schema: { tags: ['operations'] } }, async () => ({
     status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq,
+    ...(exchange.sequencer.failed === null ? {} : { error: exchange.sequencer.failed.message }),
     read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
   }));
   const gateway: Gateway = { app, authenticate, weigh, chargeSubjects };

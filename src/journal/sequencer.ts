@@ -31,8 +31,9 @@ export interface SequencerOptions extends JournalOptions {
   /** Commands waiting at most; beyond, submit refuses (default 100,000). */
   queueMax?: number;
   /**
-   * Check every invariant after this many commands (default 1,000, or the number of open orders
-   * when larger; 1 in tests checks after every batch; 0 never).
+   * Check every invariant on this thread after this many commands (default 1,000, or the number
+   * of open orders when larger; 1 in tests checks after every batch; 0 never, as when the read
+   * model's replica of the engine audits instead).
    */
   checkInvariantsEvery?: number;
   /** Milliseconds since the epoch; Date.now by default. */
@@ -268,6 +269,14 @@ export class Sequencer {
 
   get failed(): Error | null {
     return this.failure;
+  }
+
+  /**
+   * Stops accepting commands for good (an audit found the engine's state broken): queued ones
+   * are refused; a batch already handed to the journal is durable and is still applied.
+   */
+  halt(error: Error): void {
+    if (this.failure === null) this.fail(error, []);
   }
 
   /** Commits what is queued, refuses anything later, and closes the journal. */

@@ -16,8 +16,14 @@ import type { ProjectionControl, ProjectionData, ProjectionReport } from './proj
 export interface ProjectionOptions {
   /** The first pause before a restart (doubles per failure in a row, at most a minute). */
   restartMs: number;
+  /** The replica checks every invariant after at least this many commands (0: never). */
+  auditEvery: number;
+  /** Called once if the replica's audit finds an invariant broken. */
+  onViolation: (message: string) => void;
   /** Test hook: the thread waits this long before each batch. */
   delayMs: number;
+  /** Test hook: the first thread breaks its replica's books after this seq. */
+  breakAtSeq: number;
   /** Test hook: the first thread fails on the batch holding this seq (0: never). */
   failAtSeq: number;
 }
@@ -90,7 +96,8 @@ export class ProjectionThread {
     const closedFlag = new Int32Array(new SharedArrayBuffer(4));
     const workerData: ProjectionData = {
       journalPath: this.journalPath, storePath: this.storePath, input: port2,
-      closedFlag: closedFlag.buffer as SharedArrayBuffer, delayMs: this.options.delayMs, failAtSeq,
+      closedFlag: closedFlag.buffer as SharedArrayBuffer, auditEvery: this.options.auditEvery, delayMs: this.options.delayMs, failAtSeq,
+      breakAtSeq: this.options.breakAtSeq,
     };
     const worker = new Worker(new URL('./projection-worker.js', import.meta.url), { workerData, transferList: [port2] });
     this.worker = worker;
@@ -100,6 +107,7 @@ export class ProjectionThread {
     worker.on('message', (report: ProjectionReport) => {
       if (worker !== this.worker) return;
       if ('failed' in report) this.fail(report.failed);
+      else if ('violated' in report) this.options.onViolation(report.violated);
       else this.advance(report.projected);
     });
     worker.on('error', (error) => {

@@ -4,11 +4,16 @@
  * each durable batch the journal writer forwards and projects the events into DATA/store.db.
  * The engine is deterministic, so the replica's events are the live engine's events; the engine
  * thread no longer spends time on SQL.
+ *
+ * The replica is also the auditor: every max(auditEvery, open orders) commands it checks every
+ * engine invariant (DESIGN.md §3). Its state at a seq is the live engine's, so a violation here is
+ * one there, and the engine thread never stalls for a check that is linear in the book.
  */
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { findViolations } from '../core/index.js';
 import type { Command, Envelope } from '../core/index.js';
 import { recover, SqliteJournal } from '../journal/index.js';
 import type { Committed, ForwardStart, SerializedEnvelope } from '../journal/index.js';
@@ -39,16 +44,20 @@ export interface ProjectionData {
   input: MessagePort;
   /** Int32 set to 1 once the read model is closed, for close() to wait on. */
   closedFlag: SharedArrayBuffer;
+  /** Check every invariant on the replica after at least this many commands (0: never). */
+  auditEvery: number;
   /** Test hook: wait this long before each batch, as a lagging read model would. */
   delayMs: number;
+  /** Test hook: break the replica's books (one unit of money appears) after applying this seq (0: never). */
+  breakAtSeq: number;
   /** Test hook: fail on the batch holding this seq (0: never). */
   failAtSeq: number;
 }
 
 export type ProjectionControl = { op: 'close'; untilSeq: number };
-export type ProjectionReport = { projected: number } | { failed: string };
+export type ProjectionReport = { projected: number } | { failed: string } | { violated: string };
 
-const { journalPath, storePath, input, closedFlag, delayMs, failAtSeq } = workerData as ProjectionData;
+const { journalPath, storePath, input, closedFlag, auditEvery, delayMs, failAtSeq, breakAtSeq } = workerData as ProjectionData;
 const closed = new Int32Array(closedFlag);
 lowerThreadPriority();
 const projector = new Projector(storePath);
@@ -57,6 +66,28 @@ const journal = new SqliteJournal(journalPath);
 const engine = recover(journal, { untilSeq: projector.lastSeq }).engine;
 let journalOpen = true;
 let failed = false;
+let sinceAudit = 0;
+let violated = false;
+
+function audit(applied: number): void {
+  sinceAudit += applied;
+  if (auditEvery <= 0 || violated || sinceAudit < Math.max(auditEvery, engine.orders.size)) return;
+  sinceAudit = 0;
+  const problems = findViolations(engine);
+  if (problems.length === 0) return;
+  violated = true;
+  parentPort!.postMessage({ violated: `engine invariants broken at seq ${engine.lastSeq}: ${problems.join('; ')}` } satisfies ProjectionReport);
+}
+
+function breakBooks(): void {
+  for (const account of engine.accounts.values()) {
+    const balance = account.balances.find((b) => b !== undefined);
+    if (balance === undefined) continue;
+    balance.available += 1;
+    sinceAudit = Number.MAX_SAFE_INTEGER;
+    return;
+  }
+}
 
 function project(rows: readonly SerializedEnvelope[]): void {
   if (failed) return;
@@ -68,8 +99,10 @@ function project(rows: readonly SerializedEnvelope[]): void {
       if (row.seq === failAtSeq) throw new Error(`test hook: projection fails at seq ${failAtSeq}`);
       const envelope: Envelope = { seq: row.seq, ts: row.ts, cmd: JSON.parse(row.command) as Command };
       batch.push({ envelope, events: engine.apply(envelope) });
+      if (row.seq === breakAtSeq) breakBooks();
     }
     projector.apply(batch);
+    audit(batch.length);
   } catch (error) {
     failed = true;
     parentPort!.postMessage({ failed: (error as Error).message } satisfies ProjectionReport);
