@@ -1,9 +1,14 @@
 /**
  * `npm run bench:api`: the running server, measured from a second process on loopback.
  *
- *  1. signed order placement over HTTP keep-alive (autocannon, 50 connections, every request
- *     signed afresh: the server refuses replays), then the same with the lighter load generator
- *     of http-load.ts (phase `lean`: it leaves more of the two cores to the server);
+ *  1. signed order placement over HTTP keep-alive, every request signed afresh (the server
+ *     refuses replays):
+ *     - `http`: autocannon, BENCH_HTTP_CONNECTIONS (default 50) connections, closed loop;
+ *     - `lean`: the same with the lighter load generator of http-load.ts, which leaves more of the
+ *       two cores to the server;
+ *     - `rate`: an open loop at a fixed BENCH_HTTP_RATE (default 20,000/s) over up to
+ *       BENCH_RATE_CONNECTIONS (256), latency counted from when each request was due: what a
+ *       latency target at a rate means, without the closed loop's coordinated omission;
  *  2. order entry over WebSocket (authenticated sockets, 200 orders in flight each);
  *  3. depth fan-out: 1,000 local sockets subscribed to one market while orders flow; latency from
  *     sending an order to each subscriber receiving a depth message that includes it.
@@ -11,10 +16,13 @@
  * Prints a table, then one JSON object as the last line. For each HTTP and socket phase it also
  * prints the server's CPU time (all its threads, from /proc) per request, which depends far less
  * than the rates on how much of the two cores the load generator takes, and how many commands
- * went into each journal commit. Each phase first runs BENCH_WARMUP_SECONDS (default 2) unmeasured.
- * BENCH_HTTP_SECONDS (default 10); BENCH_HTTP_CONNECTIONS (default 50);
- * BENCH_PHASES picks phases (default `floor,http,lean,ws,fanout`; `floor` is GET /api/v1/time, unsigned, with the
- * same client, connections and signing work: what HTTP alone costs on this machine); BENCH_SERVER_FLAGS passes Node flags to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * went into each journal commit. Each phase first runs BENCH_WARMUP_SECONDS (default 2)
+ * unmeasured, then BENCH_HTTP_SECONDS (default 10) for the HTTP phases.
+ * BENCH_PHASES picks phases (default `floor,http,lean,rate,ws,fanout`; `floor` is GET
+ * /api/v1/time, unsigned, with the same client, connections and signing work: what HTTP alone
+ * costs on this machine). BENCH_SERVER_FLAGS passes Node flags to the server (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_LATENCY_LOG=file writes each counted request's
+ * due time and latency from the lean and rate phases (the last one run), for a time series.
  */
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -24,15 +32,17 @@ import { WebSocket } from 'ws';
 // autocannon ships no types; the part used here is small.
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
-import { percentile, runLoad } from './http-load.js';
+import { percentile, runLoad, runRate } from './http-load.js';
 import { cpuSeconds, orderBody, signedHeaders, startServer, statCpuSeconds, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 50);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const HTTP_RATE = Number(process.env.BENCH_HTTP_RATE ?? 20_000);
+const RATE_CONNECTIONS = Number(process.env.BENCH_RATE_CONNECTIONS ?? 256);
 const FANOUT_CLIENTS = 1_000;
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,lean,ws,fanout').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,lean,rate,ws,fanout').split(','));
 
 /**
  * CPU seconds per server thread, by thread id. The main thread's id is the pid; the journal
@@ -155,6 +165,25 @@ async function httpOrdersLean(url: string, credentials: Credentials, seconds: nu
   };
 }
 
+/** The same signed orders offered at a fixed rate (open loop): latency counts from when each was due. */
+async function httpOrdersAtRate(url: string, credentials: Credentials, seconds: number, warmupSeconds: number): Promise<{ perSecond: number; offered: number; p99: number; p50: number; p999: number; errors: number; unanswered: number; requests: number }> {
+  let counter = 0;
+  const result = await runRate(url, RATE_CONNECTIONS, seconds, HTTP_RATE, {
+    method: 'POST', path: '/api/v1/orders',
+    next: () => {
+      const body = orderBody(counter++);
+      return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
+    },
+  }, warmupSeconds);
+  for (const [what, count] of result.failures) console.log(`  refused ${count}×: ${what}`);
+  const at = (q: number): number => Number(percentile(result.latenciesMs, q).toFixed(2));
+  return {
+    // The server's CPU is read over the warm-up too, so it is divided by every answer.
+    perSecond: result.ok / seconds, offered: result.offered / seconds, requests: result.answeredWithWarmup, errors: result.failed, unanswered: result.offered - result.requests,
+    p50: at(0.5), p99: at(0.99), p999: at(0.999),
+  };
+}
+
 function openSocket(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`);
@@ -258,40 +287,65 @@ function round1(value: number): number | null {
   return Number.isFinite(value) ? Math.round(value * 10) / 10 : null;
 }
 
-async function main(): Promise<void> {
+interface Fresh { url: string; pid: number; credentials: Credentials }
+
+/**
+ * Runs one phase against a server of its own, on an empty data folder: each phase starts from an
+ * empty book and journal, whatever ran before it, so a phase run alone measures what it measures
+ * in the full run.
+ */
+async function withServer<T>(phase: (server: Fresh) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-api-bench-'));
   const { child, url } = await startServer(dataDir);
   try {
-    console.log(`Bourse API benchmark against ${url} (server in its own process; load from this one), node ${process.version}`);
     const credentials = await trader(url, dataDir, 'bench@example.com');
-    const pid = child.pid!;
-    const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '', openOrders: NaN };
-    const floor = PHASES.has('floor') ? await warmed(pid, url, (seconds) => httpFloor(url, credentials, seconds), 5) : skipped;
-    if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor.perSecond).toLocaleString('en-US')}/s, server CPU ${floor.cpuMicros.toFixed(1)} µs per request (load generator ${floor.clientCpuMicros.toFixed(1)} µs)`);
-    const http = PHASES.has('http') ? await warmed(pid, url, (seconds) => httpOrders(url, credentials, seconds), HTTP_SECONDS) : skipped;
-    console.log(`HTTP signed orders: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
-    if (PHASES.has('http')) console.log(`  server CPU by thread, µs per order: ${http.threads}`);
-    const lean = PHASES.has('lean') ? await warmed(pid, url, (seconds) => httpOrdersLean(url, credentials, seconds), HTTP_SECONDS) : skipped;
-    if (PHASES.has('lean')) {
-      console.log(`HTTP signed orders, lighter load generator: ${Math.round(lean.perSecond).toLocaleString('en-US')}/s, p50 ${lean.p50} ms, p99 ${lean.p99} ms, ${lean.errors} non-2xx, server CPU ${lean.cpuMicros.toFixed(1)} µs per order (load generator ${lean.clientCpuMicros.toFixed(1)} µs), ${lean.perBatch.toFixed(1)} commands per journal commit`);
-      console.log(`  server CPU by thread, µs per order: ${lean.threads}; ${lean.openOrders} orders open at the end`);
-    }
-    const ws = PHASES.has('ws') ? await warmed(pid, url, (seconds) => wsOrders(url, credentials, seconds), 5) : skipped;
-    console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused, server CPU ${ws.cpuMicros.toFixed(1)} µs per order, ${ws.perBatch.toFixed(1)} commands per journal commit`);
-    if (PHASES.has('ws')) console.log(`  server CPU by thread, µs per order: ${ws.threads}`);
-    const fan = PHASES.has('fanout') ? await fanout(url, credentials) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
-    console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
-    console.log(JSON.stringify({
-      http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
-      http_lean_orders_per_sec: Math.round(lean.perSecond), http_lean_p99_ms: lean.p99, http_lean_p50_ms: lean.p50, http_lean_errors: lean.errors,
-      ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
-      fanout_p50_ms: Number(fan.p50.toFixed(2)),
-    }));
+    return await phase({ url, pid: child.pid!, credentials });
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  console.log(`Bourse API benchmark: each phase against a fresh server in its own process on loopback; load from this one. Node ${process.version}`);
+  const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '', openOrders: NaN };
+  const floor = PHASES.has('floor') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpFloor(url, credentials, seconds), 5)) : skipped;
+  if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor.perSecond).toLocaleString('en-US')}/s, server CPU ${floor.cpuMicros.toFixed(1)} µs per request (load generator ${floor.clientCpuMicros.toFixed(1)} µs)`);
+  const http = PHASES.has('http') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpOrders(url, credentials, seconds), HTTP_SECONDS)) : skipped;
+  if (PHASES.has('http')) {
+    console.log(`HTTP signed orders, autocannon, ${HTTP_CONNECTIONS} connections: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`  server CPU by thread, µs per order: ${http.threads}; ${http.openOrders} orders open at the end`);
+  }
+  const lean = PHASES.has('lean') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpOrdersLean(url, credentials, seconds), HTTP_SECONDS)) : skipped;
+  if (PHASES.has('lean')) {
+    console.log(`HTTP signed orders, lighter load generator, ${HTTP_CONNECTIONS} connections: ${Math.round(lean.perSecond).toLocaleString('en-US')}/s, p50 ${lean.p50} ms, p99 ${lean.p99} ms, ${lean.errors} non-2xx, server CPU ${lean.cpuMicros.toFixed(1)} µs per order (load generator ${lean.clientCpuMicros.toFixed(1)} µs), ${lean.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`  server CPU by thread, µs per order: ${lean.threads}; ${lean.openOrders} orders open at the end`);
+  }
+  // Warmed in a closed loop first: an open loop at a rate near the capacity would never work off
+  // the backlog that the first, unoptimized second leaves. Then the open loop's own lead-in.
+  const rate = PHASES.has('rate') ? await withServer(async ({ url, pid, credentials }) => {
+    await httpOrdersLean(url, credentials, WARMUP_SECONDS);
+    return measured(pid, url, () => httpOrdersAtRate(url, credentials, HTTP_SECONDS, WARMUP_SECONDS));
+  }) : { ...skipped, offered: NaN, p999: NaN, unanswered: 0 };
+  if (PHASES.has('rate')) {
+    console.log(`HTTP signed orders offered at ${Math.round(rate.offered).toLocaleString('en-US')}/s (open loop, up to ${RATE_CONNECTIONS} connections): ${Math.round(rate.perSecond).toLocaleString('en-US')}/s answered 2xx, latency from when due p50 ${rate.p50} ms, p99 ${rate.p99} ms, p99.9 ${rate.p999} ms, ${rate.errors} non-2xx, ${rate.unanswered} unanswered, server CPU ${rate.cpuMicros.toFixed(1)} µs per order (load generator ${rate.clientCpuMicros.toFixed(1)} µs), ${rate.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`  server CPU by thread, µs per order: ${rate.threads}; ${rate.openOrders} orders open at the end`);
+  }
+  const ws = PHASES.has('ws') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => wsOrders(url, credentials, seconds), 5)) : skipped;
+  if (PHASES.has('ws')) {
+    console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused, server CPU ${ws.cpuMicros.toFixed(1)} µs per order, ${ws.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`  server CPU by thread, µs per order: ${ws.threads}; ${ws.openOrders} orders open at the end`);
+  }
+  const fan = PHASES.has('fanout') ? await withServer(({ url, credentials }) => fanout(url, credentials)) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
+  if (PHASES.has('fanout')) console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
+  console.log(JSON.stringify({
+    http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
+    http_lean_orders_per_sec: Math.round(lean.perSecond), http_lean_p99_ms: lean.p99, http_lean_p50_ms: lean.p50, http_lean_errors: lean.errors,
+    http_rate_offered_per_sec: Math.round(rate.offered), http_rate_answered_per_sec: Math.round(rate.perSecond), http_rate_p50_ms: rate.p50, http_rate_p99_ms: rate.p99, http_rate_p999_ms: rate.p999, http_rate_errors: rate.errors + rate.unanswered,
+    ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
+    fanout_p50_ms: Number(fan.p50.toFixed(2)),
+  }));
 }
 
 void main();

@@ -8,14 +8,24 @@
  * checked, the latency recorded) with less machinery: one request template, and a parser that
  * only finds the status, Content-Length and the end of the body. Bodies are never chunked here:
  * Fastify answers JSON with a Content-Length.
+ *
+ * Two ways to drive it:
+ * - runLoad, a closed loop: each connection sends its next request as soon as the answer to the
+ *   previous one is in. It finds the most the server answers at that concurrency.
+ * - runRate, an open loop at a fixed rate: request i is due at start + i / rate, whether or not
+ *   earlier ones are answered, and its latency counts from when it was due. A server that stalls
+ *   meets the requests that pile up meanwhile, as it would with real clients, instead of the
+ *   closed loop's clients politely waiting (coordinated omission). This is how a latency target
+ *   at a given rate is checked.
  */
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 
 export interface LoadRequest {
   method: string;
   path: string;
-  /** Called once per request: the body and the extra headers. */
+  /** Called once per request, when it is sent: the body and the extra headers. */
   next: () => { body: string; headers: Record<string, string> };
 }
 
@@ -31,70 +41,183 @@ export interface LoadResult {
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 
+/** Tallies answers that arrive while the run is counting. */
+class Tally {
+  counting = true;
+  /** Only requests due at or after this (performance.now()) count. */
+  countFrom = -Infinity;
+  ok = 0;
+  failed = 0;
+  readonly latencies: number[] = [];
+  /** With BENCH_LATENCY_LOG set, when each counted request was due, for a time series of the run. */
+  private readonly dues: number[] | null = process.env.BENCH_LATENCY_LOG === undefined ? null : [];
+  readonly failures = new Map<string, number>();
+
+  /** Every answer, counted or not (the warm-up's too). */
+  answered = 0;
+
+  record(status: number, body: string, latencyMs: number, dueAt: number): void {
+    this.answered += 1;
+    if (!this.counting || dueAt < this.countFrom) return;
+    this.latencies.push(latencyMs);
+    this.dues?.push(dueAt);
+    if (status >= 200 && status < 300) {
+      this.ok += 1;
+      return;
+    }
+    this.failed += 1;
+    const what = `${status} ${body}`;
+    this.failures.set(what, (this.failures.get(what) ?? 0) + 1);
+  }
+
+  result(): LoadResult {
+    if (this.dues !== null) writeFileSync(process.env.BENCH_LATENCY_LOG!, JSON.stringify({ due: this.dues, latency: this.latencies }));
+    return { ok: this.ok, failed: this.failed, requests: this.ok + this.failed, latenciesMs: Float64Array.from(this.latencies).sort(), failures: this.failures };
+  }
+}
+
+/** One keep-alive connection with at most one request in flight. */
+class Connection {
+  private readonly socket: Socket;
+  private pending: Buffer = Buffer.alloc(0);
+  private readonly host: string;
+  /** When the request in flight was due (performance.now()); NaN when idle. */
+  private dueAt = NaN;
+  readonly closed: Promise<void>;
+
+  constructor(
+    url: URL,
+    private readonly request: LoadRequest,
+    private readonly answered: (connection: Connection, status: number, body: string, dueAt: number) => void,
+    ready: (connection: Connection) => void,
+  ) {
+    this.host = `${url.hostname}:${url.port}`;
+    this.socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
+    this.socket.on('connect', () => ready(this));
+    this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    this.closed = new Promise((resolve, reject) => {
+      this.socket.on('error', reject);
+      this.socket.on('close', () => resolve());
+    });
+  }
+
+  get idle(): boolean {
+    return Number.isNaN(this.dueAt);
+  }
+
+  /** Sends the next request; `dueAt` is when it was due (now, in a closed loop). */
+  send(dueAt: number): void {
+    const { body, headers } = this.request.next();
+    let head = `${this.request.method} ${this.request.path} HTTP/1.1\r\nhost: ${this.host}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+    for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
+    this.dueAt = dueAt;
+    this.socket.write(`${head}\r\n${body}`);
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private receive(chunk: Buffer): void {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    for (;;) {
+      const headerEnd = this.pending.indexOf(HEADER_END);
+      if (headerEnd < 0) return;
+      const head = this.pending.toString('latin1', 0, headerEnd);
+      const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+      const total = headerEnd + 4 + (length === null ? 0 : Number(length[1]));
+      if (this.pending.length < total) return;
+      const status = Number(head.slice(9, 12));
+      const body = status >= 200 && status < 300 ? '' : this.pending.toString('utf8', headerEnd + 4, Math.min(total, headerEnd + 204));
+      this.pending = this.pending.subarray(total);
+      const dueAt = this.dueAt;
+      this.dueAt = NaN;
+      this.answered(this, status, body, dueAt);
+    }
+  }
+}
+
+/** Ends the connections, lets requests in flight finish (uncounted) for up to 2 s, then waits for them to close. */
+async function finish(connections: Connection[]): Promise<void> {
+  for (const connection of connections) if (connection.idle) connection.end();
+  const stragglers = setTimeout(() => { for (const connection of connections) connection.destroy(); }, 2_000);
+  await Promise.all(connections.map((c) => c.closed));
+  clearTimeout(stragglers);
+}
+
 /** Runs `connections` keep-alive connections for `seconds`, each with one request in flight. */
 export async function runLoad(url: string, connections: number, seconds: number, request: LoadRequest): Promise<LoadResult> {
-  const { hostname, port } = new URL(url);
-  const latencies: number[] = [];
-  let ok = 0;
-  let failed = 0;
-  const failures = new Map<string, number>();
+  const tally = new Tally();
   let running = true;
-  const sockets: Socket[] = [];
-
-  const connection = (): Promise<void> => new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), noDelay: true });
-    sockets.push(socket);
-    let pending: Buffer = Buffer.alloc(0);
-    let sentAt = 0;
-    const send = (): void => {
-      if (!running) {
-        socket.end();
-        return;
-      }
-      const { body, headers } = request.next();
-      let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${hostname}:${port}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
-      for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
-      sentAt = performance.now();
-      socket.write(`${head}\r\n${body}`);
-    };
-    socket.on('connect', send);
-    socket.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      for (;;) {
-        const headerEnd = pending.indexOf(HEADER_END);
-        if (headerEnd < 0) return;
-        const head = pending.toString('latin1', 0, headerEnd);
-        const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-        const total = headerEnd + 4 + (length === null ? 0 : Number(length[1]));
-        if (pending.length < total) return;
-        const status = Number(head.slice(9, 12));
-        // Only answers that arrive within the run count.
-        if (running) {
-          if (status >= 200 && status < 300) ok += 1;
-          else {
-            failed += 1;
-            const what = `${status} ${pending.toString('utf8', headerEnd + 4, Math.min(total, headerEnd + 204))}`;
-            failures.set(what, (failures.get(what) ?? 0) + 1);
-          }
-          latencies.push(performance.now() - sentAt);
-        }
-        pending = pending.subarray(total);
-        send();
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve());
-  });
-
-  const all = Promise.all(Array.from({ length: connections }, connection));
+  const pool = Array.from({ length: connections }, () => new Connection(new URL(url), request, (connection, status, body, dueAt) => {
+    tally.record(status, body, performance.now() - dueAt, dueAt);
+    if (running) connection.send(performance.now());
+    else connection.end();
+  }, (connection) => connection.send(performance.now())));
   await new Promise((r) => setTimeout(r, seconds * 1000));
   running = false;
-  // Let the requests in flight finish (uncounted) so that the connections close cleanly.
-  const stragglers = setTimeout(() => { for (const socket of sockets) socket.destroy(); }, 2_000);
-  await all;
-  clearTimeout(stragglers);
-  const latenciesMs = Float64Array.from(latencies).sort();
-  return { ok, failed, requests: ok + failed, latenciesMs, failures };
+  tally.counting = false;
+  await finish(pool);
+  return tally.result();
+}
+
+/**
+ * Offers `perSecond` requests a second for `seconds` over up to `connections` connections. A
+ * request due while every connection is busy waits for the first one free; its latency still
+ * counts from when it was due. Requests go out on a 1 ms tick, so a latency includes up to 1 ms of
+ * the generator's own delay.
+ */
+export async function runRate(url: string, connections: number, seconds: number, perSecond: number, request: LoadRequest, warmupSeconds = 0): Promise<LoadResult & { offered: number; answeredWithWarmup: number }> {
+  const tally = new Tally();
+  const backlog: number[] = [];
+  let backlogHead = 0;
+  const free: Connection[] = [];
+  const answered = (connection: Connection, status: number, body: string, dueAt: number): void => {
+    tally.record(status, body, performance.now() - dueAt, dueAt);
+    if (backlogHead < backlog.length) connection.send(backlog[backlogHead++]!);
+    else free.push(connection);
+  };
+  const pool: Connection[] = [];
+  await new Promise<void>((resolve) => {
+    let connected = 0;
+    for (let i = 0; i < connections; i++) {
+      pool.push(new Connection(new URL(url), request, answered, (connection) => {
+        free.push(connection);
+        if (++connected === connections) resolve();
+      }));
+    }
+  });
+  // The same connections carry the warm-up and the measured run; only requests due after the warm-up count.
+  const start = performance.now();
+  const counted = Math.floor(warmupSeconds * perSecond);
+  const total = counted + Math.floor(seconds * perSecond);
+  tally.countFrom = start + (counted * 1000) / perSecond;
+  let offered = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      const due = Math.min(total, Math.floor(((now - start) * perSecond) / 1000));
+      for (; offered < due; offered++) {
+        const dueAt = start + (offered * 1000) / perSecond;
+        const connection = free.pop();
+        if (connection !== undefined) connection.send(dueAt);
+        else backlog.push(dueAt);
+      }
+      if (offered < total) setTimeout(tick, 1);
+      else resolve();
+    };
+    tick();
+  });
+  // Every offered request counts: wait (up to 10 s) for the backlog and those in flight to be answered.
+  const deadline = performance.now() + 10_000;
+  while ((backlogHead < backlog.length || free.length < pool.length) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  tally.counting = false;
+  await finish(pool);
+  return { ...tally.result(), offered: offered - counted, answeredWithWarmup: tally.answered };
 }
 
 export function percentile(sorted: Float64Array, q: number): number {
