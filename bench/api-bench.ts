@@ -33,7 +33,7 @@ import { WebSocket } from 'ws';
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
 import { percentile, runLoad, runRate } from './http-load.js';
-import { cpuSeconds, orderBody, signedHeaders, startServer, statCpuSeconds, trader } from './bench-server.js';
+import { cpuSeconds, orderBody, signedHeaders, signedOrders, startServer, statCpuSeconds, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
@@ -150,32 +150,22 @@ async function httpOrders(url: string, credentials: Credentials, seconds: number
 
 /** The same signed orders with the lighter load generator of http-load.ts. */
 async function httpOrdersLean(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; p99: number; p50: number; errors: number; requests: number }> {
-  let counter = 0;
-  const result = await runLoad(url, HTTP_CONNECTIONS, seconds, {
-    method: 'POST', path: '/api/v1/orders',
-    next: () => {
-      const body = orderBody(counter++);
-      return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
-    },
-  });
-  for (const [what, count] of result.failures) console.log(`  refused ${count}×: ${what}`);
+  const result = await runLoad(url, HTTP_CONNECTIONS, seconds, signedOrders(credentials));
+  printRefusals(result.failures);
   return {
     perSecond: result.ok / seconds, requests: result.ok, errors: result.failed,
     p50: Number(percentile(result.latenciesMs, 0.5).toFixed(2)), p99: Number(percentile(result.latenciesMs, 0.99).toFixed(2)),
   };
 }
 
+function printRefusals(failures: Map<string, number>): void {
+  for (const [what, count] of failures) console.log(`  refused ${count}×: ${what}`);
+}
+
 /** The same signed orders offered at a fixed rate (open loop): latency counts from when each was due. */
 async function httpOrdersAtRate(url: string, credentials: Credentials, seconds: number, warmupSeconds: number): Promise<{ perSecond: number; offered: number; p99: number; p50: number; p999: number; errors: number; unanswered: number; requests: number }> {
-  let counter = 0;
-  const result = await runRate(url, RATE_CONNECTIONS, seconds, HTTP_RATE, {
-    method: 'POST', path: '/api/v1/orders',
-    next: () => {
-      const body = orderBody(counter++);
-      return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
-    },
-  }, warmupSeconds);
-  for (const [what, count] of result.failures) console.log(`  refused ${count}×: ${what}`);
+  const result = await runRate(url, RATE_CONNECTIONS, seconds, HTTP_RATE, signedOrders(credentials), warmupSeconds);
+  printRefusals(result.failures);
   const at = (q: number): number => Number(percentile(result.latenciesMs, q).toFixed(2));
   return {
     // The server's CPU is read over the warm-up too, so it is divided by every answer.

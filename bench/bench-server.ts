@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { LoadRequest } from './http-load.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -53,8 +54,8 @@ export async function trader(url: string, dataDir: string, email: string): Promi
 }
 
 /**
- * Alternating buys and sells around 100 USDT that overlap, so that some trade and the book stays
- * bounded. The body repeats only every 4,500 orders: two identical bodies signed within the same
+ * Alternating buys and sells around 100 USDT that overlap, so that some trade; about half rest, so
+ * the book grows through a phase (nothing is cancelled). The body repeats only every 4,500 orders: two identical bodies signed within the same
  * millisecond would carry the same signature, and the server rightly refuses the second as a replay.
  */
 export function orderBody(i: number): string {
@@ -63,6 +64,18 @@ export function orderBody(i: number): string {
   const price = buy ? 9_975 + offset : 10_025 - offset;
   const quantity = 10 + (Math.floor(i / 50) % 90); // prices and sides repeat every 50 orders
   return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: `0.00${quantity}` });
+}
+
+/** The order stream as signed POST /api/v1/orders requests, for the light load generator. */
+export function signedOrders(credentials: Credentials): LoadRequest {
+  let counter = 0;
+  return {
+    method: 'POST', path: '/api/v1/orders',
+    next: () => {
+      const body = orderBody(counter++);
+      return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
+    },
+  };
 }
 
 /** The native scheme's headers for a request signed now: HMAC-SHA256(secret, timestamp + METHOD + path + body). */

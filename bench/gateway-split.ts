@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { WebSocket } from 'ws';
 import { percentile, runLoad } from './http-load.js';
-import { cpuSeconds, orderBody, signedHeaders, startServer, trader } from './bench-server.js';
+import { cpuSeconds, signedOrders, startServer, trader } from './bench-server.js';
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const GATEWAY_SOCKETS = 4;
@@ -79,17 +79,10 @@ async function main(): Promise<void> {
   try {
     console.log(`HTTP gateway experiment, node ${process.version}: the same signed orders to the server, then through a gateway process`);
     for (const [name, url] of [['direct to the server', serverUrl], ['through the gateway', gatewayUrl]] as const) {
-      let counter = 0;
       const serverBefore = cpuSeconds(server.pid!);
       const gatewayBefore = cpuSeconds(gatewayProcess.pid!);
       const clientBefore = process.cpuUsage();
-      const result = await runLoad(url, 50, SECONDS, {
-        method: 'POST', path: '/api/v1/orders',
-        next: () => {
-          const body = orderBody(counter++);
-          return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
-        },
-      });
+      const result = await runLoad(url, 50, SECONDS, signedOrders(credentials));
       const client = process.cpuUsage(clientBefore);
       const perOrder = (seconds: number): string => ((seconds * 1e6) / result.ok).toFixed(1);
       console.log(`${name}: ${Math.round(result.ok / SECONDS).toLocaleString('en-US')}/s, ${result.failed} failed, p50 ${percentile(result.latenciesMs, 0.5).toFixed(2)} ms, `

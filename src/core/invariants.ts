@@ -9,6 +9,16 @@ import type { Account, BookSide, Order } from './state.js';
 import type { EngineEvent } from './types.js';
 import { EXTERNAL_ACCOUNT } from './types.js';
 
+/**
+ * Whether a full check is due after `since` commands, checking every `every` (0: never; 1: after
+ * every batch). Otherwise at least as many commands as there are open orders pass between checks,
+ * which keeps the check's cost per command constant however deep the books get.
+ */
+export function invariantCheckDue(since: number, every: number, engine: Engine): boolean {
+  if (every <= 0) return false;
+  return since >= (every === 1 ? 1 : Math.max(every, engine.orders.size));
+}
+
 export function findViolations(engine: Engine): string[] {
   const problems: string[] = [];
   const assetCount = engine.assetList.length;

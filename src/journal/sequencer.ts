@@ -9,7 +9,7 @@
  * time, and commands arriving meanwhile form the next batch, which is sent as soon as the
  * previous one is durable and applied.
  */
-import { encodeSnapshot, findViolations } from '../core/index.js';
+import { encodeSnapshot, findViolations, invariantCheckDue } from '../core/index.js';
 import type { Command, Engine, EngineEvent, Envelope } from '../core/index.js';
 import { recover } from './recovery.js';
 import type { RecoveryReport } from './recovery.js';
@@ -234,10 +234,7 @@ export class Sequencer {
     this.stats.commands += batch.length;
     this.stats.batches += 1;
     this.sinceInvariantCheck += batch.length;
-    // A full check is linear in the open orders; spacing checks by at least that many commands
-    // keeps its cost per command constant however deep the books get.
-    const interval = this.checkInvariantsEvery <= 1 ? this.checkInvariantsEvery : Math.max(this.checkInvariantsEvery, this.engineValue.orders.size);
-    if (interval > 0 && this.sinceInvariantCheck >= interval) this.checkInvariants();
+    if (invariantCheckDue(this.sinceInvariantCheck, this.checkInvariantsEvery, this.engineValue)) this.checkInvariants();
     if (this.engineValue.lastSeq - this.lastSnapshotSeq >= this.snapshotEvery) this.snapshotNow();
   }
 

@@ -13,7 +13,7 @@ import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { findViolations } from '../core/index.js';
+import { findViolations, invariantCheckDue } from '../core/index.js';
 import type { Command, Envelope } from '../core/index.js';
 import { recover, SqliteJournal } from '../journal/index.js';
 import type { Committed, ForwardStart, SerializedEnvelope } from '../journal/index.js';
@@ -71,7 +71,7 @@ let violated = false;
 
 function audit(applied: number): void {
   sinceAudit += applied;
-  if (auditEvery <= 0 || violated || sinceAudit < Math.max(auditEvery, engine.orders.size)) return;
+  if (violated || !invariantCheckDue(sinceAudit, auditEvery, engine)) return;
   sinceAudit = 0;
   const problems = findViolations(engine);
   if (problems.length === 0) return;
