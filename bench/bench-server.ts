@@ -53,20 +53,31 @@ export async function trader(url: string, dataDir: string, email: string): Promi
   return { key: key.key, secret: key.secret };
 }
 
+/** The order stream repeats after this many orders (prices and sides every 50, quantities every 4,500). */
+const ORDER_CYCLE = 4_500;
+let orderBodies: string[] | null = null;
+
 /**
  * Alternating buys and sells around 100 USDT that overlap, so that some trade; about half rest, so
- * the book grows through a phase (nothing is cancelled). The body repeats only every 4,500 orders: two identical bodies signed within the same
- * millisecond would carry the same signature, and the server rightly refuses the second as a replay.
+ * the book grows through a phase (nothing is cancelled). A body repeats only every 4,500 orders:
+ * two identical bodies signed within the same millisecond would carry the same signature, and the
+ * server rightly refuses the second as a replay. The bodies are built once: the load generator
+ * shares the CPU with the server, and the stream is fixed anyway.
  */
 export function orderBody(i: number): string {
+  orderBodies ??= Array.from({ length: ORDER_CYCLE }, (_, n) => buildOrderBody(n));
+  return orderBodies[i % ORDER_CYCLE]!;
+}
+
+function buildOrderBody(i: number): string {
   const buy = i % 2 === 0;
   const offset = (i * 7919) % 50;
   const price = buy ? 9_975 + offset : 10_025 - offset;
-  const quantity = 10 + (Math.floor(i / 50) % 90); // prices and sides repeat every 50 orders
+  const quantity = 10 + (Math.floor(i / 50) % 90);
   return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: `0.00${quantity}` });
 }
 
-/** The order stream as signed POST /api/v1/orders requests, for the light load generator. */
+/** The order stream as signed POST /api/v1/orders requests (fresh timestamp and HMAC each), for the light load generator. */
 export function signedOrders(credentials: Credentials): LoadRequest {
   let counter = 0;
   return {
