@@ -155,6 +155,49 @@ test('one user can never read, amend or cancel another user\'s order', async () 
   await venue.signed(alice, 'DELETE', `/api/v1/orders/${mine.body.id}`);
 });
 
+test('a main-account key trades and reads on the user\'s sub-accounts by naming them; a sub-account key and other users cannot reach beyond their own', async () => {
+  const carol = await venue.trader('carol@example.com', { USDT: '1000' }, ['read', 'trade', 'withdraw'], ['127.0.0.1']);
+  const sub = (await venue.signed(carol, 'POST', '/api/v1/accounts', { label: 'portfolio 2' })).body.account as number;
+  assert.equal((await venue.signed(carol, 'POST', '/api/v1/transfers', { to_account: sub, asset: 'USDT', amount: '400', request_id: 'fund' })).status, 201);
+
+  const placed = await venue.signed(carol, 'POST', '/api/v1/orders', order({ price: '20000.00', account: sub }));
+  assert.equal(placed.status, 201, JSON.stringify(placed.body));
+  assert.equal(placed.body.account, sub);
+  const usdt = async (path: string) => (await venue.signed(carol, 'GET', path)).body.balances.find((b: { asset: string }) => b.asset === 'USDT');
+  assert.equal((await usdt(`/api/v1/balances?account=${sub}`)).reserved, '200.000000', 'the order holds the sub-account\'s funds');
+  assert.equal((await usdt('/api/v1/balances')).reserved, '0.000000', 'and not the main account\'s');
+  assert.equal((await venue.signed(carol, 'GET', `/api/v1/orders/${placed.body.id}`)).body.account, sub);
+  assert.deepEqual((await venue.signed(carol, 'GET', `/api/v1/orders?account=${sub}`)).body.orders.map((o: { id: string }) => o.id), [placed.body.id]);
+  assert.deepEqual((await venue.signed(carol, 'GET', '/api/v1/orders')).body.orders, [], 'listings default to the key\'s own account');
+  assert.equal((await venue.signed(carol, 'GET', `/api/v1/ledger?account=${sub}`)).body.entries[0].reserved_change, '200.000000');
+  const amended = await venue.signed(carol, 'PATCH', `/api/v1/orders/${placed.body.id}`, { quantity: '0.0050' });
+  assert.equal(amended.body.quantity, '0.00500000', JSON.stringify(amended.body));
+
+  const subKey = await venue.admin('/apikeys', { email: 'carol@example.com', permissions: ['read', 'trade'], account: sub });
+  const bot = { key: subKey.body.key, secret: subKey.body.secret };
+  assert.equal((await venue.signed(bot, 'GET', `/api/v1/orders/${placed.body.id}`)).body.account, sub, 'the sub-account\'s own key sees its order');
+  const main = (await venue.signed(carol, 'GET', '/api/v1/account')).body.account as number;
+  const outward = await venue.signed(bot, 'POST', '/api/v1/orders', order({ price: '20000.00', account: main }));
+  assert.deepEqual([outward.status, outward.body.error.code], [403, 'ACCOUNT_NOT_ALLOWED'], 'a sub-account key cannot trade the main account');
+  assert.equal((await venue.signed(bot, 'GET', `/api/v1/balances?account=${main}`)).status, 403);
+
+  for (const [method, path, body] of [
+    ['POST', '/api/v1/orders', order({ account: sub })], ['GET', `/api/v1/orders?account=${sub}`, undefined],
+    ['GET', `/api/v1/balances?account=${sub}`, undefined], ['GET', `/api/v1/trades?account=${sub}`, undefined],
+    ['GET', `/api/v1/ledger?account=${sub}`, undefined], ['DELETE', `/api/v1/orders?account=${sub}`, undefined],
+  ] as const) {
+    const response = await venue.signed(bob, method, path, body);
+    assert.deepEqual([response.status, response.body.error?.code], [403, 'ACCOUNT_NOT_ALLOWED'], `${method} ${path} by another user`);
+  }
+  for (const method of ['GET', 'DELETE'] as const) assert.equal((await venue.signed(bob, method, `/api/v1/orders/${placed.body.id}`)).status, 404);
+  assert.equal((await venue.signed(carol, 'GET', '/api/v1/balances?account=abc')).status, 400);
+  assert.equal((await venue.signed(carol, 'POST', '/api/v1/orders', order({ account: '7' }))).status, 400, 'account is a number in a body');
+
+  const cancelled = await venue.signed(carol, 'DELETE', `/api/v1/orders?account=${sub}`);
+  assert.deepEqual(cancelled.body.cancelled.map((o: { id: string; status: string }) => [o.id, o.status]), [[placed.body.id, 'CANCELLED']]);
+  assert.equal((await usdt(`/api/v1/balances?account=${sub}`)).available, '400.000000');
+});
+
 test('engine rejections come back as 4xx with the rule that refused them', async () => {
   const cases: [Record<string, unknown>, number, string][] = [
     [order({ price: '30000.0000001' }), 400, 'INVALID_NUMBER'],

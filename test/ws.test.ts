@@ -179,6 +179,7 @@ test('over the socket: auth, private channels, placing and cancelling orders, tr
     client.send({ op: 'place', id: 'r1', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '50000.00', quantity: '0.0100' } });
     const placed = await client.next((m) => m.event === 'placed' && m.id === 'r1');
     assert.equal(placed.order.status, 'NEW');
+    assert.equal(placed.order.account, alice.account);
     const balance = await client.next((m) => m.channel === 'balances' && m.balance !== undefined);
     assert.equal(balance.balance.reserved, '500.000000');
 
@@ -193,6 +194,8 @@ test('over the socket: auth, private channels, placing and cancelling orders, tr
     const partial = await client.next((m) => m.channel === 'orders' && m.order?.status === 'PARTIALLY_FILLED');
     assert.equal(partial.order.remaining_quantity, '0.00600000');
 
+    client.send({ op: 'place', id: 'r-foreign', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '50000.00', quantity: '0.0100', account: bob.account } });
+    assert.equal((await client.next((m) => m.event === 'error' && m.id === 'r-foreign')).error.code, 'ACCOUNT_NOT_ALLOWED', 'another user\'s account cannot be named');
     client.send({ op: 'place', id: 'r2', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '40000.00', quantity: '1000' } });
     assert.equal((await client.next((m) => m.event === 'error' && m.id === 'r2')).error.code, 'INSUFFICIENT_BALANCE');
     client.send({ op: 'cancel', id: 'r3', order_id: placed.order.id });

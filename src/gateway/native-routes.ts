@@ -12,6 +12,7 @@ import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
+import { actingAccount, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { decimalIn, findOrder, openOrderOut, placedOrderOut, scalesOf } from './wire.js';
@@ -20,6 +21,8 @@ import type { OrderWire } from './wire.js';
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const MARKET_PARAM = { type: 'object', required: ['market'], properties: { market: { type: 'string', maxLength: 40 } } } as const;
 const LIMIT_QUERY = { type: 'string', pattern: '^[0-9]{1,4}$' } as const;
+/** Which of the user's accounts a listing is about (default: the key's); see account-scope.ts. */
+const ACCOUNT_QUERY = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
 
 const ORDER_BODY = {
@@ -40,6 +43,7 @@ const ORDER_BODY = {
     post_only: { type: 'boolean' },
     stp: { type: 'string', enum: ['cancel_taker', 'cancel_maker', 'cancel_both', 'decrement'] },
     client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' },
+    account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
   },
 } as const;
 
@@ -48,7 +52,7 @@ const NULLABLE_STRING = { type: ['string', 'null'] } as const;
 const ORDER_OUT = {
   type: 'object',
   properties: {
-    id: { type: 'string' }, client_order_id: NULLABLE_STRING, market: { type: 'string' }, side: { type: 'string' },
+    id: { type: 'string' }, account: { type: 'integer' }, client_order_id: NULLABLE_STRING, market: { type: 'string' }, side: { type: 'string' },
     type: { type: 'string' }, time_in_force: { type: 'string' }, price: NULLABLE_STRING, quantity: NULLABLE_STRING,
     quote_quantity: NULLABLE_STRING, stop_price: NULLABLE_STRING, callback_rate: NULLABLE_STRING, post_only: { type: 'boolean' },
     stp: { type: 'string' }, expire_time: { type: ['integer', 'null'] }, status: { type: 'string' }, reason: NULLABLE_STRING,
@@ -72,7 +76,8 @@ function limitOf(text: string | undefined, fallback: number, max: number): numbe
 
 export async function registerNativeRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   const engine = () => exchange.engine;
-  const account = (request: FastifyRequest): number => request.apiKey!.account;
+  /** The account the request acts on: the key's, or the one it names when the key may act on it. */
+  const account = (request: FastifyRequest, named?: unknown): number => actingAccount(exchange, request.apiKey!, named);
   const read = gateway.authenticate('read');
   const trade = gateway.authenticate('trade');
   const weigh = gateway.weigh;
@@ -180,12 +185,16 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { account: account.id, label: account.label, main: false, created_at: account.createdAt };
   });
 
-  app.get('/balances', { preValidation: read, preHandler: weigh(2) }, async (request) => {
+  app.get<{ Querystring: { account?: string } }>('/balances', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } } },
+    preValidation: read, preHandler: weigh(2),
+  }, async (request) => {
     // Deposits seen on chain but not yet confirmed: shown, never spendable (not in available or total).
     // Deposits credit the main account, so that is where their pending amounts show.
     const key = request.apiKey!;
-    const pending = key.account === exchange.identity.user(key.userId)?.account ? exchange.funding.pending(key.userId) : new Map<string, number>();
-    const rows = engine().balances(account(request));
+    const owner = account(request, request.query.account);
+    const pending = owner === exchange.identity.user(key.userId)?.account ? exchange.funding.pending(key.userId) : new Map<string, number>();
+    const rows = engine().balances(owner);
     for (const asset of pending.keys()) if (!rows.some((b) => b.asset === asset)) rows.push({ asset, available: 0, reserved: 0, locked: 0 });
     return {
       balances: rows.map((b) => {
@@ -200,26 +209,27 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.post<{ Body: OrderBody }>('/orders', { schema: { body: ORDER_BODY, response: { 201: ORDER_OUT } }, preValidation: trade, preHandler: weigh(1) }, async (request, reply) => {
-    const cmd = orderCommand(engine(), account(request), request.body);
+    const cmd = orderCommand(engine(), account(request, request.body.account), request.body);
     const ack = await exchange.submit(cmd);
     throwIfRejected(ack.events);
     void reply.status(201);
     return placedOrderOut(exchange, ack.seq, ack.events, ack.ts);
   });
 
-  app.get<{ Querystring: { market?: string; client_order_id?: string; status?: string; before?: string; limit?: string } }>('/orders', {
+  app.get<{ Querystring: { market?: string; client_order_id?: string; status?: string; before?: string; limit?: string; account?: string } }>('/orders', {
     schema: {
       querystring: {
         type: 'object', additionalProperties: false,
         properties: {
           market: { type: 'string', maxLength: 40 }, client_order_id: { type: 'string', maxLength: 64 },
           status: { type: 'string', enum: ['open', 'all'] }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY,
+          account: ACCOUNT_QUERY,
         },
       },
     },
     preValidation: read, preHandler: weigh(5),
   }, async (request) => {
-    const owner = account(request);
+    const owner = account(request, request.query.account);
     const q = request.query;
     if (q.market !== undefined) scalesOf(engine(), q.market);
     await fresh();
@@ -247,7 +257,8 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: read, preHandler: weigh(1) }, async (request) => {
     await fresh();
-    const order = orderOut(Number(request.params.id), account(request));
+    const owner = orderAccountInScope(exchange, request.apiKey!, Number(request.params.id));
+    const order = owner === undefined ? undefined : orderOut(Number(request.params.id), owner);
     if (order === undefined) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such order');
     const fills = exchange.projector.fillsOf(Number(request.params.id));
     const scales = scalesOf(engine(), order.market);
@@ -263,10 +274,10 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   app.patch<{ Params: { id: string }; Body: { quantity?: string; price?: string } }>('/orders/:id', {
     schema: { params: ID_PARAM, body: AMEND_BODY }, preValidation: trade, preHandler: weigh(1),
   }, async (request) => {
-    const owner = account(request);
     const id = Number(request.params.id);
     const current = engine().openOrder(id);
-    if (current === undefined || current.account !== owner) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
+    const owner = current?.account;
+    if (current === undefined || owner === undefined || orderAccountInScope(exchange, request.apiKey!, id) !== owner) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
     const scales = scalesOf(engine(), current.market);
     const cmd: AmendOrder = { type: 'amend_order', account: owner, orderId: id };
     if (request.body.quantity !== undefined) cmd.quantity = decimalIn(request.body.quantity, scales.baseScale, 'quantity');
@@ -277,18 +288,19 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: trade, preHandler: weigh(1) }, async (request) => {
-    const owner = account(request);
     const id = Number(request.params.id);
+    // An order out of the key's reach is cancelled as the key's own account, which the engine refuses as unknown.
+    const owner = orderAccountInScope(exchange, request.apiKey!, id) ?? account(request);
     await submit({ type: 'cancel_order', account: owner, orderId: id });
     await fresh();
     return orderOut(id, owner);
   });
 
-  app.delete<{ Querystring: { market?: string } }>('/orders', {
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: { market: { type: 'string', maxLength: 40 } } } },
+  app.delete<{ Querystring: { market?: string; account?: string } }>('/orders', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { market: { type: 'string', maxLength: 40 }, account: ACCOUNT_QUERY } } },
     preValidation: trade, preHandler: weigh(5),
   }, async (request) => {
-    const owner = account(request);
+    const owner = account(request, request.query.account);
     if (request.query.market !== undefined) scalesOf(engine(), request.query.market);
     const events = await submit({ type: 'cancel_all', account: owner, ...(request.query.market === undefined ? {} : { market: request.query.market }) });
     await fresh();
@@ -296,11 +308,11 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { cancelled };
   });
 
-  app.get<{ Querystring: { asset?: string; before?: string; limit?: string } }>('/ledger', {
+  app.get<{ Querystring: { asset?: string; before?: string; limit?: string; account?: string } }>('/ledger', {
     schema: {
       querystring: {
         type: 'object', additionalProperties: false,
-        properties: { asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY },
+        properties: { asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY, account: ACCOUNT_QUERY },
       },
     },
     preValidation: read, preHandler: weigh(5),
@@ -308,7 +320,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const q = request.query;
     const limit = limitOf(q.limit, 100, 500);
     await fresh();
-    const rows = exchange.projector.ledger(account(request), { asset: q.asset, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
+    const rows = exchange.projector.ledger(account(request, q.account), { asset: q.asset, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
     return {
       entries: rows.map((r) => {
         const scale = engine().assets.get(r.asset)!.precision;
@@ -323,20 +335,21 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     };
   });
 
-  app.get<{ Querystring: { market?: string; before?: string; limit?: string } }>('/trades', {
+  app.get<{ Querystring: { market?: string; before?: string; limit?: string; account?: string } }>('/trades', {
     schema: {
       querystring: {
         type: 'object', additionalProperties: false,
-        properties: { market: { type: 'string', maxLength: 40 }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY },
+        properties: { market: { type: 'string', maxLength: 40 }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY, account: ACCOUNT_QUERY },
       },
     },
     preValidation: read, preHandler: weigh(5),
   }, async (request) => {
     const q = request.query;
+    const owner = account(request, q.account);
     if (q.market !== undefined) scalesOf(engine(), q.market);
     const limit = limitOf(q.limit, 100, 500);
     await fresh();
-    const rows = exchange.projector.fills(account(request), { market: q.market, beforeTradeId: q.before === undefined ? undefined : Number(q.before), limit });
+    const rows = exchange.projector.fills(owner, { market: q.market, beforeTradeId: q.before === undefined ? undefined : Number(q.before), limit });
     return {
       trades: rows.map((f) => {
         const s = scalesOf(engine(), f.market);

@@ -7,6 +7,8 @@ export interface OrderBody {
   market: string; side: 'buy' | 'sell'; type: PlaceOrder['orderType']; price?: string; quantity?: string;
   quote_quantity?: string; stop_price?: string; callback_rate?: string; time_in_force?: PlaceOrder['timeInForce'];
   expire_time?: number; post_only?: boolean; stp?: PlaceOrder['stp']; client_order_id?: string;
+  /** Which of the user's accounts the order is for (see account-scope.ts); the caller resolves it. */
+  account?: number;
 }
 
 export function orderCommand(engine: Engine, account: number, body: OrderBody): PlaceOrder {

@@ -38,6 +38,7 @@ export function percentToBps(text: unknown, field: string): number {
 
 export interface OrderWire {
   id: string;
+  account: number;
   client_order_id: string | null;
   market: string;
   side: string;
@@ -62,7 +63,7 @@ export interface OrderWire {
 }
 
 /** What an order is, in engine units (the order's view) … */
-type OrderFacts = Omit<OrderView, 'account' | 'status'>;
+type OrderFacts = Omit<OrderView, 'status'>;
 /** … and how far it has come. */
 interface OrderProgress {
   status: string;
@@ -79,7 +80,7 @@ interface OrderProgress {
 /** The one place an order becomes its wire form. */
 function orderWire(o: OrderFacts, p: OrderProgress, s: MarketScales): OrderWire {
   return {
-    id: String(o.orderId), client_order_id: o.clientOrderId, market: o.market, side: o.side, type: o.orderType,
+    id: String(o.orderId), account: o.account, client_order_id: o.clientOrderId, market: o.market, side: o.side, type: o.orderType,
     time_in_force: o.timeInForce, price: decimalOut(o.price, s.quoteScale), quantity: decimalOut(o.quantity, s.baseScale),
     quote_quantity: decimalOut(o.quoteQuantity, s.quoteScale), stop_price: decimalOut(o.stopPrice, s.quoteScale),
     callback_rate: o.callbackBps === null ? null : formatMinor(o.callbackBps, 2), post_only: o.postOnly, stp: o.stp,
@@ -100,7 +101,7 @@ export function openOrderOut(order: OrderState, s: MarketScales, createdAt: numb
 export function storedOrderOut(row: OrderRow, s: MarketScales): OrderWire {
   const closed = row.status === 'FILLED' || row.status === 'CANCELLED' || row.status === 'EXPIRED';
   const facts: OrderFacts = {
-    orderId: row.id, clientOrderId: row.client_order_id, market: row.market, side: row.side as OrderView['side'],
+    orderId: row.id, account: row.account, clientOrderId: row.client_order_id, market: row.market, side: row.side as OrderView['side'],
     orderType: row.type as OrderView['orderType'], timeInForce: row.time_in_force as OrderView['timeInForce'], price: row.price,
     quantity: row.quantity, quoteQuantity: row.quote_quantity, stopPrice: row.stop_price, callbackBps: row.callback_bps,
     postOnly: row.post_only === 1, stp: row.stp as OrderView['stp'], expireTime: row.expire_time,

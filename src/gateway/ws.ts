@@ -27,6 +27,7 @@ import { CANDLE_INTERVALS } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
 import { ApiError, throwIfRejected } from './errors.js';
+import { actingAccount, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { findOrder, placedOrderOut } from './wire.js';
@@ -363,16 +364,19 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       // Orders over the socket draw on the same budgets as over HTTP.
       gateway.chargeSubjects(client.ip, key.key, 1);
       if (op === 'place') {
-        const ack = await exchange.submit(orderCommand(exchange.engine, client.account, message.order as OrderBody));
+        const order = message.order as OrderBody;
+        const named = order !== null && typeof order === 'object' ? order.account : undefined;
+        const ack = await exchange.submit(orderCommand(exchange.engine, actingAccount(exchange, key, named), order));
         throwIfRejected(ack.events);
         return reply(client, { event: 'placed', id, order: placedOrderOut(exchange, ack.seq, ack.events, ack.ts) });
       }
       const orderId = Number(message.order_id);
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
-      const ack = await exchange.submit({ type: 'cancel_order', account: client.account, orderId });
+      const owner = orderAccountInScope(exchange, key, orderId) ?? client.account;
+      const ack = await exchange.submit({ type: 'cancel_order', account: owner, orderId });
       throwIfRejected(ack.events);
       await exchange.readModelCaughtUp();
-      return reply(client, { event: 'cancelled', id, order: findOrder(exchange, orderId, client.account) });
+      return reply(client, { event: 'cancelled', id, order: findOrder(exchange, orderId, owner) });
     }
     throw new ApiError(400, 'UNKNOWN_OP', 'unknown op');
   };
