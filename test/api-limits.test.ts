@@ -28,6 +28,30 @@ test('over the request-weight limit: 429 with Retry-After, for keys and for IPs'
   } finally {
     await byIp.stop();
   }
+  // Requests that fail count too: unsigned, malformed or for no route, they draw on the address's budget first.
+  for (const path of ['/api/v1/balances', '/api/v1/markets/BTC-USDT/candles?interval=7m', '/api/v1/nowhere']) {
+    const failing = await Venue.start({ server: { ipWeightPerSecond: 10 } });
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => call(failing.url, 'GET', path)));
+      const codes = new Set(answers.map((r) => r.body.error?.code));
+      assert.ok(codes.has('RATE_LIMITED'), `${path}: ${[...codes]}`);
+      assert.ok(answers.filter((r) => r.status === 429).every((r) => Number(r.headers.get('retry-after')) >= 1));
+      assert.ok(answers.filter((r) => r.status !== 429).length <= 10, `${path}: at most the budget gets through`);
+    } finally {
+      await failing.stop();
+    }
+  }
+  // Weights: the budget counts weight, not requests (the open-orders listing weighs 5).
+  const weighted = await Venue.start({ server: { keyWeightPerSecond: 12, ipWeightPerSecond: 1_000 } });
+  try {
+    const trader = await weighted.trader('weights@example.com', {});
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await weighted.signed(trader, 'GET', '/api/v1/orders')).status);
+    assert.deepEqual(statuses.slice(0, 2), [200, 200]);
+    assert.ok(statuses.slice(2).includes(429), `a third request of weight 5 does not fit in 12: ${statuses}`);
+  } finally {
+    await weighted.stop();
+  }
 });
 
 test('repeated bad signatures lock the key and the address out for a while', async () => {

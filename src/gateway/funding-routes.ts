@@ -27,7 +27,6 @@ interface PageQuery { asset?: string; state?: string; limit?: string; before?: s
 export async function registerFundingRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   const read = gateway.authenticate('read');
   const withdraw = gateway.authenticate('withdraw');
-  const weigh = gateway.weigh;
   const funding = () => exchange.funding;
   const userOf = (request: FastifyRequest) => exchange.identity.user(request.apiKey!.userId)!;
   const scale = (asset: string): number => exchange.engine.assets.get(asset)?.precision ?? 0;
@@ -44,7 +43,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
   const depositOut = (d: DepositRow) => depositWire(exchange, d);
   const withdrawalOut = (w: WithdrawalRow) => withdrawalWire(exchange, w);
 
-  app.get('/funding/assets', { preHandler: weigh(1) }, async () => ({
+  app.get('/funding/assets', { config: { weight: 1 } }, async () => ({
     assets: funding().assets().map((a) => ({
       asset: a.asset, network: a.network, rail: a.rail, tag: a.tag, confirmations: a.confirmations,
       min_withdrawal: formatMinor(a.minWithdrawal, a.precision), withdrawal_fee: formatMinor(a.feeFixed, a.precision), withdrawal_fee_rate: formatMinor(a.feePpm, 6, true),
@@ -52,19 +51,19 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
   }));
 
   app.get<{ Querystring: { asset: string } }>('/deposit-address', {
-    schema: { querystring: { type: 'object', required: ['asset'], additionalProperties: false, properties: { asset: ASSET } } }, preValidation: read, preHandler: weigh(2),
+    schema: { querystring: { type: 'object', required: ['asset'], additionalProperties: false, properties: { asset: ASSET } } }, preValidation: read, config: { weight: 2 },
   }, async (request) => funding().depositAddress(request.apiKey!.userId, request.query.asset));
 
-  app.get('/deposit-reference', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+  app.get('/deposit-reference', { preValidation: read, config: { weight: 1 } }, async (request) => ({
     reference: funding().depositReference(request.apiKey!.userId),
     note: 'Quote this reference on a SEPA or SPEI transfer to the exchange; it credits your account once the bank transfer arrives.',
   }));
 
-  app.get<{ Querystring: PageQuery }>('/deposits', { schema: { querystring: PAGE_QUERY }, preValidation: read, preHandler: weigh(2) }, async (request) => ({
+  app.get<{ Querystring: PageQuery }>('/deposits', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => ({
     deposits: funding().deposits(request.apiKey!.userId, request.query, page(request.query)).map(depositOut),
   }));
 
-  app.get('/funding/pending', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+  app.get('/funding/pending', { preValidation: read, config: { weight: 1 } }, async (request) => ({
     pending: [...funding().pending(request.apiKey!.userId)].map(([asset, amount]) => ({ asset, amount: formatMinor(amount, scale(asset)) })),
   }));
 
@@ -75,7 +74,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
         properties: { asset: ASSET, amount: DECIMAL, address: { type: 'string', minLength: 1, maxLength: 128 }, tag: { type: 'string', minLength: 1, maxLength: 1024 }, bank_account_id: { type: 'string', pattern: '^[0-9]{1,16}$' }, request_id: REQUEST_ID, totp: TOTP },
       },
     },
-    preValidation: withdraw, preHandler: weigh(5),
+    preValidation: withdraw, config: { weight: 5 },
   }, async (request, reply) => {
     const body = request.body;
     const row = await funding().requestWithdrawal(userOf(request), request.apiKey!.account, {
@@ -87,23 +86,23 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
   });
 
   app.post<{ Params: { id: string }; Body: { totp: string } }>('/withdrawals/:id/confirm', {
-    schema: { params: ID_PARAM, body: { type: 'object', additionalProperties: false, required: ['totp'], properties: { totp: TOTP } } }, preValidation: withdraw, preHandler: weigh(5),
+    schema: { params: ID_PARAM, body: { type: 'object', additionalProperties: false, required: ['totp'], properties: { totp: TOTP } } }, preValidation: withdraw, config: { weight: 5 },
   }, async (request) => withdrawalOut(await funding().confirmWithdrawal(userOf(request), Number(request.params.id), request.body.totp)));
 
-  app.delete<{ Params: { id: string } }>('/withdrawals/:id', { schema: { params: ID_PARAM }, preValidation: withdraw, preHandler: weigh(2) }, async (request) =>
+  app.delete<{ Params: { id: string } }>('/withdrawals/:id', { schema: { params: ID_PARAM }, preValidation: withdraw, config: { weight: 2 } }, async (request) =>
     withdrawalOut(await funding().cancelWithdrawal(request.apiKey!.userId, Number(request.params.id))));
 
-  app.get<{ Querystring: PageQuery }>('/withdrawals', { schema: { querystring: PAGE_QUERY }, preValidation: read, preHandler: weigh(2) }, async (request) => ({
+  app.get<{ Querystring: PageQuery }>('/withdrawals', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => ({
     withdrawals: funding().withdrawals(request.apiKey!.userId, request.query, page(request.query)).map(withdrawalOut),
   }));
 
-  app.get<{ Params: { id: string } }>('/withdrawals/:id', { schema: { params: ID_PARAM }, preValidation: read, preHandler: weigh(1) }, async (request) => {
+  app.get<{ Params: { id: string } }>('/withdrawals/:id', { schema: { params: ID_PARAM }, preValidation: read, config: { weight: 1 } }, async (request) => {
     const row = funding().withdrawal(Number(request.params.id));
     if (row === undefined || row.user_id !== request.apiKey!.userId) throw new ApiError(404, 'UNKNOWN_WITHDRAWAL', `no withdrawal ${request.params.id}`);
     return withdrawalOut(row);
   });
 
-  app.get('/withdrawal-addresses', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+  app.get('/withdrawal-addresses', { preValidation: read, config: { weight: 1 } }, async (request) => ({
     addresses: funding().allowedAddresses(request.apiKey!.userId).map((a) => ({ asset: a.asset, address: a.address, tag: a.tag === '' ? null : a.tag, label: a.label, created_at: a.created_at, usable_at: a.usable_at })),
   }));
 
@@ -114,7 +113,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
         properties: { asset: ASSET, address: { type: 'string', minLength: 1, maxLength: 128 }, tag: { type: 'string', minLength: 1, maxLength: 1024 }, label: { type: 'string', maxLength: 100 }, totp: TOTP },
       },
     },
-    preValidation: withdraw, preHandler: weigh(5),
+    preValidation: withdraw, config: { weight: 5 },
   }, async (request, reply) => {
     const row = funding().allowAddress(userOf(request), { asset: request.body.asset, address: request.body.address, tag: request.body.tag, label: request.body.label ?? '', code: request.body.totp });
     void reply.status(201);
@@ -123,13 +122,13 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
 
   app.delete<{ Querystring: { asset: string; address: string; tag?: string } }>('/withdrawal-addresses', {
     schema: { querystring: { type: 'object', additionalProperties: false, required: ['asset', 'address'], properties: { asset: ASSET, address: { type: 'string', maxLength: 128 }, tag: { type: 'string', maxLength: 1024 } } } },
-    preValidation: withdraw, preHandler: weigh(2),
+    preValidation: withdraw, config: { weight: 2 },
   }, async (request) => {
     if (!funding().removeAllowedAddress(request.apiKey!.userId, request.query.asset, request.query.address, request.query.tag ?? '')) throw new ApiError(404, 'UNKNOWN_ADDRESS', 'no such allow-listed address');
     return { removed: true };
   });
 
-  app.get('/bank-accounts', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+  app.get('/bank-accounts', { preValidation: read, config: { weight: 1 } }, async (request) => ({
     bank_accounts: funding().bankAccounts(request.apiKey!.userId).map((b) => ({ id: String(b.id), rail: b.rail, holder: b.holder, iban: b.iban, bic: b.bic, clabe: b.clabe, created_at: b.created_at })),
   }));
 
@@ -140,7 +139,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
         properties: { rail: { type: 'string', enum: ['sepa', 'spei'] }, holder: { type: 'string', maxLength: 140 }, iban: { type: 'string', maxLength: 64 }, bic: { type: 'string', maxLength: 16 }, clabe: { type: 'string', maxLength: 32 } },
       },
     },
-    preValidation: withdraw, preHandler: weigh(5),
+    preValidation: withdraw, config: { weight: 5 },
   }, async (request, reply) => {
     const b = funding().addBankAccount(userOf(request), request.body);
     void reply.status(201);
@@ -165,7 +164,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
         },
       },
     },
-    preValidation: withdraw, preHandler: weigh(2),
+    preValidation: withdraw, config: { weight: 2 },
   }, async (request, reply) => {
     const { body } = request;
     if ((body.to_email === undefined) === (body.to_account === undefined)) throw new ApiError(400, 'INVALID_REQUEST', 'give exactly one of to_email (another user) and to_account (one of yours)');
@@ -178,7 +177,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     return transferOut(result, request.apiKey!.userId);
   });
 
-  app.get<{ Querystring: PageQuery }>('/transfers', { schema: { querystring: PAGE_QUERY }, preValidation: read, preHandler: weigh(2) }, async (request) => ({
+  app.get<{ Querystring: PageQuery }>('/transfers', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => ({
     transfers: funding().transfers(request.apiKey!.userId, page(request.query)).map((t) => transferOut(t, request.apiKey!.userId)),
   }));
 }

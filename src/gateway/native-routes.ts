@@ -80,7 +80,6 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   const account = (request: FastifyRequest, named?: unknown): number => actingAccount(exchange, request.apiKey!, named);
   const read = gateway.authenticate('read');
   const trade = gateway.authenticate('trade');
-  const weigh = gateway.weigh;
 
   // Orders that are no longer open are read from the read model: wait until it has every
   // command acknowledged so far, so that a client always reads its own writes.
@@ -95,17 +94,17 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   // Public -------------------------------------------------------------------------------
 
-  app.get('/time', { preHandler: weigh(1) }, async () => ({ server_time: exchange.clock() }));
+  app.get('/time', { config: { weight: 1 } }, async () => ({ server_time: exchange.clock() }));
 
-  app.get('/assets', { preHandler: weigh(1) }, async () => ({
+  app.get('/assets', { config: { weight: 1 } }, async () => ({
     assets: engine().assetList.map((a) => ({ code: a.code, precision: a.precision, min_fee: formatMinor(a.minFee, a.precision) })),
   }));
 
-  app.get('/markets', { preHandler: weigh(1) }, async () => ({ markets: engine().marketList.map(marketOut) }));
+  app.get('/markets', { config: { weight: 1 } }, async () => ({ markets: engine().marketList.map(marketOut) }));
 
   app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/depth', {
     schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } } },
-    preHandler: weigh(2),
+    config: { weight: 2 },
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
     const limit = limitOf(request.query.limit, 50, 1_000);
@@ -116,7 +115,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/trades', {
     schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } } },
-    preHandler: weigh(2),
+    config: { weight: 2 },
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
     const limit = limitOf(request.query.limit, 100, 1_000);
@@ -130,12 +129,12 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     };
   });
 
-  app.get('/tickers', { preHandler: weigh(5) }, async () => {
+  app.get('/tickers', { config: { weight: 5 } }, async () => {
     await fresh();
     return { tickers: engine().marketList.map((m) => tickerOf(exchange, m.id)) };
   });
 
-  app.get<{ Params: { market: string } }>('/markets/:market/ticker', { schema: { params: MARKET_PARAM }, preHandler: weigh(1) }, async (request) => {
+  app.get<{ Params: { market: string } }>('/markets/:market/ticker', { schema: { params: MARKET_PARAM }, config: { weight: 1 } }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
     await fresh();
     return tickerOf(exchange, scales.id);
@@ -152,7 +151,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
         },
       },
     },
-    preHandler: weigh(2),
+    config: { weight: 2 },
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
     const q = request.query;
@@ -166,19 +165,19 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   // Private ------------------------------------------------------------------------------
 
-  app.get('/account', { preValidation: read, preHandler: weigh(1) }, async (request) => {
+  app.get('/account', { preValidation: read, config: { weight: 1 } }, async (request) => {
     const key = request.apiKey!;
     const user = exchange.identity.user(key.userId)!;
     return { user_id: user.id, email: user.email, account: key.account, kyc: user.kyc, level: user.level, permissions: key.permissions };
   });
 
-  app.get('/accounts', { preValidation: read, preHandler: weigh(1) }, async (request) => ({
+  app.get('/accounts', { preValidation: read, config: { weight: 1 } }, async (request) => ({
     accounts: exchange.identity.accountsOf(request.apiKey!.userId).map((a) => ({ account: a.id, label: a.label, main: a.main, created_at: a.createdAt })),
   }));
 
   app.post<{ Body: { label: string } }>('/accounts', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['label'], properties: { label: { type: 'string', minLength: 1, maxLength: 64 } } } },
-    preValidation: trade, preHandler: weigh(5),
+    preValidation: trade, config: { weight: 5 },
   }, async (request, reply) => {
     const account = await identityCall(() => exchange.createSubAccount(request.apiKey!.userId, request.body.label));
     void reply.status(201);
@@ -187,7 +186,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   app.get<{ Querystring: { account?: string } }>('/balances', {
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } } },
-    preValidation: read, preHandler: weigh(2),
+    preValidation: read, config: { weight: 2 },
   }, async (request) => {
     // Deposits seen on chain but not yet confirmed: shown, never spendable (not in available or total).
     // Deposits credit the main account, so that is where their pending amounts show.
@@ -208,7 +207,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     };
   });
 
-  app.post<{ Body: OrderBody }>('/orders', { schema: { body: ORDER_BODY, response: { 201: ORDER_OUT } }, preValidation: trade, preHandler: weigh(1) }, async (request, reply) => {
+  app.post<{ Body: OrderBody }>('/orders', { schema: { body: ORDER_BODY, response: { 201: ORDER_OUT } }, preValidation: trade, config: { weight: 1 } }, async (request, reply) => {
     const cmd = orderCommand(engine(), account(request, request.body.account), request.body);
     const ack = await exchange.submit(cmd);
     throwIfRejected(ack.events);
@@ -227,7 +226,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
         },
       },
     },
-    preValidation: read, preHandler: weigh(5),
+    preValidation: read, config: { weight: 5 },
   }, async (request) => {
     const owner = account(request, request.query.account);
     const q = request.query;
@@ -255,7 +254,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { orders, next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
   });
 
-  app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: read, preHandler: weigh(1) }, async (request) => {
+  app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: read, config: { weight: 1 } }, async (request) => {
     await fresh();
     const owner = orderAccountInScope(exchange, request.apiKey!, Number(request.params.id));
     const order = owner === undefined ? undefined : orderOut(Number(request.params.id), owner);
@@ -272,7 +271,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.patch<{ Params: { id: string }; Body: { quantity?: string; price?: string } }>('/orders/:id', {
-    schema: { params: ID_PARAM, body: AMEND_BODY }, preValidation: trade, preHandler: weigh(1),
+    schema: { params: ID_PARAM, body: AMEND_BODY }, preValidation: trade, config: { weight: 1 },
   }, async (request) => {
     const id = Number(request.params.id);
     const current = engine().openOrder(id);
@@ -287,7 +286,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return orderOut(id, owner);
   });
 
-  app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: trade, preHandler: weigh(1) }, async (request) => {
+  app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: trade, config: { weight: 1 } }, async (request) => {
     const id = Number(request.params.id);
     // An order out of the key's reach is cancelled as the key's own account, which the engine refuses as unknown.
     const owner = orderAccountInScope(exchange, request.apiKey!, id) ?? account(request);
@@ -298,7 +297,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   app.delete<{ Querystring: { market?: string; account?: string } }>('/orders', {
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { market: { type: 'string', maxLength: 40 }, account: ACCOUNT_QUERY } } },
-    preValidation: trade, preHandler: weigh(5),
+    preValidation: trade, config: { weight: 5 },
   }, async (request) => {
     const owner = account(request, request.query.account);
     if (request.query.market !== undefined) scalesOf(engine(), request.query.market);
@@ -315,7 +314,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
         properties: { asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY, account: ACCOUNT_QUERY },
       },
     },
-    preValidation: read, preHandler: weigh(5),
+    preValidation: read, config: { weight: 5 },
   }, async (request) => {
     const q = request.query;
     const limit = limitOf(q.limit, 100, 500);
@@ -342,7 +341,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
         properties: { market: { type: 'string', maxLength: 40 }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY, account: ACCOUNT_QUERY },
       },
     },
-    preValidation: read, preHandler: weigh(5),
+    preValidation: read, config: { weight: 5 },
   }, async (request) => {
     const q = request.query;
     const owner = account(request, q.account);

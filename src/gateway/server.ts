@@ -27,6 +27,10 @@ declare module 'fastify' {
     rawBody: string;
     apiKey: ApiKeyRecord | null;
   }
+  interface FastifyContextConfig {
+    /** What a request to the route draws from its address's and its key's budgets (default 1). */
+    weight?: number;
+  }
 }
 
 export interface ServerOptions {
@@ -49,8 +53,6 @@ export interface Gateway {
   app: FastifyInstance;
   /** A hook that verifies the request's signature and the key's permission; sets request.apiKey. */
   authenticate: (permission: Permission) => RouteHook;
-  /** A hook that charges the request's weight against the IP (and key) budgets. */
-  weigh: (weight: number) => RouteHook;
   /** The same budgets, for messages that do not come as HTTP requests (the socket). */
   chargeSubjects: (ip: string, key: string | null, weight: number) => void;
 }
@@ -108,12 +110,13 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const keyLimiter = new RateLimiter({ capacity: options.keyWeightPerSecond ?? 1_000, intervalMs: 1_000, subjectsMax: 100_000 });
   const ipLimiter = new RateLimiter({ capacity: options.ipWeightPerSecond ?? 2_000, intervalMs: 1_000, subjectsMax: 100_000 });
 
+  const rateLimited = (waitMs: number): ApiError => new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(waitMs / 1000));
   const chargeSubjects = (ip: string, key: string | null, weight: number): void => {
     const now = exchange.clock();
     const waitIp = ipLimiter.take(`ip:${ip}`, weight, now);
     const waitKey = key === null ? 0 : keyLimiter.take(`key:${key}`, weight, now);
     const wait = Math.max(waitIp, waitKey);
-    if (wait > 0) throw new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(wait / 1000));
+    if (wait > 0) throw rateLimited(wait);
   };
   /** A synchronous check as a route hook: a throw becomes the request's error. */
   const asHook = (check: (request: FastifyRequest) => void): RouteHook => (request, _reply, done) => {
@@ -124,7 +127,15 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     }
     done();
   };
-  const weigh = (weight: number): RouteHook => asHook((request) => chargeSubjects(clientIp(request), request.apiKey?.key ?? null, weight));
+  const weightOf = (request: FastifyRequest): number => request.routeOptions.config?.weight ?? 1;
+  // Every request draws on its address's budget before anything else is done for it: unsigned,
+  // malformed and unknown-route requests count as much as good ones. Its key's budget is charged
+  // once the signature shows whose key it is (authenticate).
+  app.addHook('onRequest', (request, _reply, done) => {
+    const wait = ipLimiter.take(`ip:${clientIp(request)}`, weightOf(request), exchange.clock());
+    if (wait > 0) return done(rateLimited(wait));
+    done();
+  });
 
   const verify = (request: FastifyRequest, permission: Permission): void => {
     const header = (name: string): string | undefined => {
@@ -143,6 +154,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (!Authenticator.permits(result.key, permission)) {
       throw new ApiError(403, 'PERMISSION_DENIED', `this key lacks the ${permission} permission`);
     }
+    const wait = keyLimiter.take(`key:${result.key.key}`, weightOf(request), exchange.clock());
+    if (wait > 0) throw rateLimited(wait);
     request.apiKey = result.key;
   };
   const authenticate = (permission: Permission): RouteHook => asHook((request) => verify(request, permission));
@@ -171,7 +184,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     ...(exchange.sequencer.failed === null ? {} : { error: exchange.sequencer.failed.message }),
     read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
   }));
-  const gateway: Gateway = { app, authenticate, weigh, chargeSubjects };
+  const gateway: Gateway = { app, authenticate, chargeSubjects };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });

@@ -30,7 +30,6 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     if (user === undefined) throw new ApiError(401, 'INVALID_SESSION', 'log in first');
     request.sessionUser = user;
   };
-  const weigh = gateway.weigh;
   /** A TOTP code is required whenever the user has two-factor authentication on. */
   const requireTotp = (user: UserRecord, code: string | undefined): void => {
     if (!user.twoFactor) return;
@@ -40,7 +39,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
 
   app.post<{ Body: { email: string; password: string; totp?: string } }>('/login', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 }, totp: CODE } } },
-    preHandler: weigh(20),
+    config: { weight: 20 },
   }, async (request) => {
     const now = exchange.clock();
     const subjects = [`ip:${clientIp(request)}`, `login:${request.body.email.trim().toLowerCase()}`];
@@ -71,14 +70,14 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     return { user_id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level, two_factor: user.twoFactor };
   });
 
-  app.post('/2fa/setup', { preValidation: session, preHandler: weigh(5) }, async (request) => {
+  app.post('/2fa/setup', { preValidation: session, config: { weight: 5 } }, async (request) => {
     const { secret, uri } = await identityCall(() => exchange.identity.setupTotp(request.sessionUser!.id, 'Bourse'));
     return { secret, otpauth_uri: uri };
   });
 
   app.post<{ Body: { code: string } }>('/2fa/enable', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['code'], properties: { code: CODE } } },
-    preValidation: session, preHandler: weigh(5),
+    preValidation: session, config: { weight: 5 },
   }, async (request) => {
     await identityCall(() => exchange.identity.enableTotp(request.sessionUser!.id, request.body.code, exchange.clock()));
     exchange.funding.credentialsChanged(request.sessionUser!.id);
@@ -101,7 +100,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
         },
       },
     },
-    preValidation: session, preHandler: weigh(5),
+    preValidation: session, config: { weight: 5 },
   }, async (request, reply) => {
     const user = request.sessionUser!;
     requireTotp(user, request.body.totp);
