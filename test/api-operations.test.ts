@@ -11,9 +11,11 @@ test('operations: health, Prometheus metrics, the OpenAPI document and the docs 
     const health = await call(venue.url, 'GET', '/health');
     assert.deepEqual(health.body, { status: 'ok', seq: venue.exchange.sequencer.lastSeq, read_model: 'ok' });
 
+    assert.equal((await call(venue.url, 'GET', '/api/v1/nowhere')).status, 404);
     const metrics = await fetch(`${venue.url}/metrics`);
     const text = await metrics.text();
     assert.match(text, /bourse_http_request_duration_seconds_bucket\{[^}]*route="\/api\/v1\/orders"[^}]*status="201"/);
+    assert.match(text, /bourse_http_request_duration_seconds_count\{method="GET",route="unknown",status="404"\} 1/);
     assert.match(text, /bourse_engine_queue_depth 0/);
     assert.match(text, new RegExp(`bourse_journal_last_seq ${venue.exchange.sequencer.lastSeq}`));
     assert.match(text, /bourse_engine_commands_total \d+/);

@@ -1,6 +1,6 @@
 /** Prometheus metrics: request latency, engine queue depth, commands, journal position, sockets. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import type { Exchange } from '../exchange.js';
 
 export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => number): void {
@@ -23,19 +23,30 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
   new Gauge({ name: 'bourse_open_orders', help: 'Open orders in the engine', registers: [registry], collect() { this.set(exchange.engine.orders.size); } });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
 
-  // One labelled child per method, route and status: prom-client would otherwise hash the label
-  // object on every request. Callback form: an async hook would cost a promise per request.
-  const series = new Map<string, Histogram.Internal<'method' | 'route' | 'status'>>();
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unknown';
-    const key = `${request.method} ${reply.statusCode} ${route}`;
-    let child = series.get(key);
-    if (child === undefined) {
-      child = latency.labels({ method: request.method, route, status: String(reply.statusCode) });
-      series.set(key, child);
-    }
-    child.observe(reply.elapsedTime / 1000);
-    done();
+  // One labelled child per route, method and status, found without building a label object or a
+  // key string per request; each route's hook knows its own path (request.routeOptions would
+  // build an object per access). Callback form: an async hook would cost a promise per request.
+  const observer = (route: string): onResponseHookHandler => {
+    const byStatus = new Map<string, Histogram.Internal<'method' | 'route' | 'status'>>();
+    return (request, reply, done) => {
+      const key = request.method + reply.statusCode;
+      let child = byStatus.get(key);
+      if (child === undefined) {
+        child = latency.labels({ method: request.method, route, status: String(reply.statusCode) });
+        byStatus.set(key, child);
+      }
+      child.observe(reply.elapsedTime / 1000);
+      done();
+    };
+  };
+  app.addHook('onRoute', (route) => {
+    const observe = observer(route.url);
+    route.onResponse = route.onResponse === undefined ? [observe] : [...[route.onResponse].flat(), observe];
+  });
+  const unrouted = observer('unknown');
+  app.addHook('onResponse', function (request, reply, done) {
+    if (request.is404) unrouted.call(this, request, reply, done);
+    else done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     void reply.header('content-type', registry.contentType);

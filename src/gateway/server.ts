@@ -26,6 +26,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     rawBody: string;
     apiKey: ApiKeyRecord | null;
+    /** The route's request weight (FastifyContextConfig.weight), set before any other hook runs. */
+    weight: number;
   }
   interface FastifyContextConfig {
     /** What a request to the route draws from its address's and its key's budgets (default 1). */
@@ -76,6 +78,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
 
   app.decorateRequest('rawBody', '');
   app.decorateRequest('apiKey', null);
+  app.decorateRequest('weight', 1);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body as string;
     request.rawBody = text;
@@ -105,7 +108,6 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     request.log.error({ err: error }, 'unexpected error');
     return reply.status(500).send(errorBody('INTERNAL', 'internal error'));
   });
-  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
   const keyLimiter = new RateLimiter({ capacity: options.keyWeightPerSecond ?? 1_000, intervalMs: 1_000, subjectsMax: 100_000 });
   const ipLimiter = new RateLimiter({ capacity: options.ipWeightPerSecond ?? 2_000, intervalMs: 1_000, subjectsMax: 100_000 });
@@ -127,14 +129,24 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     }
     done();
   };
-  const weightOf = (request: FastifyRequest): number => request.routeOptions.config?.weight ?? 1;
   // Every request draws on its address's budget before anything else is done for it: unsigned,
   // malformed and unknown-route requests count as much as good ones. Its key's budget is charged
-  // once the signature shows whose key it is (authenticate).
-  app.addHook('onRequest', (request, _reply, done) => {
-    const wait = ipLimiter.take(`ip:${clientIp(request)}`, weightOf(request), exchange.clock());
-    if (wait > 0) return done(rateLimited(wait));
-    done();
+  // once the signature shows whose key it is (authenticate). Each route gets its own first hook
+  // with its weight: reading request.routeOptions builds an object on every access.
+  const chargeAddress = (request: FastifyRequest, weight: number): ApiError | undefined => {
+    request.weight = weight;
+    const wait = ipLimiter.take(`ip:${clientIp(request)}`, weight, exchange.clock());
+    return wait > 0 ? rateLimited(wait) : undefined;
+  };
+  app.setNotFoundHandler((request, reply) => {
+    const limited = chargeAddress(request, 1);
+    if (limited !== undefined) throw limited;
+    return reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+  app.addHook('onRoute', (route) => {
+    const weight = route.config?.weight ?? 1;
+    const charge: RouteHook = (request, _reply, done) => done(chargeAddress(request, weight));
+    route.onRequest = route.onRequest === undefined ? [charge] : [charge, ...[route.onRequest].flat()];
   });
 
   const verify = (request: FastifyRequest, permission: Permission): void => {
@@ -154,7 +166,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (!Authenticator.permits(result.key, permission)) {
       throw new ApiError(403, 'PERMISSION_DENIED', `this key lacks the ${permission} permission`);
     }
-    const wait = keyLimiter.take(`key:${result.key.key}`, weightOf(request), exchange.clock());
+    const wait = keyLimiter.take(`key:${result.key.key}`, request.weight, exchange.clock());
     if (wait > 0) throw rateLimited(wait);
     request.apiKey = result.key;
   };
