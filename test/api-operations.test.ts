@@ -16,6 +16,12 @@ test('operations: health, Prometheus metrics, the OpenAPI document and the docs 
     const text = await metrics.text();
     assert.match(text, /bourse_http_request_duration_seconds_bucket\{[^}]*route="\/api\/v1\/orders"[^}]*status="201"/);
     assert.match(text, /bourse_http_request_duration_seconds_count\{method="GET",route="unknown",status="404"\} 1/);
+    // Buckets are cumulative and end at +Inf with the count, as Prometheus expects of a histogram.
+    const series = '{method="GET",route="/health",status="200"}';
+    const buckets = [...text.matchAll(/bourse_http_request_duration_seconds_bucket\{le="([^"]+)",method="GET",route="\/health",status="200"\} (\d+)/g)].map((m) => [m[1], Number(m[2])] as const);
+    assert.equal(buckets.at(-1)![0], '+Inf');
+    assert.ok(buckets.every(([, count], i) => i === 0 || count >= buckets[i - 1]![1]));
+    assert.ok(text.includes(`bourse_http_request_duration_seconds_count${series} ${buckets.at(-1)![1]}`));
     assert.match(text, /bourse_engine_queue_depth 0/);
     assert.match(text, new RegExp(`bourse_journal_last_seq ${venue.exchange.sequencer.lastSeq}`));
     assert.match(text, /bourse_engine_commands_total \d+/);

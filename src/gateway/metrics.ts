@@ -1,15 +1,15 @@
 /** Prometheus metrics: request latency, engine queue depth, commands, journal position, sockets. */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import type { Exchange } from '../exchange.js';
+import { LatencyHistogram } from './latency-histogram.js';
+import type { LatencySeries } from './latency-histogram.js';
 
 export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => number): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const latency = new Histogram({
-    name: 'bourse_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route', 'status'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
-  });
+  const latency = new LatencyHistogram('bourse_http_request_duration_seconds', 'HTTP request latency', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
+  registry.registerMetric(latency as unknown as Parameters<Registry['registerMetric']>[0]);
   new Gauge({ name: 'bourse_engine_queue_depth', help: 'Commands waiting for the sequencer', registers: [registry], collect() { this.set(exchange.sequencer.queueDepth); } });
   new Counter({
     name: 'bourse_engine_commands_total', help: 'Commands journaled and applied since start', registers: [registry],
@@ -23,19 +23,19 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
   new Gauge({ name: 'bourse_open_orders', help: 'Open orders in the engine', registers: [registry], collect() { this.set(exchange.engine.orders.size); } });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
 
-  // One labelled child per route, method and status, found without building a label object or a
-  // key string per request; each route's hook knows its own path (request.routeOptions would
-  // build an object per access). Callback form: an async hook would cost a promise per request.
+  // One series per route, method and status, found without building a label object per request;
+  // each route's hook knows its own path (request.routeOptions would build an object per access).
+  // Callback form: an async hook would cost a promise per request.
   const observer = (route: string): onResponseHookHandler => {
-    const byStatus = new Map<string, Histogram.Internal<'method' | 'route' | 'status'>>();
+    const byStatus = new Map<string, LatencySeries>();
     return (request, reply, done) => {
       const key = request.method + reply.statusCode;
-      let child = byStatus.get(key);
-      if (child === undefined) {
-        child = latency.labels({ method: request.method, route, status: String(reply.statusCode) });
-        byStatus.set(key, child);
+      let series = byStatus.get(key);
+      if (series === undefined) {
+        series = latency.series({ method: request.method, route, status: String(reply.statusCode) });
+        byStatus.set(key, series);
       }
-      child.observe(reply.elapsedTime / 1000);
+      series.observe(reply.elapsedTime / 1000);
       done();
     };
   };
