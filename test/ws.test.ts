@@ -283,3 +283,40 @@ test('revoking a key closes the sockets authenticated with it at once; other key
     await venue.stop();
   }
 });
+
+test('a socket follows one account: a main-account key may authenticate for a sub-account, whose private channels and orders it then carries', async () => {
+  const venue = await Venue.start();
+  try {
+    const dana = await venue.trader('ws-dana@example.com', { USDT: '1000' }, ['read', 'trade', 'withdraw'], ['127.0.0.1']);
+    const erin = await venue.trader('ws-erin@example.com', {});
+    const sub = (await venue.signed(dana, 'POST', '/api/v1/accounts', { label: 'desk' })).body.account as number;
+    assert.equal((await venue.signed(dana, 'POST', '/api/v1/transfers', { to_account: sub, asset: 'USDT', amount: '300', request_id: 'desk' })).status, 201);
+    const auth = (client: SocketClient, account: number, offset: number): void => {
+      const timestamp = String(Date.now() + offset);
+      const signature = createHmac('sha256', dana.secret).update(`${timestamp}GET/ws`).digest('hex');
+      client.send({ op: 'auth', key: dana.key, timestamp, signature, account });
+    };
+
+    const client = await SocketClient.connect(venue.url);
+    auth(client, erin.account, 0);
+    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'ACCOUNT_NOT_ALLOWED', 'another user\'s account is out of reach');
+    auth(client, sub, 1);
+    assert.equal((await client.next((m) => m.event === 'authenticated')).account, sub);
+    for (const channel of ['orders', 'balances']) client.send({ op: 'subscribe', channel });
+    await client.next((m) => m.event === 'subscribed' && m.channel === 'balances');
+
+    client.send({ op: 'place', id: 'd1', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '1.0000' } });
+    const placed = await client.next((m) => m.event === 'placed' && m.id === 'd1');
+    assert.equal(placed.order.account, sub, 'orders go to the socket\'s account by default');
+    assert.equal((await client.next((m) => m.channel === 'balances' && m.balance?.asset === 'USDT')).balance.reserved, '100.000000');
+    const main = await venue.signed(dana, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '2.0000' });
+    const mainOrder = main.body.id as string;
+    const sent = await venue.signed(dana, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.5000', account: sub });
+    const next = await client.next((m) => m.channel === 'orders' && m.order !== undefined && m.order.id !== placed.order.id);
+    assert.equal(next.order.id, sent.body.id, 'the main account\'s order is not on this socket; the sub-account\'s REST order is');
+    assert.notEqual(next.order.id, mainOrder);
+    client.close();
+  } finally {
+    await venue.stop();
+  }
+});

@@ -350,7 +350,10 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       });
       if (!result.ok) throw new ApiError(401, result.code, result.message);
       if (!Authenticator.permits(result.key, 'read')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the read permission');
-      client.account = result.key.account;
+      // The account whose private channels this socket follows and whose orders it places by default.
+      const account = actingAccount(exchange, result.key, message.account);
+      if (client.account !== null) byAccount.get(client.account)?.delete(client);
+      client.account = account;
       client.key = result.key;
       let clients = byAccount.get(client.account);
       if (clients === undefined) { clients = new Set(); byAccount.set(client.account, clients); }
@@ -365,7 +368,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       gateway.chargeSubjects(client.ip, key.key, 1);
       if (op === 'place') {
         const order = message.order as OrderBody;
-        const named = order !== null && typeof order === 'object' ? order.account : undefined;
+        const named = (order !== null && typeof order === 'object' ? order.account : undefined) ?? client.account;
         const ack = await exchange.submit(orderCommand(exchange.engine, actingAccount(exchange, key, named), order));
         throwIfRejected(ack.events);
         return reply(client, { event: 'placed', id, order: placedOrderOut(exchange, ack.seq, ack.events, ack.ts) });
