@@ -12,7 +12,7 @@ import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
-import { actingAccount, orderAccountInScope } from './account-scope.js';
+import { actingAccount, mayActOn, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { decimalIn, findOrder, openOrderOut, placedOrderOut, scalesOf } from './wire.js';
@@ -275,8 +275,8 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const id = Number(request.params.id);
     const current = engine().openOrder(id);
-    const owner = current?.account;
-    if (current === undefined || owner === undefined || orderAccountInScope(exchange, request.apiKey!, id) !== owner) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
+    if (current === undefined || !mayActOn(exchange, request.apiKey!, current.account)) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
+    const owner = current.account;
     const scales = scalesOf(engine(), current.market);
     const cmd: AmendOrder = { type: 'amend_order', account: owner, orderId: id };
     if (request.body.quantity !== undefined) cmd.quantity = decimalIn(request.body.quantity, scales.baseScale, 'quantity');
