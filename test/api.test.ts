@@ -132,6 +132,26 @@ test('order lifecycle: place, read, amend, trade, fills and balances', async () 
   assert.equal(tape.body.trades[0].price, '30000.000000');
 });
 
+test('the public trade tape pages backwards: before a trade id, with next_before until the start', async () => {
+  for (let i = 0; i < 3; i++) {
+    await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '29000.00', quantity: '0.0010' }));
+    const taken = await venue.signed(bob, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'market', quantity: '0.0010' });
+    assert.equal(taken.body.status, 'FILLED');
+  }
+  const tape = (await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/trades?limit=1000')).body;
+  const ids: string[] = tape.trades.map((t: { id: string }) => t.id);
+  assert.ok(ids.length >= 3);
+  assert.equal(tape.next_before, null, 'the whole tape fits in one page');
+  const paged: string[] = [];
+  let before: string | null = String(Number(ids[0]) + 1);
+  while (before !== null) {
+    const page: { trades: { id: string }[]; next_before: string | null } = (await call(venue.url, 'GET', `/api/v1/markets/BTC-USDT/trades?limit=2&before=${before}`)).body;
+    paged.push(...page.trades.map((t: { id: string }) => t.id));
+    before = page.next_before;
+  }
+  assert.deepEqual(paged, ids, 'pages of two, newest first, join into the tape');
+});
+
 test('cancel by id and cancel all in a market', async () => {
   const a = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25000.00' }));
   const b = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25001.00' }));

@@ -113,19 +113,21 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { market: scales.id, seq: exchange.sequencer.lastSeq, bids: book.bids.map(level), asks: book.asks.map(level) };
   });
 
-  app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/trades', {
-    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } } },
+  app.get<{ Params: { market: string }; Querystring: { limit?: string; before?: string } }>('/markets/:market/trades', {
+    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY, before: { type: 'string', pattern: '^[0-9]{1,16}$' } } } },
     config: { weight: 2 },
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
     const limit = limitOf(request.query.limit, 100, 1_000);
     await fresh();
+    const rows = exchange.projector.trades(scales.id, { beforeId: request.query.before === undefined ? undefined : Number(request.query.before), limit });
     return {
       market: scales.id,
-      trades: exchange.projector.trades(scales.id, limit).map((t) => ({
+      trades: rows.map((t) => ({
         id: String(t.id), price: formatMinor(t.price, scales.quoteScale), quantity: formatMinor(t.quantity, scales.baseScale),
         quote_quantity: formatMinor(t.quote_quantity, scales.quoteScale), taker_side: t.taker_side, time: t.ts,
       })),
+      next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
     };
   });
 

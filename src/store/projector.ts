@@ -256,8 +256,10 @@ export class Projector {
       .all(account, options.market ?? null, options.market ?? null, options.beforeTradeId ?? Number.MAX_SAFE_INTEGER, options.limit) as FillRow[];
   }
 
-  trades(market: string, limit: number): TradeRow[] {
-    return this.query('SELECT * FROM trades WHERE market = ? ORDER BY id DESC LIMIT ?').all(market, limit) as TradeRow[];
+  /** A market's trades, newest first, paginated by id. */
+  trades(market: string, options: { beforeId?: number; limit: number }): TradeRow[] {
+    return this.query('SELECT * FROM trades WHERE market = ? AND id < ? ORDER BY id DESC LIMIT ?')
+      .all(market, options.beforeId ?? Number.MAX_SAFE_INTEGER, options.limit) as TradeRow[];
   }
 
   candles(market: string, interval: CandleInterval, options: { from?: number; to?: number; limit: number }): Candle[] {
