@@ -12,6 +12,7 @@ import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
 import { RateLimiter } from '../identity/rate-limit.js';
+import { addressSubject } from '../identity/ip.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerFundingRoutes } from './funding-routes.js';
@@ -115,7 +116,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const rateLimited = (waitMs: number): ApiError => new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(waitMs / 1000));
   const chargeSubjects = (ip: string, key: string | null, weight: number): void => {
     const now = exchange.clock();
-    const waitIp = ipLimiter.take(`ip:${ip}`, weight, now);
+    const waitIp = ipLimiter.take(addressSubject(ip), weight, now);
     const waitKey = key === null ? 0 : keyLimiter.take(`key:${key}`, weight, now);
     const wait = Math.max(waitIp, waitKey);
     if (wait > 0) throw rateLimited(wait);
@@ -135,7 +136,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // with its weight: reading request.routeOptions builds an object on every access.
   const chargeAddress = (request: FastifyRequest, weight: number): ApiError | undefined => {
     request.weight = weight;
-    const wait = ipLimiter.take(`ip:${clientIp(request)}`, weight, exchange.clock());
+    const wait = ipLimiter.take(addressSubject(clientIp(request)), weight, exchange.clock());
     return wait > 0 ? rateLimited(wait) : undefined;
   };
   app.setNotFoundHandler((request, reply) => {

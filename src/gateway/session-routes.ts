@@ -9,6 +9,7 @@ import type { Permission, UserRecord } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { clientIp } from './server.js';
+import { addressSubject } from '../identity/ip.js';
 
 const EMAIL = { type: 'string', maxLength: 254 } as const;
 const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
@@ -42,7 +43,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     config: { weight: 20 },
   }, async (request) => {
     const now = exchange.clock();
-    const subjects = [`ip:${clientIp(request)}`, `login:${request.body.email.trim().toLowerCase()}`];
+    const subjects = [addressSubject(clientIp(request)), `login:${request.body.email.trim().toLowerCase()}`];
     const locked = exchange.auth.lockedFor(subjects, now);
     if (locked > 0) throw new ApiError(429, 'LOCKED_OUT', 'too many failed logins; try later', Math.ceil(locked / 1000));
     const user = await exchange.identity.checkPassword(request.body.email, request.body.password);

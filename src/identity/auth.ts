@@ -11,7 +11,7 @@
 import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import { blockList } from './ip.js';
+import { addressSubject, blockList } from './ip.js';
 import { ReplayCache } from './replay-cache.js';
 import type { BlockList } from 'node:net';
 import type { ApiKeyRecord, IdentityStore, Permission } from './store.js';
@@ -81,11 +81,11 @@ export class Authenticator {
     if (key === undefined || timestamp === undefined || signature === undefined) {
       return fail('MISSING_CREDENTIALS', 'X-BOURSE-KEY, X-BOURSE-TIMESTAMP and X-BOURSE-SIGNATURE are required');
     }
-    const locked = this.lockedFor([`ip:${request.ip}`, `key:${key}`], now);
+    const locked = this.lockedFor([addressSubject(request.ip), `key:${key}`], now);
     if (locked > 0) return { ok: false, code: 'LOCKED_OUT', message: 'too many invalid signatures; try later', retryAfterSeconds: Math.ceil(locked / 1000) };
     const cached = this.lookup(key);
     if (cached === undefined || cached.record.revokedAt !== null) {
-      this.recordFailure(`ip:${request.ip}`, now);
+      this.recordFailure(addressSubject(request.ip), now);
       return fail('INVALID_KEY', 'unknown or revoked API key');
     }
     if (!/^\d{1,16}$/.test(timestamp)) return fail('INVALID_TIMESTAMP', 'X-BOURSE-TIMESTAMP must be milliseconds since the epoch');
@@ -102,7 +102,7 @@ export class Authenticator {
     }
     const payload = `${timestamp}${request.method.toUpperCase()}${request.pathWithQuery}${request.body}`;
     if (!this.signatureMatches(cached, payload, signature)) {
-      this.recordFailure(`ip:${request.ip}`, now);
+      this.recordFailure(addressSubject(request.ip), now);
       this.recordFailure(`key:${key}`, now);
       return fail('INVALID_SIGNATURE', 'signature does not match');
     }

@@ -1,4 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 /** An allow-list from addresses and CIDR blocks (IPv4 and IPv6). */
 export function blockList(entries: string[]): BlockList {
@@ -11,4 +12,22 @@ export function blockList(entries: string[]): BlockList {
     else list.addSubnet(address!, Number(prefix), type);
   }
   return list;
+}
+
+/**
+ * The subject an address's request budget and lockouts are kept under: the IPv4 address, or the
+ * /64 an IPv6 address belongs to. One host may use any address of its /64, so a budget per IPv6
+ * address would not bind it; a /64 is one site's share, as it is for most rate limiters.
+ */
+export function addressSubject(ip: string): string {
+  // IPv4 is the common case (IPv4-mapped IPv6 comes here already unwrapped): no parsing.
+  if (!ip.includes(':')) return `ip:${ip}`;
+  let address: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    address = ipaddr.process(ip);
+  } catch {
+    return `ip:${ip}`;
+  }
+  if (address.kind() === 'ipv4') return `ip:${address.toString()}`;
+  return `ip:${(address as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
 }
