@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Authenticator, DEFAULT_AUTH_OPTIONS } from '../src/identity/auth.js';
+import type { IdentityStore } from '../src/identity/store.js';
 import { addressSubject } from '../src/identity/ip.js';
 import { RateLimiter } from '../src/identity/rate-limit.js';
 
@@ -44,4 +46,13 @@ test('budgets and lockouts are kept per IPv4 address and per IPv6 /64', () => {
   }
   assert.notEqual(addressSubject('2001:db8:1:3::1'), site, 'the next /64 is another subject');
   assert.equal(addressSubject('fe80::1%eth0'), 'ip:fe80:0:0:0::/64');
+});
+
+test('failure tracking stays bounded under a flood of new subjects, and recent subjects still lock out', () => {
+  const auth = new Authenticator({} as IdentityStore, { ...DEFAULT_AUTH_OPTIONS, failuresBeforeLockout: 2 });
+  for (let i = 0; i < 120_000; i++) auth.recordFailure(`ip:flood-${i}`, 1_000);
+  assert.ok(auth.trackedFailures <= 100_000, `bounded: ${auth.trackedFailures}`);
+  assert.ok(auth.trackedFailures >= 90_000);
+  auth.recordFailure('ip:flood-119999', 1_001);
+  assert.ok(auth.lockedFor(['ip:flood-119999'], 1_001) > 0, 'the newest subjects keep their count');
 });

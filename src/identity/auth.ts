@@ -59,6 +59,9 @@ export const DEFAULT_AUTH_OPTIONS: AuthOptions = {
   replayCacheMax: 2_000_000,
 };
 
+/** Subjects (addresses, keys, logins) with recent failures kept at most. */
+const FAILURE_SUBJECTS_MAX = 100_000;
+
 /** A key as verification needs it; the HMAC secret is imported once rather than on every request. */
 interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: KeyObject | null; hmacKey: KeyObject | null }
 
@@ -154,9 +157,26 @@ export class Authenticator {
     }
     entry.count += 1;
     if (entry.count >= this.options.failuresBeforeLockout) entry.lockedUntil = now + this.options.lockoutMs;
-    if (this.failures.size > 100_000) {
-      for (const [k, v] of this.failures) if (v.lockedUntil < now && now - v.since > this.options.failureWindowMs) this.failures.delete(k);
+    if (this.failures.size > FAILURE_SUBJECTS_MAX) this.pruneFailures(now);
+  }
+
+  /**
+   * Forgets subjects whose window and lockout are over; if fresh ones still crowd the bound, the
+   * oldest tenth goes too, lockouts included: memory stays bounded, and a flood of new subjects
+   * pays for one scan per tenth of the bound rather than one per failure.
+   */
+  private pruneFailures(now: number): void {
+    for (const [k, v] of this.failures) if (v.lockedUntil < now && now - v.since > this.options.failureWindowMs) this.failures.delete(k);
+    const keep = Math.floor(FAILURE_SUBJECTS_MAX * 0.9);
+    for (const k of this.failures.keys()) {
+      if (this.failures.size <= keep) break;
+      this.failures.delete(k);
     }
+  }
+
+  /** Subjects with recent failures or a lockout (bounded by FAILURE_SUBJECTS_MAX). */
+  get trackedFailures(): number {
+    return this.failures.size;
   }
 
   /** Milliseconds until the longest lockout among the subjects ends (0 = none). */
