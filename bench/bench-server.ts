@@ -18,7 +18,7 @@ export interface Credentials { key: string; secret: string }
 /** Starts `bourse start` with one BTC-USDT market; BENCH_SERVER_FLAGS passes Node flags to it. */
 export function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const config = {
-    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000 },
+    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000, wsSocketsPerAddress: 10_000 },
     journal: { snapshotEvery: 1_000_000 },
     assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
     markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
+import { WebSocket } from 'ws';
 import { SocketClient } from './support/ws-client.js';
 import { depthChecksum } from '../src/marketdata/depth.js';
 import type { WireLevel } from '../src/marketdata/depth.js';
@@ -318,5 +319,48 @@ test('a socket follows one account: a main-account key may authenticate for a su
     client.close();
   } finally {
     await venue.stop();
+  }
+});
+
+/** Opens a socket; resolves with 'open', or with the HTTP status and error code the upgrade was refused with. */
+function tryConnect(url: string): Promise<{ socket: WebSocket } | { status: number; code: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`);
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (_request, response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, code: (JSON.parse(body) as { error: { code: string } }).error.code }));
+    });
+    socket.once('error', reject);
+  });
+}
+
+test('an address holds a bounded number of sockets, and each upgrade draws on its request budget', async () => {
+  const venue = await Venue.start({ server: { ws: { socketsPerAddress: 3 } } });
+  try {
+    const open = await Promise.all([1, 2, 3].map(() => tryConnect(venue.url)));
+    assert.ok(open.every((o) => 'socket' in o));
+    assert.deepEqual(await tryConnect(venue.url), { status: 429, code: 'TOO_MANY_SOCKETS' });
+    const first = open[0] as { socket: WebSocket };
+    await new Promise<void>((resolve) => { first.socket.once('close', () => resolve()); first.socket.close(); });
+    let again = await tryConnect(venue.url);
+    for (let i = 0; i < 20 && !('socket' in again); i++) {
+      await new Promise((r) => setTimeout(r, 25)); // the server sees the close a moment later
+      again = await tryConnect(venue.url);
+    }
+    assert.ok('socket' in again, 'a closed socket frees its place');
+    for (const o of [...open.slice(1), again]) if ('socket' in o) o.socket.close();
+  } finally {
+    await venue.stop();
+  }
+  const budget = await Venue.start({ server: { ipWeightPerSecond: 5 } });
+  try {
+    const attempts = await Promise.all(Array.from({ length: 12 }, () => tryConnect(budget.url)));
+    const refused = attempts.filter((a): a is { status: number; code: string } => 'status' in a);
+    assert.ok(refused.length >= 6 && refused.every((r) => r.status === 429 && r.code === 'RATE_LIMITED'), JSON.stringify(refused));
+    for (const a of attempts) if ('socket' in a) a.socket.close();
+  } finally {
+    await budget.stop();
   }
 });

@@ -12,7 +12,7 @@ import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
 import { RateLimiter } from '../identity/rate-limit.js';
-import { addressSubject } from '../identity/ip.js';
+import { addressSubject, unwrapIpv4 } from '../identity/ip.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerFundingRoutes } from './funding-routes.js';
@@ -60,10 +60,9 @@ export interface Gateway {
   chargeSubjects: (ip: string, key: string | null, weight: number) => void;
 }
 
-/** "::ffff:127.0.0.1" → "127.0.0.1", so that IPv4 allow-lists match on dual-stack sockets. */
+/** The request's address, IPv4 unwrapped from its IPv6 form (see unwrapIpv4). */
 export function clientIp(request: FastifyRequest): string {
-  const ip = request.ip;
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  return unwrapIpv4(request.ip);
 }
 
 export async function buildServer(exchange: Exchange, options: ServerOptions = {}): Promise<FastifyInstance> {

@@ -26,7 +26,8 @@ import { DepthPublisher, marketsTouched } from '../marketdata/depth.js';
 import { CANDLE_INTERVALS } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
-import { ApiError, throwIfRejected } from './errors.js';
+import { ApiError, errorBody, throwIfRejected } from './errors.js';
+import { addressSubject, unwrapIpv4 } from '../identity/ip.js';
 import { actingAccount, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
@@ -51,6 +52,8 @@ export interface WsOptions {
    * subscribers, sending them becomes most of the server's work.
    */
   depthIntervalMs: number;
+  /** Open sockets per address (IPv4 address or IPv6 /64) at most; more are refused with 429. */
+  socketsPerAddress: number;
 }
 
 export const DEFAULT_WS_OPTIONS: WsOptions = {
@@ -62,6 +65,7 @@ export const DEFAULT_WS_OPTIONS: WsOptions = {
   // Frames of any kind; orders are also charged to the key's request-weight budget.
   messagesPerSecond: 2_000,
   depthIntervalMs: 10,
+  socketsPerAddress: 200,
 };
 
 class Client {
@@ -93,11 +97,44 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const staleClients = new Set<Client>();
   const lastTicker = new Map<string, number>();
 
+  /** Open sockets per address subject (addressSubject), for socketsPerAddress. */
+  const openByAddress = new Map<string, number>();
+  const refuseUpgrade = (socket: Duplex, retryAfterSeconds: number, code: string, message: string): void => {
+    const body = JSON.stringify(errorBody(code, message));
+    socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${retryAfterSeconds}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  };
+
+  // An upgrade is a request like any other: it draws on its address's budget, and an address
+  // holds a bounded number of sockets, each of which costs memory for as long as it is open.
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if ((request.url ?? '').split('?')[0] !== '/ws') {
       socket.destroy();
       return;
     }
+    const ip = unwrapIpv4(request.socket.remoteAddress ?? '');
+    try {
+      gateway.chargeSubjects(ip, null, 1);
+    } catch (error) {
+      const limited = error as ApiError;
+      refuseUpgrade(socket, limited.retryAfterSeconds ?? 1, limited.code, limited.message);
+      return;
+    }
+    const subject = addressSubject(ip);
+    const open = openByAddress.get(subject) ?? 0;
+    if (open >= options.socketsPerAddress) {
+      refuseUpgrade(socket, 1, 'TOO_MANY_SOCKETS', `at most ${options.socketsPerAddress} open sockets per address`);
+      return;
+    }
+    openByAddress.set(subject, open + 1);
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      const left = (openByAddress.get(subject) ?? 1) - 1;
+      if (left <= 0) openByAddress.delete(subject);
+      else openByAddress.set(subject, left);
+    };
+    socket.once('close', release);
     wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
   });
 
@@ -385,8 +422,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   };
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    const address = request.socket.remoteAddress ?? '';
-    const ip = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+    const ip = unwrapIpv4(request.socket.remoteAddress ?? '');
     const client = new Client(socket, ip, options.messagesPerSecond, exchange.clock());
     socket.on('message', (data, isBinary) => {
       const now = exchange.clock();

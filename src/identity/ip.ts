@@ -14,6 +14,11 @@ export function blockList(entries: string[]): BlockList {
   return list;
 }
 
+/** "::ffff:127.0.0.1" → "127.0.0.1", so that IPv4 rules match on dual-stack sockets. */
+export function unwrapIpv4(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
 /**
  * The subject an address's request budget and lockouts are kept under: the IPv4 address, or the
  * /64 an IPv6 address belongs to. One host may use any address of its /64, so a budget per IPv6
