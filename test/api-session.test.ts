@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { generateSync } from 'otplib';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
@@ -64,6 +65,39 @@ test('KYC status and user level are set by the operator; the engine prices fees 
     assert.equal(venue.exchange.engine.users.get(user.id)!.level, 2);
     const bad = await venue.admin('/users/kyc', { email: 'dave@example.com', kyc: 'MAYBE', level: 2 });
     assert.equal(bad.status, 400);
+  } finally {
+    await venue.stop();
+  }
+});
+
+/** A login sent from a given loopback address (Linux routes all of 127.0.0.0/8 to the loopback). */
+function loginFrom(url: string, localAddress: string, email: string, password: string): Promise<{ status: number; code: string | undefined }> {
+  const body = JSON.stringify({ email, password });
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(`${url}/api/v1/auth/login`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, code: (JSON.parse(text) as { error?: { code: string } }).error?.code }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+test('failed logins lock out the guessing address, not the user; many addresses guessing one email lock the email', { skip: process.platform !== 'linux' }, async () => {
+  const venue = await Venue.start({ auth: { failuresBeforeLockout: 3, lockoutMs: 60_000 } });
+  try {
+    await venue.admin('/users', { email: 'dave@example.com', password: 'correct horse battery' });
+    for (let i = 0; i < 3; i++) assert.equal((await loginFrom(venue.url, '127.0.0.2', 'dave@example.com', 'guess')).code, 'INVALID_CREDENTIALS');
+    assert.deepEqual(await loginFrom(venue.url, '127.0.0.2', 'dave@example.com', 'correct horse battery'), { status: 429, code: 'LOCKED_OUT' }, 'the guessing address is locked out');
+    assert.equal((await loginFrom(venue.url, '127.0.0.3', 'dave@example.com', 'correct horse battery')).status, 200, 'the user, elsewhere, is not');
+
+    // Ten times the count from many addresses: the email itself is locked, wherever the next try comes from.
+    for (let a = 10; a < 20; a++) {
+      for (let i = 0; i < 3; i++) await loginFrom(venue.url, `127.0.0.${a}`, 'dave@example.com', 'guess');
+    }
+    assert.deepEqual(await loginFrom(venue.url, '127.0.0.4', 'dave@example.com', 'correct horse battery'), { status: 429, code: 'LOCKED_OUT' });
+    assert.equal((await loginFrom(venue.url, '127.0.0.4', 'erin@example.com', 'whatever')).code, 'INVALID_CREDENTIALS', 'other emails from that address are not');
   } finally {
     await venue.stop();
   }

@@ -13,6 +13,8 @@ import { addressSubject } from '../identity/ip.js';
 
 const EMAIL = { type: 'string', maxLength: 254 } as const;
 const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
+/** An email is locked for everyone after this many times the per-address count of failed logins. */
+const EMAIL_LOCKOUT_FACTOR = 10;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -43,18 +45,28 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     config: { weight: 20 },
   }, async (request) => {
     const now = exchange.clock();
-    const subjects = [addressSubject(clientIp(request)), `login:${request.body.email.trim().toLowerCase()}`];
-    const locked = exchange.auth.lockedFor(subjects, now);
+    // Failed logins lock out the address, and the email from that address, after the usual count;
+    // the email from everywhere only after ten times as many, so that one attacker cannot lock a
+    // user out while many addresses guessing one password still get stopped.
+    const address = addressSubject(clientIp(request));
+    const email = `login:${request.body.email.trim().toLowerCase()}`;
+    const pair = `${email}|${address}`;
+    const locked = exchange.auth.lockedFor([address, pair, email], now);
     if (locked > 0) throw new ApiError(429, 'LOCKED_OUT', 'too many failed logins; try later', Math.ceil(locked / 1000));
+    const failed = (): void => {
+      exchange.auth.recordFailure(address, now);
+      exchange.auth.recordFailure(pair, now);
+      exchange.auth.recordFailure(email, now, exchange.auth.failuresBeforeLockout * EMAIL_LOCKOUT_FACTOR);
+    };
     const user = await exchange.identity.checkPassword(request.body.email, request.body.password);
     if (user === undefined) {
-      for (const subject of subjects) exchange.auth.recordFailure(subject, now);
+      failed();
       throw new ApiError(401, 'INVALID_CREDENTIALS', 'email or password is wrong');
     }
     try {
       requireTotp(user, request.body.totp);
     } catch (error) {
-      if ((error as ApiError).code === 'INVALID_TOTP') for (const subject of subjects) exchange.auth.recordFailure(subject, now);
+      if ((error as ApiError).code === 'INVALID_TOTP') failed();
       throw error;
     }
     const { token, expiresAt } = exchange.identity.createSession(user.id, now);

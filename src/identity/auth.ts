@@ -149,14 +149,14 @@ export class Authenticator {
   }
 
   /** Counts a failed attempt (bad signature, bad password) against a subject such as `ip:…`. */
-  recordFailure(subject: string, now: number): void {
+  recordFailure(subject: string, now: number, failuresBeforeLockout = this.options.failuresBeforeLockout): void {
     let entry = this.failures.get(subject);
     if (entry === undefined || now - entry.since > this.options.failureWindowMs) {
       entry = { count: 0, since: now, lockedUntil: entry?.lockedUntil ?? 0 };
       this.failures.set(subject, entry);
     }
     entry.count += 1;
-    if (entry.count >= this.options.failuresBeforeLockout) entry.lockedUntil = now + this.options.lockoutMs;
+    if (entry.count >= failuresBeforeLockout) entry.lockedUntil = now + this.options.lockoutMs;
     if (this.failures.size > FAILURE_SUBJECTS_MAX) this.pruneFailures(now);
   }
 
@@ -172,6 +172,11 @@ export class Authenticator {
       if (this.failures.size <= keep) break;
       this.failures.delete(k);
     }
+  }
+
+  /** Failures within the window that lock a subject out. */
+  get failuresBeforeLockout(): number {
+    return this.options.failuresBeforeLockout;
   }
 
   /** Subjects with recent failures or a lockout (bounded by FAILURE_SUBJECTS_MAX). */
