@@ -104,7 +104,8 @@ export class Exchange {
 
   static async open(options: ExchangeOptions): Promise<Exchange> {
     const { dataDir } = options;
-    mkdirSync(dataDir, { recursive: true });
+    // The folder holds the master key, the admin token, password hashes and the journal: operator only.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const clock = options.clock ?? Date.now;
     const projector = new Projector(join(dataDir, 'store.db'));
     let chunk: Committed[] = [];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,10 +31,12 @@ function startUntilStopped(dataDir: string): Promise<{ started: Record<string, u
   });
 }
 
-test('bourse start seeds the demo venue once, shuts down cleanly on SIGTERM, and verify agrees', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-cli-'));
+test('bourse start creates a private data folder, seeds the demo venue once, shuts down cleanly on SIGTERM, and verify agrees', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'bourse-cli-'));
+  const dataDir = join(parent, 'data');
   try {
     const first = await startUntilStopped(dataDir);
+    if (process.platform !== 'win32') assert.equal(statSync(dataDir).mode & 0o777, 0o700, 'keys, hashes and the journal are for the operator only');
     assert.deepEqual(first.started.markets, ['BTC-USDT', 'ETH-USDT', 'ETH-BTC', 'BTC-EUR']);
     const second = await startUntilStopped(dataDir);
     assert.equal(second.started.lastSeq, first.stopped.lastSeq, 'nothing is lost or seeded twice across a restart');
@@ -46,7 +48,7 @@ test('bourse start seeds the demo venue once, shuts down cleanly on SIGTERM, and
     const rebuilt = JSON.parse(execFileSync(process.execPath, [CLI, 'rebuild', '--data', dataDir]).toString()) as Record<string, unknown>;
     assert.equal(rebuilt.lastSeq, second.stopped.lastSeq);
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(parent, { recursive: true, force: true });
   }
 });
 
