@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
+import { connect } from 'node:net';
 
 test('over the request-weight limit: 429 with Retry-After, for keys and for IPs', async () => {
   const venue = await Venue.start({ server: { keyWeightPerSecond: 20, ipWeightPerSecond: 1_000 } });
@@ -157,6 +158,35 @@ test('permission matrix: every private route against read-only, trade-only and r
         else assert.equal(response.status, 403, `${name} key may not ${method} ${path}`);
       }
     }
+  } finally {
+    await venue.stop();
+  }
+});
+
+/** Sends `text` on a raw connection and resolves with what the server answers before it closes. */
+function trickle(url: string, text: string): Promise<{ answer: string; afterMs: number }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const socket = connect({ host: hostname, port: Number(port) }, () => socket.write(text));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString(); });
+    socket.on('close', () => resolve({ answer, afterMs: performance.now() - started }));
+    socket.on('error', reject);
+    socket.setTimeout(8_000, () => socket.destroy()); // a server that never cuts it off fails the test, not hangs it
+  });
+}
+
+test('a request that trickles in is cut off with 408 once the request timeout has passed', async () => {
+  const venue = await Venue.start({ server: { requestTimeoutMs: 600 } });
+  try {
+    const body = await trickle(venue.url, 'POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"mar');
+    assert.match(body.answer, /^HTTP\/1\.1 408/);
+    assert.ok(body.afterMs >= 500 && body.afterMs < 5_000, `cut off after ${body.afterMs} ms`);
+    const headers = await trickle(venue.url, 'GET /api/v1/time HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    assert.match(headers.answer, /^HTTP\/1\.1 408/);
+    assert.ok(headers.afterMs < 5_000);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time')).status, 200, 'prompt requests are served as ever');
   } finally {
     await venue.stop();
   }

@@ -43,6 +43,8 @@ export interface ServerOptions {
   keyWeightPerSecond?: number;
   /** Request weight per IP per second. */
   ipWeightPerSecond?: number;
+  /** A request (headers and body) must arrive within this long, or it gets 408 (default 30 s). */
+  requestTimeoutMs?: number;
   ws?: Partial<WsOptions>;
 }
 
@@ -66,7 +68,12 @@ export function clientIp(request: FastifyRequest): string {
 }
 
 export async function buildServer(exchange: Exchange, options: ServerOptions = {}): Promise<FastifyInstance> {
+  // Without a limit (Fastify's default), a client that trickles a request in holds its connection
+  // for ever: bound it, and check often enough that the bound means something.
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
   const app = Fastify({
+    requestTimeout,
+    http: { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(requestTimeout / 10))) },
     logger: options.logger ?? false,
     // Per-request lines would cost more than the request at exchange rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
