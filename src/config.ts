@@ -16,7 +16,7 @@ export interface MarketConfig {
   makerFee?: string; takerFee?: string; bandLow?: string; bandHigh?: string;
 }
 export interface Config {
-  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; requestTimeoutMs: number };
+  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; requestTimeoutMs: number; trustProxy: string[] };
   auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number };
   /** writerThread: fsync batches on a journal writer thread, overlapping the engine thread's work. */
   journal: { snapshotEvery: number; writerThread: boolean };
@@ -28,7 +28,7 @@ export interface Config {
 }
 
 export const DEFAULT_CONFIG: Config = {
-  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, requestTimeoutMs: 30_000 },
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, requestTimeoutMs: 30_000, trustProxy: [] },
   auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000 },
   journal: { snapshotEvery: 100_000, writerThread: true },
   funding: DEFAULT_FUNDING,

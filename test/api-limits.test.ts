@@ -4,6 +4,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { connect } from 'node:net';
+import { WebSocket } from 'ws';
 
 test('over the request-weight limit: 429 with Retry-After, for keys and for IPs', async () => {
   const venue = await Venue.start({ server: { keyWeightPerSecond: 20, ipWeightPerSecond: 1_000 } });
@@ -189,5 +190,42 @@ test('a request that trickles in is cut off with 408 once the request timeout ha
     assert.equal((await call(venue.url, 'GET', '/api/v1/time')).status, 200, 'prompt requests are served as ever');
   } finally {
     await venue.stop();
+  }
+});
+
+test('behind a trusted proxy, budgets, allow-lists and socket caps see the client from X-Forwarded-For; otherwise the header is ignored', async () => {
+  const forwarded = (ip: string) => ({ 'x-forwarded-for': ip });
+  const proxied = await Venue.start({ server: { trustProxy: ['127.0.0.1'], ipWeightPerSecond: 10, ws: { socketsPerAddress: 1 } } });
+  try {
+    const fenced = await proxied.trader('proxied@example.com', {}, ['read'], ['10.1.2.0/24']);
+    const balances = (headers: Record<string, string>) => call(proxied.url, 'GET', '/api/v1/balances', { credentials: fenced, headers });
+    assert.equal((await balances(forwarded('10.1.2.3'))).status, 200, 'the client behind the proxy is inside the allow-list');
+    assert.equal((await balances({})).body.error.code, 'IP_NOT_ALLOWED', 'the proxy itself is not');
+    // Budgets are the client's: one client's burst does not spend another's.
+    const burst = await Promise.all(Array.from({ length: 15 }, () => call(proxied.url, 'GET', '/api/v1/time', { headers: forwarded('198.51.100.1') })));
+    assert.ok(burst.some((r) => r.status === 429));
+    assert.equal((await call(proxied.url, 'GET', '/api/v1/time', { headers: forwarded('198.51.100.2') })).status, 200);
+    // Socket caps too: one socket per client here.
+    const open = (ip: string) => new Promise<{ socket?: WebSocket; status?: number }>((resolve) => {
+      const socket = new WebSocket(`${proxied.url.replace('http', 'ws')}/ws`, { headers: forwarded(ip) });
+      socket.once('open', () => resolve({ socket }));
+      socket.once('unexpected-response', (_request, response) => resolve({ status: response.statusCode }));
+    });
+    const a = await open('192.0.2.10');
+    const b = await open('192.0.2.11');
+    assert.ok(a.socket !== undefined && b.socket !== undefined, 'two clients, one socket each');
+    assert.equal((await open('192.0.2.10')).status, 429, 'a second socket of one client is refused');
+    a.socket.close();
+    b.socket.close();
+  } finally {
+    await proxied.stop();
+  }
+  const direct = await Venue.start();
+  try {
+    const fenced = await direct.trader('direct@example.com', {}, ['read'], ['10.1.2.0/24']);
+    const spoofed = await call(direct.url, 'GET', '/api/v1/balances', { credentials: fenced, headers: forwarded('10.1.2.3') });
+    assert.equal(spoofed.body.error.code, 'IP_NOT_ALLOWED', 'without a trusted proxy the header proves nothing');
+  } finally {
+    await direct.stop();
   }
 });

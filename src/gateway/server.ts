@@ -3,6 +3,8 @@
  * API under /admin/v1, /health. Every route declares its schema; every error is
  * {"error": {"code", "message"}} with a 4xx status, and nothing a client sends may cause a 5xx.
  */
+import type { IncomingMessage } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
 import Fastify, { LogController } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -45,6 +47,11 @@ export interface ServerOptions {
   ipWeightPerSecond?: number;
   /** A request (headers and body) must arrive within this long, or it gets 408 (default 30 s). */
   requestTimeoutMs?: number;
+  /**
+   * Addresses or CIDR blocks of reverse proxies whose X-Forwarded-For is believed (default none):
+   * behind one, budgets, lockouts and IP allow-lists must see the client, not the proxy.
+   */
+  trustProxy?: string[];
   ws?: Partial<WsOptions>;
 }
 
@@ -60,6 +67,8 @@ export interface Gateway {
   authenticate: (permission: Permission) => RouteHook;
   /** The same budgets, for messages that do not come as HTTP requests (the socket). */
   chargeSubjects: (ip: string, key: string | null, weight: number) => void;
+  /** The client's address for a raw request (a socket upgrade), as clientIp gives it for routes. */
+  addressOf: (raw: IncomingMessage) => string;
 }
 
 /** The request's address, IPv4 unwrapped from its IPv6 form (see unwrapIpv4). */
@@ -71,7 +80,11 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // Without a limit (Fastify's default), a client that trickles a request in holds its connection
   // for ever: bound it, and check often enough that the bound means something.
   const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const trusted = options.trustProxy ?? [];
+  const trust = trusted.length > 0 ? proxyAddr.compile(trusted) : null;
+  const addressOf = (raw: IncomingMessage): string => unwrapIpv4(trust === null ? raw.socket.remoteAddress ?? '' : proxyAddr(raw, trust));
   const app = Fastify({
+    trustProxy: trusted.length > 0 ? trusted : false,
     requestTimeout,
     http: { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(requestTimeout / 10))) },
     logger: options.logger ?? false,
@@ -203,7 +216,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     ...(exchange.sequencer.failed === null ? {} : { error: exchange.sequencer.failed.message }),
     read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
   }));
-  const gateway: Gateway = { app, authenticate, chargeSubjects };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });

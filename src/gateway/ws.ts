@@ -27,7 +27,7 @@ import { CANDLE_INTERVALS } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
 import { ApiError, errorBody, throwIfRejected } from './errors.js';
-import { addressSubject, unwrapIpv4 } from '../identity/ip.js';
+import { addressSubject } from '../identity/ip.js';
 import { actingAccount, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
@@ -111,7 +111,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       socket.destroy();
       return;
     }
-    const ip = unwrapIpv4(request.socket.remoteAddress ?? '');
+    const ip = gateway.addressOf(request);
     try {
       gateway.chargeSubjects(ip, null, 1);
     } catch (error) {
@@ -422,7 +422,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   };
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    const ip = unwrapIpv4(request.socket.remoteAddress ?? '');
+    const ip = gateway.addressOf(request);
     const client = new Client(socket, ip, options.messagesPerSecond, exchange.clock());
     socket.on('message', (data, isBinary) => {
       const now = exchange.clock();
