@@ -245,6 +245,12 @@ test('malformed JSON, wrong content and huge bodies get 4xx, never 5xx', async (
   const bad = await call(venue.url, 'POST', '/api/v1/orders', { rawBody: malformed, headers: { 'x-bourse-key': alice.key, 'x-bourse-timestamp': String(timestamp), 'x-bourse-signature': signature } });
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.code, 'INVALID_JSON');
+  for (const poisoned of ['{"market":"BTC-USDT","__proto__":{"admin":true}}', '{"market":"BTC-USDT","constructor":{"prototype":{"admin":true}}}']) {
+    const at = Date.now();
+    const signed = createHmac('sha256', alice.secret).update(`${at}POST/api/v1/orders${poisoned}`).digest('hex');
+    const refused = await call(venue.url, 'POST', '/api/v1/orders', { rawBody: poisoned, headers: { 'x-bourse-key': alice.key, 'x-bourse-timestamp': String(at), 'x-bourse-signature': signed } });
+    assert.deepEqual([refused.status, refused.body.error.code], [400, 'INVALID_JSON'], poisoned);
+  }
   const huge = await call(venue.url, 'POST', '/api/v1/orders', { rawBody: JSON.stringify({ market: 'x'.repeat(200_000) }) });
   assert.equal(huge.status, 413);
   const xml = await call(venue.url, 'POST', '/api/v1/orders', { rawBody: '<order/>', headers: { 'content-type': 'application/xml' } });

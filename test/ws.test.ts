@@ -202,6 +202,8 @@ test('over the socket: auth, private channels, placing and cancelling orders, tr
     client.send({ op: 'cancel', id: 'r3', order_id: placed.order.id });
     const cancelled = await client.next((m) => m.event === 'cancelled' && m.id === 'r3');
     assert.equal(cancelled.order.status, 'CANCELLED');
+    client.socket.send('{"op":"ping","__proto__":{"admin":true}}');
+    assert.equal((await client.next((m) => m.event === 'error' && m.error.code === 'INVALID_JSON')).error.code, 'INVALID_JSON', 'a __proto__ key is refused');
     client.send({ op: 'ping' });
     await client.next((m) => m.event === 'pong');
     client.socket.send('not json');

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 import Fastify, { LogController } from 'fastify';
+import { parse as parseJson } from 'secure-json-parse';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { registerMetrics } from './metrics.js';
@@ -99,14 +100,16 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   app.decorateRequest('rawBody', '');
   app.decorateRequest('apiKey', null);
   app.decorateRequest('weight', 1);
+  // Our own JSON parser keeps the raw body for signatures; like Fastify's, it refuses `__proto__`
+  // and `constructor.prototype` keys (secure-json-parse), which could poison objects built from it.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body as string;
     request.rawBody = text;
     if (text.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJson(text));
     } catch {
-      done(new ApiError(400, 'INVALID_JSON', 'the body is not valid JSON'), undefined);
+      done(new ApiError(400, 'INVALID_JSON', 'the body is not valid JSON, or carries a __proto__ or constructor.prototype key'), undefined);
     }
   });
 

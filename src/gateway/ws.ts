@@ -15,6 +15,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { parse as parseJson } from 'secure-json-parse';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { FastifyInstance } from 'fastify';
@@ -436,7 +437,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       let message: Message;
       try {
         if (isBinary) throw new Error('binary');
-        const parsed: unknown = JSON.parse(data.toString());
+        const parsed: unknown = parseJson(data.toString());
         if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
         message = parsed as Message;
       } catch {
