@@ -3,6 +3,7 @@
  * defaults below are what runs without a file. Amounts are decimal strings, fees fractions
  * ("0.001" = 0.1 %), price bands fractions of the last price ("0.4" … "2.5").
  */
+import { LOOPBACK } from './identity/ip.js';
 import { readFileSync } from 'node:fs';
 import type { Command, Engine } from './core/index.js';
 import { parseMinor } from './money/index.js';
@@ -16,7 +17,7 @@ export interface MarketConfig {
   makerFee?: string; takerFee?: string; bandLow?: string; bandHigh?: string;
 }
 export interface Config {
-  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; requestTimeoutMs: number; trustProxy: string[] };
+  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; requestTimeoutMs: number; trustProxy: string[]; adminAllow: string[] };
   auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number };
   /** writerThread: fsync batches on a journal writer thread, overlapping the engine thread's work. */
   journal: { snapshotEvery: number; writerThread: boolean };
@@ -28,7 +29,7 @@ export interface Config {
 }
 
 export const DEFAULT_CONFIG: Config = {
-  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, requestTimeoutMs: 30_000, trustProxy: [] },
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, requestTimeoutMs: 30_000, trustProxy: [], adminAllow: LOOPBACK },
   auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000 },
   journal: { snapshotEvery: 100_000, writerThread: true },
   funding: DEFAULT_FUNDING,

@@ -229,3 +229,19 @@ test('behind a trusted proxy, budgets, allow-lists and socket caps see the clien
     await direct.stop();
   }
 });
+
+test('the admin API answers only the addresses it is opened to (loopback by default)', async () => {
+  const closed = await Venue.start({ server: { adminAllow: ['10.0.0.0/8'] } });
+  try {
+    const refused = await closed.admin('/users', { email: 'nobody@example.com', password: 'correct horse battery' });
+    assert.deepEqual([refused.status, refused.body.error.code], [403, 'ADMIN_NOT_ALLOWED'], 'even with the right token');
+  } finally {
+    await closed.stop();
+  }
+  const open = await Venue.start();
+  try {
+    assert.equal((await open.admin('/users', { email: 'somebody@example.com', password: 'correct horse battery' })).status, 201, 'from loopback, by default');
+  } finally {
+    await open.stop();
+  }
+});

@@ -1,6 +1,7 @@
 /**
  * The admin API: what operators (and `bourse admin`) do. Bearer token from DATA/admin.token,
- * compared in constant time. Amounts are decimal strings, as everywhere on the wire.
+ * compared in constant time, and only from the addresses in `allow` (loopback by default).
+ * Amounts are decimal strings, as everywhere on the wire.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -13,6 +14,9 @@ import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { decimalIn, scalesOf } from './wire.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { marketOut } from './market-views.js';
+import { blockList } from '../identity/ip.js';
+import { clientIp } from './server.js';
+import { isIPv6 } from 'node:net';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
@@ -22,9 +26,12 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchange): Promise<void> {
+export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchange, allow: string[]): Promise<void> {
   const expected = digest(exchange.adminToken);
+  const allowed = blockList(allow);
   app.addHook('preHandler', async (request: FastifyRequest) => {
+    const ip = clientIp(request);
+    if (!allowed.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4')) throw new ApiError(403, 'ADMIN_NOT_ALLOWED', 'the admin API is not open to this address');
     const header = request.headers.authorization;
     const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
     // Compare digests: equal length, constant time, whatever the caller sent.

@@ -15,7 +15,7 @@ import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
 import { RateLimiter } from '../identity/rate-limit.js';
-import { addressSubject, unwrapIpv4 } from '../identity/ip.js';
+import { addressSubject, LOOPBACK, unwrapIpv4 } from '../identity/ip.js';
 import { ApiError, errorBody } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerFundingRoutes } from './funding-routes.js';
@@ -53,6 +53,8 @@ export interface ServerOptions {
    * behind one, budgets, lockouts and IP allow-lists must see the client, not the proxy.
    */
   trustProxy?: string[];
+  /** Addresses or CIDR blocks the admin API answers (default loopback only: 127.0.0.0/8, ::1). */
+  adminAllow?: string[];
   ws?: Partial<WsOptions>;
 }
 
@@ -223,7 +225,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });
-  await app.register(async (scope) => registerAdminRoutes(scope, exchange), { prefix: '/admin/v1' });
+  await app.register(async (scope) => registerAdminRoutes(scope, exchange, options.adminAllow ?? LOOPBACK), { prefix: '/admin/v1' });
   sockets = attachWebSocket(app, exchange, gateway, { ...DEFAULT_WS_OPTIONS, ...options.ws });
   return app;
 }

@@ -14,6 +14,9 @@ export function blockList(entries: string[]): BlockList {
   return list;
 }
 
+/** The loopback addresses, IPv4 and IPv6, as allow-list entries. */
+export const LOOPBACK = ['127.0.0.0/8', '::1'];
+
 /** "::ffff:127.0.0.1" → "127.0.0.1", so that IPv4 rules match on dual-stack sockets. */
 export function unwrapIpv4(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
