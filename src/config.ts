@@ -3,11 +3,11 @@
  * defaults below are what runs without a file. Amounts are decimal strings, fees fractions
  * ("0.001" = 0.1 %), price bands fractions of the last price ("0.4" … "2.5").
  */
-import { LOOPBACK } from './identity/ip.js';
 import { readFileSync } from 'node:fs';
 import type { Command, Engine } from './core/index.js';
 import { parseMinor } from './money/index.js';
 import { DEFAULT_FUNDING } from './funding/config.js';
+import { LOOPBACK } from './identity/ip.js';
 import type { FundingConfig } from './funding/config.js';
 
 export interface AssetConfig { code: string; precision: number; minFee?: string }

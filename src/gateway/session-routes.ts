@@ -45,17 +45,15 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     config: { weight: 20 },
   }, async (request) => {
     const now = exchange.clock();
-    // Failed logins lock out the address, and the email from that address, after the usual count;
-    // the email from everywhere only after ten times as many, so that one attacker cannot lock a
-    // user out while many addresses guessing one password still get stopped.
+    // Failed logins lock out the guessing address after the usual count, and the email only after
+    // ten times as many, so that one attacker cannot lock a user out while many addresses guessing
+    // one password still get stopped.
     const address = addressSubject(clientIp(request));
     const email = `login:${request.body.email.trim().toLowerCase()}`;
-    const pair = `${email}|${address}`;
-    const locked = exchange.auth.lockedFor([address, pair, email], now);
+    const locked = exchange.auth.lockedFor([address, email], now);
     if (locked > 0) throw new ApiError(429, 'LOCKED_OUT', 'too many failed logins; try later', Math.ceil(locked / 1000));
     const failed = (): void => {
       exchange.auth.recordFailure(address, now);
-      exchange.auth.recordFailure(pair, now);
       exchange.auth.recordFailure(email, now, exchange.auth.failuresBeforeLockout * EMAIL_LOCKOUT_FACTOR);
     };
     const user = await exchange.identity.checkPassword(request.body.email, request.body.password);
