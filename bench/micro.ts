@@ -1,0 +1,101 @@
+/**
+ * `npm run bench:micro`: small in-process measurements behind choices on the order path, each
+ * against the alternative it replaced, in alternating rounds (medians printed):
+ *
+ * - the HTTP latency histogram: prom-client's labelled `observe` (through a `labels()` child)
+ *   against the per-series counters of src/gateway/latency-histogram.ts;
+ * - the read model: CPU per order projected (Projector.apply, batches of 23 as under HTTP load,
+ *   the bench order stream) with the partial client-id index against the full one it replaced.
+ *
+ * Environment: BENCH_ROUNDS (default 8), BENCH_ORDERS (orders projected per round, default 60,000).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Histogram, Registry } from 'prom-client';
+import { Engine } from '../src/core/index.js';
+import type { Command } from '../src/core/index.js';
+import type { Committed } from '../src/journal/index.js';
+import { LatencyHistogram } from '../src/gateway/latency-histogram.js';
+import { parseMinor } from '../src/money/index.js';
+import { Projector } from '../src/store/projector.js';
+import { orderBody } from './bench-server.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+const ORDERS = Number(process.env.BENCH_ORDERS ?? 60_000);
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function nanosPer(count: number, body: (i: number) => void): number {
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) body(i);
+  return Number(process.hrtime.bigint() - started) / count;
+}
+
+function histograms(): { promClient: number; counters: number } {
+  const labels = { method: 'POST', route: '/api/v1/orders', status: '201' };
+  const child = new Histogram({ name: 'a', help: 'a', labelNames: ['method', 'route', 'status'], buckets: BUCKETS, registers: [new Registry()] }).labels(labels);
+  const series = new LatencyHistogram('b', 'b', BUCKETS).series(labels);
+  const promClient: number[] = [];
+  const counters: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    promClient.push(nanosPer(500_000, (i) => child.observe((i % 100) / 10_000)));
+    counters.push(nanosPer(500_000, (i) => series.observe((i % 100) / 10_000)));
+  }
+  return { promClient: median(promClient), counters: median(counters) };
+}
+
+/** The bench order stream through a fresh engine, as the batches the read model projects. */
+function committedOrders(): Committed[] {
+  const engine = new Engine();
+  const all: Committed[] = [];
+  const t0 = Date.UTC(2026, 10, 21);
+  let seq = 0;
+  const run = (cmd: Command, ts: number): void => {
+    const envelope = { seq: ++seq, ts, cmd };
+    all.push({ envelope, events: engine.apply(envelope) });
+  };
+  const setup: Command[] = [
+    { type: 'create_asset', code: 'USDT', precision: 6 }, { type: 'create_asset', code: 'BTC', precision: 8 },
+    { type: 'create_market', market: 'BTC-USDT', base: 'BTC', quote: 'USDT', tick: 10_000, lot: 10_000, makerFeePpm: 1_000, takerFeePpm: 2_000 },
+    { type: 'create_user', user: 1 }, { type: 'create_account', account: 1, user: 1 },
+    { type: 'deposit', account: 1, asset: 'USDT', amount: 1e15, key: 'usdt' }, { type: 'deposit', account: 1, asset: 'BTC', amount: 1e13, key: 'btc' },
+  ];
+  for (const cmd of setup) run(cmd, t0);
+  for (let i = 0; i < ORDERS; i++) {
+    const body = JSON.parse(orderBody(i)) as { side: 'buy' | 'sell'; price: string; quantity: string };
+    run({ type: 'place_order', account: 1, market: 'BTC-USDT', side: body.side, orderType: 'limit', price: Number(parseMinor(body.price, 6)), quantity: Number(parseMinor(body.quantity, 8)) }, t0 + Math.floor(i / 20));
+  }
+  return all;
+}
+
+/** CPU microseconds per order projected, in batches of 23, into a fresh read model. */
+function projectionMicros(batches: Committed[], fullClientIdIndex: boolean): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-micro-'));
+  try {
+    const projector = new Projector(join(dir, 'store.db'));
+    if (fullClientIdIndex) projector.db.exec('DROP INDEX orders_by_set_client_id; CREATE INDEX orders_by_client_id ON orders (account, client_order_id)');
+    const setupCount = batches.length - ORDERS;
+    projector.apply(batches.slice(0, setupCount));
+    const cpu = process.cpuUsage();
+    for (let i = setupCount; i < batches.length; i += 23) projector.apply(batches.slice(i, i + 23));
+    const used = process.cpuUsage(cpu);
+    projector.close();
+    return (used.user + used.system) / ORDERS;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const hist = histograms();
+console.log(`latency histogram, ns per observation: prom-client labelled child ${hist.promClient.toFixed(0)}, per-series counters ${hist.counters.toFixed(0)}`);
+const batches = committedOrders();
+const partial: number[] = [];
+const full: number[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  partial.push(projectionMicros(batches, false));
+  full.push(projectionMicros(batches, true));
+}
+console.log(`read model, CPU µs per order projected (median of ${ROUNDS}): partial client-id index ${median(partial).toFixed(2)}, full index ${median(full).toFixed(2)}`);
+console.log(JSON.stringify({ histogram_promclient_ns: Math.round(hist.promClient), histogram_counters_ns: Math.round(hist.counters), projection_partial_index_us: Number(median(partial).toFixed(2)), projection_full_index_us: Number(median(full).toFixed(2)) }));
