@@ -5,13 +5,21 @@
  * - the HTTP latency histogram: prom-client's labelled `observe` (through a `labels()` child)
  *   against the per-series counters of src/gateway/latency-histogram.ts;
  * - the read model: CPU per order projected (Projector.apply, batches of 23 as under HTTP load,
- *   the bench order stream) with the partial client-id index against the full one it replaced.
+ *   the bench order stream) with the partial client-id index against the full one it replaced;
+ * - alternatives measured and not taken: a request signature's HMAC in JS (@noble/hashes, keyed
+ *   state cloned) against Node's OpenSSL `createHmac`; `JSON.stringify` against the
+ *   fast-json-stringify serializer Fastify compiles from the order route's response schema;
+ *   `fdatasync` against the `fsync` SQLite calls, after an 8 KiB write to a preallocated file.
  *
  * Environment: BENCH_ROUNDS (default 8), BENCH_ORDERS (orders projected per round, default 60,000).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHmac, createSecretKey } from 'node:crypto';
+import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import fastJson from 'fast-json-stringify';
 import { Histogram, Registry } from 'prom-client';
 import { Engine } from '../src/core/index.js';
 import type { Command } from '../src/core/index.js';
@@ -88,6 +96,54 @@ function projectionMicros(batches: Committed[], fullClientIdIndex: boolean): num
   }
 }
 
+function alternatives(): Record<string, number> {
+  const secret = 'a'.repeat(64);
+  const key = createSecretKey(Buffer.from(secret));
+  const payload = '1795261938290POST/api/v1/orders{"market":"BTC-USDT","side":"buy","type":"limit","price":"99.75","quantity":"0.0010"}';
+  const keyed = hmac.create(sha256, Buffer.from(secret));
+  const encoder = new TextEncoder();
+  let scratch: typeof keyed | undefined;
+  const NULLABLE = { type: ['string', 'null'] };
+  const serialize = fastJson({
+    type: 'object',
+    properties: {
+      id: { type: 'string' }, account: { type: 'integer' }, client_order_id: NULLABLE, market: { type: 'string' }, side: { type: 'string' }, type: { type: 'string' },
+      time_in_force: { type: 'string' }, price: NULLABLE, quantity: NULLABLE, quote_quantity: NULLABLE, stop_price: NULLABLE, callback_rate: NULLABLE,
+      post_only: { type: 'boolean' }, stp: { type: 'string' }, expire_time: { type: ['integer', 'null'] }, status: { type: 'string' }, reason: NULLABLE,
+      filled_quantity: { type: 'string' }, remaining_quantity: NULLABLE, cumulative_quote: { type: 'string' }, average_price: NULLABLE,
+      created_at: { type: ['integer', 'null'] }, updated_at: { type: ['integer', 'null'] },
+    },
+  } as unknown as Parameters<typeof fastJson>[0]) as (value: unknown) => string; // nullable unions are outside its typings
+  const order = (i: number) => ({
+    id: String(100_000 + i), account: 1, client_order_id: null, market: 'BTC-USDT', side: 'buy', type: 'limit', time_in_force: 'GTC', price: '99.750000',
+    quantity: '0.00100000', quote_quantity: null, stop_price: null, callback_rate: null, post_only: false, stp: 'cancel_taker', expire_time: null, status: 'NEW',
+    reason: null, filled_quantity: '0.00000000', remaining_quantity: '0.00100000', cumulative_quote: '0.000000', average_price: null, created_at: 1_795_261_938_290 + i, updated_at: 1_795_261_938_290 + i,
+  });
+  const orders = Array.from({ length: 1_000 }, (_, i) => order(i));
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-micro-'));
+  const fd = openSync(join(dir, 'sync'), 'w');
+  writeSync(fd, Buffer.alloc(1 << 20), 0, 1 << 20, 0);
+  fsyncSync(fd);
+  const page = Buffer.alloc(8_192, 1);
+  const rounds: Record<string, number[]> = { hmac_openssl_ns: [], hmac_noble_ns: [], fast_json_stringify_ns: [], json_stringify_ns: [], fsync_us: [], fdatasync_us: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    rounds.hmac_openssl_ns!.push(nanosPer(100_000, () => createHmac('sha256', key).update(payload).digest()));
+    rounds.hmac_noble_ns!.push(nanosPer(100_000, () => {
+      const state = keyed._cloneInto(scratch as never) as typeof keyed;
+      scratch = state;
+      state.update(encoder.encode(payload)).digest();
+    }));
+    rounds.fast_json_stringify_ns!.push(nanosPer(200_000, (i) => serialize(orders[i % 1_000]!)));
+    rounds.json_stringify_ns!.push(nanosPer(200_000, (i) => JSON.stringify(orders[i % 1_000]!)));
+    for (const [name, sync] of [['fsync_us', fsyncSync], ['fdatasync_us', fdatasyncSync]] as const) {
+      rounds[name]!.push(nanosPer(100, (i) => { writeSync(fd, page, 0, page.length, (i * 8_192) % (1 << 20)); sync(fd); }) / 1_000);
+    }
+  }
+  closeSync(fd);
+  rmSync(dir, { recursive: true, force: true });
+  return Object.fromEntries(Object.entries(rounds).map(([name, values]) => [name, Number(median(values).toFixed(1))]));
+}
+
 const hist = histograms();
 console.log(`latency histogram, ns per observation: prom-client labelled child ${hist.promClient.toFixed(0)}, per-series counters ${hist.counters.toFixed(0)}`);
 const batches = committedOrders();
@@ -98,4 +154,11 @@ for (let round = 0; round < ROUNDS; round++) {
   full.push(projectionMicros(batches, true));
 }
 console.log(`read model, CPU µs per order projected (median of ${ROUNDS}): partial client-id index ${median(partial).toFixed(2)}, full index ${median(full).toFixed(2)}`);
-console.log(JSON.stringify({ histogram_promclient_ns: Math.round(hist.promClient), histogram_counters_ns: Math.round(hist.counters), projection_partial_index_us: Number(median(partial).toFixed(2)), projection_full_index_us: Number(median(full).toFixed(2)) }));
+const others = alternatives();
+console.log(`request HMAC, ns: OpenSSL createHmac ${others.hmac_openssl_ns}, @noble/hashes ${others.hmac_noble_ns}`);
+console.log(`order response, ns: fast-json-stringify ${others.fast_json_stringify_ns}, JSON.stringify ${others.json_stringify_ns}`);
+console.log(`8 KiB write then sync, µs wall: fsync ${others.fsync_us}, fdatasync ${others.fdatasync_us}`);
+console.log(JSON.stringify({
+  histogram_promclient_ns: Math.round(hist.promClient), histogram_counters_ns: Math.round(hist.counters),
+  projection_partial_index_us: Number(median(partial).toFixed(2)), projection_full_index_us: Number(median(full).toFixed(2)), ...others,
+}));
