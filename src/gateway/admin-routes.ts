@@ -14,9 +14,8 @@ import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { decimalIn, scalesOf } from './wire.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { marketOut } from './market-views.js';
-import { blockList } from '../identity/ip.js';
+import { allows, blockList } from '../identity/ip.js';
 import { clientIp } from './server.js';
-import { isIPv6 } from 'node:net';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
@@ -30,8 +29,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   const expected = digest(exchange.adminToken);
   const allowed = blockList(allow);
   app.addHook('preHandler', async (request: FastifyRequest) => {
-    const ip = clientIp(request);
-    if (!allowed.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4')) throw new ApiError(403, 'ADMIN_NOT_ALLOWED', 'the admin API is not open to this address');
+    if (!allows(allowed, clientIp(request))) throw new ApiError(403, 'ADMIN_NOT_ALLOWED', 'the admin API is not open to this address');
     const header = request.headers.authorization;
     const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
     // Compare digests: equal length, constant time, whatever the caller sent.

@@ -49,7 +49,7 @@ const ORDER_BODY = {
 
 const NULLABLE_STRING = { type: ['string', 'null'] } as const;
 /** An order as every route answers it; also compiles a fast serialiser for the hot route. */
-const ORDER_OUT = {
+export const ORDER_OUT = {
   type: 'object',
   properties: {
     id: { type: 'string' }, account: { type: 'integer' }, client_order_id: NULLABLE_STRING, market: { type: 'string' }, side: { type: 'string' },

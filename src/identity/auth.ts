@@ -10,8 +10,8 @@
  */
 import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { isIPv6 } from 'node:net';
-import { addressSubject, blockList } from './ip.js';
+import { addressSubject, allows, blockList } from './ip.js';
+import { trimToBound } from './bounded.js';
 import { ReplayCache } from './replay-cache.js';
 import type { BlockList } from 'node:net';
 import type { ApiKeyRecord, IdentityStore, Permission } from './store.js';
@@ -109,7 +109,7 @@ export class Authenticator {
       this.recordFailure(`key:${key}`, now);
       return fail('INVALID_SIGNATURE', 'signature does not match');
     }
-    if (cached.allow !== null && !cached.allow.check(request.ip, isIPv6(request.ip) ? 'ipv6' : 'ipv4')) {
+    if (cached.allow !== null && !allows(cached.allow, request.ip)) {
       return fail('IP_NOT_ALLOWED', 'this key may not be used from this address');
     }
     // The signature alone identifies the request: another key cannot produce the same one.
@@ -160,18 +160,9 @@ export class Authenticator {
     if (this.failures.size > FAILURE_SUBJECTS_MAX) this.pruneFailures(now);
   }
 
-  /**
-   * Forgets subjects whose window and lockout are over; if fresh ones still crowd the bound, the
-   * oldest tenth goes too, lockouts included: memory stays bounded, and a flood of new subjects
-   * pays for one scan per tenth of the bound rather than one per failure.
-   */
+  /** Subjects whose window and lockout are over go first; then the oldest, lockouts included. */
   private pruneFailures(now: number): void {
-    for (const [k, v] of this.failures) if (v.lockedUntil < now && now - v.since > this.options.failureWindowMs) this.failures.delete(k);
-    const keep = Math.floor(FAILURE_SUBJECTS_MAX * 0.9);
-    for (const k of this.failures.keys()) {
-      if (this.failures.size <= keep) break;
-      this.failures.delete(k);
-    }
+    trimToBound(this.failures, FAILURE_SUBJECTS_MAX, (v) => v.lockedUntil < now && now - v.since > this.options.failureWindowMs);
   }
 
   /** Failures within the window that lock a subject out. */

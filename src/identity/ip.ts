@@ -14,6 +14,11 @@ export function blockList(entries: string[]): BlockList {
   return list;
 }
 
+/** Whether an address (IPv4 or IPv6) is in an allow-list made by blockList. */
+export function allows(list: BlockList, ip: string): boolean {
+  return list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+}
+
 /** The loopback addresses, IPv4 and IPv6, as allow-list entries. */
 export const LOOPBACK = ['127.0.0.0/8', '::1'];
 

@@ -3,6 +3,8 @@
  * weight, refilled at capacity per interval. A request that does not fit is refused with the
  * time until it would.
  */
+import { trimToBound } from './bounded.js';
+
 export interface RateLimitOptions {
   capacity: number;
   intervalMs: number;
@@ -37,20 +39,9 @@ export class RateLimiter {
     return Math.ceil(((weight - bucket.tokens) * intervalMs) / capacity);
   }
 
-  /**
-   * Drops subjects whose bucket has refilled (idle ones: forgetting them changes nothing). If busy
-   * subjects still fill it, the oldest tenth goes, so that a flood of new subjects (addresses are
-   * cheap to come by) pays for one scan per tenth of the bound, not one per request.
-   */
+  /** Idle subjects (their bucket has refilled: forgetting them changes nothing) go first. */
   private evict(now: number): void {
-    for (const [subject, bucket] of this.buckets) {
-      if (now - bucket.updatedAt >= this.options.intervalMs) this.buckets.delete(subject);
-    }
-    const keep = Math.floor(this.options.subjectsMax * 0.9);
-    for (const subject of this.buckets.keys()) {
-      if (this.buckets.size <= keep) break;
-      this.buckets.delete(subject);
-    }
+    trimToBound(this.buckets, this.options.subjectsMax, (bucket) => now - bucket.updatedAt >= this.options.intervalMs);
   }
 
   /** Subjects tracked now (for tests and metrics). */
