@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 
-test('operations: health, Prometheus metrics, the OpenAPI document and the docs page', async () => {
+test('operations: health, Prometheus metrics, the OpenAPI document, and the docs page that the bare address leads to', async () => {
   const venue = await Venue.start();
   try {
     const trader = await venue.trader('ops@example.com', { USDT: '1000' });
@@ -32,6 +32,9 @@ test('operations: health, Prometheus metrics, the OpenAPI document and the docs 
       assert.ok(openapi.body.paths[path] !== undefined, `${path} is documented`);
     }
     assert.deepEqual(openapi.body.paths['/api/v1/orders'].post.requestBody.content['application/json'].schema.required, ['market', 'side', 'type']);
+    const root = await fetch(`${venue.url}/`, { redirect: 'manual' });
+    assert.equal(root.status, 302, 'the bare address leads to the docs page');
+    assert.equal(root.headers.get('location'), '/docs/');
     const docs = await fetch(`${venue.url}/docs/`);
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /swagger/i);

@@ -215,6 +215,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Whoever opens the server's address in a browser lands on the API documentation.
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs/', 302));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/health', { schema: { tags: ['operations'] } }, async () => ({
     status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq,
