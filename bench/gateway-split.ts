@@ -10,62 +10,20 @@
  * the server, the gateway and the load generator.
  */
 import { fork } from 'node:child_process';
-import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify from 'fastify';
-import { WebSocket } from 'ws';
 import { percentile, runLoad } from './http-load.js';
 import { cpuSeconds, signedOrders, startServer, trader } from './bench-server.js';
+import { serveGateway } from './socket-gateway.js';
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
-const GATEWAY_SOCKETS = 4;
-
 
 /** The gateway process: HTTP in, signature checked here, the order passed on over the socket. */
 async function gateway(): Promise<void> {
   const { ENGINE_URL: engineUrl, KEY: key, SECRET: secret } = process.env as Record<string, string>;
-  const secretKey = createSecretKey(Buffer.from(secret));
-  const waiting = new Map<number, (text: string) => void>();
-  const sockets: WebSocket[] = [];
-  for (let i = 0; i < GATEWAY_SOCKETS; i++) {
-    const socket = new WebSocket(`${engineUrl.replace('http', 'ws')}/ws`);
-    await new Promise((resolve) => socket.once('open', resolve));
-    const timestamp = String(Date.now() + i);
-    socket.send(JSON.stringify({ op: 'auth', key, timestamp, signature: createHmac('sha256', secret).update(`${timestamp}GET/ws`).digest('hex') }));
-    await new Promise((resolve) => socket.once('message', resolve));
-    socket.on('message', (data) => {
-      const text = data.toString();
-      const id = /"id":(\d+)/.exec(text);
-      const answer = id === null ? undefined : waiting.get(Number(id[1]));
-      if (answer === undefined) return;
-      waiting.delete(Number(id![1]));
-      answer(text);
-    });
-    sockets.push(socket);
-  }
-  const seen = new Set<string>();
-  let next = 0;
-  const app = Fastify({ logger: false });
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-  app.post('/api/v1/orders', (request, reply) => {
-    const body = request.body as string;
-    const timestamp = String(request.headers['x-bourse-timestamp']);
-    const signature = String(request.headers['x-bourse-signature']);
-    const given = Buffer.from(signature, 'hex');
-    const expected = createHmac('sha256', secretKey).update(`${timestamp}POST/api/v1/orders${body}`).digest();
-    if (given.length !== expected.length || !timingSafeEqual(given, expected) || seen.has(signature)) {
-      void reply.status(401).send({ error: { code: 'INVALID_SIGNATURE', message: 'signature does not match' } });
-      return;
-    }
-    seen.add(signature);
-    const id = next++;
-    waiting.set(id, (text) => void reply.status(text.startsWith('{"event":"placed"') ? 201 : 400).header('content-type', 'application/json').send(text));
-    sockets[id % sockets.length]!.send(`{"op":"place","id":${id},"order":${body}}`);
-  });
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  const app = await serveGateway({ engineUrl, key, secret, listen: { port: 0, host: '127.0.0.1' } });
   const { port } = app.server.address() as { port: number };
   process.send!({ url: `http://127.0.0.1:${port}` });
 }
