@@ -15,15 +15,17 @@ const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 export interface Credentials { key: string; secret: string }
 
-/** Starts `bourse start` with one BTC-USDT market; BENCH_SERVER_FLAGS passes Node flags to it. */
+/** One BTC-USDT market, and limits raised so that the benchmarks measure throughput, not policy. */
+export const BENCH_CONFIG = {
+  server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000, wsSocketsPerAddress: 10_000 },
+  journal: { snapshotEvery: 1_000_000 },
+  assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
+  markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
+};
+
+/** Starts `bourse start` with BENCH_CONFIG; BENCH_SERVER_FLAGS passes Node flags to it. */
 export function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const config = {
-    server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000, wsSocketsPerAddress: 10_000 },
-    journal: { snapshotEvery: 1_000_000 },
-    assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
-    markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
-  };
-  writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
+  writeFileSync(join(dataDir, 'config.json'), JSON.stringify(BENCH_CONFIG));
   return new Promise((resolve, reject) => {
     const serverFlags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
     const child = spawn(process.execPath, [...serverFlags, CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { percentile, runLoad } from './http-load.js';
-import { cpuSeconds, signedOrders, trader } from './bench-server.js';
+import { BENCH_CONFIG, cpuSeconds, signedOrders, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 import { serveGateway } from './socket-gateway.js';
 import { loadConfig } from '../src/config.js';
@@ -43,17 +43,12 @@ type ServerMessage = { url: string; credentials: Credentials } | { helperOrders:
 /** The server process: the venue and its routes on the main thread; with `helper`, the gateway thread too. */
 async function server(helper: boolean): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-threads-bench-'));
-  writeFileSync(join(dataDir, 'config.json'), JSON.stringify({
-    server: { keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000 },
-    journal: { snapshotEvery: 1_000_000 },
-    assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
-    markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
-  }));
+  writeFileSync(join(dataDir, 'config.json'), JSON.stringify(BENCH_CONFIG));
   const config = loadConfig(join(dataDir, 'config.json'));
   const exchange = await Exchange.open({ dataDir, snapshotEvery: config.journal.snapshotEvery, venue: config });
   const app = await buildServer(exchange, {
     logger: true, keyWeightPerSecond: config.server.keyWeightPerSecond, ipWeightPerSecond: config.server.ipWeightPerSecond,
-    ws: { messagesPerSecond: config.server.wsMessagesPerSecond },
+    ws: { messagesPerSecond: config.server.wsMessagesPerSecond, socketsPerAddress: config.server.wsSocketsPerAddress },
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
