@@ -25,7 +25,7 @@ import { Engine } from '../src/core/index.js';
 import type { Command } from '../src/core/index.js';
 import type { Committed } from '../src/journal/index.js';
 import { LatencyHistogram } from '../src/gateway/latency-histogram.js';
-import { ORDER_OUT } from '../src/gateway/native-routes.js';
+import { ORDER_OUT } from '../src/gateway/wire.js';
 import { parseMinor } from '../src/money/index.js';
 import { Projector } from '../src/store/projector.js';
 import { orderBody } from './bench-server.js';

@@ -15,7 +15,7 @@ import type { Gateway } from './server.js';
 import { actingAccount, mayActOn, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { decimalIn, findOrder, openOrderOut, placedOrderOut, scalesOf } from './wire.js';
+import { decimalIn, findOrder, openOrderOut, ORDER_OUT, placedOrderOut, scalesOf } from './wire.js';
 import type { OrderWire } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -47,19 +47,6 @@ const ORDER_BODY = {
   },
 } as const;
 
-const NULLABLE_STRING = { type: ['string', 'null'] } as const;
-/** An order as every route answers it; also compiles a fast serialiser for the hot route. */
-export const ORDER_OUT = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' }, account: { type: 'integer' }, client_order_id: NULLABLE_STRING, market: { type: 'string' }, side: { type: 'string' },
-    type: { type: 'string' }, time_in_force: { type: 'string' }, price: NULLABLE_STRING, quantity: NULLABLE_STRING,
-    quote_quantity: NULLABLE_STRING, stop_price: NULLABLE_STRING, callback_rate: NULLABLE_STRING, post_only: { type: 'boolean' },
-    stp: { type: 'string' }, expire_time: { type: ['integer', 'null'] }, status: { type: 'string' }, reason: NULLABLE_STRING,
-    filled_quantity: { type: 'string' }, remaining_quantity: NULLABLE_STRING, cumulative_quote: { type: 'string' },
-    average_price: NULLABLE_STRING, created_at: { type: ['integer', 'null'] }, updated_at: { type: ['integer', 'null'] },
-  },
-} as const;
 
 const AMEND_BODY = {
   type: 'object',

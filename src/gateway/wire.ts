@@ -36,6 +36,20 @@ export function percentToBps(text: unknown, field: string): number {
   return decimalIn(text, 2, field);
 }
 
+const NULLABLE_STRING = { type: ['string', 'null'] } as const;
+/** An order as every route answers it; also compiles a fast serialiser for the hot route. */
+export const ORDER_OUT = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' }, account: { type: 'integer' }, client_order_id: NULLABLE_STRING, market: { type: 'string' }, side: { type: 'string' },
+    type: { type: 'string' }, time_in_force: { type: 'string' }, price: NULLABLE_STRING, quantity: NULLABLE_STRING,
+    quote_quantity: NULLABLE_STRING, stop_price: NULLABLE_STRING, callback_rate: NULLABLE_STRING, post_only: { type: 'boolean' },
+    stp: { type: 'string' }, expire_time: { type: ['integer', 'null'] }, status: { type: 'string' }, reason: NULLABLE_STRING,
+    filled_quantity: { type: 'string' }, remaining_quantity: NULLABLE_STRING, cumulative_quote: { type: 'string' },
+    average_price: NULLABLE_STRING, created_at: { type: ['integer', 'null'] }, updated_at: { type: ['integer', 'null'] },
+  },
+} as const;
+
 export interface OrderWire {
   id: string;
   account: number;

@@ -15,6 +15,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import fastJson from 'fast-json-stringify';
 import { parse as parseJson } from 'secure-json-parse';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
@@ -32,7 +33,7 @@ import { addressSubject } from '../identity/ip.js';
 import { actingAccount, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { findOrder, placedOrderOut } from './wire.js';
+import { findOrder, ORDER_OUT, placedOrderOut } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
 import { tickerOf, candleOut } from './market-views.js';
 import type { Gateway } from './server.js';
@@ -177,6 +178,12 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const reply = (client: Client, message: Message): void => {
     send(client, JSON.stringify(message));
   };
+  /**
+   * The socket's most frequent answer, serialised as the order route serialises its response:
+   * from the same schema, in about half the time of JSON.stringify (bench:micro).
+   */
+  const placedText = fastJson({ type: 'object', properties: { event: { type: 'string' }, id: {}, order: ORDER_OUT } } as unknown as Parameters<typeof fastJson>[0]) as
+    (message: { event: 'placed'; id: unknown; order: unknown }) => string;
 
   const publishDepth = (message: ReturnType<DepthPublisher['update']>[number]): void => {
     const members = channels.get(`depth:${message.market}`);
@@ -409,7 +416,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         const named = (order !== null && typeof order === 'object' ? order.account : undefined) ?? client.account;
         const ack = await exchange.submit(orderCommand(exchange.engine, actingAccount(exchange, key, named), order));
         throwIfRejected(ack.events);
-        return reply(client, { event: 'placed', id, order: placedOrderOut(exchange, ack.seq, ack.events, ack.ts) });
+        send(client, placedText({ event: 'placed', id, order: placedOrderOut(exchange, ack.seq, ack.events, ack.ts) }));
+        return;
       }
       const orderId = Number(message.order_id);
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
