@@ -218,24 +218,29 @@ test('a main-account key trades and reads on the user\'s sub-accounts by naming 
   assert.equal((await usdt(`/api/v1/balances?account=${sub}`)).available, '400.000000');
 });
 
-test('engine rejections come back as 4xx with the rule that refused them', async () => {
-  const cases: [Record<string, unknown>, number, string][] = [
+test('engine rejections come back as 4xx with the rule that refused them and the market figure the order missed', async () => {
+  const cases: [Record<string, unknown>, number, string, RegExp?][] = [
     [order({ price: '30000.0000001' }), 400, 'INVALID_NUMBER'],
-    [order({ price: '30000.005' }), 400, 'TICK_SIZE'],
-    [order({ quantity: '0.00001' }), 400, 'LOT_SIZE'],
-    [order({ quantity: '1000' }), 400, 'INSUFFICIENT_BALANCE'],
+    [order({ price: '30000.005' }), 400, 'TICK_SIZE', /^prices must be multiples of the tick size 0\.01 USDT$/],
+    [order({ quantity: '0.00001' }), 400, 'LOT_SIZE', /^quantity must be a multiple of the lot size 0\.0001 BTC$/],
+    [order({ quantity: '1000' }), 400, 'INSUFFICIENT_BALANCE', /^not enough available USDT for this order$/],
+    [order({ side: 'sell', quantity: '1000' }), 400, 'INSUFFICIENT_BALANCE', /^not enough available BTC for this order$/],
     [order({ market: 'DOGE-USDT' }), 404, 'UNKNOWN_MARKET'],
-    [order({ price: '0.01' }), 400, 'NOTIONAL_TOO_SMALL'],
+    [order({ price: '0.01' }), 400, 'NOTIONAL_TOO_SMALL', /^the order's value is below the market's minimum of \d+(\.\d+)? USDT$/],
     [order({ price: 30000 }), 400, 'INVALID_REQUEST'],
     [order({ price: '3e4' }), 400, 'INVALID_REQUEST'],
     [order({ extra: 1 }), 400, 'INVALID_REQUEST'],
     [order({ side: 'up' }), 400, 'INVALID_REQUEST'],
   ];
-  for (const [body, status, code] of cases) {
+  for (const [body, status, code, message] of cases) {
     const response = await venue.signed(alice, 'POST', '/api/v1/orders', body);
     assert.equal(response.status, status, `${JSON.stringify(body)} → ${JSON.stringify(response.body)}`);
     assert.equal(response.body.error.code, code, JSON.stringify(body));
+    if (message !== undefined) assert.match(response.body.error.message, message, JSON.stringify(body));
   }
+  const gone = await venue.signed(alice, 'DELETE', '/api/v1/orders/999999');
+  assert.equal(gone.status, 404);
+  assert.notEqual(gone.body.error.message, gone.body.error.code, 'a refusal reads as a sentence, not the bare rule name');
 });
 
 test('malformed JSON, wrong content and huge bodies get 4xx, never 5xx', async () => {

@@ -198,7 +198,8 @@ test('over the socket: auth, private channels, placing and cancelling orders, tr
     client.send({ op: 'place', id: 'r-foreign', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '50000.00', quantity: '0.0100', account: bob.account } });
     assert.equal((await client.next((m) => m.event === 'error' && m.id === 'r-foreign')).error.code, 'ACCOUNT_NOT_ALLOWED', 'another user\'s account cannot be named');
     client.send({ op: 'place', id: 'r2', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '40000.00', quantity: '1000' } });
-    assert.equal((await client.next((m) => m.event === 'error' && m.id === 'r2')).error.code, 'INSUFFICIENT_BALANCE');
+    const refused = (await client.next((m) => m.event === 'error' && m.id === 'r2')).error;
+    assert.deepEqual([refused.code, refused.message], ['INSUFFICIENT_BALANCE', 'not enough available USDT for this order'], 'the socket words a refusal as REST does');
     client.send({ op: 'cancel', id: 'r3', order_id: placed.order.id });
     const cancelled = await client.next((m) => m.event === 'cancelled' && m.id === 'r3');
     assert.equal(cancelled.order.status, 'CANCELLED');

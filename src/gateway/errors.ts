@@ -1,6 +1,7 @@
 /** The native API's error format: {"error": {"code": "...", "message": "..."}} with a fitting status. */
-import type { EngineEvent, RejectReason } from '../core/index.js';
+import type { Engine, EngineEvent, PlaceOrder, RejectReason } from '../core/index.js';
 import { IdentityError } from '../identity/store.js';
+import { rejectionMessage } from './rejections.js';
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterSeconds?: number) {
@@ -22,11 +23,17 @@ export function rejectionStatus(reason: RejectReason): number {
   return 400;
 }
 
-/** Throws the first rejection among a command's events as an ApiError. */
-export function throwIfRejected(events: readonly EngineEvent[]): void {
+/** Throws the first rejection among a command's events as an ApiError; `order` is the order placed, if one was. */
+export function throwIfRejected(events: readonly EngineEvent[], engine: Engine, order?: Partial<PlaceOrder>): void {
   for (const event of events) {
-    if (event.type === 'order_rejected') throw new ApiError(rejectionStatus(event.reason), event.reason, event.reason);
-    if (event.type === 'command_rejected') throw new ApiError(rejectionStatus(event.reason), event.reason, event.message);
+    if (event.type === 'order_rejected') {
+      throw new ApiError(rejectionStatus(event.reason), event.reason, rejectionMessage(engine, event.reason, event.market, order));
+    }
+    if (event.type === 'command_rejected') {
+      // The engine gives details where it has them; a bare rule name gets the API's wording.
+      const message = event.message === event.reason ? rejectionMessage(engine, event.reason, '') : event.message;
+      throw new ApiError(rejectionStatus(event.reason), event.reason, message);
+    }
   }
 }
 

@@ -75,7 +75,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   async function submit(cmd: Command): Promise<EngineEvent[]> {
     const ack = await exchange.submit(cmd);
-    throwIfRejected(ack.events);
+    throwIfRejected(ack.events, exchange.engine, cmd.type === 'place_order' ? cmd : undefined);
     return ack.events;
   }
 
@@ -199,7 +199,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   app.post<{ Body: OrderBody }>('/orders', { schema: { body: ORDER_BODY, response: { 201: ORDER_OUT } }, preValidation: trade, config: { weight: 1 } }, async (request, reply) => {
     const cmd = orderCommand(engine(), account(request, request.body.account), request.body);
     const ack = await exchange.submit(cmd);
-    throwIfRejected(ack.events);
+    throwIfRejected(ack.events, exchange.engine, cmd);
     void reply.status(201);
     return placedOrderOut(exchange, ack.seq, ack.events, ack.ts);
   });

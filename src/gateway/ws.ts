@@ -414,8 +414,9 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (op === 'place') {
         const order = message.order as OrderBody;
         const named = (order !== null && typeof order === 'object' ? order.account : undefined) ?? client.account;
-        const ack = await exchange.submit(orderCommand(exchange.engine, actingAccount(exchange, key, named), order));
-        throwIfRejected(ack.events);
+        const cmd = orderCommand(exchange.engine, actingAccount(exchange, key, named), order);
+        const ack = await exchange.submit(cmd);
+        throwIfRejected(ack.events, exchange.engine, cmd);
         send(client, placedText({ event: 'placed', id, order: placedOrderOut(exchange, ack.seq, ack.events, ack.ts) }));
         return;
       }
@@ -423,7 +424,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
       const owner = orderAccountInScope(exchange, key, orderId) ?? client.account;
       const ack = await exchange.submit({ type: 'cancel_order', account: owner, orderId });
-      throwIfRejected(ack.events);
+      throwIfRejected(ack.events, exchange.engine);
       await exchange.readModelCaughtUp();
       return reply(client, { event: 'cancelled', id, order: findOrder(exchange, orderId, owner) });
     }
