@@ -128,7 +128,7 @@ test('a failed read-model thread is restarted, catches up from the journal, and 
   const failAt = first.exchange.sequencer.lastSeq + 2;
   await first.stop(true);
   // The projection thread fails on the sell that fills the buy (seq failAt), then restarts.
-  const venue = await Venue.start({ dataDir: first.dataDir, projectionFailAtSeq: failAt, projectionRestartMs: 300 });
+  const venue = await Venue.start({ dataDir: first.dataDir, projectionFailAtSeq: failAt, projectionRestartMs: 1_000 });
   try {
     const order = { market: 'BTC-USDT', type: 'limit', price: '30000.00', quantity: '0.0010' };
     const buy = await venue.signed(buyer, 'POST', '/api/v1/orders', { ...order, side: 'buy' });
@@ -136,7 +136,13 @@ test('a failed read-model thread is restarted, catches up from the journal, and 
     assert.equal(sell.body.status, 'FILLED');
     assert.equal(venue.exchange.sequencer.lastSeq, failAt);
     let health = await call(venue.url, 'GET', '/health');
-    for (let i = 0; i < 50 && !String(health.body.read_model).startsWith('failed'); i++) health = await call(venue.url, 'GET', '/health');
+    // The thread reports its failure asynchronously and is restarted a second later: poll by time,
+    // not by count, so that a loaded machine (the whole suite at once) still sees the failure.
+    const failedBy = Date.now() + 5_000;
+    while (!String(health.body.read_model).startsWith('failed') && Date.now() < failedBy) {
+      await new Promise((r) => setTimeout(r, 5));
+      health = await call(venue.url, 'GET', '/health');
+    }
     assert.match(health.body.read_model, /^failed: test hook: projection fails at seq/);
     // Trading goes on while the read model is down.
     const another = await venue.signed(buyer, 'POST', '/api/v1/orders', { ...order, side: 'buy', price: '29000.00' });

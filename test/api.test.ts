@@ -226,6 +226,8 @@ test('engine rejections come back as 4xx with the rule that refused them and the
     [order({ quantity: '1000' }), 400, 'INSUFFICIENT_BALANCE', /^not enough available USDT for this order$/],
     [order({ side: 'sell', quantity: '1000' }), 400, 'INSUFFICIENT_BALANCE', /^not enough available BTC for this order$/],
     [order({ market: 'DOGE-USDT' }), 404, 'UNKNOWN_MARKET'],
+    [order({ post_only: true, time_in_force: 'FOK' }), 400, 'INVALID_COMMAND', /^post_only needs a limit order that may rest \(GTC, DAY or GTD\)$/],
+    [order({ time_in_force: 'GTD' }), 400, 'INVALID_COMMAND', /^GTD needs expire_time$/],
     [order({ price: '0.01' }), 400, 'NOTIONAL_TOO_SMALL', /^the order's value is below the market's minimum of \d+(\.\d+)? USDT$/],
     [order({ price: 30000 }), 400, 'INVALID_REQUEST'],
     [order({ price: '3e4' }), 400, 'INVALID_REQUEST'],

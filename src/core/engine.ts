@@ -141,6 +141,7 @@ export class Engine {
         market: typeof cmd.market === 'string' ? cmd.market : '',
         clientOrderId: typeof cmd.clientOrderId === 'string' ? cmd.clientOrderId : null,
         reason,
+        message,
       });
       return;
     }

@@ -201,6 +201,8 @@ export interface OrderRejectedEvent {
   market: string;
   clientOrderId: string | null;
   reason: RejectReason;
+  /** The rule's detail in the engine's terms (minor units, command field names); the reason if none. */
+  message: string;
 }
 export interface OrderTriggeredEvent { type: 'order_triggered'; orderId: number; account: number; market: string; lastPrice: number }
 export interface OrderFillEvent {

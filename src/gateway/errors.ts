@@ -27,12 +27,10 @@ export function rejectionStatus(reason: RejectReason): number {
 export function throwIfRejected(events: readonly EngineEvent[], engine: Engine, order?: Partial<PlaceOrder>): void {
   for (const event of events) {
     if (event.type === 'order_rejected') {
-      throw new ApiError(rejectionStatus(event.reason), event.reason, rejectionMessage(engine, event.reason, event.market, order));
+      throw new ApiError(rejectionStatus(event.reason), event.reason, rejectionMessage(engine, event.reason, event.market, order, event.message));
     }
     if (event.type === 'command_rejected') {
-      // The engine gives details where it has them; a bare rule name gets the API's wording.
-      const message = event.message === event.reason ? rejectionMessage(engine, event.reason, '') : event.message;
-      throw new ApiError(rejectionStatus(event.reason), event.reason, message);
+      throw new ApiError(rejectionStatus(event.reason), event.reason, rejectionMessage(engine, event.reason, '', {}, event.message));
     }
   }
 }

@@ -46,10 +46,27 @@ const FIXED: Partial<Record<RejectReason, string>> = {
   MARKET_CANCEL_ONLY: 'the market is in cancel-only mode: orders can be cancelled, not placed',
 };
 
-/** The message for a command the engine refused with `reason`; `marketId` is the order's market ('' if none). */
-export function rejectionMessage(engine: Engine, reason: RejectReason, marketId: string, order: Partial<PlaceOrder> = {}): string {
+/** The engine's command fields by their names in the native API, for its detail messages. */
+const WIRE_FIELDS: Readonly<Record<string, string>> = {
+  orderType: 'type', timeInForce: 'time_in_force', expireTime: 'expire_time', postOnly: 'post_only', stopPrice: 'stop_price',
+  quoteQuantity: 'quote_quantity', clientOrderId: 'client_order_id', callbackBps: 'callback_rate', orderId: 'order_id',
+};
+const FIELD_NAMES = new RegExp(`\\b(${Object.keys(WIRE_FIELDS).join('|')})\\b`, 'g');
+
+/** The engine's detail in the API's terms: field names as clients send them; callback rates are percent here. */
+function inWireTerms(detail: string): string {
+  return detail.replace('callbackBps must be below 10000', 'callback_rate must be below 100').replace(FIELD_NAMES, (name) => WIRE_FIELDS[name]!);
+}
+
+/**
+ * The message for a command the engine refused with `reason`: the market's figure where the rule
+ * has one, else the engine's `detail` in the API's terms, else a fixed wording. `marketId` is the
+ * order's market ('' if none).
+ */
+export function rejectionMessage(engine: Engine, reason: RejectReason, marketId: string, order: Partial<PlaceOrder> = {}, detail = ''): string {
   const market = engine.markets.get(marketId);
   const describe = BY_MARKET[reason];
   if (market !== undefined && describe !== undefined) return describe(market, order);
+  if (detail !== '' && detail !== reason) return inWireTerms(detail);
   return FIXED[reason] ?? reason.toLowerCase().replaceAll('_', ' ');
 }

@@ -99,7 +99,7 @@ export class NaiveEngine {
       if (!(e instanceof Reject)) throw e;
       const cmd = env.cmd;
       if (cmd.type === 'place_order') {
-        this.out.push({ type: 'order_rejected', orderId: this.seq, account: cmd.account, market: cmd.market, clientOrderId: cmd.clientOrderId ?? null, reason: e.reason as never });
+        this.out.push({ type: 'order_rejected', orderId: this.seq, account: cmd.account, market: cmd.market, clientOrderId: cmd.clientOrderId ?? null, reason: e.reason as never, message: '' });
       } else {
         this.out.push({ type: 'command_rejected', command: cmd.type, reason: e.reason as never, message: '' });
       }
