@@ -47,7 +47,6 @@ const ORDER_BODY = {
   },
 } as const;
 
-
 const AMEND_BODY = {
   type: 'object',
   additionalProperties: false,
