@@ -5,6 +5,7 @@
  */
 import type { Engine, Market, PlaceOrder, RejectReason } from '../core/index.js';
 import { formatMinor } from '../money/index.js';
+import { WIRE_FIELDS } from './orders.js';
 
 type Describe = (market: Market, order: Partial<PlaceOrder>) => string;
 
@@ -46,11 +47,6 @@ const FIXED: Partial<Record<RejectReason, string>> = {
   MARKET_CANCEL_ONLY: 'the market is in cancel-only mode: orders can be cancelled, not placed',
 };
 
-/** The engine's command fields by their names in the native API, for its detail messages. */
-const WIRE_FIELDS: Readonly<Record<string, string>> = {
-  orderType: 'type', timeInForce: 'time_in_force', expireTime: 'expire_time', postOnly: 'post_only', stopPrice: 'stop_price',
-  quoteQuantity: 'quote_quantity', clientOrderId: 'client_order_id', callbackBps: 'callback_rate', orderId: 'order_id',
-};
 const FIELD_NAMES = new RegExp(`\\b(${Object.keys(WIRE_FIELDS).join('|')})\\b`, 'g');
 
 /** The engine's detail in the API's terms: field names as clients send them; callback rates are percent here. */
