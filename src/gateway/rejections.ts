@@ -7,7 +7,8 @@ import type { Engine, Market, PlaceOrder, RejectReason } from '../core/index.js'
 import { formatMinor } from '../money/index.js';
 import { WIRE_FIELDS } from './orders.js';
 
-type Describe = (market: Market, order: Partial<PlaceOrder>) => string;
+/** The wording with the market's figure; undefined when it has nothing to add to the fixed one. */
+type Describe = (market: Market, order: Partial<PlaceOrder>) => string | undefined;
 
 const quoteAmount = (market: Market, minor: number): string => `${formatMinor(minor, market.quote.precision, true)} ${market.quote.code}`;
 const baseAmount = (market: Market, minor: number): string => `${formatMinor(minor, market.base.precision, true)} ${market.base.code}`;
@@ -26,10 +27,7 @@ const BY_MARKET: Partial<Record<RejectReason, Describe>> = {
   PRICE_ABOVE_BAND: (m) => `price is above the market's band: at most ${percentOf(m.bandHighBps)} % of the last price, ${lastPrice(m)}`,
   INSUFFICIENT_BALANCE: (m, order) => order.side === 'buy' || order.side === 'sell'
     ? `not enough available ${order.side === 'buy' ? m.quote.code : m.base.code} for this order`
-    : 'the available balance does not cover this order',
-  MARKET_HALTED: (m) => `${m.id} is halted: it takes no orders and no cancels`,
-  MARKET_CANCEL_ONLY: (m) => `${m.id} is in cancel-only mode: orders can be cancelled, not placed`,
-  MARKET_POST_ONLY: (m) => `${m.id} takes only limit orders that add liquidity for now`,
+    : undefined,
 };
 
 const FIXED: Partial<Record<RejectReason, string>> = {
@@ -61,8 +59,8 @@ function inWireTerms(detail: string): string {
  */
 export function rejectionMessage(engine: Engine, reason: RejectReason, marketId: string, order: Partial<PlaceOrder> = {}, detail = ''): string {
   const market = engine.markets.get(marketId);
-  const describe = BY_MARKET[reason];
-  if (market !== undefined && describe !== undefined) return describe(market, order);
+  const described = market === undefined ? undefined : BY_MARKET[reason]?.(market, order);
+  if (described !== undefined) return described;
   if (detail !== '' && detail !== reason) return inWireTerms(detail);
   return FIXED[reason] ?? reason.toLowerCase().replaceAll('_', ' ');
 }
