@@ -18,7 +18,7 @@ import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
 import type { AccountRecord, UserRecord } from './identity/store.js';
-import { recover, Sequencer, SqliteJournal } from './journal/index.js';
+import { recover, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, Committed } from './journal/index.js';
 import { Projector } from './store/projector.js';
 import { ProjectionThread } from './store/projection-thread.js';
@@ -34,6 +34,10 @@ import type { Config } from './config.js';
 export interface ExchangeOptions {
   dataDir: string;
   demo?: boolean;
+  /**
+   * Commands between snapshots (default SNAPSHOT_EVERY). With the writer thread, the read-model
+   * thread snapshots its replica of the engine, so that the engine thread never stops for one.
+   */
   snapshotEvery?: number;
   /**
    * Check every invariant on the engine thread after this many commands (tests: 1, after every
@@ -112,7 +116,8 @@ export class Exchange {
     const writerThread = options.writerThread ?? true;
     const sequencer = Sequencer.open({
       path: join(dataDir, 'journal.db'),
-      snapshotEvery: options.snapshotEvery,
+      // Taken by the read-model thread's replica when there is one (a shutdown's is still taken here).
+      snapshotEvery: writerThread ? 0 : options.snapshotEvery,
       checkInvariantsEvery: options.checkInvariantsEvery ?? (writerThread ? 0 : INVARIANTS_EVERY),
       writerThread,
       clock,
@@ -140,7 +145,7 @@ export class Exchange {
     const projectionThread = !writerThread ? null
       : new ProjectionThread(join(dataDir, 'journal.db'), join(dataDir, 'store.db'), sequencer.lastSeq, (port) => sequencer.redirectForward(port), {
         restartMs: options.projectionRestartMs ?? 1_000, delayMs: options.projectionDelayMs ?? 0, failAtSeq: options.projectionFailAtSeq ?? 0,
-        auditEvery: INVARIANTS_EVERY, breakAtSeq: options.projectionBreakAtSeq ?? 0,
+        auditEvery: INVARIANTS_EVERY, snapshotEvery: options.snapshotEvery ?? SNAPSHOT_EVERY, snapshotsKept: SNAPSHOTS_KEPT, breakAtSeq: options.projectionBreakAtSeq ?? 0,
         onViolation: (message) => {
           process.emitWarning(`${message}; the exchange stops accepting commands`);
           sequencer.halt(new Error(message));

@@ -95,8 +95,9 @@ test('an invariant broken in the replica of the engine halts trading: health say
   const buyer = await first.trader('audit@example.com', { USDT: '10000' });
   const breakAt = first.exchange.sequencer.lastSeq + 1;
   await first.stop(true);
-  // The read-model thread's replica gains one unit of money after seq breakAt; its audit must notice.
-  const venue = await Venue.start({ dataDir: first.dataDir, projectionBreakAtSeq: breakAt });
+  // The read-model thread's replica gains one unit of money after seq breakAt; its audit must notice,
+  // and the replica, which would otherwise snapshot after every batch, must not snapshot it.
+  const venue = await Venue.start({ dataDir: first.dataDir, projectionBreakAtSeq: breakAt, snapshotEvery: 1 });
   try {
     const order = { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '30000.00', quantity: '0.0010' };
     const placed = await venue.signed(buyer, 'POST', '/api/v1/orders', order);
@@ -116,6 +117,7 @@ test('an invariant broken in the replica of the engine halts trading: health say
     assert.equal(venue.exchange.sequencer.lastSeq, breakAt, 'nothing was journaled after the halt');
     const read = await venue.signed(buyer, 'GET', `/api/v1/orders/${placed.body.id}`);
     assert.equal(read.body.status, 'NEW');
+    assert.ok((await snapshotSeqs(venue.dataDir)).every((seq) => seq < breakAt), 'no snapshot of the broken books');
   } finally {
     await venue.stop();
   }
@@ -161,5 +163,53 @@ test('a failed read-model thread is restarted, catches up from the journal, and 
     assert.deepEqual(open.body.orders.map((o: { id: string }) => o.id), [another.body.id]);
   } finally {
     await venue.stop();
+  }
+});
+
+/** Seqs of the snapshots in a venue's journal, oldest first (a read-only connection beside the writer's). */
+async function snapshotSeqs(dataDir: string): Promise<number[]> {
+  const Database = (await import('better-sqlite3')).default;
+  const { join } = await import('node:path');
+  const db = new Database(join(dataDir, 'journal.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT seq FROM snapshots ORDER BY seq').all() as { seq: number }[]).map((row) => row.seq);
+  } finally {
+    db.close();
+  }
+}
+
+test('snapshots are taken by the read-model thread from its replica, never on the engine thread, and a restart starts from one with the same state', async () => {
+  const venue = await Venue.start({ snapshotEvery: 25 });
+  let stateHash = '';
+  let lastSeq = 0;
+  try {
+    const trader = await venue.trader('snapshots@example.com', { USDT: '100000' });
+    for (let i = 0; i < 40; i++) {
+      const placed = await venue.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: `${20_000 + i}.00`, quantity: '0.0010' });
+      assert.equal(placed.status, 201);
+    }
+    lastSeq = venue.exchange.sequencer.lastSeq;
+    // The replica takes the snapshot after projecting the batch, and the writer stores it between batches.
+    let seqs = await snapshotSeqs(venue.dataDir);
+    const deadline = Date.now() + 5_000;
+    while ((seqs.at(-1) ?? 0) <= lastSeq - 25 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      seqs = await snapshotSeqs(venue.dataDir);
+    }
+    assert.ok(seqs.length > 0 && seqs.at(-1)! > lastSeq - 25, `a snapshot within the last 25 commands (have ${seqs.join(', ')}; last seq ${lastSeq})`);
+    assert.ok(seqs.length <= 3, 'only the newest three are kept');
+    assert.equal(venue.exchange.sequencer.stats.snapshots, 0, 'the engine thread took none');
+    stateHash = venue.exchange.engine.stateHash();
+  } finally {
+    await venue.stop(true);
+  }
+  const newest = (await snapshotSeqs(venue.dataDir)).at(-1)!;
+  const again = await Venue.start({ dataDir: venue.dataDir });
+  try {
+    assert.equal(again.exchange.sequencer.recovery.snapshotSeq, newest, 'recovery starts from the replica\'s newest snapshot');
+    assert.equal(again.exchange.sequencer.recovery.lastSeq, lastSeq);
+    assert.equal(again.exchange.engine.stateHash(), stateHash);
+  } finally {
+    await again.stop();
   }
 });

@@ -1,4 +1,4 @@
 export * from './sqlite-journal.js';
 export * from './recovery.js';
 export * from './sequencer.js';
-export type { ForwardStart } from './journal-sink.js';
+export type { ForwardStart, ReplicaSnapshot } from './journal-sink.js';

@@ -10,7 +10,7 @@
  */
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import type { JournalOptions, SerializedEnvelope, SqliteJournal } from './sqlite-journal.js';
+import type { JournalOptions, PackedSnapshot, SerializedEnvelope, SqliteJournal } from './sqlite-journal.js';
 
 export type AppendDone = (error: Error | null) => void;
 
@@ -18,8 +18,8 @@ export interface JournalSink {
   append(envelopes: SerializedEnvelope[], done: AppendDone): void;
   /** From the next append on, durable batches go to `port` (ThreadJournalSink only). */
   redirect?(port: MessagePort): void;
-  /** Stores a snapshot taken right after applying `seq`, then keeps only the newest `keep`. */
-  writeSnapshot(seq: number, ts: number, stateHash: string, json: string, keep: number): void;
+  /** Stores a snapshot, then keeps only the newest `keep`. */
+  writeSnapshot(snapshot: PackedSnapshot, keep: number): void;
   /** Blocks until every append handed over is durable and its `done` has run. */
   drain(): void;
   close(): void;
@@ -38,8 +38,8 @@ export class InlineJournalSink implements JournalSink {
     done(null);
   }
 
-  writeSnapshot(seq: number, ts: number, stateHash: string, json: string, keep: number): void {
-    writeSnapshotAt(this.journal, seq, ts, stateHash, json, keep);
+  writeSnapshot(snapshot: PackedSnapshot, keep: number): void {
+    writeSnapshotAt(this.journal, snapshot, keep);
   }
 
   drain(): void {}
@@ -48,16 +48,17 @@ export class InlineJournalSink implements JournalSink {
 }
 
 /** The snapshot carries the chain link at its seq, so that recovery can resume the chain from it. */
-export function writeSnapshotAt(journal: SqliteJournal, seq: number, ts: number, stateHash: string, json: string, keep: number): void {
+export function writeSnapshotAt(journal: SqliteJournal, snapshot: PackedSnapshot, keep: number): void {
+  const { seq } = snapshot;
   const chain = journal.lastSeq === seq ? journal.lastChain : journal.row(seq)?.chain;
   if (chain === undefined) throw new Error(`snapshot at seq ${seq}: no journal row`);
-  journal.writeSnapshot(seq, ts, stateHash, chain, json);
+  journal.writeSnapshot(snapshot, chain);
   journal.pruneSnapshots(keep);
 }
 
 export type WriterRequest =
   | { op: 'append'; envelopes: SerializedEnvelope[] }
-  | { op: 'snapshot'; seq: number; ts: number; stateHash: string; json: string; keep: number }
+  | { op: 'snapshot'; snapshot: PackedSnapshot; keep: number }
   | { op: 'forward'; port: MessagePort }
   | { op: 'close' };
 
@@ -65,6 +66,12 @@ export type WriterReply = { ok: true } | { ok: false; message: string };
 
 /** The first message on a forwarding port: every seq after `from` comes through the port. */
 export interface ForwardStart { from: number }
+
+/**
+ * What comes back on a forwarding port: a snapshot the projection thread took of its replica of
+ * the engine, for the writer to store (it owns the journal's write connection).
+ */
+export interface ReplicaSnapshot { snapshot: PackedSnapshot; keep: number }
 
 export interface WriterData {
   path: string;
@@ -112,10 +119,10 @@ export class ThreadJournalSink implements JournalSink {
     }, [port]);
   }
 
-  writeSnapshot(seq: number, ts: number, stateHash: string, json: string, keep: number): void {
-    this.request({ op: 'snapshot', seq, ts, stateHash, json, keep }, (reply) => {
+  writeSnapshot(snapshot: PackedSnapshot, keep: number): void {
+    this.request({ op: 'snapshot', snapshot, keep }, (reply) => {
       // A lost snapshot costs replay time, not data: recovery falls back to an older one.
-      if (!reply.ok) process.emitWarning(`snapshot at seq ${seq} not written: ${reply.message}`);
+      if (!reply.ok) process.emitWarning(`snapshot at seq ${snapshot.seq} not written: ${reply.message}`);
     });
   }
 

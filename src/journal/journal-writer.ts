@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteJournal } from './sqlite-journal.js';
 import { writeSnapshotAt } from './journal-sink.js';
-import type { ForwardStart, WriterData, WriterReply, WriterRequest } from './journal-sink.js';
+import type { ForwardStart, ReplicaSnapshot, WriterData, WriterReply, WriterRequest } from './journal-sink.js';
 import type { MessagePort } from 'node:worker_threads';
 
 const { path, options, port, signal } = workerData as WriterData;
@@ -13,6 +13,16 @@ const { path, options, port, signal } = workerData as WriterData;
 let forward: MessagePort | null = null;
 const journal = new SqliteJournal(path, options);
 const replies = new Int32Array(signal);
+
+/** A snapshot of the projection thread's replica: stored between batches, never instead of one. */
+function storeReplicaSnapshot({ snapshot, keep }: ReplicaSnapshot): void {
+  try {
+    writeSnapshotAt(journal, snapshot, keep);
+  } catch (error) {
+    // A lost snapshot costs replay time, not data: recovery falls back to an older one.
+    process.emitWarning(`snapshot at seq ${snapshot.seq} not written: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
 
 function reply(message: WriterReply): void {
   port.postMessage(message);
@@ -32,10 +42,11 @@ parentPort!.on('message', (request: WriterRequest) => {
       case 'forward':
         forward?.close();
         forward = request.port;
+        forward.on('message', storeReplicaSnapshot);
         forward.postMessage({ from: journal.lastSeq } satisfies ForwardStart);
         break;
       case 'snapshot':
-        writeSnapshotAt(journal, request.seq, request.ts, request.stateHash, request.json, request.keep);
+        writeSnapshotAt(journal, request.snapshot, request.keep);
         break;
       case 'close':
         journal.close();

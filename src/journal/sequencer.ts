@@ -16,13 +16,16 @@ import type { RecoveryReport } from './recovery.js';
 import type { MessagePort } from 'node:worker_threads';
 import { InlineJournalSink, ThreadJournalSink } from './journal-sink.js';
 import type { JournalSink } from './journal-sink.js';
-import { sha256, SqliteJournal } from './sqlite-journal.js';
+import { packSnapshot, SqliteJournal } from './sqlite-journal.js';
 import type { JournalOptions, SerializedEnvelope } from './sqlite-journal.js';
 
 export interface SequencerOptions extends JournalOptions {
   /** Path of the SQLite journal file. */
   path: string;
-  /** Take a snapshot every this many commands (default 100,000). */
+  /**
+   * Take a snapshot every this many commands (default SNAPSHOT_EVERY; 0: only when snapshotNow is
+   * called, as when the read model's replica of the engine takes them off this thread).
+   */
   snapshotEvery?: number;
   /** Snapshots kept on disk (default 3). */
   snapshotsKept?: number;
@@ -43,6 +46,11 @@ export interface SequencerOptions extends JournalOptions {
   /** Called for each replayed command during recovery. */
   onReplay?: (envelope: Envelope, events: EngineEvent[]) => void;
 }
+
+/** Commands between snapshots by default: recovery replays at most this many. */
+export const SNAPSHOT_EVERY = 100_000;
+/** Snapshots kept by default. */
+export const SNAPSHOTS_KEPT = 3;
 
 export interface Acknowledgement {
   seq: number;
@@ -107,8 +115,8 @@ export class Sequencer {
   private constructor(options: SequencerOptions) {
     this.journal = new SqliteJournal(options.path, options);
     this.clock = options.clock ?? Date.now;
-    this.snapshotEvery = options.snapshotEvery ?? 100_000;
-    this.snapshotsKept = options.snapshotsKept ?? 3;
+    this.snapshotEvery = options.snapshotEvery ?? SNAPSHOT_EVERY;
+    this.snapshotsKept = options.snapshotsKept ?? SNAPSHOTS_KEPT;
     this.batchMax = options.batchMax ?? 8_192;
     this.queueMax = options.queueMax ?? 100_000;
     this.checkInvariantsEvery = options.checkInvariantsEvery ?? 1_000;
@@ -235,7 +243,7 @@ export class Sequencer {
     this.stats.batches += 1;
     this.sinceInvariantCheck += batch.length;
     if (invariantCheckDue(this.sinceInvariantCheck, this.checkInvariantsEvery, this.engineValue)) this.checkInvariants();
-    if (this.engineValue.lastSeq - this.lastSnapshotSeq >= this.snapshotEvery) this.snapshotNow();
+    if (this.snapshotEvery > 0 && this.engineValue.lastSeq - this.lastSnapshotSeq >= this.snapshotEvery) this.snapshotNow();
   }
 
   private checkInvariants(): void {
@@ -252,8 +260,7 @@ export class Sequencer {
   snapshotNow(): void {
     const engine = this.engineValue;
     if (engine.lastSeq === 0) return;
-    const json = encodeSnapshot(engine.snapshot());
-    this.sink.writeSnapshot(engine.lastSeq, engine.lastTs, sha256(json), json, this.snapshotsKept);
+    this.sink.writeSnapshot(packSnapshot(engine.lastSeq, engine.lastTs, encodeSnapshot(engine.snapshot())), this.snapshotsKept);
     this.lastSnapshotSeq = engine.lastSeq;
     this.stats.snapshots += 1;
   }

@@ -48,8 +48,27 @@ export function chainLink(previous: string, seq: number, ts: number, command: st
   return hash('sha256', `${previous}\n${seq}\n${ts}\n${command}`, 'hex');
 }
 
-export function sha256(data: Buffer | string): string {
+export function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** An engine snapshot ready to store: its state hash, and its canonical JSON gzipped. */
+export interface PackedSnapshot {
+  seq: number;
+  ts: number;
+  stateHash: string;
+  body: Uint8Array;
+  bodySha256: string;
+}
+
+/**
+ * Hashes and compresses a snapshot's JSON (encodeSnapshot), on whichever thread took it: with
+ * a hundred thousand orders open that is tens of milliseconds, which the journal writer, whose
+ * every batch an acknowledgement waits for, should not spend.
+ */
+export function packSnapshot(seq: number, ts: number, json: string): PackedSnapshot {
+  const body = gzipSync(json, { level: 1 });
+  return { seq, ts, stateHash: sha256(json), body, bodySha256: sha256(body) };
 }
 
 export interface JournalOptions {
@@ -157,11 +176,13 @@ export class SqliteJournal {
     return this.db.prepare('SELECT seq, ts, command, chain FROM journal WHERE seq = ?').get(seq) as JournalRow | undefined;
   }
 
-  /** Stores a snapshot taken right after applying `seq`. `chain` is the journal link at seq. */
-  writeSnapshot(seq: number, ts: number, stateHash: string, chain: string, json: string): void {
-    const body = gzipSync(json, { level: 1 });
+  /** Stores a snapshot taken right after applying its seq. `chain` is the journal link at that seq. */
+  writeSnapshot(snapshot: PackedSnapshot, chain: string): void {
+    const { seq, ts, stateHash, body, bodySha256 } = snapshot;
+    // A body that crossed threads arrives as a plain Uint8Array, which SQLite binds only as a Buffer.
+    const blob = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     this.db.prepare('INSERT OR REPLACE INTO snapshots (seq, ts, state_hash, chain, body, body_sha256) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(seq, ts, stateHash, chain, body, sha256(body));
+      .run(seq, ts, stateHash, chain, blob, bodySha256);
   }
 
   /** Snapshots, newest first, without their bodies. */

@@ -18,6 +18,9 @@ export interface ProjectionOptions {
   restartMs: number;
   /** The replica checks every invariant after at least this many commands (0: never). */
   auditEvery: number;
+  /** The replica is snapshotted every this many commands (0: never), keeping the newest snapshotsKept. */
+  snapshotEvery: number;
+  snapshotsKept: number;
   /** Called once if the replica's audit finds an invariant broken. */
   onViolation: (message: string) => void;
   /** Test hook: the thread waits this long before each batch. */
@@ -96,7 +99,8 @@ export class ProjectionThread {
     const closedFlag = new Int32Array(new SharedArrayBuffer(4));
     const workerData: ProjectionData = {
       journalPath: this.journalPath, storePath: this.storePath, input: port2,
-      closedFlag: closedFlag.buffer as SharedArrayBuffer, auditEvery: this.options.auditEvery, delayMs: this.options.delayMs, failAtSeq,
+      closedFlag: closedFlag.buffer as SharedArrayBuffer, auditEvery: this.options.auditEvery,
+      snapshotEvery: this.options.snapshotEvery, snapshotsKept: this.options.snapshotsKept, delayMs: this.options.delayMs, failAtSeq,
       breakAtSeq: this.options.breakAtSeq,
     };
     const worker = new Worker(new URL('./projection-worker.js', import.meta.url), { workerData, transferList: [port2] });

@@ -8,15 +8,20 @@
  * The replica is also the auditor: every max(auditEvery, open orders) commands it checks every
  * engine invariant (DESIGN.md §3). Its state at a seq is the live engine's, so a violation here is
  * one there, and the engine thread never stalls for a check that is linear in the book.
+ *
+ * And it takes the snapshots, for the same reason: with a hundred thousand orders open, copying,
+ * encoding, hashing and compressing the state takes a few hundred milliseconds, during which the
+ * engine thread would answer no one. Every snapshotEvery commands it checks the invariants, takes
+ * the snapshot and hands it to the journal writer, which stores it between two batches.
  */
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { findViolations, invariantCheckDue } from '../core/index.js';
+import { encodeSnapshot, findViolations, invariantCheckDue } from '../core/index.js';
 import type { Command, Envelope } from '../core/index.js';
-import { recover, SqliteJournal } from '../journal/index.js';
-import type { Committed, ForwardStart, SerializedEnvelope } from '../journal/index.js';
+import { packSnapshot, recover, SqliteJournal } from '../journal/index.js';
+import type { Committed, ForwardStart, ReplicaSnapshot, SerializedEnvelope } from '../journal/index.js';
 import { Projector } from './projector.js';
 
 /**
@@ -46,6 +51,9 @@ export interface ProjectionData {
   closedFlag: SharedArrayBuffer;
   /** Check every invariant on the replica after at least this many commands (0: never). */
   auditEvery: number;
+  /** Snapshot the replica every this many commands (0: never), keeping the newest snapshotsKept. */
+  snapshotEvery: number;
+  snapshotsKept: number;
   /** Test hook: wait this long before each batch, as a lagging read model would. */
   delayMs: number;
   /** Test hook: break the replica's books (one unit of money appears) after applying this seq (0: never). */
@@ -57,26 +65,45 @@ export interface ProjectionData {
 export type ProjectionControl = { op: 'close'; untilSeq: number };
 export type ProjectionReport = { projected: number } | { failed: string } | { violated: string };
 
-const { journalPath, storePath, input, closedFlag, auditEvery, delayMs, failAtSeq, breakAtSeq } = workerData as ProjectionData;
+const { journalPath, storePath, input, closedFlag, auditEvery, snapshotEvery, snapshotsKept, delayMs, failAtSeq, breakAtSeq } = workerData as ProjectionData;
 const closed = new Int32Array(closedFlag);
 lowerThreadPriority();
 const projector = new Projector(storePath);
 const journal = new SqliteJournal(journalPath);
 // A replica of the engine as of the read model's last seq: the snapshot at or before it, then replay.
 const engine = recover(journal, { untilSeq: projector.lastSeq }).engine;
+let lastSnapshotSeq = journal.snapshotList()[0]?.seq ?? 0;
 let journalOpen = true;
 let failed = false;
 let sinceAudit = 0;
 let violated = false;
 
+function report(message: ProjectionReport): void {
+  parentPort!.postMessage(message);
+}
+
+/** Whether the replica's books balance; if not, says so (once) and the exchange stops. */
+function booksHold(): boolean {
+  sinceAudit = 0;
+  const problems = findViolations(engine);
+  if (problems.length === 0) return true;
+  violated = true;
+  report({ violated: `engine invariants broken at seq ${engine.lastSeq}: ${problems.join('; ')}` });
+  return false;
+}
+
 function audit(applied: number): void {
   sinceAudit += applied;
   if (violated || !invariantCheckDue(sinceAudit, auditEvery, engine)) return;
-  sinceAudit = 0;
-  const problems = findViolations(engine);
-  if (problems.length === 0) return;
-  violated = true;
-  parentPort!.postMessage({ violated: `engine invariants broken at seq ${engine.lastSeq}: ${problems.join('; ')}` } satisfies ProjectionReport);
+  booksHold();
+}
+
+/** A recovery starts from a snapshot: only a state that passes every invariant becomes one. */
+function snapshotIfDue(): void {
+  if (snapshotEvery <= 0 || violated || engine.lastSeq - lastSnapshotSeq < snapshotEvery || !booksHold()) return;
+  lastSnapshotSeq = engine.lastSeq;
+  const offer: ReplicaSnapshot = { snapshot: packSnapshot(engine.lastSeq, engine.lastTs, encodeSnapshot(engine.snapshot())), keep: snapshotsKept };
+  input.postMessage(offer);
 }
 
 function breakBooks(): void {
@@ -105,10 +132,12 @@ function project(rows: readonly SerializedEnvelope[]): void {
     audit(batch.length);
   } catch (error) {
     failed = true;
-    parentPort!.postMessage({ failed: (error as Error).message } satisfies ProjectionReport);
+    report({ failed: (error as Error).message });
     return;
   }
-  parentPort!.postMessage({ projected: engine.lastSeq } satisfies ProjectionReport);
+  // Readers waiting for this batch go first; the snapshot can wait for them.
+  report({ projected: engine.lastSeq });
+  snapshotIfDue();
 }
 
 const CATCH_UP_CHUNK = 2_000;
@@ -165,7 +194,7 @@ parentPort!.on('message', (control: ProjectionControl) => {
   // Batches come on another channel: take whatever is still queued there before closing.
   drain(null);
   if (engine.lastSeq < control.untilSeq && !failed) {
-    parentPort!.postMessage({ failed: `closed at seq ${engine.lastSeq}, short of ${control.untilSeq}: rebuild the read model` } satisfies ProjectionReport);
+    report({ failed: `closed at seq ${engine.lastSeq}, short of ${control.untilSeq}: rebuild the read model` });
   }
   if (journalOpen) journal.close();
   projector.close();
