@@ -24,3 +24,24 @@ test('the demo market maker keeps every demo book quoted and the tape moving', a
     await venue.stop();
   }
 });
+
+test('the demo book is deep enough for a newcomer: a 1,000 USDT market buy on BTC-USDT fills in full without emptying the asks', async () => {
+  const venue = await Venue.start();
+  const maker = new DemoMarketMaker(venue.exchange, { intervalMs: 60_000, levels: 6, takeProbability: 0 });
+  try {
+    await maker.start();
+    maker.stop();
+    const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth');
+    const askNotional = depth.body.asks.reduce((sum: number, [price, quantity]: [string, string]) => sum + Number(price) * Number(quantity), 0);
+    assert.ok(askNotional > 20_000, `asks worth ${askNotional} USDT`);
+    const newcomer = await venue.trader('newcomer@example.com', { USDT: '5000' });
+    const bought = await venue.signed(newcomer, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'market', quote_quantity: '1000' });
+    assert.equal(bought.status, 201, JSON.stringify(bought.body));
+    assert.equal(bought.body.status, 'FILLED', JSON.stringify(bought.body));
+    const after = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth');
+    assert.ok(after.body.asks.length > 0, 'asks remain');
+  } finally {
+    maker.stop();
+    await venue.stop();
+  }
+});

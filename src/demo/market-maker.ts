@@ -21,6 +21,12 @@ const DEFAULT_OPTIONS: MarketMakerOptions = { intervalMs: 1_000, levels: 6, take
 /** Reference prices in whole quote units per whole base unit, as decimal strings. */
 const REFERENCE: Record<string, string> = { 'BTC-USDT': '65000', 'ETH-USDT': '3200', 'ETH-BTC': '0.049', 'BTC-EUR': '60000' };
 const FUNDS: Record<string, string> = { BTC: '1000', ETH: '20000', USDT: '100000000', EUR: '50000000' };
+/**
+ * What the first level of a side is worth, in the quote asset; level n quotes about n times as
+ * much. Six levels then hold some 40,000 USDT a side on BTC-USDT: enough that a newcomer's first
+ * market order fills instead of emptying the book.
+ */
+const LEVEL_NOTIONAL: Record<string, string> = { 'BTC-USDT': '2000', 'ETH-USDT': '1000', 'ETH-BTC': '0.03', 'BTC-EUR': '2000' };
 
 export class DemoMarketMaker {
   private timer: NodeJS.Timeout | null = null;
@@ -74,7 +80,7 @@ export class DemoMarketMaker {
         const commands: Command[] = [{ type: 'cancel_all', account: this.makerAccount, market: market.id }];
         for (let level = 1; level <= this.options.levels; level++) {
           const offset = Math.max(market.tick, Math.round((next * level) / 2_000 / market.tick) * market.tick);
-          const quantity = this.quantity(market, next);
+          const quantity = this.levelQuantity(market, next, level);
           commands.push({ type: 'place_order', account: this.makerAccount, market: market.id, side: 'buy', orderType: 'limit', price: this.onTick(market, next - offset), quantity, stp: 'cancel_maker' });
           commands.push({ type: 'place_order', account: this.makerAccount, market: market.id, side: 'sell', orderType: 'limit', price: this.onTick(market, next + offset), quantity, stp: 'cancel_maker' });
         }
@@ -100,11 +106,27 @@ export class DemoMarketMaker {
 
   /** One to five times the smallest quantity that meets the market's minimum notional. */
   private quantity(market: Market, price: number): number {
-    // ⌈minNotional × 10^basePrecision / (price × lot)⌉ in integers.
-    const numerator = BigInt(market.minNotional) * 10n ** BigInt(market.base.precision);
-    const denominator = BigInt(price) * BigInt(market.lot);
-    const byNotional = Number((numerator + denominator - 1n) / denominator);
-    const minimumLots = Math.max(1, byNotional, Math.ceil(market.minQuantity / market.lot));
-    return minimumLots * (1 + Math.floor(Math.random() * 5)) * market.lot;
+    return this.minimumLots(market, price) * (1 + Math.floor(Math.random() * 5)) * market.lot;
   }
+
+  /** Level n of the ladder: 0.5 to 1.5 times n × LEVEL_NOTIONAL, and never below the market's minimum. */
+  private levelQuantity(market: Market, price: number, level: number): number {
+    const notional = LEVEL_NOTIONAL[market.id];
+    if (notional === undefined) return this.quantity(market, price);
+    const quarters = BigInt(level * (2 + Math.floor(Math.random() * 5)));
+    const lots = Number(lotsFor(parseMinor(notional, market.quote.precision) * quarters, 4n * BigInt(price), market));
+    return Math.max(lots, this.minimumLots(market, price)) * market.lot;
+  }
+
+  private minimumLots(market: Market, price: number): number {
+    const byNotional = Number(lotsFor(BigInt(market.minNotional), BigInt(price), market));
+    return Math.max(1, byNotional, Math.ceil(market.minQuantity / market.lot));
+  }
+}
+
+/** ⌈notional / price⌉ in lots, in integers: notional × 10^basePrecision / (price × lot), rounded up. */
+function lotsFor(notional: bigint, price: bigint, market: Market): bigint {
+  const numerator = notional * 10n ** BigInt(market.base.precision);
+  const denominator = price * BigInt(market.lot);
+  return (numerator + denominator - 1n) / denominator;
 }
