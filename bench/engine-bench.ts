@@ -2,20 +2,22 @@
  * `npm run bench`: the engine, the nodejs-order-book baseline, the durable journal and recovery,
  * on seeded workloads. Prints a table, then one JSON object as the last line.
  *
- * Environment: BENCH_RUNS (default 3, medians reported), BENCH_OPS (default 1,000,000).
+ * Environment: BENCH_RUNS (default 3, medians reported), BENCH_OPS (default 1,000,000),
+ * BENCH_SNAPSHOT_ORDERS (resting orders in the snapshot measured, default 100,000).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrderBook, SelfTradePreventionMode, Side } from 'nodejs-order-book';
-import { Engine, findViolations } from '../src/core/index.js';
+import { encodeSnapshot, Engine, findViolations } from '../src/core/index.js';
 import type { Command, Envelope } from '../src/core/index.js';
-import { recover, Sequencer, SqliteJournal } from '../src/journal/index.js';
+import { packSnapshot, recover, Sequencer, SqliteJournal } from '../src/journal/index.js';
 import { generateWorkload, KIND_CANCEL, KIND_LIMIT, KIND_MARKET } from './workload.js';
 import type { BookSummary, Workload } from './workload.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const OPS = Number(process.env.BENCH_OPS ?? 1_000_000);
+const SNAPSHOT_ORDERS = Number(process.env.BENCH_SNAPSHOT_ORDERS ?? 100_000);
 const ACCOUNTS = 1_000;
 const PREFILL = 2_000;
 const TICK = 10_000; // 0.01 USDT at 6 decimals
@@ -214,6 +216,32 @@ async function runSequencerAndRecovery(setup: Command[], env: Envelope[]): Promi
   }
 }
 
+/**
+ * What a snapshot costs with SNAPSHOT_ORDERS resting orders: taking, encoding, hashing and
+ * compressing the state (on the read-model thread, which holds a replica), and storing the packed
+ * snapshot (on the journal writer, between two batches).
+ */
+function runSnapshot(setup: Command[], orders: number): { takeMs: number; storeMs: number; bytes: number } {
+  const engine = freshEngine(setup);
+  for (let i = 0; i < orders; i++) {
+    engine.apply({ seq: setup.length + i + 1, ts: T0, cmd: { type: 'place_order', account: 1 + (i % ACCOUNTS), market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: (1_000 + (i % 500)) * TICK, quantity: LOT } });
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-bench-'));
+  try {
+    const journal = new SqliteJournal(join(dir, 'journal.db'));
+    gc();
+    const started = process.hrtime.bigint();
+    const packed = packSnapshot(engine.lastSeq, engine.lastTs, encodeSnapshot(engine.snapshot()));
+    const taken = process.hrtime.bigint();
+    journal.writeSnapshot(packed, journal.lastChain);
+    const stored = process.hrtime.bigint();
+    journal.close();
+    return { takeMs: Number(taken - started) / 1e6, storeMs: Number(stored - taken) / 1e6, bytes: packed.body.length };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function row(name: string, value: string, note = ''): void {
   console.log(`${name.padEnd(44)} ${value.padStart(16)}  ${note}`);
 }
@@ -245,6 +273,9 @@ async function main(): Promise<void> {
   const journalRate: number[] = [];
   const sequencerRate: number[] = [];
   const recovery: number[] = [];
+  const snapshotTake: number[] = [];
+  const snapshotStore: number[] = [];
+  let snapshotBytes = 0;
   let correct = true;
   let baselineCorrect = true;
   let multiRejected = 0;
@@ -270,7 +301,11 @@ async function main(): Promise<void> {
     sequencerRate.push(s.commandsPerSec);
     recovery.push(s.recoverySecondsPerMillion);
     hashMatches &&= s.hashMatches;
-    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M`);
+    const snap = runSnapshot(singleSetup, SNAPSHOT_ORDERS);
+    snapshotTake.push(snap.takeMs);
+    snapshotStore.push(snap.storeMs);
+    snapshotBytes = snap.bytes;
+    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
   }
   const result = {
     engine_ops_per_sec: Math.round(median(engineTput)),
@@ -283,6 +318,10 @@ async function main(): Promise<void> {
     journal_commands_per_sec: Math.round(median(journalRate)),
     sequencer_commands_per_sec: Math.round(median(sequencerRate)),
     recovery_seconds_per_million: Number(median(recovery).toFixed(2)),
+    snapshot_orders: SNAPSHOT_ORDERS,
+    snapshot_take_ms: Number(median(snapshotTake).toFixed(1)),
+    snapshot_store_ms: Number(median(snapshotStore).toFixed(1)),
+    snapshot_bytes: snapshotBytes,
     engine_state_matches_reference: correct,
     baseline_state_matches_reference: baselineCorrect,
     recovered_hash_matches_live: hashMatches,
@@ -299,6 +338,7 @@ async function main(): Promise<void> {
   row('durable journal alone (cmds/s)', fmt(result.journal_commands_per_sec), 'SQLite WAL, synchronous=FULL, 1,000 per commit');
   row('sequencer: journal + engine + ack (cmds/s)', fmt(result.sequencer_commands_per_sec), 'group commit per event-loop turn');
   row('recovery from genesis (s per million)', result.recovery_seconds_per_million.toFixed(2), 'read, verify hash chain, parse, apply');
+  row(`snapshot, ${fmt(SNAPSHOT_ORDERS)} orders open: take / store (ms)`, `${result.snapshot_take_ms} / ${result.snapshot_store_ms}`, `read-model thread / journal writer; ${fmt(snapshotBytes)} bytes gzipped`);
   row('final books match the simulator', `${correct} / ${baselineCorrect}`, 'engine / baseline');
   console.log(JSON.stringify(result));
 }
