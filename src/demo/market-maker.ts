@@ -109,13 +109,15 @@ export class DemoMarketMaker {
     return this.minimumLots(market, price) * (1 + Math.floor(Math.random() * 5)) * market.lot;
   }
 
-  /** Level n of the ladder: 0.5 to 1.5 times n × LEVEL_NOTIONAL, and never below the market's minimum. */
+  /** Level n of the ladder: 0.5 to 1.5 times n × LEVEL_NOTIONAL, within the market's limits. */
   private levelQuantity(market: Market, price: number, level: number): number {
     const notional = LEVEL_NOTIONAL[market.id];
     if (notional === undefined) return this.quantity(market, price);
     const quarters = BigInt(level * (2 + Math.floor(Math.random() * 5)));
     const lots = Number(lotsFor(parseMinor(notional, market.quote.precision) * quarters, 4n * BigInt(price), market));
-    return Math.max(lots, this.minimumLots(market, price)) * market.lot;
+    // Rounding the maximum notional up may overshoot it by a lot; one lot less stays within it.
+    const maxLots = Math.min(Math.floor(market.maxQuantity / market.lot), Number(lotsFor(BigInt(market.maxNotional), BigInt(price), market)) - 1);
+    return Math.max(Math.min(lots, maxLots), this.minimumLots(market, price)) * market.lot;
   }
 
   private minimumLots(market: Market, price: number): number {
