@@ -199,6 +199,8 @@ test('snapshots are taken by the read-model thread from its replica, never on th
     assert.ok(seqs.length > 0 && seqs.at(-1)! > lastSeq - 25, `a snapshot within the last 25 commands (have ${seqs.join(', ')}; last seq ${lastSeq})`);
     assert.ok(seqs.length <= 3, 'only the newest three are kept');
     assert.equal(venue.exchange.sequencer.stats.snapshots, 0, 'the engine thread took none');
+    const metrics = await (await fetch(`${venue.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^bourse_journal_last_snapshot_seq ${seqs.at(-1)}$`, 'm'), 'operators see how far the newest snapshot is');
     stateHash = venue.exchange.engine.stateHash();
   } finally {
     await venue.stop(true);

@@ -1,4 +1,4 @@
-/** Prometheus metrics: request latency, engine queue depth, commands, journal position, sockets. */
+/** Prometheus metrics: request latency, engine queue depth, commands, journal and snapshot positions, sockets. */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import type { Exchange } from '../exchange.js';
@@ -20,6 +20,10 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
     collect() { this.reset(); this.inc(exchange.sequencer.stats.batches); },
   });
   new Gauge({ name: 'bourse_journal_last_seq', help: 'Last journaled sequence number', registers: [registry], collect() { this.set(exchange.sequencer.lastSeq); } });
+  new Gauge({
+    name: 'bourse_journal_last_snapshot_seq', help: 'Sequence number of the newest snapshot (a restart replays the journal after it)', registers: [registry],
+    collect() { this.set(exchange.sequencer.journal.newestSnapshotSeq()); },
+  });
   new Gauge({ name: 'bourse_open_orders', help: 'Open orders in the engine', registers: [registry], collect() { this.set(exchange.engine.orders.size); } });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
 

@@ -185,6 +185,11 @@ export class SqliteJournal {
       .run(seq, ts, stateHash, chain, blob, bodySha256);
   }
 
+  /** The newest snapshot's seq (0: none). */
+  newestSnapshotSeq(): number {
+    return (this.db.prepare('SELECT max(seq) AS seq FROM snapshots').get() as { seq: number | null }).seq ?? 0;
+  }
+
   /** Snapshots, newest first, without their bodies. */
   snapshotList(): Omit<SnapshotRow, 'body'>[] {
     return (this.db.prepare('SELECT seq, ts, state_hash AS stateHash, chain, body_sha256 AS bodySha256 FROM snapshots ORDER BY seq DESC').all()) as Omit<SnapshotRow, 'body'>[];

@@ -72,7 +72,7 @@ const projector = new Projector(storePath);
 const journal = new SqliteJournal(journalPath);
 // A replica of the engine as of the read model's last seq: the snapshot at or before it, then replay.
 const engine = recover(journal, { untilSeq: projector.lastSeq }).engine;
-let lastSnapshotSeq = journal.snapshotList()[0]?.seq ?? 0;
+let lastSnapshotSeq = journal.newestSnapshotSeq();
 let journalOpen = true;
 let failed = false;
 let sinceAudit = 0;
