@@ -10,6 +10,8 @@ import { parse as parseJson } from 'secure-json-parse';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { registerMetrics } from './metrics.js';
+import { documentRoute } from './route-docs.js';
+import type { SignedHook } from './route-docs.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
@@ -168,6 +170,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (limited !== undefined) throw limited;
     return reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
+  app.addHook('onRoute', documentRoute);
   app.addHook('onRoute', (route) => {
     const weight = route.config?.weight ?? 1;
     const charge: RouteHook = (request, _reply, done) => done(chargeAddress(request, weight));
@@ -195,7 +198,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (wait > 0) throw rateLimited(wait);
     request.apiKey = result.key;
   };
-  const authenticate = (permission: Permission): RouteHook => asHook((request) => verify(request, permission));
+  // Tagged with its permission, which the docs page reads (route-docs.ts).
+  const authenticate = (permission: Permission): RouteHook => Object.assign(asHook((request) => verify(request, permission)), { signedPermission: permission } satisfies SignedHook);
 
   // Hooks first, so that they apply to every route registered below.
   let sockets: { clients: () => number } | null = null;
@@ -209,7 +213,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
           key: { type: 'apiKey', in: 'header', name: 'X-BOURSE-KEY' },
           timestamp: { type: 'apiKey', in: 'header', name: 'X-BOURSE-TIMESTAMP' },
           signature: { type: 'apiKey', in: 'header', name: 'X-BOURSE-SIGNATURE', description: 'hex HMAC-SHA256(secret, timestamp + METHOD + path-with-query + body)' },
-          admin: { type: 'http', scheme: 'bearer' },
+          admin: { type: 'http', scheme: 'bearer', description: 'the token in DATA/admin.token' },
+          session: { type: 'http', scheme: 'bearer', description: 'a session token from POST /api/v1/auth/login' },
         },
       },
     },

@@ -10,6 +10,7 @@ import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { clientIp } from './server.js';
 import { addressSubject } from '../identity/ip.js';
+import type { SessionHook } from './route-docs.js';
 
 const EMAIL = { type: 'string', maxLength: 254 } as const;
 const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
@@ -28,11 +29,12 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const header = request.headers.authorization;
     return typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
   };
-  const session = async (request: FastifyRequest): Promise<void> => {
+  // Tagged, for the docs page (route-docs.ts).
+  const session = Object.assign(async (request: FastifyRequest): Promise<void> => {
     const user = exchange.identity.sessionUser(bearer(request), exchange.clock());
     if (user === undefined) throw new ApiError(401, 'INVALID_SESSION', 'log in first');
     request.sessionUser = user;
-  };
+  }, { sessionToken: true } satisfies SessionHook);
   /** A TOTP code is required whenever the user has two-factor authentication on. */
   const requireTotp = (user: UserRecord, code: string | undefined): void => {
     if (!user.twoFactor) return;

@@ -1,0 +1,114 @@
+/**
+ * What the docs page (/docs, from /openapi.json) says about each route: a group and one line. How
+ * a route is authenticated is not written here but read off the route's own hooks, so that the
+ * document cannot claim a check the route does not make.
+ */
+import type { RouteOptions } from 'fastify';
+import type { Permission } from '../identity/store.js';
+
+const MARKET_DATA = 'market data';
+const TRADING = 'trading';
+const ACCOUNT = 'account';
+const FUNDING = 'funding';
+const SESSION = 'session';
+const ADMIN = 'admin';
+const ADMIN_FUNDING = 'admin: funding';
+
+/** By "METHOD /path" as the route is registered (Fastify's `:param` form). */
+const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
+  'GET /health': ['operations', 'Whether the sequencer and the read model are running, and the last sequence number'],
+  'GET /api/v1/time': [MARKET_DATA, 'Server time in milliseconds since the epoch'],
+  'GET /api/v1/assets': [MARKET_DATA, 'Assets and their precisions'],
+  'GET /api/v1/markets': [MARKET_DATA, 'Markets with tick, lot, limits, fees and state'],
+  'GET /api/v1/markets/:market/depth': [MARKET_DATA, 'Order book levels, with the sequence number they are as of'],
+  'GET /api/v1/markets/:market/trades': [MARKET_DATA, 'Recent trades, newest first, paginated'],
+  'GET /api/v1/tickers': [MARKET_DATA, '24-hour tickers of every market'],
+  'GET /api/v1/markets/:market/ticker': [MARKET_DATA, "A market's 24-hour ticker"],
+  'GET /api/v1/markets/:market/candles': [MARKET_DATA, 'Candles (1m to 1w)'],
+  'GET /api/v1/account': [ACCOUNT, "Who the key belongs to: user, account, KYC status, level and the key's permissions"],
+  'GET /api/v1/accounts': [ACCOUNT, "The user's main account and sub-accounts"],
+  'POST /api/v1/accounts': [ACCOUNT, 'Open a sub-account'],
+  'GET /api/v1/balances': [ACCOUNT, 'Available, reserved and locked balance per asset'],
+  'GET /api/v1/ledger': [ACCOUNT, 'Every balance change with the balance after it, newest first'],
+  'GET /api/v1/trades': [ACCOUNT, "The account's fills, newest first"],
+  'POST /api/v1/orders': [TRADING, 'Place an order: limit, market, stop, take-profit (market or limit) or trailing stop; GTC, IOC, FOK, DAY or GTD; post-only'],
+  'GET /api/v1/orders': [TRADING, "The account's orders, newest first; by status, market or client order id"],
+  'DELETE /api/v1/orders': [TRADING, 'Cancel every open order, or those of one market'],
+  'GET /api/v1/orders/:id': [TRADING, 'One order with its fills'],
+  'PATCH /api/v1/orders/:id': [TRADING, 'Amend a resting limit order (a smaller quantity at the same price keeps its place in the queue)'],
+  'DELETE /api/v1/orders/:id': [TRADING, 'Cancel an open order'],
+  'GET /api/v1/funding/assets': [FUNDING, 'Which assets can be deposited and withdrawn, with fees and limits'],
+  'GET /api/v1/deposit-address': [FUNDING, 'The deposit address (and tag or memo) for an asset'],
+  'GET /api/v1/deposit-reference': [FUNDING, 'The reference to quote on a bank transfer'],
+  'GET /api/v1/deposits': [FUNDING, 'Deposits, newest first'],
+  'GET /api/v1/funding/pending': [FUNDING, 'Deposits seen but not yet credited, per asset (not spendable)'],
+  'POST /api/v1/withdrawals': [FUNDING, 'Request a withdrawal to an address or a bank account'],
+  'GET /api/v1/withdrawals': [FUNDING, 'Withdrawals, newest first'],
+  'POST /api/v1/withdrawals/:id/confirm': [FUNDING, 'Confirm a withdrawal with a TOTP code'],
+  'DELETE /api/v1/withdrawals/:id': [FUNDING, 'Cancel a withdrawal not yet sent'],
+  'GET /api/v1/withdrawals/:id': [FUNDING, 'One withdrawal'],
+  'GET /api/v1/withdrawal-addresses': [FUNDING, 'The withdrawal address book'],
+  'POST /api/v1/withdrawal-addresses': [FUNDING, 'Add an address to the address book'],
+  'DELETE /api/v1/withdrawal-addresses': [FUNDING, 'Remove an address from the address book'],
+  'GET /api/v1/bank-accounts': [FUNDING, 'Bank accounts for fiat withdrawals'],
+  'POST /api/v1/bank-accounts': [FUNDING, 'Add a bank account (SEPA or SPEI)'],
+  'POST /api/v1/transfers': [FUNDING, 'Move funds to another user or between own accounts'],
+  'GET /api/v1/transfers': [FUNDING, 'Transfers, newest first'],
+  'POST /api/v1/auth/login': [SESSION, 'Log in with email, password and, once enrolled, a TOTP code; returns a session token'],
+  'POST /api/v1/auth/logout': [SESSION, 'End the session'],
+  'GET /api/v1/auth/me': [SESSION, 'The logged-in user'],
+  'POST /api/v1/auth/2fa/setup': [SESSION, 'Start two-factor enrolment: a TOTP secret and its otpauth URI'],
+  'POST /api/v1/auth/2fa/enable': [SESSION, 'Finish two-factor enrolment with a first code'],
+  'GET /api/v1/auth/apikeys': [SESSION, "The user's API keys (never their secrets)"],
+  'POST /api/v1/auth/apikeys': [SESSION, 'Create an API key; its secret is shown once'],
+  'DELETE /api/v1/auth/apikeys/:key': [SESSION, 'Revoke an API key'],
+  'POST /admin/v1/users': [ADMIN, 'Create a user and its account'],
+  'POST /admin/v1/users/kyc': [ADMIN, "Set a user's KYC status and level"],
+  'POST /admin/v1/apikeys': [ADMIN, 'Create an API key for a user; its secret is shown once'],
+  'GET /admin/v1/apikeys': [ADMIN, "A user's API keys"],
+  'DELETE /admin/v1/apikeys/:key': [ADMIN, 'Revoke an API key'],
+  'POST /admin/v1/deposits': [ADMIN, 'Credit an account directly (operators and tests)'],
+  'POST /admin/v1/assets': [ADMIN, 'Create an asset'],
+  'POST /admin/v1/markets': [ADMIN, 'Create a market'],
+  'POST /admin/v1/markets/:market/state': [ADMIN, 'Set a market trading, halted, cancel-only or post-only'],
+  'POST /admin/v1/markets/:market/fees': [ADMIN, "Set a market's maker and taker fees"],
+  'POST /admin/v1/chain/send': [ADMIN_FUNDING, 'Simulated chain: send coins to an address (a deposit)'],
+  'POST /admin/v1/chain/mine': [ADMIN_FUNDING, 'Simulated chain: mine blocks'],
+  'POST /admin/v1/chain/reorg': [ADMIN_FUNDING, 'Simulated chain: undo the newest blocks'],
+  'POST /admin/v1/chain/pause': [ADMIN_FUNDING, "Simulated chain: take the network's node down (sends fail until resumed)"],
+  'POST /admin/v1/chain/resume': [ADMIN_FUNDING, "Simulated chain: bring the network's node back"],
+  'GET /admin/v1/chain/outgoing': [ADMIN_FUNDING, 'Simulated chain: transactions the exchange has sent'],
+  'GET /admin/v1/withdrawals': [ADMIN_FUNDING, 'Withdrawals of every user, by state'],
+  'POST /admin/v1/withdrawals/:id/approve': [ADMIN_FUNDING, 'Approve a withdrawal held for review'],
+  'POST /admin/v1/withdrawals/:id/reject': [ADMIN_FUNDING, 'Reject a withdrawal; its funds return'],
+  'POST /admin/v1/withdrawals/:id/fail': [ADMIN_FUNDING, 'Give up on a withdrawal stuck before the chain took it; its funds return'],
+  'GET /admin/v1/withdrawals/:id/audit': [ADMIN_FUNDING, "A withdrawal's audit trail"],
+  'POST /admin/v1/fiat/deposits': [ADMIN_FUNDING, 'Record a received bank transfer (credited by its reference)'],
+};
+
+/** A hook that checks a signed request; the docs read the permission it demands. */
+export type SignedHook = { signedPermission: Permission };
+/** A hook that checks a session token. */
+export type SessionHook = { sessionToken: true };
+
+const SIGNED = [{ key: [], timestamp: [], signature: [] }];
+
+/** Adds the route's group, line and authentication to its schema, which @fastify/swagger documents. */
+export function documentRoute(route: RouteOptions): void {
+  const methods = [route.method].flat();
+  const docs = ROUTE_DOCS[`${methods[0]} ${route.url}`];
+  if (docs === undefined || route.schema?.hide === true) return;
+  const [tag, summary] = docs;
+  const hooks = [route.preValidation ?? []].flat() as unknown[];
+  const permission = hooks.map((hook) => (hook as Partial<SignedHook>).signedPermission).find((p) => p !== undefined);
+  const session = hooks.some((hook) => (hook as Partial<SessionHook>).sessionToken === true);
+  const admin = route.url.startsWith('/admin/');
+  const auth = permission !== undefined ? { security: SIGNED, description: `Signed; the key needs the \`${permission}\` permission.` }
+    : session ? { security: [{ session: [] }], description: 'Needs a session token from POST /api/v1/auth/login.' }
+      : admin ? { security: [{ admin: [] }], description: 'Admin token (DATA/admin.token); answered only from the addresses in server.adminAllow.' }
+        : { security: [], description: 'Public.' };
+  route.schema = { ...route.schema, tags: [tag], summary, ...auth };
+}
+
+/** Every documented route key, for the test that keeps this table and the routes in step. */
+export const DOCUMENTED_ROUTES: readonly string[] = Object.keys(ROUTE_DOCS);
