@@ -1,7 +1,8 @@
 /**
  * What the docs page (/docs, from /openapi.json) says about each route: a group and one line. How
- * a route is authenticated is not written here but read off the route's own hooks, so that the
- * document cannot claim a check the route does not make.
+ * a route is authenticated is not written here: signed and session routes are known by the hook
+ * they carry, so that the document cannot claim a check the route does not make; admin routes by
+ * their prefix, under which one hook of the admin scope checks the token for every route.
  */
 import type { RouteOptions } from 'fastify';
 import type { Permission } from '../identity/store.js';

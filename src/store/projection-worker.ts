@@ -77,6 +77,7 @@ let journalOpen = true;
 let failed = false;
 let sinceAudit = 0;
 let violated = false;
+let closing = false;
 
 function report(message: ProjectionReport): void {
   parentPort!.postMessage(message);
@@ -98,12 +99,20 @@ function audit(applied: number): void {
   booksHold();
 }
 
-/** A recovery starts from a snapshot: only a state that passes every invariant becomes one. */
+/**
+ * A recovery starts from a snapshot: only a state that passes every invariant becomes one. None is
+ * taken while closing (the server writes its own at shutdown), and a failure to take one costs
+ * replay time, not the read model.
+ */
 function snapshotIfDue(): void {
-  if (snapshotEvery <= 0 || violated || engine.lastSeq - lastSnapshotSeq < snapshotEvery || !booksHold()) return;
+  if (snapshotEvery <= 0 || closing || violated || engine.lastSeq - lastSnapshotSeq < snapshotEvery || !booksHold()) return;
   lastSnapshotSeq = engine.lastSeq;
-  const offer: ReplicaSnapshot = { snapshot: packSnapshot(engine.lastSeq, engine.lastTs, encodeSnapshot(engine.snapshot())), keep: snapshotsKept };
-  input.postMessage(offer);
+  try {
+    const offer: ReplicaSnapshot = { snapshot: packSnapshot(engine.lastSeq, engine.lastTs, encodeSnapshot(engine.snapshot())), keep: snapshotsKept };
+    input.postMessage(offer);
+  } catch (error) {
+    process.emitWarning(`snapshot at seq ${engine.lastSeq} not taken: ${(error as Error).message}`);
+  }
 }
 
 function breakBooks(): void {
@@ -191,6 +200,7 @@ function drain(first: SerializedEnvelope[] | ForwardStart | null): void {
 input.on('message', drain);
 parentPort!.on('message', (control: ProjectionControl) => {
   if (control.op !== 'close') return;
+  closing = true;
   // Batches come on another channel: take whatever is still queued there before closing.
   drain(null);
   if (engine.lastSeq < control.untilSeq && !failed) {
