@@ -2,6 +2,7 @@
 import type { Exchange } from '../exchange.js';
 import type { Candle } from '../marketdata/candles.js';
 import { formatMinor } from '../money/index.js';
+import { NULLABLE_STRING } from './wire.js';
 
 const DAY_MS = 86_400_000;
 
@@ -60,3 +61,37 @@ export function tickerOf(exchange: Exchange, marketId: string): Record<string, u
     time: now,
   };
 }
+
+/*
+ * Response schemas of the market-data routes: the docs page shows them, and the routes serialise
+ * with them. A field missing here would be dropped from the answer, so they list every field the
+ * functions above produce.
+ */
+const STRING = { type: 'string' } as const;
+
+export const MARKET_OUT = {
+  type: 'object',
+  properties: {
+    market: STRING, base: STRING, quote: STRING, state: { type: 'string', enum: ['trading', 'halted', 'cancel_only', 'post_only'] },
+    tick_size: STRING, lot_size: STRING, min_quantity: STRING, max_quantity: STRING, min_notional: STRING, max_notional: STRING,
+    maker_fee: STRING, taker_fee: STRING, last_price: NULLABLE_STRING,
+  },
+} as const;
+
+export const TICKER_OUT = {
+  type: 'object',
+  properties: {
+    market: STRING, last: NULLABLE_STRING, open: NULLABLE_STRING, high: NULLABLE_STRING, low: NULLABLE_STRING,
+    volume: STRING, quote_volume: STRING, trades: { type: 'integer' }, change: NULLABLE_STRING, change_percent: NULLABLE_STRING,
+    best_bid: NULLABLE_STRING, best_bid_quantity: NULLABLE_STRING, best_ask: NULLABLE_STRING, best_ask_quantity: NULLABLE_STRING,
+    time: { type: 'integer', description: 'milliseconds since the epoch' },
+  },
+} as const;
+
+export const CANDLE_OUT = {
+  type: 'object',
+  properties: {
+    open_time: { type: 'integer' }, open: STRING, high: STRING, low: STRING, close: STRING, volume: STRING, quote_volume: STRING,
+    trades: { type: 'integer' },
+  },
+} as const;

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AmendOrder, Command, EngineEvent } from '../core/index.js';
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
-import { candleOut, marketOut, tickerOf } from './market-views.js';
+import { CANDLE_OUT, candleOut, MARKET_OUT, marketOut, TICKER_OUT, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
@@ -15,7 +15,7 @@ import type { Gateway } from './server.js';
 import { actingAccount, mayActOn, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { decimalIn, findOrder, openOrderOut, ORDER_OUT, placedOrderOut, scalesOf } from './wire.js';
+import { decimalIn, findOrder, NULLABLE_STRING, openOrderOut, ORDER_OUT, placedOrderOut, scalesOf } from './wire.js';
 import type { OrderWire } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -54,6 +54,33 @@ const AMEND_BODY = {
 } as const;
 
 
+/** A book level: [price, quantity, orders at that price]. */
+const LEVEL_OUT = { type: 'array', items: {}, description: '[price, quantity, number of orders]' } as const;
+const DEPTH_OUT = {
+  type: 'object',
+  properties: {
+    market: { type: 'string' }, seq: { type: 'integer', description: 'the journal sequence number the book is as of' },
+    bids: { type: 'array', items: LEVEL_OUT }, asks: { type: 'array', items: LEVEL_OUT },
+  },
+} as const;
+const TRADES_OUT = {
+  type: 'object',
+  properties: {
+    market: { type: 'string' },
+    trades: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' }, price: { type: 'string' }, quantity: { type: 'string' }, quote_quantity: { type: 'string' },
+          taker_side: { type: 'string', enum: ['buy', 'sell'] }, time: { type: 'integer' },
+        },
+      },
+    },
+    next_before: { ...NULLABLE_STRING, description: 'pass as `before` for the next page; null on the last' },
+  },
+} as const;
+
 function limitOf(text: string | undefined, fallback: number, max: number): number {
   const limit = text === undefined ? fallback : Number(text);
   if (limit < 1 || limit > max) throw new ApiError(400, 'INVALID_REQUEST', `limit must be 1..${max}`);
@@ -80,16 +107,32 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   // Public -------------------------------------------------------------------------------
 
-  app.get('/time', { config: { weight: 1 } }, async () => ({ server_time: exchange.clock() }));
+  app.get('/time', {
+    schema: { response: { 200: { type: 'object', properties: { server_time: { type: 'integer', description: 'milliseconds since the epoch' } } } } },
+    config: { weight: 1 },
+  }, async () => ({ server_time: exchange.clock() }));
 
-  app.get('/assets', { config: { weight: 1 } }, async () => ({
+  app.get('/assets', {
+    schema: {
+      response: {
+        200: {
+          type: 'object',
+          properties: { assets: { type: 'array', items: { type: 'object', properties: { code: { type: 'string' }, precision: { type: 'integer' }, min_fee: { type: 'string' } } } } },
+        },
+      },
+    },
+    config: { weight: 1 },
+  }, async () => ({
     assets: engine().assetList.map((a) => ({ code: a.code, precision: a.precision, min_fee: formatMinor(a.minFee, a.precision) })),
   }));
 
-  app.get('/markets', { config: { weight: 1 } }, async () => ({ markets: engine().marketList.map(marketOut) }));
+  app.get('/markets', {
+    schema: { response: { 200: { type: 'object', properties: { markets: { type: 'array', items: MARKET_OUT } } } } },
+    config: { weight: 1 },
+  }, async () => ({ markets: engine().marketList.map(marketOut) }));
 
   app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/depth', {
-    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } } },
+    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } }, response: { 200: DEPTH_OUT } },
     config: { weight: 2 },
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
@@ -100,7 +143,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.get<{ Params: { market: string }; Querystring: { limit?: string; before?: string } }>('/markets/:market/trades', {
-    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY, before: { type: 'string', pattern: '^[0-9]{1,16}$' } } } },
+    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY, before: { type: 'string', pattern: '^[0-9]{1,16}$' } } }, response: { 200: TRADES_OUT } },
     config: { weight: 2 },
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
@@ -117,12 +160,15 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     };
   });
 
-  app.get('/tickers', { config: { weight: 5 } }, async () => {
+  app.get('/tickers', {
+    schema: { response: { 200: { type: 'object', properties: { tickers: { type: 'array', items: TICKER_OUT } } } } },
+    config: { weight: 5 },
+  }, async () => {
     await fresh();
     return { tickers: engine().marketList.map((m) => tickerOf(exchange, m.id)) };
   });
 
-  app.get<{ Params: { market: string } }>('/markets/:market/ticker', { schema: { params: MARKET_PARAM }, config: { weight: 1 } }, async (request) => {
+  app.get<{ Params: { market: string } }>('/markets/:market/ticker', { schema: { params: MARKET_PARAM, response: { 200: TICKER_OUT } }, config: { weight: 1 } }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
     await fresh();
     return tickerOf(exchange, scales.id);
@@ -137,6 +183,9 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
           interval: { type: 'string', enum: CANDLE_INTERVAL_NAMES }, from: { type: 'string', pattern: '^[0-9]{1,16}$' },
           to: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY,
         },
+      },
+      response: {
+        200: { type: 'object', properties: { market: { type: 'string' }, interval: { type: 'string' }, candles: { type: 'array', items: CANDLE_OUT } } },
       },
     },
     config: { weight: 2 },
