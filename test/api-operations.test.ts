@@ -47,10 +47,11 @@ test('operations: health, Prometheus metrics, the OpenAPI document, and the docs
     assert.deepEqual(op('GET /api/v1/markets/{market}/depth').security, []);
     assert.deepEqual(op('GET /api/v1/auth/me').security, [{ session: [] }]);
     assert.deepEqual(op('POST /admin/v1/deposits').security, [{ admin: [] }]);
-    // Market data shows what it answers.
+    // Market data and the account's reads show what they answer.
     const answer = (path: string) => openapi.body.paths[path].get.responses['200'].content['application/json'].schema.properties;
     assert.deepEqual(Object.keys(answer('/api/v1/markets/{market}/depth')), ['market', 'seq', 'bids', 'asks']);
     assert.ok('best_bid' in answer('/api/v1/markets/{market}/ticker') && 'next_before' in answer('/api/v1/markets/{market}/trades'));
+    assert.ok('fills' in answer('/api/v1/orders/{id}') && 'pending' in answer('/api/v1/balances').balances.items.properties);
     const root = await fetch(`${venue.url}/`, { redirect: 'manual' });
     assert.equal(root.status, 302, 'the bare address leads to the docs page');
     assert.equal(root.headers.get('location'), '/docs/');

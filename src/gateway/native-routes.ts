@@ -53,7 +53,8 @@ const AMEND_BODY = {
   properties: { quantity: DECIMAL, price: DECIMAL },
 } as const;
 
-
+const STRING = { type: 'string' } as const;
+const NEXT_BEFORE = { ...NULLABLE_STRING, description: 'pass as `before` for the next page; null on the last' } as const;
 /** A book level: [price, quantity, orders at that price]. */
 const LEVEL_OUT = { type: 'array', items: {}, description: '[price, quantity, number of orders]' } as const;
 const DEPTH_OUT = {
@@ -77,7 +78,67 @@ const TRADES_OUT = {
         },
       },
     },
-    next_before: { ...NULLABLE_STRING, description: 'pass as `before` for the next page; null on the last' },
+    next_before: NEXT_BEFORE,
+  },
+} as const;
+const BALANCES_OUT = {
+  type: 'object',
+  properties: {
+    balances: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          asset: STRING, available: STRING, reserved: STRING, locked: STRING, total: STRING,
+          pending: { type: 'string', description: 'deposits seen but not yet credited (not in total)' },
+        },
+      },
+    },
+  },
+} as const;
+const ORDER_WITH_FILLS_OUT = {
+  type: 'object',
+  properties: {
+    ...ORDER_OUT.properties,
+    fills: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { trade_id: STRING, price: STRING, quantity: STRING, fee: STRING, fee_asset: STRING, liquidity: { type: 'string', enum: ['maker', 'taker'] }, time: { type: 'integer' } },
+      },
+    },
+  },
+} as const;
+const LEDGER_OUT = {
+  type: 'object',
+  properties: {
+    entries: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: STRING, seq: { type: 'integer' }, time: { type: 'integer' }, asset: STRING, kind: { type: 'string', description: 'the command that moved the balance' },
+          available_change: STRING, reserved_change: STRING, locked_change: STRING, available: STRING, reserved: STRING, locked: STRING,
+        },
+      },
+    },
+    next_before: NEXT_BEFORE,
+  },
+} as const;
+const FILLS_OUT = {
+  type: 'object',
+  properties: {
+    trades: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          trade_id: STRING, order_id: STRING, market: STRING, side: { type: 'string', enum: ['buy', 'sell'] }, price: STRING, quantity: STRING,
+          quote_quantity: STRING, fee: STRING, fee_asset: STRING, liquidity: { type: 'string', enum: ['maker', 'taker'] }, time: { type: 'integer' },
+        },
+      },
+    },
+    next_before: NEXT_BEFORE,
   },
 } as const;
 
@@ -222,7 +283,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.get<{ Querystring: { account?: string } }>('/balances', {
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } } },
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } }, response: { 200: BALANCES_OUT } },
     preValidation: read, config: { weight: 2 },
   }, async (request) => {
     // Deposits seen on chain but not yet confirmed: shown, never spendable (not in available or total).
@@ -262,6 +323,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
           account: ACCOUNT_QUERY,
         },
       },
+      response: { 200: { type: 'object', properties: { orders: { type: 'array', items: ORDER_OUT }, next_before: { ...NEXT_BEFORE, description: 'with status=all: pass as `before` for the next page; null on the last' } } } },
     },
     preValidation: read, config: { weight: 5 },
   }, async (request) => {
@@ -291,7 +353,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { orders, next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
   });
 
-  app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: read, config: { weight: 1 } }, async (request) => {
+  app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_WITH_FILLS_OUT } }, preValidation: read, config: { weight: 1 } }, async (request) => {
     await fresh();
     const owner = orderAccountInScope(exchange, request.apiKey!, Number(request.params.id));
     const order = owner === undefined ? undefined : orderOut(Number(request.params.id), owner);
@@ -308,7 +370,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.patch<{ Params: { id: string }; Body: { quantity?: string; price?: string } }>('/orders/:id', {
-    schema: { params: ID_PARAM, body: AMEND_BODY }, preValidation: trade, config: { weight: 1 },
+    schema: { params: ID_PARAM, body: AMEND_BODY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },
   }, async (request) => {
     const id = Number(request.params.id);
     const current = engine().openOrder(id);
@@ -323,7 +385,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return orderOut(id, owner);
   });
 
-  app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM }, preValidation: trade, config: { weight: 1 } }, async (request) => {
+  app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 } }, async (request) => {
     const id = Number(request.params.id);
     // An order out of the key's reach is cancelled as the key's own account, which the engine refuses as unknown.
     const owner = orderAccountInScope(exchange, request.apiKey!, id) ?? account(request);
@@ -333,7 +395,10 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.delete<{ Querystring: { market?: string; account?: string } }>('/orders', {
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: { market: { type: 'string', maxLength: 40 }, account: ACCOUNT_QUERY } } },
+    schema: {
+      querystring: { type: 'object', additionalProperties: false, properties: { market: { type: 'string', maxLength: 40 }, account: ACCOUNT_QUERY } },
+      response: { 200: { type: 'object', properties: { cancelled: { type: 'array', items: ORDER_OUT } } } },
+    },
     preValidation: trade, config: { weight: 5 },
   }, async (request) => {
     const owner = account(request, request.query.account);
@@ -350,6 +415,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
         type: 'object', additionalProperties: false,
         properties: { asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY, account: ACCOUNT_QUERY },
       },
+      response: { 200: LEDGER_OUT },
     },
     preValidation: read, config: { weight: 5 },
   }, async (request) => {
@@ -377,6 +443,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
         type: 'object', additionalProperties: false,
         properties: { market: { type: 'string', maxLength: 40 }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY, account: ACCOUNT_QUERY },
       },
+      response: { 200: FILLS_OUT },
     },
     preValidation: read, config: { weight: 5 },
   }, async (request) => {
