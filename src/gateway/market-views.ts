@@ -2,7 +2,7 @@
 import type { Exchange } from '../exchange.js';
 import type { Candle } from '../marketdata/candles.js';
 import { formatMinor } from '../money/index.js';
-import { NULLABLE_STRING } from './wire.js';
+import { NULLABLE_STRING, STRING } from './wire.js';
 
 const DAY_MS = 86_400_000;
 
@@ -67,7 +67,6 @@ export function tickerOf(exchange: Exchange, marketId: string): Record<string, u
  * with them. A field missing here would be dropped from the answer, so they list every field the
  * functions above produce.
  */
-const STRING = { type: 'string' } as const;
 
 export const MARKET_OUT = {
   type: 'object',

@@ -15,7 +15,7 @@ import type { Gateway } from './server.js';
 import { actingAccount, mayActOn, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { decimalIn, findOrder, NULLABLE_STRING, openOrderOut, ORDER_OUT, placedOrderOut, scalesOf } from './wire.js';
+import { decimalIn, findOrder, NULLABLE_STRING, openOrderOut, ORDER_OUT, placedOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -53,7 +53,6 @@ const AMEND_BODY = {
   properties: { quantity: DECIMAL, price: DECIMAL },
 } as const;
 
-const STRING = { type: 'string' } as const;
 const NEXT_BEFORE = { ...NULLABLE_STRING, description: 'pass as `before` for the next page; null on the last' } as const;
 /** A book level: [price, quantity, orders at that price]. */
 const LEVEL_OUT = { type: 'array', items: {}, description: '[price, quantity, number of orders]' } as const;

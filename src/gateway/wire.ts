@@ -36,6 +36,7 @@ export function percentToBps(text: unknown, field: string): number {
   return decimalIn(text, 2, field);
 }
 
+export const STRING = { type: 'string' } as const;
 export const NULLABLE_STRING = { type: ['string', 'null'] } as const;
 /** An order as every route answers it; compiled into the serialisers of POST /orders and the socket's `placed` reply. */
 export const ORDER_OUT = {
