@@ -52,6 +52,17 @@ test('operations: health, Prometheus metrics, the OpenAPI document, and the docs
     assert.deepEqual(Object.keys(answer('/api/v1/markets/{market}/depth')), ['market', 'seq', 'bids', 'asks']);
     assert.ok('best_bid' in answer('/api/v1/markets/{market}/ticker') && 'next_before' in answer('/api/v1/markets/{market}/trades'));
     assert.ok('fills' in answer('/api/v1/orders/{id}') && 'pending' in answer('/api/v1/balances').balances.items.properties);
+    // A route serialises with its declared response, which drops any field it does not list: every
+    // field the views produce must come through.
+    const { marketOut, tickerOf } = await import('../src/gateway/market-views.js');
+    const { findOrder } = await import('../src/gateway/wire.js');
+    const markets = await call(venue.url, 'GET', '/api/v1/markets');
+    assert.deepEqual(Object.keys(markets.body.markets[0]), Object.keys(marketOut(venue.exchange.engine.marketList[0]!)));
+    const ticker = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/ticker');
+    assert.deepEqual(Object.keys(ticker.body), Object.keys(tickerOf(venue.exchange, 'BTC-USDT')));
+    const placedId = (await venue.signed(trader, 'GET', '/api/v1/orders')).body.orders[0].id as string;
+    const fetched = await venue.signed(trader, 'GET', `/api/v1/orders/${placedId}`);
+    assert.deepEqual(Object.keys(fetched.body), [...Object.keys(findOrder(venue.exchange, Number(placedId), trader.account)!), 'fills']);
     const root = await fetch(`${venue.url}/`, { redirect: 'manual' });
     assert.equal(root.status, 302, 'the bare address leads to the docs page');
     assert.equal(root.headers.get('location'), '/docs/');

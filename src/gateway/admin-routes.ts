@@ -15,7 +15,7 @@ import { decimalIn, scalesOf } from './wire.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { marketOut } from './market-views.js';
 import { allows, blockList } from '../identity/ip.js';
-import { clientIp } from './server.js';
+import { bearerToken, clientIp } from './server.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
@@ -30,8 +30,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   const allowed = blockList(allow);
   app.addHook('preHandler', async (request: FastifyRequest) => {
     if (!allows(allowed, clientIp(request))) throw new ApiError(403, 'ADMIN_NOT_ALLOWED', 'the admin API is not open to this address');
-    const header = request.headers.authorization;
-    const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+    const token = bearerToken(request);
     // Compare digests: equal length, constant time, whatever the caller sent.
     if (!timingSafeEqual(digest(token), expected)) throw new ApiError(401, 'INVALID_ADMIN_TOKEN', 'admin token required');
   });

@@ -59,20 +59,20 @@ const LEVEL_OUT = { type: 'array', items: {}, description: '[price, quantity, nu
 const DEPTH_OUT = {
   type: 'object',
   properties: {
-    market: { type: 'string' }, seq: { type: 'integer', description: 'the journal sequence number the book is as of' },
+    market: STRING, seq: { type: 'integer', description: 'the journal sequence number the book is as of' },
     bids: { type: 'array', items: LEVEL_OUT }, asks: { type: 'array', items: LEVEL_OUT },
   },
 } as const;
 const TRADES_OUT = {
   type: 'object',
   properties: {
-    market: { type: 'string' },
+    market: STRING,
     trades: {
       type: 'array',
       items: {
         type: 'object',
         properties: {
-          id: { type: 'string' }, price: { type: 'string' }, quantity: { type: 'string' }, quote_quantity: { type: 'string' },
+          id: STRING, price: STRING, quantity: STRING, quote_quantity: STRING,
           taker_side: { type: 'string', enum: ['buy', 'sell'] }, time: { type: 'integer' },
         },
       },
@@ -177,7 +177,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
       response: {
         200: {
           type: 'object',
-          properties: { assets: { type: 'array', items: { type: 'object', properties: { code: { type: 'string' }, precision: { type: 'integer' }, min_fee: { type: 'string' } } } } },
+          properties: { assets: { type: 'array', items: { type: 'object', properties: { code: STRING, precision: { type: 'integer' }, min_fee: STRING } } } },
         },
       },
     },
@@ -245,7 +245,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
         },
       },
       response: {
-        200: { type: 'object', properties: { market: { type: 'string' }, interval: { type: 'string' }, candles: { type: 'array', items: CANDLE_OUT } } },
+        200: { type: 'object', properties: { market: STRING, interval: STRING, candles: { type: 'array', items: CANDLE_OUT } } },
       },
     },
     config: { weight: 2 },

@@ -76,6 +76,12 @@ export interface Gateway {
   addressOf: (raw: IncomingMessage) => string;
 }
 
+/** The token of an `Authorization: Bearer …` header, or '' (sessions and the admin API). */
+export function bearerToken(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  return typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+}
+
 /** The request's address, IPv4 unwrapped from its IPv6 form (see unwrapIpv4). */
 export function clientIp(request: FastifyRequest): string {
   return unwrapIpv4(request.ip);

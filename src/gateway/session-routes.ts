@@ -8,7 +8,7 @@ import { PERMISSIONS } from '../identity/store.js';
 import type { Permission, UserRecord } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
-import { clientIp } from './server.js';
+import { bearerToken, clientIp } from './server.js';
 import { addressSubject } from '../identity/ip.js';
 import type { SessionHook } from './route-docs.js';
 
@@ -25,13 +25,9 @@ declare module 'fastify' {
 
 export async function registerSessionRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   app.decorateRequest('sessionUser', null);
-  const bearer = (request: FastifyRequest): string => {
-    const header = request.headers.authorization;
-    return typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
-  };
   // Tagged, for the docs page (route-docs.ts).
   const session = Object.assign(async (request: FastifyRequest): Promise<void> => {
-    const user = exchange.identity.sessionUser(bearer(request), exchange.clock());
+    const user = exchange.identity.sessionUser(bearerToken(request), exchange.clock());
     if (user === undefined) throw new ApiError(401, 'INVALID_SESSION', 'log in first');
     request.sessionUser = user;
   }, { sessionToken: true } satisfies SessionHook);
@@ -74,7 +70,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
   });
 
   app.post('/logout', { preValidation: session }, async (request) => {
-    exchange.identity.deleteSession(bearer(request));
+    exchange.identity.deleteSession(bearerToken(request));
     return { logged_out: true };
   });
 
