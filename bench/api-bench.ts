@@ -18,16 +18,21 @@
  * than the rates on how much of the two cores the load generator takes, and how many commands
  * went into each journal commit. Each phase first runs BENCH_WARMUP_SECONDS (default 2)
  * unmeasured, then BENCH_HTTP_SECONDS (default 10) for the HTTP phases.
- * BENCH_PHASES picks phases (default `floor,http,lean,rate,ws,fanout`; `floor` is GET
- * /api/v1/time, unsigned, with the same client, connections and signing work: what HTTP alone
- * costs on this machine). BENCH_SERVER_FLAGS passes Node flags to the server (e.g.
+ * BENCH_PHASES picks phases (default `ceiling,floor,http,lean,rate,ws,fanout`). `ceiling` is a
+ * bare Fastify route that parses the order's JSON and does nothing else, in a process of its own,
+ * loaded by the lean generator over the same connections: the most any server answers on this
+ * machine that day, against which the order rates can be read (hosts differ by 2× and more).
+ * `floor` is GET /api/v1/time on Bourse, with the same client, connections and signing work as
+ * `http`: what Bourse's HTTP stack costs without an order. BENCH_SERVER_FLAGS passes Node flags to the server (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_LATENCY_LOG=file writes each counted request's
  * due time and latency from the lean and rate phases (the last one run), for a time series.
  * BENCH_SNAPSHOT_EVERY sets the server's snapshot interval in commands (default: the server's).
  */
+import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 // autocannon ships no types; the part used here is small.
@@ -43,7 +48,7 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const HTTP_RATE = Number(process.env.BENCH_HTTP_RATE ?? 20_000);
 const RATE_CONNECTIONS = Number(process.env.BENCH_RATE_CONNECTIONS ?? 256);
 const FANOUT_CLIENTS = 1_000;
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'floor,http,lean,rate,ws,fanout').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'ceiling,floor,http,lean,rate,ws,fanout').split(','));
 
 /**
  * CPU seconds per server thread, by thread id. The main thread's id is the pid; the journal
@@ -135,6 +140,40 @@ async function measured<T extends { requests: number }>(pid: number, url: string
     perBatch: (after.commands - counters.commands) / Math.max(1, after.batches - counters.batches),
     openOrders: after.openOrders,
   };
+}
+
+/**
+ * The lean generator's closed loop against the do-nothing server of bare-server.ts, with the
+ * order bodies, unsigned: requests a second, p99, and the CPU the server and the generator spent
+ * per request.
+ */
+async function httpCeiling(seconds: number): Promise<{ perSecond: number; p99: number; cpuMicros: number; clientCpuMicros: number }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./bare-server.js', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const line = out.split('\n').find((l) => l.includes('"started"'));
+        if (line !== undefined) resolve((JSON.parse(line) as { url: string }).url);
+      });
+      child.once('exit', (code) => reject(new Error(`bare server exited (${code})`)));
+    });
+    let counter = 0;
+    const request = { method: 'POST', path: '/order', next: () => ({ body: orderBody(counter++), headers: {} }) };
+    if (WARMUP_SECONDS > 0) await runLoad(url, HTTP_CONNECTIONS, WARMUP_SECONDS, request);
+    const before = cpuSeconds(child.pid!);
+    const clientBefore = process.cpuUsage();
+    const result = await runLoad(url, HTTP_CONNECTIONS, seconds, request);
+    const client = process.cpuUsage(clientBefore);
+    return {
+      perSecond: result.ok / seconds, p99: Number(percentile(result.latenciesMs, 0.99).toFixed(2)),
+      cpuMicros: ((cpuSeconds(child.pid!) - before) * 1e6) / result.ok, clientCpuMicros: (client.user + client.system) / result.ok,
+    };
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  }
 }
 
 /** The same client and signing work against a route that does nothing: the HTTP ceiling here. */
@@ -322,19 +361,22 @@ async function withServer<T>(phase: (server: Fresh) => Promise<T>): Promise<T> {
 }
 
 async function main(): Promise<void> {
-  console.log(`Bourse API benchmark: each phase against a fresh server in its own process on loopback; load from this one. Node ${process.version}`);
+  console.log(`Bourse API benchmark: each phase against a fresh server in its own process on loopback; load from this one. Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
   const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '', openOrders: NaN, serverSide: '' };
+  const ceiling = PHASES.has('ceiling') ? await httpCeiling(HTTP_SECONDS) : { perSecond: NaN, p99: NaN, cpuMicros: NaN, clientCpuMicros: NaN };
+  if (PHASES.has('ceiling')) console.log(`HTTP ceiling (bare Fastify, POST parses the order and does nothing else; lighter load generator, ${HTTP_CONNECTIONS} connections): ${Math.round(ceiling.perSecond).toLocaleString('en-US')}/s, p99 ${ceiling.p99} ms, server CPU ${ceiling.cpuMicros.toFixed(1)} µs per request (load generator ${ceiling.clientCpuMicros.toFixed(1)} µs)`);
+  const ofCeiling = (perSecond: number): string => (PHASES.has('ceiling') ? `, ${((100 * perSecond) / ceiling.perSecond).toFixed(0)} % of the ceiling` : '');
   const floor = PHASES.has('floor') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpFloor(url, credentials, seconds), 5)) : skipped;
   if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor.perSecond).toLocaleString('en-US')}/s, server CPU ${floor.cpuMicros.toFixed(1)} µs per request (load generator ${floor.clientCpuMicros.toFixed(1)} µs)`);
   const http = PHASES.has('http') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpOrders(url, credentials, seconds), HTTP_SECONDS)) : skipped;
   if (PHASES.has('http')) {
-    console.log(`HTTP signed orders, autocannon, ${HTTP_CONNECTIONS} connections: ${Math.round(http.perSecond).toLocaleString('en-US')}/s, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`HTTP signed orders, autocannon, ${HTTP_CONNECTIONS} connections: ${Math.round(http.perSecond).toLocaleString('en-US')}/s${ofCeiling(http.perSecond)}, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
     console.log(`  server CPU by thread, µs per order: ${http.threads}; ${http.openOrders} orders open at the end`);
     console.log(`  server-side latency: ${http.serverSide}`);
   }
   const lean = PHASES.has('lean') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpOrdersLean(url, credentials, seconds), HTTP_SECONDS)) : skipped;
   if (PHASES.has('lean')) {
-    console.log(`HTTP signed orders, lighter load generator, ${HTTP_CONNECTIONS} connections: ${Math.round(lean.perSecond).toLocaleString('en-US')}/s, p50 ${lean.p50} ms, p99 ${lean.p99} ms, ${lean.errors} non-2xx, server CPU ${lean.cpuMicros.toFixed(1)} µs per order (load generator ${lean.clientCpuMicros.toFixed(1)} µs), ${lean.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`HTTP signed orders, lighter load generator, ${HTTP_CONNECTIONS} connections: ${Math.round(lean.perSecond).toLocaleString('en-US')}/s${ofCeiling(lean.perSecond)}, p50 ${lean.p50} ms, p99 ${lean.p99} ms, ${lean.errors} non-2xx, server CPU ${lean.cpuMicros.toFixed(1)} µs per order (load generator ${lean.clientCpuMicros.toFixed(1)} µs), ${lean.perBatch.toFixed(1)} commands per journal commit`);
     console.log(`  server CPU by thread, µs per order: ${lean.threads}; ${lean.openOrders} orders open at the end`);
     console.log(`  server-side latency: ${lean.serverSide}`);
   }
@@ -357,6 +399,7 @@ async function main(): Promise<void> {
   const fan = PHASES.has('fanout') ? await withServer(({ url, credentials }) => fanout(url, credentials)) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
   if (PHASES.has('fanout')) console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
   console.log(JSON.stringify({
+    http_ceiling_per_sec: Math.round(ceiling.perSecond), http_ceiling_p99_ms: ceiling.p99, http_ceiling_cpu_us: round1(ceiling.cpuMicros),
     http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
     http_lean_orders_per_sec: Math.round(lean.perSecond), http_lean_p99_ms: lean.p99, http_lean_p50_ms: lean.p50, http_lean_errors: lean.errors,
     http_rate_offered_per_sec: Math.round(rate.offered), http_rate_answered_per_sec: Math.round(rate.perSecond), http_rate_p50_ms: rate.p50, http_rate_p99_ms: rate.p99, http_rate_p999_ms: rate.p999, http_rate_max_ms: rate.max, http_rate_errors: rate.errors + rate.unanswered,
