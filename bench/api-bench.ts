@@ -23,8 +23,8 @@
  * loaded by the lean generator over the same connections: the most any server answers on this
  * machine that day, against which the order rates can be read (hosts differ by 2× and more).
  * `floor` is GET /api/v1/time on Bourse, with the same client, connections and signing work as
- * `http`: what Bourse's HTTP stack costs without an order. BENCH_SERVER_FLAGS passes Node flags to the server (e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_LATENCY_LOG=file writes each counted request's
+ * `http`: what Bourse's HTTP stack costs without an order. BENCH_SERVER_FLAGS passes Node flags
+ * to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_LATENCY_LOG=file writes each counted request's
  * due time and latency from the lean and rate phases (the last one run), for a time series.
  * BENCH_SNAPSHOT_EVERY sets the server's snapshot interval in commands (default: the server's).
  */
@@ -166,17 +166,21 @@ async function httpCeiling(seconds: number): Promise<{ perSecond: number; p99: n
     const clientBefore = process.cpuUsage();
     const result = await runLoad(url, HTTP_CONNECTIONS, seconds, request);
     const client = process.cpuUsage(clientBefore);
+    printRefusals(result.failures);
     return {
       perSecond: result.ok / seconds, p99: Number(percentile(result.latenciesMs, 0.99).toFixed(2)),
       cpuMicros: ((cpuSeconds(child.pid!) - before) * 1e6) / result.ok, clientCpuMicros: (client.user + client.system) / result.ok,
     };
   } finally {
-    child.kill('SIGTERM');
-    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
 }
 
-/** The same client and signing work against a route that does nothing: the HTTP ceiling here. */
+/** Bourse's HTTP stack without an order: `http`'s client and signing work against GET /api/v1/time. */
 async function httpFloor(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; requests: number }> {
   const result = await autocannon({
     url, connections: HTTP_CONNECTIONS, duration: seconds,
