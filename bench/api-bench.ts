@@ -28,7 +28,6 @@
  * due time and latency from the lean and rate phases (the last one run), for a time series.
  * BENCH_SNAPSHOT_EVERY sets the server's snapshot interval in commands (default: the server's).
  */
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -39,7 +38,7 @@ import { WebSocket } from 'ws';
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
 import { percentile, runLoad, runRate } from './http-load.js';
-import { cpuSeconds, orderBody, signedHeaders, signedOrders, startServer, statCpuSeconds, trader } from './bench-server.js';
+import { cpuSeconds, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
@@ -148,17 +147,8 @@ async function measured<T extends { requests: number }>(pid: number, url: string
  * per request.
  */
 async function httpCeiling(seconds: number): Promise<{ perSecond: number; p99: number; cpuMicros: number; clientCpuMicros: number }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./bare-server.js', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, url } = await spawnServer([fileURLToPath(new URL('./bare-server.js', import.meta.url))]);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const line = out.split('\n').find((l) => l.includes('"started"'));
-        if (line !== undefined) resolve((JSON.parse(line) as { url: string }).url);
-      });
-      child.once('exit', (code) => reject(new Error(`bare server exited (${code})`)));
-    });
     let counter = 0;
     const request = { method: 'POST', path: '/order', next: () => ({ body: orderBody(counter++), headers: {} }) };
     if (WARMUP_SECONDS > 0) await runLoad(url, HTTP_CONNECTIONS, WARMUP_SECONDS, request);

@@ -30,9 +30,14 @@ export const BENCH_CONFIG = {
 /** Starts `bourse start` with BENCH_CONFIG; BENCH_SERVER_FLAGS passes Node flags to it. */
 export function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   writeFileSync(join(dataDir, 'config.json'), JSON.stringify(BENCH_CONFIG));
+  const serverFlags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+  return spawnServer([...serverFlags, CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir]);
+}
+
+/** Runs `node …args` and resolves once the process prints its `{"msg":"started","url":…}` line. */
+export function spawnServer(args: string[]): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const serverFlags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
-    const child = spawn(process.execPath, [...serverFlags, CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
