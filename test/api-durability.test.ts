@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { call } from './support/api-client.js';
 import type { Credentials } from './support/api-client.js';
@@ -9,13 +10,25 @@ import { admin, startServer } from './support/server-process.js';
 
 test('SIGKILL during a burst of orders: every order that got a 2xx is there after restart', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-kill-'));
+  let child: ChildProcess | undefined;
   try {
-    let { child, url } = await startServer(dataDir);
+    let url: string;
+    ({ child, url } = await startServer(dataDir));
     await admin(url, dataDir, '/users', { email: 'burst@example.com', password: 'correct horse battery' });
     await admin(url, dataDir, '/deposits', { email: 'burst@example.com', asset: 'USDT', amount: '1000000' });
     const key = await admin(url, dataDir, '/apikeys', { email: 'burst@example.com', permissions: ['read', 'trade'] });
     const credentials: Credentials = { key: key.key, secret: key.secret };
 
+    // Bids at 0.6 × the demo maker's best bid: never filled, yet inside the market's price band
+    // (0.4–2.5 × the last price). The maker trades from the start, so a fixed price is refused.
+    let bids: [string, string][] = [];
+    for (const deadline = Date.now() + 10_000; bids.length === 0 && Date.now() < deadline;) {
+      bids = (await call(url, 'GET', '/api/v1/markets/BTC-USDT/depth')).body.bids;
+      if (bids.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(bids.length > 0, 'the demo maker quotes BTC-USDT');
+    const bestBid = Number(bids[0]![0].split('.')[0]);
+    const basePrice = Math.floor((bestBid * 6) / 10);
     const acknowledged = new Map<string, string>();
     let sent = 0;
     let stop = false;
@@ -25,7 +38,7 @@ test('SIGKILL during a burst of orders: every order that got a 2xx is there afte
         sent += 1;
         try {
           const response = await call(url, 'POST', '/api/v1/orders', {
-            credentials, body: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: String(10_000 + (i % 50)), quantity: '0.0010', client_order_id: clientOrderId },
+            credentials, body: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: String(basePrice + (i % 50)), quantity: '0.0010', client_order_id: clientOrderId },
           });
           if (response.status === 201) acknowledged.set(clientOrderId, response.body.id);
         } catch {
@@ -52,10 +65,12 @@ test('SIGKILL during a burst of orders: every order that got a 2xx is there afte
       }
       console.log(`durability: ${acknowledged.size} acknowledged of ${sent} sent, all present after SIGKILL and restart`);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      const restarted = child;
+      restarted.kill('SIGTERM');
+      await new Promise((r) => restarted.once('exit', r));
     }
   } finally {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
