@@ -25,7 +25,7 @@
  * `floor` is GET /api/v1/time on Bourse, with the same client, connections and signing work as
  * `http`: what Bourse's HTTP stack costs without an order. BENCH_SERVER_FLAGS passes Node flags
  * to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_LATENCY_LOG=file writes each counted request's
- * due time and latency from the lean and rate phases (the last one run), for a time series.
+ * due time, latency and send lag from the lean and rate phases (the last one run), for a time series.
  * BENCH_SNAPSHOT_EVERY sets the server's snapshot interval in commands (default: the server's).
  */
 import { createHmac } from 'node:crypto';
@@ -220,7 +220,7 @@ function printRefusals(failures: Map<string, number>): void {
 }
 
 /** The same signed orders offered at a fixed rate (open loop): latency counts from when each was due. */
-async function httpOrdersAtRate(url: string, credentials: Credentials, seconds: number, warmupSeconds: number): Promise<{ perSecond: number; offered: number; p99: number; p50: number; p999: number; max: number; errors: number; unanswered: number; requests: number }> {
+async function httpOrdersAtRate(url: string, credentials: Credentials, seconds: number, warmupSeconds: number): Promise<{ perSecond: number; offered: number; p99: number; p50: number; p999: number; max: number; errors: number; unanswered: number; requests: number; lagP50: number; lagP99: number; waited: number }> {
   const result = await runRate(url, RATE_CONNECTIONS, seconds, HTTP_RATE, signedOrders(credentials), warmupSeconds);
   printRefusals(result.failures);
   const at = (q: number): number => Number(percentile(result.latenciesMs, q).toFixed(2));
@@ -228,6 +228,7 @@ async function httpOrdersAtRate(url: string, credentials: Credentials, seconds: 
     // The server's CPU is read over the warm-up too, so it is divided by every answer.
     perSecond: result.ok / seconds, offered: result.offered / seconds, requests: result.answeredWithWarmup, errors: result.failed, unanswered: result.offered - result.requests,
     p50: at(0.5), p99: at(0.99), p999: at(0.999), max: Number((result.latenciesMs.at(-1) ?? NaN).toFixed(2)),
+    lagP50: Number(percentile(result.sendLagsMs, 0.5).toFixed(2)), lagP99: Number(percentile(result.sendLagsMs, 0.99).toFixed(2)), waited: result.waitedForConnection,
   };
 }
 
@@ -379,10 +380,12 @@ async function main(): Promise<void> {
   const rate = PHASES.has('rate') ? await withServer(async ({ url, pid, credentials }) => {
     await httpOrdersLean(url, credentials, WARMUP_SECONDS);
     return measured(pid, url, () => httpOrdersAtRate(url, credentials, HTTP_SECONDS, WARMUP_SECONDS));
-  }) : { ...skipped, offered: NaN, p999: NaN, max: NaN, unanswered: 0 };
+  }) : { ...skipped, offered: NaN, p999: NaN, max: NaN, unanswered: 0, lagP50: NaN, lagP99: NaN, waited: 0 };
   if (PHASES.has('rate')) {
     console.log(`HTTP signed orders offered at ${Math.round(rate.offered).toLocaleString('en-US')}/s (open loop, up to ${RATE_CONNECTIONS} connections): ${Math.round(rate.perSecond).toLocaleString('en-US')}/s answered 2xx, latency from when due p50 ${rate.p50} ms, p99 ${rate.p99} ms, p99.9 ${rate.p999} ms, max ${rate.max} ms, ${rate.errors} non-2xx, ${rate.unanswered} unanswered, server CPU ${rate.cpuMicros.toFixed(1)} µs per order (load generator ${rate.clientCpuMicros.toFixed(1)} µs), ${rate.perBatch.toFixed(1)} commands per journal commit`);
     console.log(`  server CPU by thread, µs per order: ${rate.threads}; ${rate.openOrders} orders open at the end`);
+    // The generator shares the two cores with the server: a request it sends late counts as late.
+    console.log(`  sent after they were due (the generator's own delay): p50 ${rate.lagP50} ms, p99 ${rate.lagP99} ms; ${rate.waited.toLocaleString('en-US')} waited for a free connection`);
     console.log(`  server-side latency: ${rate.serverSide}`);
   }
   const ws = PHASES.has('ws') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => wsOrders(url, credentials, seconds), 5)) : skipped;
@@ -396,7 +399,7 @@ async function main(): Promise<void> {
     http_ceiling_per_sec: Math.round(ceiling.perSecond), http_ceiling_p99_ms: ceiling.p99, http_ceiling_cpu_us: round1(ceiling.cpuMicros),
     http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
     http_lean_orders_per_sec: Math.round(lean.perSecond), http_lean_p99_ms: lean.p99, http_lean_p50_ms: lean.p50, http_lean_errors: lean.errors,
-    http_rate_offered_per_sec: Math.round(rate.offered), http_rate_answered_per_sec: Math.round(rate.perSecond), http_rate_p50_ms: rate.p50, http_rate_p99_ms: rate.p99, http_rate_p999_ms: rate.p999, http_rate_max_ms: rate.max, http_rate_errors: rate.errors + rate.unanswered,
+    http_rate_offered_per_sec: Math.round(rate.offered), http_rate_answered_per_sec: Math.round(rate.perSecond), http_rate_p50_ms: rate.p50, http_rate_p99_ms: rate.p99, http_rate_p999_ms: rate.p999, http_rate_max_ms: rate.max, http_rate_send_lag_p99_ms: rate.lagP99, http_rate_errors: rate.errors + rate.unanswered,
     ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
     fanout_p50_ms: Number(fan.p50.toFixed(2)),
   }));

@@ -35,6 +35,11 @@ export interface LoadResult {
   failed: number;
   requests: number;
   latenciesMs: Float64Array;
+  /**
+   * How long after it was due each counted request went out, sorted: the generator's own delay
+   * (its turn on the CPU, or, in an open loop, waiting for a free connection). Zero in a closed loop.
+   */
+  sendLagsMs: Float64Array;
   /** Failed answers by status and body (the first 200 characters), with their counts. */
   failures: Map<string, number>;
 }
@@ -49,6 +54,7 @@ class Tally {
   ok = 0;
   failed = 0;
   readonly latencies: number[] = [];
+  readonly sendLags: number[] = [];
   /** With BENCH_LATENCY_LOG set, when each counted request was due, for a time series of the run. */
   private readonly dues: number[] | null = process.env.BENCH_LATENCY_LOG === undefined ? null : [];
   readonly failures = new Map<string, number>();
@@ -56,10 +62,11 @@ class Tally {
   /** Every answer, counted or not (the warm-up's too). */
   answered = 0;
 
-  record(status: number, body: string, latencyMs: number, dueAt: number): void {
+  record(status: number, body: string, latencyMs: number, dueAt: number, sentAt: number): void {
     this.answered += 1;
     if (!this.counting || dueAt < this.countFrom) return;
     this.latencies.push(latencyMs);
+    this.sendLags.push(sentAt - dueAt);
     this.dues?.push(dueAt);
     if (status >= 200 && status < 300) {
       this.ok += 1;
@@ -71,8 +78,11 @@ class Tally {
   }
 
   result(): LoadResult {
-    if (this.dues !== null) writeFileSync(process.env.BENCH_LATENCY_LOG!, JSON.stringify({ due: this.dues, latency: this.latencies }));
-    return { ok: this.ok, failed: this.failed, requests: this.ok + this.failed, latenciesMs: Float64Array.from(this.latencies).sort(), failures: this.failures };
+    if (this.dues !== null) writeFileSync(process.env.BENCH_LATENCY_LOG!, JSON.stringify({ due: this.dues, latency: this.latencies, sendLag: this.sendLags }));
+    return {
+      ok: this.ok, failed: this.failed, requests: this.ok + this.failed, failures: this.failures,
+      latenciesMs: Float64Array.from(this.latencies).sort(), sendLagsMs: Float64Array.from(this.sendLags).sort(),
+    };
   }
 }
 
@@ -83,12 +93,14 @@ class Connection {
   private readonly host: string;
   /** When the request in flight was due (performance.now()); NaN when idle. */
   private dueAt = NaN;
+  /** When it went out. */
+  private sentAt = NaN;
   readonly closed: Promise<void>;
 
   constructor(
     url: URL,
     private readonly request: LoadRequest,
-    private readonly answered: (connection: Connection, status: number, body: string, dueAt: number) => void,
+    private readonly answered: (connection: Connection, status: number, body: string, dueAt: number, sentAt: number) => void,
     ready: (connection: Connection) => void,
   ) {
     this.host = `${url.hostname}:${url.port}`;
@@ -111,6 +123,7 @@ class Connection {
     let head = `${this.request.method} ${this.request.path} HTTP/1.1\r\nhost: ${this.host}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
     for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
     this.dueAt = dueAt;
+    this.sentAt = performance.now();
     this.socket.write(`${head}\r\n${body}`);
   }
 
@@ -136,7 +149,7 @@ class Connection {
       this.pending = this.pending.subarray(total);
       const dueAt = this.dueAt;
       this.dueAt = NaN;
-      this.answered(this, status, body, dueAt);
+      this.answered(this, status, body, dueAt, this.sentAt);
     }
   }
 }
@@ -153,8 +166,8 @@ async function finish(connections: Connection[]): Promise<void> {
 export async function runLoad(url: string, connections: number, seconds: number, request: LoadRequest): Promise<LoadResult> {
   const tally = new Tally();
   let running = true;
-  const pool = Array.from({ length: connections }, () => new Connection(new URL(url), request, (connection, status, body, dueAt) => {
-    tally.record(status, body, performance.now() - dueAt, dueAt);
+  const pool = Array.from({ length: connections }, () => new Connection(new URL(url), request, (connection, status, body, dueAt, sentAt) => {
+    tally.record(status, body, performance.now() - dueAt, dueAt, sentAt);
     if (running) connection.send(performance.now());
     else connection.end();
   }, (connection) => connection.send(performance.now())));
@@ -171,13 +184,13 @@ export async function runLoad(url: string, connections: number, seconds: number,
  * counts from when it was due. Requests go out on a 1 ms tick, so a latency includes up to 1 ms of
  * the generator's own delay.
  */
-export async function runRate(url: string, connections: number, seconds: number, perSecond: number, request: LoadRequest, warmupSeconds = 0): Promise<LoadResult & { offered: number; answeredWithWarmup: number }> {
+export async function runRate(url: string, connections: number, seconds: number, perSecond: number, request: LoadRequest, warmupSeconds = 0): Promise<LoadResult & { offered: number; answeredWithWarmup: number; waitedForConnection: number }> {
   const tally = new Tally();
   const backlog: number[] = [];
   let backlogHead = 0;
   const free: Connection[] = [];
-  const answered = (connection: Connection, status: number, body: string, dueAt: number): void => {
-    tally.record(status, body, performance.now() - dueAt, dueAt);
+  const answered = (connection: Connection, status: number, body: string, dueAt: number, sentAt: number): void => {
+    tally.record(status, body, performance.now() - dueAt, dueAt, sentAt);
     if (backlogHead < backlog.length) connection.send(backlog[backlogHead++]!);
     else free.push(connection);
   };
@@ -197,6 +210,7 @@ export async function runRate(url: string, connections: number, seconds: number,
   const total = counted + Math.floor(seconds * perSecond);
   tally.countFrom = start + (counted * 1000) / perSecond;
   let offered = 0;
+  let waitedForConnection = 0;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
@@ -205,7 +219,10 @@ export async function runRate(url: string, connections: number, seconds: number,
         const dueAt = start + (offered * 1000) / perSecond;
         const connection = free.pop();
         if (connection !== undefined) connection.send(dueAt);
-        else backlog.push(dueAt);
+        else {
+          backlog.push(dueAt);
+          if (offered >= counted) waitedForConnection += 1;
+        }
       }
       if (offered < total) setTimeout(tick, 1);
       else resolve();
@@ -217,7 +234,7 @@ export async function runRate(url: string, connections: number, seconds: number,
   while ((backlogHead < backlog.length || free.length < pool.length) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   tally.counting = false;
   await finish(pool);
-  return { ...tally.result(), offered: offered - counted, answeredWithWarmup: tally.answered };
+  return { ...tally.result(), offered: offered - counted, answeredWithWarmup: tally.answered, waitedForConnection };
 }
 
 export function percentile(sorted: Float64Array, q: number): number {
