@@ -37,7 +37,8 @@ export interface LoadResult {
   latenciesMs: Float64Array;
   /**
    * How long after it was due each counted request went out, sorted: the generator's own delay
-   * (its turn on the CPU, or, in an open loop, waiting for a free connection). Zero in a closed loop.
+   * (its turn on the CPU, or, in an open loop, waiting for a free connection); in a closed loop only
+   * the microseconds it takes to sign and build the request.
    */
   sendLagsMs: Float64Array;
   /** Failed answers by status and body (the first 200 characters), with their counts. */
