@@ -9,9 +9,13 @@ test('the demo market maker keeps every demo book quoted and the tape moving', a
   const maker = new DemoMarketMaker(venue.exchange, { intervalMs: 50, levels: 4, takeProbability: 1 });
   try {
     await maker.start();
-    await new Promise((r) => setTimeout(r, 400));
+    const markets = ['BTC-USDT', 'ETH-USDT', 'ETH-BTC', 'BTC-EUR'];
+    // Until every market has traded (a few ticks; a deadline rather than a fixed wait, for slow hosts).
+    const deadline = Date.now() + 10_000;
+    const traded = async (market: string): Promise<boolean> => (await call(venue.url, 'GET', `/api/v1/markets/${market}/trades`)).body.trades.length > 0;
+    while (Date.now() < deadline && !(await Promise.all(markets.map(traded))).every(Boolean)) await new Promise((r) => setTimeout(r, 100));
     maker.stop();
-    for (const market of ['BTC-USDT', 'ETH-USDT', 'ETH-BTC', 'BTC-EUR']) {
+    for (const market of markets) {
       const depth = await call(venue.url, 'GET', `/api/v1/markets/${market}/depth`);
       assert.ok(depth.body.bids.length >= 1 && depth.body.asks.length >= 1, `${market} is quoted: ${JSON.stringify(depth.body)}`);
       assert.ok(Number(depth.body.bids[0][0]) < Number(depth.body.asks[0][0]), `${market} is not crossed`);
