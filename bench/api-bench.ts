@@ -29,8 +29,8 @@
  * BENCH_SNAPSHOT_EVERY sets the server's snapshot interval in commands (default: the server's).
  */
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -68,16 +68,44 @@ function serverThreadCpuSeconds(pid: number): Map<number, number> {
   return threads;
 }
 
-/** "main 112.0, writer 20.1, projection 22.3, other 8.0" µs per request, from two readings. */
-function threadBreakdown(pid: number, before: Map<number, number>, after: Map<number, number>, requests: number): string {
+/**
+ * "main 112.0 (93 %), writer 20.1 (17 %), projection 22.3 (19 %), other 8.0": µs per request from
+ * two readings, and for the three named threads how busy they were (share of one core over the
+ * phase). A thread near 100 % is what limits the rate.
+ */
+function threadBreakdown(pid: number, before: Map<number, number>, after: Map<number, number>, requests: number, seconds: number): string {
   const ids = [...after.keys()].sort((a, b) => a - b);
-  const used = (tid: number): number => (((after.get(tid) ?? 0) - (before.get(tid) ?? 0)) * 1e6) / requests;
+  const cpu = (tid: number): number => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
+  const used = (tid: number): number => (cpu(tid) * 1e6) / requests;
   const writer = ids.at(-2);
   const projection = ids.at(-1);
   let other = 0;
   for (const tid of ids) if (tid !== pid && tid !== writer && tid !== projection) other += used(tid);
-  const micros = (tid: number | undefined): string => (tid === undefined ? '?' : used(tid).toFixed(1));
+  const micros = (tid: number | undefined): string => (tid === undefined ? '?' : `${used(tid).toFixed(1)} (${Math.round((100 * cpu(tid)) / seconds)} %)`);
   return `main ${micros(pid)}, writer ${micros(writer)}, projection ${micros(projection)}, other ${other.toFixed(1)}`;
+}
+
+/** Busy and total CPU time of the whole machine so far, in clock ticks (Linux /proc/stat; zeros elsewhere). */
+function machineTicks(): { busy: number; total: number } {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    // idle and iowait are the two not-busy columns
+    return { busy: total - fields[3]! - (fields[4] ?? 0), total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
+/** "machine 97 % busy (2 cores): server 71 %, load generator 19 %, rest 7 %", over a phase. */
+function machineShare(before: { busy: number; total: number }, after: { busy: number; total: number }, serverSeconds: number, clientSeconds: number): string {
+  const total = after.total - before.total;
+  if (total <= 0) return 'machine load unknown';
+  const share = (ticks: number): number => Math.round((100 * ticks) / total);
+  const busy = share(after.busy - before.busy);
+  const server = share(serverSeconds * 100);
+  const client = share(clientSeconds * 100);
+  return `machine ${busy} % busy (${availableParallelism()} cores): server ${server} %, load generator ${client} %, rest ${Math.max(0, busy - server - client)} %`;
 }
 
 /** The sequencer's counters, from the server's Prometheus endpoint. */
@@ -123,19 +151,24 @@ async function warmed<T extends { requests: number }>(pid: number, url: string, 
  * Runs a phase and also reports the server's CPU time per successful request, in µs, and how
  * many commands the journal wrote per group commit meanwhile.
  */
-async function measured<T extends { requests: number }>(pid: number, url: string, phase: () => Promise<T>): Promise<T & { cpuMicros: number; clientCpuMicros: number; perBatch: number; threads: string; openOrders: number; serverSide: string }> {
+async function measured<T extends { requests: number }>(pid: number, url: string, phase: () => Promise<T>): Promise<T & { cpuMicros: number; clientCpuMicros: number; perBatch: number; threads: string; machine: string; openOrders: number; serverSide: string }> {
   const counters = await journalCounters(url);
   const bucketsBefore = await orderLatencyBuckets(url);
   const threadsBefore = serverThreadCpuSeconds(pid);
   const before = cpuSeconds(pid);
   const clientBefore = process.cpuUsage();
+  const machineBefore = machineTicks();
+  const started = performance.now();
   const result = await phase();
-  const cpuMicros = ((cpuSeconds(pid) - before) * 1e6) / result.requests;
+  const seconds = (performance.now() - started) / 1000;
+  const serverSeconds = cpuSeconds(pid) - before;
+  const cpuMicros = (serverSeconds * 1e6) / result.requests;
   const client = process.cpuUsage(clientBefore);
-  const threads = threadBreakdown(pid, threadsBefore, serverThreadCpuSeconds(pid), result.requests);
+  const machine = machineShare(machineBefore, machineTicks(), serverSeconds, (client.user + client.system) / 1e6);
+  const threads = threadBreakdown(pid, threadsBefore, serverThreadCpuSeconds(pid), result.requests, seconds);
   const after = await journalCounters(url);
   return {
-    ...result, cpuMicros, threads, serverSide: serverSide(bucketsBefore, await orderLatencyBuckets(url)), clientCpuMicros: (client.user + client.system) / result.requests,
+    ...result, cpuMicros, threads, machine, serverSide: serverSide(bucketsBefore, await orderLatencyBuckets(url)), clientCpuMicros: (client.user + client.system) / result.requests,
     perBatch: (after.commands - counters.commands) / Math.max(1, after.batches - counters.batches),
     openOrders: after.openOrders,
   };
@@ -357,7 +390,7 @@ async function withServer<T>(phase: (server: Fresh) => Promise<T>): Promise<T> {
 
 async function main(): Promise<void> {
   console.log(`Bourse API benchmark: each phase against a fresh server in its own process on loopback; load from this one. Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
-  const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '', openOrders: NaN, serverSide: '' };
+  const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '', machine: '', openOrders: NaN, serverSide: '' };
   const ceiling = PHASES.has('ceiling') ? await httpCeiling(HTTP_SECONDS) : { perSecond: NaN, p99: NaN, cpuMicros: NaN, clientCpuMicros: NaN };
   if (PHASES.has('ceiling')) console.log(`HTTP ceiling (bare Fastify, POST parses the order and does nothing else; lighter load generator, ${HTTP_CONNECTIONS} connections): ${Math.round(ceiling.perSecond).toLocaleString('en-US')}/s, p99 ${ceiling.p99} ms, server CPU ${ceiling.cpuMicros.toFixed(1)} µs per request (load generator ${ceiling.clientCpuMicros.toFixed(1)} µs)`);
   const ofCeiling = (perSecond: number): string => (PHASES.has('ceiling') ? `, ${((100 * perSecond) / ceiling.perSecond).toFixed(0)} % of the ceiling` : '');
@@ -366,13 +399,15 @@ async function main(): Promise<void> {
   const http = PHASES.has('http') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpOrders(url, credentials, seconds), HTTP_SECONDS)) : skipped;
   if (PHASES.has('http')) {
     console.log(`HTTP signed orders, autocannon, ${HTTP_CONNECTIONS} connections: ${Math.round(http.perSecond).toLocaleString('en-US')}/s${ofCeiling(http.perSecond)}, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
-    console.log(`  server CPU by thread, µs per order: ${http.threads}; ${http.openOrders} orders open at the end`);
+    console.log(`  server CPU by thread, µs per order (how busy): ${http.threads}; ${http.openOrders} orders open at the end`);
+    console.log(`  ${http.machine}`);
     console.log(`  server-side latency: ${http.serverSide}`);
   }
   const lean = PHASES.has('lean') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpOrdersLean(url, credentials, seconds), HTTP_SECONDS)) : skipped;
   if (PHASES.has('lean')) {
     console.log(`HTTP signed orders, lighter load generator, ${HTTP_CONNECTIONS} connections: ${Math.round(lean.perSecond).toLocaleString('en-US')}/s${ofCeiling(lean.perSecond)}, p50 ${lean.p50} ms, p99 ${lean.p99} ms, ${lean.errors} non-2xx, server CPU ${lean.cpuMicros.toFixed(1)} µs per order (load generator ${lean.clientCpuMicros.toFixed(1)} µs), ${lean.perBatch.toFixed(1)} commands per journal commit`);
-    console.log(`  server CPU by thread, µs per order: ${lean.threads}; ${lean.openOrders} orders open at the end`);
+    console.log(`  server CPU by thread, µs per order (how busy): ${lean.threads}; ${lean.openOrders} orders open at the end`);
+    console.log(`  ${lean.machine}`);
     console.log(`  server-side latency: ${lean.serverSide}`);
   }
   // Warmed in a closed loop first: an open loop at a rate near the capacity would never work off
@@ -383,7 +418,8 @@ async function main(): Promise<void> {
   }) : { ...skipped, offered: NaN, p999: NaN, max: NaN, unanswered: 0, lagP50: NaN, lagP99: NaN, waited: 0 };
   if (PHASES.has('rate')) {
     console.log(`HTTP signed orders offered at ${Math.round(rate.offered).toLocaleString('en-US')}/s (open loop, up to ${RATE_CONNECTIONS} connections): ${Math.round(rate.perSecond).toLocaleString('en-US')}/s answered 2xx, latency from when due p50 ${rate.p50} ms, p99 ${rate.p99} ms, p99.9 ${rate.p999} ms, max ${rate.max} ms, ${rate.errors} non-2xx, ${rate.unanswered} unanswered, server CPU ${rate.cpuMicros.toFixed(1)} µs per order (load generator ${rate.clientCpuMicros.toFixed(1)} µs), ${rate.perBatch.toFixed(1)} commands per journal commit`);
-    console.log(`  server CPU by thread, µs per order: ${rate.threads}; ${rate.openOrders} orders open at the end`);
+    console.log(`  server CPU by thread, µs per order (how busy): ${rate.threads}; ${rate.openOrders} orders open at the end`);
+    console.log(`  ${rate.machine}`);
     // The generator shares the two cores with the server: a request it sends late counts as late.
     console.log(`  sent after they were due (the generator's own delay): p50 ${rate.lagP50} ms, p99 ${rate.lagP99} ms; ${rate.waited.toLocaleString('en-US')} waited for a free connection`);
     console.log(`  server-side latency: ${rate.serverSide}`);
@@ -391,7 +427,8 @@ async function main(): Promise<void> {
   const ws = PHASES.has('ws') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => wsOrders(url, credentials, seconds), 5)) : skipped;
   if (PHASES.has('ws')) {
     console.log(`WebSocket orders: ${Math.round(ws.perSecond).toLocaleString('en-US')}/s, ${ws.refused} refused, server CPU ${ws.cpuMicros.toFixed(1)} µs per order, ${ws.perBatch.toFixed(1)} commands per journal commit`);
-    console.log(`  server CPU by thread, µs per order: ${ws.threads}; ${ws.openOrders} orders open at the end`);
+    console.log(`  server CPU by thread, µs per order (how busy): ${ws.threads}; ${ws.openOrders} orders open at the end`);
+    console.log(`  ${ws.machine}`);
   }
   const fan = PHASES.has('fanout') ? await withServer(({ url, credentials }) => fanout(url, credentials)) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
   if (PHASES.has('fanout')) console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
