@@ -111,6 +111,9 @@ export class Exchange {
     // The folder holds the master key, the admin token, password hashes and the journal: operator only.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const clock = options.clock ?? Date.now;
+    // Whatever the previous run received, it received before now: from here on, a request signed
+    // earlier may be one it already carried out (the replay cache did not survive the restart).
+    const startedAt = clock();
     const projector = new Projector(join(dataDir, 'store.db'));
     let chunk: Committed[] = [];
     const writerThread = options.writerThread ?? true;
@@ -154,7 +157,7 @@ export class Exchange {
     if (projectionThread === null) sequencer.onBatch((batch) => projector.apply(batch));
 
     const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));
-    const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth });
+    const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth, signedNotBefore: startedAt });
     const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
     const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread);
     if (options.demo) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));

@@ -56,6 +56,33 @@ test('a body changed after signing is refused', async () => {
   assert.equal((await venue.signed(alice, 'GET', '/api/v1/orders?client_order_id=tamper-1')).body.orders.length, 0);
 });
 
+test('a request the previous run received is refused after a restart, even inside its receive window', async () => {
+  const first = await Venue.start();
+  const dataDir = first.dataDir;
+  const carol = await first.trader('carol@example.com', { USDT: '100000' });
+  const timestamp = Date.now();
+  // No client order id: nothing but replay protection stands between a replay and a second order.
+  const body = JSON.stringify(order({ price: '20000.00' }));
+  const signature = createHmac('sha256', carol.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
+  const headers = { 'x-bourse-key': carol.key, 'x-bourse-timestamp': String(timestamp), 'x-bourse-recv-window': '60000', 'x-bourse-signature': signature };
+  assert.equal((await call(first.url, 'POST', '/api/v1/orders', { rawBody: body, headers })).status, 201);
+  await first.stop(true);
+
+  const second = await Venue.start({ dataDir });
+  try {
+    const replayed = await call(second.url, 'POST', '/api/v1/orders', { rawBody: body, headers });
+    assert.equal(replayed.status, 401);
+    assert.equal(replayed.body.error.code, 'STALE_REQUEST');
+    assert.match(replayed.body.error.message, /signed before the server started/);
+    assert.equal((await second.signed(carol, 'GET', '/api/v1/orders')).body.orders.length, 1);
+    // The same order signed now goes through.
+    assert.equal((await second.signed(carol, 'POST', '/api/v1/orders', JSON.parse(body))).status, 201);
+    assert.equal((await second.signed(carol, 'GET', '/api/v1/orders')).body.orders.length, 2);
+  } finally {
+    await second.stop();
+  }
+});
+
 test('a stale or future timestamp is refused', async () => {
   const stale = await call(venue.url, 'GET', '/api/v1/balances', { credentials: alice, timestamp: Date.now() - 6_000 });
   assert.equal(stale.status, 401);

@@ -47,6 +47,14 @@ export interface AuthOptions {
   lockoutMs: number;
   /** Bound on remembered signatures (replay protection). */
   replayCacheMax: number;
+  /**
+   * Requests signed before this time (ms) are refused (0: none). The exchange sets it to when it
+   * started: the replay cache lives in memory, so a request the previous run received, still
+   * inside its receive window, could otherwise be replayed after a restart. What this leaves open
+   * is a request the previous run took with a timestamp ahead of its clock (futureToleranceMs at
+   * most) and a restart quicker than that lead.
+   */
+  signedNotBefore: number;
 }
 
 export const DEFAULT_AUTH_OPTIONS: AuthOptions = {
@@ -57,6 +65,7 @@ export const DEFAULT_AUTH_OPTIONS: AuthOptions = {
   failureWindowMs: 60_000,
   lockoutMs: 300_000,
   replayCacheMax: 2_000_000,
+  signedNotBefore: 0,
 };
 
 /** Subjects (addresses, keys, logins) with recent failures kept at most. */
@@ -102,6 +111,9 @@ export class Authenticator {
     const ts = Number(timestamp);
     if (ts > now + this.options.futureToleranceMs || now - ts > window) {
       return fail('STALE_REQUEST', 'timestamp outside the receive window; check the clock');
+    }
+    if (ts < this.options.signedNotBefore) {
+      return fail('STALE_REQUEST', 'signed before the server started: sign the request again with a new timestamp');
     }
     const payload = `${timestamp}${request.method.toUpperCase()}${request.pathWithQuery}${request.body}`;
     if (!this.signatureMatches(cached, payload, signature)) {
