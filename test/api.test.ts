@@ -83,6 +83,28 @@ test('a request the previous run received is refused after a restart, even insid
   }
 });
 
+test('a request the bounded replay cache had to forget inside its window is refused, not carried out twice', async () => {
+  const small = await Venue.start({ auth: { replayCacheMax: 2 } });
+  try {
+    const dave = await small.trader('dave@example.com', { USDT: '100000' });
+    const t = Date.now();
+    const body = JSON.stringify(order({ price: '20000.00' }));
+    const signature = createHmac('sha256', dave.secret).update(`${t - 3}POST/api/v1/orders${body}`).digest('hex');
+    const headers = { 'x-bourse-key': dave.key, 'x-bourse-timestamp': String(t - 3), 'x-bourse-signature': signature };
+    assert.equal((await call(small.url, 'POST', '/api/v1/orders', { rawBody: body, headers })).status, 201);
+    // Two more signatures: the cache holds two, so the order's leaves it while still inside its window.
+    for (const timestamp of [t - 2, t - 1]) assert.equal((await call(small.url, 'GET', '/api/v1/account', { credentials: dave, timestamp })).status, 200);
+    const replayed = await call(small.url, 'POST', '/api/v1/orders', { rawBody: body, headers });
+    assert.equal(replayed.status, 401);
+    assert.equal(replayed.body.error.code, 'STALE_REQUEST');
+    assert.match(replayed.body.error.message, /sign the request again/);
+    assert.equal((await small.signed(dave, 'GET', '/api/v1/orders')).body.orders.length, 1);
+    assert.equal((await small.signed(dave, 'POST', '/api/v1/orders', JSON.parse(body))).status, 201, 'signed anew, it goes through');
+  } finally {
+    await small.stop();
+  }
+});
+
 test('a stale or future timestamp is refused', async () => {
   const stale = await call(venue.url, 'GET', '/api/v1/balances', { credentials: alice, timestamp: Date.now() - 6_000 });
   assert.equal(stale.status, 401);
