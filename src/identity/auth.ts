@@ -8,11 +8,12 @@
  * Signatures are compared in constant time, a signature is accepted once within its window,
  * a key's IP allow-list is enforced, and repeated bad signatures lock the key and the IP out.
  */
-import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
+import { createPublicKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { addressSubject, allows, blockList } from './ip.js';
 import { trimToBound } from './bounded.js';
 import { ReplayCache } from './replay-cache.js';
+import { HmacSha256 } from './hmac-sha256.js';
 import type { BlockList } from 'node:net';
 import type { ApiKeyRecord, IdentityStore, Permission } from './store.js';
 
@@ -71,8 +72,8 @@ export const DEFAULT_AUTH_OPTIONS: AuthOptions = {
 /** Subjects (addresses, keys, logins) with recent failures kept at most. */
 const FAILURE_SUBJECTS_MAX = 100_000;
 
-/** A key as verification needs it; the HMAC secret is imported once rather than on every request. */
-interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: KeyObject | null; hmacKey: KeyObject | null }
+/** A key as verification needs it; the HMAC key's pads are computed once rather than on every request. */
+interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: KeyObject | null; hmac: HmacSha256 | null }
 
 export class Authenticator {
   private readonly keys = new Map<string, CachedKey>();
@@ -148,7 +149,7 @@ export class Authenticator {
         record,
         allow: record.ipAllow.length === 0 ? null : blockList(record.ipAllow),
         publicKey: record.scheme === 'ed25519' ? createPublicKey(record.secret) : null,
-        hmacKey: record.scheme === 'ed25519' ? null : createSecretKey(Buffer.from(record.secret, 'utf8')),
+        hmac: record.scheme === 'ed25519' ? null : new HmacSha256(Buffer.from(record.secret, 'utf8')),
       };
       this.keys.set(key, cached);
     }
@@ -159,7 +160,7 @@ export class Authenticator {
     if (!/^[0-9a-fA-F]+$/.test(signature) || signature.length % 2 !== 0 || signature.length > 256) return false;
     const given = Buffer.from(signature, 'hex');
     if (cached.publicKey !== null) return verifySignature(null, Buffer.from(payload), cached.publicKey, given);
-    const expected = createHmac('sha256', cached.hmacKey!).update(payload).digest();
+    const expected = cached.hmac!.digest(payload);
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 

@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
+import { HmacSha256 } from '../src/identity/hmac-sha256.js';
+
+test('HmacSha256 gives what createHmac gives for any key (empty, a block, longer than a block) and any UTF-8 message, call after call', () => {
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 0, maxLength: 200 }),
+    fc.array(fc.string({ unit: 'binary', maxLength: 3_000 }), { minLength: 1, maxLength: 4 }),
+    (keyBytes, messages) => {
+      const key = Buffer.from(keyBytes);
+      const hmac = new HmacSha256(key);
+      // Several messages through one instance: its scratch buffer grows and is reused.
+      for (const message of messages) assert.deepEqual(hmac.digest(message), createHmac('sha256', key).update(message).digest());
+    },
+  ), { numRuns: 500 });
+});
+
+test('HmacSha256 matches RFC 4231 test case 2', () => {
+  const digest = new HmacSha256(Buffer.from('Jefe')).digest('what do ya want for nothing?');
+  assert.equal(digest.toString('hex'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
+});
