@@ -10,12 +10,12 @@
  */
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import type { JournalOptions, PackedSnapshot, SerializedEnvelope, SqliteJournal } from './sqlite-journal.js';
+import type { JournalOptions, PackedSnapshot, SqliteJournal, StampedBatch } from './sqlite-journal.js';
 
 export type AppendDone = (error: Error | null) => void;
 
 export interface JournalSink {
-  append(envelopes: SerializedEnvelope[], done: AppendDone): void;
+  append(batch: StampedBatch, done: AppendDone): void;
   /** From the next append on, durable batches go to `port` (ThreadJournalSink only). */
   redirect?(port: MessagePort): void;
   /** Stores a snapshot, then keeps only the newest `keep`. */
@@ -28,9 +28,9 @@ export interface JournalSink {
 export class InlineJournalSink implements JournalSink {
   constructor(private readonly journal: SqliteJournal) {}
 
-  append(envelopes: SerializedEnvelope[], done: AppendDone): void {
+  append(batch: StampedBatch, done: AppendDone): void {
     try {
-      this.journal.appendSerialized(envelopes);
+      this.journal.appendStamped(batch);
     } catch (error) {
       done(error as Error);
       return;
@@ -57,7 +57,7 @@ export function writeSnapshotAt(journal: SqliteJournal, snapshot: PackedSnapshot
 }
 
 export type WriterRequest =
-  | { op: 'append'; envelopes: SerializedEnvelope[] }
+  | { op: 'append'; batch: StampedBatch }
   | { op: 'snapshot'; snapshot: PackedSnapshot; keep: number }
   | { op: 'forward'; port: MessagePort }
   | { op: 'close' };
@@ -109,8 +109,8 @@ export class ThreadJournalSink implements JournalSink {
     });
   }
 
-  append(envelopes: SerializedEnvelope[], done: AppendDone): void {
-    this.request({ op: 'append', envelopes }, (reply) => done(reply.ok ? null : new JournalWriterFailedError(reply.message)));
+  append(batch: StampedBatch, done: AppendDone): void {
+    this.request({ op: 'append', batch }, (reply) => done(reply.ok ? null : new JournalWriterFailedError(reply.message)));
   }
 
   redirect(port: MessagePort): void {

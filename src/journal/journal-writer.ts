@@ -34,10 +34,10 @@ parentPort!.on('message', (request: WriterRequest) => {
   try {
     switch (request.op) {
       case 'append':
-        journal.appendSerialized(request.envelopes);
+        journal.appendStamped(request.batch);
         // Durable: answer first (the engine thread is waiting), then hand the batch on.
         reply({ ok: true });
-        forward?.postMessage(request.envelopes);
+        forward?.postMessage(request.batch);
         return;
       case 'forward':
         forward?.close();

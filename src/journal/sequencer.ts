@@ -17,7 +17,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { InlineJournalSink, ThreadJournalSink } from './journal-sink.js';
 import type { JournalSink } from './journal-sink.js';
 import { packSnapshot, SqliteJournal } from './sqlite-journal.js';
-import type { JournalOptions, SerializedEnvelope } from './sqlite-journal.js';
+import type { JournalOptions, StampedBatch } from './sqlite-journal.js';
 
 export interface SequencerOptions extends JournalOptions {
   /** Path of the SQLite journal file. */
@@ -163,7 +163,7 @@ export class Sequencer {
   }
 
   /**
-   * With the writer thread: from now on it posts each durable batch (SerializedEnvelope[]) to
+   * With the writer thread: from now on it posts each durable batch (StampedBatch) to
    * `port`, after a first message `{ from: seq }` saying that every later seq comes through the
    * port (what is at or before it is in the journal).
    */
@@ -200,36 +200,33 @@ export class Sequencer {
   }
 
   private send(batch: Pending[]): void {
-    const envelopes: SerializedEnvelope[] = new Array(batch.length);
-    let seq = this.stampedSeq;
+    const commands: string[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) commands[i] = JSON.stringify(batch[i]!.cmd);
     const ts = Math.max(this.stampedTs, this.engineValue.lastTs, Math.floor(this.clock()));
-    for (let i = 0; i < batch.length; i++) {
-      seq += 1;
-      envelopes[i] = { seq, ts, command: JSON.stringify(batch[i]!.cmd) };
-    }
-    this.stampedSeq = seq;
+    const stamped: StampedBatch = { firstSeq: this.stampedSeq + 1, ts, commands };
+    this.stampedSeq += batch.length;
     this.stampedTs = ts;
     this.inFlight = true;
-    this.sink.append(envelopes, (error) => {
+    this.sink.append(stamped, (error) => {
       this.inFlight = false;
       if (error !== null) {
         // Nothing of the batch is known durable: refuse it, and stop, since the disk cannot be trusted.
         this.fail(error, batch);
         return;
       }
-      this.apply(batch, envelopes);
+      this.apply(batch, stamped);
       this.pump();
     });
   }
 
-  private apply(batch: Pending[], rows: SerializedEnvelope[]): void {
+  private apply(batch: Pending[], stamped: StampedBatch): void {
     const committed: Committed[] | null = this.batchListeners.size > 0 ? [] : null;
     for (let i = 0; i < batch.length; i++) {
       // The command object itself, not a parse of its journal row: commands are plain JSON data
       // that their callers build afresh and never change after submit, so the two are the same
       // (the journal tests prove it: replay gives the live state hash). Parsing each one back cost
       // the order path about 1 µs.
-      const envelope: Envelope = { seq: rows[i]!.seq, ts: rows[i]!.ts, cmd: batch[i]!.cmd };
+      const envelope: Envelope = { seq: stamped.firstSeq + i, ts: stamped.ts, cmd: batch[i]!.cmd };
       let events: EngineEvent[];
       try {
         events = this.engineValue.apply(envelope);

@@ -20,8 +20,8 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import type { MessagePort } from 'node:worker_threads';
 import { encodeSnapshot, findViolations, invariantCheckDue } from '../core/index.js';
 import type { Command, Envelope } from '../core/index.js';
-import { packSnapshot, recover, SqliteJournal } from '../journal/index.js';
-import type { Committed, ForwardStart, ReplicaSnapshot, SerializedEnvelope } from '../journal/index.js';
+import { batchEnvelopes, packSnapshot, recover, SqliteJournal } from '../journal/index.js';
+import type { Committed, ForwardStart, ReplicaSnapshot, SerializedEnvelope, StampedBatch } from '../journal/index.js';
 import { Projector } from './projector.js';
 
 /**
@@ -177,11 +177,11 @@ function catchUp(until: number): void {
  * Batches that queued up while the previous one was being written are projected together, in one
  * read-model transaction: under load, the per-transaction cost is paid once for several batches.
  */
-function receive(messages: (SerializedEnvelope[] | ForwardStart)[]): void {
+function receive(messages: (StampedBatch | ForwardStart)[]): void {
   let merged: SerializedEnvelope[] = [];
   for (const message of messages) {
-    if (Array.isArray(message)) {
-      for (const row of message) merged.push(row);
+    if ('commands' in message) {
+      for (const row of batchEnvelopes(message)) merged.push(row);
       continue;
     }
     if (merged.length > 0) project(merged);
@@ -191,9 +191,9 @@ function receive(messages: (SerializedEnvelope[] | ForwardStart)[]): void {
   if (merged.length > 0) project(merged);
 }
 
-function drain(first: SerializedEnvelope[] | ForwardStart | null): void {
+function drain(first: StampedBatch | ForwardStart | null): void {
   const messages = first === null ? [] : [first];
-  for (let next = receiveMessageOnPort(input); next !== undefined; next = receiveMessageOnPort(input)) messages.push(next.message as SerializedEnvelope[] | ForwardStart);
+  for (let next = receiveMessageOnPort(input); next !== undefined; next = receiveMessageOnPort(input)) messages.push(next.message as StampedBatch | ForwardStart);
   receive(messages);
 }
 
