@@ -224,7 +224,7 @@ export class Sequencer {
     for (let i = 0; i < batch.length; i++) {
       // The command object itself, not a parse of its journal row: commands are plain JSON data
       // that their callers build afresh and never change after submit, so the two are the same
-      // (the journal tests prove it: replay gives the live state hash). Parsing each one back cost
+      // (the journal tests check it: replay gives the live state hash). Parsing each one back cost
       // the order path about 1 µs.
       const envelope: Envelope = { seq: stamped.firstSeq + i, ts: stamped.ts, cmd: batch[i]!.cmd };
       let events: EngineEvent[];
