@@ -17,6 +17,15 @@ test('HmacSha256 gives what createHmac gives for any key (empty, a block, longer
   ), { numRuns: 500 });
 });
 
+test('HmacSha256 handles messages longer than its starting buffer, growing it and then reusing it for shorter ones', () => {
+  const key = Buffer.from('k'.repeat(64));
+  const hmac = new HmacSha256(key);
+  // 'é' is two bytes in UTF-8: 600 of them cross the 1,024-byte starting buffer though only 600 characters long.
+  for (const message of ['short', 'é'.repeat(600), 'x'.repeat(70_000), 'after the growth', 'y'.repeat(1_030)]) {
+    assert.deepEqual(hmac.digest(message), createHmac('sha256', key).update(message).digest(), `${message.length} characters`);
+  }
+});
+
 test('HmacSha256 matches RFC 4231 test case 2', () => {
   const digest = new HmacSha256(Buffer.from('Jefe')).digest('what do ya want for nothing?');
   assert.equal(digest.toString('hex'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
