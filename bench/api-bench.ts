@@ -102,6 +102,7 @@ function machineShare(before: { busy: number; total: number }, after: { busy: nu
   const total = after.total - before.total;
   if (total <= 0) return 'machine load unknown';
   const share = (ticks: number): number => Math.round((100 * ticks) / total);
+  // /proc/stat counts in USER_HZ ticks, 100 a second on Linux: CPU seconds × 100 are ticks.
   const busy = share(after.busy - before.busy);
   const server = share(serverSeconds * 100);
   const client = share(clientSeconds * 100);
