@@ -6,6 +6,9 @@
  *   against the per-series counters of src/gateway/latency-histogram.ts;
  * - the read model: CPU per order projected (Projector.apply, batches of 23 as under HTTP load,
  *   the bench order stream) with the partial client-id index against the full one it replaced;
+ * - a request signature's check as src/identity/hmac-sha256.ts does it (digests as latin1 strings
+ *   into the instance's buffers, hex decoded into one) against the same HMAC with Buffers (`hash`
+ *   asked for a Buffer, the hex checked by a regular expression and decoded into a new buffer);
  * - alternatives measured and not taken: a request signature's HMAC in JS (@noble/hashes, keyed
  *   state cloned) against Node's OpenSSL `createHmac`; `JSON.stringify` against the
  *   fast-json-stringify serializer Fastify compiles from the order route's response schema;
@@ -13,7 +16,7 @@
  *
  * Environment: BENCH_ROUNDS (default 8), BENCH_ORDERS (orders projected per round, default 60,000).
  */
-import { createHmac, createSecretKey } from 'node:crypto';
+import { createHmac, createSecretKey, hash, timingSafeEqual } from 'node:crypto';
 import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +28,7 @@ import { Engine } from '../src/core/index.js';
 import type { Command } from '../src/core/index.js';
 import type { Committed } from '../src/journal/index.js';
 import { LatencyHistogram } from '../src/gateway/latency-histogram.js';
+import { HmacSha256 } from '../src/identity/hmac-sha256.js';
 import { ORDER_OUT } from '../src/gateway/wire.js';
 import { parseMinor } from '../src/money/index.js';
 import { Projector } from '../src/store/projector.js';
@@ -117,8 +121,27 @@ function alternatives(): Record<string, number> {
   writeSync(fd, Buffer.alloc(1 << 20), 0, 1 << 20, 0);
   fsyncSync(fd);
   const page = Buffer.alloc(8_192, 1);
-  const rounds: Record<string, number[]> = { hmac_openssl_ns: [], hmac_noble_ns: [], fast_json_stringify_ns: [], json_stringify_ns: [], fsync_us: [], fdatasync_us: [] };
+  const signature = createHmac('sha256', secret).update(payload).digest('hex');
+  const ours = new HmacSha256(Buffer.from(secret));
+  const inner = Buffer.alloc(64 + 1_024);
+  const outer = Buffer.alloc(64 + 32);
+  for (let i = 0; i < 64; i++) {
+    inner[i] = secret.charCodeAt(i) ^ 0x36;
+    outer[i] = secret.charCodeAt(i) ^ 0x5c;
+  }
+  const withBuffers = (): boolean => {
+    if (!/^[0-9a-fA-F]+$/.test(signature) || signature.length % 2 !== 0) return false;
+    const given = Buffer.from(signature, 'hex');
+    const length = inner.write(payload, 64, 'utf8');
+    hash('sha256', inner.subarray(0, 64 + length), 'buffer').copy(outer, 64);
+    const expected = hash('sha256', outer, 'buffer');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  if (!ours.matches(payload, signature) || !withBuffers()) throw new Error('the signature checks disagree with createHmac');
+  const rounds: Record<string, number[]> = { signature_check_ns: [], signature_check_buffers_ns: [], hmac_openssl_ns: [], hmac_noble_ns: [], fast_json_stringify_ns: [], json_stringify_ns: [], fsync_us: [], fdatasync_us: [] };
   for (let round = 0; round < ROUNDS; round++) {
+    rounds.signature_check_ns!.push(nanosPer(200_000, () => ours.matches(payload, signature)));
+    rounds.signature_check_buffers_ns!.push(nanosPer(200_000, withBuffers));
     rounds.hmac_openssl_ns!.push(nanosPer(100_000, () => createHmac('sha256', key).update(payload).digest()));
     rounds.hmac_noble_ns!.push(nanosPer(100_000, () => {
       const state = keyed._cloneInto(scratch as never) as typeof keyed;
@@ -147,6 +170,7 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 console.log(`read model, CPU µs per order projected (median of ${ROUNDS}): partial client-id index ${median(partial).toFixed(2)}, full index ${median(full).toFixed(2)}`);
 const others = alternatives();
+console.log(`request signature check, ns: HmacSha256.matches ${others.signature_check_ns}, the same with Buffers ${others.signature_check_buffers_ns}`);
 console.log(`request HMAC, ns: OpenSSL createHmac ${others.hmac_openssl_ns}, @noble/hashes ${others.hmac_noble_ns}`);
 console.log(`order response, ns: fast-json-stringify ${others.fast_json_stringify_ns}, JSON.stringify ${others.json_stringify_ns}`);
 console.log(`8 KiB write then sync, µs wall: fsync ${others.fsync_us}, fdatasync ${others.fdatasync_us}`);

@@ -30,3 +30,30 @@ test('HmacSha256 matches RFC 4231 test case 2', () => {
   const digest = new HmacSha256(Buffer.from('Jefe')).digest('what do ya want for nothing?');
   assert.equal(digest.toString('hex'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
 });
+
+test('HmacSha256.matches accepts the right signature in either case and refuses a changed digit, a non-hex character or a wrong length', () => {
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 1, maxLength: 100 }),
+    fc.string({ unit: 'binary', maxLength: 500 }),
+    fc.nat(63),
+    (keyBytes, message, at) => {
+      const key = Buffer.from(keyBytes);
+      const hmac = new HmacSha256(key);
+      const right = createHmac('sha256', key).update(message).digest('hex');
+      // Each refusal comes right after an acceptance, so that it cannot pass on what the previous
+      // call left in the instance's buffers.
+      for (const wrong of [
+        right.slice(0, at) + (right[at] === '0' ? '1' : '0') + right.slice(at + 1),
+        right.slice(0, at) + 'g' + right.slice(at + 1),
+        right.slice(0, at) + ' ' + right.slice(at + 1),
+        right.slice(0, 62),
+        `${right}00`,
+      ]) {
+        assert.equal(hmac.matches(message, right), true);
+        assert.equal(hmac.matches(message, wrong), false, wrong);
+      }
+      assert.equal(hmac.matches(message, right.toUpperCase()), true);
+      assert.equal(hmac.matches(`${message}x`, right), false);
+    },
+  ), { numRuns: 300 });
+});

@@ -8,7 +8,7 @@
  * Signatures are compared in constant time, a signature is accepted once within its window,
  * a key's IP allow-list is enforced, and repeated bad signatures lock the key and the IP out.
  */
-import { createPublicKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
+import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { addressSubject, allows, blockList } from './ip.js';
 import { trimToBound } from './bounded.js';
@@ -157,11 +157,9 @@ export class Authenticator {
   }
 
   private signatureMatches(cached: CachedKey, payload: string, signature: string): boolean {
+    if (cached.hmac !== null) return cached.hmac.matches(payload, signature);
     if (!/^[0-9a-fA-F]+$/.test(signature) || signature.length % 2 !== 0 || signature.length > 256) return false;
-    const given = Buffer.from(signature, 'hex');
-    if (cached.publicKey !== null) return verifySignature(null, Buffer.from(payload), cached.publicKey, given);
-    const expected = cached.hmac!.digest(payload);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return verifySignature(null, Buffer.from(payload), cached.publicKey!, Buffer.from(signature, 'hex'));
   }
 
   /** Counts a failed attempt (bad signature, bad password) against a subject such as `ip:…`. */
