@@ -330,12 +330,14 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   });
 
   exchange.sequencer.onBatch((batch: Committed[]) => {
-    const events = batch.flatMap((c) => c.events);
-    for (const market of marketsTouched(events)) {
+    const markets = new Set<string>();
+    for (const committed of batch) marketsTouched(committed.events, markets);
+    for (const market of markets) {
       if ((channels.get(`depth:${market}`)?.size ?? 0) > 0) depthDirty.add(market);
       else depth.forget(market);
     }
     if (wss.clients.size === 0) return;
+    const events = batch.flatMap((c) => c.events);
     const seq = batch[batch.length - 1]!.envelope.seq;
     scheduleDepth();
     publishTrades(events);
