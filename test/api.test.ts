@@ -129,6 +129,22 @@ test('a replayed request is refused and does not place a second order', async ()
   await venue.signed(alice, 'DELETE', `/api/v1/orders/${open.body.orders[0].id}`);
 });
 
+test('a signature in upper-case hex is accepted, and the same signature again in lower case is refused as a replay', async () => {
+  const timestamp = Date.now();
+  const body = JSON.stringify(order({ client_order_id: 'replay-case-1', price: '20000.00' }));
+  const signature = createHmac('sha256', alice.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
+  const send = (hex: string) => call(venue.url, 'POST', '/api/v1/orders', {
+    rawBody: body, headers: { 'x-bourse-key': alice.key, 'x-bourse-timestamp': String(timestamp), 'x-bourse-signature': hex },
+  });
+  assert.equal((await send(signature.toUpperCase())).status, 201);
+  const again = await send(signature);
+  assert.equal(again.status, 401);
+  assert.equal(again.body.error.code, 'REPLAYED_REQUEST');
+  const open = await venue.signed(alice, 'GET', '/api/v1/orders?client_order_id=replay-case-1');
+  assert.equal(open.body.orders.length, 1);
+  await venue.signed(alice, 'DELETE', `/api/v1/orders/${open.body.orders[0].id}`);
+});
+
 test('a key without the trade permission cannot place orders', async () => {
   const response = await venue.signed(reader, 'POST', '/api/v1/orders', order());
   assert.equal(response.status, 403);
