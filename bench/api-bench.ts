@@ -13,6 +13,11 @@
  *  3. depth fan-out: 1,000 local sockets subscribed to one market while orders flow; latency from
  *     sending an order to each subscriber receiving a depth message that includes it.
  *
+ * The phases run BENCH_RUNS times (default 3), one run after another, so that a host's drift
+ * spreads over every phase; a single run on a shared two-core host can be off by a third. Each run
+ * prints its lines and its figures as JSON; the last line is one JSON object with the median of
+ * each figure over the runs (failure counts: their total) and `runs`. BENCH_RUNS=1 is a quick look.
+ *
  * Prints a table, then one JSON object as the last line. For each HTTP and socket phase it also
  * prints the server's CPU time (all its threads, from /proc) per request, which depends far less
  * than the rates on how much of the two cores the load generator takes, and how many commands
@@ -47,6 +52,7 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const HTTP_RATE = Number(process.env.BENCH_HTTP_RATE ?? 20_000);
 const RATE_CONNECTIONS = Number(process.env.BENCH_RATE_CONNECTIONS ?? 256);
 const FANOUT_CLIENTS = 1_000;
+const RUNS = Math.max(1, Math.floor(Number(process.env.BENCH_RUNS ?? 3)));
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'ceiling,floor,http,lean,rate,ws,fanout').split(','));
 
 /**
@@ -389,8 +395,10 @@ async function withServer<T>(phase: (server: Fresh) => Promise<T>): Promise<T> {
   }
 }
 
-async function main(): Promise<void> {
-  console.log(`Bourse API benchmark: each phase against a fresh server in its own process on loopback; load from this one. Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
+type Figures = Record<string, number | null>;
+
+/** Every phase once: prints its lines and returns the figures of the last JSON line. */
+async function runOnce(): Promise<Figures> {
   const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '', machine: '', openOrders: NaN, serverSide: '' };
   const ceiling = PHASES.has('ceiling') ? await httpCeiling(HTTP_SECONDS) : { perSecond: NaN, p99: NaN, cpuMicros: NaN, clientCpuMicros: NaN };
   if (PHASES.has('ceiling')) console.log(`HTTP ceiling (bare Fastify, POST parses the order and does nothing else; lighter load generator, ${HTTP_CONNECTIONS} connections): ${Math.round(ceiling.perSecond).toLocaleString('en-US')}/s, p99 ${ceiling.p99} ms, server CPU ${ceiling.cpuMicros.toFixed(1)} µs per request (load generator ${ceiling.clientCpuMicros.toFixed(1)} µs)`);
@@ -433,14 +441,46 @@ async function main(): Promise<void> {
   }
   const fan = PHASES.has('fanout') ? await withServer(({ url, credentials }) => fanout(url, credentials)) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
   if (PHASES.has('fanout')) console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
-  console.log(JSON.stringify({
+  return {
     http_ceiling_per_sec: Math.round(ceiling.perSecond), http_ceiling_p99_ms: ceiling.p99, http_ceiling_cpu_us: round1(ceiling.cpuMicros),
     http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
     http_lean_orders_per_sec: Math.round(lean.perSecond), http_lean_p99_ms: lean.p99, http_lean_p50_ms: lean.p50, http_lean_errors: lean.errors,
     http_rate_offered_per_sec: Math.round(rate.offered), http_rate_answered_per_sec: Math.round(rate.perSecond), http_rate_p50_ms: rate.p50, http_rate_p99_ms: rate.p99, http_rate_p999_ms: rate.p999, http_rate_max_ms: rate.max, http_rate_send_lag_p99_ms: rate.lagP99, http_rate_errors: rate.errors + rate.unanswered,
     ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
     fanout_p50_ms: Number(fan.p50.toFixed(2)),
-  }));
+  };
+}
+
+/** Counts of failures add up over the runs; every other figure is the median of its runs. */
+function combineRuns(runs: Figures[]): Figures {
+  const combined: Figures = {};
+  for (const key of Object.keys(runs[0]!)) {
+    const values = runs.map((run) => run[key]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    if (values.length === 0) combined[key] = null;
+    else if (key.endsWith('_errors') || key.endsWith('_refused')) combined[key] = values.reduce((a, b) => a + b, 0);
+    else combined[key] = median(values);
+  }
+  return combined;
+}
+
+/** The middle value; of an even count, the mean of the two middle ones. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : Number(((sorted[middle - 1]! + sorted[middle]!) / 2).toFixed(2));
+}
+
+async function main(): Promise<void> {
+  console.log(`Bourse API benchmark: each phase against a fresh server in its own process on loopback; load from this one. Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
+  const runs: Figures[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    if (RUNS > 1) console.log(`Run ${run} of ${RUNS}`);
+    const figures = await runOnce();
+    runs.push(figures);
+    if (RUNS > 1) console.log(JSON.stringify(figures));
+  }
+  if (RUNS > 1) console.log(`Medians of ${RUNS} runs (failures: totals)`);
+  console.log(JSON.stringify({ ...combineRuns(runs), runs: RUNS }));
 }
 
 void main();
