@@ -129,7 +129,7 @@ export class Authenticator {
       return fail('STALE_REQUEST', 'signed too long ago for the server to tell it from a replay under this load: sign the request again with a new timestamp');
     }
     // The signature alone identifies the request: another key cannot produce the same one.
-    if (!this.replays.remember(signature.toLowerCase(), ts, ts + window, now)) {
+    if (!this.replays.remember(signature, ts, ts + window, now)) {
       return fail('REPLAYED_REQUEST', 'this request was already received');
     }
     return { ok: true, key: cached.record };
