@@ -73,7 +73,7 @@ test('repeated bad signatures lock the key and the address out for a while', asy
   }
 });
 
-test('an Ed25519 key signs the same string; a revoked key stops working at once', async () => {
+test('an Ed25519 key signs the same string, its signature is refused when replayed, and a revoked key stops working at once', async () => {
   const venue = await Venue.start();
   try {
     const trader = await venue.trader('ed@example.com', { USDT: '100' });
@@ -91,6 +91,13 @@ test('an Ed25519 key signs the same string; a revoked key stops working at once'
     assert.equal(ok.body.balances[0].available, '100.000000');
     const forged = await call(venue.url, 'GET', '/api/v1/balances', { credentials: { key: record.key, secret: 'x' } });
     assert.equal(forged.status, 401);
+    // An Ed25519 signature (128 hex digits) is remembered like an HMAC one: the same request again is a replay.
+    const timestamp = String(Date.now());
+    const headers = { 'x-bourse-key': record.key, 'x-bourse-timestamp': timestamp, 'x-bourse-signature': signEd(`${timestamp}GET/api/v1/balances`) };
+    assert.equal((await call(venue.url, 'GET', '/api/v1/balances', { headers })).status, 200);
+    const replayed = await call(venue.url, 'GET', '/api/v1/balances', { headers: { ...headers, 'x-bourse-signature': headers['x-bourse-signature'].toUpperCase() } });
+    assert.equal(replayed.status, 401);
+    assert.equal(replayed.body.error.code, 'REPLAYED_REQUEST');
 
     assert.equal(venue.exchange.revokeApiKey(user.id, trader.key), true);
     const revoked = await venue.signed(trader, 'GET', '/api/v1/balances');

@@ -3,8 +3,8 @@
  *
  * A signature is identified by its first 128 bits (the first 32 hex digits, either case): an
  * HMAC-SHA256 or an Ed25519 signature is unpredictable without the key, so two different requests
- * share them with probability 2^-128, and only a key's holder could try. Ed25519's first half (R)
- * is also what a re-encoded S would leave unchanged.
+ * share them with probability 2^-128, and only a key's holder could try. In an Ed25519 signature
+ * those bits belong to R, which a re-encoding of S would leave unchanged.
  *
  * Entries live in a ring in arrival order (typed arrays: the 128 bits, when signed, when they
  * expire), indexed by an open-addressing hash table of ring slots. Nothing is allocated per
