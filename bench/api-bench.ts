@@ -45,6 +45,7 @@ import autocannon from 'autocannon';
 import { percentile, runLoad, runRate } from './http-load.js';
 import { cpuSeconds, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
+import { median } from './stats.js';
 
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 10);
 const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 50);
@@ -458,16 +459,9 @@ function combineRuns(runs: Figures[]): Figures {
     const values = runs.map((run) => run[key]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
     if (values.length === 0) combined[key] = null;
     else if (key.endsWith('_errors') || key.endsWith('_refused')) combined[key] = values.reduce((a, b) => a + b, 0);
-    else combined[key] = median(values);
+    else combined[key] = Number(median(values).toFixed(2));
   }
   return combined;
-}
-
-/** The middle value; of an even count, the mean of the two middle ones. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : Number(((sorted[middle - 1]! + sorted[middle]!) / 2).toFixed(2));
 }
 
 async function main(): Promise<void> {

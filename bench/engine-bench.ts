@@ -14,6 +14,7 @@ import type { Command, Envelope } from '../src/core/index.js';
 import { packSnapshot, recover, Sequencer, SqliteJournal } from '../src/journal/index.js';
 import { generateWorkload, KIND_CANCEL, KIND_LIMIT, KIND_MARKET } from './workload.js';
 import type { BookSummary, Workload } from './workload.js';
+import { median } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const OPS = Number(process.env.BENCH_OPS ?? 1_000_000);
@@ -25,7 +26,6 @@ const LOT = 10_000; // 0.0001 BTC at 8 decimals
 const T0 = Date.UTC(2026, 0, 1);
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 function marketId(m: number): string {
   return m === 0 ? 'BTC-USDT' : `C${m}-USDT`;

@@ -37,12 +37,12 @@ import { ORDER_OUT } from '../src/gateway/wire.js';
 import { parseMinor } from '../src/money/index.js';
 import { Projector } from '../src/store/projector.js';
 import { orderBody } from './bench-server.js';
+import { median } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const ORDERS = Number(process.env.BENCH_ORDERS ?? 60_000);
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 function nanosPer(count: number, body: (i: number) => void): number {
   const started = process.hrtime.bigint();
