@@ -90,24 +90,38 @@ class PlainReplayCache {
   }
 }
 
+// Ids sharing six first words (which pick the hash table's home bucket): at the table's start and at
+// its end, whose probe runs wrap around to the start. So collisions, removals from the middle of
+// runs and wrapped runs all happen.
+const FIRST_WORDS = ['00000000', '00000001', '00000002', '7ffffffe', 'fffffffe', 'ffffffff'];
+const collidingIds = (count: number): string[] => Array.from({ length: count }, (_, i) => `${FIRST_WORDS[i % FIRST_WORDS.length]}${sig(i).slice(8)}`);
+
+/** Feeds both caches the same calls and fails at the first answer, forgottenThrough or size that differs. */
+function sameAnswers(ids: string[], max: number, calls: { id: number; age: number; life: number; step: number; upper: boolean }[]): void {
+  const cache = new ReplayCache(max);
+  const plain = new PlainReplayCache(max);
+  let now = 1_000;
+  for (const { id, age, life, step, upper } of calls) {
+    now += step;
+    const text = upper ? ids[id]!.toUpperCase() : ids[id]!;
+    const signedAt = now - age;
+    assert.equal(cache.remember(text, signedAt, signedAt + life, now), plain.remember(text, signedAt, signedAt + life, now));
+    assert.equal(cache.forgottenThrough, plain.forgottenThrough);
+    assert.equal(cache.size, plain.size);
+  }
+}
+
 test('the replay cache answers every call as a plain set with a queue does: replays, expiries, the bound and its wrap-around', () => {
-  // Few distinct ids, sharing six first words (which pick the hash table's home bucket): at the
-  // table's start and at its end, whose probe runs wrap around to the start. So replays,
-  // collisions, removals from the middle of runs, wrapped runs and the ring's wrap-around all happen.
-  const firstWords = ['00000000', '00000001', '00000002', '7ffffffe', 'fffffffe', 'ffffffff'];
-  const ids = Array.from({ length: 48 }, (_, i) => `${firstWords[i % firstWords.length]}${sig(i).slice(8)}`);
+  const ids = collidingIds(48);
   const call = fc.record({ id: fc.integer({ min: 0, max: ids.length - 1 }), age: fc.integer({ min: 0, max: 30 }), life: fc.integer({ min: 0, max: 60 }), step: fc.integer({ min: 0, max: 8 }), upper: fc.boolean() });
-  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.array(call, { maxLength: 400 }), (max, calls) => {
-    const cache = new ReplayCache(max);
-    const plain = new PlainReplayCache(max);
-    let now = 1_000;
-    for (const { id, age, life, step, upper } of calls) {
-      now += step;
-      const text = upper ? ids[id]!.toUpperCase() : ids[id]!;
-      const signedAt = now - age;
-      assert.equal(cache.remember(text, signedAt, signedAt + life, now), plain.remember(text, signedAt, signedAt + life, now));
-      assert.equal(cache.forgottenThrough, plain.forgottenThrough);
-      assert.equal(cache.size, plain.size);
-    }
-  }), { numRuns: 400 });
+  // size 'max': sequences up to 400 calls, so that small bounds are hit and the ring wraps many times.
+  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.array(call, { maxLength: 400, size: 'max' }), (max, calls) => sameAnswers(ids, max, calls)), { numRuns: 300 });
+});
+
+test('the replay cache answers as the plain one while its ring grows past its first 1,024 slots, with entries expiring meanwhile', () => {
+  const ids = collidingIds(6_000);
+  // Mostly fresh ids (some replays), long lives: more than 1,024 held, so the ring doubles while
+  // its oldest entries sit anywhere in it; some bounds are reached after the growth.
+  const call = fc.record({ id: fc.integer({ min: 0, max: ids.length - 1 }), age: fc.integer({ min: 0, max: 50 }), life: fc.integer({ min: 0, max: 4_000 }), step: fc.integer({ min: 0, max: 3 }), upper: fc.boolean() });
+  fc.assert(fc.property(fc.integer({ min: 1_100, max: 2_500 }), fc.array(call, { minLength: 1_500, maxLength: 3_000 }), (max, calls) => sameAnswers(ids, max, calls)), { numRuns: 25 });
 });
