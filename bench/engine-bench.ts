@@ -242,6 +242,30 @@ function runSnapshot(setup: Command[], orders: number): { takeMs: number; storeM
   }
 }
 
+const TAKER_ORDERS = 200_000;
+
+/**
+ * A taker's flow: immediate-or-cancel limit orders that find nothing at their price (the book's
+ * 2,000 resting orders are older and behind them), so each one opens and closes at once. No
+ * order of this flow ever rests, which is what a bot sweeping with IOC orders looks like.
+ */
+function runTakerFlow(setup: Command[]): number {
+  const engine = freshEngine(setup);
+  let seq = setup.length;
+  for (let i = 0; i < PREFILL; i++) {
+    const buy = i % 2 === 0;
+    engine.apply({ seq: ++seq, ts: T0, cmd: { type: 'place_order', account: 1 + (i % ACCOUNTS), market: 'BTC-USDT', side: buy ? 'buy' : 'sell', orderType: 'limit', price: (buy ? 900 - (i % 50) : 1_100 + (i % 50)) * TICK, quantity: LOT } });
+  }
+  gc();
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < TAKER_ORDERS; i++) {
+    const buy = i % 2 === 0;
+    const events = engine.apply({ seq: ++seq, ts: T0, cmd: { type: 'place_order', account: 1 + (i % ACCOUNTS), market: 'BTC-USDT', side: buy ? 'buy' : 'sell', orderType: 'limit', timeInForce: 'IOC', price: (buy ? 1_000 : 1_001) * TICK, quantity: LOT } });
+    if (events[1]?.type !== 'order_expired') throw new Error(`taker flow: order ${i} did not expire unfilled: ${JSON.stringify(events)}`);
+  }
+  return TAKER_ORDERS / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
 function row(name: string, value: string, note = ''): void {
   console.log(`${name.padEnd(44)} ${value.padStart(16)}  ${note}`);
 }
@@ -275,6 +299,7 @@ async function main(): Promise<void> {
   const recovery: number[] = [];
   const snapshotTake: number[] = [];
   const snapshotStore: number[] = [];
+  const takerTput: number[] = [];
   let snapshotBytes = 0;
   let correct = true;
   let baselineCorrect = true;
@@ -305,7 +330,8 @@ async function main(): Promise<void> {
     snapshotTake.push(snap.takeMs);
     snapshotStore.push(snap.storeMs);
     snapshotBytes = snap.bytes;
-    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
+    takerTput.push(runTakerFlow(singleSetup));
+    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, IOC flow ${fmt(takerTput.at(-1)!)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
   }
   const result = {
     engine_ops_per_sec: Math.round(median(engineTput)),
@@ -315,6 +341,7 @@ async function main(): Promise<void> {
     baseline_ops_per_sec: Math.round(median(baseline)),
     ratio_vs_baseline: Number((median(engineTput) / median(baseline)).toFixed(1)),
     multi_market_ops_per_sec: Math.round(median(multiTput)),
+    ioc_flow_ops_per_sec: Math.round(median(takerTput)),
     journal_commands_per_sec: Math.round(median(journalRate)),
     sequencer_commands_per_sec: Math.round(median(sequencerRate)),
     recovery_seconds_per_million: Number(median(recovery).toFixed(2)),
@@ -335,6 +362,7 @@ async function main(): Promise<void> {
   row('engine latency p50 / p99 / p99.9 (µs)', `${result.p50_us} / ${result.p99_us} / ${result.p999_us}`, 'hrtime around each apply()');
   row('nodejs-order-book 10.1.1, same workload', fmt(result.baseline_ops_per_sec), `ratio ${result.ratio_vs_baseline}×`);
   row('engine, 10 markets with stop orders', fmt(result.multi_market_ops_per_sec), `${fmt(multiRejected)} ops rejected (cancels of orders stops consumed)`);
+  row('engine, IOC orders that never rest (ops/s)', fmt(result.ioc_flow_ops_per_sec), `${fmt(TAKER_ORDERS)} orders, each opened and closed at once`);
   row('durable journal alone (cmds/s)', fmt(result.journal_commands_per_sec), 'SQLite WAL, synchronous=FULL, 1,000 per commit');
   row('sequencer: journal + engine + ack (cmds/s)', fmt(result.sequencer_commands_per_sec), 'group commit per event-loop turn');
   row('recovery from genesis (s per million)', result.recovery_seconds_per_million.toFixed(2), 'read, verify hash chain, parse, apply');
