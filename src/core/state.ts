@@ -385,13 +385,21 @@ const PAGE_BITS = 12;
 const PAGE_SIZE = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SIZE - 1;
 
+interface OrderPage { slots: (Order | undefined)[]; count: number }
+
 /**
  * Open orders by id. Ids are sequence numbers, so open orders cluster in a sliding window:
  * pages of 4,096 slots, dropped when empty, beat a hash map that sees a million distinct keys
  * come and go. Iterates in id order (pages are created in ascending order).
+ *
+ * The last page dropped is kept for the next one needed: an order that never rests (an IOC that
+ * finds nothing) empties its page as soon as it opened it, and building a fresh page for each
+ * such order cost about ten times the rest of the order.
  */
 export class OrderIndex {
-  private readonly pages = new Map<number, { slots: (Order | undefined)[]; count: number }>();
+  private readonly pages = new Map<number, OrderPage>();
+  /** An emptied page (every slot undefined), or null. */
+  private spare: OrderPage | null = null;
   private sizeValue = 0;
 
   get size(): number {
@@ -411,7 +419,8 @@ export class OrderIndex {
     const key = Math.floor(id / PAGE_SIZE);
     let page = this.pages.get(key);
     if (page === undefined) {
-      page = { slots: new Array<Order | undefined>(PAGE_SIZE).fill(undefined), count: 0 };
+      page = this.spare ?? { slots: new Array<Order | undefined>(PAGE_SIZE).fill(undefined), count: 0 };
+      this.spare = null;
       this.pages.set(key, page);
     }
     const slot = id & PAGE_MASK;
@@ -431,7 +440,10 @@ export class OrderIndex {
     page.slots[slot] = undefined;
     page.count -= 1;
     this.sizeValue -= 1;
-    if (page.count === 0) this.pages.delete(key);
+    if (page.count === 0) {
+      this.pages.delete(key);
+      this.spare = page;
+    }
   }
 
   *values(): IterableIterator<Order> {
