@@ -32,6 +32,8 @@
  * to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_LATENCY_LOG=file writes each counted request's
  * due time, latency and send lag from the lean and rate phases (the last one run), for a time series.
  * BENCH_SNAPSHOT_EVERY sets the server's snapshot interval in commands (default: the server's).
+ * BENCH_ORDER_FLOW=ioc sends the order phases' orders as immediate-or-cancel: none rests (a
+ * taker's flow) instead of about half (see orderBody in bench-server.ts).
  */
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -43,7 +45,7 @@ import { WebSocket } from 'ws';
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
 import { percentile, runLoad, runRate } from './http-load.js';
-import { cpuSeconds, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, trader } from './bench-server.js';
+import { cpuSeconds, flowOrderBody, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 import { median } from './stats.js';
 
@@ -236,7 +238,7 @@ async function httpOrders(url: string, credentials: Credentials, seconds: number
       method: 'POST',
       path: '/api/v1/orders',
       setupRequest: (request: { headers: Record<string, string>; body: string }) => {
-        const body = orderBody(counter++);
+        const body = flowOrderBody(counter++);
         request.body = body;
         request.headers = { 'content-type': 'application/json', ...signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
         return request;
@@ -306,7 +308,7 @@ async function wsOrders(url: string, credentials: Credentials, seconds: number):
   let counting = true;
   let counter = 0;
   for (const socket of sockets) {
-    const sendOne = (): void => socket.send(`{"op":"place","id":${counter},"order":${orderBody(counter++)}}`);
+    const sendOne = (): void => socket.send(`{"op":"place","id":${counter},"order":${flowOrderBody(counter++)}}`);
     socket.on('message', (data) => {
       const text = data.toString();
       if (!text.startsWith('{"event":"placed"') && !text.startsWith('{"event":"error"')) return;

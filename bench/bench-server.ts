@@ -67,6 +67,7 @@ export async function trader(url: string, dataDir: string, email: string): Promi
 /** The order stream repeats after this many orders (prices and sides every 50, quantities every 4,500). */
 const ORDER_CYCLE = 4_500;
 let orderBodies: string[] | null = null;
+let iocBodies: string[] | null = null;
 
 /**
  * Alternating buys and sells around 100 USDT that overlap, so that some trade; about half rest, so
@@ -76,16 +77,31 @@ let orderBodies: string[] | null = null;
  * shares the CPU with the server, and the stream is fixed anyway.
  */
 export function orderBody(i: number): string {
-  orderBodies ??= Array.from({ length: ORDER_CYCLE }, (_, n) => buildOrderBody(n));
+  orderBodies ??= Array.from({ length: ORDER_CYCLE }, (_, n) => buildOrderBody(n, false));
   return orderBodies[i % ORDER_CYCLE]!;
 }
 
-function buildOrderBody(i: number): string {
+/**
+ * The order phases' stream (HTTP and WebSocket order entry): orderBody's, or with
+ * BENCH_ORDER_FLOW=ioc the same orders as immediate-or-cancel, so that none rests and each opens
+ * and closes within its command (a taker's flow; the book stays empty). The ceiling and the
+ * fan-out keep orderBody: the fan-out needs the book to change.
+ */
+export function flowOrderBody(i: number): string {
+  if (process.env.BENCH_ORDER_FLOW !== 'ioc') return orderBody(i);
+  iocBodies ??= Array.from({ length: ORDER_CYCLE }, (_, n) => buildOrderBody(n, true));
+  return iocBodies[i % ORDER_CYCLE]!;
+}
+
+function buildOrderBody(i: number, ioc: boolean): string {
   const buy = i % 2 === 0;
   const offset = (i * 7919) % 50;
   const price = buy ? 9_975 + offset : 10_025 - offset;
   const quantity = 10 + (Math.floor(i / 50) % 90);
-  return JSON.stringify({ market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: `0.00${quantity}` });
+  return JSON.stringify({
+    market: 'BTC-USDT', side: buy ? 'buy' : 'sell', type: 'limit', ...(ioc ? { time_in_force: 'IOC' } : {}),
+    price: `${Math.floor(price / 100)}.${String(price % 100).padStart(2, '0')}`, quantity: `0.00${quantity}`,
+  });
 }
 
 /** The order stream as signed POST /api/v1/orders requests (fresh timestamp and HMAC each), for the light load generator. */
@@ -94,7 +110,7 @@ export function signedOrders(credentials: Credentials): LoadRequest {
   return {
     method: 'POST', path: '/api/v1/orders',
     next: () => {
-      const body = orderBody(counter++);
+      const body = flowOrderBody(counter++);
       return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders', body) };
     },
   };
