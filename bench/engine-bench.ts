@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrderBook, SelfTradePreventionMode, Side } from 'nodejs-order-book';
 import { encodeSnapshot, Engine, findViolations } from '../src/core/index.js';
-import type { Command, Envelope } from '../src/core/index.js';
+import type { Command, EngineEvent, Envelope } from '../src/core/index.js';
 import { packSnapshot, recover, Sequencer, SqliteJournal } from '../src/journal/index.js';
 import { generateWorkload, KIND_CANCEL, KIND_LIMIT, KIND_MARKET } from './workload.js';
 import type { BookSummary, Workload } from './workload.js';
@@ -266,6 +266,40 @@ function runTakerFlow(setup: Command[]): number {
   return TAKER_ORDERS / (Number(process.hrtime.bigint() - started) / 1e9);
 }
 
+const WAITING_STOPS = 100_000;
+
+/**
+ * A book of conditional orders: WAITING_STOPS stop-limit buys at 5,000 trigger prices above the
+ * last price, then every one cancelled, in a scattered order. Adding and cancelling should not
+ * grow with the number waiting.
+ */
+function runStopBook(setup: Command[]): { placePerSec: number; cancelPerSec: number } {
+  const engine = freshEngine(setup);
+  let seq = setup.length;
+  const apply = (cmd: Command): EngineEvent[] => engine.apply({ seq: ++seq, ts: T0, cmd });
+  apply({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
+  apply({ type: 'place_order', account: 2, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
+  const placed: [number, number][] = [];
+  gc();
+  let started = process.hrtime.bigint();
+  for (let i = 0; i < WAITING_STOPS; i++) {
+    const account = 1 + (i % ACCOUNTS);
+    const trigger = 1_100 + ((i * 7_919) % 5_000);
+    const events = apply({ type: 'place_order', account, market: 'BTC-USDT', side: 'buy', orderType: 'stop_limit', stopPrice: trigger * TICK, price: (trigger + 10) * TICK, quantity: LOT });
+    if (events[0]?.type !== 'order_accepted') throw new Error(`stop book: order ${i} refused: ${JSON.stringify(events[0])}`);
+    placed.push([events[0].orderId, account]);
+  }
+  const placeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  started = process.hrtime.bigint();
+  for (let i = 0; i < WAITING_STOPS; i++) {
+    const [orderId, account] = placed[(i * 7_919) % WAITING_STOPS]!;
+    const events = apply({ type: 'cancel_order', account, orderId });
+    if (events[0]?.type !== 'order_cancelled') throw new Error(`stop book: cancel of ${orderId} refused: ${JSON.stringify(events[0])}`);
+  }
+  const cancelSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { placePerSec: WAITING_STOPS / placeSeconds, cancelPerSec: WAITING_STOPS / cancelSeconds };
+}
+
 function row(name: string, value: string, note = ''): void {
   console.log(`${name.padEnd(44)} ${value.padStart(16)}  ${note}`);
 }
@@ -300,6 +334,8 @@ async function main(): Promise<void> {
   const snapshotTake: number[] = [];
   const snapshotStore: number[] = [];
   const takerTput: number[] = [];
+  const stopPlace: number[] = [];
+  const stopCancel: number[] = [];
   let snapshotBytes = 0;
   let correct = true;
   let baselineCorrect = true;
@@ -331,7 +367,10 @@ async function main(): Promise<void> {
     snapshotStore.push(snap.storeMs);
     snapshotBytes = snap.bytes;
     takerTput.push(runTakerFlow(singleSetup));
-    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, IOC flow ${fmt(takerTput.at(-1)!)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
+    const stops = runStopBook(singleSetup);
+    stopPlace.push(stops.placePerSec);
+    stopCancel.push(stops.cancelPerSec);
+    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, IOC flow ${fmt(takerTput.at(-1)!)} ops/s, stops ${fmt(stops.placePerSec)} / ${fmt(stops.cancelPerSec)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
   }
   const result = {
     engine_ops_per_sec: Math.round(median(engineTput)),
@@ -342,6 +381,8 @@ async function main(): Promise<void> {
     ratio_vs_baseline: Number((median(engineTput) / median(baseline)).toFixed(1)),
     multi_market_ops_per_sec: Math.round(median(multiTput)),
     ioc_flow_ops_per_sec: Math.round(median(takerTput)),
+    stop_place_ops_per_sec: Math.round(median(stopPlace)),
+    stop_cancel_ops_per_sec: Math.round(median(stopCancel)),
     journal_commands_per_sec: Math.round(median(journalRate)),
     sequencer_commands_per_sec: Math.round(median(sequencerRate)),
     recovery_seconds_per_million: Number(median(recovery).toFixed(2)),
@@ -363,6 +404,7 @@ async function main(): Promise<void> {
   row('nodejs-order-book 10.1.1, same workload', fmt(result.baseline_ops_per_sec), `ratio ${result.ratio_vs_baseline}×`);
   row('engine, 10 markets with stop orders', fmt(result.multi_market_ops_per_sec), `${fmt(multiRejected)} ops rejected (cancels of orders stops consumed)`);
   row('engine, IOC orders that never rest (ops/s)', fmt(result.ioc_flow_ops_per_sec), `${fmt(TAKER_ORDERS)} orders, each opened and closed at once`);
+  row(`${fmt(WAITING_STOPS)} stop orders: place / cancel (ops/s)`, `${fmt(result.stop_place_ops_per_sec)} / ${fmt(result.stop_cancel_ops_per_sec)}`, 'at 5,000 trigger prices, cancelled in a scattered order');
   row('durable journal alone (cmds/s)', fmt(result.journal_commands_per_sec), 'SQLite WAL, synchronous=FULL, 1,000 per commit');
   row('sequencer: journal + engine + ack (cmds/s)', fmt(result.sequencer_commands_per_sec), 'group commit per event-loop turn');
   row('recovery from genesis (s per million)', result.recovery_seconds_per_million.toFixed(2), 'read, verify hash chain, parse, apply');
