@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Engine } from '../src/core/index.js';
 import { BTC, LOT, ofType, stateWithoutClock, T0, usdt, withMarket } from './support/harness.js';
 
 const DAY = 86_400_000;
@@ -154,6 +155,30 @@ test('a stop-market buy triggers when the last price rises to its stop', () => {
   assert.deepEqual(ofType(events, 'order_triggered').map((e) => e.orderId), [stop.id]);
   assert.deepEqual(ofType(events, 'trade').map((t) => t.takerOrderId), [h.seq, stop.id]);
   assert.equal(h.engine.openOrder(stop.id), undefined);
+});
+
+test('stops at the same trigger fire oldest first, lower triggers before higher, and a snapshot keeps that order', () => {
+  const h = withMarket();
+  const stop = (price: number): number => h.place({ account: 20, side: 'buy', orderType: 'stop_market', stopPrice: usdt(price), quantity: LOT }).id;
+  const a = stop(105);
+  const b = stop(103);
+  const c = stop(105);
+  const d = stop(103);
+  const cancelled = stop(104);
+  const e = stop(104);
+  h.apply({ type: 'cancel_order', account: 20, orderId: cancelled });
+  // Snapshots record each list with the next to fire last, as they always have.
+  const snapshot = h.engine.snapshot();
+  assert.deepEqual(snapshot.markets[0]!.rising, [c, a, e, d, b]);
+  const restored = Engine.restore(snapshot);
+  assert.equal(restored.stateHash(), h.engine.stateHash());
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(105), quantity: 20 * LOT });
+  const sweep = { seq: h.seq + 1, ts: h.ts + 1, cmd: { type: 'place_order', account: 30, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: usdt(105), quantity: LOT } } as const;
+  restored.apply({ seq: h.seq, ts: h.ts, cmd: { type: 'place_order', account: 10, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: usdt(105), quantity: 20 * LOT } });
+  const live = ofType(h.engine.apply(sweep), 'order_triggered').map((t) => t.orderId);
+  assert.deepEqual(live, [b, d, e, a, c]);
+  assert.deepEqual(ofType(restored.apply(sweep), 'order_triggered').map((t) => t.orderId), live);
+  assert.equal(restored.stateHash(), h.engine.stateHash());
 });
 
 test('a stop-limit sell triggers when the price falls to its stop and then rests at its limit', () => {

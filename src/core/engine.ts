@@ -870,11 +870,9 @@ export class Engine {
     for (;;) {
       const last = market.lastPriceTicks;
       if (last === 0 || market.state !== 'trading') return;
-      const rising = triggers.rising;
-      const falling = triggers.falling;
       let next: Order | undefined;
-      if (rising.length > 0 && rising[rising.length - 1]!.stopTicks <= last) next = rising.pop();
-      else if (falling.length > 0 && falling[falling.length - 1]!.stopTicks >= last) next = falling.pop();
+      if ((triggers.rising.peek()?.stopTicks ?? Infinity) <= last) next = triggers.rising.shift();
+      else if ((triggers.falling.peek()?.stopTicks ?? -Infinity) >= last) next = triggers.falling.shift();
       else next = this.takeTrailing(market, last);
       if (next === undefined) return;
       this.fire(next, last);

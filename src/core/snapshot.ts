@@ -166,8 +166,9 @@ export function restoreSnapshot(snapshot: EngineSnapshot): Engine {
     const market = engine.marketList[index]!;
     for (const id of m.bids) market.bids.append(engine.orders.get(id)!);
     for (const id of m.asks) market.asks.append(engine.orders.get(id)!);
-    for (const id of m.rising) market.triggers.rising.push(engine.orders.get(id)!);
-    for (const id of m.falling) market.triggers.falling.push(engine.orders.get(id)!);
+    // Recorded with the next to fire last: added from the end, each order lands at its level's end.
+    for (let i = m.rising.length - 1; i >= 0; i--) market.triggers.rising.add(engine.orders.get(m.rising[i]!)!);
+    for (let i = m.falling.length - 1; i >= 0; i--) market.triggers.falling.add(engine.orders.get(m.falling[i]!)!);
     for (const id of m.trailing) market.triggers.trailing.push(engine.orders.get(id)!);
   });
   for (const key of snapshot.usedKeys) engine.usedKeys.add(key);

@@ -251,46 +251,129 @@ export class BookSide {
 }
 
 /**
- * Conditional orders of one market waiting for their trigger. Each list keeps the next order to
- * fire at its end.
+ * One direction of a market's conditional orders, like a BookSide: trigger prices sorted with the
+ * next to fire at the end, and at each price its orders, oldest first. Adding or cancelling costs
+ * binary searches and a splice of one level's orders (or of the price list), not of every waiting
+ * order: with all in one sorted array, 100,000 waiting stops cost about 40 µs per add or cancel.
  */
+export class TriggerSide {
+  /** Descending when firing on a rise (lowest trigger last), ascending on a fall (highest last). */
+  private readonly prices: number[] = [];
+  /** Trigger price → its orders in id order. */
+  private readonly levels = new Map<number, Order[]>();
+  private count = 0;
+  constructor(private readonly firesOnRise: boolean) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** The next to fire: the lowest trigger (on a rise) or highest (on a fall), oldest first. */
+  peek(): Order | undefined {
+    const prices = this.prices;
+    return prices.length === 0 ? undefined : this.levels.get(prices[prices.length - 1]!)![0];
+  }
+
+  /** Removes and returns the next to fire. */
+  shift(): Order | undefined {
+    const prices = this.prices;
+    if (prices.length === 0) return undefined;
+    const price = prices[prices.length - 1]!;
+    const level = this.levels.get(price)!;
+    const order = level.shift()!;
+    this.count -= 1;
+    if (level.length === 0) {
+      this.levels.delete(price);
+      prices.pop();
+    }
+    return order;
+  }
+
+  add(order: Order): void {
+    const price = order.stopTicks;
+    let level = this.levels.get(price);
+    if (level === undefined) {
+      level = [];
+      this.levels.set(price, level);
+      this.prices.splice(this.pricePosition(price), 0, price);
+    }
+    // New orders have the highest id; only a restore or a re-arm could bring an older one.
+    if (level.length === 0 || level[level.length - 1]!.id < order.id) level.push(order);
+    else level.splice(TriggerSide.idPosition(level, order.id), 0, order);
+    this.count += 1;
+  }
+
+  /** Removes the order if it waits here; says whether it did. */
+  remove(order: Order): boolean {
+    const price = order.stopTicks;
+    const level = this.levels.get(price);
+    if (level === undefined) return false;
+    const index = TriggerSide.idPosition(level, order.id);
+    if (level[index] !== order) return false;
+    level.splice(index, 1);
+    this.count -= 1;
+    if (level.length === 0) {
+      this.levels.delete(price);
+      this.prices.splice(this.pricePosition(price), 1);
+    }
+    return true;
+  }
+
+  /** Every waiting order, the next to fire last (the order snapshots record). */
+  *[Symbol.iterator](): IterableIterator<Order> {
+    for (const price of this.prices) {
+      const level = this.levels.get(price)!;
+      for (let i = level.length - 1; i >= 0; i--) yield level[i]!;
+    }
+  }
+
+  /** Where price is, or would go, in prices. */
+  private pricePosition(price: number): number {
+    const prices = this.prices;
+    let lo = 0;
+    let hi = prices.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.firesOnRise ? prices[mid]! > price : prices[mid]! < price) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Where id is, or would go, in a level. */
+  private static idPosition(level: Order[], id: number): number {
+    let lo = 0;
+    let hi = level.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (level[mid]!.id < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** Conditional orders of one market waiting for their trigger. */
 export class TriggerBook {
   /** Fire when the last price rises to the trigger: lowest trigger first, then oldest. */
-  readonly rising: Order[] = [];
+  readonly rising = new TriggerSide(true);
   /** Fire when the last price falls to the trigger: highest trigger first, then oldest. */
-  readonly falling: Order[] = [];
+  readonly falling = new TriggerSide(false);
   /** Trailing stops in id order. */
   readonly trailing: Order[] = [];
 
   add(order: Order, rising: boolean): void {
-    const list = rising ? this.rising : this.falling;
-    // Sort key puts the next to fire last: rising is descending by trigger, falling ascending;
-    // equal triggers keep the oldest (smallest id) last.
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (TriggerBook.before(list[mid]!, order, rising)) lo = mid + 1;
-      else hi = mid;
-    }
-    list.splice(lo, 0, order);
-  }
-
-  /** Whether a sorts before b in its list. */
-  private static before(a: Order, b: Order, rising: boolean): boolean {
-    if (a.stopTicks !== b.stopTicks) return rising ? a.stopTicks > b.stopTicks : a.stopTicks < b.stopTicks;
-    return a.id > b.id;
+    (rising ? this.rising : this.falling).add(order);
   }
 
   remove(order: Order): void {
-    for (const list of [this.rising, this.falling, this.trailing]) {
-      const index = list.indexOf(order);
-      if (index >= 0) { list.splice(index, 1); return; }
-    }
+    if (this.rising.remove(order) || this.falling.remove(order)) return;
+    const index = this.trailing.indexOf(order);
+    if (index >= 0) this.trailing.splice(index, 1);
   }
 
   get size(): number {
-    return this.rising.length + this.falling.length + this.trailing.length;
+    return this.rising.size + this.falling.size + this.trailing.length;
   }
 }
 
