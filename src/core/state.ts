@@ -171,6 +171,18 @@ export class Level {
   constructor(readonly priceTicks: number) {}
 }
 
+/** Where price is, or would go, in prices sorted ascending or descending (binary search). */
+function pricePosition(prices: readonly number[], price: number, ascending: boolean): number {
+  let lo = 0;
+  let hi = prices.length;
+  if (ascending) {
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (prices[mid]! < price) lo = mid + 1; else hi = mid; }
+  } else {
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (prices[mid]! > price) lo = mid + 1; else hi = mid; }
+  }
+  return lo;
+}
+
 /**
  * One side of a book: a sorted array of level prices with the best price at the end (so the
  * common operations at the top of the book are push/pop), and a map from price to level.
@@ -190,18 +202,6 @@ export class BookSide {
     return this.isBid ? a > b : a < b;
   }
 
-  private position(price: number): number {
-    const prices = this.prices;
-    let lo = 0;
-    let hi = prices.length;
-    if (this.isBid) {
-      while (lo < hi) { const mid = (lo + hi) >> 1; if (prices[mid]! < price) lo = mid + 1; else hi = mid; }
-    } else {
-      while (lo < hi) { const mid = (lo + hi) >> 1; if (prices[mid]! > price) lo = mid + 1; else hi = mid; }
-    }
-    return lo;
-  }
-
   append(order: Order): void {
     const price = order.priceTicks;
     let level = this.levels.get(price);
@@ -211,7 +211,7 @@ export class BookSide {
       const prices = this.prices;
       const n = prices.length;
       if (n === 0 || this.better(price, prices[n - 1]!)) prices.push(price);
-      else prices.splice(this.position(price), 0, price);
+      else prices.splice(pricePosition(prices, price, this.isBid), 0, price);
     }
     order.level = level;
     order.prev = level.tail;
@@ -241,7 +241,7 @@ export class BookSide {
     this.levels.delete(price);
     const prices = this.prices;
     if (prices[prices.length - 1] === price) prices.pop();
-    else prices.splice(this.position(price), 1);
+    else prices.splice(pricePosition(prices, price, this.isBid), 1);
   }
 
   /** Levels from best to worst. */
@@ -295,7 +295,7 @@ export class TriggerSide {
     if (level === undefined) {
       level = [];
       this.levels.set(price, level);
-      this.prices.splice(this.pricePosition(price), 0, price);
+      this.prices.splice(pricePosition(this.prices, price, !this.firesOnRise), 0, price);
     }
     // New orders have the highest id; only a restore or a re-arm could bring an older one.
     if (level.length === 0 || level[level.length - 1]!.id < order.id) level.push(order);
@@ -314,7 +314,7 @@ export class TriggerSide {
     this.count -= 1;
     if (level.length === 0) {
       this.levels.delete(price);
-      this.prices.splice(this.pricePosition(price), 1);
+      this.prices.splice(pricePosition(this.prices, price, !this.firesOnRise), 1);
     }
     return true;
   }
@@ -325,19 +325,6 @@ export class TriggerSide {
       const level = this.levels.get(price)!;
       for (let i = level.length - 1; i >= 0; i--) yield level[i]!;
     }
-  }
-
-  /** Where price is, or would go, in prices. */
-  private pricePosition(price: number): number {
-    const prices = this.prices;
-    let lo = 0;
-    let hi = prices.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.firesOnRise ? prices[mid]! > price : prices[mid]! < price) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   /** Where id is, or would go, in a level. */
