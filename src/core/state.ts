@@ -297,7 +297,8 @@ export class TriggerSide {
       this.levels.set(price, level);
       this.prices.splice(pricePosition(this.prices, price, !this.firesOnRise), 0, price);
     }
-    // New orders have the highest id; only a restore or a re-arm could bring an older one.
+    // Orders arrive in id order (a new one has the highest id; a restore adds each level oldest
+    // first), so this is a push; the splice keeps a level in id order should one ever not.
     if (level.length === 0 || level[level.length - 1]!.id < order.id) level.push(order);
     else level.splice(TriggerSide.idPosition(level, order.id), 0, order);
     this.count += 1;
