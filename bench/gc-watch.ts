@@ -6,9 +6,14 @@
  * At exit it writes, by kind (minor = scavenge, major = mark-compact, incremental, weakcb), how
  * many collections there were, their total and longest pause in ms and how many took over 5 ms,
  * one JSON object per line appended to BENCH_GC_LOG, with the server's pid.
+ *
+ * BENCH_GC_TIMELINE=FILE (as well or instead) appends, at exit, one JSON array of the main
+ * thread's collections over 2 ms and event-loop stalls over 4 ms, each as [what, epoch ms when it
+ * began, ms]: lined up with BENCH_LATENCY_LOG's due times (epoch ms = origin + due), it shows
+ * which latency spikes a collection or a stall was behind.
  */
 import { appendFileSync } from 'node:fs';
-import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 
 const file = process.env.BENCH_GC_LOG;
@@ -29,4 +34,28 @@ if (isMainThread && file !== undefined) {
     }
   }).observe({ entryTypes: ['gc'] });
   process.on('exit', () => appendFileSync(file, `${JSON.stringify({ pid: process.pid, gc: stats })}\n`));
+}
+
+const timeline = process.env.BENCH_GC_TIMELINE;
+if (isMainThread && timeline !== undefined) {
+  const names = new Map<number, string>([
+    [constants.NODE_PERFORMANCE_GC_MINOR, 'scavenge'], [constants.NODE_PERFORMANCE_GC_MAJOR, 'mark-compact'],
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental'], [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb'],
+  ]);
+  const events: [string, number, number][] = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (entry.duration <= 2) continue;
+      const kind = (entry as unknown as { detail: { kind: number } }).detail.kind;
+      events.push([names.get(kind) ?? 'gc', performance.timeOrigin + entry.startTime, entry.duration]);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  // A 1 ms timer that fires late by more than 4 ms saw the event loop stalled that long.
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    if (now - last > 5) events.push(['stall', performance.timeOrigin + last, now - last - 1]);
+    last = now;
+  }, 1).unref();
+  process.on('exit', () => appendFileSync(timeline, `${JSON.stringify(events)}\n`));
 }

@@ -56,7 +56,7 @@ class Tally {
   failed = 0;
   readonly latencies: number[] = [];
   readonly sendLags: number[] = [];
-  /** With BENCH_LATENCY_LOG set, when each counted request was due, for a time series of the run. */
+  /** With BENCH_LATENCY_LOG set, when each counted request was due (ms after `origin`, the epoch ms performance.now() counts from), for a time series of the run. */
   private readonly dues: number[] | null = process.env.BENCH_LATENCY_LOG === undefined ? null : [];
   readonly failures = new Map<string, number>();
 
@@ -79,7 +79,7 @@ class Tally {
   }
 
   result(): LoadResult {
-    if (this.dues !== null) writeFileSync(process.env.BENCH_LATENCY_LOG!, JSON.stringify({ due: this.dues, latency: this.latencies, sendLag: this.sendLags }));
+    if (this.dues !== null) writeFileSync(process.env.BENCH_LATENCY_LOG!, JSON.stringify({ origin: performance.timeOrigin, due: this.dues, latency: this.latencies, sendLag: this.sendLags }));
     return {
       ok: this.ok, failed: this.failed, requests: this.ok + this.failed, failures: this.failures,
       latenciesMs: Float64Array.from(this.latencies).sort(), sendLagsMs: Float64Array.from(this.sendLags).sort(),
