@@ -45,7 +45,7 @@ import { WebSocket } from 'ws';
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
 import { percentile, runLoad, runRate } from './http-load.js';
-import { cpuSeconds, flowOrderBody, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, trader } from './bench-server.js';
+import { cpuSeconds, flowOrderBody, ORDER_FLOW, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 import { median } from './stats.js';
 
@@ -467,7 +467,7 @@ function combineRuns(runs: Figures[]): Figures {
 }
 
 async function main(): Promise<void> {
-  console.log(`Bourse API benchmark: each phase against a fresh server in its own process on loopback; load from this one. Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
+  console.log(`Bourse API benchmark: each phase against a fresh server in its own process on loopback; load from this one; order flow: ${ORDER_FLOW}. Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
   const runs: Figures[] = [];
   for (let run = 1; run <= RUNS; run++) {
     if (RUNS > 1) console.log(`Run ${run} of ${RUNS}`);
@@ -476,7 +476,7 @@ async function main(): Promise<void> {
     if (RUNS > 1) console.log(JSON.stringify(figures));
   }
   if (RUNS > 1) console.log(`Medians of ${RUNS} runs (failures: totals)`);
-  console.log(JSON.stringify({ ...combineRuns(runs), runs: RUNS }));
+  console.log(JSON.stringify({ ...combineRuns(runs), runs: RUNS, order_flow: ORDER_FLOW }));
 }
 
 void main();

@@ -68,6 +68,8 @@ export async function trader(url: string, dataDir: string, email: string): Promi
 const ORDER_CYCLE = 4_500;
 let orderBodies: string[] | null = null;
 let iocBodies: string[] | null = null;
+/** BENCH_ORDER_FLOW, read once: the generator asks for a body per request. */
+export const ORDER_FLOW = process.env.BENCH_ORDER_FLOW === 'ioc' ? 'ioc' : 'resting';
 
 /**
  * Alternating buys and sells around 100 USDT that overlap, so that some trade; about half rest, so
@@ -88,7 +90,7 @@ export function orderBody(i: number): string {
  * fan-out keep orderBody: the fan-out needs the book to change.
  */
 export function flowOrderBody(i: number): string {
-  if (process.env.BENCH_ORDER_FLOW !== 'ioc') return orderBody(i);
+  if (ORDER_FLOW !== 'ioc') return orderBody(i);
   iocBodies ??= Array.from({ length: ORDER_CYCLE }, (_, n) => buildOrderBody(n, true));
   return iocBodies[i % ORDER_CYCLE]!;
 }
