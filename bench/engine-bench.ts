@@ -300,6 +300,47 @@ function runStopBook(setup: Command[]): { placePerSec: number; cancelPerSec: num
   return { placePerSec: WAITING_STOPS / placeSeconds, cancelPerSec: WAITING_STOPS / cancelSeconds };
 }
 
+const WAITING_TRAILING = 10_000;
+const TRAILING_TRADES = 20_000;
+
+/**
+ * Trailing stops waiting while the market trades: WAITING_TRAILING of them (half sells, half
+ * buys, 50 % from the extreme, so none fires), then TRAILING_TRADES trades each made of a resting
+ * sell and a buy that takes it, then every trailing stop cancelled in a scattered order. Each
+ * trade moves every stop's extreme, which should not cost a walk over all of them.
+ */
+function runTrailingBook(setup: Command[]): { tradesPerSec: number; cancelPerSec: number } {
+  const engine = freshEngine(setup);
+  let seq = setup.length;
+  const apply = (cmd: Command): EngineEvent[] => engine.apply({ seq: ++seq, ts: T0, cmd });
+  apply({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
+  apply({ type: 'place_order', account: 2, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
+  const placed: [number, number][] = [];
+  for (let i = 0; i < WAITING_TRAILING; i++) {
+    const account = 1 + (i % ACCOUNTS);
+    const events = apply({ type: 'place_order', account, market: 'BTC-USDT', side: i % 2 === 0 ? 'sell' : 'buy', orderType: 'trailing_stop', callbackBps: 5_000, quantity: LOT });
+    if (events[0]?.type !== 'order_accepted') throw new Error(`trailing book: order ${i} refused: ${JSON.stringify(events[0])}`);
+    placed.push([events[0].orderId, account]);
+  }
+  gc();
+  let started = process.hrtime.bigint();
+  for (let i = 0; i < TRAILING_TRADES; i++) {
+    const price = (990 + ((i * 7) % 21)) * TICK;
+    apply({ type: 'place_order', account: 1 + (i % ACCOUNTS), market: 'BTC-USDT', side: 'sell', orderType: 'limit', price, quantity: LOT });
+    const events = apply({ type: 'place_order', account: 1 + ((i + 1) % ACCOUNTS), market: 'BTC-USDT', side: 'buy', orderType: 'limit', price, quantity: LOT });
+    if (!events.some((e) => e.type === 'trade') || events.some((e) => e.type === 'order_triggered')) throw new Error(`trailing book: trade ${i} did not trade alone: ${JSON.stringify(events)}`);
+  }
+  const tradeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  started = process.hrtime.bigint();
+  for (let i = 0; i < WAITING_TRAILING; i++) {
+    const [orderId, account] = placed[(i * 7_919) % WAITING_TRAILING]!;
+    const events = apply({ type: 'cancel_order', account, orderId });
+    if (events[0]?.type !== 'order_cancelled') throw new Error(`trailing book: cancel of ${orderId} refused: ${JSON.stringify(events[0])}`);
+  }
+  const cancelSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { tradesPerSec: TRAILING_TRADES / tradeSeconds, cancelPerSec: WAITING_TRAILING / cancelSeconds };
+}
+
 function row(name: string, value: string, note = ''): void {
   console.log(`${name.padEnd(44)} ${value.padStart(16)}  ${note}`);
 }
@@ -336,6 +377,8 @@ async function main(): Promise<void> {
   const takerTput: number[] = [];
   const stopPlace: number[] = [];
   const stopCancel: number[] = [];
+  const trailingTrades: number[] = [];
+  const trailingCancel: number[] = [];
   let snapshotBytes = 0;
   let correct = true;
   let baselineCorrect = true;
@@ -370,7 +413,10 @@ async function main(): Promise<void> {
     const stops = runStopBook(singleSetup);
     stopPlace.push(stops.placePerSec);
     stopCancel.push(stops.cancelPerSec);
-    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, IOC flow ${fmt(takerTput.at(-1)!)} ops/s, stops ${fmt(stops.placePerSec)} / ${fmt(stops.cancelPerSec)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
+    const trailing = runTrailingBook(singleSetup);
+    trailingTrades.push(trailing.tradesPerSec);
+    trailingCancel.push(trailing.cancelPerSec);
+    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, IOC flow ${fmt(takerTput.at(-1)!)} ops/s, stops ${fmt(stops.placePerSec)} / ${fmt(stops.cancelPerSec)} ops/s, trailing ${fmt(trailing.tradesPerSec)} trades/s / ${fmt(trailing.cancelPerSec)} cancels/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
   }
   const result = {
     engine_ops_per_sec: Math.round(median(engineTput)),
@@ -383,6 +429,8 @@ async function main(): Promise<void> {
     ioc_flow_ops_per_sec: Math.round(median(takerTput)),
     stop_place_ops_per_sec: Math.round(median(stopPlace)),
     stop_cancel_ops_per_sec: Math.round(median(stopCancel)),
+    trailing_trades_per_sec: Math.round(median(trailingTrades)),
+    trailing_cancel_ops_per_sec: Math.round(median(trailingCancel)),
     journal_commands_per_sec: Math.round(median(journalRate)),
     sequencer_commands_per_sec: Math.round(median(sequencerRate)),
     recovery_seconds_per_million: Number(median(recovery).toFixed(2)),
@@ -405,6 +453,7 @@ async function main(): Promise<void> {
   row('engine, 10 markets with stop orders', fmt(result.multi_market_ops_per_sec), `${fmt(multiRejected)} ops rejected (cancels of orders stops consumed)`);
   row('engine, IOC orders that never rest (ops/s)', fmt(result.ioc_flow_ops_per_sec), `${fmt(TAKER_ORDERS)} orders, each opened and closed at once`);
   row(`${fmt(WAITING_STOPS)} stop orders: place / cancel (ops/s)`, `${fmt(result.stop_place_ops_per_sec)} / ${fmt(result.stop_cancel_ops_per_sec)}`, 'at 5,000 trigger prices, cancelled in a scattered order');
+  row(`trades / cancels, ${fmt(WAITING_TRAILING)} trailing stops`, `${fmt(result.trailing_trades_per_sec)} / ${fmt(result.trailing_cancel_ops_per_sec)}`, 'trades/s while they wait; cancels/s in a scattered order');
   row('durable journal alone (cmds/s)', fmt(result.journal_commands_per_sec), 'SQLite WAL, synchronous=FULL, 1,000 per commit');
   row('sequencer: journal + engine + ack (cmds/s)', fmt(result.sequencer_commands_per_sec), 'group commit per event-loop turn');
   row('recovery from genesis (s per million)', result.recovery_seconds_per_million.toFixed(2), 'read, verify hash chain, parse, apply');
