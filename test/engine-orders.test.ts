@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from '../src/core/index.js';
-import { BTC, LOT, ofType, stateWithoutClock, T0, usdt, withMarket } from './support/harness.js';
+import { BTC, LOT, ofType, stateWithoutClock, T0, TICK, usdt, withMarket } from './support/harness.js';
 
 const DAY = 86_400_000;
 
@@ -225,6 +225,34 @@ test('a trailing sell stop follows the peak and fires after a drop of its callba
   const events = trade(114);
   assert.deepEqual(ofType(events, 'order_triggered').map((e) => e.orderId), [trail.id]);
   assert.equal(ofType(events, 'trade').at(-1)?.takerOrderId, trail.id);
+});
+
+test('a snapshot records each waiting trailing stop\'s extreme, and a restored engine fires the same stops', () => {
+  const h = withMarket();
+  const trade = (price: number) => {
+    h.place({ account: 30, side: 'buy', orderType: 'limit', price: usdt(price), quantity: LOT });
+    return h.place({ account: 20, side: 'sell', orderType: 'limit', price: usdt(price), quantity: LOT }).events;
+  };
+  trade(100);
+  const sell = h.place({ account: 10, side: 'sell', orderType: 'trailing_stop', callbackBps: 1_000, quantity: LOT });
+  const buy = h.place({ account: 10, side: 'buy', orderType: 'trailing_stop', callbackBps: 1_000, quantity: LOT });
+  trade(105); // the sell's peak
+  trade(97); // the buy's trough: it fires at 106.7 or above
+  const snapshot = h.engine.snapshot();
+  assert.deepEqual(snapshot.markets[0]!.trailing, [sell.id, buy.id]);
+  const extreme = (id: number): number => snapshot.orders.find((row) => row[0] === id)![20];
+  assert.deepEqual([extreme(sell.id), extreme(buy.id)], [usdt(105) / TICK, usdt(97) / TICK]);
+  const restored = Engine.restore(snapshot);
+  assert.equal(restored.stateHash(), h.engine.stateHash());
+  const maker = { type: 'place_order', account: 20, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: usdt(107), quantity: 2 * LOT } as const;
+  const taker = { type: 'place_order', account: 30, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: usdt(107), quantity: LOT } as const;
+  const fired: number[][] = [];
+  for (const engine of [h.engine, restored]) {
+    engine.apply({ seq: h.seq + 1, ts: h.ts, cmd: maker });
+    fired.push(ofType(engine.apply({ seq: h.seq + 2, ts: h.ts, cmd: taker }), 'order_triggered').map((e) => e.orderId));
+  }
+  assert.deepEqual(fired, [[buy.id], [buy.id]]);
+  assert.equal(restored.stateHash(), h.engine.stateHash());
 });
 
 test('amending the quantity down keeps priority; a price change re-queues and may trade', () => {

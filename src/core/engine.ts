@@ -873,32 +873,10 @@ export class Engine {
       let next: Order | undefined;
       if ((triggers.rising.peek()?.stopTicks ?? Infinity) <= last) next = triggers.rising.shift();
       else if ((triggers.falling.peek()?.stopTicks ?? -Infinity) >= last) next = triggers.falling.shift();
-      else next = this.takeTrailing(market, last);
+      else next = triggers.trailing.take(last);
       if (next === undefined) return;
       this.fire(next, last);
     }
-  }
-
-  private takeTrailing(market: Market, last: number): Order | undefined {
-    const trailing = market.triggers.trailing;
-    for (let i = 0; i < trailing.length; i++) {
-      const order = trailing[i]!;
-      if (order.extremeTicks === 0) order.extremeTicks = last;
-      if (order.side === SELL) {
-        if (last > order.extremeTicks) order.extremeTicks = last;
-        if (compareProducts(last, BPS, order.extremeTicks, BPS - order.callbackBps) <= 0) {
-          trailing.splice(i, 1);
-          return order;
-        }
-      } else {
-        if (last < order.extremeTicks) order.extremeTicks = last;
-        if (compareProducts(last, BPS, order.extremeTicks, BPS + order.callbackBps) >= 0) {
-          trailing.splice(i, 1);
-          return order;
-        }
-      }
-    }
-    return undefined;
   }
 
   private fire(order: Order, last: number): void {

@@ -49,6 +49,8 @@ export function takeSnapshot(engine: Engine): EngineSnapshot {
     for (const level of side.levelsBestFirst()) for (let o = level.head; o !== null; o = o.next) ids.push(o.id);
     return ids;
   };
+  // Trailing stops keep their extremes in their own structure until asked.
+  for (const m of engine.marketList) m.triggers.trailing.settle();
   return {
     version: SNAPSHOT_VERSION,
     lastSeq: engine.lastSeq,

@@ -4,9 +4,9 @@
  * structures themselves (the rules live in engine.ts).
  */
 import type { FeeTier, MarketState, OrderType, Restriction, StpMode, TimeInForce } from './types.js';
+import { TrailingStops } from './trailing-stops.js';
 
-export const BUY = 0;
-export const SELL = 1;
+export { BUY, SELL } from './types.js';
 
 /** Where an order is in its life. */
 export const PENDING = 0; // conditional order waiting for its trigger
@@ -347,8 +347,7 @@ export class TriggerBook {
   readonly rising = new TriggerSide(true);
   /** Fire when the last price falls to the trigger: highest trigger first, then oldest. */
   readonly falling = new TriggerSide(false);
-  /** Trailing stops in id order. */
-  readonly trailing: Order[] = [];
+  readonly trailing = new TrailingStops();
 
   add(order: Order, rising: boolean): void {
     (rising ? this.rising : this.falling).add(order);
@@ -356,12 +355,11 @@ export class TriggerBook {
 
   remove(order: Order): void {
     if (this.rising.remove(order) || this.falling.remove(order)) return;
-    const index = this.trailing.indexOf(order);
-    if (index >= 0) this.trailing.splice(index, 1);
+    this.trailing.remove(order);
   }
 
   get size(): number {
-    return this.rising.size + this.falling.size + this.trailing.length;
+    return this.rising.size + this.falling.size + this.trailing.size;
   }
 }
 

@@ -25,6 +25,10 @@ export type OrderStatus = 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELLED' | 
 export const EXTERNAL_ACCOUNT = -1;
 export const FEE_ACCOUNT = -2;
 
+/** Order sides as the engine stores them. */
+export const BUY = 0;
+export const SELL = 1;
+
 export const PPM = 1_000_000;
 export const BPS = 10_000;
 
