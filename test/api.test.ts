@@ -217,6 +217,30 @@ test('the public trade tape pages backwards: before a trade id, with next_before
   assert.deepEqual(paged, ids, 'pages of two, newest first, join into the tape');
 });
 
+test('open orders page backwards: before an order id, with next_before until the oldest', async () => {
+  for (let i = 0; i < 5; i++) {
+    const placed = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: `2${i}000.00`, quantity: '0.0010' }));
+    assert.equal(placed.status, 201, JSON.stringify(placed.body));
+  }
+  const whole = (await venue.signed(alice, 'GET', '/api/v1/orders?status=open&limit=500')).body;
+  const ids: string[] = whole.orders.map((o: { id: string }) => o.id);
+  assert.ok(ids.length >= 5);
+  assert.equal(whole.next_before, null, 'every open order fits in one page');
+  assert.deepEqual(ids, [...ids].sort((a, b) => Number(b) - Number(a)), 'newest first');
+  const paged: string[] = [];
+  let before: string | null = null;
+  do {
+    const query: string = before === null ? '' : `&before=${before}`;
+    const page: { orders: { id: string; status: string }[]; next_before: string | null } = (await venue.signed(alice, 'GET', `/api/v1/orders?limit=2${query}`)).body;
+    assert.ok(page.orders.length <= 2);
+    assert.ok(page.orders.every((o) => o.status === 'NEW' || o.status === 'PARTIALLY_FILLED'));
+    paged.push(...page.orders.map((o) => o.id));
+    before = page.next_before ?? null;
+  } while (before !== null);
+  assert.deepEqual(paged, ids, 'pages of two join into the open orders');
+  await venue.signed(alice, 'DELETE', '/api/v1/orders?market=BTC-USDT');
+});
+
 test('cancel by id and cancel all in a market', async () => {
   const a = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25000.00' }));
   const b = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25001.00' }));

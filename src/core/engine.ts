@@ -1178,11 +1178,20 @@ export class Engine {
     return order === undefined ? undefined : this.orderState(order);
   }
 
-  /** Open orders of an account, oldest first, optionally of one market. */
-  openOrdersOf(accountId: number, marketId?: string): OrderState[] {
+  /**
+   * Open orders of an account, newest first: optionally only those of one market and with ids
+   * below `beforeId`, and at most `limit` of them. It walks the account's list from the newest,
+   * so a page costs what it skips and returns, not what the account holds.
+   */
+  openOrdersOf(accountId: number, options: { market?: string; beforeId?: number; limit?: number } = {}): OrderState[] {
+    const orders: OrderState[] = [];
     const account = this.accounts.get(accountId);
-    if (account === undefined) return [];
-    return account.openOrdersById().filter((o) => marketId === undefined || o.market.id === marketId).map((o) => this.orderState(o));
+    if (account === undefined) return orders;
+    const { market, beforeId, limit = Infinity } = options;
+    for (let o = account.openHead; o !== null && orders.length < limit; o = o.accountNext) {
+      if ((beforeId === undefined || o.id < beforeId) && (market === undefined || o.market.id === market)) orders.push(this.orderState(o));
+    }
+    return orders;
   }
 
   /** An open order of an account by its client order id. */

@@ -50,6 +50,8 @@ export function findViolations(engine: Engine): string[] {
     for (let o = account.openHead; o !== null; o = o.accountNext) {
       listed += 1;
       if (o.account !== account || engine.orders.get(o.id) !== o) problems.push(`account ${account.id} lists order ${o.id} that is not its open order`);
+      // Listings page through it newest first (Engine.openOrdersOf).
+      if (o.accountNext !== null && o.accountNext.id >= o.id) problems.push(`account ${account.id} lists order ${o.accountNext.id} after ${o.id}`);
     }
     if (listed !== account.openCount || listed !== (openByAccount.get(account.id) ?? 0)) {
       problems.push(`account ${account.id} lists ${listed} open orders, counts ${account.openCount}, owns ${openByAccount.get(account.id) ?? 0}`);

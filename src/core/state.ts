@@ -76,7 +76,10 @@ export class Account {
   readonly balances: (Balance | undefined)[] = [];
   /** client order id → open order (working or pending). */
   readonly openByClientId = new Map<string, Order>();
-  /** Open orders of the account, as an intrusive list (O(1) add and remove, no hashing). */
+  /**
+   * Open orders of the account, newest (largest id) first, as an intrusive list (O(1) add and
+   * remove, no hashing). Orders join when placed, and a restore adds them oldest first.
+   */
   openHead: Order | null = null;
   openCount = 0;
   constructor(readonly id: number, readonly user: User | null) {}

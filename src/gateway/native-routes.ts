@@ -322,7 +322,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
           account: ACCOUNT_QUERY,
         },
       },
-      response: { 200: { type: 'object', properties: { orders: { type: 'array', items: ORDER_OUT }, next_before: { ...NEXT_BEFORE, description: 'with status=all: pass as `before` for the next page; null on the last' } } } },
+      response: { 200: { type: 'object', properties: { orders: { type: 'array', items: ORDER_OUT }, next_before: NEXT_BEFORE } } },
     },
     preValidation: read, config: { weight: 5 },
   }, async (request) => {
@@ -339,12 +339,13 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     }
     const limit = limitOf(q.limit, 100, 500);
     if ((q.status ?? 'open') === 'open') {
-      const open = engine().openOrdersOf(owner, q.market).reverse().slice(0, limit);
+      const open = engine().openOrdersOf(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
       return {
         orders: open.map((o) => {
           const row = exchange.projector.order(o.orderId);
           return openOrderOut(o, scalesOf(engine(), o.market), row?.created_at ?? null, row?.updated_at ?? null);
         }),
+        next_before: open.length === limit ? String(open[open.length - 1]!.orderId) : null,
       };
     }
     const rows = exchange.projector.orders(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
