@@ -107,14 +107,14 @@ export class TrailingStops {
     for (let node = 1; node < this.capacity; node++) this.pushDown(node);
     for (let position = 0; position < this.next; position++) {
       const order = this.slots[position];
-      if (order !== null && order !== undefined) order.extremeTicks = this.leafExtreme(position, order);
+      if (order !== null) order.extremeTicks = this.leafExtreme(position, order);
     }
   }
 
   *[Symbol.iterator](): IterableIterator<Order> {
     for (let position = 0; position < this.next; position++) {
       const order = this.slots[position];
-      if (order !== null && order !== undefined) yield order;
+      if (order !== null) yield order;
     }
   }
 
