@@ -268,20 +268,37 @@ function runTakerFlow(setup: Command[]): number {
 
 const WAITING_STOPS = 100_000;
 
+/** A fresh engine whose market has traded once at 1,000 (so it has a last price), and its apply. */
+function tradedMarket(setup: Command[]): (cmd: Command) => EngineEvent[] {
+  const engine = freshEngine(setup);
+  let seq = setup.length;
+  const apply = (cmd: Command): EngineEvent[] => engine.apply({ seq: ++seq, ts: T0, cmd });
+  apply({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
+  apply({ type: 'place_order', account: 2, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
+  return apply;
+}
+
+/** Cancels every placed [order, account] in a scattered order; cancels a second. */
+function cancelScattered(apply: (cmd: Command) => EngineEvent[], placed: [number, number][], what: string): number {
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < placed.length; i++) {
+    const [orderId, account] = placed[(i * 7_919) % placed.length]!;
+    const events = apply({ type: 'cancel_order', account, orderId });
+    if (events[0]?.type !== 'order_cancelled') throw new Error(`${what}: cancel of ${orderId} refused: ${JSON.stringify(events[0])}`);
+  }
+  return placed.length / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
 /**
  * A book of conditional orders: WAITING_STOPS stop-limit buys at 5,000 trigger prices above the
  * last price, then every one cancelled, in a scattered order. Adding and cancelling should not
  * grow with the number waiting.
  */
 function runStopBook(setup: Command[]): { placePerSec: number; cancelPerSec: number } {
-  const engine = freshEngine(setup);
-  let seq = setup.length;
-  const apply = (cmd: Command): EngineEvent[] => engine.apply({ seq: ++seq, ts: T0, cmd });
-  apply({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
-  apply({ type: 'place_order', account: 2, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
+  const apply = tradedMarket(setup);
   const placed: [number, number][] = [];
   gc();
-  let started = process.hrtime.bigint();
+  const started = process.hrtime.bigint();
   for (let i = 0; i < WAITING_STOPS; i++) {
     const account = 1 + (i % ACCOUNTS);
     const trigger = 1_100 + ((i * 7_919) % 5_000);
@@ -290,14 +307,7 @@ function runStopBook(setup: Command[]): { placePerSec: number; cancelPerSec: num
     placed.push([events[0].orderId, account]);
   }
   const placeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  started = process.hrtime.bigint();
-  for (let i = 0; i < WAITING_STOPS; i++) {
-    const [orderId, account] = placed[(i * 7_919) % WAITING_STOPS]!;
-    const events = apply({ type: 'cancel_order', account, orderId });
-    if (events[0]?.type !== 'order_cancelled') throw new Error(`stop book: cancel of ${orderId} refused: ${JSON.stringify(events[0])}`);
-  }
-  const cancelSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { placePerSec: WAITING_STOPS / placeSeconds, cancelPerSec: WAITING_STOPS / cancelSeconds };
+  return { placePerSec: WAITING_STOPS / placeSeconds, cancelPerSec: cancelScattered(apply, placed, 'stop book') };
 }
 
 const WAITING_TRAILING = 10_000;
@@ -310,11 +320,7 @@ const TRAILING_TRADES = 20_000;
  * trade moves every stop's extreme, which should not cost a walk over all of them.
  */
 function runTrailingBook(setup: Command[]): { tradesPerSec: number; cancelPerSec: number } {
-  const engine = freshEngine(setup);
-  let seq = setup.length;
-  const apply = (cmd: Command): EngineEvent[] => engine.apply({ seq: ++seq, ts: T0, cmd });
-  apply({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
-  apply({ type: 'place_order', account: 2, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
+  const apply = tradedMarket(setup);
   const placed: [number, number][] = [];
   for (let i = 0; i < WAITING_TRAILING; i++) {
     const account = 1 + (i % ACCOUNTS);
@@ -323,7 +329,7 @@ function runTrailingBook(setup: Command[]): { tradesPerSec: number; cancelPerSec
     placed.push([events[0].orderId, account]);
   }
   gc();
-  let started = process.hrtime.bigint();
+  const started = process.hrtime.bigint();
   for (let i = 0; i < TRAILING_TRADES; i++) {
     const price = (990 + ((i * 7) % 21)) * TICK;
     apply({ type: 'place_order', account: 1 + (i % ACCOUNTS), market: 'BTC-USDT', side: 'sell', orderType: 'limit', price, quantity: LOT });
@@ -331,14 +337,7 @@ function runTrailingBook(setup: Command[]): { tradesPerSec: number; cancelPerSec
     if (!events.some((e) => e.type === 'trade') || events.some((e) => e.type === 'order_triggered')) throw new Error(`trailing book: trade ${i} did not trade alone: ${JSON.stringify(events)}`);
   }
   const tradeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  started = process.hrtime.bigint();
-  for (let i = 0; i < WAITING_TRAILING; i++) {
-    const [orderId, account] = placed[(i * 7_919) % WAITING_TRAILING]!;
-    const events = apply({ type: 'cancel_order', account, orderId });
-    if (events[0]?.type !== 'order_cancelled') throw new Error(`trailing book: cancel of ${orderId} refused: ${JSON.stringify(events[0])}`);
-  }
-  const cancelSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { tradesPerSec: TRAILING_TRADES / tradeSeconds, cancelPerSec: WAITING_TRAILING / cancelSeconds };
+  return { tradesPerSec: TRAILING_TRADES / tradeSeconds, cancelPerSec: cancelScattered(apply, placed, 'trailing book') };
 }
 
 function row(name: string, value: string, note = ''): void {

@@ -211,12 +211,15 @@ test('take-profit orders trigger in the direction of profit', () => {
   assert.equal(ofType(down.events, 'trade').at(-1)?.takerOrderId, buyTp.id);
 });
 
+/** A trade at `price` between accounts 30 (buying) and 20 (selling); its events. */
+function tradeAt(h: ReturnType<typeof withMarket>, price: number) {
+  h.place({ account: 30, side: 'buy', orderType: 'limit', price: usdt(price), quantity: LOT });
+  return h.place({ account: 20, side: 'sell', orderType: 'limit', price: usdt(price), quantity: LOT }).events;
+}
+
 test('a trailing sell stop follows the peak and fires after a drop of its callback rate', () => {
   const h = withMarket();
-  const trade = (price: number) => {
-    h.place({ account: 30, side: 'buy', orderType: 'limit', price: usdt(price), quantity: LOT });
-    return h.place({ account: 20, side: 'sell', orderType: 'limit', price: usdt(price), quantity: LOT }).events;
-  };
+  const trade = (price: number) => tradeAt(h, price);
   trade(100);
   const trail = h.place({ account: 10, side: 'sell', orderType: 'trailing_stop', callbackBps: 500, quantity: LOT });
   trade(120); // peak 120 → fires at or below 114
@@ -229,10 +232,7 @@ test('a trailing sell stop follows the peak and fires after a drop of its callba
 
 test('a snapshot records each waiting trailing stop\'s extreme, and a restored engine fires the same stops', () => {
   const h = withMarket();
-  const trade = (price: number) => {
-    h.place({ account: 30, side: 'buy', orderType: 'limit', price: usdt(price), quantity: LOT });
-    return h.place({ account: 20, side: 'sell', orderType: 'limit', price: usdt(price), quantity: LOT }).events;
-  };
+  const trade = (price: number) => tradeAt(h, price);
   trade(100);
   const sell = h.place({ account: 10, side: 'sell', orderType: 'trailing_stop', callbackBps: 1_000, quantity: LOT });
   const buy = h.place({ account: 10, side: 'buy', orderType: 'trailing_stop', callbackBps: 1_000, quantity: LOT });
