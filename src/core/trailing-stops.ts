@@ -36,7 +36,6 @@ export class TrailingStops {
   /** Stops by position (id order); null where one has left. */
   private slots: (Order | null)[] = [];
   private next = 0;
-  private live = 0;
   private lastAdded = 0;
   private readonly positions = new Map<number, number>();
   /** Per node: the largest sell level as x·w, and the largest w among its sells (0: none). */
@@ -56,19 +55,18 @@ export class TrailingStops {
   }
 
   get size(): number {
-    return this.live;
+    return this.positions.size;
   }
 
   /** Adds a stop; its extreme is order.extremeTicks (0: none yet). Stops come in id order. */
   push(order: Order): void {
     if (order.id <= this.lastAdded) throw new Error(`trailing stop ${order.id} added after ${this.lastAdded}`);
     this.lastAdded = order.id;
-    if (this.next === this.capacity) this.rebuild(Math.max(MIN_CAPACITY, 2 * (this.live + 1)));
+    if (this.next === this.capacity) this.rebuild(Math.max(MIN_CAPACITY, 2 * (this.positions.size + 1)));
     const position = this.next++;
     this.pushPath(position);
     this.slots[position] = order;
     this.positions.set(order.id, position);
-    this.live += 1;
     this.setLeaf(position, order, order.extremeTicks);
     this.pullPath(position);
   }
@@ -149,7 +147,7 @@ export class TrailingStops {
     this.pendingLow[node] = Infinity;
   }
 
-  /** Positions from..to of the subtree at `node` spanning lo..hi take `price` where at or before `until`. */
+  /** In the subtree at `node` (positions lo..hi), the positions up to `until` take `price`. */
   private applyPrefix(node: number, lo: number, hi: number, until: number, price: number): void {
     if (lo > until) return;
     if (hi <= until) {
@@ -218,7 +216,6 @@ export class TrailingStops {
     order.extremeTicks = this.leafExtreme(position, order);
     this.slots[position] = null;
     this.positions.delete(order.id);
-    this.live -= 1;
     this.setLeaf(position, null, 0);
     this.pullPath(position);
   }
@@ -227,7 +224,6 @@ export class TrailingStops {
     this.capacity = capacity;
     this.slots = new Array<Order | null>(capacity).fill(null);
     this.next = 0;
-    this.live = 0;
     this.positions.clear();
     this.sellX = new Float64Array(2 * capacity);
     this.sellW = new Float64Array(2 * capacity);
@@ -252,7 +248,6 @@ export class TrailingStops {
       this.positions.set(order.id, position);
       this.setLeaf(position, order, order.extremeTicks);
     }
-    this.live = waiting.length;
     for (let node = capacity - 1; node >= 1; node--) this.pull(node);
   }
 }
