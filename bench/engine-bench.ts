@@ -310,6 +310,31 @@ function runStopBook(setup: Command[]): { placePerSec: number; cancelPerSec: num
   return { placePerSec: WAITING_STOPS / placeSeconds, cancelPerSec: cancelScattered(apply, placed, 'stop book') };
 }
 
+const PRICE_LEVELS = 100_000;
+
+/**
+ * A deep book: PRICE_LEVELS sells each at its own price, placed and then cancelled in a scattered
+ * order, so that most levels open and close away from the best price. The book keeps its prices in
+ * a sorted array; this shows what that costs when there are many.
+ */
+function runLevelBook(setup: Command[]): { placePerSec: number; cancelPerSec: number } {
+  const engine = freshEngine(setup);
+  let seq = setup.length;
+  const apply = (cmd: Command): EngineEvent[] => engine.apply({ seq: ++seq, ts: T0, cmd });
+  const placed: [number, number][] = [];
+  gc();
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < PRICE_LEVELS; i++) {
+    const account = 1 + (i % ACCOUNTS);
+    const events = apply({ type: 'place_order', account, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: (2_000 + ((i * 7_919) % PRICE_LEVELS)) * TICK, quantity: LOT });
+    if (events[0]?.type !== 'order_accepted' || events.some((e) => e.type === 'trade')) throw new Error(`level book: order ${i} did not rest: ${JSON.stringify(events)}`);
+    placed.push([events[0].orderId, account]);
+  }
+  const placeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (engine.book('BTC-USDT', PRICE_LEVELS).asks.length !== PRICE_LEVELS) throw new Error('level book: not one order per level');
+  return { placePerSec: PRICE_LEVELS / placeSeconds, cancelPerSec: cancelScattered(apply, placed, 'level book') };
+}
+
 const WAITING_TRAILING = 10_000;
 const TRAILING_TRADES = 20_000;
 
@@ -377,6 +402,8 @@ async function main(): Promise<void> {
   const stopPlace: number[] = [];
   const stopCancel: number[] = [];
   const trailingTrades: number[] = [];
+  const levelPlace: number[] = [];
+  const levelCancel: number[] = [];
   const trailingCancel: number[] = [];
   let snapshotBytes = 0;
   let correct = true;
@@ -415,7 +442,10 @@ async function main(): Promise<void> {
     const trailing = runTrailingBook(singleSetup);
     trailingTrades.push(trailing.tradesPerSec);
     trailingCancel.push(trailing.cancelPerSec);
-    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, IOC flow ${fmt(takerTput.at(-1)!)} ops/s, stops ${fmt(stops.placePerSec)} / ${fmt(stops.cancelPerSec)} ops/s, trailing ${fmt(trailing.tradesPerSec)} trades/s / ${fmt(trailing.cancelPerSec)} cancels/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
+    const levels = runLevelBook(singleSetup);
+    levelPlace.push(levels.placePerSec);
+    levelCancel.push(levels.cancelPerSec);
+    console.log(`run ${run + 1}: engine ${fmt(t.opsPerSec)} ops/s, IOC flow ${fmt(takerTput.at(-1)!)} ops/s, stops ${fmt(stops.placePerSec)} / ${fmt(stops.cancelPerSec)} ops/s, trailing ${fmt(trailing.tradesPerSec)} trades/s / ${fmt(trailing.cancelPerSec)} cancels/s, levels ${fmt(levels.placePerSec)} / ${fmt(levels.cancelPerSec)} ops/s, baseline ${fmt(b.opsPerSec)} ops/s, 10 markets ${fmt(m.opsPerSec)} ops/s, journal ${fmt(journalRate.at(-1)!)} cmds/s, sequencer ${fmt(s.commandsPerSec)} cmds/s, recovery ${s.recoverySecondsPerMillion.toFixed(2)} s/M, snapshot ${snap.takeMs.toFixed(0)} + ${snap.storeMs.toFixed(1)} ms`);
   }
   const result = {
     engine_ops_per_sec: Math.round(median(engineTput)),
@@ -430,6 +460,8 @@ async function main(): Promise<void> {
     stop_cancel_ops_per_sec: Math.round(median(stopCancel)),
     trailing_trades_per_sec: Math.round(median(trailingTrades)),
     trailing_cancel_ops_per_sec: Math.round(median(trailingCancel)),
+    level_place_ops_per_sec: Math.round(median(levelPlace)),
+    level_cancel_ops_per_sec: Math.round(median(levelCancel)),
     journal_commands_per_sec: Math.round(median(journalRate)),
     sequencer_commands_per_sec: Math.round(median(sequencerRate)),
     recovery_seconds_per_million: Number(median(recovery).toFixed(2)),
@@ -453,6 +485,7 @@ async function main(): Promise<void> {
   row('engine, IOC orders that never rest (ops/s)', fmt(result.ioc_flow_ops_per_sec), `${fmt(TAKER_ORDERS)} orders, each opened and closed at once`);
   row(`${fmt(WAITING_STOPS)} stop orders: place / cancel (ops/s)`, `${fmt(result.stop_place_ops_per_sec)} / ${fmt(result.stop_cancel_ops_per_sec)}`, 'at 5,000 trigger prices, cancelled in a scattered order');
   row(`trades / cancels, ${fmt(WAITING_TRAILING)} trailing stops`, `${fmt(result.trailing_trades_per_sec)} / ${fmt(result.trailing_cancel_ops_per_sec)}`, 'trades/s while they wait; cancels/s in a scattered order');
+  row(`${fmt(PRICE_LEVELS)} price levels: place / cancel (ops/s)`, `${fmt(result.level_place_ops_per_sec)} / ${fmt(result.level_cancel_ops_per_sec)}`, 'one sell per price, scattered; cancelled scattered');
   row('durable journal alone (cmds/s)', fmt(result.journal_commands_per_sec), 'SQLite WAL, synchronous=FULL, 1,000 per commit');
   row('sequencer: journal + engine + ack (cmds/s)', fmt(result.sequencer_commands_per_sec), 'group commit per event-loop turn');
   row('recovery from genesis (s per million)', result.recovery_seconds_per_million.toFixed(2), 'read, verify hash chain, parse, apply');
