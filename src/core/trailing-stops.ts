@@ -235,7 +235,7 @@ export class TrailingStops {
     this.pendingLow = new Float64Array(capacity).fill(Infinity);
   }
 
-  /** Moves the waiting stops to the front of a tree of the given capacity (a power of two). */
+  /** Moves the waiting stops, in order, to the front of a new tree of at least `atLeast` positions (a power of two). */
   private rebuild(atLeast: number): void {
     this.settle();
     const waiting = [...this];
