@@ -268,11 +268,15 @@ function runTakerFlow(setup: Command[]): number {
 
 const WAITING_STOPS = 100_000;
 
+/** Applies commands to an engine after its setup, numbered on from it, at T0. */
+function commandsAfter(engine: Engine, setup: Command[]): (cmd: Command) => EngineEvent[] {
+  let seq = setup.length;
+  return (cmd) => engine.apply({ seq: ++seq, ts: T0, cmd });
+}
+
 /** A fresh engine whose market has traded once at 1,000 (so it has a last price), and its apply. */
 function tradedMarket(setup: Command[]): (cmd: Command) => EngineEvent[] {
-  const engine = freshEngine(setup);
-  let seq = setup.length;
-  const apply = (cmd: Command): EngineEvent[] => engine.apply({ seq: ++seq, ts: T0, cmd });
+  const apply = commandsAfter(freshEngine(setup), setup);
   apply({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'sell', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
   apply({ type: 'place_order', account: 2, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 1_000 * TICK, quantity: LOT });
   return apply;
@@ -319,8 +323,7 @@ const PRICE_LEVELS = 100_000;
  */
 function runLevelBook(setup: Command[]): { placePerSec: number; cancelPerSec: number } {
   const engine = freshEngine(setup);
-  let seq = setup.length;
-  const apply = (cmd: Command): EngineEvent[] => engine.apply({ seq: ++seq, ts: T0, cmd });
+  const apply = commandsAfter(engine, setup);
   const placed: [number, number][] = [];
   gc();
   const started = process.hrtime.bigint();

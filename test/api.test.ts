@@ -236,6 +236,7 @@ test('open orders page backwards: before an order id, with next_before until the
     assert.ok(page.orders.every((o) => o.status === 'NEW' || o.status === 'PARTIALLY_FILLED'));
     paged.push(...page.orders.map((o) => o.id));
     before = page.next_before ?? null;
+    assert.ok(paged.length <= ids.length, 'the pages end: no order comes twice');
   } while (before !== null);
   assert.deepEqual(paged, ids, 'pages of two join into the open orders');
   await venue.signed(alice, 'DELETE', '/api/v1/orders?market=BTC-USDT');
