@@ -24,7 +24,8 @@ export const BENCH_CONFIG = {
   server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000, wsSocketsPerAddress: 10_000 },
   ...(process.env.BENCH_SNAPSHOT_EVERY === undefined ? {} : { journal: { snapshotEvery: Number(process.env.BENCH_SNAPSHOT_EVERY) } }),
   assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
-  markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001' }],
+  // One trader rests every order the benchmark places (well over 100,000).
+  markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001', maxOpenOrders: 0 }],
 };
 
 /** Starts `bourse start` with BENCH_CONFIG; BENCH_SERVER_FLAGS passes Node flags to it. */

@@ -15,6 +15,8 @@ export interface MarketConfig {
   base: string; quote: string; tick: string; lot: string;
   minQuantity?: string; maxQuantity?: string; minNotional?: string; maxNotional?: string;
   makerFee?: string; takerFee?: string; bandLow?: string; bandHigh?: string;
+  /** Open orders one account may have in the market (default DEFAULT_MAX_OPEN_ORDERS; 0: no limit). */
+  maxOpenOrders?: number;
 }
 export interface Config {
   server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; requestTimeoutMs: number; trustProxy: string[]; adminAllow: string[] };
@@ -27,6 +29,12 @@ export interface Config {
   assets: AssetConfig[];
   markets: MarketConfig[];
 }
+
+/**
+ * Each open order holds memory on the engine thread, so markets limit them per account unless
+ * told otherwise (as Binance's MAX_NUM_ORDERS and Coinbase's 500 per product do).
+ */
+export const DEFAULT_MAX_OPEN_ORDERS = 500;
 
 export const DEFAULT_CONFIG: Config = {
   server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, requestTimeoutMs: 30_000, trustProxy: [], adminAllow: LOOPBACK },
@@ -96,6 +104,7 @@ export function venueCommands(venue: Pick<Config, 'assets' | 'markets'>, engine:
     if (m.takerFee !== undefined) cmd.takerFeePpm = minor(m.takerFee, 6, `${id}.takerFee`);
     if (m.bandLow !== undefined) cmd.bandLowBps = minor(m.bandLow, 4, `${id}.bandLow`);
     if (m.bandHigh !== undefined) cmd.bandHighBps = minor(m.bandHigh, 4, `${id}.bandHigh`);
+    cmd.maxOpenOrders = m.maxOpenOrders ?? DEFAULT_MAX_OPEN_ORDERS;
     commands.push(cmd);
   }
   return commands;

@@ -334,6 +334,34 @@ test('engine rejections come back as 4xx with the rule that refused them and the
   assert.deepEqual([gone.status, gone.body.error.code, gone.body.error.message], [404, 'UNKNOWN_ORDER', 'no such open order'], 'a refusal reads as a sentence, not the bare rule name');
 });
 
+test('markets limit open orders per account: the operator sets the limit, GET /markets shows it, and an order over it is refused naming it', async () => {
+  const dana = await venue.trader('dana@example.com', { USDT: '10000' });
+  const markets = await call(venue.url, 'GET', '/api/v1/markets');
+  const ethUsdt = () => markets.body.markets.find((m: { market: string }) => m.market === 'ETH-USDT');
+  assert.equal(ethUsdt().max_open_orders, 500, 'markets made from the config have the default limit');
+  const set = await venue.admin('/markets/ETH-USDT/limits', { max_open_orders: 2 });
+  assert.deepEqual([set.status, set.body.market, set.body.max_open_orders], [200, 'ETH-USDT', 2]);
+  const eth = (price: string, extra: Record<string, unknown> = {}) => order({ market: 'ETH-USDT', price, quantity: '0.0100', ...extra });
+  for (const price of ['1000.00', '1001.00']) assert.equal((await venue.signed(dana, 'POST', '/api/v1/orders', eth(price))).status, 201);
+  const refused = await venue.signed(dana, 'POST', '/api/v1/orders', eth('1002.00'));
+  assert.equal(refused.status, 400, JSON.stringify(refused.body));
+  assert.equal(refused.body.error.code, 'TOO_MANY_OPEN_ORDERS');
+  assert.match(refused.body.error.message, /maximum of 2 open orders/);
+  assert.equal((await venue.signed(dana, 'POST', '/api/v1/orders', eth('1003.00', { market: 'BTC-USDT', price: '30000.00' }))).status, 201, 'other markets keep their own limit');
+  const open = await venue.signed(dana, 'GET', '/api/v1/orders?market=ETH-USDT');
+  assert.equal(open.body.orders.length, 2, 'the refused order changed nothing');
+  for (const [body, status, code] of [[{ max_open_orders: -1 }, 400, 'INVALID_REQUEST'], [{ max_open_orders: 'many' }, 400, 'INVALID_REQUEST'], [{}, 400, 'INVALID_REQUEST']] as const) {
+    const bad = await venue.admin('/markets/ETH-USDT/limits', body);
+    assert.deepEqual([bad.status, bad.body.error?.code], [status, code], JSON.stringify(body));
+  }
+  assert.equal((await venue.admin('/markets/DOGE-USDT/limits', { max_open_orders: 1 })).status, 404);
+  await venue.admin('/markets/ETH-USDT/limits', { max_open_orders: 0 });
+  assert.equal((await venue.signed(dana, 'POST', '/api/v1/orders', eth('1002.00'))).status, 201, '0 lifts the limit');
+  const lifted = await call(venue.url, 'GET', '/api/v1/markets');
+  assert.equal(lifted.body.markets.find((m: { market: string }) => m.market === 'ETH-USDT').max_open_orders, null);
+  await venue.admin('/markets/ETH-USDT/limits', { max_open_orders: 500 });
+});
+
 test('malformed JSON, wrong content and huge bodies get 4xx, never 5xx', async () => {
   const timestamp = Date.now();
   const malformed = '{"market": "BTC-USDT",';

@@ -70,8 +70,8 @@ test('bourse start --config creates the configured assets and markets and listen
       child.on('exit', (code) => reject(new Error(`exit ${code}: ${out}`)));
     });
     assert.deepEqual(started.markets, ['BTC-USDC']);
-    const markets = (await (await fetch(`${started.url as string}/api/v1/markets`)).json()) as { markets: { market: string; tick_size: string; maker_fee: string }[] };
-    assert.deepEqual(markets.markets.map((m) => [m.market, m.tick_size, m.maker_fee]), [['BTC-USDC', '0.010000', '0.0008']]);
+    const markets = (await (await fetch(`${started.url as string}/api/v1/markets`)).json()) as { markets: { market: string; tick_size: string; maker_fee: string; max_open_orders: number | null }[] };
+    assert.deepEqual(markets.markets.map((m) => [m.market, m.tick_size, m.maker_fee, m.max_open_orders]), [['BTC-USDC', '0.010000', '0.0008', 500]]);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   } finally {
@@ -94,6 +94,8 @@ test('bourse admin drives a running server: users, keys, deposits, markets, the 
     assert.match(key.secret, /^[0-9a-f]{64}$/);
     assert.equal(admin('asset', 'create', '--code', 'SOL', '--precision', '9').code, 'SOL');
     assert.equal(admin('market', 'create', '--base', 'SOL', '--quote', 'USDT', '--tick', '0.001', '--lot', '0.001').tick_size, '0.001000');
+    assert.equal(admin('market', 'limit', '--market', 'SOL-USDT', '--max-open-orders', '50').max_open_orders, 50);
+    assert.equal(admin('market', 'create', '--base', 'SOL', '--quote', 'BTC', '--tick', '0.00001', '--lot', '0.001', '--max-open-orders', '0').max_open_orders, null);
     assert.equal(admin('market', 'halt', '--market', 'SOL-USDT').state, 'halted');
     assert.equal(admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.001', '--taker', '0.002').taker, '0.002');
     const sent = admin('chain', 'send', '--address', 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', '--asset', 'BTC', '--amount', '0.1');

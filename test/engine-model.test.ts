@@ -16,6 +16,7 @@ test(`the engine matches the naive reference engine on ${RUNS} random command se
   let commands = 0;
   let trades = 0;
   let rejections = 0;
+  let limited = 0;
   fc.assert(
     fc.property(fc.array(templateArbitrary, { minLength: 1, maxLength: 150, size: 'max' }), (templates) => {
       const engine = new Engine();
@@ -52,12 +53,14 @@ test(`the engine matches the naive reference engine on ${RUNS} random command se
         commands += 1;
         trades += actual.filter((e) => e.type === 'trade').length;
         rejections += actual.filter((e) => e.type === 'order_rejected' || e.type === 'command_rejected').length;
+        limited += actual.filter((e) => e.type === 'order_rejected' && e.reason === 'TOO_MANY_OPEN_ORDERS').length;
       }
     }),
     { numRuns: RUNS, includeErrorInReport: true },
   );
-  console.log(`model test: ${commands} commands, ${trades} trades, ${rejections} rejections`);
+  console.log(`model test: ${commands} commands, ${trades} trades, ${rejections} rejections (${limited} at the open-order limit)`);
   // The workload must actually exercise matching and the rejection paths.
   assert.ok(trades > commands / 20, `only ${trades} trades in ${commands} commands`);
   assert.ok(rejections > commands / 50, `only ${rejections} rejections in ${commands} commands`);
+  assert.ok(limited > commands / 1_000, `only ${limited} orders refused at the open-order limit in ${commands} commands`);
 });

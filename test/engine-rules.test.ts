@@ -74,6 +74,49 @@ test('rejects trading against an account restriction', () => {
   expectRejected(h, { account: 20, side: 'sell', orderType: 'limit', price: usdt(100), quantity: LOT }, 'DIRECTION_RESTRICTED');
 });
 
+test('an account at the market\'s open-order limit may place no order that would stay open, and may still trade out', () => {
+  const h = withMarket({ maxOpenOrders: 2 });
+  const first = h.place(limitBuy());
+  h.place({ account: 20, side: 'sell', orderType: 'stop_limit', stopPrice: usdt(90), price: usdt(90), quantity: LOT });
+  expectRejected(h, limitBuy({ price: usdt(99) }), 'TOO_MANY_OPEN_ORDERS');
+  expectRejected(h, { account: 20, side: 'buy', orderType: 'stop_market', stopPrice: usdt(110), quantity: LOT }, 'TOO_MANY_OPEN_ORDERS');
+  expectRejected(h, limitBuy({ timeInForce: 'GTD', expireTime: h.ts + 60_000 }), 'TOO_MANY_OPEN_ORDERS');
+  // Another account, and orders that cannot stay open, are not limited.
+  assert.equal(rejection(h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(101), quantity: 3 * LOT }).events), undefined);
+  assert.equal(ofType(h.place({ account: 20, side: 'buy', orderType: 'market', quantity: LOT }).events, 'trade').length, 1);
+  assert.equal(ofType(h.place(limitBuy({ price: usdt(101), timeInForce: 'IOC' })).events, 'trade').length, 1);
+  assert.equal(ofType(h.place(limitBuy({ price: usdt(101), timeInForce: 'FOK' })).events, 'trade').length, 1);
+  // A cancel frees a place.
+  h.apply({ type: 'cancel_order', account: 20, orderId: first.id });
+  assert.equal(rejection(h.place(limitBuy({ price: usdt(98) })).events), undefined);
+  expectRejected(h, limitBuy({ price: usdt(97) }), 'TOO_MANY_OPEN_ORDERS');
+});
+
+test('lowering the open-order limit keeps the orders already open; 0 lifts it', () => {
+  const h = withMarket({ maxOpenOrders: 3 });
+  for (const price of [97, 98, 99]) h.place(limitBuy({ price: usdt(price) }));
+  const updated = ofType(h.apply({ type: 'set_open_order_limit', market: 'BTC-USDT', maxOpenOrders: 1 }), 'market_updated');
+  assert.equal(updated[0]?.market.maxOpenOrders, 1);
+  assert.equal(h.engine.openOrdersOf(20, {}).length, 3);
+  expectRejected(h, limitBuy(), 'TOO_MANY_OPEN_ORDERS');
+  // The limit holds across a snapshot.
+  const copy = Engine.restore(JSON.parse(JSON.stringify(h.engine.snapshot())));
+  assert.equal(rejection(copy.apply({ seq: h.seq + 1, ts: h.ts + 1, cmd: { type: 'place_order', market: 'BTC-USDT', ...limitBuy() } })), 'TOO_MANY_OPEN_ORDERS');
+  h.apply({ type: 'set_open_order_limit', market: 'BTC-USDT', maxOpenOrders: 0 });
+  assert.equal(rejection(h.place(limitBuy()).events), undefined);
+  assert.equal(rejection(h.apply({ type: 'set_open_order_limit', market: 'BTC-USDT', maxOpenOrders: -1 })), 'INVALID_COMMAND');
+  assert.equal(rejection(h.apply({ type: 'set_open_order_limit', market: 'BTC-USDT', maxOpenOrders: 1.5 })), 'INVALID_COMMAND');
+  assert.equal(rejection(h.apply({ type: 'set_open_order_limit', market: 'DOGE-USDT', maxOpenOrders: 1 })), 'UNKNOWN_MARKET');
+});
+
+test('a snapshot taken before markets had an open-order limit restores with no limit', () => {
+  const h = withMarket({ maxOpenOrders: 1 });
+  const old = h.engine.snapshot();
+  for (const market of old.markets) delete market.maxOpenOrders;
+  const copy = Engine.restore(JSON.parse(JSON.stringify(old)));
+  assert.equal(copy.marketView(copy.markets.get('BTC-USDT')!).maxOpenOrders, 0);
+});
+
 test('rejects unknown markets, accounts and orders', () => {
   const h = withMarket();
   expectRejected(h, limitBuy({ market: 'DOGE-USDT' }), 'UNKNOWN_MARKET');

@@ -40,6 +40,10 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'market' && verb === 'create') {
     path = '/markets';
     body = { base: need(options, 'base'), quote: need(options, 'quote'), tick: need(options, 'tick'), lot: need(options, 'lot') };
+    if (typeof options['max-open-orders'] === 'string') body.max_open_orders = Number(options['max-open-orders']);
+  } else if (noun === 'market' && verb === 'limit') {
+    path = `/markets/${encodeURIComponent(need(options, 'market'))}/limits`;
+    body = { max_open_orders: Number(need(options, 'max-open-orders')) };
   } else if (noun === 'market' && verb !== undefined && STATES[verb] !== undefined) {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/state`;
     body = { state: STATES[verb] };

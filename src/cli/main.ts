@@ -62,8 +62,9 @@ const USAGE = `usage:
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
                 deposit --email E --asset A --amount X
                 asset create --code C --precision N
-                market create --base B --quote Q --tick T --lot L
+                market create --base B --quote Q --tick T --lot L [--max-open-orders N]
                 market halt|resume|cancel-only|post-only --market M
+                market limit --market M --max-open-orders N     (open orders per account; 0: no limit)
                 fees set --market M --maker F --taker F
                 chain send --address ADDR --asset A --amount X [--tag T]   (simulated chain: incoming payment)
                 chain mine --network bitcoin|ethereum|ripple|stellar|nem [--blocks N]
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
       reference: { type: 'string' },
       'bank-reference': { type: 'string' },
       account: { type: 'string' },
+      'max-open-orders': { type: 'string' },
     },
   });
   const dataDir = resolve(values.data);

@@ -12,7 +12,7 @@ import type {
   AmendOrder, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
   LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
-  SetFeeLevel, SetFees, SetMarketState, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
+  SetFeeLevel, SetFees, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
   UnlockFunds,
 } from './types.js';
 import {
@@ -122,6 +122,7 @@ export class Engine {
       case 'create_market': return this.createMarket(cmd);
       case 'set_market_state': return this.setMarketState(cmd);
       case 'set_fees': return this.setFees(cmd);
+      case 'set_open_order_limit': return this.setOpenOrderLimit(cmd);
       case 'set_fee_level': return this.setFeeLevel(cmd);
       case 'create_user': return this.createUser(cmd);
       case 'set_user_level': return this.setUserLevel(cmd);
@@ -191,11 +192,13 @@ export class Engine {
     if (bandLowBps > BPS || (bandHighBps !== 0 && bandHighBps < BPS)) {
       v.fail('bandLowBps must be at most 10000 and bandHighBps 0 or at least 10000');
     }
+    const maxOpenOrders = v.optionalAmount(cmd.maxOpenOrders, 'maxOpenOrders', 0);
     if (this.markets.has(id)) reject('ALREADY_EXISTS', `market ${id} exists`);
     const market = new Market(
       this.marketList.length, id, base, quote, tick, lot, minQuantity, maxQuantity, minNotional, maxNotional,
       bandLowBps, bandHighBps, state, makerFeePpm, takerFeePpm, Number(unit),
     );
+    market.maxOpenOrders = maxOpenOrders;
     this.markets.set(id, market);
     this.marketList.push(market);
     this.events.push({ type: 'market_created', market: this.marketView(market) });
@@ -223,6 +226,13 @@ export class Engine {
     market.makerFeePpm = makerFeePpm;
     market.takerFeePpm = takerFeePpm;
     market.tiers = tiers;
+    this.events.push({ type: 'market_updated', market: this.marketView(market) });
+  }
+
+  /** Orders already open above a lowered limit stay; the account places no more until below it. */
+  private setOpenOrderLimit(cmd: SetOpenOrderLimit): void {
+    const market = this.marketOrReject(cmd.market);
+    market.maxOpenOrders = v.amount(cmd.maxOpenOrders, 'maxOpenOrders', true);
     this.events.push({ type: 'market_updated', market: this.marketView(market) });
   }
 
@@ -444,6 +454,12 @@ export class Engine {
     const restriction = account.restriction;
     if (restriction === 'no_trading' || (restriction === 'buy_only' && !isBuy) || (restriction === 'sell_only' && isBuy)) {
       reject('DIRECTION_RESTRICTED');
+    }
+    // Orders that cannot stay open (market, IOC, FOK) are not limited, so that an account at its
+    // limit can still trade out of a position.
+    const mayStayOpen = conditional || (priced && timeInForce !== 'IOC' && timeInForce !== 'FOK');
+    if (mayStayOpen && market.maxOpenOrders > 0 && (account.openInMarket[market.index] ?? 0) >= market.maxOpenOrders) {
+      reject('TOO_MANY_OPEN_ORDERS', `at most ${market.maxOpenOrders} open orders per account in ${market.id}`);
     }
     if (clientOrderId !== null && account.openByClientId.has(clientOrderId)) reject('DUPLICATE_CLIENT_ORDER_ID');
     if (priced) this.checkBand(market, priceTicks);
@@ -1129,7 +1145,7 @@ export class Engine {
       minQuantity: market.minQuantity, maxQuantity: market.maxQuantity, minNotional: market.minNotional,
       maxNotional: market.maxNotional, makerFeePpm: market.makerFeePpm, takerFeePpm: market.takerFeePpm,
       tiers: market.tiers.map((t) => ({ ...t })), state: market.state, bandLowBps: market.bandLowBps,
-      bandHighBps: market.bandHighBps, lastPrice: market.lastPriceTicks === 0 ? null : market.lastPriceTicks * market.tick,
+      bandHighBps: market.bandHighBps, maxOpenOrders: market.maxOpenOrders, lastPrice: market.lastPriceTicks === 0 ? null : market.lastPriceTicks * market.tick,
     };
   }
 

@@ -47,14 +47,20 @@ export function findViolations(engine: Engine): string[] {
 
   for (const account of engine.accounts.values()) {
     let listed = 0;
+    const inMarket: number[] = [];
     for (let o = account.openHead; o !== null; o = o.accountNext) {
       listed += 1;
+      inMarket[o.market.index] = (inMarket[o.market.index] ?? 0) + 1;
       if (o.account !== account || engine.orders.get(o.id) !== o) problems.push(`account ${account.id} lists order ${o.id} that is not its open order`);
       // Listings page through it newest first (Engine.openOrdersOf).
       if (o.accountNext !== null && o.accountNext.id >= o.id) problems.push(`account ${account.id} lists order ${o.accountNext.id} after ${o.id}`);
     }
     if (listed !== account.openCount || listed !== (openByAccount.get(account.id) ?? 0)) {
       problems.push(`account ${account.id} lists ${listed} open orders, counts ${account.openCount}, owns ${openByAccount.get(account.id) ?? 0}`);
+    }
+    for (const market of engine.marketList) {
+      const counted = account.openInMarket[market.index] ?? 0;
+      if (counted !== (inMarket[market.index] ?? 0)) problems.push(`account ${account.id} counts ${counted} open orders in ${market.id}, lists ${inMarket[market.index] ?? 0}`);
     }
     for (const balance of account.balances) {
       if (balance === undefined) continue;

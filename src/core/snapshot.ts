@@ -29,6 +29,8 @@ export interface EngineSnapshot {
     id: string; base: string; quote: string; tick: number; lot: number; minQuantity: number; maxQuantity: number;
     minNotional: number; maxNotional: number; bandLowBps: number; bandHighBps: number; state: MarketState;
     makerFeePpm: number; takerFeePpm: number; tiers: FeeTier[]; lastPriceTicks: number; unitNotional: number;
+    /** Absent in snapshots taken before the limit existed: no limit. */
+    maxOpenOrders?: number;
     bids: number[]; asks: number[]; rising: number[]; falling: number[]; trailing: number[];
   }[];
   feeLevels: [level: number, maker: number, taker: number][];
@@ -62,7 +64,7 @@ export function takeSnapshot(engine: Engine): EngineSnapshot {
       maxQuantity: m.maxQuantity, minNotional: m.minNotional, maxNotional: m.maxNotional, bandLowBps: m.bandLowBps,
       bandHighBps: m.bandHighBps, state: m.state, makerFeePpm: m.makerFeePpm, takerFeePpm: m.takerFeePpm,
       tiers: m.tiers.map((t) => ({ minVolume: t.minVolume, makerFeePpm: t.makerFeePpm, takerFeePpm: t.takerFeePpm })),
-      lastPriceTicks: m.lastPriceTicks, unitNotional: m.unitNotional,
+      lastPriceTicks: m.lastPriceTicks, unitNotional: m.unitNotional, maxOpenOrders: m.maxOpenOrders,
       bids: queue(m.bids), asks: queue(m.asks),
       rising: orderIds(m.triggers.rising), falling: orderIds(m.triggers.falling), trailing: orderIds(m.triggers.trailing),
     })),
@@ -112,6 +114,7 @@ export function restoreSnapshot(snapshot: EngineSnapshot): Engine {
     );
     market.tiers = m.tiers.map((t) => ({ ...t }));
     market.lastPriceTicks = m.lastPriceTicks;
+    market.maxOpenOrders = m.maxOpenOrders ?? 0;
     engine.markets.set(m.id, market);
     engine.marketList.push(market);
   }

@@ -82,6 +82,8 @@ export class Account {
    */
   openHead: Order | null = null;
   openCount = 0;
+  /** Open orders per market index (the markets' open-order limits count these). */
+  readonly openInMarket: number[] = [];
   constructor(readonly id: number, readonly user: User | null) {}
 
   addOpen(order: Order): void {
@@ -90,6 +92,10 @@ export class Account {
     if (this.openHead !== null) this.openHead.accountPrev = order;
     this.openHead = order;
     this.openCount += 1;
+    const counts = this.openInMarket;
+    // Grown with zeros rather than holes, so that the array stays packed small integers.
+    while (counts.length <= order.market.index) counts.push(0);
+    counts[order.market.index]! += 1;
   }
 
   removeOpen(order: Order): void {
@@ -99,6 +105,7 @@ export class Account {
     order.accountPrev = null;
     order.accountNext = null;
     this.openCount -= 1;
+    this.openInMarket[order.market.index]! -= 1;
   }
 
   /** Open orders, oldest (smallest id) first. */
@@ -372,6 +379,8 @@ export class Market {
   takerFeePpm: number;
   tiers: FeeTier[] = [];
   lastPriceTicks = 0;
+  /** Most open orders per account here (0 = no limit). */
+  maxOpenOrders = 0;
   readonly bids = new BookSide(true);
   readonly asks = new BookSide(false);
   readonly triggers = new TriggerBook();

@@ -59,9 +59,12 @@ export interface CreateMarket {
   /** Limit prices must lie within [last × low, last × high], in basis points (0 = no band). */
   bandLowBps?: number;
   bandHighBps?: number;
+  /** Most orders one account may have open (working or waiting for a trigger) here; 0 = no limit. */
+  maxOpenOrders?: number;
 }
 export interface SetMarketState { type: 'set_market_state'; market: string; state: MarketState }
 export interface SetFees { type: 'set_fees'; market: string; makerFeePpm: number; takerFeePpm: number; tiers?: FeeTier[] }
+export interface SetOpenOrderLimit { type: 'set_open_order_limit'; market: string; maxOpenOrders: number }
 export interface SetFeeLevel { type: 'set_fee_level'; level: number; makerFeePpm: number; takerFeePpm: number }
 export interface CreateUser { type: 'create_user'; user: number; level?: number }
 export interface SetUserLevel { type: 'set_user_level'; user: number; level: number }
@@ -115,7 +118,7 @@ export interface AmendOrder {
 export interface Tick { type: 'tick' }
 
 export type Command =
-  | CreateAsset | CreateMarket | SetMarketState | SetFees | SetFeeLevel
+  | CreateAsset | CreateMarket | SetMarketState | SetFees | SetOpenOrderLimit | SetFeeLevel
   | CreateUser | SetUserLevel | CreateAccount | SetRestriction
   | Deposit | LockFunds | UnlockFunds | SettleFunds | Transfer
   | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | Tick;
@@ -155,6 +158,7 @@ export type RejectReason =
   | 'MARKET_POST_ONLY'
   | 'DIRECTION_RESTRICTED'
   | 'DUPLICATE_CLIENT_ORDER_ID'
+  | 'TOO_MANY_OPEN_ORDERS'
   | 'INVALID_EXPIRE_TIME'
   | 'ORDER_NOT_AMENDABLE';
 
@@ -308,6 +312,7 @@ export interface MarketView {
   state: MarketState;
   bandLowBps: number;
   bandHighBps: number;
+  maxOpenOrders: number;
   lastPrice: number | null;
 }
 

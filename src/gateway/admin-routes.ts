@@ -16,9 +16,12 @@ import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { marketOut } from './market-views.js';
 import { allows, blockList } from '../identity/ip.js';
 import { bearerToken, clientIp } from './server.js';
+import { DEFAULT_MAX_OPEN_ORDERS } from '../config.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
+/** Per account and market; 0 lifts the limit. */
+const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const;
 const EMAIL = { type: 'string', maxLength: 254 } as const;
 
 function digest(text: string): Buffer {
@@ -140,11 +143,11 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { code: request.body.code, precision: request.body.precision };
   });
 
-  app.post<{ Body: { base: string; quote: string; tick: string; lot: string; min_notional?: string; maker_fee?: string; taker_fee?: string } }>('/markets', {
+  app.post<{ Body: { base: string; quote: string; tick: string; lot: string; min_notional?: string; maker_fee?: string; taker_fee?: string; max_open_orders?: number } }>('/markets', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['base', 'quote', 'tick', 'lot'],
-        properties: { base: CODE, quote: CODE, tick: DECIMAL, lot: DECIMAL, min_notional: DECIMAL, maker_fee: DECIMAL, taker_fee: DECIMAL },
+        properties: { base: CODE, quote: CODE, tick: DECIMAL, lot: DECIMAL, min_notional: DECIMAL, maker_fee: DECIMAL, taker_fee: DECIMAL, max_open_orders: MAX_OPEN_ORDERS },
       },
     },
   }, async (request, reply) => {
@@ -156,6 +159,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     const cmd: Command = {
       type: 'create_market', market, base, quote,
       tick: decimalIn(request.body.tick, quoteAsset.precision, 'tick'), lot: decimalIn(request.body.lot, baseAsset.precision, 'lot'),
+      maxOpenOrders: request.body.max_open_orders ?? DEFAULT_MAX_OPEN_ORDERS,
     };
     if (request.body.min_notional !== undefined) cmd.minNotional = decimalIn(request.body.min_notional, quoteAsset.precision, 'min_notional', true);
     if (request.body.maker_fee !== undefined) cmd.makerFeePpm = decimalIn(request.body.maker_fee, 6, 'maker_fee', true);
@@ -179,6 +183,14 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     const scales = scalesOf(exchange.engine, request.params.market);
     await submit({ type: 'set_fees', market: scales.id, makerFeePpm: decimalIn(request.body.maker, 6, 'maker', true), takerFeePpm: decimalIn(request.body.taker, 6, 'taker', true) });
     return { market: scales.id, maker: request.body.maker, taker: request.body.taker };
+  });
+
+  app.post<{ Params: { market: string }; Body: { max_open_orders: number } }>('/markets/:market/limits', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['max_open_orders'], properties: { max_open_orders: MAX_OPEN_ORDERS } } },
+  }, async (request) => {
+    const scales = scalesOf(exchange.engine, request.params.market);
+    await submit({ type: 'set_open_order_limit', market: scales.id, maxOpenOrders: request.body.max_open_orders });
+    return marketOut(exchange.engine.markets.get(scales.id)!);
   });
 
   registerAdminFundingRoutes(app, exchange);

@@ -18,6 +18,7 @@ export function marketOut(m: MarketState): Record<string, unknown> {
     min_quantity: formatMinor(m.minQuantity, bs), max_quantity: formatMinor(m.maxQuantity, bs),
     min_notional: formatMinor(m.minNotional, qs), max_notional: formatMinor(m.maxNotional, qs),
     maker_fee: formatMinor(m.makerFeePpm, 6, true), taker_fee: formatMinor(m.takerFeePpm, 6, true),
+    max_open_orders: m.maxOpenOrders === 0 ? null : m.maxOpenOrders,
     last_price: m.lastPriceTicks === 0 ? null : formatMinor(m.lastPriceTicks * m.tick, qs),
   };
 }
@@ -73,7 +74,8 @@ export const MARKET_OUT = {
   properties: {
     market: STRING, base: STRING, quote: STRING, state: { type: 'string', enum: ['trading', 'halted', 'cancel_only', 'post_only'] },
     tick_size: STRING, lot_size: STRING, min_quantity: STRING, max_quantity: STRING, min_notional: STRING, max_notional: STRING,
-    maker_fee: STRING, taker_fee: STRING, last_price: NULLABLE_STRING,
+    maker_fee: STRING, taker_fee: STRING, max_open_orders: { type: ['integer', 'null'], description: 'open orders one account may have here (null: no limit)' },
+    last_price: NULLABLE_STRING,
   },
 } as const;
 

@@ -25,6 +25,7 @@ const BY_MARKET: Partial<Record<RejectReason, Describe>> = {
   NOTIONAL_TOO_LARGE: (m) => `the order's value is above the market's maximum of ${quoteAmount(m, m.maxNotional)}`,
   PRICE_BELOW_BAND: (m) => `price is below the market's band: at least ${percentOf(m.bandLowBps)} % of the last price, ${lastPrice(m)}`,
   PRICE_ABOVE_BAND: (m) => `price is above the market's band: at most ${percentOf(m.bandHighBps)} % of the last price, ${lastPrice(m)}`,
+  TOO_MANY_OPEN_ORDERS: (m) => `this account already has the market's maximum of ${m.maxOpenOrders} open orders; cancel one first (market, IOC and FOK orders are not limited)`,
   INSUFFICIENT_BALANCE: (m, order) => order.side === 'buy' || order.side === 'sell'
     ? `not enough available ${order.side === 'buy' ? m.quote.code : m.base.code} for this order`
     : undefined,

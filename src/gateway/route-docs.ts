@@ -73,6 +73,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /admin/v1/markets': [ADMIN, 'Create a market'],
   'POST /admin/v1/markets/:market/state': [ADMIN, 'Set a market trading, halted, cancel-only or post-only'],
   'POST /admin/v1/markets/:market/fees': [ADMIN, "Set a market's maker and taker fees"],
+  'POST /admin/v1/markets/:market/limits': [ADMIN, 'Set the most open orders one account may have in a market (0: no limit)'],
   'POST /admin/v1/chain/send': [ADMIN_FUNDING, 'Simulated chain: send coins to an address (a deposit)'],
   'POST /admin/v1/chain/mine': [ADMIN_FUNDING, 'Simulated chain: mine blocks'],
   'POST /admin/v1/chain/reorg': [ADMIN_FUNDING, 'Simulated chain: undo the newest blocks'],

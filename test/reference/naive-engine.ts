@@ -25,6 +25,8 @@ export interface NaiveMarket {
   takerFeePpm: bigint;
   quoteMinFee: bigint;
   baseMinFee: bigint;
+  /** Open orders per account (0: no limit). */
+  maxOpenOrders: number;
 }
 
 interface NaiveOrder {
@@ -198,6 +200,10 @@ export class NaiveEngine {
     const notional = priced ? this.notional(price, quantity) : 0n;
     const restricted = false;
     if (restricted) throw new Reject('DIRECTION_RESTRICTED');
+    const staysOpen = conditional || (priced && tif !== 'IOC' && tif !== 'FOK');
+    if (staysOpen && m.maxOpenOrders > 0 && this.open().filter((o) => o.account === c.account).length >= m.maxOpenOrders) {
+      throw new Reject('TOO_MANY_OPEN_ORDERS');
+    }
     if (c.clientOrderId !== undefined && this.open().some((o) => o.account === c.account && o.clientOrderId === c.clientOrderId)) {
       throw new Reject('DUPLICATE_CLIENT_ORDER_ID');
     }
