@@ -29,7 +29,10 @@ export interface EngineSnapshot {
     id: string; base: string; quote: string; tick: number; lot: number; minQuantity: number; maxQuantity: number;
     minNotional: number; maxNotional: number; bandLowBps: number; bandHighBps: number; state: MarketState;
     makerFeePpm: number; takerFeePpm: number; tiers: FeeTier[]; lastPriceTicks: number; unitNotional: number;
-    /** Absent in snapshots taken before the limit existed: no limit. */
+    /**
+     * Present only when set: a market without a limit encodes, and hashes, as it did before
+     * limits existed, so that snapshots from then still restore to the state they hashed.
+     */
     maxOpenOrders?: number;
     bids: number[]; asks: number[]; rising: number[]; falling: number[]; trailing: number[];
   }[];
@@ -64,7 +67,7 @@ export function takeSnapshot(engine: Engine): EngineSnapshot {
       maxQuantity: m.maxQuantity, minNotional: m.minNotional, maxNotional: m.maxNotional, bandLowBps: m.bandLowBps,
       bandHighBps: m.bandHighBps, state: m.state, makerFeePpm: m.makerFeePpm, takerFeePpm: m.takerFeePpm,
       tiers: m.tiers.map((t) => ({ minVolume: t.minVolume, makerFeePpm: t.makerFeePpm, takerFeePpm: t.takerFeePpm })),
-      lastPriceTicks: m.lastPriceTicks, unitNotional: m.unitNotional, maxOpenOrders: m.maxOpenOrders,
+      lastPriceTicks: m.lastPriceTicks, unitNotional: m.unitNotional, ...(m.maxOpenOrders > 0 ? { maxOpenOrders: m.maxOpenOrders } : {}),
       bids: queue(m.bids), asks: queue(m.asks),
       rising: orderIds(m.triggers.rising), falling: orderIds(m.triggers.falling), trailing: orderIds(m.triggers.trailing),
     })),
