@@ -81,7 +81,6 @@ export class Account {
    * remove, no hashing). Orders join when placed, and a restore adds them oldest first.
    */
   openHead: Order | null = null;
-  openCount = 0;
   /** Open orders per market index (the markets' open-order limits count these). */
   readonly openInMarket: number[] = [];
   constructor(readonly id: number, readonly user: User | null) {}
@@ -91,7 +90,6 @@ export class Account {
     order.accountPrev = null;
     if (this.openHead !== null) this.openHead.accountPrev = order;
     this.openHead = order;
-    this.openCount += 1;
     const counts = this.openInMarket;
     // Grown with zeros rather than holes, so that the array stays packed small integers.
     while (counts.length <= order.market.index) counts.push(0);
@@ -104,7 +102,6 @@ export class Account {
     if (order.accountNext !== null) order.accountNext.accountPrev = order.accountPrev;
     order.accountPrev = null;
     order.accountNext = null;
-    this.openCount -= 1;
     this.openInMarket[order.market.index]! -= 1;
   }
 
