@@ -17,6 +17,8 @@ test(`the engine matches the naive reference engine on ${RUNS} random command se
   let trades = 0;
   let rejections = 0;
   let limited = 0;
+  let switchCancels = 0;
+  let disconnectCancels = 0;
   fc.assert(
     fc.property(fc.array(templateArbitrary, { minLength: 1, maxLength: 150, size: 'max' }), (templates) => {
       const engine = new Engine();
@@ -54,13 +56,17 @@ test(`the engine matches the naive reference engine on ${RUNS} random command se
         trades += actual.filter((e) => e.type === 'trade').length;
         rejections += actual.filter((e) => e.type === 'order_rejected' || e.type === 'command_rejected').length;
         limited += actual.filter((e) => e.type === 'order_rejected' && e.reason === 'TOO_MANY_OPEN_ORDERS').length;
+        switchCancels += actual.filter((e) => e.type === 'order_cancelled' && e.reason === 'CANCEL_AFTER').length;
+        disconnectCancels += actual.filter((e) => e.type === 'order_cancelled' && e.reason === 'DISCONNECT').length;
       }
     }),
     { numRuns: RUNS, includeErrorInReport: true },
   );
-  console.log(`model test: ${commands} commands, ${trades} trades, ${rejections} rejections (${limited} at the open-order limit)`);
+  console.log(`model test: ${commands} commands, ${trades} trades, ${rejections} rejections (${limited} at the open-order limit), ${switchCancels} orders cancelled by a dead man's switch, ${disconnectCancels} on disconnect`);
   // The workload must actually exercise matching and the rejection paths.
   assert.ok(trades > commands / 20, `only ${trades} trades in ${commands} commands`);
   assert.ok(rejections > commands / 50, `only ${rejections} rejections in ${commands} commands`);
   assert.ok(limited > commands / 1_000, `only ${limited} orders refused at the open-order limit in ${commands} commands`);
+  assert.ok(switchCancels > commands / 1_000, `only ${switchCancels} orders cancelled by a dead man's switch in ${commands} commands`);
+  assert.ok(disconnectCancels > commands / 1_000, `only ${disconnectCancels} orders cancelled on disconnect in ${commands} commands`);
 });

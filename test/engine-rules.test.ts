@@ -122,6 +122,99 @@ test('a market without an open-order limit snapshots as before limits existed, s
   assert.equal(copy.stateHash(), limited.engine.stateHash());
 });
 
+test('a dead man\'s switch cancels every open order of its account once a command reaches the deadline, unless set again in time', () => {
+  const h = withMarket();
+  const resting = h.place(limitBuy());
+  const stop = h.place({ account: 20, side: 'sell', orderType: 'stop_market', stopPrice: usdt(90), quantity: LOT });
+  const other = h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(120), quantity: LOT });
+  const set = ofType(h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 5_000 }), 'cancel_after_set')[0]!;
+  assert.equal(set.triggerTime, h.ts + 5_000);
+  assert.equal(h.engine.cancelAfterOf(20), h.ts + 5_000);
+  assert.equal(h.engine.nextDueAt(), h.ts + 5_000);
+  // Set again before the deadline: the deadline moves, nothing is cancelled.
+  assert.equal(ofType(h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 5_000 }, 4_000), 'cancel_after_set')[0]!.triggerTime, h.ts + 5_000);
+  const deadline = h.ts + 5_000;
+  assert.equal(h.apply({ type: 'tick' }, 4_999).length, 0, 'one millisecond early: nothing');
+  const fired = h.apply({ type: 'tick' }, 1);
+  assert.deepEqual(fired[0], { type: 'cancel_after_triggered', account: 20, triggerTime: deadline });
+  const cancelled = ofType(fired, 'order_cancelled');
+  assert.deepEqual(cancelled.map((e) => [e.orderId, e.reason]), [[resting.id, 'CANCEL_AFTER'], [stop.id, 'CANCEL_AFTER']], 'the resting and the waiting stop order, oldest first');
+  assert.equal(h.engine.balance(20, 'USDT').reserved, 0, 'the reservation is released');
+  assert.ok(h.engine.openOrder(other.id), 'other accounts keep their orders');
+  assert.equal(h.engine.cancelAfterOf(20), null, 'firing disarms the switch');
+  assert.equal(h.engine.nextDueAt(), null);
+  h.place(limitBuy());
+  assert.equal(ofType(h.apply({ type: 'tick' }, 10 * 86_400_000), 'order_cancelled').length, 0, 'a fired switch does not fire again');
+});
+
+test('a dead man\'s switch is turned off with 0, fires before the command that reaches it, and leaves a halted market\'s orders', () => {
+  const h = withMarket();
+  h.place(limitBuy());
+  h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 1_000 });
+  assert.deepEqual(h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 0 }), [{ type: 'cancel_after_set', account: 20, triggerTime: null }]);
+  assert.equal(ofType(h.apply({ type: 'tick' }, 5_000), 'order_cancelled').length, 0, 'off: nothing fires');
+
+  h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 1_000 });
+  // A command that arrives after the deadline sees the switch fire first: setting it again is too late.
+  const late = h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 1_000 }, 1_500);
+  assert.deepEqual(late.map((e) => e.type), ['cancel_after_triggered', 'order_cancelled', 'cancel_after_set', 'balance']);
+
+  const halted = withMarket();
+  const kept = halted.place(limitBuy());
+  halted.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 1_000 });
+  halted.apply({ type: 'set_market_state', market: 'BTC-USDT', state: 'halted' });
+  const fired = halted.apply({ type: 'tick' }, 2_000);
+  assert.equal(ofType(fired, 'cancel_after_triggered').length, 1);
+  assert.equal(ofType(fired, 'order_cancelled').length, 0, 'a halt freezes the book, as for any cancel');
+  assert.ok(halted.engine.openOrder(kept.id));
+});
+
+test('a dead man\'s switch refuses bad timeouts and unknown accounts, and switches of several accounts fire in deadline order', () => {
+  const h = withMarket();
+  const before = stateWithoutClock(h.engine);
+  for (const timeoutMs of [-1, 1.5, 86_400_001, Number.NaN, '60000' as unknown as number]) {
+    assert.equal(rejection(h.apply({ type: 'set_cancel_after', account: 20, timeoutMs })), 'INVALID_COMMAND', String(timeoutMs));
+  }
+  assert.equal(rejection(h.apply({ type: 'set_cancel_after', account: 999, timeoutMs: 1_000 })), 'UNKNOWN_ACCOUNT');
+  assert.equal(rejection(h.apply({ type: 'set_cancel_after', account: -2, timeoutMs: 1_000 })), 'INVALID_COMMAND');
+  assert.equal(rejection(h.apply({ type: 'cancel_all', account: 20, cause: 'other' as 'disconnect' })), 'INVALID_COMMAND');
+  assert.equal(stateWithoutClock(h.engine), before, 'refusals change nothing');
+  assert.equal(ofType(h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 86_400_000 }), 'cancel_after_set').length, 1, 'a day is allowed');
+
+  h.place(limitBuy());
+  h.place({ account: 30, side: 'sell', orderType: 'limit', price: usdt(130), quantity: LOT });
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(120), quantity: LOT });
+  h.apply({ type: 'set_cancel_after', account: 30, timeoutMs: 3_000 });
+  h.apply({ type: 'set_cancel_after', account: 10, timeoutMs: 2_000 });
+  h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 1_000 });
+  const fired = ofType(h.apply({ type: 'tick' }, 10_000), 'cancel_after_triggered');
+  assert.deepEqual(fired.map((e) => e.account), [20, 10, 30]);
+});
+
+test('cancel-all on disconnect cancels with reason DISCONNECT', () => {
+  const h = withMarket();
+  h.place(limitBuy());
+  const events = ofType(h.apply({ type: 'cancel_all', account: 20, cause: 'disconnect' }), 'order_cancelled');
+  assert.deepEqual(events.map((e) => e.reason), ['DISCONNECT']);
+});
+
+test('an armed dead man\'s switch survives a snapshot and fires after the restore; accounts without one snapshot as before switches existed', () => {
+  const h = withMarket();
+  h.place(limitBuy());
+  const plain = h.engine.snapshot();
+  assert.ok(plain.accounts.every((a) => a.length === 4), 'no field without a switch');
+  h.apply({ type: 'set_cancel_after', account: 20, timeoutMs: 60_000 });
+  const armed = JSON.parse(encodeSnapshot(h.engine.snapshot())) as ReturnType<Engine['snapshot']>;
+  assert.deepEqual(armed.accounts.find((a) => a[0] === 20)?.[4], h.ts + 60_000);
+  const copy = Engine.restore(armed);
+  assert.equal(encodeSnapshot(copy.snapshot()), encodeSnapshot(armed));
+  assert.equal(copy.stateHash(), h.engine.stateHash());
+  const envelope = { seq: h.seq + 1, ts: h.ts + 60_000, cmd: { type: 'tick' as const } };
+  const fired = copy.apply(envelope);
+  assert.deepEqual(fired, h.engine.apply(envelope), 'the restored engine fires as the original does');
+  assert.equal(ofType(fired, 'order_cancelled')[0]?.reason, 'CANCEL_AFTER');
+});
+
 test('rejects unknown markets, accounts and orders', () => {
   const h = withMarket();
   expectRejected(h, limitBuy({ market: 'DOGE-USDT' }), 'UNKNOWN_MARKET');

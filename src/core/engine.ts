@@ -7,18 +7,19 @@
  * Day/GTD orders expire when a command's `ts` reaches their expiry. No clock, randomness or
  * I/O here; the same envelopes in give the same state and the same events out.
  */
-import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, PPM } from './types.js';
+import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, MAX_CANCEL_AFTER_MS, PPM } from './types.js';
 import type {
   AmendOrder, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
   LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
-  SetFeeLevel, SetFees, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
+  SetCancelAfter, SetFeeLevel, SetFees, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
   UnlockFunds,
 } from './types.js';
 import {
   Account, Asset, Balance, BUY, DONE, ExpiryHeap, Market, Order, OrderIndex, PENDING, SELL, User, VolumeWindow, WORKING,
 } from './state.js';
 import type { BookSide } from './state.js';
+import { CancelAfterHeap } from './cancel-after.js';
 import { compareProducts, floorDiv, mulDivCeil, mulOrOverflow, SAFE_MAX } from './arith.js';
 import * as v from './validate.js';
 import { hashState, restoreSnapshot, takeSnapshot } from './snapshot.js';
@@ -63,6 +64,8 @@ export class Engine {
   readonly usedKeys = new Set<string>();
   readonly holds = new Map<string, Hold>();
   readonly expiry = new ExpiryHeap();
+  /** Accounts whose dead man's switch is armed, soonest first. */
+  readonly cancelAfter = new CancelAfterHeap();
   readonly external = new Account(EXTERNAL_ACCOUNT, null);
   readonly feeAccount = new Account(FEE_ACCOUNT, null);
   nextTradeId = 1;
@@ -91,7 +94,7 @@ export class Engine {
     this.ts = ts;
     const events: EngineEvent[] = [];
     this.events = events;
-    this.expireDue();
+    this.fireDue();
     try {
       this.dispatch(cmd);
     } catch (error) {
@@ -113,6 +116,7 @@ export class Engine {
       case 'amend_order': return this.amendOrder(cmd);
       case 'cancel_all': return this.cancelAll(cmd);
       case 'cancel_market': return this.cancelMarket(cmd);
+      case 'set_cancel_after': return this.setCancelAfter(cmd);
       case 'deposit': return this.deposit(cmd);
       case 'lock_funds': return this.lockFunds(cmd);
       case 'unlock_funds': return this.unlockFunds(cmd);
@@ -946,12 +950,29 @@ export class Engine {
   private cancelAll(cmd: CancelAll): void {
     const account = this.userAccountOrReject(cmd.account);
     const market = cmd.market === undefined ? null : this.marketOrReject(cmd.market);
+    if (cmd.cause !== undefined && cmd.cause !== 'disconnect') v.fail('cause must be "disconnect" when given');
     if (market !== null && market.state === 'halted') reject('MARKET_HALTED');
+    this.cancelOpenOf(account, market, cmd.cause === 'disconnect' ? 'DISCONNECT' : 'USER');
+  }
+
+  /** Cancels the account's open orders (in `market`, or all), oldest first; a halted market's stay. */
+  private cancelOpenOf(account: Account, market: Market | null, reason: CancelReason): void {
     for (const order of account.openOrdersById()) {
       if (market !== null && order.market !== market) continue;
       if (order.market.state === 'halted') continue;
-      this.cancelOpen(order, 'USER');
+      this.cancelOpen(order, reason);
     }
+  }
+
+  private setCancelAfter(cmd: SetCancelAfter): void {
+    const account = this.userAccountOrReject(cmd.account);
+    const timeout = cmd.timeoutMs;
+    if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout) || timeout < 0 || timeout > MAX_CANCEL_AFTER_MS) {
+      v.fail(`timeoutMs must be a whole number of milliseconds from 0 (off) to ${MAX_CANCEL_AFTER_MS}`);
+    }
+    const at = timeout === 0 ? 0 : this.ts + timeout;
+    this.cancelAfter.set(account, at);
+    this.events.push({ type: 'cancel_after_set', account: account.id, triggerTime: at === 0 ? null : at });
   }
 
   private cancelMarket(cmd: CancelMarket): void {
@@ -1040,12 +1061,32 @@ export class Engine {
     });
   }
 
-  /** Expires every Day/GTD order whose time the current command has reached. */
-  private expireDue(): void {
+  /**
+   * Expires Day/GTD orders and fires dead man's switches whose time the current command has
+   * reached, earliest first (at the same millisecond, expiries first).
+   */
+  private fireDue(): void {
+    const ts = this.ts;
+    for (;;) {
+      const account = this.cancelAfter.peek();
+      if (account === undefined || account.cancelAllAt > ts) {
+        this.expireDue(ts);
+        return;
+      }
+      const at = account.cancelAllAt;
+      this.expireDue(at);
+      this.cancelAfter.set(account, 0);
+      this.events.push({ type: 'cancel_after_triggered', account: account.id, triggerTime: at });
+      this.cancelOpenOf(account, null, 'CANCEL_AFTER');
+    }
+  }
+
+  /** Expires every Day/GTD order whose expiry is at or before `until`. */
+  private expireDue(until: number): void {
     const expiry = this.expiry;
     for (;;) {
       const top = expiry.peek();
-      if (top === undefined || top.expireAt > this.ts) return;
+      if (top === undefined || top.expireAt > until) return;
       expiry.pop();
       if (top.state === DONE) continue;
       if (top.state === PENDING) top.market.triggers.remove(top);
@@ -1186,6 +1227,24 @@ export class Engine {
     view.expireTime = order.expireAt > 0 ? order.expireAt : null;
     view.status = status;
     return view;
+  }
+
+  /** When the account's dead man's switch fires (epoch ms), or null when it is not armed. */
+  cancelAfterOf(accountId: number): number | null {
+    const at = this.accounts.get(accountId)?.cancelAllAt ?? 0;
+    return at === 0 ? null : at;
+  }
+
+  /**
+   * The earliest time at which a command would expire an order or fire a switch (epoch ms), or
+   * null when nothing waits on time. May be early (an expiry of an order that already ended),
+   * never late: a host that sends a tick once this has passed keeps every deadline.
+   */
+  nextDueAt(): number | null {
+    const order = this.expiry.peek();
+    const account = this.cancelAfter.peek();
+    if (order === undefined) return account === undefined ? null : account.cancelAllAt;
+    return account === undefined ? order.expireAt : Math.min(order.expireAt, account.cancelAllAt);
   }
 
   /** An open order by id, or undefined when it is not open. */

@@ -96,6 +96,8 @@ export function findViolations(engine: Engine): string[] {
     if (total !== 0n) problems.push(`I1: ${engine.assetList[index]!.code} sums to ${total}, not 0`);
   });
 
+  checkCancelAfter(engine, problems);
+
   let booked = 0;
   for (const market of engine.marketList) {
     booked += checkSide(market.bids, problems, market.id) + checkSide(market.asks, problems, market.id);
@@ -111,6 +113,21 @@ export function findViolations(engine: Engine): string[] {
   }
   if (booked !== engine.orders.size) problems.push(`${engine.orders.size} open orders but ${booked} on books and trigger lists`);
   return problems;
+}
+
+/** Armed switches are in the heap, in their slots, and none is overdue (each fires when reached). */
+function checkCancelAfter(engine: Engine, problems: string[]): void {
+  const armed = engine.cancelAfter.accounts();
+  armed.forEach((account, slot) => {
+    if (engine.accounts.get(account.id) !== account) problems.push(`dead man's switch of unknown account ${account.id}`);
+    if (account.cancelAfterSlot !== slot) problems.push(`account ${account.id}'s switch is in slot ${slot}, thinks ${account.cancelAfterSlot}`);
+    if (account.cancelAllAt <= engine.lastTs) problems.push(`account ${account.id}'s switch at ${account.cancelAllAt} did not fire by ${engine.lastTs}`);
+    const parent = armed[(slot - 1) >> 1];
+    if (slot > 0 && parent !== undefined && parent.cancelAllAt > account.cancelAllAt) problems.push(`switch heap out of order at account ${account.id}`);
+  });
+  let counted = 0;
+  for (const account of engine.accounts.values()) if (account.cancelAllAt > 0) counted += 1;
+  if (counted !== armed.length) problems.push(`${counted} accounts have a switch armed, ${armed.length} in the heap`);
 }
 
 function checkOrderReservation(order: Order, problems: string[]): void {

@@ -38,7 +38,11 @@ export interface EngineSnapshot {
   }[];
   feeLevels: [level: number, maker: number, taker: number][];
   users: [id: number, level: number, volumes: [market: number, days: number[], amounts: number[]][]][];
-  accounts: [id: number, user: number | null, restriction: Restriction, balances: [asset: number, available: number, reserved: number, locked: number][]][];
+  /** cancelAllAt is present only when the account's dead man's switch is armed (as maxOpenOrders above). */
+  accounts: [
+    id: number, user: number | null, restriction: Restriction, balances: [asset: number, available: number, reserved: number, locked: number][],
+    cancelAllAt?: number,
+  ][];
   orders: OrderRecord[];
   usedKeys: string[];
   holds: [key: string, account: number, asset: number, amount: number, state: 'locked' | 'unlocked' | 'settled'][];
@@ -76,12 +80,13 @@ export function takeSnapshot(engine: Engine): EngineSnapshot {
       u.id, u.level,
       [...u.volumes.entries()].sort((a, b) => a[0] - b[0]).map(([m, w]) => [m, [...w.days], [...w.amounts]]),
     ]),
-    accounts: [...engine.accounts.values()].sort((a, b) => a.id - b.id).map((a) => [
-      a.id, a.user === null ? null : a.user.id, a.restriction,
-      a.balances
+    accounts: [...engine.accounts.values()].sort((a, b) => a.id - b.id).map((a) => {
+      const balances = a.balances
         .filter((b) => b !== undefined && (b.available !== 0 || b.reserved !== 0 || b.locked !== 0))
-        .map((b) => [b!.asset.index, b!.available, b!.reserved, b!.locked]),
-    ]),
+        .map((b): [number, number, number, number] => [b!.asset.index, b!.available, b!.reserved, b!.locked]);
+      const id = a.user === null ? null : a.user.id;
+      return a.cancelAllAt > 0 ? [a.id, id, a.restriction, balances, a.cancelAllAt] : [a.id, id, a.restriction, balances];
+    }),
     orders: [...engine.orders.keys()].sort(byNumber).map((id) => {
       const o = engine.orders.get(id)!;
       return [
@@ -132,13 +137,14 @@ export function restoreSnapshot(snapshot: EngineSnapshot): Engine {
     }
     engine.users.set(id, user);
   }
-  for (const [id, userId, restriction, balances] of snapshot.accounts) {
+  for (const [id, userId, restriction, balances, cancelAllAt] of snapshot.accounts) {
     let account = engine.accounts.get(id);
     if (account === undefined) {
       account = new Account(id, userId === null ? null : engine.users.get(userId)!);
       engine.accounts.set(id, account);
     }
     account.restriction = restriction;
+    if (cancelAllAt !== undefined) engine.cancelAfter.set(account, cancelAllAt);
     for (const [assetIndex, available, reserved, locked] of balances) {
       const balance = account.balance(engine.assetList[assetIndex]!);
       balance.available = available;

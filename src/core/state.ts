@@ -83,6 +83,10 @@ export class Account {
   openHead: Order | null = null;
   /** Open orders per market index (the markets' open-order limits count these). */
   readonly openInMarket: number[] = [];
+  /** When the dead man's switch cancels every open order (epoch ms; 0: not armed). */
+  cancelAllAt = 0;
+  /** This account's place in the engine's CancelAfterHeap (-1: not in it). */
+  cancelAfterSlot = -1;
   constructor(readonly id: number, readonly user: User | null) {}
 
   addOpen(order: Order): void {

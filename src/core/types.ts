@@ -31,6 +31,8 @@ export const SELL = 1;
 
 export const PPM = 1_000_000;
 export const BPS = 10_000;
+/** The longest a dead man's switch may be set for: a day. */
+export const MAX_CANCEL_AFTER_MS = 86_400_000;
 
 export interface FeeTier {
   /** 30-day traded volume of the user in this market, quote minor units. */
@@ -103,7 +105,18 @@ export interface PlaceOrder {
   expireTime?: number;
 }
 export interface CancelOrder { type: 'cancel_order'; account: number; orderId?: number; clientOrderId?: string }
-export interface CancelAll { type: 'cancel_all'; account: number; market?: string }
+/**
+ * Cancels the account's open orders (in one market, or all). `cause: 'disconnect'` marks a
+ * cancel-on-disconnect: the gateway sends it when a socket that asked for one closes, and the
+ * orders end with reason DISCONNECT rather than USER.
+ */
+export interface CancelAll { type: 'cancel_all'; account: number; market?: string; cause?: 'disconnect' }
+/**
+ * The dead man's switch: unless set again within `timeoutMs` (1 ms to MAX_CANCEL_AFTER_MS), every
+ * open order of the account is cancelled (reason CANCEL_AFTER) once a command's time reaches the
+ * deadline. 0 disarms it; firing disarms it too.
+ */
+export interface SetCancelAfter { type: 'set_cancel_after'; account: number; timeoutMs: number }
 export interface CancelMarket { type: 'cancel_market'; market: string }
 export interface AmendOrder {
   type: 'amend_order';
@@ -121,7 +134,7 @@ export type Command =
   | CreateAsset | CreateMarket | SetMarketState | SetFees | SetOpenOrderLimit | SetFeeLevel
   | CreateUser | SetUserLevel | CreateAccount | SetRestriction
   | Deposit | LockFunds | UnlockFunds | SettleFunds | Transfer
-  | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | Tick;
+  | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | SetCancelAfter | Tick;
 
 export interface Envelope {
   /** Journal sequence number; also the id of an order this command places. */
@@ -168,7 +181,11 @@ export type CancelReason =
   | 'SELF_TRADE'
   | 'POST_ONLY_WOULD_TAKE'
   | 'FOK_CANNOT_FILL'
-  | 'INSUFFICIENT_BALANCE';
+  | 'INSUFFICIENT_BALANCE'
+  /** The account's dead man's switch (set_cancel_after) ran out. */
+  | 'CANCEL_AFTER'
+  /** A socket that asked for cancel-on-disconnect closed. */
+  | 'DISCONNECT';
 
 /** Why an order ended without filling: its time in force ran out. */
 export type ExpireReason = 'IOC' | 'NO_LIQUIDITY' | 'EXPIRE_TIME';
@@ -272,6 +289,10 @@ export interface OrderAmendedEvent {
   leavesQuantity: number;
   priorityKept: boolean;
 }
+/** set_cancel_after: the account's deadline (epoch ms), or null when disarmed. */
+export interface CancelAfterSetEvent { type: 'cancel_after_set'; account: number; triggerTime: number | null }
+/** The account's dead man's switch fired at `triggerTime`; its cancellations follow. */
+export interface CancelAfterTriggeredEvent { type: 'cancel_after_triggered'; account: number; triggerTime: number }
 export interface BalanceEvent { type: 'balance'; account: number; asset: string; available: number; reserved: number; locked: number }
 export interface CommandRejectedEvent { type: 'command_rejected'; command: Command['type']; reason: RejectReason; message: string }
 export interface AssetCreatedEvent { type: 'asset_created'; code: string; precision: number; minFee: number }
@@ -294,7 +315,8 @@ export interface FundsMovedEvent {
 export type EngineEvent =
   | OrderAcceptedEvent | OrderRejectedEvent | OrderTriggeredEvent | OrderFillEvent | TradeEvent
   | OrderEndedEvent | OrderAmendedEvent | BalanceEvent | CommandRejectedEvent | AssetCreatedEvent
-  | MarketUpdatedEvent | FeeLevelSetEvent | UserEvent | AccountEvent | FundsMovedEvent;
+  | MarketUpdatedEvent | FeeLevelSetEvent | UserEvent | AccountEvent | FundsMovedEvent
+  | CancelAfterSetEvent | CancelAfterTriggeredEvent;
 
 export interface MarketView {
   market: string;

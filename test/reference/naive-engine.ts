@@ -74,6 +74,8 @@ export class NaiveEngine {
   ts = 0;
   out: EngineEvent[] = [];
   changed: string[] = [];
+  /** account → when its dead man's switch fires. */
+  switches = new Map<number, number>();
 
   constructor(readonly m: NaiveMarket) {}
 
@@ -131,7 +133,14 @@ export class NaiveEngine {
         return;
       }
       case 'cancel_all': {
-        for (const o of this.open().filter((x) => x.account === cmd.account).sort((a, b) => a.id - b.id)) this.close(o, 'order_cancelled', 'USER');
+        this.cancelAllOf(cmd.account, cmd.cause === 'disconnect' ? 'DISCONNECT' : 'USER');
+        return;
+      }
+      case 'set_cancel_after': {
+        if (!Number.isSafeInteger(cmd.timeoutMs) || cmd.timeoutMs < 0 || cmd.timeoutMs > 86_400_000) throw new Reject('INVALID_COMMAND');
+        if (cmd.timeoutMs === 0) this.switches.delete(cmd.account);
+        else this.switches.set(cmd.account, this.ts + cmd.timeoutMs);
+        this.out.push({ type: 'cancel_after_set', account: cmd.account, triggerTime: cmd.timeoutMs === 0 ? null : this.ts + cmd.timeoutMs });
         return;
       }
       case 'amend_order': return this.amend(cmd);
@@ -167,8 +176,25 @@ export class NaiveEngine {
     return (price * quantity) / 10n ** BigInt(this.m.basePrecision);
   }
 
+  private cancelAllOf(account: number, reason: string): void {
+    for (const o of this.open().filter((x) => x.account === account).sort((a, b) => a.id - b.id)) this.close(o, 'order_cancelled', reason);
+  }
+
+  /** Switches fire in time order (then by account), after the expiries at or before their time. */
   private expire(): void {
-    const due = this.open().filter((o) => o.expireAt > 0 && o.expireAt <= this.ts)
+    for (;;) {
+      const due = [...this.switches].filter(([, at]) => at <= this.ts).sort((a, b) => a[1] - b[1] || a[0] - b[0])[0];
+      if (due === undefined) return this.expireUntil(this.ts);
+      const [account, at] = due;
+      this.expireUntil(at);
+      this.switches.delete(account);
+      this.out.push({ type: 'cancel_after_triggered', account, triggerTime: at });
+      this.cancelAllOf(account, 'CANCEL_AFTER');
+    }
+  }
+
+  private expireUntil(until: number): void {
+    const due = this.open().filter((o) => o.expireAt > 0 && o.expireAt <= until)
       .sort((a, b) => (a.expireAt !== b.expireAt ? a.expireAt - b.expireAt : a.id - b.id));
     for (const o of due) this.close(o, 'order_expired', 'EXPIRE_TIME');
   }

@@ -32,7 +32,7 @@ export function genesis(): Command[] {
 }
 
 export interface Template {
-  kind: 'limit' | 'market' | 'conditional' | 'cancel' | 'cancel_client' | 'cancel_all' | 'amend' | 'tick' | 'deposit';
+  kind: 'limit' | 'market' | 'conditional' | 'cancel' | 'cancel_client' | 'cancel_all' | 'cancel_after' | 'amend' | 'tick' | 'deposit';
   account: number;
   side: 'buy' | 'sell';
   priceOffset: number;
@@ -57,6 +57,7 @@ export const templateArbitrary: fc.Arbitrary<Template> = fc.record({
     { weight: 12, arbitrary: fc.constant('cancel' as const) },
     { weight: 4, arbitrary: fc.constant('cancel_client' as const) },
     { weight: 2, arbitrary: fc.constant('cancel_all' as const) },
+    { weight: 2, arbitrary: fc.constant('cancel_after' as const) },
     { weight: 10, arbitrary: fc.constant('amend' as const) },
     { weight: 4, arbitrary: fc.constant('tick' as const) },
     { weight: 3, arbitrary: fc.constant('deposit' as const) },
@@ -117,7 +118,10 @@ export function concretize(t: Template, engine: Engine, ts: number): Command {
     case 'cancel_client':
       return { type: 'cancel_order', account: t.account, clientOrderId: `c${t.client % 4}` };
     case 'cancel_all':
-      return { type: 'cancel_all', account: t.account };
+      return t.pick % 3 === 0 ? { type: 'cancel_all', account: t.account, cause: 'disconnect' } : { type: 'cancel_all', account: t.account };
+    case 'cancel_after':
+      // Mostly a few seconds, so that switches fire within a run; sometimes off, now and then out of range.
+      return { type: 'set_cancel_after', account: t.account, timeoutMs: t.pick % 5 === 0 ? 0 : t.pick % 97 === 1 ? 86_400_001 : 1 + (t.pick % 6_000) };
     case 'amend': {
       const id = pickId();
       const amend: Command = { type: 'amend_order', account: ownerOf(id), orderId: id };
