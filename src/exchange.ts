@@ -67,6 +67,8 @@ export interface ExchangeOptions {
 }
 
 const REPLAY_CHUNK = 2_000;
+/** How often keepDeadlines looks for an expiry or a dead man's switch that is due. */
+const DEADLINE_CHECK_MS = 100;
 const INVARIANTS_EVERY = 1_000;
 
 export class Exchange {
@@ -228,7 +230,27 @@ export class Exchange {
     return revoked;
   }
 
+  private deadlineTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Keeps the rules that wait on time punctual when no other command comes: every `everyMs`, if
+   * an order's expiry or an account's dead man's switch is due, a tick command carries the
+   * engine's time forward (the engine has no clock of its own). Stopped by close().
+   */
+  keepDeadlines(everyMs = DEADLINE_CHECK_MS): void {
+    if (this.deadlineTimer !== null) return;
+    let ticking = false;
+    this.deadlineTimer = setInterval(() => {
+      const due = this.engine.nextDueAt();
+      if (ticking || due === null || due > this.clock()) return;
+      ticking = true;
+      this.submit({ type: 'tick' }).catch(() => undefined).finally(() => { ticking = false; });
+    }, everyMs);
+    this.deadlineTimer.unref();
+  }
+
   close(): void {
+    if (this.deadlineTimer !== null) clearInterval(this.deadlineTimer);
     this.sequencer.close();
     this.projection?.close(this.sequencer.lastSeq);
     this.projector.close();

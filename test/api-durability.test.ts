@@ -74,3 +74,47 @@ test('SIGKILL during a burst of orders: every order that got a 2xx is there afte
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('an acknowledged dead man\'s switch survives a crash: after the restart the server\'s own tick cancels the orders of the bot that never came back', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-switch-'));
+  let child: ChildProcess | undefined;
+  try {
+    let url: string;
+    ({ child, url } = await startServer(dataDir));
+    await admin(url, dataDir, '/users', { email: 'bot@example.com', password: 'correct horse battery' });
+    await admin(url, dataDir, '/deposits', { email: 'bot@example.com', asset: 'USDT', amount: '1000000' });
+    const key = await admin(url, dataDir, '/apikeys', { email: 'bot@example.com', permissions: ['read', 'trade'] });
+    const credentials: Credentials = { key: key.key, secret: key.secret };
+    let bids: [string, string][] = [];
+    for (const deadline = Date.now() + 10_000; bids.length === 0 && Date.now() < deadline;) {
+      bids = (await call(url, 'GET', '/api/v1/markets/BTC-USDT/depth')).body.bids;
+      if (bids.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    // Inside the price band, below the demo maker's bids: it rests.
+    const price = String(Math.floor((Number(bids[0]![0].split('.')[0]) * 6) / 10));
+    const placed = await call(url, 'POST', '/api/v1/orders', { credentials, body: { market: 'BTC-USDT', side: 'buy', type: 'limit', price, quantity: '0.0010' } });
+    assert.equal(placed.status, 201, JSON.stringify(placed.body));
+    const armed = await call(url, 'POST', '/api/v1/orders/cancel-after', { credentials, body: { timeout_ms: 1_500 } });
+    assert.equal(armed.status, 200);
+    child.kill('SIGKILL');
+    await new Promise((r) => child!.once('exit', r));
+    await new Promise((r) => setTimeout(r, Math.max(0, armed.body.trigger_time - Date.now()) + 200));
+
+    // Without --demo no market maker sends commands: only the server's deadline tick can fire the switch.
+    ({ child, url } = await startServer(dataDir, []));
+    let order: { status: string; reason: string | null } = { status: '', reason: null };
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline;) {
+      order = (await call(url, 'GET', `/api/v1/orders/${placed.body.id}`, { credentials })).body;
+      if (order.status !== 'NEW') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual([order.status, order.reason], ['CANCELLED', 'CANCEL_AFTER']);
+    assert.equal((await call(url, 'GET', '/api/v1/orders/cancel-after', { credentials })).body.trigger_time, null);
+    const restarted = child;
+    restarted.kill('SIGTERM');
+    await new Promise((r) => restarted.once('exit', r));
+  } finally {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -362,6 +362,49 @@ test('markets limit open orders per account: the operator sets the limit, GET /m
   await venue.admin('/markets/ETH-USDT/limits', { max_open_orders: 500 });
 });
 
+test('a dead man\'s switch set over REST cancels the account\'s open orders when it is not set again in time', async () => {
+  const erin = await venue.trader('erin@example.com', { USDT: '10000' });
+  const kept = await venue.signed(erin, 'POST', '/api/v1/orders', order({ price: '20000.00' }));
+  const armed = await venue.signed(erin, 'POST', '/api/v1/orders/cancel-after', { timeout_ms: 600 });
+  assert.equal(armed.status, 200, JSON.stringify(armed.body));
+  assert.equal(armed.body.account, erin.account);
+  assert.equal(armed.body.trigger_time, armed.body.current_time + 600);
+  assert.equal((await venue.signed(erin, 'GET', '/api/v1/orders/cancel-after')).body.trigger_time, armed.body.trigger_time);
+  // Set again within the timeout, three times over: the order stays well past the first deadline.
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await venue.signed(erin, 'POST', '/api/v1/orders/cancel-after', { timeout_ms: 600 })).status, 200);
+  }
+  assert.equal((await venue.signed(erin, 'GET', `/api/v1/orders/${kept.body.id}`)).body.status, 'NEW');
+  // Then the bot "dies": with no other command coming, the server's own tick fires the switch.
+  const deadline = Date.now() + 600;
+  let status = '';
+  while (Date.now() < deadline + 2_000) {
+    status = (await venue.signed(erin, 'GET', `/api/v1/orders/${kept.body.id}`)).body.status;
+    if (status !== 'NEW') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const cancelled = await venue.signed(erin, 'GET', `/api/v1/orders/${kept.body.id}`);
+  assert.deepEqual([cancelled.body.status, cancelled.body.reason], ['CANCELLED', 'CANCEL_AFTER']);
+  assert.ok(Date.now() >= deadline - 50, 'not before the deadline');
+  assert.equal((await venue.signed(erin, 'GET', '/api/v1/orders/cancel-after')).body.trigger_time, null, 'firing turns the switch off');
+  const balances = await venue.signed(erin, 'GET', '/api/v1/balances');
+  assert.equal(balances.body.balances.find((b: { asset: string }) => b.asset === 'USDT').reserved, '0.000000');
+
+  // 0 turns it off; bad values, read-only keys and other users' accounts are refused and change nothing.
+  await venue.signed(erin, 'POST', '/api/v1/orders/cancel-after', { timeout_ms: 60_000 });
+  const off = await venue.signed(erin, 'POST', '/api/v1/orders/cancel-after', { timeout_ms: 0 });
+  assert.deepEqual([off.status, off.body.trigger_time], [200, null]);
+  for (const body of [{ timeout_ms: -1 }, { timeout_ms: 86_400_001 }, { timeout_ms: 1.5 }, { timeout_ms: '60000' }, {}, { timeout_ms: 1_000, extra: 1 }]) {
+    const bad = await venue.signed(erin, 'POST', '/api/v1/orders/cancel-after', body);
+    assert.deepEqual([bad.status, bad.body.error?.code], [400, 'INVALID_REQUEST'], JSON.stringify(body));
+  }
+  assert.equal((await venue.signed(reader, 'POST', '/api/v1/orders/cancel-after', { timeout_ms: 1_000 })).status, 403);
+  const foreign = await venue.signed(bob, 'POST', '/api/v1/orders/cancel-after', { timeout_ms: 1_000, account: erin.account });
+  assert.deepEqual([foreign.status, foreign.body.error.code], [403, 'ACCOUNT_NOT_ALLOWED']);
+  assert.equal((await venue.signed(erin, 'GET', '/api/v1/orders/cancel-after')).body.trigger_time, null);
+});
+
 test('malformed JSON, wrong content and huge bodies get 4xx, never 5xx', async () => {
   const timestamp = Date.now();
   const malformed = '{"market": "BTC-USDT",';

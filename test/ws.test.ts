@@ -231,6 +231,67 @@ test('over the socket: auth, private channels, placing and cancelling orders, tr
   }
 });
 
+test('cancel-on-disconnect: when a socket that asked for it closes, the account\'s open orders are cancelled; other sockets leave them; the switch can be set over the socket', async () => {
+  const venue = await Venue.start();
+  try {
+    const carol = await venue.trader('ws-carol@example.com', { USDT: '100000' });
+    const watcher = await venue.trader('ws-watcher@example.com', {}, ['read']);
+    const auth = (client: SocketClient, key: { key: string; secret: string }, extra: Record<string, unknown> = {}): void => {
+      const timestamp = String(Date.now());
+      const signature = createHmac('sha256', key.secret).update(`${timestamp}GET/ws`).digest('hex');
+      client.send({ op: 'auth', key: key.key, timestamp, signature, ...extra });
+    };
+    const buy = (price: string) => ({ market: 'BTC-USDT', side: 'buy', type: 'limit', price, quantity: '0.0100' });
+    const statusOf = async (id: string) => (await venue.signed(carol, 'GET', `/api/v1/orders/${id}`)).body;
+
+    // A plain socket closing leaves its orders.
+    const plain = await SocketClient.connect(venue.url);
+    auth(plain, carol);
+    assert.equal((await plain.next((m) => m.event === 'authenticated')).cancel_on_disconnect, false);
+    plain.send({ op: 'place', id: 'p1', order: buy('40000.00') });
+    const stays = (await plain.next((m) => m.event === 'placed')).order;
+    plain.close();
+
+    const guarded = await SocketClient.connect(venue.url);
+    auth(guarded, carol, { cancel_on_disconnect: true });
+    assert.equal((await guarded.next((m) => m.event === 'authenticated')).cancel_on_disconnect, true);
+    guarded.send({ op: 'place', id: 'g1', order: buy('41000.00') });
+    await guarded.next((m) => m.event === 'placed');
+    assert.equal((await statusOf(stays.id)).status, 'NEW', 'the plain socket\'s close cancelled nothing');
+
+    // The dead man's switch over the socket, and its refusals.
+    guarded.send({ op: 'cancel_after', id: 's1', timeout_ms: 60_000 });
+    const set = await guarded.next((m) => m.event === 'cancel_after' && m.id === 's1');
+    assert.equal(set.trigger_time, set.current_time + 60_000);
+    guarded.send({ op: 'cancel_after', id: 's2', timeout_ms: -5 });
+    assert.equal((await guarded.next((m) => m.event === 'error' && m.id === 's2')).error.code, 'INVALID_REQUEST');
+    guarded.send({ op: 'cancel_after', id: 's3', timeout_ms: 0 });
+    assert.equal((await guarded.next((m) => m.event === 'cancel_after' && m.id === 's3')).trigger_time, null);
+
+    guarded.close();
+    let open: { orders: { id: string }[] } = { orders: [] };
+    for (let i = 0; i < 100; i++) {
+      open = (await venue.signed(carol, 'GET', '/api/v1/orders')).body;
+      if (open.orders.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(open.orders.length, 0, 'every open order of the account is cancelled, the plain socket\'s too');
+    assert.deepEqual([(await statusOf(stays.id)).status, (await statusOf(stays.id)).reason], ['CANCELLED', 'DISCONNECT']);
+
+    // Asking for it needs the trade permission; a bad value is refused; neither authenticates the socket.
+    const reader = await SocketClient.connect(venue.url);
+    auth(reader, watcher, { cancel_on_disconnect: true });
+    assert.equal((await reader.next((m) => m.event === 'error')).error.code, 'PERMISSION_DENIED');
+    auth(reader, carol, { cancel_on_disconnect: 'yes' });
+    assert.equal((await reader.next((m) => m.event === 'error')).error.code, 'INVALID_REQUEST');
+    reader.send({ op: 'cancel_after', id: 's4', timeout_ms: 1_000 });
+    assert.equal((await reader.next((m) => m.event === 'error' && m.id === 's4')).error.code, 'AUTH_REQUIRED');
+    reader.close();
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('a consumer that stops reading is closed with 1008 instead of buffering without bound', async () => {
   const venue = await Venue.start({ server: { ws: { bufferSoftBytes: 64 * 1024, bufferHardBytes: 1024 * 1024 } } });
   try {

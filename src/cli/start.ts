@@ -36,7 +36,6 @@ export async function startServer(options: StartOptions): Promise<void> {
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    clearInterval(ticker);
     marketMaker?.stop();
     await app.close();
     exchange.sequencer.flush();
@@ -50,10 +49,7 @@ export async function startServer(options: StartOptions): Promise<void> {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
-  // Expiries happen when a command's time passes them; a tick a second keeps Day/GTD orders honest.
-  const ticker = setInterval(() => {
-    if (exchange.engine.expiry.size > 0) exchange.submit({ type: 'tick' }).catch(() => undefined);
-  }, 1_000);
+  exchange.keepDeadlines();
   const { host } = config.server;
   const address = await app.listen({ port: config.server.port, host });
   const port = (app.server.address() as { port: number }).port;

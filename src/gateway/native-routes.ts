@@ -4,6 +4,7 @@
  * submits commands and turns events and state back into JSON.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { MAX_CANCEL_AFTER_MS } from '../core/index.js';
 import type { AmendOrder, Command, EngineEvent } from '../core/index.js';
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
@@ -51,6 +52,24 @@ const AMEND_BODY = {
   type: 'object',
   additionalProperties: false,
   properties: { quantity: DECIMAL, price: DECIMAL },
+} as const;
+
+const CANCEL_AFTER_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['timeout_ms'],
+  properties: {
+    timeout_ms: { type: 'integer', minimum: 0, maximum: MAX_CANCEL_AFTER_MS, description: 'milliseconds until every open order is cancelled, unless set again; 0 turns the switch off' },
+    account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  },
+} as const;
+const CANCEL_AFTER_OUT = {
+  type: 'object',
+  properties: {
+    account: { type: 'integer' },
+    trigger_time: { type: ['integer', 'null'], description: 'when the open orders are cancelled (epoch ms); null when the switch is off' },
+    current_time: { type: 'integer' },
+  },
 } as const;
 
 const NEXT_BEFORE = { ...NULLABLE_STRING, description: 'pass as `before` for the next page; null on the last' } as const;
@@ -407,6 +426,25 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     await fresh();
     const cancelled = events.filter((e) => e.type === 'order_cancelled').map((e) => orderOut((e as { orderId: number }).orderId, owner)!);
     return { cancelled };
+  });
+
+  // The dead man's switch: a bot sets it again every few seconds; if the bot dies, its orders go.
+  app.post<{ Body: { timeout_ms: number; account?: number } }>('/orders/cancel-after', {
+    schema: { body: CANCEL_AFTER_BODY, response: { 200: CANCEL_AFTER_OUT } }, preValidation: trade, config: { weight: 1 },
+  }, async (request) => {
+    const owner = account(request, request.body.account);
+    const ack = await exchange.submit({ type: 'set_cancel_after', account: owner, timeoutMs: request.body.timeout_ms });
+    throwIfRejected(ack.events, exchange.engine);
+    const set = ack.events.find((e) => e.type === 'cancel_after_set');
+    return { account: owner, trigger_time: set?.type === 'cancel_after_set' ? set.triggerTime : null, current_time: ack.ts };
+  });
+
+  app.get<{ Querystring: { account?: string } }>('/orders/cancel-after', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } }, response: { 200: CANCEL_AFTER_OUT } },
+    preValidation: read, config: { weight: 1 },
+  }, async (request) => {
+    const owner = account(request, request.query.account);
+    return { account: owner, trigger_time: engine().cancelAfterOf(owner), current_time: exchange.clock() };
   });
 
   app.get<{ Querystring: { asset?: string; before?: string; limit?: string; account?: string } }>('/ledger', {

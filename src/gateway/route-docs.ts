@@ -35,6 +35,8 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /api/v1/orders': [TRADING, 'Place an order: limit, market, stop, take-profit (market or limit) or trailing stop; GTC, IOC, FOK, DAY or GTD; post-only'],
   'GET /api/v1/orders': [TRADING, "The account's orders, newest first; by status, market or client order id"],
   'DELETE /api/v1/orders': [TRADING, 'Cancel every open order, or those of one market'],
+  'POST /api/v1/orders/cancel-after': [TRADING, "Dead man's switch: unless set again within timeout_ms (up to a day), every open order of the account is cancelled; 0 turns it off"],
+  'GET /api/v1/orders/cancel-after': [TRADING, "When the account's dead man's switch fires (null: off)"],
   'GET /api/v1/orders/:id': [TRADING, 'One order with its fills'],
   'PATCH /api/v1/orders/:id': [TRADING, 'Amend a resting limit order (a smaller quantity at the same price keeps its place in the queue)'],
   'DELETE /api/v1/orders/:id': [TRADING, 'Cancel an open order'],

@@ -2,9 +2,10 @@
  * The native WebSocket at /ws, on the HTTP port.
  *
  *   → {"op":"subscribe","channel":"depth"|"trades"|"ticker"|"candles","market":"BTC-USDT","interval":"1m"}
- *   → {"op":"auth","key":K,"timestamp":T,"signature":hex HMAC(secret, T + "GET/ws")}
+ *   → {"op":"auth","key":K,"timestamp":T,"signature":hex HMAC(secret, T + "GET/ws"),"cancel_on_disconnect":true?}
  *   → {"op":"subscribe","channel":"orders"|"balances"|"fills"|"funding"}    (after auth)
  *   → {"op":"place","id":R,"order":{…as POST /orders…}}   {"op":"cancel","id":R,"order_id":"…"}
+ *   → {"op":"cancel_after","id":R,"timeout_ms":N}    (the dead man's switch, as POST /orders/cancel-after)
  *   → {"op":"ping"}
  *
  * Depth is a snapshot, then updates with seq/prev_seq and a checksum. Updates are coalesced: at
@@ -20,6 +21,7 @@ import { parse as parseJson } from 'secure-json-parse';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { FastifyInstance } from 'fastify';
+import { MAX_CANCEL_AFTER_MS } from '../core/index.js';
 import type { EngineEvent } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import type { Committed } from '../journal/index.js';
@@ -76,6 +78,8 @@ class Client {
   /** Markets whose depth updates were skipped; they get a snapshot once the buffer drains. */
   readonly staleDepth = new Set<string>();
   account: number | null = null;
+  /** Cancel the account's open orders when this socket closes (asked for in `auth`). */
+  cancelOnDisconnect = false;
   tokens: number;
   refilledAt: number;
   constructor(readonly socket: WebSocket, readonly ip: string, messagesPerSecond: number, now: number) {
@@ -397,17 +401,23 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       });
       if (!result.ok) throw new ApiError(401, result.code, result.message);
       if (!Authenticator.permits(result.key, 'read')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the read permission');
+      const cancelOnDisconnect = message.cancel_on_disconnect ?? false;
+      if (typeof cancelOnDisconnect !== 'boolean') throw new ApiError(400, 'INVALID_REQUEST', 'cancel_on_disconnect must be true or false');
+      if (cancelOnDisconnect && !Authenticator.permits(result.key, 'trade')) {
+        throw new ApiError(403, 'PERMISSION_DENIED', 'cancel_on_disconnect needs a key with the trade permission');
+      }
       // The account whose private channels this socket follows and whose orders it places by default.
       const account = actingAccount(exchange, result.key, message.account);
       if (client.account !== null) byAccount.get(client.account)?.delete(client);
       client.account = account;
       client.key = result.key;
+      client.cancelOnDisconnect = cancelOnDisconnect;
       let clients = byAccount.get(client.account);
       if (clients === undefined) { clients = new Set(); byAccount.set(client.account, clients); }
       clients.add(client);
-      return reply(client, { event: 'authenticated', account: client.account, permissions: result.key.permissions });
+      return reply(client, { event: 'authenticated', account: client.account, permissions: result.key.permissions, cancel_on_disconnect: cancelOnDisconnect });
     }
-    if (op === 'place' || op === 'cancel') {
+    if (op === 'place' || op === 'cancel' || op === 'cancel_after') {
       const key = client.key;
       if (key === null || client.account === null) throw new ApiError(401, 'AUTH_REQUIRED', 'authenticate first');
       if (!Authenticator.permits(key, 'trade')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the trade permission');
@@ -421,6 +431,17 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         throwIfRejected(ack.events, exchange.engine, cmd);
         send(client, placedText({ event: 'placed', id, order: placedOrderOut(exchange, ack.seq, ack.events, ack.ts) }));
         return;
+      }
+      if (op === 'cancel_after') {
+        const timeoutMs = message.timeout_ms;
+        if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_CANCEL_AFTER_MS) {
+          throw new ApiError(400, 'INVALID_REQUEST', `timeout_ms must be a whole number of milliseconds from 0 (off) to ${MAX_CANCEL_AFTER_MS}`);
+        }
+        const ack = await exchange.submit({ type: 'set_cancel_after', account: client.account, timeoutMs });
+        throwIfRejected(ack.events, exchange.engine);
+        const set = ack.events.find((e) => e.type === 'cancel_after_set');
+        const triggerTime = set?.type === 'cancel_after_set' ? set.triggerTime : null;
+        return reply(client, { event: 'cancel_after', id, account: client.account, trigger_time: triggerTime, current_time: ack.ts });
       }
       const orderId = Number(message.order_id);
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
@@ -465,6 +486,12 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       for (const channel of [...client.subscriptions]) leave(client, channel);
       if (client.account !== null) byAccount.get(client.account)?.delete(client);
       staleClients.delete(client);
+      if (client.cancelOnDisconnect && client.account !== null) {
+        const account = client.account;
+        exchange.submit({ type: 'cancel_all', account, cause: 'disconnect' }).catch((error: unknown) => {
+          app.log.warn({ err: error, account }, 'cancel-on-disconnect could not be submitted');
+        });
+      }
     });
   });
 

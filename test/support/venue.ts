@@ -16,6 +16,7 @@ export class Venue {
   static async start(options: Partial<ExchangeOptions> & { server?: ServerOptions; dataDir?: string } = {}): Promise<Venue> {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bourse-venue-'));
     const exchange = await Exchange.open({ demo: true, checkInvariantsEvery: 1, ...options, dataDir });
+    exchange.keepDeadlines();
     const app = await buildServer(exchange, options.server);
     await app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = app.server.address() as { port: number };
