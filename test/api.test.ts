@@ -370,6 +370,8 @@ test('a dead man\'s switch set over REST cancels the account\'s open orders when
   assert.equal(armed.body.account, erin.account);
   assert.equal(armed.body.trigger_time, armed.body.current_time + 600);
   assert.equal((await venue.signed(erin, 'GET', '/api/v1/orders/cancel-after')).body.trigger_time, armed.body.trigger_time);
+  const armedGauge = async () => Number(/^bourse_cancel_after_armed (\d+)$/m.exec(await (await fetch(`${venue.url}/metrics`)).text())?.[1]);
+  assert.equal(await armedGauge(), 1, 'operators see how many switches are armed');
   // Set again within the timeout, three times over: the order stays well past the first deadline.
   for (let i = 0; i < 3; i++) {
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -388,6 +390,7 @@ test('a dead man\'s switch set over REST cancels the account\'s open orders when
   assert.deepEqual([cancelled.body.status, cancelled.body.reason], ['CANCELLED', 'CANCEL_AFTER']);
   assert.ok(Date.now() >= deadline - 50, 'not before the deadline');
   assert.equal((await venue.signed(erin, 'GET', '/api/v1/orders/cancel-after')).body.trigger_time, null, 'firing turns the switch off');
+  assert.equal(await armedGauge(), 0);
   const balances = await venue.signed(erin, 'GET', '/api/v1/balances');
   assert.equal(balances.body.balances.find((b: { asset: string }) => b.asset === 'USDT').reserved, '0.000000');
 

@@ -25,6 +25,10 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
     collect() { this.set(exchange.sequencer.journal.newestSnapshotSeq()); },
   });
   new Gauge({ name: 'bourse_open_orders', help: 'Open orders in the engine', registers: [registry], collect() { this.set(exchange.engine.orders.size); } });
+  new Gauge({
+    name: 'bourse_cancel_after_armed', help: "Accounts whose dead man's switch is armed", registers: [registry],
+    collect() { this.set(exchange.engine.cancelAfter.size); },
+  });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
 
   // One series per route, method and status, found without building a label object per request;
