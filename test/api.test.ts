@@ -373,9 +373,13 @@ test('a dead man\'s switch set over REST cancels the account\'s open orders when
   const armedGauge = async () => Number(/^bourse_cancel_after_armed (\d+)$/m.exec(await (await fetch(`${venue.url}/metrics`)).text())?.[1]);
   assert.equal(await armedGauge(), 1, 'operators see how many switches are armed');
   // Set again within the timeout, three times over: the order stays well past the first deadline.
+  let lastTrigger = armed.body.trigger_time as number;
   for (let i = 0; i < 3; i++) {
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal((await venue.signed(erin, 'POST', '/api/v1/orders/cancel-after', { timeout_ms: 600 })).status, 200);
+    const again = await venue.signed(erin, 'POST', '/api/v1/orders/cancel-after', { timeout_ms: 600 });
+    assert.equal(again.status, 200);
+    assert.ok(again.body.trigger_time > lastTrigger, 'each setting moves the deadline');
+    lastTrigger = again.body.trigger_time;
   }
   assert.equal((await venue.signed(erin, 'GET', `/api/v1/orders/${kept.body.id}`)).body.status, 'NEW');
   // Then the bot "dies": with no other command coming, the server's own tick fires the switch.
@@ -388,7 +392,8 @@ test('a dead man\'s switch set over REST cancels the account\'s open orders when
   }
   const cancelled = await venue.signed(erin, 'GET', `/api/v1/orders/${kept.body.id}`);
   assert.deepEqual([cancelled.body.status, cancelled.body.reason], ['CANCELLED', 'CANCEL_AFTER']);
-  assert.ok(Date.now() >= deadline - 50, 'not before the deadline');
+  assert.ok(cancelled.body.updated_at >= lastTrigger, `cancelled at ${cancelled.body.updated_at}, not before the deadline ${lastTrigger}`);
+  assert.ok(cancelled.body.updated_at < lastTrigger + 1_000, 'and soon after it, with no other command coming');
   assert.equal((await venue.signed(erin, 'GET', '/api/v1/orders/cancel-after')).body.trigger_time, null, 'firing turns the switch off');
   assert.equal(await armedGauge(), 0);
   const balances = await venue.signed(erin, 'GET', '/api/v1/balances');
