@@ -8,27 +8,36 @@ import { call } from './support/api-client.js';
 import type { Credentials } from './support/api-client.js';
 import { admin, startServer } from './support/server-process.js';
 
+/** A user with 1,000,000 USDT and a read+trade key, made over the admin API. */
+async function trader(url: string, dataDir: string, email: string): Promise<Credentials> {
+  await admin(url, dataDir, '/users', { email, password: 'correct horse battery' });
+  await admin(url, dataDir, '/deposits', { email, asset: 'USDT', amount: '1000000' });
+  const key = await admin(url, dataDir, '/apikeys', { email, permissions: ['read', 'trade'] });
+  return { key: key.key, secret: key.secret };
+}
+
+/**
+ * A whole BTC-USDT price 0.6 × the demo maker's best bid: never filled, yet inside the market's
+ * price band (0.4–2.5 × the last price). The maker trades from the start, so a fixed price is refused.
+ */
+async function restingBidPrice(url: string): Promise<number> {
+  let bids: [string, string][] = [];
+  for (const deadline = Date.now() + 10_000; bids.length === 0 && Date.now() < deadline;) {
+    bids = (await call(url, 'GET', '/api/v1/markets/BTC-USDT/depth')).body.bids;
+    if (bids.length === 0) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(bids.length > 0, 'the demo maker quotes BTC-USDT');
+  return Math.floor((Number(bids[0]![0].split('.')[0]) * 6) / 10);
+}
+
 test('SIGKILL during a burst of orders: every order that got a 2xx is there after restart', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-kill-'));
   let child: ChildProcess | undefined;
   try {
     let url: string;
     ({ child, url } = await startServer(dataDir));
-    await admin(url, dataDir, '/users', { email: 'burst@example.com', password: 'correct horse battery' });
-    await admin(url, dataDir, '/deposits', { email: 'burst@example.com', asset: 'USDT', amount: '1000000' });
-    const key = await admin(url, dataDir, '/apikeys', { email: 'burst@example.com', permissions: ['read', 'trade'] });
-    const credentials: Credentials = { key: key.key, secret: key.secret };
-
-    // Bids at 0.6 × the demo maker's best bid: never filled, yet inside the market's price band
-    // (0.4–2.5 × the last price). The maker trades from the start, so a fixed price is refused.
-    let bids: [string, string][] = [];
-    for (const deadline = Date.now() + 10_000; bids.length === 0 && Date.now() < deadline;) {
-      bids = (await call(url, 'GET', '/api/v1/markets/BTC-USDT/depth')).body.bids;
-      if (bids.length === 0) await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(bids.length > 0, 'the demo maker quotes BTC-USDT');
-    const bestBid = Number(bids[0]![0].split('.')[0]);
-    const basePrice = Math.floor((bestBid * 6) / 10);
+    const credentials = await trader(url, dataDir, 'burst@example.com');
+    const basePrice = await restingBidPrice(url);
     const acknowledged = new Map<string, string>();
     let sent = 0;
     let stop = false;
@@ -81,17 +90,8 @@ test('an acknowledged dead man\'s switch survives a crash: after the restart the
   try {
     let url: string;
     ({ child, url } = await startServer(dataDir));
-    await admin(url, dataDir, '/users', { email: 'bot@example.com', password: 'correct horse battery' });
-    await admin(url, dataDir, '/deposits', { email: 'bot@example.com', asset: 'USDT', amount: '1000000' });
-    const key = await admin(url, dataDir, '/apikeys', { email: 'bot@example.com', permissions: ['read', 'trade'] });
-    const credentials: Credentials = { key: key.key, secret: key.secret };
-    let bids: [string, string][] = [];
-    for (const deadline = Date.now() + 10_000; bids.length === 0 && Date.now() < deadline;) {
-      bids = (await call(url, 'GET', '/api/v1/markets/BTC-USDT/depth')).body.bids;
-      if (bids.length === 0) await new Promise((r) => setTimeout(r, 50));
-    }
-    // Inside the price band, below the demo maker's bids: it rests.
-    const price = String(Math.floor((Number(bids[0]![0].split('.')[0]) * 6) / 10));
+    const credentials = await trader(url, dataDir, 'bot@example.com');
+    const price = String(await restingBidPrice(url));
     const placed = await call(url, 'POST', '/api/v1/orders', { credentials, body: { market: 'BTC-USDT', side: 'buy', type: 'limit', price, quantity: '0.0010' } });
     assert.equal(placed.status, 201, JSON.stringify(placed.body));
     const armed = await call(url, 'POST', '/api/v1/orders/cancel-after', { credentials, body: { timeout_ms: 1_500 } });
