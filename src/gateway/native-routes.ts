@@ -16,7 +16,7 @@ import type { Gateway } from './server.js';
 import { actingAccount, mayActOn, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { decimalIn, findOrder, NULLABLE_STRING, openOrderOut, ORDER_OUT, placedOrderOut, scalesOf, STRING } from './wire.js';
+import { cancelAfterOut, decimalIn, findOrder, NULLABLE_STRING, openOrderOut, ORDER_OUT, placedOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -435,8 +435,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const owner = account(request, request.body.account);
     const ack = await exchange.submit({ type: 'set_cancel_after', account: owner, timeoutMs: request.body.timeout_ms });
     throwIfRejected(ack.events, exchange.engine);
-    const set = ack.events.find((e) => e.type === 'cancel_after_set');
-    return { account: owner, trigger_time: set?.type === 'cancel_after_set' ? set.triggerTime : null, current_time: ack.ts };
+    return cancelAfterOut(owner, ack.events, ack.ts);
   });
 
   app.get<{ Querystring: { account?: string } }>('/orders/cancel-after', {

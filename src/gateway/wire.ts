@@ -161,3 +161,11 @@ export function placedOrderOut(exchange: Exchange, orderId: number, events: read
     cumQuote: lastFill?.cumQuote ?? 0, avgPrice: lastFill?.avgPrice ?? 0, createdAt: ts, updatedAt: ts,
   }, scales);
 }
+
+export interface CancelAfterWire { account: number; trigger_time: number | null; current_time: number }
+
+/** What setting the dead man's switch answers, over REST and the socket alike. */
+export function cancelAfterOut(account: number, events: readonly EngineEvent[], ts: number): CancelAfterWire {
+  const set = events.find((e) => e.type === 'cancel_after_set');
+  return { account, trigger_time: set?.type === 'cancel_after_set' ? set.triggerTime : null, current_time: ts };
+}

@@ -35,7 +35,7 @@ import { addressSubject } from '../identity/ip.js';
 import { actingAccount, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { findOrder, ORDER_OUT, placedOrderOut } from './wire.js';
+import { cancelAfterOut, findOrder, ORDER_OUT, placedOrderOut } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
 import { tickerOf, candleOut } from './market-views.js';
 import type { Gateway } from './server.js';
@@ -439,9 +439,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         }
         const ack = await exchange.submit({ type: 'set_cancel_after', account: client.account, timeoutMs });
         throwIfRejected(ack.events, exchange.engine);
-        const set = ack.events.find((e) => e.type === 'cancel_after_set');
-        const triggerTime = set?.type === 'cancel_after_set' ? set.triggerTime : null;
-        return reply(client, { event: 'cancel_after', id, account: client.account, trigger_time: triggerTime, current_time: ack.ts });
+        return reply(client, { event: 'cancel_after', id, ...cancelAfterOut(client.account, ack.events, ack.ts) });
       }
       const orderId = Number(message.order_id);
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
