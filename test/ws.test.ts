@@ -292,6 +292,26 @@ test('cancel-on-disconnect: when a socket that asked for it closes, the account\
   }
 });
 
+test('cancel-on-disconnect holds when the server shuts down: the sockets it closes cancel their orders before the journal closes', async () => {
+  const first = await Venue.start();
+  const dave = await first.trader('ws-dave@example.com', { USDT: '100000' });
+  const client = await SocketClient.connect(first.url);
+  const timestamp = String(Date.now());
+  const signature = createHmac('sha256', dave.secret).update(`${timestamp}GET/ws`).digest('hex');
+  client.send({ op: 'auth', key: dave.key, timestamp, signature, cancel_on_disconnect: true });
+  await client.next((m) => m.event === 'authenticated');
+  client.send({ op: 'place', id: 'd1', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '40000.00', quantity: '0.0100' } });
+  const placed = (await client.next((m) => m.event === 'placed')).order;
+  await first.stop(true);
+  const again = await Venue.start({ dataDir: first.dataDir });
+  try {
+    const order = (await again.signed(dave, 'GET', `/api/v1/orders/${placed.id}`)).body;
+    assert.deepEqual([order.status, order.reason], ['CANCELLED', 'DISCONNECT']);
+  } finally {
+    await again.stop();
+  }
+});
+
 test('a consumer that stops reading is closed with 1008 instead of buffering without bound', async () => {
   const venue = await Venue.start({ server: { ws: { bufferSoftBytes: 64 * 1024, bufferHardBytes: 1024 * 1024 } } });
   try {

@@ -94,6 +94,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.messageBytesMax });
   const channels = new Map<string, Set<Client>>();
   const byAccount = new Map<number, Set<Client>>();
+  /** Cancel-on-disconnect commands submitted and not yet acknowledged (a shutdown waits for them). */
+  const disconnectCancels = new Set<Promise<void>>();
   const depth = new DepthPublisher(() => exchange.engine);
   /** Markets with subscribers whose book changed since their last depth message. */
   const depthDirty = new Set<string>();
@@ -486,9 +488,11 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       staleClients.delete(client);
       if (client.cancelOnDisconnect && client.account !== null) {
         const account = client.account;
-        exchange.submit({ type: 'cancel_all', account, cause: 'disconnect' }).catch((error: unknown) => {
+        const cancelling = exchange.submit({ type: 'cancel_all', account, cause: 'disconnect' }).then(() => undefined, (error: unknown) => {
           app.log.warn({ err: error, account }, 'cancel-on-disconnect could not be submitted');
         });
+        disconnectCancels.add(cancelling);
+        void cancelling.finally(() => disconnectCancels.delete(cancelling));
       }
     });
   });
@@ -512,10 +516,18 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   heartbeat.unref();
 
   // Before the HTTP server closes: it would otherwise wait forever for the upgraded sockets.
+  // A shutdown is a disconnect too: wait until every closed socket's cancel-on-disconnect is
+  // journaled, while the sequencer still takes commands.
   app.addHook('preClose', async () => {
     clearInterval(heartbeat);
     if (depthTimer !== null) clearTimeout(depthTimer);
+    const closed = [...wss.clients].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
     for (const socket of wss.clients) socket.terminate();
+    // Bounded, so that a socket that never reports its close cannot hold the shutdown up.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise((resolve) => { timer = setTimeout(resolve, 5_000); });
+    await Promise.race([Promise.all(closed).then(() => Promise.all(disconnectCancels)), bound]);
+    clearTimeout(timer);
     wss.close();
   });
 
