@@ -23,7 +23,11 @@
  * than the rates on how much of the two cores the load generator takes, and how many commands
  * went into each journal commit. Each phase first runs BENCH_WARMUP_SECONDS (default 2)
  * unmeasured, then BENCH_HTTP_SECONDS (default 10) for the HTTP phases.
- * BENCH_PHASES picks phases (default `ceiling,floor,http,lean,rate,ws,fanout`). `ceiling` is a
+ * BENCH_PHASES picks phases (default `anchor,ceiling,floor,http,lean,rate,ws,fanout`). `anchor`
+ * repeats the research's HTTP anchor on this host (../shared/research/perf.md §2b: autocannon,
+ * 50 connections, 2 s warm-up then 10 s, against a do-nothing Fastify POST; about 45,000/s on the
+ * machine the targets were set on), so that a session's figures can be read against the host
+ * they were taken on. `ceiling` is a
  * bare Fastify route that parses the order's JSON and does nothing else, in a process of its own,
  * loaded by the lean generator over the same connections: the most any server answers on this
  * machine that day, against which the order rates can be read (hosts differ by 2× and more).
@@ -35,6 +39,7 @@
  * BENCH_ORDER_FLOW=ioc sends the order phases' orders as immediate-or-cancel: none rests (a
  * taker's flow) instead of about half (see orderBody in bench-server.ts).
  */
+import type { ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -56,7 +61,9 @@ const HTTP_RATE = Number(process.env.BENCH_HTTP_RATE ?? 20_000);
 const RATE_CONNECTIONS = Number(process.env.BENCH_RATE_CONNECTIONS ?? 256);
 const FANOUT_CLIENTS = 1_000;
 const RUNS = Math.max(1, Math.floor(Number(process.env.BENCH_RUNS ?? 3)));
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'ceiling,floor,http,lean,rate,ws,fanout').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'anchor,ceiling,floor,http,lean,rate,ws,fanout').split(','));
+/** The research host's anchor, requests a second (perf.md §2b, median of 6 runs). */
+const RESEARCH_ANCHOR_PER_SEC = 45_000;
 
 /**
  * CPU seconds per server thread, by thread id. The main thread's id is the pid; the journal
@@ -185,6 +192,25 @@ async function measured<T extends { requests: number }>(pid: number, url: string
 }
 
 /**
+ * The research's HTTP anchor, as perf.md §2b ran it: autocannon, 50 connections, a 2 s warm-up
+ * then 10 s, POSTing its 120-byte order to the do-nothing route of bare-server.ts (the Fastify
+ * version Bourse runs, `async () => ({ ok: true })`). Its connections and durations are the
+ * research's, not BENCH_*'s, so that the figure compares with the research's 45,000/s.
+ */
+async function httpAnchor(): Promise<{ perSecond: number; p99: number }> {
+  const { child, url } = await spawnServer([fileURLToPath(new URL('./bare-server.js', import.meta.url))]);
+  try {
+    const body = JSON.stringify({ market: 'BTC-USD', side: 'buy', type: 'limit', price: '64000.5', size: '0.01', clientOrderId: 'abc123' });
+    const options = { url: `${url}/order`, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 50 };
+    await autocannon({ ...options, duration: 2 });
+    const result = await autocannon({ ...options, duration: 10 });
+    return { perSecond: result.requests.average, p99: result.latency.p99 };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+/**
  * The lean generator's closed loop against the do-nothing server of bare-server.ts, with the
  * order bodies, unsigned: requests a second, p99, and the CPU the server and the generator spent
  * per request.
@@ -205,12 +231,15 @@ async function httpCeiling(seconds: number): Promise<{ perSecond: number; p99: n
       cpuMicros: ((cpuSeconds(child.pid!) - before) * 1e6) / result.ok, clientCpuMicros: (client.user + client.system) / result.ok,
     };
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChild(child);
   }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
 }
 
 /** Bourse's HTTP stack without an order: `http`'s client and signing work against GET /api/v1/time. */
@@ -403,14 +432,21 @@ type Figures = Record<string, number | null>;
 /** Every phase once: prints its lines and returns the figures of the last JSON line. */
 async function runOnce(): Promise<Figures> {
   const skipped = { perSecond: NaN, p50: NaN, p99: NaN, errors: 0, refused: 0, requests: 0, cpuMicros: NaN, clientCpuMicros: NaN, perBatch: NaN, threads: '', machine: '', openOrders: NaN, serverSide: '' };
+  const anchor = PHASES.has('anchor') ? await httpAnchor() : { perSecond: NaN, p99: NaN };
+  if (PHASES.has('anchor')) {
+    const share = anchor.perSecond / RESEARCH_ANCHOR_PER_SEC;
+    console.log(`Research anchor (perf.md §2b: autocannon, 50 connections, do-nothing Fastify POST; ${RESEARCH_ANCHOR_PER_SEC.toLocaleString('en-US')}/s on the research host): ${Math.round(anchor.perSecond).toLocaleString('en-US')}/s, p99 ${anchor.p99} ms: ${(100 * share).toFixed(0)} % of the research host's; the HTTP target, 20,000/s, is ${((100 * 20_000) / RESEARCH_ANCHOR_PER_SEC).toFixed(0)} % of the research's anchor`);
+  }
   const ceiling = PHASES.has('ceiling') ? await httpCeiling(HTTP_SECONDS) : { perSecond: NaN, p99: NaN, cpuMicros: NaN, clientCpuMicros: NaN };
   if (PHASES.has('ceiling')) console.log(`HTTP ceiling (bare Fastify, POST parses the order and does nothing else; lighter load generator, ${HTTP_CONNECTIONS} connections): ${Math.round(ceiling.perSecond).toLocaleString('en-US')}/s, p99 ${ceiling.p99} ms, server CPU ${ceiling.cpuMicros.toFixed(1)} µs per request (load generator ${ceiling.clientCpuMicros.toFixed(1)} µs)`);
   const ofCeiling = (perSecond: number): string => (PHASES.has('ceiling') ? `, ${((100 * perSecond) / ceiling.perSecond).toFixed(0)} % of the ceiling` : '');
+  // autocannon against autocannon: the signed orders' share of the do-nothing route, as the target is of the research's.
+  const ofAnchor = (perSecond: number): string => (PHASES.has('anchor') ? `, ${((100 * perSecond) / anchor.perSecond).toFixed(0)} % of the anchor` : '');
   const floor = PHASES.has('floor') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpFloor(url, credentials, seconds), 5)) : skipped;
   if (PHASES.has('floor')) console.log(`HTTP floor (GET /api/v1/time, same client): ${Math.round(floor.perSecond).toLocaleString('en-US')}/s, server CPU ${floor.cpuMicros.toFixed(1)} µs per request (load generator ${floor.clientCpuMicros.toFixed(1)} µs)`);
   const http = PHASES.has('http') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpOrders(url, credentials, seconds), HTTP_SECONDS)) : skipped;
   if (PHASES.has('http')) {
-    console.log(`HTTP signed orders, autocannon, ${HTTP_CONNECTIONS} connections: ${Math.round(http.perSecond).toLocaleString('en-US')}/s${ofCeiling(http.perSecond)}, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`HTTP signed orders, autocannon, ${HTTP_CONNECTIONS} connections: ${Math.round(http.perSecond).toLocaleString('en-US')}/s${ofAnchor(http.perSecond)}${ofCeiling(http.perSecond)}, p50 ${http.p50} ms, p99 ${http.p99} ms, ${http.errors} non-2xx, server CPU ${http.cpuMicros.toFixed(1)} µs per order (load generator ${http.clientCpuMicros.toFixed(1)} µs), ${http.perBatch.toFixed(1)} commands per journal commit`);
     console.log(`  server CPU by thread, µs per order (how busy): ${http.threads}; ${http.openOrders} orders open at the end`);
     console.log(`  ${http.machine}`);
     console.log(`  server-side latency: ${http.serverSide}`);
@@ -445,6 +481,7 @@ async function runOnce(): Promise<Figures> {
   const fan = PHASES.has('fanout') ? await withServer(({ url, credentials }) => fanout(url, credentials)) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
   if (PHASES.has('fanout')) console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
   return {
+    http_anchor_per_sec: Math.round(anchor.perSecond), host_vs_research: Number.isFinite(anchor.perSecond) ? Number((anchor.perSecond / RESEARCH_ANCHOR_PER_SEC).toFixed(2)) : NaN,
     http_ceiling_per_sec: Math.round(ceiling.perSecond), http_ceiling_p99_ms: ceiling.p99, http_ceiling_cpu_us: round1(ceiling.cpuMicros),
     http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
     http_lean_orders_per_sec: Math.round(lean.perSecond), http_lean_p99_ms: lean.p99, http_lean_p50_ms: lean.p50, http_lean_errors: lean.errors,

@@ -25,8 +25,17 @@ import type { Socket } from 'node:net';
 export interface LoadRequest {
   method: string;
   path: string;
-  /** Called once per request, when it is sent: the body and the extra headers. */
-  next: () => { body: string; headers: Record<string, string> };
+  /**
+   * Called once per request, when it is sent: the body and the extra headers, and the method and
+   * path when they are not the defaults above (a mixed workload). An empty body goes without a
+   * content type.
+   */
+  next: () => { body: string; headers: Record<string, string>; method?: string; path?: string; tag?: unknown };
+  /**
+   * If set, gets every answer's status, whole body and the tag its request was sent with (costs
+   * the generator a string per answer).
+   */
+  answer?: (status: number, body: string, tag: unknown) => void;
 }
 
 export interface LoadResult {
@@ -88,7 +97,7 @@ class Tally {
 }
 
 /** One keep-alive connection with at most one request in flight. */
-class Connection {
+export class Connection {
   private readonly socket: Socket;
   private pending: Buffer = Buffer.alloc(0);
   private readonly host: string;
@@ -96,6 +105,7 @@ class Connection {
   private dueAt = NaN;
   /** When it went out. */
   private sentAt = NaN;
+  private tag: unknown = undefined;
   readonly closed: Promise<void>;
 
   constructor(
@@ -120,8 +130,11 @@ class Connection {
 
   /** Sends the next request; `dueAt` is when it was due (now, in a closed loop). */
   send(dueAt: number): void {
-    const { body, headers } = this.request.next();
-    let head = `${this.request.method} ${this.request.path} HTTP/1.1\r\nhost: ${this.host}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+    const { body, headers, method = this.request.method, path = this.request.path, tag } = this.request.next();
+    this.tag = tag;
+    let head = body === ''
+      ? `${method} ${path} HTTP/1.1\r\nhost: ${this.host}\r\n`
+      : `${method} ${path} HTTP/1.1\r\nhost: ${this.host}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
     for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
     this.dueAt = dueAt;
     this.sentAt = performance.now();
@@ -147,6 +160,7 @@ class Connection {
       if (this.pending.length < total) return;
       const status = Number(head.slice(9, 12));
       const body = status >= 200 && status < 300 ? '' : this.pending.toString('utf8', headerEnd + 4, Math.min(total, headerEnd + 204));
+      if (this.request.answer !== undefined) this.request.answer(status, this.pending.toString('utf8', headerEnd + 4, total), this.tag);
       this.pending = this.pending.subarray(total);
       const dueAt = this.dueAt;
       this.dueAt = NaN;
