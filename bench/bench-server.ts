@@ -119,9 +119,9 @@ export function signedOrders(credentials: Credentials): LoadRequest {
   };
 }
 
-/** The native scheme's headers for a request signed now: HMAC-SHA256(secret, timestamp + METHOD + path + body). */
-export function signedHeaders(credentials: Credentials, method: string, path: string, body: string): Record<string, string> {
-  const timestamp = String(Date.now());
+/** The native scheme's headers for a request signed now (or at `now`, ms): HMAC-SHA256(secret, timestamp + METHOD + path + body). */
+export function signedHeaders(credentials: Credentials, method: string, path: string, body: string, now = Date.now()): Record<string, string> {
+  const timestamp = String(now);
   const signature = createHmac('sha256', credentials.secret).update(`${timestamp}${method}${path}${body}`).digest('hex');
   return { 'x-bourse-key': credentials.key, 'x-bourse-timestamp': timestamp, 'x-bourse-signature': signature };
 }
