@@ -291,6 +291,7 @@ async function main(): Promise<void> {
   // Requests belong to the window in which they were due, and a window is reported once every
   // request due in it is answered (or at the end): a late answer counts where it was due.
   const windows = Array.from({ length: Math.ceil(total / perWindow) }, newWindow);
+  const windowSize = (k: number): number => Math.min(total, (k + 1) * perWindow) - k * perWindow;
   const overall = newWindow();
   const counted = Math.floor(WARMUP_SECONDS * RATE);
   const request: LoadRequest = {
@@ -359,7 +360,7 @@ async function main(): Promise<void> {
   let reporting: Promise<void> = Promise.resolve();
   /** Reports each window whose requests have all been offered and answered. */
   const reportDone = (): void => {
-    while (reported < windows.length && offered >= Math.min(total, (reported + 1) * perWindow) && answeredCount >= Math.min(total, (reported + 1) * perWindow)) {
+    while (reported < windows.length && windows[reported]!.answers === windowSize(reported)) {
       const w = windows[reported++]!;
       reporting = reporting.then(() => report(w));
     }
@@ -408,7 +409,9 @@ async function main(): Promise<void> {
       return null;
     }
   })();
+  const restartBegan = performance.now();
   ({ child, url } = await startServer(dataDir));
+  const restartSeconds = (performance.now() - restartBegan) / 1_000;
   let lost = 0;
   for (const { trader: owner, id } of workload.sample) {
     const { status } = await signedGet(url, credentials[owner]!, `/api/v1/orders/${id}`);
@@ -443,12 +446,12 @@ async function main(): Promise<void> {
   console.log(`P4 trades to ${SUBSCRIBERS} subscribers (each of the run's ${runTrades.toLocaleString('en-US')} trades once, in order): ${verdict(checks.p4Trades)}${followersMissing.length > 0 ? `: ${followersMissing.length} subscribers missed some (first: seen ${followersMissing[0]!.seen}, out of order ${followersMissing[0]!.outOfOrder}, closed ${followersMissing[0]!.closedEarly ?? 'no'})` : ''}`);
   console.log(`P5 memory (resident ≤ +10 % from the first window's end): ${verdict(checks.p5Memory)}: ${fixed(baseline, 0)} → ${fixed(rssEnd, 0)} MB (${fixed(rssGrowth)} %)`);
   console.log(`P5 event loop (delay p99 ≤ 20 ms in every window after the first): ${verdict(checks.p5Loop)}: worst window ${fixed(loopWorst)} ms`);
-  console.log(`Recovery (graceful stop, bourse verify, ${workload.sample.length.toLocaleString('en-US')} sampled acknowledged orders and the last trade after a restart): ${verdict(checks.recovery)}: stop exit ${stopCode}, verify ${verified === null ? `failed: ${verify.stderr.slice(0, 300)}` : `replayed ${verified.lastSeq.toLocaleString('en-US')} commands in ${fixed(verified.replaySeconds)} s, snapshot ${verified.snapshotAgrees ? 'agrees' : 'DISAGREES'}, ${verified.violations.length} violations`}, ${lost} orders missing, last trade ${tradesRestarted === tradesAfter ? 'there' : `${tradesRestarted} instead of ${tradesAfter}`}`);
+  console.log(`Recovery (graceful stop, bourse verify, ${workload.sample.length.toLocaleString('en-US')} sampled acknowledged orders and the last trade after a restart): ${verdict(checks.recovery)}: stop exit ${stopCode}, serving again ${fixed(restartSeconds)} s after the restart began, verify ${verified === null ? `failed: ${verify.stderr.slice(0, 300)}` : `replayed ${verified.lastSeq.toLocaleString('en-US')} commands in ${fixed(verified.replaySeconds)} s, snapshot ${verified.snapshotAgrees ? 'agrees' : 'DISAGREES'}, ${verified.violations.length} violations`}, ${lost} orders missing, last trade ${tradesRestarted === tradesAfter ? 'there' : `${tradesRestarted} instead of ${tradesAfter}`}`);
   console.log(JSON.stringify({
     soak_rate: RATE, soak_minutes: MINUTES, soak_answers: overall.answers, soak_p50_ms: p50, soak_p99_ms: p99, soak_p999_ms: p999,
     soak_errors: unexpected, soak_unanswered: unanswered, soak_trades: runTrades, soak_subscribers_missing: followersMissing.length,
     soak_rss_start_mb: Math.round(baseline), soak_rss_end_mb: Math.round(rssEnd), soak_loop_p99_worst_ms: loopWorst,
-    soak_acknowledged_orders: workload.acknowledged, soak_sampled_lost: lost, soak_replay_seconds: verified?.replaySeconds ?? null, ...checks,
+    soak_acknowledged_orders: workload.acknowledged, soak_sampled_lost: lost, soak_replay_seconds: verified?.replaySeconds ?? null, soak_restart_seconds: Number(restartSeconds.toFixed(2)), ...checks,
   }));
   const correct = checks.p3Answers && checks.p4Trades && checks.recovery;
   process.exitCode = correct ? 0 : 1;
