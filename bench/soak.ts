@@ -40,6 +40,7 @@ import { WebSocket } from 'ws';
 import { Connection } from './http-load.js';
 import type { LoadRequest } from './http-load.js';
 import { cpuSeconds, signedHeaders, startServer, trader } from './bench-server.js';
+import { mulberry32 } from './workload.js';
 import type { Credentials } from './bench-server.js';
 
 const RATE = Number(process.env.SOAK_RATE ?? 5_000);
@@ -73,18 +74,6 @@ const MIX = (() => {
 })();
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-/** mulberry32: a small seeded generator, so that a run's request stream can be repeated. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 const cents = (value: number): string => `${Math.floor(value / 100)}.${String(value % 100).padStart(2, '0')}`;
 
 /** Latencies in 0.1 ms buckets up to 60 s: percentiles over millions of answers in fixed memory. */
@@ -115,9 +104,9 @@ interface Tag { kind: Kind; trader: number }
 
 /** The mixed workload: builds each request and learns from each answer which orders are open. */
 class Workload {
-  private readonly random = seeded(SEED);
+  private readonly random = mulberry32(SEED);
   /** The sample's own draws, which follow the answers' timing, so that the request stream stays the seed's. */
-  private readonly sampling = seeded(SEED ^ 0x5eed);
+  private readonly sampling = mulberry32(SEED ^ 0x5eed);
   /** Per trader, ids of orders it placed that rest, oldest first, as far as it knows. */
   private readonly open: number[][];
   private readonly heads: number[];
