@@ -39,7 +39,6 @@
  * BENCH_ORDER_FLOW=ioc sends the order phases' orders as immediate-or-cancel: none rests (a
  * taker's flow) instead of about half (see orderBody in bench-server.ts).
  */
-import type { ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -50,7 +49,7 @@ import { WebSocket } from 'ws';
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
 import { percentile, runLoad, runRate } from './http-load.js';
-import { cpuSeconds, flowOrderBody, ORDER_FLOW, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, trader } from './bench-server.js';
+import { cpuSeconds, flowOrderBody, ORDER_FLOW, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, stopServer, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 import { median } from './stats.js';
 
@@ -206,7 +205,7 @@ async function httpAnchor(): Promise<{ perSecond: number; p99: number }> {
     const result = await autocannon({ ...options, duration: 10 });
     return { perSecond: result.requests.average, p99: result.latency.p99 };
   } finally {
-    await stopChild(child);
+    await stopServer(child);
   }
 }
 
@@ -231,15 +230,8 @@ async function httpCeiling(seconds: number): Promise<{ perSecond: number; p99: n
       cpuMicros: ((cpuSeconds(child.pid!) - before) * 1e6) / result.ok, clientCpuMicros: (client.user + client.system) / result.ok,
     };
   } finally {
-    await stopChild(child);
+    await stopServer(child);
   }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 /** Bourse's HTTP stack without an order: `http`'s client and signing work against GET /api/v1/time. */
@@ -421,8 +413,7 @@ async function withServer<T>(phase: (server: Fresh) => Promise<T>): Promise<T> {
     const credentials = await trader(url, dataDir, 'bench@example.com');
     return await phase({ url, pid: child.pid!, credentials });
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await stopServer(child);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -49,6 +49,14 @@ export function spawnServer(args: string[]): Promise<{ child: ChildProcess; url:
   });
 }
 
+/** Sends SIGTERM (unless the process has already ended) and resolves with its exit code once it has exited (null if a signal ended it). */
+export async function stopServer(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
 async function admin(url: string, dataDir: string, path: string, body: unknown): Promise<any> {
   const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   const response = await fetch(`${url}/admin/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });

@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { Connection } from './http-load.js';
 import type { LoadRequest } from './http-load.js';
-import { cpuSeconds, signedHeaders, startServer, trader } from './bench-server.js';
+import { cpuSeconds, signedHeaders, startServer, stopServer, trader } from './bench-server.js';
 import { mulberry32 } from './workload.js';
 import type { Credentials } from './bench-server.js';
 
@@ -239,26 +239,19 @@ async function scrape(url: string): Promise<Record<string, number>> {
     // prom-client samples with a 10 ms timer and records whole intervals: an idle loop reads 10 ms.
     loopP99Ms: value('nodejs_eventloop_lag_p99_seconds') * 1_000 - LOOP_SAMPLING_MS,
     openOrders: value('bourse_open_orders'),
-    commands: value('bourse_engine_commands_total'),
   };
 }
 
-async function signedGet(url: string, credentials: Credentials, path: string): Promise<{ status: number; body: any }> {
+async function signedGetStatus(url: string, credentials: Credentials, path: string): Promise<number> {
   const response = await fetch(`${url}${path}`, { headers: signedHeaders(credentials, 'GET', path, '') });
-  return { status: response.status, body: await response.json() };
+  await response.arrayBuffer();
+  return response.status;
 }
 
 async function lastTradeId(url: string): Promise<number> {
   const response = await fetch(`${url}/api/v1/markets/${MARKET}/trades?limit=1`);
   const { trades } = (await response.json()) as { trades: { id: string }[] };
   return trades.length === 0 ? 0 : Number(trades[0]!.id);
-}
-
-async function stop(child: import('node:child_process').ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  return exited;
 }
 
 const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
@@ -389,7 +382,7 @@ async function main(): Promise<void> {
   const followersMissing = followers.filter((f) => f.seen !== runTrades || f.outOfOrder > 0 || f.closedEarly !== null || (runTrades > 0 && (f.first !== tradesBefore + 1 || f.last !== tradesAfter)));
   for (const follower of followers) follower.close();
 
-  const stopCode = await stop(child);
+  const stopCode = await stopServer(child);
   const verify = spawnSync(process.execPath, [CLI, 'verify', '--data', dataDir], { encoding: 'utf8' });
   const verified = (() => {
     try {
@@ -403,11 +396,10 @@ async function main(): Promise<void> {
   const restartSeconds = (performance.now() - restartBegan) / 1_000;
   let lost = 0;
   for (const { trader: owner, id } of workload.sample) {
-    const { status } = await signedGet(url, credentials[owner]!, `/api/v1/orders/${id}`);
-    if (status !== 200) lost += 1;
+    if (await signedGetStatus(url, credentials[owner]!, `/api/v1/orders/${id}`) !== 200) lost += 1;
   }
   const tradesRestarted = await lastTradeId(url);
-  await stop(child);
+  await stopServer(child);
   if (process.env.SOAK_KEEP === undefined) rmSync(dataDir, { recursive: true, force: true });
   else console.log(`data folder kept: ${dataDir}`);
 
