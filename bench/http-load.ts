@@ -128,6 +128,11 @@ export class Connection {
     return Number.isNaN(this.dueAt);
   }
 
+  /** The socket has closed (or is closing): it can carry no more requests. */
+  get gone(): boolean {
+    return this.socket.destroyed || !this.socket.writable;
+  }
+
   /** Sends the next request; `dueAt` is when it was due (now, in a closed loop). */
   send(dueAt: number): void {
     const { body, headers, method = this.request.method, path = this.request.path, tag } = this.request.next();
@@ -159,6 +164,12 @@ export class Connection {
       const total = headerEnd + 4 + (length === null ? 0 : Number(length[1]));
       if (this.pending.length < total) return;
       const status = Number(head.slice(9, 12));
+      if (this.idle) {
+        // Not an answer: the server's notice before it closes a connection left unused (Node
+        // answers 408 once a fresh connection has sent nothing for headersTimeout, 60 s).
+        this.pending = this.pending.subarray(total);
+        continue;
+      }
       const body = status >= 200 && status < 300 ? '' : this.pending.toString('utf8', headerEnd + 4, Math.min(total, headerEnd + 204));
       if (this.request.answer !== undefined) this.request.answer(status, this.pending.toString('utf8', headerEnd + 4, total), this.tag);
       this.pending = this.pending.subarray(total);

@@ -353,7 +353,8 @@ async function main(): Promise<void> {
       const due = Math.min(total, Math.floor(((now - start) * RATE) / 1_000));
       for (; offered < due; offered++) {
         const dueAt = start + (offered * 1_000) / RATE;
-        const connection = free.pop();
+        let connection = free.pop();
+        while (connection?.gone === true) connection = free.pop();
         if (connection !== undefined) connection.send(dueAt);
         else backlog.push(dueAt);
       }
