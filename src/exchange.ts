@@ -19,7 +19,8 @@ import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
 import type { AccountRecord, UserRecord } from './identity/store.js';
 import { recover, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
-import type { Acknowledgement, Committed } from './journal/index.js';
+import type { Acknowledgement, BeforeApply, Committed, Observed } from './journal/index.js';
+import { OpenOrderTimes } from './store/open-order-times.js';
 import { Projector } from './store/projector.js';
 import { ProjectionThread } from './store/projection-thread.js';
 import { SimulatedChain } from './funding/chains/simulated.js';
@@ -78,6 +79,8 @@ export class Exchange {
     readonly identity: IdentityStore,
     readonly auth: Authenticator,
     readonly projector: Projector,
+    /** When each open order was created and last changed (open-order answers need no read-model query). */
+    readonly orderTimes: OpenOrderTimes,
     readonly adminToken: string,
     readonly clock: () => number,
     private readonly fundingDb: Database.Database,
@@ -157,11 +160,16 @@ export class Exchange {
         },
       });
     if (projectionThread === null) sequencer.onBatch((batch) => projector.apply(batch));
+    const orderTimes = OpenOrderTimes.seeded(sequencer.engine.orders.keys(), (id) => {
+      const row = projector.order(id);
+      return row === undefined ? undefined : { createdAt: row.created_at, updatedAt: row.updated_at };
+    });
+    sequencer.onCommitted((envelope, events) => orderTimes.apply(envelope.ts, events));
 
     const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));
     const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth, signedNotBefore: startedAt });
     const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
-    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread);
+    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, orderTimes, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread);
     if (options.demo) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
     if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();
@@ -175,8 +183,11 @@ export class Exchange {
     return this.sequencer.engine;
   }
 
-  submit(cmd: Command): Promise<Acknowledgement> {
-    return this.sequencer.submit(cmd);
+  /** Submits a command; resolves once it is durable and applied. With `before`, see BeforeApply. */
+  submit(cmd: Command): Promise<Acknowledgement>;
+  submit<T>(cmd: Command, before: BeforeApply<T>): Promise<Observed<T>>;
+  submit<T>(cmd: Command, before?: BeforeApply<T>): Promise<Acknowledgement | Observed<T>> {
+    return before === undefined ? this.sequencer.submit(cmd) : this.sequencer.submit(cmd, before);
   }
 
   private async submitAll(commands: Command[]): Promise<void> {

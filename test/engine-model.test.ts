@@ -3,16 +3,18 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Engine, findTradeViolations, findViolations } from '../src/core/index.js';
 import type { EngineEvent } from '../src/core/index.js';
+import { OpenOrderTimes } from '../src/store/open-order-times.js';
 import { NaiveEngine } from './reference/naive-engine.js';
 import { concretize, genesis, MODEL_ACCOUNTS, MODEL_MARKET, MODEL_T0, templateArbitrary } from './support/model-workload.js';
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 1_000);
+const byNumber = (a: number, b: number): number => a - b;
 
 function normalise(events: EngineEvent[]): unknown[] {
   return events.map((e) => (e.type === 'command_rejected' || e.type === 'order_rejected' ? { ...e, message: '' } : e));
 }
 
-test(`the engine matches the naive reference engine on ${RUNS} random command sequences`, () => {
+test(`the engine matches the naive reference engine on ${RUNS} random command sequences, and the open-order times follow its open orders`, () => {
   let commands = 0;
   let trades = 0;
   let rejections = 0;
@@ -23,6 +25,7 @@ test(`the engine matches the naive reference engine on ${RUNS} random command se
     fc.property(fc.array(templateArbitrary, { minLength: 1, maxLength: 150, size: 'max' }), (templates) => {
       const engine = new Engine();
       const naive = new NaiveEngine(MODEL_MARKET);
+      const times = new OpenOrderTimes();
       for (const [account, user] of MODEL_ACCOUNTS) naive.addAccount(account, user);
       let seq = 0;
       let ts = MODEL_T0;
@@ -43,6 +46,8 @@ test(`the engine matches the naive reference engine on ${RUNS} random command se
         assert.deepEqual(normalise(actual), normalise(expected), `events differ ${where}`);
         assert.deepEqual(findViolations(engine), [], `invariants ${where}`);
         assert.deepEqual(findTradeViolations(engine, actual), [], `trades ${where}`);
+        times.apply(ts, actual);
+        assert.deepEqual([...times.ids()].sort(byNumber), [...engine.orders.keys()].sort(byNumber), `open-order times follow the open orders ${where}`);
         const book = engine.book(MODEL_MARKET.id);
         assert.deepEqual(book.bids, naive.levels('buy'), `bids differ ${where}`);
         assert.deepEqual(book.asks, naive.levels('sell'), `asks differ ${where}`);

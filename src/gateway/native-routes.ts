@@ -16,7 +16,8 @@ import type { Gateway } from './server.js';
 import { actingAccount, mayActOn, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { cancelAfterOut, decimalIn, findOrder, NULLABLE_STRING, openOrderOut, ORDER_OUT, placedOrderOut, scalesOf, STRING } from './wire.js';
+import { cancelAllFor, cancelOrderFor } from './order-cancels.js';
+import { cancelAfterOut, decimalIn, findOrder, liveOrderOut, NULLABLE_STRING, ORDER_OUT, placedOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -348,25 +349,24 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const owner = account(request, request.query.account);
     const q = request.query;
     if (q.market !== undefined) scalesOf(engine(), q.market);
-    await fresh();
     if (q.client_order_id !== undefined) {
       const open = engine().openOrderByClientId(owner, q.client_order_id);
-      const row = open === undefined ? exchange.projector.orderByClientId(owner, q.client_order_id) : undefined;
-      const id = open?.orderId ?? row?.id;
-      const found = id === undefined ? undefined : orderOut(id, owner);
+      if (open !== undefined) return { orders: [liveOrderOut(exchange, open)] };
+      await fresh();
+      const row = exchange.projector.orderByClientId(owner, q.client_order_id);
+      const found = row === undefined ? undefined : orderOut(row.id, owner);
       return { orders: found === undefined ? [] : [found] };
     }
     const limit = limitOf(q.limit, 100, 500);
     if ((q.status ?? 'open') === 'open') {
+      // Open orders are the engine's, with their times from memory: no wait for the read model.
       const open = engine().openOrdersOf(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
       return {
-        orders: open.map((o) => {
-          const row = exchange.projector.order(o.orderId);
-          return openOrderOut(o, scalesOf(engine(), o.market), row?.created_at ?? null, row?.updated_at ?? null);
-        }),
+        orders: open.map((o) => liveOrderOut(exchange, o)),
         next_before: open.length === limit ? String(open[open.length - 1]!.orderId) : null,
       };
     }
+    await fresh();
     const rows = exchange.projector.orders(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
     const orders = rows.map((r) => orderOut(r.id, owner)!);
     return { orders, next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
@@ -400,17 +400,14 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     if (request.body.quantity !== undefined) cmd.quantity = decimalIn(request.body.quantity, scales.baseScale, 'quantity');
     if (request.body.price !== undefined) cmd.price = decimalIn(request.body.price, scales.quoteScale, 'price');
     await submit(cmd);
+    const amended = engine().openOrder(id);
+    if (amended !== undefined && amended.account === owner) return liveOrderOut(exchange, amended);
     await fresh();
     return orderOut(id, owner);
   });
 
   app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 } }, async (request) => {
-    const id = Number(request.params.id);
-    // An order out of the key's reach is cancelled as the key's own account, which the engine refuses as unknown.
-    const owner = orderAccountInScope(exchange, request.apiKey!, id) ?? account(request);
-    await submit({ type: 'cancel_order', account: owner, orderId: id });
-    await fresh();
-    return orderOut(id, owner);
+    return cancelOrderFor(exchange, request.apiKey!, Number(request.params.id), account(request));
   });
 
   app.delete<{ Querystring: { market?: string; account?: string } }>('/orders', {
@@ -422,10 +419,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const owner = account(request, request.query.account);
     if (request.query.market !== undefined) scalesOf(engine(), request.query.market);
-    const events = await submit({ type: 'cancel_all', account: owner, ...(request.query.market === undefined ? {} : { market: request.query.market }) });
-    await fresh();
-    const cancelled = events.filter((e) => e.type === 'order_cancelled').map((e) => orderOut((e as { orderId: number }).orderId, owner)!);
-    return { cancelled };
+    return { cancelled: await cancelAllFor(exchange, owner, request.query.market) };
   });
 
   // The dead man's switch: a bot sets it again every few seconds; if the bot dies, its orders go.

@@ -128,13 +128,49 @@ export function storedOrderOut(row: OrderRow, s: MarketScales): OrderWire {
   }, s);
 }
 
-/** An order of `owner` as the API shows it: live state while open, the projection once closed. */
+/** An open order as the API shows it: live state, and its times from the engine's side (OpenOrderTimes). */
+export function liveOrderOut(exchange: Exchange, order: OrderState): OrderWire {
+  const times = exchange.orderTimes.of(order.orderId);
+  return openOrderOut(order, scalesOf(exchange.engine, order.market), times?.createdAt ?? null, times?.updatedAt ?? null);
+}
+
+/**
+ * An order of `owner` as the API shows it: live state while open; once closed, the read model's
+ * row, so the caller must have waited for the read model to catch up (readModelCaughtUp).
+ */
 export function findOrder(exchange: Exchange, orderId: number, owner: number): OrderWire | undefined {
-  const row = exchange.projector.order(orderId);
-  if (row === undefined || row.account !== owner) return undefined;
-  const scales = scalesOf(exchange.engine, row.market);
   const open = exchange.engine.openOrder(orderId);
-  return open !== undefined ? openOrderOut(open, scales, row.created_at, row.updated_at) : storedOrderOut(row, scales);
+  if (open !== undefined) return open.account === owner ? liveOrderOut(exchange, open) : undefined;
+  const row = exchange.projector.order(orderId);
+  return row === undefined || row.account !== owner ? undefined : storedOrderOut(row, scalesOf(exchange.engine, row.market));
+}
+
+/** An open order as a command about to end it finds it (see BeforeApply), with when it was created. */
+export interface OrderBeforeEnd { order: OrderState; createdAt: number | null }
+
+/** An open order with its creation time, read inside the sequencer just before a command applies. */
+export function orderBeforeEnd(exchange: Exchange, order: OrderState): OrderBeforeEnd {
+  return { order, createdAt: exchange.orderTimes.of(order.orderId)?.createdAt ?? null };
+}
+
+/**
+ * An order a command cancelled or expired, from the order as the command found it and the
+ * command's own event: no read-model query on the cancel path. `ts` is the command's time.
+ */
+export function endedOrderOut(exchange: Exchange, before: OrderBeforeEnd, ended: OrderEndedEvent, ts: number): OrderWire {
+  const { order, createdAt } = before;
+  return orderWire(order, {
+    status: ended.type === 'order_cancelled' ? 'CANCELLED' : 'EXPIRED', reason: ended.reason, filled: ended.cumQuantity,
+    remaining: order.quantity === null ? null : 0, cumQuote: ended.cumQuote, avgPrice: ended.avgPrice, createdAt, updatedAt: ts,
+  }, scalesOf(exchange.engine, order.market));
+}
+
+/** The event with which a command ended order `orderId`, if it did. */
+export function endOf(events: readonly EngineEvent[], orderId: number): OrderEndedEvent | undefined {
+  for (const event of events) {
+    if ((event.type === 'order_cancelled' || event.type === 'order_expired') && event.orderId === orderId) return event;
+  }
+  return undefined;
 }
 
 /**

@@ -32,7 +32,8 @@ import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
 import { ApiError, errorBody, throwIfRejected } from './errors.js';
 import { addressSubject } from '../identity/ip.js';
-import { actingAccount, orderAccountInScope } from './account-scope.js';
+import { actingAccount } from './account-scope.js';
+import { cancelOrderFor } from './order-cancels.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAfterOut, findOrder, ORDER_OUT, placedOrderOut } from './wire.js';
@@ -445,11 +446,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       }
       const orderId = Number(message.order_id);
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
-      const owner = orderAccountInScope(exchange, key, orderId) ?? client.account;
-      const ack = await exchange.submit({ type: 'cancel_order', account: owner, orderId });
-      throwIfRejected(ack.events, exchange.engine);
-      await exchange.readModelCaughtUp();
-      return reply(client, { event: 'cancelled', id, order: findOrder(exchange, orderId, owner) });
+      return reply(client, { event: 'cancelled', id, order: await cancelOrderFor(exchange, key, orderId, client.account) });
     }
     throw new ApiError(400, 'UNKNOWN_OP', 'unknown op');
   };

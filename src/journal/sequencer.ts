@@ -58,6 +58,18 @@ export interface Acknowledgement {
   events: EngineEvent[];
 }
 
+/**
+ * Reads the engine just before a command applies, as the command finds it (an order about to be
+ * cancelled, say): what the caller saw when it submitted may have changed since. It must neither
+ * throw nor change the engine.
+ */
+export type BeforeApply<T> = (engine: Engine) => T;
+
+/** An acknowledgement with what a BeforeApply read. */
+export interface Observed<T> extends Acknowledgement {
+  before: T;
+}
+
 export class SequencerOverloadedError extends Error {
   constructor() {
     super('the sequencer queue is full');
@@ -74,7 +86,8 @@ export class SequencerClosedError extends Error {
 
 interface Pending {
   cmd: Command;
-  resolve: (ack: Acknowledgement) => void;
+  before: BeforeApply<unknown> | undefined;
+  resolve: (ack: Acknowledgement | Observed<unknown>) => void;
   reject: (error: Error) => void;
 }
 
@@ -149,12 +162,14 @@ export class Sequencer {
   }
 
   /** Resolves once the command is durable and applied; rejects if it could not be journaled. */
-  submit(cmd: Command): Promise<Acknowledgement> {
+  submit(cmd: Command): Promise<Acknowledgement>;
+  submit<T>(cmd: Command, before: BeforeApply<T>): Promise<Observed<T>>;
+  submit(cmd: Command, before?: BeforeApply<unknown>): Promise<Acknowledgement | Observed<unknown>> {
     if (this.failure !== null) return Promise.reject(new SequencerClosedError(this.failure.message));
     if (this.closed) return Promise.reject(new SequencerClosedError('closed'));
     if (this.queue.length >= this.queueMax) return Promise.reject(new SequencerOverloadedError());
     return new Promise((resolve, reject) => {
-      this.queue.push({ cmd, resolve, reject });
+      this.queue.push({ cmd, before, resolve, reject });
       if (!this.scheduled && !this.inFlight) {
         this.scheduled = true;
         setImmediate(() => this.pump());
@@ -226,7 +241,14 @@ export class Sequencer {
       // that their callers build afresh and never change after submit, so the two are the same
       // (the journal tests check it: replay gives the live state hash). Parsing each one back cost
       // the order path about 1 µs.
-      const envelope: Envelope = { seq: stamped.firstSeq + i, ts: stamped.ts, cmd: batch[i]!.cmd };
+      const pending = batch[i]!;
+      const envelope: Envelope = { seq: stamped.firstSeq + i, ts: stamped.ts, cmd: pending.cmd };
+      let seen: unknown;
+      let seenError: Error | null = null;
+      if (pending.before !== undefined) {
+        // The command is durable and applies whatever the read does: a failing read fails only its caller.
+        try { seen = pending.before(this.engineValue); } catch (error) { seenError = error as Error; }
+      }
       let events: EngineEvent[];
       try {
         events = this.engineValue.apply(envelope);
@@ -236,7 +258,8 @@ export class Sequencer {
       }
       for (const listener of this.listeners) listener(envelope, events);
       committed?.push({ envelope, events });
-      batch[i]!.resolve({ seq: envelope.seq, ts: envelope.ts, events });
+      if (seenError !== null) pending.reject(seenError);
+      else pending.resolve(pending.before === undefined ? { seq: envelope.seq, ts: envelope.ts, events } : { seq: envelope.seq, ts: envelope.ts, events, before: seen });
     }
     if (committed !== null) for (const listener of this.batchListeners) listener(committed);
     this.stats.commands += batch.length;
