@@ -38,6 +38,7 @@ test('open orders and cancels are answered from the engine at once, though the r
     assert.deepEqual(listed[0], resting, 'and an untouched order as its placement answered it');
     const byClientId = ok(await venue.signed(alice, 'GET', '/api/v1/orders?client_order_id=partial')).orders;
     assert.deepEqual(byClientId, [amended]);
+    assert.deepEqual(ok(await venue.signed(alice, 'GET', `/api/v1/orders/${resting.id}`)), { ...resting, fills: [] }, 'an open order nothing filled has no fills to wait for');
 
     const cancelled = ok(await venue.signed(alice, 'DELETE', `/api/v1/orders/${partial.id}`));
     const rest = ok(await venue.signed(alice, 'DELETE', '/api/v1/orders?market=BTC-USDT')).cancelled as Record<string, unknown>[];

@@ -373,6 +373,9 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_WITH_FILLS_OUT } }, preValidation: read, config: { weight: 1 } }, async (request) => {
+    // An open order nothing has filled has no fills to read: bots polling their orders need not wait for the read model.
+    const open = engine().openOrder(Number(request.params.id));
+    if (open !== undefined && open.filledQuantity === 0 && mayActOn(exchange, request.apiKey!, open.account)) return { ...liveOrderOut(exchange, open), fills: [] };
     await fresh();
     const owner = orderAccountInScope(exchange, request.apiKey!, Number(request.params.id));
     const order = owner === undefined ? undefined : orderOut(Number(request.params.id), owner);
