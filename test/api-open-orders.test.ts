@@ -53,6 +53,8 @@ test('open orders and cancels are answered from the engine at once, though the r
     // The read model, once caught up, holds exactly what the cancels answered.
     assert.deepEqual(await stored(venue, alice, partial.id), cancelled);
     for (const answer of rest) assert.deepEqual(await stored(venue, alice, answer.id as string), answer);
+    assert.deepEqual(ok(await venue.signed(alice, 'GET', '/api/v1/orders?client_order_id=partial')).orders, [cancelled], 'found by client id once closed');
+    assert.deepEqual(ok(await venue.signed(alice, 'GET', '/api/v1/orders?status=all')).orders, [rest[1], rest[0], cancelled], 'and in the history, newest first');
 
     const cancelledAgain = await venue.signed(alice, 'DELETE', `/api/v1/orders/${partial.id}`);
     assert.deepEqual([cancelledAgain.status, cancelledAgain.body.error.code], [404, 'UNKNOWN_ORDER'], 'a closed order cannot be cancelled again');

@@ -17,7 +17,7 @@ import { actingAccount, mayActOn, orderAccountInScope } from './account-scope.js
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAllFor, cancelOrderFor } from './order-cancels.js';
-import { cancelAfterOut, decimalIn, findOrder, liveOrderOut, NULLABLE_STRING, ORDER_OUT, placedOrderOut, scalesOf, STRING } from './wire.js';
+import { cancelAfterOut, decimalIn, findOrder, liveOrderOut, NULLABLE_STRING, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
@@ -354,8 +354,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
       if (open !== undefined) return { orders: [liveOrderOut(exchange, open)] };
       await fresh();
       const row = exchange.projector.orderByClientId(owner, q.client_order_id);
-      const found = row === undefined ? undefined : orderOut(row.id, owner);
-      return { orders: found === undefined ? [] : [found] };
+      return { orders: row === undefined ? [] : [rowOrderOut(exchange, row)] };
     }
     const limit = limitOf(q.limit, 100, 500);
     if ((q.status ?? 'open') === 'open') {
@@ -368,7 +367,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     }
     await fresh();
     const rows = exchange.projector.orders(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
-    const orders = rows.map((r) => orderOut(r.id, owner)!);
+    const orders = rows.map((r) => rowOrderOut(exchange, r));
     return { orders, next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
   });
 

@@ -145,6 +145,12 @@ export function findOrder(exchange: Exchange, orderId: number, owner: number): O
   return row === undefined || row.account !== owner ? undefined : storedOrderOut(row, scalesOf(exchange.engine, row.market));
 }
 
+/** A read-model row as the API shows it: the live order instead while it is still open. */
+export function rowOrderOut(exchange: Exchange, row: OrderRow): OrderWire {
+  const open = exchange.engine.openOrder(row.id);
+  return open !== undefined ? liveOrderOut(exchange, open) : storedOrderOut(row, scalesOf(exchange.engine, row.market));
+}
+
 /** An open order as a command about to end it finds it (see BeforeApply), with when it was created. */
 export interface OrderBeforeEnd { order: OrderState; createdAt: number | null }
 
