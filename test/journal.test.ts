@@ -147,6 +147,32 @@ test('group commit: a burst of concurrent commands shares a few transactions', (
   sequencer.close();
 }));
 
+test('a BeforeApply reads the engine as the command finds it, after the commands queued ahead of it; a read that throws fails only its caller', () => withJournalPath(async (path) => {
+  const sequencer = Sequencer.open({ path, checkInvariantsEvery: 1 });
+  for (const cmd of genesis()) await sequencer.submit(cmd);
+  const placed = await sequencer.submit({ type: 'place_order', account: 1, market: 'BASE-QUOTE', side: 'buy', orderType: 'limit', price: 1_000, quantity: 100 });
+  const id = placed.seq;
+  // Submitted together, so applied in one batch: the amendment lands between the caller's look and the cancel.
+  const seenAtSubmit = sequencer.engine.openOrder(id)!;
+  const amend = sequencer.submit({ type: 'amend_order', account: 1, orderId: id, price: 995 });
+  const cancel = sequencer.submit({ type: 'cancel_order', account: 1, orderId: id }, (engine) => engine.openOrder(id));
+  await amend;
+  const ack = await cancel;
+  assert.equal(seenAtSubmit.price, 1_000);
+  assert.equal(ack.before?.price, 995, 'the cancel found the amended order');
+  assert.equal(ack.events.filter((e) => e.type === 'order_cancelled').length, 1);
+  assert.equal(sequencer.engine.openOrder(id), undefined);
+
+  const other = await sequencer.submit({ type: 'place_order', account: 1, market: 'BASE-QUOTE', side: 'buy', orderType: 'limit', price: 1_000, quantity: 100 });
+  const failing = sequencer.submit({ type: 'cancel_order', account: 1, orderId: other.seq }, () => { throw new Error('a broken read'); });
+  const next = sequencer.submit({ type: 'tick' });
+  await assert.rejects(failing, /a broken read/);
+  await next;
+  assert.equal(sequencer.engine.openOrder(other.seq), undefined, 'the durable cancel was still applied');
+  assert.equal(sequencer.failed, null, 'and the sequencer goes on');
+  sequencer.close();
+}));
+
 test('a command that cannot be journaled is refused, not acknowledged', () => withJournalPath(async (path) => {
   const sequencer = Sequencer.open({ path });
   await sequencer.submit({ type: 'create_asset', code: 'BTC', precision: 8 });
