@@ -70,8 +70,4 @@ export class OpenOrderTimes {
   ids(): IterableIterator<number> {
     return this.times.keys();
   }
-
-  get size(): number {
-    return this.times.size;
-  }
 }
