@@ -5,6 +5,7 @@
  * a key bound to a sub-account acts on that account alone, so that a bot's key never reaches the
  * rest of the user's funds.
  */
+import type { OrderState } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import type { ApiKeyRecord } from '../identity/store.js';
 import { ApiError } from './errors.js';
@@ -36,4 +37,10 @@ export function actingAccount(exchange: Exchange, key: ApiKeyRecord, named: unkn
 export function orderAccountInScope(exchange: Exchange, key: ApiKeyRecord, orderId: number): number | undefined {
   const account = exchange.engine.openOrder(orderId)?.account ?? exchange.projector.order(orderId)?.account;
   return account !== undefined && mayActOn(exchange, key, account) ? account : undefined;
+}
+
+/** Order `orderId` while it is open and the key may act on its account; undefined otherwise (as if absent). */
+export function openOrderInScope(exchange: Exchange, key: ApiKeyRecord, orderId: number): OrderState | undefined {
+  const open = exchange.engine.openOrder(orderId);
+  return open !== undefined && mayActOn(exchange, key, open.account) ? open : undefined;
 }

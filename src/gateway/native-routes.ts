@@ -13,7 +13,7 @@ import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
-import { actingAccount, mayActOn, orderAccountInScope } from './account-scope.js';
+import { actingAccount, openOrderInScope, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAllFor, cancelOrderFor } from './order-cancels.js';
@@ -373,8 +373,8 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_WITH_FILLS_OUT } }, preValidation: read, config: { weight: 1 } }, async (request) => {
     // An open order nothing has filled has no fills to read: bots polling their orders need not wait for the read model.
-    const open = engine().openOrder(Number(request.params.id));
-    if (open !== undefined && open.filledQuantity === 0 && mayActOn(exchange, request.apiKey!, open.account)) return { ...liveOrderOut(exchange, open), fills: [] };
+    const open = openOrderInScope(exchange, request.apiKey!, Number(request.params.id));
+    if (open !== undefined && open.filledQuantity === 0) return { ...liveOrderOut(exchange, open), fills: [] };
     await fresh();
     const owner = orderAccountInScope(exchange, request.apiKey!, Number(request.params.id));
     const order = owner === undefined ? undefined : orderOut(Number(request.params.id), owner);
@@ -394,8 +394,8 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     schema: { params: ID_PARAM, body: AMEND_BODY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },
   }, async (request) => {
     const id = Number(request.params.id);
-    const current = engine().openOrder(id);
-    if (current === undefined || !mayActOn(exchange, request.apiKey!, current.account)) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
+    const current = openOrderInScope(exchange, request.apiKey!, id);
+    if (current === undefined) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
     const owner = current.account;
     const scales = scalesOf(engine(), current.market);
     const cmd: AmendOrder = { type: 'amend_order', account: owner, orderId: id };

@@ -5,16 +5,15 @@
  */
 import type { Exchange } from '../exchange.js';
 import type { ApiKeyRecord } from '../identity/store.js';
-import { mayActOn } from './account-scope.js';
+import { openOrderInScope } from './account-scope.js';
 import { throwIfRejected } from './errors.js';
 import { endedOrderOut, endOf, orderBeforeEnd } from './wire.js';
 import type { OrderBeforeEnd, OrderWire } from './wire.js';
 
 /** Cancels one order; `fallbackAccount` is whose order it is taken to be when it is not open within the key's reach. */
 export async function cancelOrderFor(exchange: Exchange, key: ApiKeyRecord, orderId: number, fallbackAccount: number): Promise<OrderWire> {
-  const open = exchange.engine.openOrder(orderId);
   // An order out of the key's reach (or not open) is cancelled as the fallback account's, which the engine refuses as unknown.
-  const owner = open !== undefined && mayActOn(exchange, key, open.account) ? open.account : fallbackAccount;
+  const owner = openOrderInScope(exchange, key, orderId)?.account ?? fallbackAccount;
   const ack = await exchange.submit({ type: 'cancel_order', account: owner, orderId }, (engine) => {
     const order = engine.openOrder(orderId);
     return order === undefined ? undefined : orderBeforeEnd(exchange, order);
