@@ -108,22 +108,6 @@ test('an Ed25519 key signs the same string, its signature is refused when replay
   }
 });
 
-test('API secrets are stored sealed: the raw secret is nowhere in the identity database files', async () => {
-  const venue = await Venue.start();
-  try {
-    const trader = await venue.trader('sealed@example.com', {});
-    const { readdirSync, readFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    for (const file of readdirSync(venue.dataDir)) {
-      if (file === 'master.key' || file === 'admin.token') continue;
-      const bytes = readFileSync(join(venue.dataDir, file));
-      assert.equal(bytes.includes(Buffer.from(trader.secret)), false, `${file} holds the secret`);
-    }
-  } finally {
-    await venue.stop();
-  }
-});
-
 test('a withdraw key needs an IP allow-list, and allow-list entries must be addresses or CIDR blocks', async () => {
   const venue = await Venue.start();
   try {
