@@ -44,7 +44,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'market' && verb === 'limit') {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/limits`;
     body = { max_open_orders: Number(need(options, 'max-open-orders')) };
-  } else if (noun === 'market' && verb !== undefined && STATES[verb] !== undefined) {
+  } else if (noun === 'market' && verb !== undefined && Object.hasOwn(STATES, verb)) {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/state`;
     body = { state: STATES[verb] };
   } else if (noun === 'fees' && verb === 'set') {

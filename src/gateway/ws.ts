@@ -373,7 +373,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         if (typeof market !== 'string' || !exchange.engine.markets.has(market)) throw new ApiError(404, 'UNKNOWN_MARKET', 'unknown market');
         if (channel === 'candles') {
           const interval = message.interval ?? '1m';
-          if (typeof interval !== 'string' || !(interval in CANDLE_INTERVALS)) throw new ApiError(400, 'INVALID_INTERVAL', 'unknown interval');
+          if (typeof interval !== 'string' || !Object.hasOwn(CANDLE_INTERVALS, interval)) throw new ApiError(400, 'INVALID_INTERVAL', 'unknown interval');
           name = `candles:${market}:${interval}`;
         } else {
           name = `${channel}:${market}`;
@@ -444,7 +444,9 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         throwIfRejected(ack.events, exchange.engine);
         return reply(client, { event: 'cancel_after', id, ...cancelAfterOut(client.account, ack.events, ack.ts) });
       }
-      const orderId = Number(message.order_id);
+      const raw = message.order_id;
+      // Only a number or its digits: Number() of an object would run the client's toString/valueOf.
+      const orderId = typeof raw === 'number' ? raw : typeof raw === 'string' && /^[0-9]{1,16}$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
       return reply(client, { event: 'cancelled', id, order: await cancelOrderFor(exchange, key, orderId, client.account) });
     }
@@ -454,6 +456,9 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const ip = gateway.addressOf(request);
     const client = new Client(socket, ip, options.messagesPerSecond, exchange.clock());
+    // A frame that breaks the protocol (over maxPayload, invalid UTF-8, unmasked) makes ws close
+    // the socket with the fitting code and emit 'error': unheard, that error would end the process.
+    socket.on('error', (error) => app.log.debug({ err: error, ip }, 'websocket closed for a protocol error'));
     socket.on('message', (data, isBinary) => {
       const now = exchange.clock();
       client.tokens = Math.min(options.messagesPerSecond, client.tokens + ((now - client.refilledAt) * options.messagesPerSecond) / 1000);
