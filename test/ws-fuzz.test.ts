@@ -3,10 +3,11 @@
  * the wrong type, prototype keys, deep nesting, binary and oversized frames. Every message gets
  * exactly one answer that its op allows (never INTERNAL), a socket is closed only for a frame that
  * breaks the protocol (and only that socket), and the engine's invariants hold throughout (checked
- * after every command).
+ * after every command). Clients that reset mid-upgrade do not bring the server down either.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import { SocketClient } from './support/ws-client.js';
 import { Venue } from './support/venue.js';
@@ -134,6 +135,29 @@ test('generated socket messages each get one answer their op allows, never an in
     assert.equal((await signedIn.next((m) => m.event === 'pong')).event, 'pong');
     signedIn.close();
     anonymous.close();
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('clients that reset while their upgrade is being refused do not bring the server down', async () => {
+  // No sockets allowed: every upgrade is answered 429, and each client resets as it asks.
+  const venue = await Venue.start({ server: { ws: { socketsPerAddress: 0 } } });
+  try {
+    const { port } = new URL(venue.url);
+    const upgrade = 'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+    await Promise.all(Array.from({ length: 200 }, () => new Promise<void>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+      socket.on('connect', () => {
+        socket.write(upgrade);
+        socket.resetAndDestroy();
+      });
+    })));
+    await new Promise((r) => setTimeout(r, 500));
+    const health = await fetch(`${venue.url}/health`);
+    assert.equal(health.status, 200);
   } finally {
     await venue.stop();
   }

@@ -116,6 +116,9 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   // An upgrade is a request like any other: it draws on its address's budget, and an address
   // holds a bounded number of sockets, each of which costs memory for as long as it is open.
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node stops listening for errors on a socket it hands over for an upgrade: a client that
+    // resets while it is being refused would otherwise end the process with ECONNRESET.
+    socket.on('error', () => socket.destroy());
     if ((request.url ?? '').split('?')[0] !== '/ws') {
       socket.destroy();
       return;
