@@ -40,3 +40,49 @@ test('schema-valid and mutated requests never get a 5xx and never break the ledg
     await venue.stop();
   }
 });
+
+interface OpenApiOperation { requestBody?: { content?: { 'application/json'?: { schema?: { properties?: Record<string, unknown> } } } }; parameters?: { in: string; name: string }[] }
+
+test('every route of the OpenAPI document, fed its own field names with values of every kind, never answers 5xx', async () => {
+  const venue = await Venue.start({ server: { keyWeightPerSecond: 1_000_000, ipWeightPerSecond: 1_000_000 }, auth: { failuresBeforeLockout: 1_000_000 } });
+  try {
+    const trader = await venue.trader('routes@example.com', { USDT: '100000', BTC: '2' }, ['read', 'trade', 'withdraw'], ['127.0.0.1']);
+    const document = (await call(venue.url, 'GET', '/openapi.json')).body as { paths: Record<string, Record<string, OpenApiOperation>> };
+    const scalar = fc.oneof(
+      fc.string({ maxLength: 12 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null),
+      fc.constantFrom('__proto__', 'toString', 'BTC', 'USDT', 'BTC-USDT', '1', '0', '-1', '1.5', '0.0100', '30000.00', '9'.repeat(30), '１２',
+        'buy', 'limit', 'halted', 'read', 'routes@example.com', 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', 'DE89370400440532013000', '1m'),
+    );
+    const value = fc.oneof({ weight: 5, arbitrary: scalar }, fc.array(scalar, { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), scalar, { maxKeys: 3 }));
+    const pathValue = fc.constantFrom('1', '2', 'BTC-USDT', 'abc', '99999999999', '%00', '__proto__', 'toString', '-1', trader.key);
+    let requests = 0;
+    for (const [template, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const fields = Object.keys(operation.requestBody?.content?.['application/json']?.schema?.properties ?? {});
+        const queryNames = (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+        const body = fields.length > 0 ? fc.dictionary(fc.constantFrom(...fields, 'junk'), value, { maxKeys: fields.length + 1 }) : fc.option(fc.dictionary(fc.string({ maxLength: 4 }), scalar, { maxKeys: 2 }), { nil: undefined });
+        const query = queryNames.length > 0 ? fc.dictionary(fc.constantFrom(...queryNames), fc.constantFrom('1', '-1', 'abc', '', '99999999999999999', 'BTC-USDT', '__proto__', '1m', 'all'), { maxKeys: queryNames.length }) : fc.constant({});
+        const path = fc.array(pathValue, { minLength: 4, maxLength: 4 }).map((values) => template.replace(/\{[^}]+\}/g, () => values.pop()!));
+        await fc.assert(
+          fc.asyncProperty(path, body, query, fc.constantFrom('signed', 'admin', 'anonymous'), async (url, payload, search, who) => {
+            const queryString = new URLSearchParams(search).toString();
+            const target = `${url}${queryString === '' ? '' : `?${queryString}`}`;
+            const verb = method.toUpperCase();
+            const response = await call(venue.url, verb, target, {
+              body: verb === 'GET' || verb === 'DELETE' ? undefined : payload,
+              credentials: who === 'signed' ? trader : undefined,
+              headers: who === 'admin' ? { authorization: `Bearer ${venue.exchange.adminToken}` } : {},
+            });
+            requests += 1;
+            assert.ok(response.status < 500, `${verb} ${target} (${who}) ${JSON.stringify(payload)} → ${response.status} ${JSON.stringify(response.body)}`);
+          }),
+          { numRuns: 30 },
+        );
+      }
+    }
+    assert.ok(requests > 60 * 30, `every route was fuzzed (${requests} requests)`);
+    venue.exchange.engine.checkInvariants();
+  } finally {
+    await venue.stop();
+  }
+});
