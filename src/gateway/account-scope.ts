@@ -9,6 +9,7 @@ import type { OrderState } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import type { ApiKeyRecord } from '../identity/store.js';
 import { ApiError } from './errors.js';
+import { idFrom } from './ids.js';
 
 export function mayActOn(exchange: Exchange, key: ApiKeyRecord, account: number): boolean {
   if (account === key.account) return true;
@@ -22,8 +23,8 @@ export function mayActOn(exchange: Exchange, key: ApiKeyRecord, account: number)
  */
 export function actingAccount(exchange: Exchange, key: ApiKeyRecord, named: unknown): number {
   if (named === undefined) return key.account;
-  const account = typeof named === 'string' && /^[0-9]{1,16}$/.test(named) ? Number(named) : named;
-  if (typeof account !== 'number' || !Number.isSafeInteger(account) || account <= 0) {
+  const account = idFrom(named);
+  if (account === undefined || !Number.isSafeInteger(account) || account <= 0) {
     throw new ApiError(400, 'INVALID_REQUEST', 'account must be an account id');
   }
   if (!mayActOn(exchange, key, account)) throw new ApiError(403, 'ACCOUNT_NOT_ALLOWED', `this key may not act on account ${account}`);

@@ -31,6 +31,7 @@ import { CANDLE_INTERVALS } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
 import { ApiError, errorBody, throwIfRejected } from './errors.js';
+import { idFrom } from './ids.js';
 import { addressSubject } from '../identity/ip.js';
 import { actingAccount } from './account-scope.js';
 import { cancelOrderFor } from './order-cancels.js';
@@ -447,9 +448,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         throwIfRejected(ack.events, exchange.engine);
         return reply(client, { event: 'cancel_after', id, ...cancelAfterOut(client.account, ack.events, ack.ts) });
       }
-      const raw = message.order_id;
-      // Only a number or its digits: Number() of an object would run the client's toString/valueOf.
-      const orderId = typeof raw === 'number' ? raw : typeof raw === 'string' && /^[0-9]{1,16}$/.test(raw) ? Number(raw) : NaN;
+      const orderId = idFrom(message.order_id) ?? NaN;
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
       return reply(client, { event: 'cancelled', id, order: await cancelOrderFor(exchange, key, orderId, client.account) });
     }
