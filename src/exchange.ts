@@ -8,6 +8,7 @@
  *   DATA/funding.db   deposits, withdrawals, addresses, bank accounts (and the simulated chain)
  *   DATA/master.key   key that seals API secrets (or BOURSE_MASTER_KEY)
  *   DATA/admin.token  bearer token of the admin API
+ *   DATA/lock.db      held by the one process that has the folder open (FolderLock)
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
 import type { AccountRecord, UserRecord } from './identity/store.js';
-import { recover, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
+import { FolderInUseError, FolderLock, recover, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, BeforeApply, Committed, Observed } from './journal/index.js';
 import { OpenOrderTimes } from './store/open-order-times.js';
 import { Projector } from './store/projector.js';
@@ -65,12 +66,18 @@ export interface ExchangeOptions {
   projectionFailAtSeq?: number;
   /** The first pause before a failed projection thread is restarted (default 1 s; doubles per failure in a row). */
   projectionRestartMs?: number;
+  /**
+   * How long to wait for another process to let go of the data folder before refusing to open it
+   * (default 3 s: enough for a process killed a moment ago to be gone).
+   */
+  lockWaitMs?: number;
 }
 
 const REPLAY_CHUNK = 2_000;
 /** How often keepDeadlines looks for an expiry or a dead man's switch that is due. */
 const DEADLINE_CHECK_MS = 100;
 const INVARIANTS_EVERY = 1_000;
+const LOCK_WAIT_MS = 3_000;
 
 export class Exchange {
   private constructor(
@@ -86,6 +93,7 @@ export class Exchange {
     private readonly fundingDb: Database.Database,
     readonly chain: SimulatedChain,
     private readonly projection: ProjectionThread | null,
+    private readonly lock: FolderLock,
   ) {}
 
   /** Resolves once the read model includes every command acknowledged so far (read your writes). */
@@ -115,6 +123,9 @@ export class Exchange {
     const { dataDir } = options;
     // The folder holds the master key, the admin token, password hashes and the journal: operator only.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Before anything is read or written. Kept if opening fails below: threads it started may still
+    // hold the journal, and the process that failed to open a venue exits anyway.
+    const lock = await FolderLock.take(dataDir, options.lockWaitMs ?? LOCK_WAIT_MS);
     const clock = options.clock ?? Date.now;
     // Whatever the previous run received, it received before now: from here on, a request signed
     // earlier may be one it already carried out (the replay cache did not survive the restart).
@@ -169,7 +180,7 @@ export class Exchange {
     const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));
     const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth, signedNotBefore: startedAt });
     const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
-    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, orderTimes, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread);
+    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, orderTimes, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread, lock);
     if (options.demo) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
     if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();
@@ -267,11 +278,22 @@ export class Exchange {
     this.projector.close();
     this.identity.close();
     this.fundingDb.close();
+    this.lock.release();
   }
 }
 
-/** Rebuilds the read model (DATA/store.db) from the journal; the server must not be running. */
+/** Rebuilds the read model (DATA/store.db) from the journal; refused while a server has the folder open. */
 export function rebuildReadModel(dataDir: string): { lastSeq: number; seconds: number } {
+  const lock = FolderLock.tryTake(dataDir);
+  if (lock === null) throw new FolderInUseError(dataDir);
+  try {
+    return rebuildLocked(dataDir);
+  } finally {
+    lock.release();
+  }
+}
+
+function rebuildLocked(dataDir: string): { lastSeq: number; seconds: number } {
   const started = process.hrtime.bigint();
   const projector = new Projector(join(dataDir, 'store.db'));
   const journal = new SqliteJournal(join(dataDir, 'journal.db'));

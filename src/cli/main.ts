@@ -14,19 +14,6 @@ import { runAdmin } from './admin.js';
 import { startServer } from './start.js';
 import { loadConfig } from '../config.js';
 import { rebuildReadModel } from '../exchange.js';
-import { existsSync, readFileSync } from 'node:fs';
-
-function serverRunning(dataDir: string): boolean {
-  const file = join(dataDir, 'server.json');
-  if (!existsSync(file)) return false;
-  const { pid } = JSON.parse(readFileSync(file, 'utf8')) as { pid: number };
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -58,6 +45,7 @@ const USAGE = `usage:
   bourse start  [--data DIR] [--config FILE] [--port N] [--host H] [--demo] [--snapshot-every N]
   bourse verify [--data DIR]
   bourse rebuild [--data DIR]          rebuild the read model (orders, trades, candles) from the journal
+  bourse help                          this text (also --help, -h)
   bourse admin  user create --email E --password P
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
                 deposit --email E --asset A --amount X
@@ -82,6 +70,7 @@ async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: {
+      help: { type: 'boolean', short: 'h', default: false },
       data: { type: 'string', default: './data' },
       port: { type: 'string' },
       host: { type: 'string' },
@@ -119,6 +108,10 @@ async function main(): Promise<void> {
       'max-open-orders': { type: 'string' },
     },
   });
+  if (values.help || positionals[0] === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
   const dataDir = resolve(values.data);
   switch (positionals[0]) {
     case 'start': {
@@ -135,7 +128,6 @@ async function main(): Promise<void> {
     case 'verify':
       return verify(dataDir);
     case 'rebuild': {
-      if (serverRunning(dataDir)) throw new Error('stop the server first: it owns the read model');
       print({ event: 'rebuilt', ...rebuildReadModel(dataDir) });
       return;
     }

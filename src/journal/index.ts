@@ -2,3 +2,4 @@ export * from './sqlite-journal.js';
 export * from './recovery.js';
 export * from './sequencer.js';
 export type { ForwardStart, ReplicaSnapshot } from './journal-sink.js';
+export * from './folder-lock.js';
