@@ -2,7 +2,7 @@
  * `bourse admin …`: calls the admin API of a running server, found through DATA/server.json
  * (or --url), with the token in DATA/admin.token. Prints the server's JSON answer.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface AdminOptions {
@@ -18,6 +18,13 @@ function need(options: AdminOptions, flag: string): string {
 }
 
 const STATES: Record<string, string> = { halt: 'halted', resume: 'trading', 'cancel-only': 'cancel_only', 'post-only': 'post_only' };
+
+/** Where `bourse start` said it serves, in the data folder it runs on. */
+function serverUrl(dataDir: string): string {
+  const file = join(dataDir, 'server.json');
+  if (!existsSync(file)) throw new Error(`no server is running on ${dataDir} (no server.json): start one with bourse start --data ${dataDir}, or pass --url`);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { url: string }).url;
+}
 
 export async function runAdmin(words: string[], options: AdminOptions): Promise<unknown> {
   const [noun, verb] = words;
@@ -72,15 +79,23 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     path = '/fiat/deposits';
     body = { reference: need(options, 'reference'), asset: need(options, 'asset'), amount: need(options, 'amount'), bank_reference: need(options, 'bank-reference'), operator: need(options, 'operator') };
   } else {
-    throw new Error(`unknown admin command: ${words.join(' ')}`);
+    throw new Error(words.length === 0 ? 'which admin command? bourse help lists them' : `unknown admin command: ${words.join(' ')} (bourse help lists them)`);
   }
-  const base = options.url ?? (JSON.parse(readFileSync(join(options.dataDir, 'server.json'), 'utf8')) as { url: string }).url;
-  const token = readFileSync(join(options.dataDir, 'admin.token'), 'utf8').trim();
-  const response = await fetch(`${base}/admin/v1${path}`, {
-    method,
-    headers: body === undefined ? { authorization: `Bearer ${token}` } : { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const base = options.url ?? serverUrl(options.dataDir);
+  const tokenFile = join(options.dataDir, 'admin.token');
+  if (!existsSync(tokenFile)) throw new Error(`no admin token in ${options.dataDir}: give the --data folder the server was started with`);
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  let response: Response;
+  try {
+    response = await fetch(`${base}/admin/v1${path}`, {
+      method,
+      headers: body === undefined ? { authorization: `Bearer ${token}` } : { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`no answer from the server at ${base}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+  }
   const answer = (await response.json()) as unknown;
   if (!response.ok) {
     process.exitCode = 1;
