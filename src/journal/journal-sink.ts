@@ -52,8 +52,7 @@ export function writeSnapshotAt(journal: SqliteJournal, snapshot: PackedSnapshot
   const { seq } = snapshot;
   const chain = journal.lastSeq === seq ? journal.lastChain : journal.row(seq)?.chain;
   if (chain === undefined) throw new Error(`snapshot at seq ${seq}: no journal row`);
-  journal.writeSnapshot(snapshot, chain);
-  journal.pruneSnapshots(keep);
+  journal.writeSnapshotKeeping(snapshot, chain, keep);
 }
 
 export type WriterRequest =

@@ -228,6 +228,14 @@ export class SqliteJournal {
     this.db.prepare('DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)').run(keep);
   }
 
+  /** Writes a snapshot and keeps the newest `keep`, in one transaction: no reader sees keep + 1. */
+  writeSnapshotKeeping(snapshot: PackedSnapshot, chain: string, keep: number): void {
+    this.db.transaction(() => {
+      this.writeSnapshot(snapshot, chain);
+      this.pruneSnapshots(keep);
+    })();
+  }
+
   static decodeSnapshotBody(body: Buffer): string {
     return gunzipSync(body).toString('utf8');
   }
