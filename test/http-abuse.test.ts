@@ -66,3 +66,41 @@ test('connections that send garbage, cut bodies short, pipeline and reset, or re
     await venue.stop();
   }
 });
+
+test('a client that half-closes after sending its signed orders still gets every answer, then the connection closes', async () => {
+  const venue = await Venue.start();
+  try {
+    const trader = await venue.trader('half@example.com', { USDT: '100000' });
+    const port = Number(new URL(venue.url).port);
+    let n = 0;
+    const order = (): string => {
+      const body = JSON.stringify({ market: 'BTC-USDT', side: 'buy', type: 'limit', price: '30000.00', quantity: '0.0100', client_order_id: `half-${n++}` });
+      const timestamp = String(Date.now());
+      const signature = createHmac('sha256', trader.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
+      return `POST /api/v1/orders HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n`
+        + `x-bourse-key: ${trader.key}\r\nx-bourse-timestamp: ${timestamp}\r\nx-bourse-signature: ${signature}\r\n\r\n${body}`;
+    };
+    /** Writes the requests, half-closes, and returns everything the server sent before it closed. */
+    const sendThenHalfClose = (requests: string): Promise<string> => new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      socket.on('error', reject);
+      socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1'); });
+      socket.on('close', () => resolve(received));
+      socket.on('connect', () => socket.end(requests));
+    });
+    const one = await sendThenHalfClose(order());
+    assert.match(one, /^HTTP\/1\.1 201 /, 'the one order is answered');
+    const pipelined = await sendThenHalfClose(Array.from({ length: 5 }, order).join(''));
+    assert.equal(pipelined.match(/HTTP\/1\.1 201 /g)?.length, 5, 'each of five pipelined orders is answered');
+    const ids = [...`${one}${pipelined}`.matchAll(/"id":"(\d+)"/g)].map((m) => Number(m[1]));
+    assert.equal(new Set(ids).size, 6);
+    for (const id of ids) {
+      const got = await venue.signed(trader, 'GET', `/api/v1/orders/${id}`);
+      assert.equal(got.status, 200);
+      assert.match(got.body.client_order_id, /^half-\d$/);
+    }
+  } finally {
+    await venue.stop();
+  }
+});

@@ -104,8 +104,15 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
     // Amounts are strings: never coerce a JSON number into one, and refuse unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    return503OnClosing: true,
+    // Requests that arrive while the server closes are refused by our own hook (below), in this
+    // API's error format rather than Fastify's.
+    return503OnClosing: false,
   });
+
+  // A client that half-closes after its request (shutdown(SHUT_WR), `nc -N`) still gets the
+  // answer: by default Node ends such a socket at once, so an order placed that way was carried
+  // out without the client ever learning its id. The socket closes after the last answer.
+  (app.server as typeof app.server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 
   app.decorateRequest('rawBody', '');
   app.decorateRequest('apiKey', null);
@@ -176,10 +183,26 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (limited !== undefined) throw limited;
     return reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
+  // Shutting down: a request that arrives gets 503 UNAVAILABLE with `Connection: close`, and each
+  // connection goes as soon as it is idle. Node closes the idle ones once, as the server closes; a
+  // connection busy then would, after its answer, be kept alive for keepAliveTimeout (72 s) and
+  // hold the shutdown up until the client let go.
+  let shuttingDown = false;
+  app.addHook('preClose', (done) => {
+    shuttingDown = true;
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
+    done();
+  });
+  const shuttingDownError = (reply: FastifyReply): ApiError => {
+    void reply.header('connection', 'close');
+    return new ApiError(503, 'UNAVAILABLE', 'the exchange is shutting down; retry shortly', 1);
+  };
   app.addHook('onRoute', documentRoute);
   app.addHook('onRoute', (route) => {
     const weight = route.config?.weight ?? 1;
-    const charge: RouteHook = (request, _reply, done) => done(chargeAddress(request, weight));
+    const charge: RouteHook = (request, reply, done) => done(shuttingDown ? shuttingDownError(reply) : chargeAddress(request, weight));
     route.onRequest = route.onRequest === undefined ? [charge] : [charge, ...[route.onRequest].flat()];
   });
 
