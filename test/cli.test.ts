@@ -79,7 +79,7 @@ test('bourse start --config creates the configured assets and markets and listen
   }
 });
 
-test('bourse admin drives a running server: users, keys, deposits, markets, the simulated chain, withdrawals and bank deposits', async () => {
+test('bourse admin drives a running server: users and their KYC, keys listed and revoked, deposits, markets, the simulated chain, withdrawals and bank deposits', async () => {
   const { startServer, CLI: cli } = await import('./support/server-process.js');
   const { depositReference } = await import('../src/funding/fiat.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-admin-'));
@@ -92,6 +92,15 @@ test('bourse admin drives a running server: users, keys, deposits, markets, the 
     assert.equal(admin('deposit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '125.5').available, '125.500000');
     const key = admin('apikey', 'create', '--email', 'cli@example.com', '--permissions', 'read,withdraw', '--ip', '127.0.0.1');
     assert.match(key.secret, /^[0-9a-f]{64}$/);
+    assert.deepEqual(admin('user', 'kyc', '--email', 'cli@example.com', '--kyc', 'OK', '--level', '2'), { email: 'cli@example.com', kyc: 'OK', level: 2 });
+    const listed = admin('apikey', 'list', '--email', 'cli@example.com').keys as { key: string; permissions: string[]; ip: string[]; revoked_at: number | null }[];
+    assert.deepEqual(listed.map((k) => [k.key, k.permissions, k.ip, k.revoked_at]), [[key.key, ['read', 'withdraw'], ['127.0.0.1'], null]]);
+    assert.ok(!JSON.stringify(listed).includes(key.secret), 'a listing never shows the secret');
+    assert.deepEqual(admin('apikey', 'revoke', '--email', 'cli@example.com', '--key', key.key), { key: key.key, revoked: true });
+    assert.notEqual(admin('apikey', 'list', '--email', 'cli@example.com').keys[0].revoked_at, null);
+    assert.throws(() => admin('apikey', 'revoke', '--email', 'cli@example.com', '--key', key.key),
+      (error: { status: number; stdout: Buffer }) => error.status === 1 && JSON.parse(error.stdout.toString()).error.code === 'UNKNOWN_KEY',
+      'a revoked key cannot be revoked again, and the CLI exits 1 with the server\'s answer');
     assert.equal(admin('asset', 'create', '--code', 'SOL', '--precision', '9').code, 'SOL');
     assert.equal(admin('market', 'create', '--base', 'SOL', '--quote', 'USDT', '--tick', '0.001', '--lot', '0.001').tick_size, '0.001000');
     assert.equal(admin('market', 'limit', '--market', 'SOL-USDT', '--max-open-orders', '50').max_open_orders, 50);
@@ -105,6 +114,7 @@ test('bourse admin drives a running server: users, keys, deposits, markets, the 
     const credited = admin('fiat', 'deposit', '--reference', depositReference(user.id), '--asset', 'EUR', '--amount', '40', '--bank-reference', 'SEPA-9', '--operator', 'olivia');
     assert.deepEqual([credited.email, credited.credited], ['cli@example.com', true]);
     assert.deepEqual(admin('withdrawal', 'list').withdrawals, []);
+    assert.deepEqual(admin('withdrawal', 'audit', '--id', '1').audit, []);
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

@@ -34,6 +34,15 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   if (noun === 'user' && verb === 'create') {
     path = '/users';
     body = { email: need(options, 'email'), password: need(options, 'password') };
+  } else if (noun === 'user' && verb === 'kyc') {
+    path = '/users/kyc';
+    body = { email: need(options, 'email'), kyc: need(options, 'kyc'), level: Number(need(options, 'level')) };
+  } else if (noun === 'apikey' && verb === 'list') {
+    method = 'GET';
+    path = `/apikeys?email=${encodeURIComponent(need(options, 'email'))}`;
+  } else if (noun === 'apikey' && verb === 'revoke') {
+    method = 'DELETE';
+    path = `/apikeys/${encodeURIComponent(need(options, 'key'))}?email=${encodeURIComponent(need(options, 'email'))}`;
   } else if (noun === 'apikey' && verb === 'create') {
     path = '/apikeys';
     const ip = typeof options.ip === 'string' ? options.ip.split(',').filter((x) => x !== '') : [];
@@ -72,6 +81,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'withdrawal' && (verb === 'approve' || verb === 'reject' || verb === 'fail')) {
     path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/${verb}`;
     body = { operator: need(options, 'operator'), ...(verb === 'approve' ? {} : { reason: need(options, 'reason') }) };
+  } else if (noun === 'withdrawal' && verb === 'audit') {
+    method = 'GET';
+    path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/audit`;
   } else if (noun === 'withdrawal' && verb === 'list') {
     method = 'GET';
     path = `/withdrawals${typeof options.state === 'string' ? `?state=${encodeURIComponent(options.state)}` : ''}`;

@@ -47,7 +47,10 @@ const USAGE = `usage:
   bourse rebuild [--data DIR]          rebuild the read model (orders, trades, candles) from the journal
   bourse help                          this text (also --help, -h)
   bourse admin  user create --email E --password P
+                user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
+                apikey list --email E
+                apikey revoke --email E --key K                        (sockets signed in with it close at once)
                 deposit --email E --asset A --amount X
                 asset create --code C --precision N
                 market create --base B --quote Q --tick T --lot L [--max-open-orders N]
@@ -59,6 +62,7 @@ const USAGE = `usage:
                 chain reorg --network N --depth N
                 chain pause|resume --network N                          (simulated node down / back)
                 withdrawal list [--state S]
+                withdrawal audit --id N                                (who did what to it, and when)
                 withdrawal approve --id N --operator NAME
                 withdrawal reject --id N --operator NAME --reason TEXT
                 withdrawal fail --id N --operator NAME --reason TEXT     (stuck before the chain took it)
@@ -106,6 +110,9 @@ async function main(): Promise<void> {
       'bank-reference': { type: 'string' },
       account: { type: 'string' },
       'max-open-orders': { type: 'string' },
+      kyc: { type: 'string' },
+      level: { type: 'string' },
+      key: { type: 'string' },
     },
   });
   if (values.help || positionals[0] === 'help') {
