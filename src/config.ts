@@ -19,7 +19,7 @@ export interface MarketConfig {
   maxOpenOrders?: number;
 }
 export interface Config {
-  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; requestTimeoutMs: number; trustProxy: string[]; adminAllow: string[] };
+  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; connectionsPerAddress: number; requestTimeoutMs: number; trustProxy: string[]; adminAllow: string[] };
   auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number };
   /** writerThread: fsync batches on a journal writer thread, overlapping the engine thread's work. */
   journal: { snapshotEvery: number; writerThread: boolean };
@@ -37,7 +37,7 @@ export interface Config {
 export const DEFAULT_MAX_OPEN_ORDERS = 500;
 
 export const DEFAULT_CONFIG: Config = {
-  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, requestTimeoutMs: 30_000, trustProxy: [], adminAllow: LOOPBACK },
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, connectionsPerAddress: 500, requestTimeoutMs: 30_000, trustProxy: [], adminAllow: LOOPBACK },
   auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000 },
   journal: { snapshotEvery: 100_000, writerThread: true },
   funding: DEFAULT_FUNDING,

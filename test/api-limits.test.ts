@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { connect } from 'node:net';
@@ -169,7 +169,7 @@ function trickle(url: string, text: string): Promise<{ answer: string; afterMs: 
   });
 }
 
-test('a request that trickles in is cut off with 408 once the request timeout has passed', async () => {
+test('a request that trickles in, or a connection that sends nothing, is cut off with 408 once the request timeout has passed', async () => {
   const venue = await Venue.start({ server: { requestTimeoutMs: 600 } });
   try {
     const body = await trickle(venue.url, 'POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"mar');
@@ -178,7 +178,90 @@ test('a request that trickles in is cut off with 408 once the request timeout ha
     const headers = await trickle(venue.url, 'GET /api/v1/time HTTP/1.1\r\nHost: x\r\nX-Slow: ');
     assert.match(headers.answer, /^HTTP\/1\.1 408/);
     assert.ok(headers.afterMs < 5_000);
+    const silent = await trickle(venue.url, '');
+    assert.match(silent.answer, /^HTTP\/1\.1 408/, 'a connection that never sends a byte is not held for ever');
+    assert.ok(silent.afterMs >= 500 && silent.afterMs < 5_000, `cut off after ${silent.afterMs} ms`);
     assert.equal((await call(venue.url, 'GET', '/api/v1/time')).status, 200, 'prompt requests are served as ever');
+  } finally {
+    await venue.stop();
+  }
+});
+
+/** Raw connections to the venue, held open until closed; `send` writes and resolves with all it got back once the server closes. */
+function rawConnection(url: string) {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1'); });
+  socket.on('error', () => undefined);
+  socket.setTimeout(8_000, () => socket.destroy()); // a server that never closes it fails the test, not hangs it
+  const closed = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
+  const connected = new Promise((resolve) => socket.once('connect', resolve));
+  return { socket, connected, closed, send: async (text: string) => { await connected; socket.write(text); return closed; } };
+}
+
+/** Resolves once the venue holds exactly n connections. */
+async function connectionsReach(venue: Venue, n: number): Promise<void> {
+  const count = () => new Promise<number>((resolve, reject) => venue.app.server.getConnections((error, c) => (error ? reject(error) : resolve(c))));
+  for (const deadline = Date.now() + 5_000; Date.now() < deadline;) {
+    if (await count() === n) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`the venue holds ${await count()} connections, not ${n}`);
+}
+
+test('an address holds a bounded number of connections: over the cap a request gets 429 TOO_MANY_CONNECTIONS and is not carried out, a silent one is closed, a socket upgrade is refused; a freed slot serves again', async () => {
+  const venue = await Venue.start({ server: { connectionsPerAddress: 3 } });
+  try {
+    const trader = await venue.trader('capped@example.com', { USDT: '100000' });
+    const signedOrder = (clientOrderId: string): string => {
+      const body = JSON.stringify({ market: 'BTC-USDT', side: 'buy', type: 'limit', price: '30000.00', quantity: '0.0100', client_order_id: clientOrderId });
+      const timestamp = String(Date.now());
+      const signature = createHmac('sha256', trader.secret).update(`${timestamp}POST/api/v1/orders${body}`).digest('hex');
+      return `POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nConnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n`
+        + `x-bourse-key: ${trader.key}\r\nx-bourse-timestamp: ${timestamp}\r\nx-bourse-signature: ${signature}\r\n\r\n${body}`;
+    };
+    venue.app.server.closeIdleConnections(); // the setup's kept-alive connections
+    await connectionsReach(venue, 0);
+    const held = [rawConnection(venue.url), rawConnection(venue.url), rawConnection(venue.url)];
+    await connectionsReach(venue, 3);
+
+    const over = await rawConnection(venue.url).send(signedOrder('over-the-cap'));
+    assert.match(over, /^HTTP\/1\.1 429 /);
+    assert.match(over, /\r\nconnection: close\r\n/i);
+    assert.equal(JSON.parse(over.slice(over.indexOf('\r\n\r\n') + 4)).error.code, 'TOO_MANY_CONNECTIONS');
+    const started = Date.now();
+    const silentOver = await rawConnection(venue.url).closed;
+    assert.equal(silentOver, '');
+    assert.ok(Date.now() - started < 4_000, `a silent connection over the cap was held ${Date.now() - started} ms`);
+    const upgrade = await rawConnection(venue.url).send('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    assert.match(upgrade, /^HTTP\/1\.1 429 [^]*TOO_MANY_CONNECTIONS/);
+
+    held[0]!.socket.destroy();
+    await connectionsReach(venue, 2);
+    const placed = await rawConnection(venue.url).send(signedOrder('in-a-freed-slot'));
+    assert.match(placed, /^HTTP\/1\.1 201 /);
+    for (const connection of held) connection.socket.destroy();
+    await connectionsReach(venue, 0);
+    const refused = await venue.signed(trader, 'GET', '/api/v1/orders?client_order_id=over-the-cap');
+    assert.deepEqual(refused.body.orders, [], 'the order refused at the door was not placed');
+    assert.equal((await venue.signed(trader, 'GET', '/api/v1/orders?client_order_id=in-a-freed-slot')).body.orders.length, 1);
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('connections from a trusted reverse proxy are not capped: it carries many clients', async () => {
+  const venue = await Venue.start({ server: { connectionsPerAddress: 2, trustProxy: ['127.0.0.1'] } });
+  try {
+    venue.app.server.closeIdleConnections();
+    await connectionsReach(venue, 0);
+    const held = Array.from({ length: 4 }, () => rawConnection(venue.url));
+    await connectionsReach(venue, 4);
+    const answer = await rawConnection(venue.url).send('GET /api/v1/time HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await connectionsReach(venue, 4); // none of the held ones was closed as over a cap
+    for (const connection of held) connection.socket.destroy();
   } finally {
     await venue.stop();
   }

@@ -27,7 +27,7 @@ export async function startServer(options: StartOptions): Promise<void> {
   });
   const app = await buildServer(exchange, {
     logger: true, bodyLimitBytes: config.server.bodyLimitBytes, keyWeightPerSecond: config.server.keyWeightPerSecond, ipWeightPerSecond: config.server.ipWeightPerSecond,
-    requestTimeoutMs: config.server.requestTimeoutMs, trustProxy: config.server.trustProxy, adminAllow: config.server.adminAllow,
+    requestTimeoutMs: config.server.requestTimeoutMs, trustProxy: config.server.trustProxy, adminAllow: config.server.adminAllow, connectionsPerAddress: config.server.connectionsPerAddress,
     ws: { messagesPerSecond: config.server.wsMessagesPerSecond, depthIntervalMs: config.server.wsDepthIntervalMs, socketsPerAddress: config.server.wsSocketsPerAddress },
   });
   const marketMaker = options.demo ? new DemoMarketMaker(exchange) : null;

@@ -4,11 +4,13 @@
  * {"error": {"code", "message"}} with a 4xx status, and nothing a client sends may cause a 5xx.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import proxyAddr from '@fastify/proxy-addr';
 import Fastify, { LogController } from 'fastify';
 import { parse as parseJson } from 'secure-json-parse';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { capConnectionsPerAddress } from './connection-cap.js';
 import { registerMetrics } from './metrics.js';
 import { documentRoute } from './route-docs.js';
 import type { SignedHook } from './route-docs.js';
@@ -57,6 +59,8 @@ export interface ServerOptions {
   trustProxy?: string[];
   /** Addresses or CIDR blocks the admin API answers (default loopback only: 127.0.0.0/8, ::1). */
   adminAllow?: string[];
+  /** TCP connections (HTTP and WebSocket) one address may hold open; 0: no cap (default 500). */
+  connectionsPerAddress?: number;
   ws?: Partial<WsOptions>;
 }
 
@@ -74,6 +78,8 @@ export interface Gateway {
   chargeSubjects: (ip: string, key: string | null, weight: number) => void;
   /** The client's address for a raw request (a socket upgrade), as clientIp gives it for routes. */
   addressOf: (raw: IncomingMessage) => string;
+  /** Whether a connection came in over its address's connection cap (see connection-cap.ts). */
+  connectionRefused: (socket: Socket) => boolean;
 }
 
 /** The token of an `Authorization: Bearer …` header, or '' (sessions and the admin API). */
@@ -113,6 +119,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // answer: by default Node ends such a socket at once, so an order placed that way was carried
   // out without the client ever learning its id. The socket closes after the last answer.
   (app.server as typeof app.server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  const connections = capConnectionsPerAddress(app.server, options.connectionsPerAddress ?? 500, (peer) => trust !== null && trust(peer, 0));
 
   app.decorateRequest('rawBody', '');
   app.decorateRequest('apiKey', null);
@@ -179,7 +186,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     return wait > 0 ? rateLimited(wait) : undefined;
   };
   app.setNotFoundHandler((request, reply) => {
-    const limited = chargeAddress(request, 1);
+    const limited = refusedAtTheDoor(request, reply) ?? chargeAddress(request, 1);
     if (limited !== undefined) throw limited;
     return reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
@@ -199,10 +206,17 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     void reply.header('connection', 'close');
     return new ApiError(503, 'UNAVAILABLE', 'the exchange is shutting down; retry shortly', 1);
   };
+  const overConnectionCap = (reply: FastifyReply): ApiError => {
+    void reply.header('connection', 'close');
+    return new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${options.connectionsPerAddress ?? 500} open connections per address`, 1);
+  };
+  /** Why a request is refused before anything is done for it, if it is. */
+  const refusedAtTheDoor = (request: FastifyRequest, reply: FastifyReply): ApiError | undefined =>
+    shuttingDown ? shuttingDownError(reply) : connections.refused(request.raw.socket) ? overConnectionCap(reply) : undefined;
   app.addHook('onRoute', documentRoute);
   app.addHook('onRoute', (route) => {
     const weight = route.config?.weight ?? 1;
-    const charge: RouteHook = (request, reply, done) => done(shuttingDown ? shuttingDownError(reply) : chargeAddress(request, weight));
+    const charge: RouteHook = (request, reply, done) => done(refusedAtTheDoor(request, reply) ?? chargeAddress(request, weight));
     route.onRequest = route.onRequest === undefined ? [charge] : [charge, ...[route.onRequest].flat()];
   });
 
@@ -257,7 +271,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     ...(exchange.sequencer.failed === null ? {} : { error: exchange.sequencer.failed.message }),
     read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
   }));
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, connectionRefused: (socket) => connections.refused(socket) };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });

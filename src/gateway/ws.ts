@@ -124,6 +124,10 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       socket.destroy();
       return;
     }
+    if (gateway.connectionRefused(request.socket)) {
+      refuseUpgrade(socket, 1, 'TOO_MANY_CONNECTIONS', 'too many open connections from this address');
+      return;
+    }
     const ip = gateway.addressOf(request);
     try {
       gateway.chargeSubjects(ip, null, 1);
