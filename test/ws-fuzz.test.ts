@@ -52,6 +52,8 @@ const frame = fc.oneof(
   { weight: 1, arbitrary: fc.string({ maxLength: 100 }) },
   // Orders the engine takes, so that the run also goes past validation into the book.
   { weight: 1, arbitrary: fc.record({ id: fc.nat(), side: fc.constantFrom('buy', 'sell') }).map(({ id, side }) => JSON.stringify({ op: 'place', id, order: { market: 'BTC-USDT', side, type: 'limit', price: side === 'buy' ? '30000.00' : '90000.00', quantity: '0.0100' } })) },
+  // Subscriptions the server takes (the record above made none in one run of 600).
+  { weight: 1, arbitrary: fc.record({ channel: fc.constantFrom('depth', 'trades', 'ticker'), market: fc.constantFrom('BTC-USDT', 'ETH-BTC') }).map(({ channel, market }) => JSON.stringify({ op: 'subscribe', channel, market })) },
   { weight: 1, arbitrary: fc.constantFrom(...PROTOTYPE_KEYS).map((interval) => JSON.stringify({ op: 'subscribe', channel: 'candles', market: 'BTC-USDT', interval })) },
   { weight: 1, arbitrary: fc.constantFrom(...PROTOTYPE_KEYS).map((op) => JSON.stringify({ op, channel: 'depth', market: 'BTC-USDT' })) },
 );
