@@ -119,7 +119,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // answer: by default Node ends such a socket at once, so an order placed that way was carried
   // out without the client ever learning its id. The socket closes after the last answer.
   (app.server as typeof app.server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
-  const connections = capConnectionsPerAddress(app.server, options.connectionsPerAddress ?? 500, (peer) => trust !== null && trust(peer, 0));
+  const connectionCap = options.connectionsPerAddress ?? 500;
+  const connections = capConnectionsPerAddress(app.server, connectionCap, (peer) => trust !== null && trust(peer, 0));
 
   app.decorateRequest('rawBody', '');
   app.decorateRequest('apiKey', null);
@@ -208,7 +209,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   };
   const overConnectionCap = (reply: FastifyReply): ApiError => {
     void reply.header('connection', 'close');
-    return new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${options.connectionsPerAddress ?? 500} open connections per address`, 1);
+    return new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${connectionCap} open connections per address`, 1);
   };
   /** Why a request is refused before anything is done for it, if it is. */
   const refusedAtTheDoor = (request: FastifyRequest, reply: FastifyReply): ApiError | undefined =>
