@@ -6,6 +6,7 @@ import { Venue } from './support/venue.js';
 import { WebSocket } from 'ws';
 import { SocketClient } from './support/ws-client.js';
 import { crc32 } from 'node:zlib';
+import { rmSync } from 'node:fs';
 import type { WireLevel } from '../src/marketdata/depth.js';
 
 /** The checksum as the README tells a client to compute it, written here rather than imported from the server. */
@@ -310,6 +311,33 @@ test('cancel-on-disconnect holds when the server shuts down: the sockets it clos
   } finally {
     await again.stop();
   }
+});
+
+test('sockets that try to open while the server stops are refused with 503, and none holds the stop up', async () => {
+  const venue = await Venue.start({ server: { ipWeightPerSecond: 1_000_000, ws: { socketsPerAddress: 100_000 } } });
+  const url = `${venue.url.replace('http', 'ws')}/ws`;
+  const refusals: number[] = [];
+  const attempt = (): Promise<void> => new Promise((resolve) => {
+    const socket = new WebSocket(url);
+    socket.on('open', () => resolve());
+    socket.on('error', () => resolve());
+    socket.on('unexpected-response', (_request, response) => { refusals.push(response.statusCode ?? 0); resolve(); });
+  });
+  await Promise.all(Array.from({ length: 20 }, attempt));
+  // Before, a socket opened after the stop had closed the open ones was never closed, and the
+  // stop waited for it for ever.
+  const spam = setInterval(() => { for (let i = 0; i < 5; i++) void attempt(); }, 1);
+  await new Promise((r) => setTimeout(r, 30)); // upgrades in flight as the stop begins
+  try {
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([venue.app.close(), new Promise((_, reject) => { bound = setTimeout(() => reject(new Error('the stop is held up by a socket')), 5_000); })]);
+    clearTimeout(bound);
+  } finally {
+    clearInterval(spam);
+    venue.exchange.close();
+    rmSync(venue.dataDir, { recursive: true, force: true });
+  }
+  assert.deepEqual(refusals.filter((status) => status !== 503), [], 'the only refusal is the shutdown\'s');
 });
 
 test('a consumer that stops reading is closed with 1008 instead of buffering without bound', async () => {

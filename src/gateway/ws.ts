@@ -109,10 +109,12 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
 
   /** Open sockets per address subject (addressSubject), for socketsPerAddress. */
   const openByAddress = new Map<string, number>();
-  const refuseUpgrade = (socket: Duplex, retryAfterSeconds: number, code: string, message: string): void => {
+  const refuseUpgrade = (socket: Duplex, retryAfterSeconds: number, code: string, message: string, status = '429 Too Many Requests'): void => {
     const body = JSON.stringify(errorBody(code, message));
-    socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${retryAfterSeconds}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(`HTTP/1.1 ${status}\r\nRetry-After: ${retryAfterSeconds}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   };
+  /** Set as the server starts closing: a socket opened after the open ones were closed would hold the stop up. */
+  let closing = false;
 
   // An upgrade is a request like any other: it draws on its address's budget, and an address
   // holds a bounded number of sockets, each of which costs memory for as long as it is open.
@@ -122,6 +124,10 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     socket.on('error', () => socket.destroy());
     if ((request.url ?? '').split('?')[0] !== '/ws') {
       socket.destroy();
+      return;
+    }
+    if (closing) {
+      refuseUpgrade(socket, 1, 'UNAVAILABLE', 'the exchange is shutting down; retry shortly', '503 Service Unavailable');
       return;
     }
     if (gateway.connectionRefused(request.socket)) {
@@ -527,6 +533,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   // A shutdown is a disconnect too: wait until every closed socket's cancel-on-disconnect is
   // journaled, while the sequencer still takes commands.
   app.addHook('preClose', async () => {
+    closing = true;
     clearInterval(heartbeat);
     if (depthTimer !== null) clearTimeout(depthTimer);
     const closed = [...wss.clients].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
