@@ -11,7 +11,7 @@
  *   DATA/lock.db      held by the one process that has the folder open (FolderLock)
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from './core/index.js';
 import { Authenticator, DEFAULT_AUTH_OPTIONS } from './identity/auth.js';
@@ -126,6 +126,7 @@ export class Exchange {
     // Before anything is read or written. Kept if opening fails below: threads it started may still
     // hold the journal, and the process that failed to open a venue exits anyway.
     const lock = await FolderLock.take(dataDir, options.lockWaitMs ?? LOCK_WAIT_MS);
+    const identity = openIdentity(dataDir);
     const clock = options.clock ?? Date.now;
     // Whatever the previous run received, it received before now: from here on, a request signed
     // earlier may be one it already carried out (the replay cache did not survive the restart).
@@ -177,7 +178,6 @@ export class Exchange {
     });
     sequencer.onCommitted((envelope, events) => orderTimes.apply(envelope.ts, events));
 
-    const identity = new IdentityStore(join(dataDir, 'identity.db'), loadMasterKey(join(dataDir, 'master.key')));
     const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth, signedNotBefore: startedAt });
     const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
     const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, orderTimes, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread, lock);
@@ -313,6 +313,21 @@ function rebuildLocked(dataDir: string): { lastSeq: number; seconds: number } {
     journal.close();
     projector.close();
   }
+}
+
+/** The identity store, refused (before anything else starts) if the master key does not open its secrets. */
+function openIdentity(dataDir: string): IdentityStore {
+  const masterKeyFile = join(dataDir, 'master.key');
+  const masterKey = loadMasterKey(masterKeyFile);
+  const identity = new IdentityStore(join(dataDir, 'identity.db'), masterKey.key);
+  if (identity.masterKeyOpensSecrets()) return identity;
+  identity.close();
+  // Not left behind: a second start would otherwise meet the wrong key in the file.
+  if (masterKey.created) rmSync(masterKeyFile);
+  const remedy = masterKey.created
+    ? `${masterKeyFile} was missing: put the original back (or set BOURSE_MASTER_KEY to it)`
+    : `restore the key they were sealed with in ${masterKey.origin}`;
+  throw new Error(`the API and two-factor secrets in ${join(dataDir, 'identity.db')} were sealed with another master key than ${masterKey.origin}; every signed request would fail, so the exchange does not start: ${remedy}`);
 }
 
 function loadAdminToken(path: string): string {

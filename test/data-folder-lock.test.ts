@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,22 +14,7 @@ import { promisify } from 'node:util';
 import { Exchange } from '../src/exchange.js';
 import { FolderInUseError } from '../src/journal/index.js';
 import { call } from './support/api-client.js';
-import { admin, CLI, startServer } from './support/server-process.js';
-
-/** Runs the CLI to its end (a server it starts is stopped); its exit code, stdout and stderr. */
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes('"started"')) child.kill('SIGTERM'); // a server that should not have started
-    });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { admin, CLI, runCli, startServer } from './support/server-process.js';
 
 test('a second server on a data folder in use is refused and the first keeps serving; a server started as the holder is SIGKILLed gets the folder', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-lock-'));
@@ -37,13 +22,13 @@ test('a second server on a data folder in use is refused and the first keeps ser
   try {
     const first = await startServer(dataDir);
     children.push(first.child);
-    const second = await run(['start', '--demo', '--port', '0', '--data', dataDir]);
+    const second = await runCli(['start', '--demo', '--port', '0', '--data', dataDir]);
     assert.equal(second.code, 1, 'the second server exits');
     assert.match(second.stderr, /is in use by another Bourse process \(pid \d+, serving http:\/\/127\.0\.0\.1:\d+\)/);
     assert.ok(second.stderr.includes(`pid ${first.child.pid}`), 'the message names the holder');
     assert.doesNotMatch(second.stdout, /"started"/);
 
-    const rebuild = await run(['rebuild', '--data', dataDir]);
+    const rebuild = await runCli(['rebuild', '--data', dataDir]);
     assert.equal(rebuild.code, 1, 'the read model is not rebuilt under a running server');
     assert.match(rebuild.stderr, /in use by another Bourse process/);
 

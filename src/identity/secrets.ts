@@ -12,11 +12,20 @@ const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, key
 export const MASTER_KEY_BYTES = 32;
 
 /** Reads the master key (hex) from the environment or the key file, creating the file on first use. */
-export function loadMasterKey(path: string): Buffer {
+export interface MasterKey {
+  key: Buffer;
+  /** Where it came from: BOURSE_MASTER_KEY, or the file's path. */
+  origin: string;
+  /** Whether the file was missing and has just been made with a new key. */
+  created: boolean;
+}
+
+export function loadMasterKey(path: string): MasterKey {
   const fromEnv = process.env.BOURSE_MASTER_KEY;
-  if (fromEnv !== undefined && fromEnv !== '') return parseKey(fromEnv, 'BOURSE_MASTER_KEY');
-  if (!existsSync(path)) writeFileSync(path, `${randomBytes(MASTER_KEY_BYTES).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-  return parseKey(readFileSync(path, 'utf8').trim(), path);
+  if (fromEnv !== undefined && fromEnv !== '') return { key: parseKey(fromEnv, 'BOURSE_MASTER_KEY'), origin: 'BOURSE_MASTER_KEY', created: false };
+  const created = !existsSync(path);
+  if (created) writeFileSync(path, `${randomBytes(MASTER_KEY_BYTES).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  return { key: parseKey(readFileSync(path, 'utf8').trim(), path), origin: path, created };
 }
 
 function parseKey(hex: string, origin: string): Buffer {

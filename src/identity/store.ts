@@ -125,6 +125,24 @@ export class IdentityStore {
     `);
   }
 
+  /**
+   * Whether the master key opens the secrets already sealed here (one API key's or one user's
+   * TOTP secret is tried; with none, any key does). With another key every signed request would
+   * fail, so the exchange refuses to start instead.
+   */
+  masterKeyOpensSecrets(): boolean {
+    const sealed = (this.db.prepare('SELECT secret_sealed AS sealed, key AS context FROM api_keys LIMIT 1').get()
+      ?? this.db.prepare("SELECT totp_secret_sealed AS sealed, 'totp:' || id AS context FROM users WHERE totp_secret_sealed IS NOT NULL LIMIT 1").get()) as
+      { sealed: Buffer; context: string } | undefined;
+    if (sealed === undefined) return true;
+    try {
+      unseal(this.masterKey, sealed.sealed, sealed.context);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async createUser(email: string, password: string, now: number): Promise<UserRecord> {
     const normalized = email.trim().toLowerCase();
     if (!EMAIL.test(normalized)) throw new IdentityError('INVALID_EMAIL', 'email is not valid');

@@ -28,3 +28,18 @@ export async function admin(url: string, dataDir: string, path: string, body?: u
   assert.ok(response.status < 300, JSON.stringify(response.body));
   return response.body;
 }
+
+/** Runs the CLI to its end (a server it starts is stopped at once); its exit code, stdout and stderr. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes('"started"')) child.kill('SIGTERM'); // a server that should not have started
+    });
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
