@@ -4,6 +4,7 @@ import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { connect } from 'node:net';
+import { rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
 
 test('over the request-weight limit: 429 with Retry-After, for keys and for IPs', async () => {
@@ -247,6 +248,32 @@ test('an address holds a bounded number of connections: over the cap a request g
     assert.equal((await venue.signed(trader, 'GET', '/api/v1/orders?client_order_id=in-a-freed-slot')).body.orders.length, 1);
   } finally {
     await venue.stop();
+  }
+});
+
+test('a request that arrives while the server stops gets 503 UNAVAILABLE in this API\'s format and closes its connection', async () => {
+  const venue = await Venue.start();
+  try {
+    const connection = rawConnection(venue.url);
+    await connection.connected;
+    // A request still coming in keeps its connection busy, so the stop neither closes it nor
+    // finishes before it: the next request on it arrives while the server stops.
+    connection.socket.write('POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{');
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = venue.app.close();
+    await new Promise((r) => setTimeout(r, 100));
+    connection.socket.write('}GET /api/v1/time HTTP/1.1\r\nHost: x\r\n\r\n');
+    const answers = (await connection.closed).split(/(?=HTTP\/1\.1 )/);
+    await stopped;
+    assert.equal(answers.length, 2, answers.join('|'));
+    assert.match(answers[0]!, /^HTTP\/1\.1 401 /, 'the request taken before the stop is answered as ever');
+    assert.match(answers[1]!, /^HTTP\/1\.1 503 /);
+    assert.match(answers[1]!, /\r\nconnection: close\r\n/i);
+    assert.match(answers[1]!, /\r\nretry-after: 1\r\n/i);
+    assert.equal(JSON.parse(answers[1]!.slice(answers[1]!.indexOf('\r\n\r\n') + 4)).error.code, 'UNAVAILABLE');
+  } finally {
+    venue.exchange.close();
+    rmSync(venue.dataDir, { recursive: true, force: true });
   }
 });
 

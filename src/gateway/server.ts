@@ -78,8 +78,11 @@ export interface Gateway {
   chargeSubjects: (ip: string, key: string | null, weight: number) => void;
   /** The client's address for a raw request (a socket upgrade), as clientIp gives it for routes. */
   addressOf: (raw: IncomingMessage) => string;
-  /** Whether a connection came in over its address's connection cap (see connection-cap.ts). */
-  connectionRefused: (socket: Socket) => boolean;
+  /**
+   * Why anything arriving on this connection is refused before it is looked at, if it is: the
+   * server is stopping (503), or the connection came in over its address's cap (429).
+   */
+  refusedAtTheDoor: (socket: Socket) => ApiError | undefined;
 }
 
 /** The token of an `Authorization: Bearer …` header, or '' (sessions and the admin API). */
@@ -187,7 +190,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     return wait > 0 ? rateLimited(wait) : undefined;
   };
   app.setNotFoundHandler((request, reply) => {
-    const limited = refusedAtTheDoor(request, reply) ?? chargeAddress(request, 1);
+    const limited = refusedRequest(request, reply) ?? chargeAddress(request, 1);
     if (limited !== undefined) throw limited;
     return reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
@@ -203,21 +206,20 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     app.server.once('close', () => clearInterval(sweep));
     done();
   });
-  const shuttingDownError = (reply: FastifyReply): ApiError => {
-    void reply.header('connection', 'close');
-    return new ApiError(503, 'UNAVAILABLE', 'the exchange is shutting down; retry shortly', 1);
+  const refusedAtTheDoor = (socket: Socket): ApiError | undefined =>
+    shuttingDown ? new ApiError(503, 'UNAVAILABLE', 'the exchange is shutting down; retry shortly', 1)
+      : connections.refused(socket) ? new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${connectionCap} open connections per address`, 1)
+        : undefined;
+  /** The same for a request, whose answer then closes the connection. */
+  const refusedRequest = (request: FastifyRequest, reply: FastifyReply): ApiError | undefined => {
+    const refusal = refusedAtTheDoor(request.raw.socket);
+    if (refusal !== undefined) void reply.header('connection', 'close');
+    return refusal;
   };
-  const overConnectionCap = (reply: FastifyReply): ApiError => {
-    void reply.header('connection', 'close');
-    return new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${connectionCap} open connections per address`, 1);
-  };
-  /** Why a request is refused before anything is done for it, if it is. */
-  const refusedAtTheDoor = (request: FastifyRequest, reply: FastifyReply): ApiError | undefined =>
-    shuttingDown ? shuttingDownError(reply) : connections.refused(request.raw.socket) ? overConnectionCap(reply) : undefined;
   app.addHook('onRoute', documentRoute);
   app.addHook('onRoute', (route) => {
     const weight = route.config?.weight ?? 1;
-    const charge: RouteHook = (request, reply, done) => done(refusedAtTheDoor(request, reply) ?? chargeAddress(request, weight));
+    const charge: RouteHook = (request, reply, done) => done(refusedRequest(request, reply) ?? chargeAddress(request, weight));
     route.onRequest = route.onRequest === undefined ? [charge] : [charge, ...[route.onRequest].flat()];
   });
 
@@ -272,7 +274,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     ...(exchange.sequencer.failed === null ? {} : { error: exchange.sequencer.failed.message }),
     read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
   }));
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, connectionRefused: (socket) => connections.refused(socket) };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });

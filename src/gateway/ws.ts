@@ -14,6 +14,7 @@
  * A consumer that reads too slowly stops getting depth updates (it gets a fresh snapshot once it
  * catches up); one that falls far behind is closed with 1008.
  */
+import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import fastJson from 'fast-json-stringify';
@@ -109,12 +110,10 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
 
   /** Open sockets per address subject (addressSubject), for socketsPerAddress. */
   const openByAddress = new Map<string, number>();
-  const refuseUpgrade = (socket: Duplex, retryAfterSeconds: number, code: string, message: string, status = '429 Too Many Requests'): void => {
+  const refuseUpgrade = (socket: Duplex, retryAfterSeconds: number, code: string, message: string, status = 429): void => {
     const body = JSON.stringify(errorBody(code, message));
-    socket.end(`HTTP/1.1 ${status}\r\nRetry-After: ${retryAfterSeconds}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nRetry-After: ${retryAfterSeconds}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   };
-  /** Set as the server starts closing: a socket opened after the open ones were closed would hold the stop up. */
-  let closing = false;
 
   // An upgrade is a request like any other: it draws on its address's budget, and an address
   // holds a bounded number of sockets, each of which costs memory for as long as it is open.
@@ -126,12 +125,11 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       socket.destroy();
       return;
     }
-    if (closing) {
-      refuseUpgrade(socket, 1, 'UNAVAILABLE', 'the exchange is shutting down; retry shortly', '503 Service Unavailable');
-      return;
-    }
-    if (gateway.connectionRefused(request.socket)) {
-      refuseUpgrade(socket, 1, 'TOO_MANY_CONNECTIONS', 'too many open connections from this address');
+    // Once the server is stopping, a socket opened after the open ones were closed would hold the
+    // stop up for ever: refused, like one on a connection over its address's cap.
+    const refusal = gateway.refusedAtTheDoor(request.socket);
+    if (refusal !== undefined) {
+      refuseUpgrade(socket, refusal.retryAfterSeconds ?? 1, refusal.code, refusal.message, refusal.status);
       return;
     }
     const ip = gateway.addressOf(request);
@@ -533,7 +531,6 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   // A shutdown is a disconnect too: wait until every closed socket's cancel-on-disconnect is
   // journaled, while the sequencer still takes commands.
   app.addHook('preClose', async () => {
-    closing = true;
     clearInterval(heartbeat);
     if (depthTimer !== null) clearTimeout(depthTimer);
     const closed = [...wss.clients].map((socket) => new Promise((resolve) => socket.once('close', resolve)));

@@ -11,7 +11,6 @@ const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, key
 
 export const MASTER_KEY_BYTES = 32;
 
-/** Reads the master key (hex) from the environment or the key file, creating the file on first use. */
 export interface MasterKey {
   key: Buffer;
   /** Where it came from: BOURSE_MASTER_KEY, or the file's path. */
@@ -20,6 +19,7 @@ export interface MasterKey {
   created: boolean;
 }
 
+/** Reads the master key (hex) from the environment or the key file, creating the file on first use. */
 export function loadMasterKey(path: string): MasterKey {
   const fromEnv = process.env.BOURSE_MASTER_KEY;
   if (fromEnv !== undefined && fromEnv !== '') return { key: parseKey(fromEnv, 'BOURSE_MASTER_KEY'), origin: 'BOURSE_MASTER_KEY', created: false };
