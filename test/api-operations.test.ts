@@ -121,7 +121,7 @@ test('the read model rebuilt from the journal equals the one kept live', async (
   }
 });
 
-test('an invariant broken in the replica of the engine halts trading: health says why, new orders get 503, acknowledged ones stay', async () => {
+test('an invariant broken in the replica of the engine halts trading: health answers 503 and says why, new orders get 503, acknowledged ones stay', async () => {
   const first = await Venue.start();
   const buyer = await first.trader('audit@example.com', { USDT: '10000' });
   const breakAt = first.exchange.sequencer.lastSeq + 1;
@@ -141,6 +141,7 @@ test('an invariant broken in the replica of the engine halts trading: health say
       health = await call(venue.url, 'GET', '/health');
     }
     assert.equal(health.body.status, 'failed');
+    assert.equal(health.status, 503, 'a probe or load balancer reading the status takes the venue out');
     assert.match(health.body.error, new RegExp(`engine invariants broken at seq ${breakAt}: `));
     const refused = await venue.signed(buyer, 'POST', '/api/v1/orders', { ...order, price: '29000.00' });
     assert.equal(refused.status, 503);
@@ -154,7 +155,7 @@ test('an invariant broken in the replica of the engine halts trading: health say
   }
 });
 
-test('a failed read-model thread is restarted, catches up from the journal, and health recovers', async () => {
+test('a failed read-model thread is restarted, catches up from the journal, and health recovers (200 throughout: trading goes on)', async () => {
   const first = await Venue.start();
   const buyer = await first.trader('restart-buyer@example.com', { USDT: '10000' });
   const seller = await first.trader('restart-seller@example.com', { BTC: '1' });
@@ -177,6 +178,7 @@ test('a failed read-model thread is restarted, catches up from the journal, and 
       health = await call(venue.url, 'GET', '/health');
     }
     assert.match(health.body.read_model, /^failed: test hook: projection fails at seq/);
+    assert.equal(health.status, 200, 'trading goes on, so probes keep the venue in');
     // Trading goes on while the read model is down.
     const another = await venue.signed(buyer, 'POST', '/api/v1/orders', { ...order, side: 'buy', price: '29000.00' });
     assert.equal(another.status, 201);

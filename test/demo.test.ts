@@ -6,7 +6,8 @@ import { DemoMarketMaker } from '../src/demo/market-maker.js';
 
 test('the demo market maker keeps every demo book quoted and the tape moving', async () => {
   const venue = await Venue.start();
-  const maker = new DemoMarketMaker(venue.exchange, { intervalMs: 50, levels: 4, takeProbability: 1 });
+  const errors: unknown[] = [];
+  const maker = new DemoMarketMaker(venue.exchange, (error) => errors.push(error), { intervalMs: 50, levels: 4, takeProbability: 1 });
   try {
     await maker.start();
     const markets = ['BTC-USDT', 'ETH-USDT', 'ETH-BTC', 'BTC-EUR'];
@@ -23,6 +24,7 @@ test('the demo market maker keeps every demo book quoted and the tape moving', a
       assert.ok(trades.body.trades.length > 0, `${market} trades`);
     }
     venue.exchange.engine.checkInvariants();
+    assert.deepEqual(errors, []);
   } finally {
     maker.stop();
     await venue.stop();
@@ -31,7 +33,7 @@ test('the demo market maker keeps every demo book quoted and the tape moving', a
 
 test('the demo book is deep enough for a newcomer: a 1,000 USDT market buy on BTC-USDT fills in full without emptying the asks', async () => {
   const venue = await Venue.start();
-  const maker = new DemoMarketMaker(venue.exchange, { intervalMs: 60_000, levels: 6, takeProbability: 0 });
+  const maker = new DemoMarketMaker(venue.exchange, (error) => assert.fail(String(error)), { intervalMs: 60_000, levels: 6, takeProbability: 0 });
   try {
     await maker.start();
     maker.stop();
@@ -44,6 +46,27 @@ test('the demo book is deep enough for a newcomer: a 1,000 USDT market buy on BT
     assert.equal(bought.body.status, 'FILLED', JSON.stringify(bought.body));
     const after = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth');
     assert.ok(after.body.asks.length > 0, 'asks remain');
+  } finally {
+    maker.stop();
+    await venue.stop();
+  }
+});
+
+test('a demo market maker that cannot set up its traders says why and leaves the exchange serving', async () => {
+  const venue = await Venue.start();
+  const errors: unknown[] = [];
+  const maker = new DemoMarketMaker(venue.exchange, (error) => errors.push(error), { intervalMs: 50, levels: 4, takeProbability: 1 });
+  try {
+    // What a full disk does to the journal, without one: the sequencer takes no more commands.
+    venue.exchange.sequencer.halt(new Error('test: the journal failed'));
+    await maker.start();
+    assert.equal(errors.length, 1);
+    assert.match(String(errors[0]), /not accepting commands: test: the journal failed/);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(errors.length, 1, 'it did not start quoting');
+    const health = await call(venue.url, 'GET', '/health');
+    assert.equal(health.status, 503);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/markets')).status, 200, 'reads still answer');
   } finally {
     maker.stop();
     await venue.stop();

@@ -30,7 +30,7 @@ export async function startServer(options: StartOptions): Promise<void> {
     requestTimeoutMs: config.server.requestTimeoutMs, trustProxy: config.server.trustProxy, adminAllow: config.server.adminAllow, connectionsPerAddress: config.server.connectionsPerAddress,
     ws: { messagesPerSecond: config.server.wsMessagesPerSecond, depthIntervalMs: config.server.wsDepthIntervalMs, socketsPerAddress: config.server.wsSocketsPerAddress },
   });
-  const marketMaker = options.demo ? new DemoMarketMaker(exchange) : null;
+  const marketMaker = options.demo ? new DemoMarketMaker(exchange, (error) => app.log.error({ err: error }, 'demo market maker')) : null;
   const serverFile = join(options.dataDir, 'server.json');
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

@@ -35,11 +35,25 @@ export class DemoMarketMaker {
   private readonly reference = new Map<string, number>();
   private running = false;
 
-  constructor(private readonly exchange: Exchange, private readonly options: MarketMakerOptions = DEFAULT_OPTIONS) {}
+  /**
+   * `onError` hears what stopped the demo from starting or from quoting once (a full disk, say):
+   * the exchange goes on serving without it, and says why in its health.
+   */
+  constructor(
+    private readonly exchange: Exchange,
+    private readonly onError: (error: unknown) => void,
+    private readonly options: MarketMakerOptions = DEFAULT_OPTIONS,
+  ) {}
 
+  /** Funds the two traders and starts quoting; gives up (telling onError) if they cannot be set up. */
   async start(): Promise<void> {
-    this.makerAccount = await this.trader('market-maker@demo.bourse');
-    this.takerAccount = await this.trader('market-taker@demo.bourse');
+    try {
+      this.makerAccount = await this.trader('market-maker@demo.bourse');
+      this.takerAccount = await this.trader('market-taker@demo.bourse');
+    } catch (error) {
+      this.onError(error);
+      return;
+    }
     for (const market of this.exchange.engine.marketList) {
       const reference = REFERENCE[market.id];
       if (reference === undefined) continue;
@@ -89,6 +103,8 @@ export class DemoMarketMaker {
         }
         await Promise.all(commands.map((cmd) => this.exchange.submit(cmd).catch(() => undefined)));
       }
+    } catch (error) {
+      this.onError(error);
     } finally {
       this.running = false;
     }

@@ -1,12 +1,25 @@
 /** The native API's error format: {"error": {"code": "...", "message": "..."}} with a fitting status. */
 import type { Engine, EngineEvent, PlaceOrder, RejectReason } from '../core/index.js';
 import { IdentityError } from '../identity/store.js';
+import { SequencerClosedError, SequencerOverloadedError } from '../journal/index.js';
 import { rejectionMessage } from './rejections.js';
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterSeconds?: number) {
     super(message);
   }
+}
+
+/**
+ * A refusal that comes from the exchange's own state, not from the request (the client may retry
+ * later), as the API error it is; null for anything else. Shared by HTTP and the socket.
+ */
+export function serviceRefusal(error: unknown): ApiError | null {
+  if (error instanceof SequencerOverloadedError) return new ApiError(503, 'OVERLOADED', 'the exchange is busy; retry shortly', 1);
+  if (error instanceof SequencerClosedError) return new ApiError(503, 'UNAVAILABLE', 'the exchange is not accepting commands');
+  // better-sqlite3's error for a disk with no space left, from an identity or funding write.
+  if ((error as { code?: unknown } | null)?.code === 'SQLITE_FULL') return new ApiError(503, 'UNAVAILABLE', 'the server has no disk space left');
+  return null;
 }
 
 export function errorBody(code: string, message: string): { error: { code: string; message: string } } {

@@ -20,15 +20,24 @@ import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
 import { RateLimiter } from '../identity/rate-limit.js';
 import { addressSubject, LOOPBACK, unwrapIpv4 } from '../identity/ip.js';
-import { ApiError, errorBody } from './errors.js';
+import { ApiError, errorBody, serviceRefusal } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerFundingRoutes } from './funding-routes.js';
 import { FundingError } from '../funding/service.js';
-import { SequencerClosedError, SequencerOverloadedError } from '../journal/index.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
 import type { WsOptions } from './ws.js';
+import { STRING } from './wire.js';
+
+const HEALTH = {
+  type: 'object', required: ['status', 'seq', 'read_model'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'failed'] }, seq: { type: 'integer' },
+    error: { ...STRING, description: 'why the exchange stopped taking commands' },
+    read_model: { ...STRING, description: "'ok', or 'failed: …' while a new projection thread catches up" },
+  },
+} as const;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -142,14 +151,12 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   });
 
   app.setErrorHandler((error: Error & { validation?: unknown; statusCode?: number; code?: string }, request, reply) => {
-    if (error instanceof ApiError) {
-      if (error.retryAfterSeconds !== undefined) void reply.header('Retry-After', String(error.retryAfterSeconds));
-      return reply.status(error.status).send(errorBody(error.code, error.message));
+    const refusal = error instanceof ApiError ? error : serviceRefusal(error);
+    if (refusal !== null) {
+      if (refusal.retryAfterSeconds !== undefined) void reply.header('Retry-After', String(refusal.retryAfterSeconds));
+      return reply.status(refusal.status).send(errorBody(refusal.code, refusal.message));
     }
     if (error instanceof FundingError) return reply.status(error.status).send(errorBody(error.code, error.message));
-    // Load and shutdown, not the request: the client may retry.
-    if (error instanceof SequencerOverloadedError) return reply.status(503).header('Retry-After', '1').send(errorBody('OVERLOADED', 'the exchange is busy; retry shortly'));
-    if (error instanceof SequencerClosedError) return reply.status(503).send(errorBody('UNAVAILABLE', 'the exchange is not accepting commands'));
     if (error.validation !== undefined) return reply.status(400).send(errorBody('INVALID_REQUEST', error.message));
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       const code = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BODY_TOO_LARGE'
@@ -269,11 +276,16 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // Whoever opens the server's address in a browser lands on the API documentation.
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs/', 302));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/health', { schema: { tags: ['operations'] } }, async () => ({
-    status: exchange.sequencer.failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq,
-    ...(exchange.sequencer.failed === null ? {} : { error: exchange.sequencer.failed.message }),
-    read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
-  }));
+  // Probes and load balancers read the status: 503 once the exchange takes no commands. A failed
+  // read model alone keeps 200, since trading goes on while a new projection thread catches up.
+  app.get('/health', { schema: { tags: ['operations'], response: { 200: HEALTH, 503: HEALTH } } }, async (_request, reply) => {
+    const failed = exchange.sequencer.failed;
+    return reply.status(failed === null ? 200 : 503).send({
+      status: failed === null ? 'ok' : 'failed', seq: exchange.sequencer.lastSeq,
+      ...(failed === null ? {} : { error: failed.message }),
+      read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
+    });
+  });
   const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

@@ -31,7 +31,7 @@ import { DepthPublisher, marketsTouched } from '../marketdata/depth.js';
 import { CANDLE_INTERVALS } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
-import { ApiError, errorBody, throwIfRejected } from './errors.js';
+import { ApiError, errorBody, serviceRefusal, throwIfRejected } from './errors.js';
 import { idFrom } from './ids.js';
 import { addressSubject } from '../identity/ip.js';
 import { actingAccount } from './account-scope.js';
@@ -489,8 +489,9 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         return;
       }
       handle(client, message).catch((error: unknown) => {
-        const e = error instanceof ApiError ? error : new ApiError(500, 'INTERNAL', 'internal error');
-        if (!(error instanceof ApiError)) app.log.error({ err: error }, 'websocket handler failed');
+        const refusal = error instanceof ApiError ? error : serviceRefusal(error);
+        const e = refusal ?? new ApiError(500, 'INTERNAL', 'internal error');
+        if (refusal === null) app.log.error({ err: error }, 'websocket handler failed');
         reply(client, { event: 'error', id: message.id, error: { code: e.code, message: e.message } });
       });
     });

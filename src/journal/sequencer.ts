@@ -78,8 +78,8 @@ export class SequencerOverloadedError extends Error {
 }
 
 export class SequencerClosedError extends Error {
-  constructor(reason: string) {
-    super(`the sequencer is not accepting commands: ${reason}`);
+  constructor(reason: string, cause?: Error) {
+    super(`the sequencer is not accepting commands: ${reason}`, { cause });
     this.name = 'SequencerClosedError';
   }
 }
@@ -290,8 +290,10 @@ export class Sequencer {
 
   private fail(error: Error, pending: Pending[]): void {
     this.failure = error;
-    for (const p of pending) p.reject(error);
-    for (const p of this.queue.splice(0)) p.reject(error);
+    // Callers see one kind of refusal whatever stopped the sequencer (the journal, the engine, a halt).
+    const refusal = new SequencerClosedError(error.message, error);
+    for (const p of pending) p.reject(refusal);
+    for (const p of this.queue.splice(0)) p.reject(refusal);
   }
 
   get failed(): Error | null {
