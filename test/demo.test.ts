@@ -7,7 +7,7 @@ import { DemoMarketMaker } from '../src/demo/market-maker.js';
 test('the demo market maker keeps every demo book quoted and the tape moving', async () => {
   const venue = await Venue.start();
   const errors: unknown[] = [];
-  const maker = new DemoMarketMaker(venue.exchange, (error) => errors.push(error), { intervalMs: 50, levels: 4, takeProbability: 1 });
+  const maker = new DemoMarketMaker(venue.exchange, (error) => errors.push(error), { intervalMs: 50, requoteEvery: 5, levels: 4, takeProbability: 1 });
   try {
     await maker.start();
     const markets = ['BTC-USDT', 'ETH-USDT', 'ETH-BTC', 'BTC-EUR'];
@@ -33,7 +33,7 @@ test('the demo market maker keeps every demo book quoted and the tape moving', a
 
 test('the demo book is deep enough for a newcomer: a 1,000 USDT market buy on BTC-USDT fills in full without emptying the asks', async () => {
   const venue = await Venue.start();
-  const maker = new DemoMarketMaker(venue.exchange, (error) => assert.fail(String(error)), { intervalMs: 60_000, levels: 6, takeProbability: 0 });
+  const maker = new DemoMarketMaker(venue.exchange, (error) => assert.fail(String(error)), { intervalMs: 60_000, requoteEvery: 5, levels: 6, takeProbability: 0 });
   try {
     await maker.start();
     maker.stop();
@@ -55,7 +55,7 @@ test('the demo book is deep enough for a newcomer: a 1,000 USDT market buy on BT
 test('a demo market maker that cannot set up its traders says why and leaves the exchange serving', async () => {
   const venue = await Venue.start();
   const errors: unknown[] = [];
-  const maker = new DemoMarketMaker(venue.exchange, (error) => errors.push(error), { intervalMs: 50, levels: 4, takeProbability: 1 });
+  const maker = new DemoMarketMaker(venue.exchange, (error) => errors.push(error), { intervalMs: 50, requoteEvery: 5, levels: 4, takeProbability: 1 });
   try {
     // What a full disk does to the journal, without one: the sequencer takes no more commands.
     venue.exchange.sequencer.halt(new Error('test: the journal failed'));
@@ -67,6 +67,30 @@ test('a demo market maker that cannot set up its traders says why and leaves the
     const health = await call(venue.url, 'GET', '/health');
     assert.equal(health.status, 503);
     assert.equal((await call(venue.url, 'GET', '/api/v1/markets')).status, 200, 'reads still answer');
+  } finally {
+    maker.stop();
+    await venue.stop();
+  }
+});
+
+test('between re-quotes the taker trades against the standing ladder and the maker sends no new quotes (each ladder is journaled for good)', async () => {
+  const venue = await Venue.start();
+  const errors: unknown[] = [];
+  const maker = new DemoMarketMaker(venue.exchange, (error) => errors.push(error), { intervalMs: 40, requoteEvery: 1_000, levels: 4, takeProbability: 1 });
+  try {
+    await maker.start();
+    const makerAccount = venue.exchange.identity.userByEmail('market-maker@demo.bourse')!.account;
+    const ladder = new Set(venue.exchange.engine.openOrdersOf(makerAccount, { limit: 1_000 }).map((o) => o.orderId));
+    assert.equal(ladder.size, 4 * 2 * 4, 'four levels a side on each of the four demo markets');
+    const tape = async (): Promise<number> => (await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/trades')).body.trades.length;
+    const tradedAtStart = await tape();
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && (await tape()) < tradedAtStart + 3) await new Promise((r) => setTimeout(r, 40));
+    maker.stop();
+    assert.ok((await tape()) >= tradedAtStart + 3, 'the taker kept trading');
+    const after = venue.exchange.engine.openOrdersOf(makerAccount, { limit: 1_000 });
+    assert.ok(after.length > 0 && after.every((o) => ladder.has(o.orderId)), 'only the first ladder\'s orders are open: nothing was quoted anew');
+    assert.deepEqual(errors, []);
   } finally {
     maker.stop();
     await venue.stop();

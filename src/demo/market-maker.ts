@@ -11,12 +11,19 @@ import { parseMinor } from '../money/index.js';
 
 export interface MarketMakerOptions {
   intervalMs: number;
+  /**
+   * The maker moves its price and quotes its ladder anew every this many intervals (and at the
+   * start); the taker may trade at every one. Each new ladder is a cancel and 2 × levels orders
+   * per market, which the journal keeps for good: quoting every second, the demo wrote about
+   * 2 GB a day.
+   */
+  requoteEvery: number;
   levels: number;
   /** Chance per market and interval that the taker trades. */
   takeProbability: number;
 }
 
-const DEFAULT_OPTIONS: MarketMakerOptions = { intervalMs: 1_000, levels: 6, takeProbability: 0.5 };
+const DEFAULT_OPTIONS: MarketMakerOptions = { intervalMs: 1_000, requoteEvery: 5, levels: 6, takeProbability: 0.5 };
 
 /** Reference prices in whole quote units per whole base unit, as decimal strings. */
 const REFERENCE: Record<string, string> = { 'BTC-USDT': '65000', 'ETH-USDT': '3200', 'ETH-BTC': '0.049', 'BTC-EUR': '60000' };
@@ -34,6 +41,7 @@ export class DemoMarketMaker {
   private takerAccount = 0;
   private readonly reference = new Map<string, number>();
   private running = false;
+  private ticks = 0;
 
   /**
    * `onError` hears what stopped the demo from starting or from quoting once (a full disk, say):
@@ -85,14 +93,16 @@ export class DemoMarketMaker {
   private async tick(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    const requote = this.ticks % this.options.requoteEvery === 0;
+    this.ticks += 1;
     try {
       for (const market of this.exchange.engine.marketList) {
         const reference = this.reference.get(market.id);
         if (reference === undefined || market.state !== 'trading') continue;
-        const next = this.drift(market, reference);
+        const next = requote ? this.drift(market, reference) : reference;
         this.reference.set(market.id, next);
-        const commands: Command[] = [{ type: 'cancel_all', account: this.makerAccount, market: market.id }];
-        for (let level = 1; level <= this.options.levels; level++) {
+        const commands: Command[] = requote ? [{ type: 'cancel_all', account: this.makerAccount, market: market.id }] : [];
+        for (let level = 1; requote && level <= this.options.levels; level++) {
           const offset = Math.max(market.tick, Math.round((next * level) / 2_000 / market.tick) * market.tick);
           const quantity = this.levelQuantity(market, next, level);
           commands.push({ type: 'place_order', account: this.makerAccount, market: market.id, side: 'buy', orderType: 'limit', price: this.onTick(market, next - offset), quantity, stp: 'cancel_maker' });
