@@ -4,6 +4,7 @@
  * ("0.001" = 0.1 %), price bands fractions of the last price ("0.4" … "2.5").
  */
 import { readFileSync } from 'node:fs';
+import { configProblems } from './config-schema.js';
 import type { Command, Engine } from './core/index.js';
 import { parseMinor } from './money/index.js';
 import { DEFAULT_FUNDING } from './funding/config.js';
@@ -69,6 +70,8 @@ export function loadConfig(path: string | undefined): Config {
   } catch (error) {
     throw new Error(`cannot read config ${path}: ${(error as Error).message}`);
   }
+  const problems = configProblems(file);
+  if (problems.length > 0) throw new Error(`config ${path}: ${problems.join('; ')}`);
   return {
     server: { ...DEFAULT_CONFIG.server, ...file.server },
     auth: { ...DEFAULT_CONFIG.auth, ...file.auth },

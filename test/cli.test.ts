@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCli } from './support/server-process.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -53,7 +54,6 @@ test('bourse start creates a private data folder, seeds the demo venue once, shu
 });
 
 test('bourse start --config creates the configured assets and markets and listens where it says', async () => {
-  const { writeFileSync } = await import('node:fs');
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-config-'));
   try {
     const config = JSON.parse((await import('node:fs')).readFileSync(fileURLToPath(new URL('../../config.example.json', import.meta.url)), 'utf8')) as { server: { port: number } };
@@ -118,6 +118,32 @@ test('bourse admin drives a running server: users and their KYC, keys listed and
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('bourse start refuses a config file with an unknown setting or a value of the wrong type, naming each problem, and starts nothing', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-bad-config-'));
+  try {
+    const path = join(dataDir, 'bourse.json');
+    writeFileSync(path, JSON.stringify({
+      server: { prot: 9000, trustProxy: '10.0.0.1', keyWeightPerSecond: '100' },
+      auth: { lockoutMs: 1.5 },
+      servr: {},
+      markets: [{ base: 'BTC', quote: 'USDT', tick: '0.01' }],
+      funding: { assets: [{ asset: 'BTC', network: 'bitcoim' }] },
+    }));
+    const run = await runCli(['start', '--config', path, '--port', '0', '--data', dataDir]);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '', 'nothing started');
+    const message = (JSON.parse(run.stderr) as { error: string }).error;
+    for (const problem of [
+      'server: unknown setting "prot"', 'server.trustProxy: must be array', 'server.keyWeightPerSecond: must be integer',
+      'auth.lockoutMs: must be integer', 'the file: unknown setting "servr"', 'markets.0: missing "lot"',
+      'funding.assets.0.network: must be one of bitcoin, ethereum, ripple, stellar, nem',
+    ]) assert.ok(message.includes(problem), `${problem} in ${message}`);
+    assert.ok(message.startsWith(`config ${path}: `));
+  } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

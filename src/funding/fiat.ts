@@ -11,7 +11,8 @@
 import { electronicFormatIBAN, isValidBIC, isValidIBAN } from 'ibantools';
 import { clabe } from 'clabe-validator';
 
-export type Rail = 'sepa' | 'spei';
+export const RAILS = ['sepa', 'spei'] as const;
+export type Rail = (typeof RAILS)[number];
 
 export interface BankDetails { rail: Rail; holder: string; iban?: string; bic?: string; clabe?: string }
 

@@ -21,8 +21,10 @@ import { keccak_256 } from '@noble/hashes/sha3.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 
-export type Network = 'bitcoin' | 'ethereum' | 'ripple' | 'stellar' | 'nem';
-export type TagKind = 'dt' | 'memoId' | 'message';
+export const NETWORKS = ['bitcoin', 'ethereum', 'ripple', 'stellar', 'nem'] as const;
+export type Network = (typeof NETWORKS)[number];
+export const TAG_KINDS = ['dt', 'memoId', 'message'] as const;
+export type TagKind = (typeof TAG_KINDS)[number];
 
 /** SLIP-132 version bytes of zpub (BIP84 mainnet, public). */
 const ZPUB_VERSIONS = { private: 0x04b2430c, public: 0x04b24746 };
