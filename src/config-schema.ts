@@ -39,6 +39,7 @@ export const CONFIG_SCHEMA = section({
       }, ['asset']),
     },
   }),
+  backups: section({ dir: { type: 'string', minLength: 1 } }),
   assets: { type: 'array', items: section({ code: { type: 'string' }, precision: integer(0, 18), minFee: decimal }, ['code', 'precision']) },
   markets: {
     type: 'array',

@@ -26,6 +26,8 @@ export interface Config {
   journal: { snapshotEvery: number; writerThread: boolean };
   /** Deposits and withdrawals per asset (see src/funding/config.ts). */
   funding: FundingConfig;
+  /** dir: where `bourse admin backup` writes, each backup a folder of its own (default DATA/backups). */
+  backups: { dir?: string };
   /** Created on start when missing (existing ones are left as they are). */
   assets: AssetConfig[];
   markets: MarketConfig[];
@@ -42,6 +44,7 @@ export const DEFAULT_CONFIG: Config = {
   auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000 },
   journal: { snapshotEvery: 100_000, writerThread: true },
   funding: DEFAULT_FUNDING,
+  backups: {},
   assets: [],
   markets: [],
 };
@@ -77,6 +80,7 @@ export function loadConfig(path: string | undefined): Config {
     auth: { ...DEFAULT_CONFIG.auth, ...file.auth },
     journal: { ...DEFAULT_CONFIG.journal, ...file.journal },
     funding: { ...DEFAULT_CONFIG.funding, ...file.funding },
+    backups: { ...file.backups },
     assets: file.assets ?? [],
     markets: file.markets ?? [],
   };

@@ -32,10 +32,14 @@ import { openFundingDb } from './funding/store.js';
 import type Database from 'better-sqlite3';
 import { DEMO_VENUE, venueCommands } from './config.js';
 import type { Config } from './config.js';
+import { backUp, BackupTargetError } from './backup.js';
+import type { BackupReport } from './backup.js';
 
 export interface ExchangeOptions {
   dataDir: string;
   demo?: boolean;
+  /** Where backups go, each in a folder of its own (default DATA/backups; best on another disk). */
+  backupDir?: string;
   /**
    * Commands between snapshots (default SNAPSHOT_EVERY). With the writer thread, the read-model
    * thread snapshots its replica of the engine, so that the engine thread never stops for one.
@@ -94,6 +98,7 @@ export class Exchange {
     readonly chain: SimulatedChain,
     private readonly projection: ProjectionThread | null,
     private readonly lock: FolderLock,
+    readonly backupDir: string,
   ) {}
 
   /** Resolves once the read model includes every command acknowledged so far (read your writes). */
@@ -113,6 +118,7 @@ export class Exchange {
   }
 
   private fundingValue: FundingService | null = null;
+  private backupRunning = false;
 
   get funding(): FundingService {
     if (this.fundingValue === null) throw new Error('funding is not open');
@@ -180,7 +186,7 @@ export class Exchange {
 
     const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth, signedNotBefore: startedAt });
     const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
-    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, orderTimes, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread, lock);
+    const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, orderTimes, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread, lock, options.backupDir ?? join(dataDir, 'backups'));
     if (options.demo) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
     if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();
@@ -208,6 +214,23 @@ export class Exchange {
   }
 
   /** Creates a user (identity) and its engine user and account. */
+  /**
+   * Backs the exchange up into the new folder `name` of backupDir while it keeps trading
+   * (src/backup.ts); one backup at a time. Only the operator's configuration says where backups
+   * may go: the admin API names a folder, never a path.
+   */
+  async backup(name: string): Promise<BackupReport> {
+    if (this.backupRunning) throw new BackupTargetError('BACKUP_RUNNING', 'a backup is already running');
+    this.backupRunning = true;
+    try {
+      return await backUp({
+        dataDir: this.dataDir, lastSeq: () => this.sequencer.lastSeq, copyIdentity: (to) => this.identity.copyTo(to), fundingDb: this.fundingDb,
+      }, this.backupDir, name, this.clock);
+    } finally {
+      this.backupRunning = false;
+    }
+  }
+
   async createUser(email: string, password: string): Promise<UserRecord> {
     const user = await this.identity.createUser(email, password, this.clock());
     await this.reconcileUsers();

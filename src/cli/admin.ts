@@ -87,6 +87,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'withdrawal' && verb === 'list') {
     method = 'GET';
     path = `/withdrawals${typeof options.state === 'string' ? `?state=${encodeURIComponent(options.state)}` : ''}`;
+  } else if (noun === 'backup') {
+    path = '/backups';
+    body = typeof options.name === 'string' ? { name: options.name } : {};
   } else if (noun === 'fiat' && verb === 'deposit') {
     path = '/fiat/deposits';
     body = { reference: need(options, 'reference'), asset: need(options, 'asset'), amount: need(options, 'amount'), bank_reference: need(options, 'bank-reference'), operator: need(options, 'operator') };

@@ -67,6 +67,7 @@ const USAGE = `usage:
                 withdrawal reject --id N --operator NAME --reason TEXT
                 withdrawal fail --id N --operator NAME --reason TEXT     (stuck before the chain took it)
                 fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
+                backup [--name NAME]   (journal, identity and funding at one instant, into backups.dir/NAME; default NAME: the time)
                 (each takes --data DIR, default ./data, or --url URL)
 `;
 
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
       kyc: { type: 'string' },
       level: { type: 'string' },
       key: { type: 'string' },
+      name: { type: 'string' },
     },
   });
   if (values.help || positionals[0] === 'help') {

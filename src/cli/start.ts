@@ -4,7 +4,7 @@
  * flight, commit what is queued, snapshot and close.
  */
 import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Exchange } from '../exchange.js';
 import { buildServer } from '../gateway/server.js';
 import { DemoMarketMaker } from '../demo/market-maker.js';
@@ -19,7 +19,7 @@ function print(value: unknown): void {
 export async function startServer(options: StartOptions): Promise<void> {
   const { config } = options;
   const exchange = await Exchange.open({
-    dataDir: options.dataDir, demo: options.demo, snapshotEvery: config.journal.snapshotEvery, writerThread: config.journal.writerThread, auth: config.auth,
+    dataDir: options.dataDir, demo: options.demo, backupDir: config.backups.dir === undefined ? undefined : resolve(config.backups.dir), snapshotEvery: config.journal.snapshotEvery, writerThread: config.journal.writerThread, auth: config.auth,
     venue: { assets: config.assets, markets: config.markets },
     funding: config.funding.assets.length > 0 ? config.funding : undefined,
     // Test hook of the crash-point tests; never set in production.

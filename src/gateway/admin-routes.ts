@@ -17,6 +17,7 @@ import { marketOut } from './market-views.js';
 import { allows, blockList } from '../identity/ip.js';
 import { bearerToken, clientIp } from './server.js';
 import { DEFAULT_MAX_OPEN_ORDERS } from '../config.js';
+import { BACKUP_NAME, backupName, BackupTargetError } from '../backup.js';
 
 const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
@@ -57,6 +58,23 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     const user = await identityCall(() => exchange.createUser(request.body.email, request.body.password));
     void reply.status(201);
     return { id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level };
+  });
+
+  app.post<{ Body: { name?: string } }>('/backups', {
+    schema: { body: { type: 'object', additionalProperties: false, properties: { name: { type: 'string', pattern: BACKUP_NAME.source } } } },
+  }, async (request, reply) => {
+    try {
+      const report = await exchange.backup(request.body?.name ?? backupName(exchange.clock()));
+      void reply.status(201);
+      return report;
+    } catch (error) {
+      if (error instanceof BackupTargetError) {
+        const status = error.code === 'INVALID_BACKUP_NAME' ? 400 : error.code === 'BACKUP_DIR_UNUSABLE' ? 500 : 409;
+        throw new ApiError(status, error.code, error.message);
+      }
+      // The operator needs the reason (a full disk, say); the partial copy is gone.
+      throw new ApiError(500, 'BACKUP_FAILED', `backup failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   });
 
   app.post<{ Body: { email: string; kyc: KycStatus; level: number } }>('/users/kyc', {

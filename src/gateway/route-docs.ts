@@ -65,6 +65,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'GET /api/v1/auth/apikeys': [SESSION, "The user's API keys (never their secrets)"],
   'POST /api/v1/auth/apikeys': [SESSION, 'Create an API key; its secret is shown once'],
   'DELETE /api/v1/auth/apikeys/:key': [SESSION, 'Revoke an API key'],
+  'POST /admin/v1/backups': [ADMIN, 'Back the exchange up while it trades: journal, identity and funding at one instant, in a new folder of the configured backups.dir'],
   'POST /admin/v1/users': [ADMIN, 'Create a user and its account'],
   'POST /admin/v1/users/kyc': [ADMIN, "Set a user's KYC status and level"],
   'POST /admin/v1/apikeys': [ADMIN, 'Create an API key for a user; its secret is shown once'],

@@ -335,6 +335,11 @@ export class IdentityStore {
     return this.sql('UPDATE api_keys SET revoked_at = ? WHERE key = ? AND user_id = ? AND revoked_at IS NULL').run(now, key, userId).changes === 1;
   }
 
+  /** Writes a consistent copy of the store to the new file `path` (for backups). */
+  copyTo(path: string): void {
+    this.db.prepare('VACUUM INTO ?').run(path);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

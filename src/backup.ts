@@ -1,0 +1,76 @@
+/**
+ * A backup of a running exchange: the journal, the identity store and the funding store as they
+ * stood at one instant, which is what a restore needs. Start-up already repairs any state a crash
+ * can leave between those stores (identity rows before their engine commands, funding steps
+ * re-driven from their rows and holds), and a backup taken at one instant is such a state.
+ *
+ * The identity and funding stores are written only by this thread, so copying both in one
+ * synchronous step, and reading the last acknowledged seq in the same step, fixes the instant.
+ * The journal, the large one, is then copied on a thread of its own and cut back to that seq.
+ * The read model is left out: it is rebuilt from the journal on the first start. So is the master
+ * key, which must be kept apart from the data and its backups.
+ */
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { copyJournalInWorker } from './journal/journal-copy.js';
+
+export interface BackupSources {
+  dataDir: string;
+  /** The last acknowledged seq (everything up to it is durable). */
+  lastSeq(): number;
+  copyIdentity(path: string): void;
+  fundingDb: Database.Database;
+}
+
+export interface BackupReport {
+  path: string;
+  last_seq: number;
+  files: { name: string; bytes: number }[];
+  seconds: number;
+}
+
+/** A backup refused before it began: a name it cannot use, a folder it cannot make, or one already running. */
+export class BackupTargetError extends Error {
+  constructor(readonly code: 'INVALID_BACKUP_NAME' | 'BACKUP_EXISTS' | 'BACKUP_DIR_UNUSABLE' | 'BACKUP_RUNNING', message: string) {
+    super(message);
+  }
+}
+
+/** The file that says a backup is complete, written last. */
+export const BACKUP_MANIFEST = 'backup.json';
+
+/** A backup's folder name: letters, digits, '.', '_' and '-', not starting with a dot. */
+export const BACKUP_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/;
+
+/** The default name of a backup taken at `ms`: 20261207T073500Z, say. */
+export function backupName(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+export async function backUp(sources: BackupSources, backupDir: string, name: string, now: () => number): Promise<BackupReport> {
+  if (!BACKUP_NAME.test(name)) throw new BackupTargetError('INVALID_BACKUP_NAME', 'a backup name is 1 to 100 letters, digits, ".", "_" or "-", not starting with "."');
+  const path = join(backupDir, name);
+  if (existsSync(path)) throw new BackupTargetError('BACKUP_EXISTS', `there is already a backup ${name} in ${backupDir}`);
+  const started = performance.now();
+  try {
+    mkdirSync(backupDir, { recursive: true, mode: 0o700 });
+    mkdirSync(path, { mode: 0o700 });
+  } catch (error) {
+    throw new BackupTargetError('BACKUP_DIR_UNUSABLE', `cannot make ${path}: ${(error as Error).message}`);
+  }
+  try {
+    sources.copyIdentity(join(path, 'identity.db'));
+    sources.fundingDb.prepare('VACUUM INTO ?').run(join(path, 'funding.db'));
+    const lastSeq = sources.lastSeq();
+    await copyJournalInWorker({ source: join(sources.dataDir, 'journal.db'), dest: join(path, 'journal.db'), lastSeq });
+    const files = ['journal.db', 'identity.db', 'funding.db'].map((name) => ({ name, bytes: statSync(join(path, name)).size }));
+    const report: BackupReport = { path, last_seq: lastSeq, files, seconds: Math.round(performance.now() - started) / 1000 };
+    const manifest = { ...report, taken_at: new Date(now()).toISOString(), restore: 'copy these files into an empty data folder, add the master key (DATA/master.key or BOURSE_MASTER_KEY), then bourse start; the read model is rebuilt from the journal' };
+    writeFileSync(join(path, BACKUP_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+    return report;
+  } catch (error) {
+    rmSync(path, { recursive: true, force: true });
+    throw error;
+  }
+}

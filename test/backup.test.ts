@@ -1,0 +1,102 @@
+/**
+ * Backups of a running exchange (`POST /admin/v1/backups`, `bourse admin backup`): taken while
+ * orders flow, restored into a fresh folder with the master key, they give exactly what was
+ * acknowledged at the backup's instant. They go only where the operator's configuration says.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './support/server-process.js';
+import { Venue } from './support/venue.js';
+
+const order = (price: string, side = 'buy'): Record<string, string> => ({ market: 'BTC-USDT', side, type: 'limit', price, quantity: '0.0010' });
+
+test('a backup taken while orders flow restores to exactly what was acknowledged at its instant: same seq and open orders, keys still sign, read model rebuilt, journal verified', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'bourse-backup-'));
+  const venue = await Venue.start({ backupDir: join(scratch, 'backups') });
+  const backupDir = join(scratch, 'backups', 'before-the-burst-ends');
+  const restoredDir = join(scratch, 'restored');
+  let restored: Venue | null = null;
+  try {
+    const alice = await venue.trader('backup-alice@example.com', { USDT: '100000' });
+    const bob = await venue.trader('backup-bob@example.com', { BTC: '1' });
+    assert.equal((await venue.signed(alice, 'POST', '/api/v1/orders', order('30000.00'))).status, 201);
+    const sold = await venue.signed(bob, 'POST', '/api/v1/orders', order('30000.00', 'sell'));
+    assert.equal(sold.body.status, 'FILLED');
+
+    const burst = Array.from({ length: 80 }, (_, i) => venue.signed(alice, 'POST', '/api/v1/orders', order(`${20000 + i}.00`)));
+    const backup = await venue.admin('/backups', { name: 'before-the-burst-ends' });
+    const placed = await Promise.all(burst);
+    assert.equal(backup.status, 201, JSON.stringify(backup.body));
+    assert.equal(backup.body.path, backupDir);
+    assert.ok(placed.every((p) => p.status === 201));
+    const seq: number = backup.body.last_seq;
+    assert.deepEqual(backup.body.files.map((f: { name: string }) => f.name), ['journal.db', 'identity.db', 'funding.db']);
+    assert.deepEqual(readdirSync(backupDir).sort(), ['backup.json', 'funding.db', 'identity.db', 'journal.db'], 'no master key, no read model');
+    assert.equal(statSync(backupDir).mode & 0o777, 0o700);
+
+    const liveOpen = (await venue.signed(alice, 'GET', '/api/v1/orders?status=open&limit=500')).body.orders.map((o: { id: string }) => o.id);
+    // An order's id is the seq of the command that placed it.
+    const acknowledgedByThen = liveOpen.filter((id: string) => Number(id) <= seq);
+
+    mkdirSync(restoredDir);
+    for (const file of ['journal.db', 'identity.db', 'funding.db']) copyFileSync(join(backupDir, file), join(restoredDir, file));
+    copyFileSync(join(venue.dataDir, 'master.key'), join(restoredDir, 'master.key'));
+    restored = await Venue.start({ dataDir: restoredDir });
+    assert.equal(restored.exchange.sequencer.lastSeq, seq);
+    const restoredOpen = await restored.signed(alice, 'GET', '/api/v1/orders?status=open&limit=500');
+    assert.equal(restoredOpen.status, 200, 'the key made before the backup still signs');
+    assert.deepEqual(new Set(restoredOpen.body.orders.map((o: { id: string }) => o.id)), new Set(acknowledgedByThen));
+    const fills = await restored.signed(bob, 'GET', '/api/v1/trades');
+    assert.equal(fills.body.trades.length, 1, 'the read model was rebuilt from the journal');
+    const balance = await restored.signed(bob, 'GET', '/api/v1/balances');
+    assert.equal(balance.body.balances.find((b: { asset: string }) => b.asset === 'BTC').total, '0.99900000');
+    await restored.stop(true);
+    restored = null;
+
+    const verified = await runCli(['verify', '--data', restoredDir]);
+    assert.equal(verified.code, 0, verified.stderr);
+    const report = JSON.parse(verified.stdout) as { lastSeq: number; violations: string[] };
+    assert.equal(report.lastSeq, seq);
+    assert.deepEqual(report.violations, []);
+  } finally {
+    await restored?.stop(true);
+    await venue.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+test('a backup is refused a name that is not a plain folder name, a name already taken, or while another runs; bourse admin backup names it by the time unless told', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'bourse-backup-'));
+  const backupDir = join(scratch, 'backups');
+  const venue = await Venue.start({ backupDir });
+  try {
+    for (const name of ['../escape', '/etc', '.hidden', 'a/b', '', 'x'.repeat(101)]) {
+      const refused = await venue.admin('/backups', { name });
+      assert.equal(refused.status, 400, `${name}: ${JSON.stringify(refused.body)}`);
+    }
+    assert.equal((await venue.admin('/backups', { path: join(scratch, 'elsewhere') })).status, 400, 'no path from the API');
+    assert.ok(!existsSync(join(scratch, 'elsewhere')) && !existsSync(join(scratch, 'escape')));
+
+    const [first, second] = await Promise.all([venue.admin('/backups', { name: 'one' }), venue.admin('/backups', { name: 'two' })]);
+    assert.deepEqual([first.status, second.status].sort(), [201, 409]);
+    assert.equal((first.status === 409 ? first : second).body.error.code, 'BACKUP_RUNNING');
+    const taken = first.status === 201 ? 'one' : 'two';
+    const again = await venue.admin('/backups', { name: taken });
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error.code, 'BACKUP_EXISTS');
+    assert.ok(existsSync(join(backupDir, taken, 'backup.json')), 'the first backup is untouched');
+
+    const cli = await runCli(['admin', 'backup', '--url', venue.url, '--data', venue.dataDir]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const answer = JSON.parse(cli.stdout) as { path: string; last_seq: number };
+    assert.match(answer.path, new RegExp(`^${backupDir}/\\d{8}T\\d{6}Z$`));
+    assert.equal(answer.last_seq, venue.exchange.sequencer.lastSeq);
+    assert.deepEqual(readdirSync(backupDir).sort(), [taken, answer.path.slice(backupDir.length + 1)].sort());
+  } finally {
+    await venue.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
