@@ -213,7 +213,6 @@ export class Exchange {
     if (refused !== undefined) throw new Error(`setup refused: ${JSON.stringify(refused)}`);
   }
 
-  /** Creates a user (identity) and its engine user and account. */
   /**
    * Backs the exchange up into the new folder `name` of backupDir while it keeps trading
    * (src/backup.ts); one backup at a time. Only the operator's configuration says where backups
@@ -231,6 +230,7 @@ export class Exchange {
     }
   }
 
+  /** Creates a user (identity) and its engine user and account. */
   async createUser(email: string, password: string): Promise<UserRecord> {
     const user = await this.identity.createUser(email, password, this.clock());
     await this.reconcileUsers();

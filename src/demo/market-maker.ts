@@ -45,7 +45,7 @@ export class DemoMarketMaker {
 
   /**
    * `onError` hears what stopped the demo from starting or from quoting once (a full disk, say):
-   * the exchange goes on serving without it, and says why in its health.
+   * the exchange goes on serving without it.
    */
   constructor(
     private readonly exchange: Exchange,
