@@ -10,7 +10,7 @@
  * The read model is left out: it is rebuilt from the journal on the first start. So is the master
  * key, which must be kept apart from the data and its backups.
  */
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { copyJournalInWorker } from './journal/journal-copy.js';
@@ -73,4 +73,25 @@ export async function backUp(sources: BackupSources, backupDir: string, name: st
     rmSync(path, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** When the newest complete backup was taken and the seq it holds. */
+export interface BackupMark { takenAt: number; lastSeq: number }
+
+/** The newest complete backup in `backupDir` (one whose manifest was written), or null. */
+export function newestBackup(backupDir: string): BackupMark | null {
+  if (!existsSync(backupDir)) return null;
+  let newest: BackupMark | null = null;
+  for (const name of readdirSync(backupDir)) {
+    const manifest = join(backupDir, name, BACKUP_MANIFEST);
+    if (!existsSync(manifest)) continue;
+    try {
+      const { taken_at: takenAt, last_seq: lastSeq } = JSON.parse(readFileSync(manifest, 'utf8')) as { taken_at: string; last_seq: number };
+      const mark = { takenAt: Date.parse(takenAt), lastSeq };
+      if (Number.isFinite(mark.takenAt) && (newest === null || mark.takenAt > newest.takenAt)) newest = mark;
+    } catch {
+      // A manifest that cannot be read is not a backup to count on.
+    }
+  }
+  return newest;
 }

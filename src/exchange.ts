@@ -32,8 +32,8 @@ import { openFundingDb } from './funding/store.js';
 import type Database from 'better-sqlite3';
 import { DEMO_VENUE, venueCommands } from './config.js';
 import type { Config } from './config.js';
-import { backUp, BackupTargetError } from './backup.js';
-import type { BackupReport } from './backup.js';
+import { backUp, BackupTargetError, newestBackup } from './backup.js';
+import type { BackupMark, BackupReport } from './backup.js';
 
 export interface ExchangeOptions {
   dataDir: string;
@@ -119,6 +119,9 @@ export class Exchange {
 
   private fundingValue: FundingService | null = null;
   private backupRunning = false;
+  /** The newest complete backup (read from backupDir at start), and backups that failed since start. */
+  lastBackup: BackupMark | null = null;
+  backupFailures = 0;
 
   get funding(): FundingService {
     if (this.fundingValue === null) throw new Error('funding is not open');
@@ -187,6 +190,7 @@ export class Exchange {
     const auth = new Authenticator(identity, { ...DEFAULT_AUTH_OPTIONS, ...options.auth, signedNotBefore: startedAt });
     const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
     const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, orderTimes, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread, lock, options.backupDir ?? join(dataDir, 'backups'));
+    exchange.lastBackup = newestBackup(exchange.backupDir);
     if (options.demo) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
     if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();
@@ -222,9 +226,15 @@ export class Exchange {
     if (this.backupRunning) throw new BackupTargetError('BACKUP_RUNNING', 'a backup is already running');
     this.backupRunning = true;
     try {
-      return await backUp({
+      const takenAt = this.clock();
+      const report = await backUp({
         dataDir: this.dataDir, lastSeq: () => this.sequencer.lastSeq, copyIdentity: (to) => this.identity.copyTo(to), fundingDb: this.fundingDb,
-      }, this.backupDir, name, this.clock);
+      }, this.backupDir, name, () => takenAt);
+      this.lastBackup = { takenAt, lastSeq: report.last_seq };
+      return report;
+    } catch (error) {
+      if (!(error instanceof BackupTargetError)) this.backupFailures += 1;
+      throw error;
     } finally {
       this.backupRunning = false;
     }

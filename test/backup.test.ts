@@ -100,3 +100,31 @@ test('a backup is refused a name that is not a plain folder name, a name already
     rmSync(scratch, { recursive: true, force: true });
   }
 });
+
+test('/metrics shows when the newest backup was taken and what seq it holds, also after a restart, so that an operator can alert on a stale one', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'bourse-backup-'));
+  const backupDir = join(scratch, 'backups');
+  let venue = await Venue.start({ backupDir });
+  try {
+    const metric = async (name: string): Promise<number> => {
+      const text = await (await fetch(`${venue.url}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    };
+    assert.equal(await metric('bourse_backup_last_timestamp_seconds'), 0);
+    assert.equal(await metric('bourse_backup_last_seq'), 0);
+    const before = Date.now();
+    const backup = await venue.admin('/backups', { name: 'first' });
+    assert.equal(backup.status, 201);
+    const takenAt = await metric('bourse_backup_last_timestamp_seconds');
+    assert.ok(takenAt * 1000 >= before - 1 && takenAt * 1000 <= Date.now(), `${takenAt}`);
+    assert.equal(await metric('bourse_backup_last_seq'), backup.body.last_seq);
+    assert.equal(await metric('bourse_backup_failures_total'), 0);
+    await venue.stop(true);
+    venue = await Venue.start({ dataDir: venue.dataDir, backupDir });
+    assert.equal(await metric('bourse_backup_last_seq'), backup.body.last_seq, 'read back from the backup folder');
+    assert.equal(await metric('bourse_backup_last_timestamp_seconds'), takenAt);
+  } finally {
+    await venue.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});

@@ -29,6 +29,18 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
     name: 'bourse_cancel_after_armed', help: "Accounts whose dead man's switch is armed", registers: [registry],
     collect() { this.set(exchange.engine.cancelAfter.size); },
   });
+  new Gauge({
+    name: 'bourse_backup_last_timestamp_seconds', help: 'When the newest complete backup in backups.dir was taken (0: none); alert when it is too old', registers: [registry],
+    collect() { this.set((exchange.lastBackup?.takenAt ?? 0) / 1000); },
+  });
+  new Gauge({
+    name: 'bourse_backup_last_seq', help: 'Last sequence number the newest backup holds (0: none)', registers: [registry],
+    collect() { this.set(exchange.lastBackup?.lastSeq ?? 0); },
+  });
+  new Counter({
+    name: 'bourse_backup_failures_total', help: 'Backups that failed since start (a refused name or a backup already running not counted)', registers: [registry],
+    collect() { this.reset(); this.inc(exchange.backupFailures); },
+  });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
 
   // One series per route, method and status, found without building a label object per request;
