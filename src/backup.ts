@@ -10,7 +10,7 @@
  * The read model is left out: it is rebuilt from the journal on the first start. So is the master
  * key, which must be kept apart from the data and its backups.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { copyJournalInWorker } from './journal/journal-copy.js';
@@ -64,7 +64,7 @@ export async function backUp(sources: BackupSources, backupDir: string, name: st
     sources.fundingDb.prepare('VACUUM INTO ?').run(join(path, 'funding.db'));
     const lastSeq = sources.lastSeq();
     await copyJournalInWorker({ source: join(sources.dataDir, 'journal.db'), dest: join(path, 'journal.db'), lastSeq });
-    const files = ['journal.db', 'identity.db', 'funding.db'].map((name) => ({ name, bytes: statSync(join(path, name)).size }));
+    const files = BACKED_UP.map((name) => ({ name, bytes: statSync(join(path, name)).size }));
     const report: BackupReport = { path, last_seq: lastSeq, files, seconds: Math.round(performance.now() - started) / 1000 };
     const manifest = { ...report, taken_at: new Date(now()).toISOString(), restore: 'copy these files into an empty data folder, add the master key (DATA/master.key or BOURSE_MASTER_KEY), then bourse start; the read model is rebuilt from the journal' };
     writeFileSync(join(path, BACKUP_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
@@ -94,4 +94,25 @@ export function newestBackup(backupDir: string): BackupMark | null {
     }
   }
   return newest;
+}
+
+/** The stores a backup holds, in the order they are copied back. */
+const BACKED_UP = ['journal.db', 'identity.db', 'funding.db'];
+
+/**
+ * Copies a backup into `dataDir`, which must be new or empty but for a master key put there
+ * first: restoring into a used folder would leave its read model (store.db, newer than the
+ * backup) beside the older journal. Returns the seq the backup holds, by its manifest.
+ */
+export function restoreBackup(from: string, dataDir: string): { lastSeq: number; files: string[] } {
+  const manifest = join(from, BACKUP_MANIFEST);
+  if (!existsSync(manifest)) throw new Error(`${from} is not a complete backup (no ${BACKUP_MANIFEST})`);
+  const missing = BACKED_UP.filter((file) => !existsSync(join(from, file)));
+  if (missing.length > 0) throw new Error(`${from} lacks ${missing.join(', ')}`);
+  const present = existsSync(dataDir) ? readdirSync(dataDir).filter((file) => file !== 'master.key') : [];
+  if (present.length > 0) throw new Error(`${dataDir} is not empty (${present.slice(0, 5).join(', ')}): restore into a new folder`);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  for (const file of BACKED_UP) copyFileSync(join(from, file), join(dataDir, file));
+  const { last_seq: lastSeq } = JSON.parse(readFileSync(manifest, 'utf8')) as { last_seq: number };
+  return { lastSeq, files: BACKED_UP };
 }

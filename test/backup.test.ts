@@ -13,7 +13,7 @@ import { Venue } from './support/venue.js';
 
 const order = (price: string, side = 'buy'): Record<string, string> => ({ market: 'BTC-USDT', side, type: 'limit', price, quantity: '0.0010' });
 
-test('a backup taken while orders flow restores to exactly what was acknowledged at its instant: same seq and open orders, keys still sign, read model rebuilt, journal verified', async () => {
+test('a backup taken while orders flow, restored with bourse restore (into a new folder only, verified), gives exactly what was acknowledged at its instant: same seq and open orders, keys still sign, read model rebuilt', async () => {
   const scratch = mkdtempSync(join(tmpdir(), 'bourse-backup-'));
   const venue = await Venue.start({ backupDir: join(scratch, 'backups') });
   const backupDir = join(scratch, 'backups', 'before-the-burst-ends');
@@ -41,9 +41,19 @@ test('a backup taken while orders flow restores to exactly what was acknowledged
     // An order's id is the seq of the command that placed it.
     const acknowledgedByThen = liveOpen.filter((id: string) => Number(id) <= seq);
 
+    const intoUsed = await runCli(['restore', '--from', backupDir, '--data', venue.dataDir]);
+    assert.equal(intoUsed.code, 1);
+    assert.match(intoUsed.stderr, /is not empty .*restore into a new folder/);
+    // The master key is kept apart from backups: the operator puts it in the new folder first.
     mkdirSync(restoredDir);
-    for (const file of ['journal.db', 'identity.db', 'funding.db']) copyFileSync(join(backupDir, file), join(restoredDir, file));
     copyFileSync(join(venue.dataDir, 'master.key'), join(restoredDir, 'master.key'));
+    const restore = await runCli(['restore', '--from', backupDir, '--data', restoredDir]);
+    assert.equal(restore.code, 0, restore.stderr);
+    const restoredReport = JSON.parse(restore.stdout) as { event: string; lastSeq: number; verified: { lastSeq: number; violations: string[]; snapshotAgrees: boolean } };
+    assert.equal(restoredReport.event, 'restored');
+    assert.equal(restoredReport.lastSeq, seq);
+    assert.equal(restoredReport.verified.lastSeq, seq);
+    assert.deepEqual(restoredReport.verified.violations, []);
     restored = await Venue.start({ dataDir: restoredDir });
     assert.equal(restored.exchange.sequencer.lastSeq, seq);
     const restoredOpen = await restored.signed(alice, 'GET', '/api/v1/orders?status=open&limit=500');
@@ -53,14 +63,6 @@ test('a backup taken while orders flow restores to exactly what was acknowledged
     assert.equal(fills.body.trades.length, 1, 'the read model was rebuilt from the journal');
     const balance = await restored.signed(bob, 'GET', '/api/v1/balances');
     assert.equal(balance.body.balances.find((b: { asset: string }) => b.asset === 'BTC').total, '0.99900000');
-    await restored.stop(true);
-    restored = null;
-
-    const verified = await runCli(['verify', '--data', restoredDir]);
-    assert.equal(verified.code, 0, verified.stderr);
-    const report = JSON.parse(verified.stdout) as { lastSeq: number; violations: string[] };
-    assert.equal(report.lastSeq, seq);
-    assert.deepEqual(report.violations, []);
   } finally {
     await restored?.stop(true);
     await venue.stop();

@@ -14,12 +14,14 @@ import { runAdmin } from './admin.js';
 import { startServer } from './start.js';
 import { loadConfig } from '../config.js';
 import { rebuildReadModel } from '../exchange.js';
+import { restoreBackup } from '../backup.js';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-function verify(dataDir: string): void {
+/** Replays the journal from genesis and from its newest snapshot; exit code 1 if they disagree or an invariant is broken. */
+function verify(dataDir: string) {
   const journal = new SqliteJournal(join(dataDir, 'journal.db'));
   try {
     const fromGenesis = recover(journal, { ignoreSnapshots: true });
@@ -34,8 +36,8 @@ function verify(dataDir: string): void {
       replaySeconds: fromGenesis.report.seconds,
       violations,
     };
-    print(report);
     if (!report.snapshotAgrees || violations.length > 0) process.exitCode = 1;
+    return report;
   } finally {
     journal.close();
   }
@@ -45,6 +47,8 @@ const USAGE = `usage:
   bourse start  [--data DIR] [--config FILE] [--port N] [--host H] [--demo] [--snapshot-every N]
   bourse verify [--data DIR]
   bourse rebuild [--data DIR]          rebuild the read model (orders, trades, candles) from the journal
+  bourse restore --from BACKUP [--data DIR]   copy a backup into a new data folder and verify it
+                                       (add the master key; the read model is rebuilt on start)
   bourse help                          this text (also --help, -h)
   bourse admin  user create --email E --password P
                 user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
@@ -115,6 +119,7 @@ async function main(): Promise<void> {
       level: { type: 'string' },
       key: { type: 'string' },
       name: { type: 'string' },
+      from: { type: 'string' },
     },
   });
   if (values.help || positionals[0] === 'help') {
@@ -135,7 +140,17 @@ async function main(): Promise<void> {
       return;
     }
     case 'verify':
-      return verify(dataDir);
+      print(verify(dataDir));
+      return;
+    case 'restore': {
+      if (values.from === undefined) throw new Error('--from BACKUP is required');
+      const restored = restoreBackup(resolve(values.from), dataDir);
+      // The copy is checked as bourse verify would; its last seq must be the backup's.
+      const verified = verify(dataDir);
+      if (verified.lastSeq !== restored.lastSeq) throw new Error(`the restored journal ends at seq ${verified.lastSeq}, the backup says ${restored.lastSeq}`);
+      print({ event: 'restored', from: resolve(values.from), dataDir, ...restored, verified });
+      return;
+    }
     case 'rebuild': {
       print({ event: 'rebuilt', ...rebuildReadModel(dataDir) });
       return;
