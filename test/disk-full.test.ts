@@ -3,7 +3,7 @@
  * small tmpfs mounted for the test (which needs root, as on CI; elsewhere the test is skipped and
  * says why). Order entry stops with 503 UNAVAILABLE over HTTP and the socket, never a 500;
  * `/health` answers 503 with the reason; reads go on; once space is freed, a restart serves again
- * with every acknowledged order there.
+ * with every acknowledged order there. `/metrics` shows the space left before it runs out.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,7 +51,10 @@ test('a full disk stops order entry with 503 UNAVAILABLE (HTTP and socket, never
     assert.equal(first.status, 201, JSON.stringify(first.body));
     const acknowledged = [first.body.id as string];
 
+    const freeBytes = async (): Promise<number> => Number(/^bourse_data_disk_free_bytes (\S+)$/m.exec(await (await fetch(`${venue!.url}/metrics`)).text())?.[1]);
+    assert.ok(await freeBytes() > 1 << 20, 'metrics show the space left');
     fillDisk(filler);
+    assert.ok(await freeBytes() < 1 << 16, 'and that it is gone');
     // SQLite may still reuse space it holds (a WAL it has checkpointed), so some orders can get
     // through; the first one the disk refuses stops order entry for good.
     let refusal = null;

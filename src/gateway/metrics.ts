@@ -1,4 +1,5 @@
 /** Prometheus metrics: request latency, engine queue depth, commands, journal and snapshot positions, sockets. */
+import { statfsSync } from 'node:fs';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import type { Exchange } from '../exchange.js';
@@ -40,6 +41,13 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
   new Counter({
     name: 'bourse_backup_failures_total', help: 'Backups that failed since start (a refused name or a backup already running not counted)', registers: [registry],
     collect() { this.reset(); this.inc(exchange.backupFailures); },
+  });
+  new Gauge({
+    name: 'bourse_data_disk_free_bytes', help: 'Space left for the data folder: when the journal cannot commit, order entry stops', registers: [registry],
+    collect() {
+      const disk = statfsSync(exchange.dataDir);
+      this.set(disk.bavail * disk.bsize);
+    },
   });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
 
