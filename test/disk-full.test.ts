@@ -3,12 +3,13 @@
  * small tmpfs mounted for the test (which needs root, as on CI; elsewhere the test is skipped and
  * says why). Order entry stops with 503 UNAVAILABLE over HTTP and the socket, never a 500;
  * `/health` answers 503 with the reason; reads go on; once space is freed, a restart serves again
- * with every acknowledged order there. `/metrics` shows the space left before it runs out.
+ * with every acknowledged order there. `/metrics` shows the space left before it runs out, and a
+ * backup that finds no room fails cleanly.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call } from './support/api-client.js';
@@ -89,6 +90,13 @@ test('a full disk stops order entry with 503 UNAVAILABLE (HTTP and socket, never
     // The identity store may still have a free page for a new key, or may not: never a 500.
     const key = await venue.admin('/apikeys', { email: 'full-disk@example.com', permissions: ['read'] });
     assert.ok(key.status === 201 || (key.status === 503 && key.body.error.code === 'UNAVAILABLE'), JSON.stringify(key.body));
+    // A backup on the full disk fails with its reason, leaves no partial copy, and is counted.
+    const backup = await venue.admin('/backups', { name: 'no-room' });
+    assert.equal(backup.status, 500);
+    assert.equal(backup.body.error.code, 'BACKUP_FAILED');
+    assert.match(backup.body.error.message, /full|ENOSPC|no space/i);
+    assert.ok(!existsSync(join(dataDir, 'backups', 'no-room')), 'no partial backup left');
+    assert.match(await (await fetch(`${venue.url}/metrics`)).text(), /^bourse_backup_failures_total 1$/m);
     const read = await venue.signed(buyer, 'GET', `/api/v1/orders/${first.body.id}`);
     assert.equal(read.status, 200);
     assert.equal(read.body.status, 'NEW');
