@@ -147,3 +147,30 @@ test('bourse start refuses a config file with an unknown setting or a value of t
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('bourse start logs every admin request (refused ones as warnings) with what, from where and how it ended, never the body', async () => {
+  const { startServer, admin } = await import('./support/server-process.js');
+  const { call } = await import('./support/api-client.js');
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-admin-log-'));
+  const { child, url } = await startServer(dataDir, []);
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+  try {
+    const password = 'a password that must not be logged';
+    await admin(url, dataDir, '/users', { email: 'logged@example.com', password });
+    const refused = await call(url, 'POST', '/admin/v1/users', { body: { email: 'intruder@example.com', password }, headers: { authorization: 'Bearer guess' } });
+    assert.equal(refused.status, 401);
+    type Line = { level: number; msg: string; method?: string; path?: string; ip?: string; status?: number };
+    const adminLines = (): Line[] => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line).filter((l) => l.msg?.startsWith('admin request'));
+    const deadline = Date.now() + 5_000;
+    while (adminLines().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const [done, denied] = adminLines();
+    assert.deepEqual([done?.level, done?.msg, done?.method, done?.path, done?.ip, done?.status], [30, 'admin request', 'POST', '/admin/v1/users', '127.0.0.1', 201]);
+    assert.deepEqual([denied?.level, denied?.msg, denied?.status], [40, 'admin request refused', 401]);
+    assert.ok(!out.includes(password), 'no body in the log');
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -32,6 +32,14 @@ function digest(text: string): Buffer {
 export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchange, allow: string[]): Promise<void> {
   const expected = digest(exchange.adminToken);
   const allowed = blockList(allow);
+  // Every admin request leaves a line in the log, refused ones as warnings: what was done (never
+  // the body, which may hold a password), from where, and how it ended.
+  app.addHook('onResponse', (request, reply, done) => {
+    const entry = { admin: true, method: request.method, path: request.url, ip: clientIp(request), status: reply.statusCode };
+    if (reply.statusCode === 401 || reply.statusCode === 403) request.log.warn(entry, 'admin request refused');
+    else request.log.info(entry, 'admin request');
+    done();
+  });
   app.addHook('preHandler', async (request: FastifyRequest) => {
     if (!allows(allowed, clientIp(request))) throw new ApiError(403, 'ADMIN_NOT_ALLOWED', 'the admin API is not open to this address');
     const token = bearerToken(request);
