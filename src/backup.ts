@@ -54,10 +54,13 @@ export async function backUp(sources: BackupSources, backupDir: string, name: st
   if (existsSync(path)) throw new BackupTargetError('BACKUP_EXISTS', `there is already a backup ${name} in ${backupDir}`);
   const started = performance.now();
   try {
-    mkdirSync(backupDir, { recursive: true, mode: 0o700 });
+    // One level at a time, never recursive: Node 20's recursive mkdir loops for ever where mkdir
+    // answers ENOENT under a parent that exists (/proc, say), on the engine thread. backups.dir's
+    // parent must exist (DATA's does).
+    if (!existsSync(backupDir)) mkdirSync(backupDir, { mode: 0o700 });
     mkdirSync(path, { mode: 0o700 });
   } catch (error) {
-    throw new BackupTargetError('BACKUP_DIR_UNUSABLE', `cannot make ${path}: ${(error as Error).message}`);
+    throw new BackupTargetError('BACKUP_DIR_UNUSABLE', `cannot make ${path} (backups.dir must be a folder, or be creatable in one that exists): ${(error as Error).message}`);
   }
   try {
     sources.copyIdentity(join(path, 'identity.db'));

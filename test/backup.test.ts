@@ -130,3 +130,29 @@ test('/metrics shows when the newest backup was taken and what seq it holds, als
     rmSync(scratch, { recursive: true, force: true });
   }
 });
+
+test('a backups.dir that cannot be made gets a quick 500 BACKUP_DIR_UNUSABLE naming it, and the exchange trades on (a recursive mkdir under /proc never returned)', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'bourse-backup-'));
+  const places = [join(scratch, 'missing-parent', 'backups'), ...(existsSync('/proc/self') ? ['/proc/bourse-backups'] : [])];
+  try {
+    for (const backupDir of places) {
+      const venue = await Venue.start({ backupDir });
+      try {
+        const started = Date.now();
+        const backup = await venue.admin('/backups', { name: 'b' });
+        assert.equal(backup.status, 500, `${backupDir}: ${JSON.stringify(backup.body)}`);
+        assert.equal(backup.body.error.code, 'BACKUP_DIR_UNUSABLE');
+        assert.ok(backup.body.error.message.includes(backupDir));
+        assert.ok(Date.now() - started < 5_000);
+        const trader = await venue.trader(`after-${places.indexOf(backupDir)}@example.com`, { USDT: '1000' });
+        assert.equal((await venue.signed(trader, 'POST', '/api/v1/orders', order('2000.00'))).status, 201, 'trading goes on');
+        assert.equal((await (await fetch(`${venue.url}/metrics`)).text()).match(/^bourse_backup_failures_total (\d+)$/m)?.[1], '0', 'a refused target is not a failed backup');
+      } finally {
+        await venue.stop();
+      }
+    }
+    assert.ok(!existsSync(join(scratch, 'missing-parent')), 'no parents made');
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
