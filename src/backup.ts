@@ -14,6 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { copyJournalInWorker } from './journal/journal-copy.js';
+import { makeFolder } from './journal/make-folder.js';
 
 export interface BackupSources {
   dataDir: string;
@@ -54,13 +55,10 @@ export async function backUp(sources: BackupSources, backupDir: string, name: st
   if (existsSync(path)) throw new BackupTargetError('BACKUP_EXISTS', `there is already a backup ${name} in ${backupDir}`);
   const started = performance.now();
   try {
-    // One level at a time, never recursive: Node 20's recursive mkdir loops for ever where mkdir
-    // answers ENOENT under a parent that exists (/proc, say), on the engine thread. backups.dir's
-    // parent must exist (DATA's does).
-    if (!existsSync(backupDir)) mkdirSync(backupDir, { mode: 0o700 });
+    makeFolder(backupDir);
     mkdirSync(path, { mode: 0o700 });
   } catch (error) {
-    throw new BackupTargetError('BACKUP_DIR_UNUSABLE', `cannot make ${path} (backups.dir must be a folder, or be creatable in one that exists): ${(error as Error).message}`);
+    throw new BackupTargetError('BACKUP_DIR_UNUSABLE', `cannot make ${path}: ${(error as Error).message}`);
   }
   try {
     sources.copyIdentity(join(path, 'identity.db'));
@@ -114,7 +112,7 @@ export function restoreBackup(from: string, dataDir: string): { lastSeq: number;
   if (missing.length > 0) throw new Error(`${from} lacks ${missing.join(', ')}`);
   const present = existsSync(dataDir) ? readdirSync(dataDir).filter((file) => file !== 'master.key') : [];
   if (present.length > 0) throw new Error(`${dataDir} is not empty (${present.slice(0, 5).join(', ')}): restore into a new folder`);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeFolder(dataDir);
   for (const file of BACKED_UP) copyFileSync(join(from, file), join(dataDir, file));
   const { last_seq: lastSeq } = JSON.parse(readFileSync(manifest, 'utf8')) as { last_seq: number };
   return { lastSeq, files: BACKED_UP };

@@ -11,7 +11,7 @@
  *   DATA/lock.db      held by the one process that has the folder open (FolderLock)
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from './core/index.js';
 import { Authenticator, DEFAULT_AUTH_OPTIONS } from './identity/auth.js';
@@ -19,7 +19,7 @@ import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
 import type { AccountRecord, UserRecord } from './identity/store.js';
-import { FolderInUseError, FolderLock, recover, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
+import { FolderInUseError, FolderLock, makeFolder, recover, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, BeforeApply, Committed, Observed } from './journal/index.js';
 import { OpenOrderTimes } from './store/open-order-times.js';
 import { Projector } from './store/projector.js';
@@ -131,7 +131,7 @@ export class Exchange {
   static async open(options: ExchangeOptions): Promise<Exchange> {
     const { dataDir } = options;
     // The folder holds the master key, the admin token, password hashes and the journal: operator only.
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    makeFolder(dataDir);
     // Before anything is read or written. Kept if opening fails below: threads it started may still
     // hold the journal, and the process that failed to open a venue exits anyway.
     const lock = await FolderLock.take(dataDir, options.lockWaitMs ?? LOCK_WAIT_MS);

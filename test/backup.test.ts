@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './support/server-process.js';
@@ -131,9 +131,10 @@ test('/metrics shows when the newest backup was taken and what seq it holds, als
   }
 });
 
-test('a backups.dir that cannot be made gets a quick 500 BACKUP_DIR_UNUSABLE naming it, and the exchange trades on (a recursive mkdir under /proc never returned)', async () => {
+test('a backups.dir that cannot be made gets a quick 500 BACKUP_DIR_UNUSABLE naming it, and the exchange trades on (a recursive mkdir under /proc never returned); missing parents are made', async () => {
   const scratch = mkdtempSync(join(tmpdir(), 'bourse-backup-'));
-  const places = [join(scratch, 'missing-parent', 'backups'), ...(existsSync('/proc/self') ? ['/proc/bourse-backups'] : [])];
+  writeFileSync(join(scratch, 'a-file'), '');
+  const places = [join(scratch, 'a-file', 'backups'), ...(existsSync('/proc/self') ? ['/proc/bourse-backups'] : [])];
   try {
     for (const backupDir of places) {
       const venue = await Venue.start({ backupDir });
@@ -151,7 +152,13 @@ test('a backups.dir that cannot be made gets a quick 500 BACKUP_DIR_UNUSABLE nam
         await venue.stop();
       }
     }
-    assert.ok(!existsSync(join(scratch, 'missing-parent')), 'no parents made');
+    const nested = await Venue.start({ backupDir: join(scratch, 'missing', 'parents', 'backups') });
+    try {
+      assert.equal((await nested.admin('/backups', { name: 'b' })).status, 201);
+      assert.ok(existsSync(join(scratch, 'missing', 'parents', 'backups', 'b', 'backup.json')));
+    } finally {
+      await nested.stop();
+    }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

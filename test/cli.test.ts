@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -173,4 +173,12 @@ test('bourse start logs every admin request (refused ones as warnings) with what
     await new Promise((r) => child.once('exit', r));
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+test('bourse start on a data folder it cannot make says so at once (a recursive mkdir under /proc spun for ever)', { skip: existsSync('/proc/self') ? false : 'needs /proc' }, async () => {
+  const started = Date.now();
+  const run = await runCli(['start', '--data', '/proc/bourse-data', '--port', '0']);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /ENOENT.*\/proc\/bourse-data/);
+  assert.ok(Date.now() - started < 10_000);
 });
