@@ -19,7 +19,7 @@ import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
 import type { AccountRecord, UserRecord } from './identity/store.js';
-import { FolderInUseError, FolderLock, makeFolder, recover, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
+import { FolderInUseError, FolderLock, makeFolder, recover, requireJournal, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, BeforeApply, Committed, Observed } from './journal/index.js';
 import { OpenOrderTimes } from './store/open-order-times.js';
 import { Projector } from './store/projector.js';
@@ -317,6 +317,7 @@ export class Exchange {
 
 /** Rebuilds the read model (DATA/store.db) from the journal; refused while a server has the folder open. */
 export function rebuildReadModel(dataDir: string): { lastSeq: number; seconds: number } {
+  requireJournal(dataDir);
   const lock = FolderLock.tryTake(dataDir);
   if (lock === null) throw new FolderInUseError(dataDir);
   try {

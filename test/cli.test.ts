@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,4 +181,18 @@ test('bourse start on a data folder it cannot make says so at once (a recursive 
   assert.equal(run.code, 1);
   assert.match(run.stderr, /ENOENT.*\/proc\/bourse-data/);
   assert.ok(Date.now() - started < 10_000);
+});
+
+test('bourse verify and rebuild on a folder without a journal (a mistyped --data) refuse, naming it, and create nothing there', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-no-journal-'));
+  try {
+    for (const command of ['verify', 'rebuild']) {
+      const run = await runCli([command, '--data', dataDir]);
+      assert.equal(run.code, 1, `${command}: ${run.stdout}`);
+      assert.match(run.stderr, /no journal in .*give the --data folder/);
+      assert.deepEqual(readdirSync(dataDir), [], `${command} left nothing behind`);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });

@@ -9,7 +9,7 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findViolations } from '../core/index.js';
-import { recover, SqliteJournal } from '../journal/index.js';
+import { recover, requireJournal, SqliteJournal } from '../journal/index.js';
 import { runAdmin } from './admin.js';
 import { startServer } from './start.js';
 import { loadConfig } from '../config.js';
@@ -22,6 +22,7 @@ function print(value: unknown): void {
 
 /** Replays the journal from genesis and from its newest snapshot; exit code 1 if they disagree or an invariant is broken. */
 function verify(dataDir: string) {
+  requireJournal(dataDir);
   const journal = new SqliteJournal(join(dataDir, 'journal.db'));
   try {
     const fromGenesis = recover(journal, { ignoreSnapshots: true });

@@ -72,3 +72,11 @@ export class FolderLock {
     this.db = null;
   }
 }
+
+/**
+ * Throws unless DATA/journal.db exists: commands that read a venue (verify, rebuild) would
+ * otherwise create an empty journal in a mistyped folder and report it sound.
+ */
+export function requireJournal(dataDir: string): void {
+  if (!existsSync(join(dataDir, 'journal.db'))) throw new Error(`no journal in ${dataDir}: give the --data folder bourse start runs on`);
+}
