@@ -49,7 +49,8 @@ export function backupName(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
 }
 
-export async function backUp(sources: BackupSources, backupDir: string, name: string, now: () => number): Promise<BackupReport> {
+/** Backs up into backupDir/name; `takenAt` (ms) goes into the manifest. */
+export async function backUp(sources: BackupSources, backupDir: string, name: string, takenAt: number): Promise<BackupReport> {
   if (!BACKUP_NAME.test(name)) throw new BackupTargetError('INVALID_BACKUP_NAME', 'a backup name is 1 to 100 letters, digits, ".", "_" or "-", not starting with "."');
   const path = join(backupDir, name);
   if (existsSync(path)) throw new BackupTargetError('BACKUP_EXISTS', `there is already a backup ${name} in ${backupDir}`);
@@ -67,7 +68,7 @@ export async function backUp(sources: BackupSources, backupDir: string, name: st
     await copyJournalInWorker({ source: join(sources.dataDir, 'journal.db'), dest: join(path, 'journal.db'), lastSeq });
     const files = BACKED_UP.map((name) => ({ name, bytes: statSync(join(path, name)).size }));
     const report: BackupReport = { path, last_seq: lastSeq, files, seconds: Math.round(performance.now() - started) / 1000 };
-    const manifest = { ...report, taken_at: new Date(now()).toISOString(), restore: 'copy these files into an empty data folder, add the master key (DATA/master.key or BOURSE_MASTER_KEY), then bourse start; the read model is rebuilt from the journal' };
+    const manifest = { ...report, taken_at: new Date(takenAt).toISOString(), restore: 'bourse restore --from <this folder> --data <a new folder>, add the master key (master.key there or BOURSE_MASTER_KEY), then bourse start; the read model is rebuilt from the journal' };
     writeFileSync(join(path, BACKUP_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
     return report;
   } catch (error) {

@@ -229,7 +229,7 @@ export class Exchange {
       const takenAt = this.clock();
       const report = await backUp({
         dataDir: this.dataDir, lastSeq: () => this.sequencer.lastSeq, copyIdentity: (to) => this.identity.copyTo(to), fundingDb: this.fundingDb,
-      }, this.backupDir, name, () => takenAt);
+      }, this.backupDir, name, takenAt);
       this.lastBackup = { takenAt, lastSeq: report.last_seq };
       return report;
     } catch (error) {

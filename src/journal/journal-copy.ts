@@ -10,8 +10,8 @@ import Database from 'better-sqlite3';
 
 export interface JournalCopyRequest { source: string; dest: string; lastSeq: number }
 
-/** Copies `source` into the new file `dest` as of `lastSeq`; returns the rows copied. */
-export function copyJournalUpTo({ source, dest, lastSeq }: JournalCopyRequest): number {
+/** Copies `source` into the new file `dest` as of `lastSeq`. */
+export function copyJournalUpTo({ source, dest, lastSeq }: JournalCopyRequest): void {
   const from = new Database(source, { readonly: true, fileMustExist: true });
   try {
     from.prepare('VACUUM INTO ?').run(dest);
@@ -30,19 +30,18 @@ export function copyJournalUpTo({ source, dest, lastSeq }: JournalCopyRequest): 
       copy.prepare('DELETE FROM snapshots WHERE seq > ?').run(lastSeq);
       for (const { sql } of triggers) copy.exec(sql);
     })();
-    return (copy.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n;
   } finally {
     copy.close();
   }
 }
 
 /** copyJournalUpTo on a worker thread. */
-export function copyJournalInWorker(request: JournalCopyRequest): Promise<number> {
+export function copyJournalInWorker(request: JournalCopyRequest): Promise<void> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL(import.meta.url), { workerData: request });
-    worker.once('message', (reply: { rows: number } | { error: string }) => {
-      if ('error' in reply) reject(new Error(reply.error));
-      else resolve(reply.rows);
+    worker.once('message', (reply: { error: string | null }) => {
+      if (reply.error !== null) reject(new Error(reply.error));
+      else resolve();
     });
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`journal copy thread exited (${code})`)));
@@ -51,7 +50,8 @@ export function copyJournalInWorker(request: JournalCopyRequest): Promise<number
 
 if (!isMainThread && (workerData as Partial<JournalCopyRequest> | null)?.dest !== undefined) {
   try {
-    parentPort!.postMessage({ rows: copyJournalUpTo(workerData as JournalCopyRequest) });
+    copyJournalUpTo(workerData as JournalCopyRequest);
+    parentPort!.postMessage({ error: null });
   } catch (error) {
     parentPort!.postMessage({ error: error instanceof Error ? error.message : String(error) });
   }
