@@ -47,8 +47,10 @@ export const CONFIG_SCHEMA = section({
       base: { type: 'string' }, quote: { type: 'string' }, tick: decimal, lot: decimal,
       minQuantity: decimal, maxQuantity: decimal, minNotional: decimal, maxNotional: decimal,
       makerFee: decimal, takerFee: decimal, bandLow: decimal, bandHigh: decimal, maxOpenOrders: integer(0),
+      feeTiers: { type: 'array', maxItems: 32, items: section({ minVolume: decimal, makerFee: decimal, takerFee: decimal }, ['minVolume', 'makerFee', 'takerFee']) },
     }, ['base', 'quote', 'tick', 'lot']),
   },
+  feeLevels: { type: 'array', items: section({ level: integer(0, 1_000), makerFee: decimal, takerFee: decimal }, ['level', 'makerFee', 'takerFee']) },
 });
 
 const validate = new Ajv({ allErrors: true, strict: true }).compile(CONFIG_SCHEMA);

@@ -12,13 +12,19 @@ import { LOOPBACK } from './identity/ip.js';
 import type { FundingConfig } from './funding/config.js';
 
 export interface AssetConfig { code: string; precision: number; minFee?: string }
+/** From `minVolume` (the user's 30-day volume in the market, in its quote asset) these rates apply, when lower. */
+export interface FeeTierConfig { minVolume: string; makerFee: string; takerFee: string }
 export interface MarketConfig {
   base: string; quote: string; tick: string; lot: string;
   minQuantity?: string; maxQuantity?: string; minNotional?: string; maxNotional?: string;
   makerFee?: string; takerFee?: string; bandLow?: string; bandHigh?: string;
   /** Open orders one account may have in the market (default DEFAULT_MAX_OPEN_ORDERS; 0: no limit). */
   maxOpenOrders?: number;
+  /** Volume tiers, ascending by minVolume. */
+  feeTiers?: FeeTierConfig[];
 }
+/** Users at `level` (set with `bourse admin user kyc`) pay these rates in every market, when lower. */
+export interface FeeLevelConfig { level: number; makerFee: string; takerFee: string }
 export interface Config {
   server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; connectionsPerAddress: number; requestTimeoutMs: number; trustProxy: string[]; adminAllow: string[] };
   auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number };
@@ -28,9 +34,10 @@ export interface Config {
   funding: FundingConfig;
   /** dir: where `bourse admin backup` writes, each backup a folder of its own (default DATA/backups). */
   backups: { dir?: string };
-  /** Created on start when missing (existing ones are left as they are). */
+  /** Created on start when missing (existing ones are left as they are, whatever the file says now). */
   assets: AssetConfig[];
   markets: MarketConfig[];
+  feeLevels: FeeLevelConfig[];
 }
 
 /**
@@ -47,22 +54,27 @@ export const DEFAULT_CONFIG: Config = {
   backups: {},
   assets: [],
   markets: [],
+  feeLevels: [],
 };
 
 /** The demo venue (`--demo`). Each market's tick × lot is a whole number of quote minor units. */
-export const DEMO_VENUE: Pick<Config, 'assets' | 'markets'> = {
+export const DEMO_VENUE: Pick<Config, 'assets' | 'markets' | 'feeLevels'> = {
   assets: [
     { code: 'BTC', precision: 8 }, { code: 'ETH', precision: 8 }, { code: 'USDT', precision: 6 }, { code: 'EUR', precision: 2 },
     // Funding only (no market yet): tag and memo assets, and a SPEI-paid currency.
     { code: 'XRP', precision: 6 }, { code: 'XLM', precision: 7 }, { code: 'XEM', precision: 6 }, { code: 'MXN', precision: 2 },
   ],
   markets: [
-    { base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5' },
+    {
+      base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5',
+      feeTiers: [{ minVolume: '100000', makerFee: '0.0008', takerFee: '0.0016' }, { minVolume: '1000000', makerFee: '0.0005', takerFee: '0.001' }],
+    },
     { base: 'ETH', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5' },
     { base: 'ETH', quote: 'BTC', tick: '0.00001', lot: '0.001', minNotional: '0.0001', makerFee: '0.001', takerFee: '0.002' },
     // With cent-precision euros, a finer tick × lot could not fill exactly.
     { base: 'BTC', quote: 'EUR', tick: '1', lot: '0.01', minNotional: '10', makerFee: '0.0015', takerFee: '0.0025' },
   ],
+  feeLevels: [{ level: 1, makerFee: '0.0008', takerFee: '0.0015' }, { level: 2, makerFee: '0', takerFee: '0.001' }],
 };
 
 export function loadConfig(path: string | undefined): Config {
@@ -83,11 +95,12 @@ export function loadConfig(path: string | undefined): Config {
     backups: { ...file.backups },
     assets: file.assets ?? [],
     markets: file.markets ?? [],
+    feeLevels: file.feeLevels ?? [],
   };
 }
 
-/** Commands that create the configured assets and markets the engine does not have yet. */
-export function venueCommands(venue: Pick<Config, 'assets' | 'markets'>, engine: Engine): Command[] {
+/** Commands that create the configured assets, markets and fee levels the engine does not have yet. */
+export function venueCommands(venue: Pick<Config, 'assets' | 'markets'> & Partial<Pick<Config, 'feeLevels'>>, engine: Engine): Command[] {
   const commands: Command[] = [];
   const precision = new Map<string, number>(engine.assetList.map((a) => [a.code, a.precision]));
   for (const asset of venue.assets) {
@@ -113,6 +126,21 @@ export function venueCommands(venue: Pick<Config, 'assets' | 'markets'>, engine:
     if (m.bandHigh !== undefined) cmd.bandHighBps = minor(m.bandHigh, 4, `${id}.bandHigh`);
     cmd.maxOpenOrders = m.maxOpenOrders ?? DEFAULT_MAX_OPEN_ORDERS;
     commands.push(cmd);
+    if (m.feeTiers !== undefined && m.feeTiers.length > 0) {
+      const tiers = m.feeTiers.map((t, i) => ({
+        minVolume: minor(t.minVolume, qp, `${id}.feeTiers[${i}].minVolume`),
+        makerFeePpm: minor(t.makerFee, 6, `${id}.feeTiers[${i}].makerFee`),
+        takerFeePpm: minor(t.takerFee, 6, `${id}.feeTiers[${i}].takerFee`),
+      }));
+      commands.push({ type: 'set_fees', market: id, makerFeePpm: cmd.makerFeePpm ?? 0, takerFeePpm: cmd.takerFeePpm ?? 0, tiers });
+    }
+  }
+  for (const level of venue.feeLevels ?? []) {
+    if (engine.feeLevels.has(level.level)) continue;
+    commands.push({
+      type: 'set_fee_level', level: level.level,
+      makerFeePpm: minor(level.makerFee, 6, `feeLevels level ${level.level}.makerFee`), takerFeePpm: minor(level.takerFee, 6, `feeLevels level ${level.level}.takerFee`),
+    });
   }
   return commands;
 }

@@ -56,8 +56,8 @@ export interface ExchangeOptions {
   writerThread?: boolean;
   clock?: () => number;
   auth?: Partial<AuthOptions>;
-  /** Assets and markets to create when missing. */
-  venue?: Pick<Config, 'assets' | 'markets'>;
+  /** Assets, markets and fee levels to create when missing. */
+  venue?: Pick<Config, 'assets' | 'markets'> & Partial<Pick<Config, 'feeLevels'>>;
   /** Deposits and withdrawals (default: the demo's with --demo, none otherwise). */
   funding?: FundingConfig;
   /** Test hook: the funding step at which the process kills itself. */

@@ -54,7 +54,7 @@ test('sessions and two-factor authentication: login, TOTP enrolment, codes requi
   }
 });
 
-test('KYC status and user level are set by the operator; the engine prices fees by the level', async () => {
+test('KYC status and user level are set by the operator, and the engine learns the level (api-operator.test.ts shows it pricing fees)', async () => {
   const venue = await Venue.start();
   try {
     await venue.admin('/users', { email: 'dave@example.com', password: 'correct horse battery' });

@@ -53,7 +53,7 @@ test('bourse start creates a private data folder, seeds the demo venue once, shu
   }
 });
 
-test('bourse start --config creates the configured assets and markets and listens where it says', async () => {
+test('bourse start --config creates the configured assets, markets, fee tiers and fee levels and listens where it says', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-config-'));
   try {
     const config = JSON.parse((await import('node:fs')).readFileSync(fileURLToPath(new URL('../../config.example.json', import.meta.url)), 'utf8')) as { server: { port: number } };
@@ -72,6 +72,11 @@ test('bourse start --config creates the configured assets and markets and listen
     assert.deepEqual(started.markets, ['BTC-USDC']);
     const markets = (await (await fetch(`${started.url as string}/api/v1/markets`)).json()) as { markets: { market: string; tick_size: string; maker_fee: string; max_open_orders: number | null }[] };
     assert.deepEqual(markets.markets.map((m) => [m.market, m.tick_size, m.maker_fee, m.max_open_orders]), [['BTC-USDC', '0.010000', '0.0008', 500]]);
+    const fees = (await (await fetch(`${started.url as string}/api/v1/fees`)).json()) as unknown;
+    assert.deepEqual(fees, {
+      markets: [{ market: 'BTC-USDC', maker_fee: '0.0008', taker_fee: '0.0015', fee_tiers: [{ min_volume: '250000', maker_fee: '0.0006', taker_fee: '0.0012' }] }],
+      levels: [{ level: 1, maker_fee: '0.0005', taker_fee: '0.001' }],
+    }, 'the configured volume tiers and user levels are in force');
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   } finally {
@@ -79,7 +84,7 @@ test('bourse start --config creates the configured assets and markets and listen
   }
 });
 
-test('bourse admin drives a running server: users and their KYC, keys listed and revoked, deposits, markets, the simulated chain, withdrawals and bank deposits', async () => {
+test('bourse admin drives a running server: users, their KYC and restrictions, keys listed and revoked, deposits, markets, fees and their tiers and levels, operator cancels, the simulated chain, withdrawals and bank deposits', async () => {
   const { startServer, CLI: cli } = await import('./support/server-process.js');
   const { depositReference } = await import('../src/funding/fiat.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-admin-'));
@@ -106,7 +111,19 @@ test('bourse admin drives a running server: users and their KYC, keys listed and
     assert.equal(admin('market', 'limit', '--market', 'SOL-USDT', '--max-open-orders', '50').max_open_orders, 50);
     assert.equal(admin('market', 'create', '--base', 'SOL', '--quote', 'BTC', '--tick', '0.00001', '--lot', '0.001', '--max-open-orders', '0').max_open_orders, null);
     assert.equal(admin('market', 'halt', '--market', 'SOL-USDT').state, 'halted');
-    assert.equal(admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.001', '--taker', '0.002').taker, '0.002');
+    assert.equal(admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.001', '--taker', '0.002').taker_fee, '0.002');
+    const tiered = admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.001', '--taker', '0.002', '--tiers', '5000:0.0008:0.0015,50000:0.0005:0.001');
+    assert.deepEqual(tiered.fee_tiers, [{ min_volume: '5000', maker_fee: '0.0008', taker_fee: '0.0015' }, { min_volume: '50000', maker_fee: '0.0005', taker_fee: '0.001' }]);
+    assert.equal(admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.0009', '--taker', '0.002').fee_tiers.length, 2, 'new base rates keep the tiers');
+    assert.deepEqual(admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.0009', '--taker', '0.002', '--tiers', 'none').fee_tiers, []);
+    assert.deepEqual(admin('fees', 'level', '--level', '7', '--maker', '0', '--taker', '0.0005').levels.at(-1), { level: 7, maker_fee: '0', taker_fee: '0.0005' });
+    const restricted = admin('account', 'restrict', '--email', 'cli@example.com', '--restriction', 'sell_only', '--cancel-orders');
+    assert.deepEqual(restricted, { email: 'cli@example.com', account: user.account, restriction: 'sell_only', cancelled: 0 });
+    assert.deepEqual(admin('orders', 'cancel', '--email', 'cli@example.com', '--market', 'BTC-USDT'), { email: 'cli@example.com', account: user.account, market: 'BTC-USDT', cancelled: 0 });
+    assert.deepEqual(admin('market', 'cancel-orders', '--market', 'SOL-USDT'), { market: 'SOL-USDT', cancelled: 0 });
+    const shown = admin('user', 'show', '--email', 'cli@example.com');
+    assert.deepEqual([shown.kyc, shown.level, shown.api_keys, shown.accounts[0].restriction, shown.accounts[0].open_orders], ['OK', 2, 0, 'sell_only', 0]);
+    assert.deepEqual(shown.accounts[0].balances, [{ asset: 'USDT', available: '125.500000', reserved: '0.000000', locked: '0.000000' }]);
     const sent = admin('chain', 'send', '--address', 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', '--asset', 'BTC', '--amount', '0.1');
     assert.match(sent.txid, /^[0-9a-f]{64}$/);
     assert.equal(admin('chain', 'mine', '--network', 'bitcoin', '--blocks', '3').height, 3);

@@ -19,6 +19,21 @@ function need(options: AdminOptions, flag: string): string {
 
 const STATES: Record<string, string> = { halt: 'halted', resume: 'trading', 'cancel-only': 'cancel_only', 'post-only': 'post_only' };
 
+/** `--account N`, when given, as the body field. */
+function accountFlag(options: AdminOptions): { account?: number } {
+  return typeof options.account === 'string' ? { account: Number(options.account) } : {};
+}
+
+/** `--tiers VOLUME:MAKER:TAKER,…` (or `none`) as the fee route's tiers. */
+function tiersFlag(text: string): { min_volume: string; maker: string; taker: string }[] {
+  if (text === 'none') return [];
+  return text.split(',').map((tier) => {
+    const parts = tier.split(':');
+    if (parts.length !== 3 || parts.some((p) => p === '')) throw new Error(`--tiers: "${tier}" is not VOLUME:MAKER:TAKER`);
+    return { min_volume: parts[0]!, maker: parts[1]!, taker: parts[2]! };
+  });
+}
+
 /** Where `bourse start` said it serves, in the data folder it runs on. */
 function serverUrl(dataDir: string): string {
   const file = join(dataDir, 'server.json');
@@ -34,6 +49,20 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   if (noun === 'user' && verb === 'create') {
     path = '/users';
     body = { email: need(options, 'email'), password: need(options, 'password') };
+  } else if (noun === 'user' && verb === 'show') {
+    method = 'GET';
+    path = `/users?email=${encodeURIComponent(need(options, 'email'))}`;
+  } else if (noun === 'account' && verb === 'restrict') {
+    path = '/accounts/restriction';
+    body = { email: need(options, 'email'), restriction: need(options, 'restriction'), ...accountFlag(options), ...(options['cancel-orders'] === true ? { cancel_orders: true } : {}) };
+  } else if (noun === 'orders' && verb === 'cancel') {
+    path = '/accounts/cancel-orders';
+    body = { email: need(options, 'email'), ...accountFlag(options), ...(typeof options.market === 'string' ? { market: options.market } : {}) };
+  } else if (noun === 'market' && verb === 'cancel-orders') {
+    path = `/markets/${encodeURIComponent(need(options, 'market'))}/cancel-orders`;
+  } else if (noun === 'fees' && verb === 'level') {
+    path = '/fee-levels';
+    body = { level: Number(need(options, 'level')), maker: need(options, 'maker'), taker: need(options, 'taker') };
   } else if (noun === 'user' && verb === 'kyc') {
     path = '/users/kyc';
     body = { email: need(options, 'email'), kyc: need(options, 'kyc'), level: Number(need(options, 'level')) };
@@ -66,6 +95,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'fees' && verb === 'set') {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/fees`;
     body = { maker: need(options, 'maker'), taker: need(options, 'taker') };
+    if (typeof options.tiers === 'string') body.tiers = tiersFlag(options.tiers);
   } else if (noun === 'chain' && verb === 'send') {
     path = '/chain/send';
     body = { address: need(options, 'address'), asset: need(options, 'asset'), amount: need(options, 'amount'), ...(typeof options.tag === 'string' ? { tag: options.tag } : {}) };

@@ -53,6 +53,9 @@ const USAGE = `usage:
   bourse help                          this text (also --help, -h)
   bourse admin  user create --email E --password P
                 user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
+                user show --email E                  (KYC, level, keys; each account's restriction, open orders, balances)
+                account restrict --email E --restriction none|buy_only|sell_only|no_trading [--account N] [--cancel-orders]
+                orders cancel --email E [--account N] [--market M]     (the account's open orders, as the operator)
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
                 apikey list --email E
                 apikey revoke --email E --key K                        (sockets signed in with it close at once)
@@ -61,7 +64,9 @@ const USAGE = `usage:
                 market create --base B --quote Q --tick T --lot L [--max-open-orders N]
                 market halt|resume|cancel-only|post-only --market M
                 market limit --market M --max-open-orders N     (open orders per account; 0: no limit)
-                fees set --market M --maker F --taker F
+                market cancel-orders --market M                  (every open order in the market)
+                fees set --market M --maker F --taker F [--tiers VOLUME:MAKER:TAKER,…|none]   (tiers by 30-day quote volume)
+                fees level --level N --maker F --taker F        (users of level N pay these in every market, when lower)
                 chain send --address ADDR --asset A --amount X [--tag T]   (simulated chain: incoming payment)
                 chain mine --network bitcoin|ethereum|ripple|stellar|nem [--blocks N]
                 chain reorg --network N --depth N
@@ -121,6 +126,9 @@ async function main(): Promise<void> {
       key: { type: 'string' },
       name: { type: 'string' },
       from: { type: 'string' },
+      restriction: { type: 'string' },
+      'cancel-orders': { type: 'boolean' },
+      tiers: { type: 'string' },
     },
   });
   if (values.help || positionals[0] === 'help') {

@@ -9,7 +9,7 @@
  */
 import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, MAX_CANCEL_AFTER_MS, PPM } from './types.js';
 import type {
-  AmendOrder, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
+  AccountFeeRates, AmendOrder, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
   LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
   SetCancelAfter, SetFeeLevel, SetFees, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
@@ -950,9 +950,9 @@ export class Engine {
   private cancelAll(cmd: CancelAll): void {
     const account = this.userAccountOrReject(cmd.account);
     const market = cmd.market === undefined ? null : this.marketOrReject(cmd.market);
-    if (cmd.cause !== undefined && cmd.cause !== 'disconnect') v.fail('cause must be "disconnect" when given');
+    if (cmd.cause !== undefined && cmd.cause !== 'disconnect' && cmd.cause !== 'operator') v.fail('cause must be "disconnect" or "operator" when given');
     if (market !== null && market.state === 'halted') reject('MARKET_HALTED');
-    this.cancelOpenOf(account, market, cmd.cause === 'disconnect' ? 'DISCONNECT' : 'USER');
+    this.cancelOpenOf(account, market, cmd.cause === 'disconnect' ? 'DISCONNECT' : cmd.cause === 'operator' ? 'OPERATOR' : 'USER');
   }
 
   /** Cancels the account's open orders (in `market`, or all), oldest first; a halted market's stay. */
@@ -1267,6 +1267,22 @@ export class Engine {
       if ((beforeId === undefined || o.id < beforeId) && (market === undefined || o.market.id === market)) orders.push(this.orderState(o));
     }
     return orders;
+  }
+
+  /**
+   * The fee rates the account's user pays in each market now (parts per million): the market's
+   * rate, lowered by the volume tier the user's 30-day volume there reaches and by the user's
+   * level, whichever is lowest, as trades are charged. Volume counts only while the market has tiers.
+   */
+  feeRatesOf(accountId: number): AccountFeeRates[] {
+    const user = this.accounts.get(accountId)?.user ?? null;
+    if (user === null) return [];
+    return this.marketList.map((market) => ({
+      market: market.id,
+      makerFeePpm: this.feeRate(user, market, true),
+      takerFeePpm: this.feeRate(user, market, false),
+      volume30d: user.volumes.get(market.index)?.total(this.ts) ?? 0,
+    }));
   }
 
   /** An open order of an account by its client order id. */

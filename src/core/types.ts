@@ -67,6 +67,8 @@ export interface CreateMarket {
 export interface SetMarketState { type: 'set_market_state'; market: string; state: MarketState }
 export interface SetFees { type: 'set_fees'; market: string; makerFeePpm: number; takerFeePpm: number; tiers?: FeeTier[] }
 export interface SetOpenOrderLimit { type: 'set_open_order_limit'; market: string; maxOpenOrders: number }
+/** What an account's user pays in a market now, and the 30-day volume (quote minor units) that tiers count. */
+export interface AccountFeeRates { market: string; makerFeePpm: number; takerFeePpm: number; volume30d: number }
 export interface SetFeeLevel { type: 'set_fee_level'; level: number; makerFeePpm: number; takerFeePpm: number }
 export interface CreateUser { type: 'create_user'; user: number; level?: number }
 export interface SetUserLevel { type: 'set_user_level'; user: number; level: number }
@@ -108,9 +110,10 @@ export interface CancelOrder { type: 'cancel_order'; account: number; orderId?: 
 /**
  * Cancels the account's open orders (in one market, or all). `cause: 'disconnect'` marks a
  * cancel-on-disconnect: the gateway sends it when a socket that asked for one closes, and the
- * orders end with reason DISCONNECT rather than USER.
+ * orders end with reason DISCONNECT rather than USER; `cause: 'operator'` marks an operator's
+ * cancel (reason OPERATOR).
  */
-export interface CancelAll { type: 'cancel_all'; account: number; market?: string; cause?: 'disconnect' }
+export interface CancelAll { type: 'cancel_all'; account: number; market?: string; cause?: 'disconnect' | 'operator' }
 /**
  * The dead man's switch: unless set again within `timeoutMs` (1 ms to MAX_CANCEL_AFTER_MS), every
  * open order of the account is cancelled (reason CANCEL_AFTER) once a command's time reaches the

@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Command, EngineEvent, MarketState } from '../core/index.js';
+import type { Command, EngineEvent, MarketState, Restriction } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import { KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
 import type { KycStatus, Permission } from '../identity/store.js';
@@ -13,7 +13,7 @@ import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { decimalIn, scalesOf } from './wire.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
-import { marketOut } from './market-views.js';
+import { feeLevelsOut, marketOut } from './market-views.js';
 import { allows, blockList } from '../identity/ip.js';
 import { bearerToken, clientIp } from './server.js';
 import { DEFAULT_MAX_OPEN_ORDERS } from '../config.js';
@@ -24,6 +24,16 @@ const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
 /** Per account and market; 0 lifts the limit. */
 const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const;
 const EMAIL = { type: 'string', maxLength: 254 } as const;
+const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+/** User levels, which fee levels price. */
+const LEVEL = { type: 'integer', minimum: 0, maximum: 1_000 } as const;
+
+/** How many orders a cancel command ended. */
+function cancelledIn(events: EngineEvent[]): number {
+  let count = 0;
+  for (const event of events) if (event.type === 'order_cancelled') count += 1;
+  return count;
+}
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -89,13 +99,13 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['email', 'kyc', 'level'],
-        properties: { email: EMAIL, kyc: { type: 'string', enum: [...KYC_STATUSES] }, level: { type: 'integer', minimum: 0, maximum: 1_000 } },
+        properties: { email: EMAIL, kyc: { type: 'string', enum: [...KYC_STATUSES] }, level: LEVEL },
       },
     },
   }, async (request) => {
     const user = userByEmail(request.body.email);
     await identityCall(() => exchange.identity.setKyc(user.id, request.body.kyc, request.body.level));
-    // The engine prices fees by level: it learns the level through a command like everything else.
+    // The engine prices fees by level (POST /fee-levels): it learns the level through a command like everything else.
     await submit({ type: 'set_user_level', user: user.id, level: request.body.level });
     return { email: user.email, kyc: request.body.kyc, level: request.body.level };
   });
@@ -203,12 +213,96 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { market: scales.id, state: request.body.state };
   });
 
-  app.post<{ Params: { market: string }; Body: { maker: string; taker: string } }>('/markets/:market/fees', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['maker', 'taker'], properties: { maker: DECIMAL, taker: DECIMAL } } },
+  app.post<{ Params: { market: string }; Body: { maker: string; taker: string; tiers?: { min_volume: string; maker: string; taker: string }[] } }>('/markets/:market/fees', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['maker', 'taker'],
+        properties: {
+          maker: DECIMAL, taker: DECIMAL,
+          tiers: {
+            type: 'array', maxItems: 32, description: 'volume tiers, ascending by min_volume; [] removes them; left out, the current ones stay',
+            items: { type: 'object', additionalProperties: false, required: ['min_volume', 'maker', 'taker'], properties: { min_volume: DECIMAL, maker: DECIMAL, taker: DECIMAL } },
+          },
+        },
+      },
+    },
   }, async (request) => {
     const scales = scalesOf(exchange.engine, request.params.market);
-    await submit({ type: 'set_fees', market: scales.id, makerFeePpm: decimalIn(request.body.maker, 6, 'maker', true), takerFeePpm: decimalIn(request.body.taker, 6, 'taker', true) });
-    return { market: scales.id, maker: request.body.maker, taker: request.body.taker };
+    const market = exchange.engine.markets.get(scales.id)!;
+    // The engine replaces a market's tiers with every fee change, so a change of the base rates alone carries the current ones.
+    const tiers = request.body.tiers === undefined ? market.tiers.map((t) => ({ ...t })) : request.body.tiers.map((t, i) => ({
+      minVolume: decimalIn(t.min_volume, scales.quoteScale, `tiers[${i}].min_volume`, true),
+      makerFeePpm: decimalIn(t.maker, 6, `tiers[${i}].maker`, true),
+      takerFeePpm: decimalIn(t.taker, 6, `tiers[${i}].taker`, true),
+    }));
+    await submit({ type: 'set_fees', market: scales.id, makerFeePpm: decimalIn(request.body.maker, 6, 'maker', true), takerFeePpm: decimalIn(request.body.taker, 6, 'taker', true), tiers });
+    return marketOut(exchange.engine.markets.get(scales.id)!);
+  });
+
+  app.post<{ Body: { level: number; maker: string; taker: string } }>('/fee-levels', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['level', 'maker', 'taker'], properties: { level: LEVEL, maker: DECIMAL, taker: DECIMAL } } },
+  }, async (request) => {
+    await submit({ type: 'set_fee_level', level: request.body.level, makerFeePpm: decimalIn(request.body.maker, 6, 'maker', true), takerFeePpm: decimalIn(request.body.taker, 6, 'taker', true) });
+    return { levels: feeLevelsOut(exchange.engine) };
+  });
+
+  app.post<{ Params: { market: string } }>('/markets/:market/cancel-orders', async (request) => {
+    const scales = scalesOf(exchange.engine, request.params.market);
+    const events = await submit({ type: 'cancel_market', market: scales.id });
+    return { market: scales.id, cancelled: cancelledIn(events) };
+  });
+
+  /** The user's account the operator names: the main one unless `account` picks another of theirs. */
+  const accountOf = (email: string, account: number | undefined): { userId: number; account: number } => {
+    const user = userByEmail(email);
+    if (account === undefined) return { userId: user.id, account: user.account };
+    if (!exchange.identity.accountsOf(user.id).some((a) => a.id === account)) throw new ApiError(404, 'UNKNOWN_ACCOUNT', `${email} has no account ${account}`);
+    return { userId: user.id, account };
+  };
+
+  app.post<{ Body: { email: string; account?: number; restriction: Restriction; cancel_orders?: boolean } }>('/accounts/restriction', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['email', 'restriction'],
+        properties: {
+          email: EMAIL, account: ACCOUNT_ID, restriction: { type: 'string', enum: ['none', 'buy_only', 'sell_only', 'no_trading'] },
+          cancel_orders: { type: 'boolean', description: "also cancel the account's open orders (after the restriction, so that none can be placed between)" },
+        },
+      },
+    },
+  }, async (request) => {
+    const { account } = accountOf(request.body.email, request.body.account);
+    await submit({ type: 'set_restriction', account, restriction: request.body.restriction });
+    const cancelled = request.body.cancel_orders === true ? cancelledIn(await submit({ type: 'cancel_all', account, cause: 'operator' })) : 0;
+    return { email: request.body.email, account, restriction: request.body.restriction, cancelled };
+  });
+
+  app.post<{ Body: { email: string; account?: number; market?: string } }>('/accounts/cancel-orders', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL, account: ACCOUNT_ID, market: { type: 'string', maxLength: 40 } } } },
+  }, async (request) => {
+    const { account } = accountOf(request.body.email, request.body.account);
+    const market = request.body.market === undefined ? undefined : scalesOf(exchange.engine, request.body.market).id;
+    const events = await submit({ type: 'cancel_all', account, cause: 'operator', ...(market === undefined ? {} : { market }) });
+    return { email: request.body.email, account, market: market ?? null, cancelled: cancelledIn(events) };
+  });
+
+  app.get<{ Querystring: { email: string } }>('/users', {
+    schema: { querystring: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
+  }, async (request) => {
+    const user = userByEmail(request.query.email);
+    const engine = exchange.engine;
+    return {
+      id: user.id, email: user.email, kyc: user.kyc, level: user.level, two_factor: user.twoFactor, created_at: user.createdAt,
+      api_keys: exchange.identity.apiKeysOf(user.id).filter((k) => k.revokedAt === null).length,
+      accounts: exchange.identity.accountsOf(user.id).map((a) => ({
+        account: a.id, label: a.label, main: a.main, restriction: engine.accounts.get(a.id)?.restriction ?? 'none',
+        open_orders: (engine.accounts.get(a.id)?.openInMarket ?? []).reduce((sum, n) => sum + n, 0),
+        balances: engine.balances(a.id).map((b) => {
+          const scale = engine.assets.get(b.asset)!.precision;
+          return { asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale), locked: formatMinor(b.locked, scale) };
+        }),
+      })),
+    };
   });
 
   app.post<{ Params: { market: string }; Body: { max_open_orders: number } }>('/markets/:market/limits', {

@@ -18,6 +18,7 @@ export function marketOut(m: MarketState): Record<string, unknown> {
     min_quantity: formatMinor(m.minQuantity, bs), max_quantity: formatMinor(m.maxQuantity, bs),
     min_notional: formatMinor(m.minNotional, qs), max_notional: formatMinor(m.maxNotional, qs),
     maker_fee: formatMinor(m.makerFeePpm, 6, true), taker_fee: formatMinor(m.takerFeePpm, 6, true),
+    fee_tiers: m.tiers.map((t) => ({ min_volume: formatMinor(t.minVolume, qs, true), maker_fee: formatMinor(t.makerFeePpm, 6, true), taker_fee: formatMinor(t.takerFeePpm, 6, true) })),
     max_open_orders: m.maxOpenOrders === 0 ? null : m.maxOpenOrders,
     last_price: m.lastPriceTicks === 0 ? null : formatMinor(m.lastPriceTicks * m.tick, qs),
   };
@@ -69,12 +70,22 @@ export function tickerOf(exchange: Exchange, marketId: string): Record<string, u
  * functions above produce.
  */
 
+const FEE_TIER_OUT = {
+  type: 'object',
+  properties: {
+    min_volume: { ...STRING, description: "from this 30-day volume of the user in the market, in its quote asset" },
+    maker_fee: STRING, taker_fee: STRING,
+  },
+} as const;
+
 export const MARKET_OUT = {
   type: 'object',
   properties: {
     market: STRING, base: STRING, quote: STRING, state: { type: 'string', enum: ['trading', 'halted', 'cancel_only', 'post_only'] },
     tick_size: STRING, lot_size: STRING, min_quantity: STRING, max_quantity: STRING, min_notional: STRING, max_notional: STRING,
-    maker_fee: STRING, taker_fee: STRING, max_open_orders: { type: ['integer', 'null'], description: 'open orders one account may have here (null: no limit)' },
+    maker_fee: STRING, taker_fee: STRING,
+    fee_tiers: { type: 'array', items: FEE_TIER_OUT, description: 'lower rates by 30-day volume; a trade pays the lowest of the market rate, its tier and the user level' },
+    max_open_orders: { type: ['integer', 'null'], description: 'open orders one account may have here (null: no limit)' },
     last_price: NULLABLE_STRING,
   },
 } as const;
@@ -94,5 +105,24 @@ export const CANDLE_OUT = {
   properties: {
     open_time: { type: 'integer' }, open: STRING, high: STRING, low: STRING, close: STRING, volume: STRING, quote_volume: STRING,
     trades: { type: 'integer' },
+  },
+} as const;
+
+/** Fee rates by user level, which apply in every market when lower than the market's. */
+export function feeLevelsOut(engine: Exchange['engine']): Record<string, unknown>[] {
+  return [...engine.feeLevels.entries()].sort((a, b) => a[0] - b[0])
+    .map(([level, f]) => ({ level, maker_fee: formatMinor(f.makerFeePpm, 6, true), taker_fee: formatMinor(f.takerFeePpm, 6, true) }));
+}
+
+export const FEE_LEVEL_OUT = { type: 'object', properties: { level: { type: 'integer' }, maker_fee: STRING, taker_fee: STRING } } as const;
+
+export const FEES_OUT = {
+  type: 'object',
+  properties: {
+    markets: {
+      type: 'array',
+      items: { type: 'object', properties: { market: STRING, maker_fee: STRING, taker_fee: STRING, fee_tiers: { type: 'array', items: FEE_TIER_OUT } } },
+    },
+    levels: { type: 'array', items: FEE_LEVEL_OUT, description: 'rates for users of a level (set by the operator), in every market, when lower' },
   },
 } as const;

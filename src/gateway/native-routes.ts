@@ -8,7 +8,7 @@ import { MAX_CANCEL_AFTER_MS } from '../core/index.js';
 import type { AmendOrder, Command, EngineEvent } from '../core/index.js';
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
-import { CANDLE_OUT, candleOut, MARKET_OUT, marketOut, TICKER_OUT, tickerOf } from './market-views.js';
+import { CANDLE_OUT, candleOut, FEES_OUT, feeLevelsOut, MARKET_OUT, marketOut, TICKER_OUT, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
@@ -70,6 +70,24 @@ const CANCEL_AFTER_OUT = {
     account: { type: 'integer' },
     trigger_time: { type: ['integer', 'null'], description: 'when the open orders are cancelled (epoch ms); null when the switch is off' },
     current_time: { type: 'integer' },
+  },
+} as const;
+
+const ACCOUNT_FEES_OUT = {
+  type: 'object',
+  properties: {
+    account: { type: 'integer' },
+    level: { type: 'integer', description: 'the user level, set by the operator' },
+    markets: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          market: STRING, maker_fee: { ...STRING, description: 'what this account pays now as maker' }, taker_fee: STRING,
+          volume_30d: { ...STRING, description: "the user's traded volume in the market over 30 days, in its quote asset, as fee tiers count it" },
+        },
+      },
+    },
   },
 } as const;
 
@@ -211,6 +229,17 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     config: { weight: 1 },
   }, async () => ({ markets: engine().marketList.map(marketOut) }));
 
+  app.get('/fees', {
+    schema: { response: { 200: FEES_OUT } },
+    config: { weight: 1 },
+  }, async () => ({
+    markets: engine().marketList.map((m) => {
+      const { market, maker_fee, taker_fee, fee_tiers } = marketOut(m);
+      return { market, maker_fee, taker_fee, fee_tiers };
+    }),
+    levels: feeLevelsOut(engine()),
+  }));
+
   app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/depth', {
     schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } }, response: { 200: DEPTH_OUT } },
     config: { weight: 2 },
@@ -282,15 +311,32 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   // Private ------------------------------------------------------------------------------
 
+  const restrictionOf = (accountId: number): string => engine().accounts.get(accountId)?.restriction ?? 'none';
+
   app.get('/account', { preValidation: read, config: { weight: 1 } }, async (request) => {
     const key = request.apiKey!;
     const user = exchange.identity.user(key.userId)!;
-    return { user_id: user.id, email: user.email, account: key.account, kyc: user.kyc, level: user.level, permissions: key.permissions };
+    return { user_id: user.id, email: user.email, account: key.account, kyc: user.kyc, level: user.level, permissions: key.permissions, restriction: restrictionOf(key.account) };
   });
 
   app.get('/accounts', { preValidation: read, config: { weight: 1 } }, async (request) => ({
-    accounts: exchange.identity.accountsOf(request.apiKey!.userId).map((a) => ({ account: a.id, label: a.label, main: a.main, created_at: a.createdAt })),
+    accounts: exchange.identity.accountsOf(request.apiKey!.userId).map((a) => ({ account: a.id, label: a.label, main: a.main, created_at: a.createdAt, restriction: restrictionOf(a.id) })),
   }));
+
+  app.get<{ Querystring: { account?: string } }>('/account/fees', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } }, response: { 200: ACCOUNT_FEES_OUT } },
+    preValidation: read, config: { weight: 2 },
+  }, async (request) => {
+    const owner = account(request, request.query.account);
+    const user = exchange.identity.user(request.apiKey!.userId)!;
+    return {
+      account: owner, level: user.level,
+      markets: engine().feeRatesOf(owner).map((r) => ({
+        market: r.market, maker_fee: formatMinor(r.makerFeePpm, 6, true), taker_fee: formatMinor(r.takerFeePpm, 6, true),
+        volume_30d: formatMinor(r.volume30d, engine().markets.get(r.market)!.quote.precision, true),
+      })),
+    };
+  });
 
   app.post<{ Body: { label: string } }>('/accounts', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['label'], properties: { label: { type: 'string', minLength: 1, maxLength: 64 } } } },

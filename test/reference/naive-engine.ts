@@ -133,7 +133,7 @@ export class NaiveEngine {
         return;
       }
       case 'cancel_all': {
-        this.cancelAllOf(cmd.account, cmd.cause === 'disconnect' ? 'DISCONNECT' : 'USER');
+        this.cancelAllOf(cmd.account, cmd.cause === 'disconnect' ? 'DISCONNECT' : cmd.cause === 'operator' ? 'OPERATOR' : 'USER');
         return;
       }
       case 'set_cancel_after': {

@@ -118,7 +118,8 @@ export function concretize(t: Template, engine: Engine, ts: number): Command {
     case 'cancel_client':
       return { type: 'cancel_order', account: t.account, clientOrderId: `c${t.client % 4}` };
     case 'cancel_all':
-      return t.pick % 3 === 0 ? { type: 'cancel_all', account: t.account, cause: 'disconnect' } : { type: 'cancel_all', account: t.account };
+      return t.pick % 3 === 0 ? { type: 'cancel_all', account: t.account, cause: 'disconnect' }
+        : t.pick % 5 === 0 ? { type: 'cancel_all', account: t.account, cause: 'operator' } : { type: 'cancel_all', account: t.account };
     case 'cancel_after':
       // Mostly a few seconds, so that switches fire within a run; sometimes off, now and then out of range.
       return { type: 'set_cancel_after', account: t.account, timeoutMs: t.pick % 5 === 0 ? 0 : t.pick % 97 === 1 ? 86_400_001 : 1 + (t.pick % 6_000) };

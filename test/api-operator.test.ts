@@ -1,0 +1,164 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call } from './support/api-client.js';
+import type { Credentials } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+
+type Trader = Credentials & { account: number };
+
+const limit = (side: string, price: string, quantity: string, market = 'ETH-USDT') => ({ market, side, type: 'limit', price, quantity });
+
+/** The account's fills in a market, newest first, as [fee, fee asset, liquidity]. */
+async function fees(venue: Venue, trader: Trader, market: string): Promise<[string, string, string][]> {
+  const fills = await venue.signed(trader, 'GET', `/api/v1/trades?market=${market}`);
+  assert.equal(fills.status, 200, JSON.stringify(fills.body));
+  return fills.body.trades.map((t: { fee: string; fee_asset: string; liquidity: string }) => [t.fee, t.fee_asset, t.liquidity]);
+}
+
+/** What the account pays in a market now, by GET /account/fees: [maker, taker, 30-day volume]. */
+async function rates(venue: Venue, trader: Trader, market: string): Promise<[string, string, string]> {
+  const answer = await venue.signed(trader, 'GET', '/api/v1/account/fees');
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  const row = answer.body.markets.find((m: { market: string }) => m.market === market);
+  return [row.maker_fee, row.taker_fee, row.volume_30d];
+}
+
+/** One trade of 0.1 ETH at 2,000 USDT: `maker` rests a sell, `taker` buys it. */
+async function trade(venue: Venue, maker: Trader, taker: Trader): Promise<void> {
+  assert.equal((await venue.signed(maker, 'POST', '/api/v1/orders', limit('sell', '2000.00', '0.1000'))).status, 201);
+  const bought = await venue.signed(taker, 'POST', '/api/v1/orders', { ...limit('buy', '2000.00', '0.1000'), time_in_force: 'IOC' });
+  assert.deepEqual([bought.status, bought.body.status], [201, 'FILLED'], JSON.stringify(bought.body));
+}
+
+test('fee levels and volume tiers price real trades: a user of a level pays its rate, a tier lowers the rate once the 30-day volume passes it, and GET /fees and /account/fees show what is charged', async () => {
+  const venue = await Venue.start();
+  try {
+    const maker = await venue.trader('mia@example.com', { ETH: '10' });
+    const taker = await venue.trader('tom@example.com', { USDT: '100000' });
+
+    // Market rates (ETH-USDT: maker 0.1 %, taker 0.2 %): the buyer's fee is in ETH, the seller's in USDT.
+    await trade(venue, maker, taker);
+    assert.deepEqual((await fees(venue, taker, 'ETH-USDT'))[0], ['0.00020000', 'ETH', 'taker']);
+    assert.deepEqual((await fees(venue, maker, 'ETH-USDT'))[0], ['0.200000', 'USDT', 'maker']);
+    assert.deepEqual(await rates(venue, taker, 'ETH-USDT'), ['0.001', '0.002', '0']);
+
+    // A level priced below the market, and the taker moved to it.
+    const level = await venue.admin('/fee-levels', { level: 4, maker: '0.0002', taker: '0.0005' });
+    assert.equal(level.status, 200, JSON.stringify(level.body));
+    assert.equal((await venue.admin('/users/kyc', { email: 'tom@example.com', kyc: 'OK', level: 4 })).status, 200);
+    assert.deepEqual(await rates(venue, taker, 'ETH-USDT'), ['0.0002', '0.0005', '0']);
+    assert.deepEqual(await rates(venue, taker, 'BTC-EUR'), ['0.0002', '0.0005', '0'], 'a level applies in every market');
+    assert.equal((await venue.signed(taker, 'GET', '/api/v1/account/fees')).body.level, 4);
+    await trade(venue, maker, taker);
+    assert.deepEqual((await fees(venue, taker, 'ETH-USDT'))[0], ['0.00005000', 'ETH', 'taker'], 'the level rate is charged');
+    assert.deepEqual((await fees(venue, maker, 'ETH-USDT'))[0], ['0.200000', 'USDT', 'maker'], 'a level-0 maker still pays the market rate');
+
+    // A volume tier: 30-day volume counts from when the market has tiers.
+    const tiered = await venue.admin('/markets/ETH-USDT/fees', { maker: '0.001', taker: '0.002', tiers: [{ min_volume: '300', maker: '0.0001', taker: '0.0008' }] });
+    assert.deepEqual([tiered.status, tiered.body.fee_tiers], [200, [{ min_volume: '300', maker_fee: '0.0001', taker_fee: '0.0008' }]], JSON.stringify(tiered.body));
+    await trade(venue, maker, taker);
+    assert.deepEqual(await rates(venue, maker, 'ETH-USDT'), ['0.001', '0.002', '200'], 'below the tier: the market rate');
+    await trade(venue, maker, taker);
+    assert.deepEqual(await rates(venue, maker, 'ETH-USDT'), ['0.0001', '0.0008', '400'], 'past the tier: its rates');
+    assert.deepEqual(await rates(venue, taker, 'ETH-USDT'), ['0.0001', '0.0005', '400'], 'the lowest of market, tier and level, each side on its own: the tier as maker, the level as taker');
+    await trade(venue, maker, taker);
+    assert.deepEqual((await fees(venue, maker, 'ETH-USDT'))[0], ['0.020000', 'USDT', 'maker'], 'the tier rate is charged');
+    assert.deepEqual((await fees(venue, taker, 'ETH-USDT'))[0], ['0.00005000', 'ETH', 'taker'], 'the level, lower than the tier, is charged');
+
+    // New base rates keep the tiers; the public schedule shows all of it.
+    assert.deepEqual((await venue.admin('/markets/ETH-USDT/fees', { maker: '0.0009', taker: '0.0018' })).body.fee_tiers, tiered.body.fee_tiers);
+    const schedule = await call(venue.url, 'GET', '/api/v1/fees');
+    assert.deepEqual(schedule.body.markets.find((m: { market: string }) => m.market === 'ETH-USDT'),
+      { market: 'ETH-USDT', maker_fee: '0.0009', taker_fee: '0.0018', fee_tiers: [{ min_volume: '300', maker_fee: '0.0001', taker_fee: '0.0008' }] });
+    assert.deepEqual(schedule.body.levels.find((l: { level: number }) => l.level === 4), { level: 4, maker_fee: '0.0002', taker_fee: '0.0005' });
+    const markets = await call(venue.url, 'GET', '/api/v1/markets');
+    assert.deepEqual(markets.body.markets.find((m: { market: string }) => m.market === 'ETH-USDT').fee_tiers, tiered.body.fee_tiers);
+
+    // Bad schedules are refused whole and change nothing.
+    for (const [path, body, code] of [
+      ['/markets/ETH-USDT/fees', { maker: '0.001', taker: '0.002', tiers: [{ min_volume: '500', maker: '0', taker: '0' }, { min_volume: '400', maker: '0', taker: '0' }] }, 'INVALID_COMMAND'],
+      ['/markets/ETH-USDT/fees', { maker: '0.001', taker: '0.002', tiers: [{ min_volume: '0.0000001', maker: '0', taker: '0' }] }, 'INVALID_NUMBER'],
+      ['/markets/ETH-USDT/fees', { maker: '1.5', taker: '0.002' }, 'INVALID_COMMAND'],
+      ['/fee-levels', { level: 5, maker: '0.001', taker: '-1' }, 'INVALID_REQUEST'],
+      ['/fee-levels', { level: 1_001, maker: '0.001', taker: '0.001' }, 'INVALID_REQUEST'],
+    ] as const) {
+      const refused = await venue.admin(path, body);
+      assert.deepEqual([refused.status, refused.body.error?.code], [400, code], `${path} ${JSON.stringify(body)} → ${JSON.stringify(refused.body)}`);
+    }
+    assert.deepEqual((await call(venue.url, 'GET', '/api/v1/fees')).body, schedule.body, 'nothing changed');
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('an operator restricts an account and cancels orders: the barred direction is refused and shown, cancels end orders with reason OPERATOR, a market can be cleared, and all of it survives a restart', async () => {
+  let venue = await Venue.start();
+  const dataDir = venue.dataDir;
+  try {
+    const rita = await venue.trader('rita@example.com', { USDT: '100000', BTC: '1' });
+    const sam = await venue.trader('sam@example.com', { USDT: '100000', BTC: '1' });
+    const place = async (who: Trader, body: Record<string, unknown>) => venue.signed(who, 'POST', '/api/v1/orders', body);
+    const ritaSell = await place(rita, limit('sell', '90000.00', '0.1000', 'BTC-USDT'));
+    assert.equal(ritaSell.status, 201);
+
+    // Buy only: sells are refused; what is open stays open.
+    const restricted = await venue.admin('/accounts/restriction', { email: 'rita@example.com', restriction: 'buy_only' });
+    assert.deepEqual(restricted.body, { email: 'rita@example.com', account: rita.account, restriction: 'buy_only', cancelled: 0 });
+    const refused = await place(rita, limit('sell', '91000.00', '0.1000', 'BTC-USDT'));
+    assert.deepEqual([refused.status, refused.body.error.code], [400, 'DIRECTION_RESTRICTED']);
+    assert.equal((await place(rita, limit('buy', '20000.00', '0.1000', 'BTC-USDT'))).status, 201);
+    assert.equal((await place(rita, limit('buy', '1000.00', '0.1000'))).status, 201);
+    assert.equal((await venue.signed(rita, 'GET', '/api/v1/account')).body.restriction, 'buy_only');
+    assert.equal((await venue.signed(sam, 'GET', '/api/v1/account')).body.restriction, 'none', 'other accounts are untouched');
+    assert.equal((await venue.signed(rita, 'GET', `/api/v1/orders/${ritaSell.body.id}`)).body.status, 'NEW');
+
+    // The operator cancels one market's orders of the account, then freezes it and cancels the rest.
+    const cancelled = await venue.admin('/accounts/cancel-orders', { email: 'rita@example.com', market: 'BTC-USDT' });
+    assert.deepEqual(cancelled.body, { email: 'rita@example.com', account: rita.account, market: 'BTC-USDT', cancelled: 2 });
+    const sell = await venue.signed(rita, 'GET', `/api/v1/orders/${ritaSell.body.id}`);
+    assert.deepEqual([sell.body.status, sell.body.reason], ['CANCELLED', 'OPERATOR']);
+    const frozen = await venue.admin('/accounts/restriction', { email: 'rita@example.com', restriction: 'no_trading', cancel_orders: true });
+    assert.deepEqual(frozen.body, { email: 'rita@example.com', account: rita.account, restriction: 'no_trading', cancelled: 1 });
+    assert.equal((await place(rita, limit('buy', '1000.00', '0.1000'))).body.error.code, 'DIRECTION_RESTRICTED');
+
+    // What the operator sees of the user.
+    const shown = await call(venue.url, 'GET', '/admin/v1/users?email=rita%40example.com', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
+    assert.equal(shown.status, 200, JSON.stringify(shown.body));
+    assert.deepEqual(shown.body.accounts, [{
+      account: rita.account, label: 'main', main: true, restriction: 'no_trading', open_orders: 0,
+      balances: [{ asset: 'BTC', available: '1.00000000', reserved: '0.00000000', locked: '0.00000000' }, { asset: 'USDT', available: '100000.000000', reserved: '0.000000', locked: '0.000000' }],
+    }]);
+
+    // Clearing a market cancels every account's orders there, and only there.
+    const samBtc = await place(sam, limit('buy', '20000.00', '0.1000', 'BTC-USDT'));
+    const samEth = await place(sam, limit('buy', '1000.00', '0.1000'));
+    const cleared = await venue.admin('/markets/BTC-USDT/cancel-orders', {});
+    assert.deepEqual(cleared.body, { market: 'BTC-USDT', cancelled: 1 });
+    assert.deepEqual((await venue.signed(sam, 'GET', `/api/v1/orders/${samBtc.body.id}`)).body.reason, 'OPERATOR');
+    assert.equal((await venue.signed(sam, 'GET', `/api/v1/orders/${samEth.body.id}`)).body.status, 'NEW');
+    assert.deepEqual((await venue.signed(sam, 'GET', '/api/v1/markets/BTC-USDT/depth')).body.bids, []);
+
+    // Mistakes are refused and change nothing.
+    for (const [path, body, status, code] of [
+      ['/accounts/restriction', { email: 'rita@example.com', restriction: 'frozen' }, 400, 'INVALID_REQUEST'],
+      ['/accounts/restriction', { email: 'nobody@example.com', restriction: 'none' }, 404, 'UNKNOWN_USER'],
+      ['/accounts/restriction', { email: 'rita@example.com', account: sam.account, restriction: 'none' }, 404, 'UNKNOWN_ACCOUNT'],
+      ['/accounts/cancel-orders', { email: 'sam@example.com', market: 'DOGE-USDT' }, 404, 'UNKNOWN_MARKET'],
+      ['/markets/DOGE-USDT/cancel-orders', {}, 404, 'UNKNOWN_MARKET'],
+    ] as const) {
+      const answer = await venue.admin(path, body);
+      assert.deepEqual([answer.status, answer.body.error?.code], [status, code], `${path} ${JSON.stringify(body)} → ${JSON.stringify(answer.body)}`);
+    }
+    assert.equal((await venue.signed(sam, 'GET', '/api/v1/account')).body.restriction, 'none', "naming another user's account did not restrict it");
+
+    // A restart keeps the restriction; lifting it lets the account trade again.
+    await venue.stop(true);
+    venue = await Venue.start({ dataDir });
+    assert.equal((await venue.signed(rita, 'GET', '/api/v1/account')).body.restriction, 'no_trading');
+    assert.equal((await venue.signed(rita, 'POST', '/api/v1/orders', limit('buy', '1000.00', '0.1000'))).body.error.code, 'DIRECTION_RESTRICTED');
+    assert.equal((await venue.admin('/accounts/restriction', { email: 'rita@example.com', restriction: 'none' })).status, 200);
+    assert.equal((await venue.signed(rita, 'POST', '/api/v1/orders', limit('buy', '1000.00', '0.1000'))).status, 201);
+  } finally {
+    await venue.stop();
+  }
+});
