@@ -270,10 +270,10 @@ export class Exchange {
     return account;
   }
 
-  private readonly revocationListeners = new Set<(key: string) => void>();
+  private readonly revocationListeners = new Set<(key: string, why: string) => void>();
 
-  /** Called with each revoked key (open sockets authenticated with it are closed). */
-  onKeyRevoked(listener: (key: string) => void): void {
+  /** Called with each key that stops working, revoked or its user disabled, and why (open sockets authenticated with it are closed). */
+  onKeyRevoked(listener: (key: string, why: string) => void): void {
     this.revocationListeners.add(listener);
   }
 
@@ -281,8 +281,23 @@ export class Exchange {
   revokeApiKey(userId: number, key: string): boolean {
     const revoked = this.identity.revokeApiKey(userId, key, this.clock());
     this.auth.forget(key);
-    if (revoked) for (const listener of this.revocationListeners) listener(key);
+    if (revoked) for (const listener of this.revocationListeners) listener(key, 'API key revoked');
     return revoked;
+  }
+
+  /**
+   * Disables a user (no login, no session, no key works; sockets signed in with their keys close;
+   * withdrawals not yet sent are cancelled) or enables them again. Their orders and balances stay
+   * as they are. `changed` is false if the user was already so.
+   */
+  async setUserDisabled(userId: number, disabled: boolean, actor: string): Promise<{ changed: boolean; withdrawalsCancelled: number[] }> {
+    const changed = this.identity.setDisabled(userId, disabled ? this.clock() : null);
+    for (const key of this.identity.apiKeysOf(userId)) {
+      this.auth.forget(key.key);
+      if (disabled && key.revokedAt === null) for (const listener of this.revocationListeners) listener(key.key, 'user disabled');
+    }
+    const withdrawalsCancelled = disabled ? await this.funding.userDisabled(userId, actor) : [];
+    return { changed, withdrawalsCancelled };
   }
 
   private deadlineTimer: NodeJS.Timeout | null = null;

@@ -331,6 +331,49 @@ test('above the approval threshold a withdrawal waits for an operator; approval 
   assertLedgerSound();
 });
 
+test('a disabled user cannot log in or use any key and their socket closes; withdrawals not yet sent are cancelled and unlocked, orders stay; enabled again, their keys work', async () => {
+  const frozen = await user('frozen@example.com', { BTC: '10', USDT: '1000' });
+  await allow(frozen, 'BTC', BTC_DESTINATION);
+  await venue.admin('/users/kyc', { email: 'frozen@example.com', kyc: 'OK', level: 2 });
+  const withdrawal = await signed(frozen, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '2.5', address: BTC_DESTINATION, request_id: 'frozen1' });
+  assert.equal(withdrawal.body.state, 'review', JSON.stringify(withdrawal.body));
+  assert.equal((await signed(frozen, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '1000.00', quantity: '0.1000' })).status, 201);
+  const login = (password = 'correct horse battery') => call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'frozen@example.com', password } });
+  const session = (await login()).body.token as string;
+  const socket = await SocketClient.connect(venue.url);
+  now += 1;
+  await socket.login(frozen, now);
+
+  const disabledAt = now;
+  const disabled = await venue.admin('/users/disable', { email: 'frozen@example.com' });
+  assert.deepEqual(disabled.body, { email: 'frozen@example.com', disabled: true, changed: true, withdrawals_cancelled: [withdrawal.body.id] }, 'the withdrawal held for review is cancelled');
+  const refused = await signed(frozen, 'GET', '/api/v1/account');
+  assert.deepEqual([refused.status, refused.body.error.code], [403, 'USER_DISABLED']);
+  const forged = await call(venue.url, 'GET', '/api/v1/account', { credentials: { key: frozen.key, secret: 'not the secret' }, timestamp: ++now });
+  assert.equal(forged.body.error.code, 'INVALID_SIGNATURE', 'only the holder of the secret learns that the user is disabled');
+  assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers: { authorization: `Bearer ${session}` } })).status, 401, 'sessions ended');
+  assert.deepEqual([(await login()).status, (await login()).body.error.code], [403, 'USER_DISABLED']);
+  assert.equal((await login('a wrong password')).body.error.code, 'INVALID_CREDENTIALS');
+  for (let i = 0; i < 100 && socket.closed === null; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(socket.closed, { code: 1008, reason: 'user disabled' });
+
+  const engine = venue.exchange.engine;
+  assert.deepEqual(engine.balance(frozen.account, 'BTC'), { asset: 'BTC', available: 1_000_000_000, reserved: 0, locked: 0 }, 'the withdrawal is unlocked');
+  const listed = await call(venue.url, 'GET', '/admin/v1/withdrawals?state=cancelled', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
+  const row = listed.body.withdrawals.find((w: { id: number }) => w.id === withdrawal.body.id);
+  assert.deepEqual([row?.state, row?.reason], ['cancelled', 'USER_DISABLED']);
+  assert.equal(engine.openOrdersOf(frozen.account).length, 1, 'orders stay: restricting trading is a separate step');
+  const shown = await call(venue.url, 'GET', '/admin/v1/users?email=frozen%40example.com', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
+  assert.equal(shown.body.disabled_at, disabledAt);
+  assert.equal((await venue.admin('/users/disable', { email: 'frozen@example.com' })).body.changed, false);
+
+  assert.equal((await venue.admin('/users/enable', { email: 'frozen@example.com' })).body.changed, true);
+  assert.equal((await signed(frozen, 'GET', '/api/v1/account')).status, 200, 'the keys work again');
+  assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers: { authorization: `Bearer ${session}` } })).status, 401, 'an ended session stays ended');
+  assert.equal((await login()).status, 200);
+  assertLedgerSound();
+});
+
 test('SEPA and SPEI withdrawals go to the user\'s bank account of the right rail; a bank deposit credits by reference once', async () => {
   const kate = await user('fiat@example.com');
   const reference = (await signed(kate, 'GET', '/api/v1/deposit-reference')).body.reference;

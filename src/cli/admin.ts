@@ -52,6 +52,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'user' && verb === 'show') {
     method = 'GET';
     path = `/users?email=${encodeURIComponent(need(options, 'email'))}`;
+  } else if (noun === 'user' && (verb === 'disable' || verb === 'enable')) {
+    path = `/users/${verb}`;
+    body = { email: need(options, 'email') };
   } else if (noun === 'account' && verb === 'restrict') {
     path = '/accounts/restriction';
     body = { email: need(options, 'email'), restriction: need(options, 'restriction'), ...accountFlag(options), ...(options['cancel-orders'] === true ? { cancel_orders: true } : {}) };

@@ -363,6 +363,25 @@ export class FundingService {
     return this.withdrawal(id)!;
   }
 
+  /**
+   * The user was disabled: withdrawals not yet handed to the chain are cancelled and their funds
+   * unlocked (a disabled user's money must not leave, whoever asked for it). The sender checks
+   * again before each send, for a request whose lock was in progress meanwhile. Returns their ids.
+   */
+  async userDisabled(userId: number, actor: string): Promise<number[]> {
+    const rows = this.sql(`SELECT * FROM withdrawals WHERE user_id = ? AND state IN ('awaiting_2fa', 'review', 'approved') ORDER BY id`).all(userId) as WithdrawalRow[];
+    const cancelled: number[] = [];
+    for (const row of rows) if (await this.cancelForDisabledUser(row, actor)) cancelled.push(row.id);
+    return cancelled;
+  }
+
+  private async cancelForDisabledUser(row: WithdrawalRow, actor: string): Promise<boolean> {
+    if (!this.setState(row.id, 'cancelled', { reason: 'USER_DISABLED' }, row.state)) return false;
+    await this.release(row);
+    this.audit(actor, 'withdrawal_cancelled', `wd:${row.id}`, { reason: 'USER_DISABLED' });
+    return true;
+  }
+
   async approve(id: number, actor: string): Promise<WithdrawalRow> {
     const row = this.withdrawal(id);
     if (row === undefined) throw new FundingError(404, 'UNKNOWN_WITHDRAWAL', `no withdrawal ${id}`);
@@ -459,6 +478,10 @@ export class FundingService {
     if (row.state === 'approved') {
       if (hold === undefined || hold.state !== 'locked') {
         this.setState(row.id, 'failed', { reason: 'NO_HOLD' }, 'approved');
+        return;
+      }
+      if ((this.host.identity.user(row.user_id)?.disabledAt ?? null) !== null) {
+        await this.cancelForDisabledUser(row, 'system');
         return;
       }
       if (!this.setState(row.id, 'sending', {}, 'approved')) return;

@@ -260,6 +260,16 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { userId: user.id, account };
   };
 
+  for (const action of ['disable', 'enable'] as const) {
+    app.post<{ Body: { email: string } }>(`/users/${action}`, {
+      schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
+    }, async (request) => {
+      const user = userByEmail(request.body.email);
+      const { changed, withdrawalsCancelled } = await exchange.setUserDisabled(user.id, action === 'disable', 'operator');
+      return { email: user.email, disabled: action === 'disable', changed, withdrawals_cancelled: withdrawalsCancelled.map(String) };
+    });
+  }
+
   app.post<{ Body: { email: string; account?: number; restriction: Restriction; cancel_orders?: boolean } }>('/accounts/restriction', {
     schema: {
       body: {
@@ -293,6 +303,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     const engine = exchange.engine;
     return {
       id: user.id, email: user.email, kyc: user.kyc, level: user.level, two_factor: user.twoFactor, created_at: user.createdAt,
+      disabled_at: user.disabledAt,
       api_keys: exchange.identity.apiKeysOf(user.id).filter((k) => k.revokedAt === null).length,
       accounts: exchange.identity.accountsOf(user.id).map((a) => ({
         account: a.id, label: a.label, main: a.main, restriction: engine.accounts.get(a.id)?.restriction ?? 'none',

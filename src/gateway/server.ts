@@ -241,7 +241,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       ip: clientIp(request), now: exchange.clock(),
     });
     if (!result.ok) {
-      const status = result.code === 'LOCKED_OUT' ? 429 : result.code === 'IP_NOT_ALLOWED' ? 403 : 401;
+      const status = result.code === 'LOCKED_OUT' ? 429 : result.code === 'IP_NOT_ALLOWED' || result.code === 'USER_DISABLED' ? 403 : 401;
       throw new ApiError(status, result.code, result.message, result.retryAfterSeconds);
     }
     if (!Authenticator.permits(result.key, permission)) {

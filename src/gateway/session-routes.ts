@@ -65,6 +65,8 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
       if ((error as ApiError).code === 'INVALID_TOTP') failed();
       throw error;
     }
+    // Said only to whoever has the password (and code): others learn nothing of the user.
+    if (user.disabledAt !== null) throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
     const { token, expiresAt } = exchange.identity.createSession(user.id, now);
     return { token, expires_at: expiresAt, two_factor: user.twoFactor };
   });

@@ -331,10 +331,10 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     }
   };
 
-  // A revoked key ends its sessions at once: a socket must not keep trading on it.
-  exchange.onKeyRevoked((key) => {
+  // A key that stops working ends its sessions at once: a socket must not keep trading on it.
+  exchange.onKeyRevoked((key, why) => {
     for (const clients of byAccount.values()) {
-      for (const client of clients) if (client.key?.key === key) client.socket.close(1008, 'API key revoked');
+      for (const client of clients) if (client.key?.key === key) client.socket.close(1008, why);
     }
   });
 
@@ -414,7 +414,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         method: 'GET', pathWithQuery: '/ws', body: '', key: str(message.key), timestamp: str(message.timestamp),
         recvWindow: undefined, signature: str(message.signature), ip: client.ip, now: exchange.clock(),
       });
-      if (!result.ok) throw new ApiError(401, result.code, result.message);
+      if (!result.ok) throw new ApiError(result.code === 'USER_DISABLED' ? 403 : 401, result.code, result.message);
       if (!Authenticator.permits(result.key, 'read')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the read permission');
       const cancelOnDisconnect = message.cancel_on_disconnect ?? false;
       if (typeof cancelOnDisconnect !== 'boolean') throw new ApiError(400, 'INVALID_REQUEST', 'cancel_on_disconnect must be true or false');

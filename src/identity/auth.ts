@@ -33,7 +33,7 @@ export interface AuthRequest {
 
 export type AuthFailureCode =
   | 'MISSING_CREDENTIALS' | 'INVALID_KEY' | 'INVALID_TIMESTAMP' | 'STALE_REQUEST' | 'INVALID_SIGNATURE'
-  | 'REPLAYED_REQUEST' | 'IP_NOT_ALLOWED' | 'LOCKED_OUT' | 'PERMISSION_DENIED';
+  | 'REPLAYED_REQUEST' | 'IP_NOT_ALLOWED' | 'LOCKED_OUT' | 'PERMISSION_DENIED' | 'USER_DISABLED';
 
 export type AuthResult = { ok: true; key: ApiKeyRecord } | { ok: false; code: AuthFailureCode; message: string; retryAfterSeconds?: number };
 
@@ -73,7 +73,7 @@ export const DEFAULT_AUTH_OPTIONS: AuthOptions = {
 const FAILURE_SUBJECTS_MAX = 100_000;
 
 /** A key as verification needs it; the HMAC key's pads are computed once rather than on every request. */
-interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: KeyObject | null; hmac: HmacSha256 | null }
+interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: KeyObject | null; hmac: HmacSha256 | null; userDisabled: boolean }
 
 export class Authenticator {
   private readonly keys = new Map<string, CachedKey>();
@@ -84,7 +84,7 @@ export class Authenticator {
     this.replays = new ReplayCache(options.replayCacheMax);
   }
 
-  /** Drops a cached key so that revocation and permission changes apply at once. */
+  /** Drops a cached key so that revocation, permission changes and its user's being disabled apply at once. */
   forget(key: string): void {
     this.keys.delete(key);
   }
@@ -122,6 +122,8 @@ export class Authenticator {
       this.recordFailure(`key:${key}`, now);
       return fail('INVALID_SIGNATURE', 'signature does not match');
     }
+    // Only to whoever holds the secret: a prober cannot tell a disabled user's key from a bad signature.
+    if (cached.userDisabled) return fail('USER_DISABLED', 'this user is disabled; contact the exchange');
     if (cached.allow !== null && !allows(cached.allow, request.ip)) {
       return fail('IP_NOT_ALLOWED', 'this key may not be used from this address');
     }
@@ -150,6 +152,7 @@ export class Authenticator {
         allow: record.ipAllow.length === 0 ? null : blockList(record.ipAllow),
         publicKey: record.scheme === 'ed25519' ? createPublicKey(record.secret) : null,
         hmac: record.scheme === 'ed25519' ? null : new HmacSha256(Buffer.from(record.secret, 'utf8')),
+        userDisabled: (this.store.user(record.userId)?.disabledAt ?? null) !== null,
       };
       this.keys.set(key, cached);
     }

@@ -25,6 +25,8 @@ export interface UserRecord {
   level: number;
   twoFactor: boolean;
   createdAt: number;
+  /** When an operator disabled the user (no login, no key works), or null. */
+  disabledAt: number | null;
 }
 
 /** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
@@ -44,7 +46,7 @@ export interface AccountRecord {
   createdAt: number;
 }
 
-const USER_COLUMNS = 'id, email, account, kyc, level, totp_enabled AS twoFactor, created_at AS createdAt';
+const USER_COLUMNS = 'id, email, account, kyc, level, totp_enabled AS twoFactor, created_at AS createdAt, disabled_at AS disabledAt';
 
 function toUser(row: unknown): UserRecord | undefined {
   if (row === undefined) return undefined;
@@ -97,7 +99,8 @@ export class IdentityStore {
         created_at INTEGER NOT NULL,
         totp_secret_sealed BLOB,
         totp_enabled INTEGER NOT NULL DEFAULT 0,
-        totp_last_step INTEGER NOT NULL DEFAULT 0
+        totp_last_step INTEGER NOT NULL DEFAULT 0,
+        disabled_at INTEGER
       );
       CREATE TABLE IF NOT EXISTS sessions (
         token_sha256 TEXT PRIMARY KEY,
@@ -123,6 +126,9 @@ export class IdentityStore {
         created_at INTEGER NOT NULL
       );
     `);
+    // Stores made before users could be disabled.
+    const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'users\')').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'disabled_at')) this.db.exec('ALTER TABLE users ADD COLUMN disabled_at INTEGER');
   }
 
   /**
@@ -181,6 +187,19 @@ export class IdentityStore {
     }
   }
 
+  /**
+   * Disables the user (`at`: when) or enables them again (null). Disabling ends the user's
+   * sessions; their keys stay as they were, unusable while the user is disabled. False if the
+   * user was already so.
+   */
+  setDisabled(userId: number, at: number | null): boolean {
+    const changed = at === null
+      ? this.sql('UPDATE users SET disabled_at = NULL WHERE id = ? AND disabled_at IS NOT NULL').run(userId).changes === 1
+      : this.sql('UPDATE users SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL').run(at, userId).changes === 1;
+    if (at !== null) this.sql('DELETE FROM sessions WHERE user_id = ?').run(userId);
+    return changed;
+  }
+
   // Two-factor authentication ------------------------------------------------------------
 
   /** Starts TOTP enrolment: a new secret, stored sealed, that counts once a code confirms it. */
@@ -235,7 +254,8 @@ export class IdentityStore {
   sessionUser(token: string, nowMs: number): UserRecord | undefined {
     if (!/^[0-9a-f]{64}$/.test(token)) return undefined;
     const row = this.sql('SELECT user_id AS userId FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), nowMs) as { userId: number } | undefined;
-    return row === undefined ? undefined : this.user(row.userId);
+    const user = row === undefined ? undefined : this.user(row.userId);
+    return user?.disabledAt === null ? user : undefined;
   }
 
   deleteSession(token: string): void {
