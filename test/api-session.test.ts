@@ -54,6 +54,58 @@ test('sessions and two-factor authentication: login, TOTP enrolment, codes requi
   }
 });
 
+test('a user changes their password giving the current one (and a code once enrolled): other sessions end, this one stays, the old password stops working; the operator resets a lost password or device; wrong current passwords lock out', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, auth: { failuresBeforeLockout: 3, lockoutMs: 60_000 } });
+  const login = (password: string, totp?: string) => call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'erin@example.com', password, ...(totp === undefined ? {} : { totp }) } });
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const me = async (token: string) => (await call(venue.url, 'GET', '/api/v1/auth/me', { headers: bearer(token) })).status;
+  const change = (token: string, body: Record<string, unknown>) => call(venue.url, 'POST', '/api/v1/auth/password', { headers: bearer(token), body });
+  try {
+    await venue.admin('/users', { email: 'erin@example.com', password: 'first password' });
+    const here = (await login('first password')).body.token as string;
+    const elsewhere = (await login('first password')).body.token as string;
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: bearer(here) });
+    const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: bearer(here), body: { code: code() } })).status, 200);
+    now += 30_000;
+
+    assert.equal((await change(here, { current_password: 'first password', new_password: 'second password' })).body.error.code, 'TOTP_REQUIRED');
+    assert.equal((await change(here, { current_password: 'first password', new_password: 'short', totp: code() })).body.error.code, 'WEAK_PASSWORD');
+    now += 30_000;
+    const changed = await change(here, { current_password: 'first password', new_password: 'second password', totp: code() });
+    assert.deepEqual([changed.status, changed.body], [200, { password_changed: true, other_sessions_ended: 1 }]);
+    assert.deepEqual([await me(here), await me(elsewhere)], [200, 401], 'the session that changed it stays; the other ends');
+    assert.equal((await login('first password', code())).body.error.code, 'INVALID_CREDENTIALS');
+    now += 30_000;
+    assert.equal((await login('second password', code())).status, 200);
+
+    // Support: a lost device, then a lost password. Each ends every session.
+    const reset = await venue.admin('/users/reset-2fa', { email: 'erin@example.com' });
+    assert.deepEqual(reset.body, { email: 'erin@example.com', two_factor: false, was_on: true, sessions_ended: 2 });
+    assert.equal(await me(here), 401);
+    const noCode = await login('second password');
+    assert.deepEqual([noCode.status, noCode.body.two_factor], [200, false], 'two-factor is off: the password alone logs in');
+    const set = await venue.admin('/users/password', { email: 'erin@example.com', password: 'set by support' });
+    assert.deepEqual(set.body, { email: 'erin@example.com', password_changed: true, sessions_ended: 1 });
+    assert.equal(await me(noCode.body.token), 401);
+    assert.equal((await login('second password')).status, 401);
+    const fresh = (await login('set by support')).body.token as string;
+    assert.equal((await venue.admin('/users/password', { email: 'nobody@example.com', password: 'set by support' })).body.error.code, 'UNKNOWN_USER');
+
+    // A stolen session cannot guess the password: wrong ones count toward the login lockout
+    // (counted afresh: the failed logins above are past the minute failures are counted over).
+    now += 61_000;
+    for (let i = 0; i < 2; i++) assert.equal((await change(fresh, { current_password: 'a guess!', new_password: 'taken over' })).body.error.code, 'INVALID_CREDENTIALS');
+    assert.equal((await login('a wrong one')).status, 401);
+    const locked = await change(fresh, { current_password: 'set by support', new_password: 'taken over' });
+    assert.deepEqual([locked.status, locked.body.error.code], [429, 'LOCKED_OUT'], 'three failures from this address, password guesses and logins together');
+    assert.equal((await login('taken over')).status, 429);
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('KYC status and user level are set by the operator, and the engine learns the level (api-operator.test.ts shows it pricing fees)', async () => {
   const venue = await Venue.start();
   try {

@@ -84,7 +84,7 @@ test('bourse start --config creates the configured assets, markets, fee tiers an
   }
 });
 
-test('bourse admin drives a running server: users, their KYC, restrictions and disabling, keys listed and revoked, deposits, markets, fees and their tiers and levels, operator cancels, the simulated chain, withdrawals and bank deposits', async () => {
+test('bourse admin drives a running server: users, their KYC, restrictions, disabling and support resets, keys listed and revoked, deposits, markets, fees and their tiers and levels, operator cancels, the simulated chain, withdrawals and bank deposits', async () => {
   const { startServer, CLI: cli } = await import('./support/server-process.js');
   const { depositReference } = await import('../src/funding/fiat.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-admin-'));
@@ -127,6 +127,8 @@ test('bourse admin drives a running server: users, their KYC, restrictions and d
     assert.deepEqual(admin('user', 'disable', '--email', 'cli@example.com'), { email: 'cli@example.com', disabled: true, changed: true, withdrawals_cancelled: [] });
     assert.equal(typeof admin('user', 'show', '--email', 'cli@example.com').disabled_at, 'number');
     assert.deepEqual(admin('user', 'enable', '--email', 'cli@example.com'), { email: 'cli@example.com', disabled: false, changed: true, withdrawals_cancelled: [] });
+    assert.deepEqual(admin('user', 'password', '--email', 'cli@example.com', '--password', 'set by support'), { email: 'cli@example.com', password_changed: true, sessions_ended: 0 });
+    assert.deepEqual(admin('user', 'reset-2fa', '--email', 'cli@example.com'), { email: 'cli@example.com', two_factor: false, was_on: false, sessions_ended: 0 });
     const sent = admin('chain', 'send', '--address', 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', '--asset', 'BTC', '--amount', '0.1');
     assert.match(sent.txid, /^[0-9a-f]{64}$/);
     assert.equal(admin('chain', 'mine', '--network', 'bitcoin', '--blocks', '3').height, 3);

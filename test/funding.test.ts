@@ -331,6 +331,25 @@ test('above the approval threshold a withdrawal waits for an operator; approval 
   assertLedgerSound();
 });
 
+test('a password change or a two-factor reset, by the user or the operator, holds withdrawals again', async () => {
+  const pat = await user('pat@example.com', { BTC: '1' });
+  await allow(pat, 'BTC', BTC_DESTINATION);
+  const withdraw = (id: string) => signed(pat, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.01', address: BTC_DESTINATION, request_id: id });
+  const session = (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'pat@example.com', password: 'correct horse battery' } })).body.token as string;
+  const changes: [string, () => Promise<ApiResponse>][] = [
+    ['the user changing the password', () => call(venue.url, 'POST', '/api/v1/auth/password', { headers: { authorization: `Bearer ${session}` }, body: { current_password: 'correct horse battery', new_password: 'another horse' } })],
+    ['the operator setting it', () => venue.admin('/users/password', { email: 'pat@example.com', password: 'a third horse' })],
+    ['the operator resetting two-factor', () => venue.admin('/users/reset-2fa', { email: 'pat@example.com' })],
+  ];
+  for (const [i, [what, act]] of changes.entries()) {
+    assert.equal((await withdraw(`pat-ok-${i}`)).status, 201, `before ${what}`);
+    assert.equal((await act()).status, 200, what);
+    const held = await withdraw(`pat-held-${i}`);
+    assert.deepEqual([held.status, held.body.error?.code], [403, 'CREDENTIALS_HOLD'], what);
+    now += DAY + 1_000;
+  }
+});
+
 test('a disabled user cannot log in or use any key and their socket closes; withdrawals not yet sent are cancelled and unlocked, orders stay; enabled again, their keys work', async () => {
   const frozen = await user('frozen@example.com', { BTC: '10', USDT: '1000' });
   await allow(frozen, 'BTC', BTC_DESTINATION);

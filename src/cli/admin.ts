@@ -52,6 +52,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'user' && verb === 'show') {
     method = 'GET';
     path = `/users?email=${encodeURIComponent(need(options, 'email'))}`;
+  } else if (noun === 'user' && verb === 'password') {
+    path = '/users/password';
+    body = { email: need(options, 'email'), password: need(options, 'password') };
+  } else if (noun === 'user' && verb === 'reset-2fa') {
+    path = '/users/reset-2fa';
+    body = { email: need(options, 'email') };
   } else if (noun === 'user' && (verb === 'disable' || verb === 'enable')) {
     path = `/users/${verb}`;
     body = { email: need(options, 'email') };

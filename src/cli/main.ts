@@ -55,6 +55,8 @@ const USAGE = `usage:
                 user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
                 user show --email E                  (KYC, level, keys; each account's restriction, open orders, balances)
                 user disable|enable --email E        (disabled: no login, no key works, sockets close; orders stay)
+                user password --email E --password P  (support reset; sessions end, withdrawals wait out the hold)
+                user reset-2fa --email E             (two-factor off, for a lost device; sessions end, withdrawals held)
                 account restrict --email E --restriction none|buy_only|sell_only|no_trading [--account N] [--cancel-orders]
                 orders cancel --email E [--account N] [--market M]     (the account's open orders, as the operator)
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]

@@ -260,6 +260,27 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { userId: user.id, account };
   };
 
+  // Support resets: each ends the user's sessions and holds withdrawals as any credential change does.
+  app.post<{ Body: { email: string; password: string } }>('/users/password', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 } } } },
+  }, async (request) => {
+    const user = userByEmail(request.body.email);
+    await identityCall(() => exchange.identity.setPassword(user.id, request.body.password));
+    const ended = exchange.identity.endSessions(user.id);
+    exchange.funding.credentialsChanged(user.id);
+    return { email: user.email, password_changed: true, sessions_ended: ended };
+  });
+
+  app.post<{ Body: { email: string } }>('/users/reset-2fa', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
+  }, async (request) => {
+    const user = userByEmail(request.body.email);
+    const wasOn = exchange.identity.resetTotp(user.id);
+    const ended = exchange.identity.endSessions(user.id);
+    exchange.funding.credentialsChanged(user.id);
+    return { email: user.email, two_factor: false, was_on: wasOn, sessions_ended: ended };
+  });
+
   for (const action of ['disable', 'enable'] as const) {
     app.post<{ Body: { email: string } }>(`/users/${action}`, {
       schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },

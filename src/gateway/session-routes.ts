@@ -38,6 +38,16 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     if (!exchange.identity.verifyTotp(user.id, code, exchange.clock())) throw new ApiError(401, 'INVALID_TOTP', 'the two-factor code is wrong or was used already');
   };
 
+  /** A failed login or password check counts against the address, and (more loosely) the email. */
+  const recordFailedLogin = (request: FastifyRequest, emailAddress: string, now: number): void => {
+    exchange.auth.recordFailure(addressSubject(clientIp(request)), now);
+    exchange.auth.recordFailure(`login:${emailAddress.trim().toLowerCase()}`, now, exchange.auth.failuresBeforeLockout * EMAIL_LOCKOUT_FACTOR);
+  };
+  const lockedOut = (request: FastifyRequest, emailAddress: string, now: number): void => {
+    const locked = exchange.auth.lockedFor([addressSubject(clientIp(request)), `login:${emailAddress.trim().toLowerCase()}`], now);
+    if (locked > 0) throw new ApiError(429, 'LOCKED_OUT', 'too many failed logins; try later', Math.ceil(locked / 1000));
+  };
+
   app.post<{ Body: { email: string; password: string; totp?: string } }>('/login', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 }, totp: CODE } } },
     config: { weight: 20 },
@@ -46,14 +56,8 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     // Failed logins lock out the guessing address after the usual count, and the email only after
     // ten times as many, so that one attacker cannot lock a user out while many addresses guessing
     // one password still get stopped.
-    const address = addressSubject(clientIp(request));
-    const email = `login:${request.body.email.trim().toLowerCase()}`;
-    const locked = exchange.auth.lockedFor([address, email], now);
-    if (locked > 0) throw new ApiError(429, 'LOCKED_OUT', 'too many failed logins; try later', Math.ceil(locked / 1000));
-    const failed = (): void => {
-      exchange.auth.recordFailure(address, now);
-      exchange.auth.recordFailure(email, now, exchange.auth.failuresBeforeLockout * EMAIL_LOCKOUT_FACTOR);
-    };
+    lockedOut(request, request.body.email, now);
+    const failed = (): void => recordFailedLogin(request, request.body.email, now);
     const user = await exchange.identity.checkPassword(request.body.email, request.body.password);
     if (user === undefined) {
       failed();
@@ -74,6 +78,36 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
   app.post('/logout', { preValidation: session }, async (request) => {
     exchange.identity.deleteSession(bearerToken(request));
     return { logged_out: true };
+  });
+
+  app.post<{ Body: { current_password: string; new_password: string; totp?: string } }>('/password', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['current_password', 'new_password'],
+        properties: { current_password: { type: 'string', maxLength: 256 }, new_password: { type: 'string', maxLength: 256 }, totp: CODE },
+      },
+    },
+    preValidation: session, config: { weight: 20 },
+  }, async (request) => {
+    const user = request.sessionUser!;
+    const now = exchange.clock();
+    // A stolen session must not become a stolen password: the current one is asked for, and
+    // guesses count toward the same lockout as failed logins.
+    lockedOut(request, user.email, now);
+    if (await exchange.identity.checkPassword(user.email, request.body.current_password) === undefined) {
+      recordFailedLogin(request, user.email, now);
+      throw new ApiError(401, 'INVALID_CREDENTIALS', 'the current password is wrong');
+    }
+    try {
+      requireTotp(user, request.body.totp);
+    } catch (error) {
+      if ((error as ApiError).code === 'INVALID_TOTP') recordFailedLogin(request, user.email, now);
+      throw error;
+    }
+    await identityCall(() => exchange.identity.setPassword(user.id, request.body.new_password));
+    const ended = exchange.identity.endSessions(user.id, bearerToken(request));
+    exchange.funding.credentialsChanged(user.id);
+    return { password_changed: true, other_sessions_ended: ended };
   });
 
   app.get('/me', { preValidation: session }, async (request) => {

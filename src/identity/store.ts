@@ -48,6 +48,10 @@ export interface AccountRecord {
 
 const USER_COLUMNS = 'id, email, account, kyc, level, totp_enabled AS twoFactor, created_at AS createdAt, disabled_at AS disabledAt';
 
+function checkNewPassword(password: string): void {
+  if (password.length < 8 || password.length > 256) throw new IdentityError('WEAK_PASSWORD', 'password must have 8 to 256 characters');
+}
+
 function toUser(row: unknown): UserRecord | undefined {
   if (row === undefined) return undefined;
   const user = row as UserRecord & { twoFactor: number | boolean };
@@ -152,7 +156,7 @@ export class IdentityStore {
   async createUser(email: string, password: string, now: number): Promise<UserRecord> {
     const normalized = email.trim().toLowerCase();
     if (!EMAIL.test(normalized)) throw new IdentityError('INVALID_EMAIL', 'email is not valid');
-    if (password.length < 8 || password.length > 256) throw new IdentityError('WEAK_PASSWORD', 'password must have 8 to 256 characters');
+    checkNewPassword(password);
     if (this.userByEmail(normalized) !== undefined) throw new IdentityError('EMAIL_TAKEN', 'a user with this email exists');
     const hash = await hashPassword(password);
     // Account ids follow user ids: user n trades in account n until sub-accounts arrive.
@@ -187,6 +191,25 @@ export class IdentityStore {
     }
   }
 
+  async setPassword(userId: number, password: string): Promise<void> {
+    checkNewPassword(password);
+    const hash = await hashPassword(password);
+    if (this.sql('UPDATE users SET password_hash = ? WHERE id = ?').run(hash, userId).changes !== 1) throw new IdentityError('UNKNOWN_USER', 'no such user');
+  }
+
+  /** Turns two-factor authentication off and forgets its secret (a user who lost their device). False if it was not on. */
+  resetTotp(userId: number): boolean {
+    const user = this.user(userId);
+    if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
+    this.sql('UPDATE users SET totp_secret_sealed = NULL, totp_enabled = 0, totp_last_step = 0 WHERE id = ?').run(userId);
+    return user.twoFactor;
+  }
+
+  /** Ends the user's sessions, all of them or all but the one with `keepToken`; how many ended. */
+  endSessions(userId: number, keepToken?: string): number {
+    return this.sql('DELETE FROM sessions WHERE user_id = ? AND token_sha256 != ?').run(userId, keepToken === undefined ? '' : tokenDigest(keepToken)).changes;
+  }
+
   /**
    * Disables the user (`at`: when) or enables them again (null). Disabling ends the user's
    * sessions; their keys stay as they were, unusable while the user is disabled. False if the
@@ -196,7 +219,7 @@ export class IdentityStore {
     const changed = at === null
       ? this.sql('UPDATE users SET disabled_at = NULL WHERE id = ? AND disabled_at IS NOT NULL').run(userId).changes === 1
       : this.sql('UPDATE users SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL').run(at, userId).changes === 1;
-    if (at !== null) this.sql('DELETE FROM sessions WHERE user_id = ?').run(userId);
+    if (at !== null) this.endSessions(userId);
     return changed;
   }
 
