@@ -162,3 +162,45 @@ test('an operator restricts an account and cancels orders: the barred direction 
     await venue.stop();
   }
 });
+
+test('every admin request the token admits is kept in an audit trail (when, who, from where, about what, how it ended; never a password); refused ones are not, nor parsed; it pages and survives a restart', async () => {
+  let venue = await Venue.start();
+  const dataDir = venue.dataDir;
+  const as = (operator: string | undefined, method: string, path: string, body?: unknown, token = venue.exchange.adminToken) =>
+    call(venue.url, method, `/admin/v1${path}`, { body, headers: { authorization: `Bearer ${token}`, ...(operator === undefined ? {} : { 'x-bourse-operator': operator }) } });
+  try {
+    const password = 'a password kept out of the trail';
+    assert.equal((await as('olivia', 'POST', '/users', { email: 'audited@example.com', password })).status, 201);
+    assert.equal((await as('olivia', 'POST', '/deposits', { email: 'audited@example.com', asset: 'USDT', amount: '50' })).status, 201);
+    assert.equal((await as('oscar', 'POST', '/accounts/restriction', { email: 'audited@example.com', restriction: 'sell_only' })).status, 200);
+    assert.equal((await as(undefined, 'POST', '/users/password', { email: 'nobody@example.com', password })).status, 404);
+    assert.equal((await as('oscar', 'GET', '/users?email=audited%40example.com')).status, 200);
+    const intruder = await as('mallory', 'POST', '/users', { email: 'x', unknown: 1 }, 'not the token');
+    assert.deepEqual([intruder.status, intruder.body.error.code], [401, 'INVALID_ADMIN_TOKEN'], 'the token is checked before the body: a stranger learns nothing of the schema');
+
+    const expected = [
+      ['oscar', 'GET', '/admin/v1/users', 200, { email: 'audited@example.com' }],
+      ['unnamed', 'POST', '/admin/v1/users/password', 404, { email: 'nobody@example.com' }],
+      ['oscar', 'POST', '/admin/v1/accounts/restriction', 200, { email: 'audited@example.com', restriction: 'sell_only' }],
+      ['olivia', 'POST', '/admin/v1/deposits', 201, { email: 'audited@example.com', asset: 'USDT', amount: '50' }],
+      ['olivia', 'POST', '/admin/v1/users', 201, { email: 'audited@example.com' }],
+    ];
+    const trail = async (query = '') => (await as('auditor', 'GET', `/audit${query}`)).body;
+    const all = await trail();
+    assert.deepEqual(all.actions.map((a: Record<string, unknown>) => [a.operator, a.method, a.path, a.status, a.subject]), expected);
+    assert.ok(all.actions.every((a: { address: string; ts: number }) => a.address === '127.0.0.1' && a.ts > 0));
+    assert.ok(!JSON.stringify(all).includes(password), 'no password in the trail');
+    assert.equal(all.next_before, null);
+
+    const first = await trail('?limit=2');
+    assert.equal(first.actions.length, 2);
+    const rest = await trail(`?limit=2&before=${first.next_before}`);
+    assert.deepEqual([...first.actions, ...rest.actions].map((a: { id: number }) => a.id), all.actions.slice(0, 4).map((a: { id: number }) => a.id));
+
+    await venue.stop(true);
+    venue = await Venue.start({ dataDir });
+    assert.deepEqual((await trail()).actions.map((a: { id: number }) => a.id), all.actions.map((a: { id: number }) => a.id), 'kept across a restart');
+  } finally {
+    await venue.stop();
+  }
+});

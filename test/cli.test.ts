@@ -84,7 +84,7 @@ test('bourse start --config creates the configured assets, markets, fee tiers an
   }
 });
 
-test('bourse admin drives a running server: users, their KYC, restrictions, disabling and support resets, keys listed and revoked, deposits, markets, fees and their tiers and levels, operator cancels, the simulated chain, withdrawals and bank deposits', async () => {
+test('bourse admin drives a running server: users, their KYC, restrictions, disabling and support resets, keys listed and revoked, the audit trail, deposits, markets, fees and their tiers and levels, operator cancels, the simulated chain, withdrawals and bank deposits', async () => {
   const { startServer, CLI: cli } = await import('./support/server-process.js');
   const { depositReference } = await import('../src/funding/fiat.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-admin-'));
@@ -137,6 +137,12 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.deepEqual([credited.email, credited.credited], ['cli@example.com', true]);
     assert.deepEqual(admin('withdrawal', 'list').withdrawals, []);
     assert.deepEqual(admin('withdrawal', 'audit', '--id', '1').audit, []);
+    assert.deepEqual(admin('withdrawal', 'list', '--operator', 'olga').withdrawals, []);
+    const trail = admin('audit', '--limit', '2').actions as { operator: string; path: string }[];
+    assert.deepEqual(trail.map((a) => [a.operator, a.path]), [
+      ['olga', '/admin/v1/withdrawals'],
+      [process.env.USER ?? process.env.LOGNAME ?? 'cli', '/admin/v1/withdrawals/:id/audit'],
+    ], 'the CLI names the operator: --operator, else the login name');
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

@@ -126,6 +126,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'withdrawal' && verb === 'list') {
     method = 'GET';
     path = `/withdrawals${typeof options.state === 'string' ? `?state=${encodeURIComponent(options.state)}` : ''}`;
+  } else if (noun === 'audit') {
+    method = 'GET';
+    const query = new URLSearchParams();
+    if (typeof options.limit === 'string') query.set('limit', options.limit);
+    if (typeof options.before === 'string') query.set('before', options.before);
+    path = `/audit${query.size > 0 ? `?${query}` : ''}`;
   } else if (noun === 'backup') {
     path = '/backups';
     body = typeof options.name === 'string' ? { name: options.name } : {};
@@ -139,11 +145,15 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   const tokenFile = join(options.dataDir, 'admin.token');
   if (!existsSync(tokenFile)) throw new Error(`no admin token in ${options.dataDir}: give the --data folder the server was started with`);
   const token = readFileSync(tokenFile, 'utf8').trim();
+  // Who is acting, for the audit trail: --operator, else the login name.
+  const operator = typeof options.operator === 'string' ? options.operator : process.env.USER ?? process.env.LOGNAME ?? 'cli';
+  const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-bourse-operator': operator };
+  if (body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
   try {
     response = await fetch(`${base}/admin/v1${path}`, {
       method,
-      headers: body === undefined ? { authorization: `Bearer ${token}` } : { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {

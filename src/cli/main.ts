@@ -81,7 +81,9 @@ const USAGE = `usage:
                 withdrawal fail --id N --operator NAME --reason TEXT     (stuck before the chain took it)
                 fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
                 backup [--name NAME]   (journal, identity and funding at one instant, into backups.dir/NAME; default NAME: the time)
-                (each takes --data DIR, default ./data, or --url URL)
+                audit [--limit N] [--before ID]                  (what operators did, newest first)
+                (each takes --data DIR, default ./data, or --url URL; and --operator NAME for the audit trail,
+                 by default the login name)
 `;
 
 async function main(): Promise<void> {
@@ -132,6 +134,8 @@ async function main(): Promise<void> {
       restriction: { type: 'string' },
       'cancel-orders': { type: 'boolean' },
       tiers: { type: 'string' },
+      limit: { type: 'string' },
+      before: { type: 'string' },
     },
   });
   if (values.help || positionals[0] === 'help') {

@@ -28,6 +28,28 @@ const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEG
 /** User levels, which fee levels price. */
 const LEVEL = { type: 'integer', minimum: 0, maximum: 1_000 } as const;
 
+/** Fields of an admin request that say what it was about; anything else (a password) stays out of the audit trail. */
+const SUBJECT_FIELDS = [
+  'email', 'account', 'market', 'asset', 'amount', 'code', 'precision', 'base', 'quote', 'tick', 'lot', 'state', 'maker', 'taker', 'tiers',
+  'level', 'kyc', 'restriction', 'cancel_orders', 'permissions', 'ip', 'key', 'id', 'name', 'max_open_orders', 'network', 'address', 'tag',
+  'blocks', 'depth', 'reason', 'reference', 'bank_reference', 'operator',
+] as const;
+
+function subjectOf(request: FastifyRequest): Record<string, unknown> {
+  const subject: Record<string, unknown> = {};
+  for (const source of [request.params, request.query, request.body]) {
+    if (source === null || typeof source !== 'object') continue;
+    for (const field of SUBJECT_FIELDS) if (Object.hasOwn(source, field)) subject[field] = (source as Record<string, unknown>)[field];
+  }
+  return subject;
+}
+
+/** Who the request says made it: X-Bourse-Operator, printable and short, else "unnamed". */
+function operatorOf(request: FastifyRequest): string {
+  const named = request.headers['x-bourse-operator'];
+  return typeof named === 'string' && /^[\x20-\x7e]{1,64}$/.test(named) ? named : 'unnamed';
+}
+
 /** How many orders a cancel command ended. */
 function cancelledIn(events: EngineEvent[]): number {
   let count = 0;
@@ -43,18 +65,35 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   const expected = digest(exchange.adminToken);
   const allowed = blockList(allow);
   // Every admin request leaves a line in the log, refused ones as warnings: what was done (never
-  // the body, which may hold a password), from where, and how it ended.
+  // the body, which may hold a password), from where, and how it ended. Those the token admitted
+  // are also kept in the identity store's audit trail (GET /audit), with who made them; refused
+  // ones are not, so that nobody without the token can grow it.
+  const admitted = new WeakSet<FastifyRequest>();
   app.addHook('onResponse', (request, reply, done) => {
     const entry = { admin: true, method: request.method, path: request.url, ip: clientIp(request), status: reply.statusCode };
     if (reply.statusCode === 401 || reply.statusCode === 403) request.log.warn(entry, 'admin request refused');
     else request.log.info(entry, 'admin request');
+    if (admitted.has(request) && request.routeOptions.url !== '/admin/v1/audit') {
+      try {
+        exchange.identity.recordAdminAction({
+          ts: exchange.clock(), operator: operatorOf(request), address: entry.ip, method: request.method,
+          path: request.routeOptions.url ?? request.url.split('?')[0]!, status: reply.statusCode, subject: subjectOf(request),
+        });
+      } catch (error) {
+        // The action is done and answered; a full disk must not turn that into an error.
+        request.log.error({ err: error, ...entry }, 'admin audit not recorded');
+      }
+    }
     done();
   });
-  app.addHook('preHandler', async (request: FastifyRequest) => {
+  // On request, before the body is read or checked: without the token nothing is parsed, and no
+  // schema error tells a stranger what a route expects.
+  app.addHook('onRequest', async (request: FastifyRequest) => {
     if (!allows(allowed, clientIp(request))) throw new ApiError(403, 'ADMIN_NOT_ALLOWED', 'the admin API is not open to this address');
     const token = bearerToken(request);
     // Compare digests: equal length, constant time, whatever the caller sent.
     if (!timingSafeEqual(digest(token), expected)) throw new ApiError(401, 'INVALID_ADMIN_TOKEN', 'admin token required');
+    admitted.add(request);
   });
 
   const submit = async (cmd: Command): Promise<EngineEvent[]> => {
@@ -69,6 +108,14 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     if (user === undefined) throw new ApiError(404, 'UNKNOWN_USER', `no user ${email}`);
     return user;
   };
+
+  app.get<{ Querystring: { before?: string; limit?: string } }>('/audit', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } } },
+  }, async (request) => {
+    const limit = Math.min(Math.max(Number(request.query.limit ?? 100), 1), 1_000);
+    const actions = exchange.identity.adminActions({ before: request.query.before === undefined ? undefined : Number(request.query.before), limit });
+    return { actions, next_before: actions.length === limit ? String(actions.at(-1)!.id) : null };
+  });
 
   app.post<{ Body: { email: string; password: string } }>('/users', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 } } } },

@@ -29,6 +29,20 @@ export interface UserRecord {
   disabledAt: number | null;
 }
 
+/** One request an operator made to the admin API, and how it ended. */
+export interface AdminActionRecord {
+  id: number;
+  ts: number;
+  /** Who says they made it (X-Bourse-Operator; the CLI sends --operator or the login name), else "unnamed". */
+  operator: string;
+  address: string;
+  method: string;
+  path: string;
+  status: number;
+  /** What it was about: the request's email, market, account, asset, amount and such; never a password. */
+  subject: Record<string, unknown>;
+}
+
 /** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
 export const SESSION_TTL_MS = 86_400_000;
 /** TOTP codes are accepted one 30-second step either side of the server's clock. */
@@ -128,6 +142,16 @@ export class IdentityStore {
         user_id INTEGER NOT NULL REFERENCES users(id),
         label TEXT NOT NULL,
         created_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS admin_audit (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        operator TEXT NOT NULL,
+        address TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        subject TEXT NOT NULL
       );
     `);
     // Stores made before users could be disabled.
@@ -376,6 +400,20 @@ export class IdentityStore {
 
   revokeApiKey(userId: number, key: string, now: number): boolean {
     return this.sql('UPDATE api_keys SET revoked_at = ? WHERE key = ? AND user_id = ? AND revoked_at IS NULL').run(now, key, userId).changes === 1;
+  }
+
+  /** Records what an operator did through the admin API (never a password: `subject` is chosen fields). */
+  recordAdminAction(entry: Omit<AdminActionRecord, 'id'>): void {
+    this.sql('INSERT INTO admin_audit (ts, operator, address, method, path, status, subject) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(entry.ts, entry.operator, entry.address, entry.method, entry.path, entry.status, JSON.stringify(entry.subject));
+  }
+
+  /** Operators' actions, newest first, `limit` of them before id `before`. */
+  adminActions(page: { before?: number; limit: number }): AdminActionRecord[] {
+    const rows = (page.before === undefined
+      ? this.sql('SELECT * FROM admin_audit ORDER BY id DESC LIMIT ?').all(page.limit)
+      : this.sql('SELECT * FROM admin_audit WHERE id < ? ORDER BY id DESC LIMIT ?').all(page.before, page.limit)) as (Omit<AdminActionRecord, 'subject'> & { subject: string })[];
+    return rows.map((row) => ({ ...row, subject: JSON.parse(row.subject) as Record<string, unknown> }));
   }
 
   /** Writes a consistent copy of the store to the new file `path` (for backups). */
