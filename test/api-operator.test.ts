@@ -30,7 +30,7 @@ async function trade(venue: Venue, maker: Trader, taker: Trader): Promise<void> 
   assert.deepEqual([bought.status, bought.body.status], [201, 'FILLED'], JSON.stringify(bought.body));
 }
 
-test('fee levels and volume tiers price real trades: a user of a level pays its rate, a tier lowers the rate once the 30-day volume passes it, and GET /fees and /account/fees show what is charged', async () => {
+test('fee levels and volume tiers price real trades: a user of a level pays its rate, a tier lowers the rate once the 30-day volume passes it, GET /fees and /account/fees show what is charged, and the operator\'s ledger adds up', async () => {
   const venue = await Venue.start();
   try {
     const maker = await venue.trader('mia@example.com', { ETH: '10' });
@@ -86,6 +86,17 @@ test('fee levels and volume tiers price real trades: a user of a level pays its 
       assert.deepEqual([refused.status, refused.body.error?.code], [400, code], `${path} ${JSON.stringify(body)} → ${JSON.stringify(refused.body)}`);
     }
     assert.deepEqual((await call(venue.url, 'GET', '/api/v1/fees')).body, schedule.body, 'nothing changed');
+
+    // The operator's books: what users hold and the fees collected add up to what came in.
+    const ledger = await call(venue.url, 'GET', '/admin/v1/ledger', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
+    const row = (asset: string) => ledger.body.assets.find((a: { asset: string }) => a.asset === asset);
+    assert.deepEqual(row('ETH'), {
+      asset: 'ETH', users_available: '9.99960000', users_reserved: '0.00000000', users_locked: '0.00000000', users_total: '9.99960000',
+      fees: '0.00040000', net_inflow: '10.00000000', balanced: true,
+    }, 'five taker fees in ETH: one at the market rate, four at the level');
+    assert.deepEqual([row('USDT').users_total, row('USDT').fees, row('USDT').net_inflow, row('USDT').balanced], ['99999.180000', '0.820000', '100000.000000', true],
+      'four maker fees at the market rate and one at the tier');
+    assert.ok(ledger.body.assets.every((a: { balanced: boolean }) => a.balanced));
   } finally {
     await venue.stop();
   }

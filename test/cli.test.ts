@@ -70,8 +70,8 @@ test('bourse start --config creates the configured assets, markets, fee tiers an
       child.on('exit', (code) => reject(new Error(`exit ${code}: ${out}`)));
     });
     assert.deepEqual(started.markets, ['BTC-USDC']);
-    const markets = (await (await fetch(`${started.url as string}/api/v1/markets`)).json()) as { markets: { market: string; tick_size: string; maker_fee: string; max_open_orders: number | null }[] };
-    assert.deepEqual(markets.markets.map((m) => [m.market, m.tick_size, m.maker_fee, m.max_open_orders]), [['BTC-USDC', '0.010000', '0.0008', 500]]);
+    const markets = (await (await fetch(`${started.url as string}/api/v1/markets`)).json()) as { markets: { market: string; tick_size: string; maker_fee: string; max_open_orders: number | null; band_low: string; band_high: string }[] };
+    assert.deepEqual(markets.markets.map((m) => [m.market, m.tick_size, m.maker_fee, m.max_open_orders, m.band_low, m.band_high]), [['BTC-USDC', '0.010000', '0.0008', 500, '0.4', '2.5']]);
     const fees = (await (await fetch(`${started.url as string}/api/v1/fees`)).json()) as unknown;
     assert.deepEqual(fees, {
       markets: [{ market: 'BTC-USDC', maker_fee: '0.0008', taker_fee: '0.0015', fee_tiers: [{ min_volume: '250000', maker_fee: '0.0006', taker_fee: '0.0012' }] }],
@@ -106,10 +106,16 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.throws(() => admin('apikey', 'revoke', '--email', 'cli@example.com', '--key', key.key),
       (error: { status: number; stdout: Buffer }) => error.status === 1 && JSON.parse(error.stdout.toString()).error.code === 'UNKNOWN_KEY',
       'a revoked key cannot be revoked again, and the CLI exits 1 with the server\'s answer');
-    assert.equal(admin('asset', 'create', '--code', 'SOL', '--precision', '9').code, 'SOL');
-    assert.equal(admin('market', 'create', '--base', 'SOL', '--quote', 'USDT', '--tick', '0.001', '--lot', '0.001').tick_size, '0.001000');
+    assert.deepEqual(admin('asset', 'create', '--code', 'SOL', '--precision', '9', '--min-fee', '0.0001'), { code: 'SOL', precision: 9, min_fee: '0.000100000' });
+    const sol = admin('market', 'create', '--base', 'SOL', '--quote', 'USDT', '--tick', '0.001', '--lot', '0.001', '--min-quantity', '0.01', '--max-quantity', '1000',
+      '--min-notional', '5', '--max-notional', '100000', '--maker', '0.0005', '--taker', '0.001', '--band-low', '0.5', '--band-high', '2');
+    assert.deepEqual(
+      [sol.tick_size, sol.min_quantity, sol.max_quantity, sol.min_notional, sol.max_notional, sol.maker_fee, sol.taker_fee, sol.band_low, sol.band_high],
+      ['0.001000', '0.010000000', '1000.000000000', '5.000000', '100000.000000', '0.0005', '0.001', '0.5', '2'],
+      'every market rule a config file can set, the CLI can too');
     assert.equal(admin('market', 'limit', '--market', 'SOL-USDT', '--max-open-orders', '50').max_open_orders, 50);
-    assert.equal(admin('market', 'create', '--base', 'SOL', '--quote', 'BTC', '--tick', '0.00001', '--lot', '0.001', '--max-open-orders', '0').max_open_orders, null);
+    const solBtc = admin('market', 'create', '--base', 'SOL', '--quote', 'BTC', '--tick', '0.00001', '--lot', '0.001', '--max-open-orders', '0');
+    assert.deepEqual([solBtc.max_open_orders, solBtc.band_low, solBtc.band_high], [null, null, null]);
     assert.equal(admin('market', 'halt', '--market', 'SOL-USDT').state, 'halted');
     assert.equal(admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.001', '--taker', '0.002').taker_fee, '0.002');
     const tiered = admin('fees', 'set', '--market', 'SOL-USDT', '--maker', '0.001', '--taker', '0.002', '--tiers', '5000:0.0008:0.0015,50000:0.0005:0.001');
@@ -138,8 +144,11 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.deepEqual(admin('withdrawal', 'list').withdrawals, []);
     assert.deepEqual(admin('withdrawal', 'audit', '--id', '1').audit, []);
     assert.deepEqual(admin('withdrawal', 'list', '--operator', 'olga').withdrawals, []);
-    const trail = admin('audit', '--limit', '2').actions as { operator: string; path: string }[];
+    const ledger = admin('ledger').assets as { asset: string; balanced: boolean; fees: string }[];
+    assert.ok(ledger.length > 0 && ledger.every((a) => a.balanced), JSON.stringify(ledger));
+    const trail = admin('audit', '--limit', '3').actions as { operator: string; path: string }[];
     assert.deepEqual(trail.map((a) => [a.operator, a.path]), [
+      [process.env.USER ?? process.env.LOGNAME ?? 'cli', '/admin/v1/ledger'],
       ['olga', '/admin/v1/withdrawals'],
       [process.env.USER ?? process.env.LOGNAME ?? 'cli', '/admin/v1/withdrawals/:id/audit'],
     ], 'the CLI names the operator: --operator, else the login name');

@@ -17,6 +17,12 @@ function need(options: AdminOptions, flag: string): string {
   return value;
 }
 
+/** `market create`'s optional flags and the admin API's fields they fill. */
+const MARKET_FLAGS = [
+  ['min-quantity', 'min_quantity'], ['max-quantity', 'max_quantity'], ['min-notional', 'min_notional'], ['max-notional', 'max_notional'],
+  ['maker', 'maker_fee'], ['taker', 'taker_fee'], ['band-low', 'band_low'], ['band-high', 'band_high'],
+] as const;
+
 const STATES: Record<string, string> = { halt: 'halted', resume: 'trading', 'cancel-only': 'cancel_only', 'post-only': 'post_only' };
 
 /** `--account N`, when given, as the body field. */
@@ -91,9 +97,11 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'asset' && verb === 'create') {
     path = '/assets';
     body = { code: need(options, 'code'), precision: Number(need(options, 'precision')) };
+    if (typeof options['min-fee'] === 'string') body.min_fee = options['min-fee'];
   } else if (noun === 'market' && verb === 'create') {
     path = '/markets';
     body = { base: need(options, 'base'), quote: need(options, 'quote'), tick: need(options, 'tick'), lot: need(options, 'lot') };
+    for (const [flag, field] of MARKET_FLAGS) if (typeof options[flag] === 'string') body[field] = options[flag];
     if (typeof options['max-open-orders'] === 'string') body.max_open_orders = Number(options['max-open-orders']);
   } else if (noun === 'market' && verb === 'limit') {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/limits`;
@@ -126,6 +134,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'withdrawal' && verb === 'list') {
     method = 'GET';
     path = `/withdrawals${typeof options.state === 'string' ? `?state=${encodeURIComponent(options.state)}` : ''}`;
+  } else if (noun === 'ledger') {
+    method = 'GET';
+    path = '/ledger';
   } else if (noun === 'audit') {
     method = 'GET';
     const query = new URLSearchParams();

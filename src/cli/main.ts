@@ -63,8 +63,10 @@ const USAGE = `usage:
                 apikey list --email E
                 apikey revoke --email E --key K                        (sockets signed in with it close at once)
                 deposit --email E --asset A --amount X
-                asset create --code C --precision N
-                market create --base B --quote Q --tick T --lot L [--max-open-orders N]
+                asset create --code C --precision N [--min-fee F]
+                market create --base B --quote Q --tick T --lot L [--max-open-orders N] [--maker F --taker F]
+                       [--min-quantity X] [--max-quantity X] [--min-notional X] [--max-notional X]
+                       [--band-low F] [--band-high F]             (limit prices within F × the last price)
                 market halt|resume|cancel-only|post-only --market M
                 market limit --market M --max-open-orders N     (open orders per account; 0: no limit)
                 market cancel-orders --market M                  (every open order in the market)
@@ -82,6 +84,7 @@ const USAGE = `usage:
                 fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
                 backup [--name NAME]   (journal, identity and funding at one instant, into backups.dir/NAME; default NAME: the time)
                 audit [--limit N] [--before ID]                  (what operators did, newest first)
+                ledger                 (per asset: users' balances, fees collected, deposits less withdrawals)
                 (each takes --data DIR, default ./data, or --url URL; and --operator NAME for the audit trail,
                  by default the login name)
 `;
@@ -135,6 +138,13 @@ async function main(): Promise<void> {
       'cancel-orders': { type: 'boolean' },
       tiers: { type: 'string' },
       limit: { type: 'string' },
+      'min-fee': { type: 'string' },
+      'min-quantity': { type: 'string' },
+      'max-quantity': { type: 'string' },
+      'min-notional': { type: 'string' },
+      'max-notional': { type: 'string' },
+      'band-low': { type: 'string' },
+      'band-high': { type: 'string' },
       before: { type: 'string' },
     },
   });

@@ -9,7 +9,7 @@
  */
 import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, MAX_CANCEL_AFTER_MS, PPM } from './types.js';
 import type {
-  AccountFeeRates, AmendOrder, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
+  AccountFeeRates, AmendOrder, AssetTotals, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
   LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
   SetCancelAfter, SetFeeLevel, SetFees, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
@@ -1283,6 +1283,30 @@ export class Engine {
       takerFeePpm: this.feeRate(user, market, false),
       volume30d: user.volumes.get(market.index)?.total(this.ts) ?? 0,
     }));
+  }
+
+  /**
+   * Per asset, what the exchange owes its users (available, reserved for orders, locked for
+   * withdrawals), the fees it has collected, and what has come in from outside net of what went
+   * out (deposits less withdrawals). Double entry: users' total plus fees equals that net inflow.
+   */
+  ledgerTotals(): AssetTotals[] {
+    // Sums of many balances can pass 2^53: counted in bigint.
+    const totals: AssetTotals[] = this.assetList.map((asset) => ({ asset: asset.code, available: 0n, reserved: 0n, locked: 0n, fees: 0n, netInflow: 0n }));
+    const whole = (balance: Balance): bigint => BigInt(balance.available) + BigInt(balance.reserved) + BigInt(balance.locked);
+    for (const account of this.accounts.values()) {
+      if (account.user === null) continue;
+      for (const balance of account.balances) {
+        if (balance === undefined) continue;
+        const row = totals[balance.asset.index]!;
+        row.available += BigInt(balance.available);
+        row.reserved += BigInt(balance.reserved);
+        row.locked += BigInt(balance.locked);
+      }
+    }
+    for (const balance of this.feeAccount.balances) if (balance !== undefined) totals[balance.asset.index]!.fees += whole(balance);
+    for (const balance of this.external.balances) if (balance !== undefined) totals[balance.asset.index]!.netInflow -= whole(balance);
+    return totals;
   }
 
   /** An open order of an account by its client order id. */

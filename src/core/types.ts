@@ -67,6 +67,8 @@ export interface CreateMarket {
 export interface SetMarketState { type: 'set_market_state'; market: string; state: MarketState }
 export interface SetFees { type: 'set_fees'; market: string; makerFeePpm: number; takerFeePpm: number; tiers?: FeeTier[] }
 export interface SetOpenOrderLimit { type: 'set_open_order_limit'; market: string; maxOpenOrders: number }
+/** One asset's books across the exchange (minor units): users' balances, collected fees, deposits less withdrawals. */
+export interface AssetTotals { asset: string; available: bigint; reserved: bigint; locked: bigint; fees: bigint; netInflow: bigint }
 /** What an account's user pays in a market now, and the 30-day volume (quote minor units) that tiers count. */
 export interface AccountFeeRates { market: string; makerFeePpm: number; takerFeePpm: number; volume30d: number }
 export interface SetFeeLevel { type: 'set_fee_level'; level: number; makerFeePpm: number; takerFeePpm: number }

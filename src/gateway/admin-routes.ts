@@ -50,6 +50,13 @@ function operatorOf(request: FastifyRequest): string {
   return typeof named === 'string' && /^[\x20-\x7e]{1,64}$/.test(named) ? named : 'unnamed';
 }
 
+/** A new market's rules as the admin API takes them (decimal strings; fees and bands as fractions). */
+interface MarketBody {
+  base: string; quote: string; tick: string; lot: string;
+  min_quantity?: string; max_quantity?: string; min_notional?: string; max_notional?: string;
+  maker_fee?: string; taker_fee?: string; band_low?: string; band_high?: string; max_open_orders?: number;
+}
+
 /** How many orders a cancel command ended. */
 function cancelledIn(events: EngineEvent[]): number {
   let count = 0;
@@ -108,6 +115,21 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     if (user === undefined) throw new ApiError(404, 'UNKNOWN_USER', `no user ${email}`);
     return user;
   };
+
+  app.get('/ledger', async () => {
+    const precision = (code: string) => exchange.engine.assets.get(code)!.precision;
+    return {
+      seq: exchange.sequencer.lastSeq,
+      assets: exchange.engine.ledgerTotals().map((t) => {
+        const p = precision(t.asset);
+        return {
+          asset: t.asset, users_available: formatMinor(t.available, p), users_reserved: formatMinor(t.reserved, p), users_locked: formatMinor(t.locked, p),
+          users_total: formatMinor(t.available + t.reserved + t.locked, p), fees: formatMinor(t.fees, p), net_inflow: formatMinor(t.netInflow, p),
+          balanced: t.available + t.reserved + t.locked + t.fees === t.netInflow,
+        };
+      }),
+    };
+  });
 
   app.get<{ Querystring: { before?: string; limit?: string } }>('/audit', {
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } } },
@@ -218,19 +240,31 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { email: user.email, account: user.account, asset: asset.code, amount: request.body.amount, key, available: formatMinor(balance.available, asset.precision) };
   });
 
-  app.post<{ Body: { code: string; precision: number } }>('/assets', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['code', 'precision'], properties: { code: CODE, precision: { type: 'integer', minimum: 0, maximum: 18 } } } },
+  app.post<{ Body: { code: string; precision: number; min_fee?: string } }>('/assets', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['code', 'precision'],
+        properties: { code: CODE, precision: { type: 'integer', minimum: 0, maximum: 18 }, min_fee: { ...DECIMAL, description: 'the least fee a trade pays in this asset' } },
+      },
+    },
   }, async (request, reply) => {
-    await submit({ type: 'create_asset', code: request.body.code, precision: request.body.precision });
+    const { code, precision } = request.body;
+    const minFee = request.body.min_fee === undefined ? 0 : decimalIn(request.body.min_fee, precision, 'min_fee', true);
+    await submit({ type: 'create_asset', code, precision, minFee });
     void reply.status(201);
-    return { code: request.body.code, precision: request.body.precision };
+    return { code, precision, min_fee: formatMinor(minFee, precision) };
   });
 
-  app.post<{ Body: { base: string; quote: string; tick: string; lot: string; min_notional?: string; maker_fee?: string; taker_fee?: string; max_open_orders?: number } }>('/markets', {
+  app.post<{ Body: MarketBody }>('/markets', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['base', 'quote', 'tick', 'lot'],
-        properties: { base: CODE, quote: CODE, tick: DECIMAL, lot: DECIMAL, min_notional: DECIMAL, maker_fee: DECIMAL, taker_fee: DECIMAL, max_open_orders: MAX_OPEN_ORDERS },
+        properties: {
+          base: CODE, quote: CODE, tick: DECIMAL, lot: DECIMAL, min_quantity: DECIMAL, max_quantity: DECIMAL, min_notional: DECIMAL, max_notional: DECIMAL,
+          maker_fee: DECIMAL, taker_fee: DECIMAL, max_open_orders: MAX_OPEN_ORDERS,
+          band_low: { ...DECIMAL, description: 'limit prices below this fraction of the last price are refused (0.4: 40 %)' },
+          band_high: { ...DECIMAL, description: 'limit prices above this multiple of the last price are refused (2.5: 250 %)' },
+        },
       },
     },
   }, async (request, reply) => {
@@ -244,9 +278,15 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
       tick: decimalIn(request.body.tick, quoteAsset.precision, 'tick'), lot: decimalIn(request.body.lot, baseAsset.precision, 'lot'),
       maxOpenOrders: request.body.max_open_orders ?? DEFAULT_MAX_OPEN_ORDERS,
     };
-    if (request.body.min_notional !== undefined) cmd.minNotional = decimalIn(request.body.min_notional, quoteAsset.precision, 'min_notional', true);
-    if (request.body.maker_fee !== undefined) cmd.makerFeePpm = decimalIn(request.body.maker_fee, 6, 'maker_fee', true);
-    if (request.body.taker_fee !== undefined) cmd.takerFeePpm = decimalIn(request.body.taker_fee, 6, 'taker_fee', true);
+    const body = request.body;
+    if (body.min_quantity !== undefined) cmd.minQuantity = decimalIn(body.min_quantity, baseAsset.precision, 'min_quantity', true);
+    if (body.max_quantity !== undefined) cmd.maxQuantity = decimalIn(body.max_quantity, baseAsset.precision, 'max_quantity', true);
+    if (body.min_notional !== undefined) cmd.minNotional = decimalIn(body.min_notional, quoteAsset.precision, 'min_notional', true);
+    if (body.max_notional !== undefined) cmd.maxNotional = decimalIn(body.max_notional, quoteAsset.precision, 'max_notional', true);
+    if (body.maker_fee !== undefined) cmd.makerFeePpm = decimalIn(body.maker_fee, 6, 'maker_fee', true);
+    if (body.taker_fee !== undefined) cmd.takerFeePpm = decimalIn(body.taker_fee, 6, 'taker_fee', true);
+    if (body.band_low !== undefined) cmd.bandLowBps = decimalIn(body.band_low, 4, 'band_low', true);
+    if (body.band_high !== undefined) cmd.bandHighBps = decimalIn(body.band_high, 4, 'band_high', true);
     await submit(cmd);
     void reply.status(201);
     return marketOut(exchange.engine.markets.get(market)!);

@@ -20,6 +20,8 @@ export function marketOut(m: MarketState): Record<string, unknown> {
     maker_fee: formatMinor(m.makerFeePpm, 6, true), taker_fee: formatMinor(m.takerFeePpm, 6, true),
     fee_tiers: m.tiers.map((t) => ({ min_volume: formatMinor(t.minVolume, qs, true), maker_fee: formatMinor(t.makerFeePpm, 6, true), taker_fee: formatMinor(t.takerFeePpm, 6, true) })),
     max_open_orders: m.maxOpenOrders === 0 ? null : m.maxOpenOrders,
+    band_low: m.bandLowBps === 0 ? null : formatMinor(m.bandLowBps, 4, true),
+    band_high: m.bandHighBps === 0 ? null : formatMinor(m.bandHighBps, 4, true),
     last_price: m.lastPriceTicks === 0 ? null : formatMinor(m.lastPriceTicks * m.tick, qs),
   };
 }
@@ -86,6 +88,8 @@ export const MARKET_OUT = {
     maker_fee: STRING, taker_fee: STRING,
     fee_tiers: { type: 'array', items: FEE_TIER_OUT, description: 'lower rates by 30-day volume; a trade pays the lowest of the market rate, its tier and the user level' },
     max_open_orders: { type: ['integer', 'null'], description: 'open orders one account may have here (null: no limit)' },
+    band_low: { ...NULLABLE_STRING, description: 'limit prices below this fraction of the last price are refused (null: no lower band)' },
+    band_high: { ...NULLABLE_STRING, description: 'limit prices above this multiple of the last price are refused (null: no upper band)' },
     last_price: NULLABLE_STRING,
   },
 } as const;

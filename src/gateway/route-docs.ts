@@ -70,6 +70,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'DELETE /api/v1/auth/apikeys/:key': [SESSION, 'Revoke an API key'],
   'POST /admin/v1/backups': [ADMIN, 'Back the exchange up while it trades: journal, identity and funding at one instant, in a new folder of the configured backups.dir'],
   'POST /admin/v1/users': [ADMIN, 'Create a user and its account'],
+  'GET /admin/v1/ledger': [ADMIN, "Per asset: what users hold (available, reserved, locked), the fees collected, and deposits less withdrawals, which the two add up to"],
   'GET /admin/v1/audit': [ADMIN, 'What operators did through the admin API, newest first: when, who (X-Bourse-Operator), from where, what about and how it ended'],
   'POST /admin/v1/users/kyc': [ADMIN, "Set a user's KYC status and level"],
   'GET /admin/v1/users': [ADMIN, "One user by email: KYC, level, two-factor, whether disabled, active keys, and each account's restriction, open orders and balances"],
