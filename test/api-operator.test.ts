@@ -30,7 +30,7 @@ async function trade(venue: Venue, maker: Trader, taker: Trader): Promise<void> 
   assert.deepEqual([bought.status, bought.body.status], [201, 'FILLED'], JSON.stringify(bought.body));
 }
 
-test('fee levels and volume tiers price real trades: a user of a level pays its rate, a tier lowers the rate once the 30-day volume passes it, GET /fees and /account/fees show what is charged, and the operator\'s ledger adds up', async () => {
+test('fee levels and volume tiers price real trades: a user of a level pays its rate, a tier lowers the rate once the 30-day volume passes it, GET /fees and /account/fees show what is charged, the operator\'s ledger adds up, and collected fees move out once', async () => {
   const venue = await Venue.start();
   try {
     const maker = await venue.trader('mia@example.com', { ETH: '10' });
@@ -97,6 +97,18 @@ test('fee levels and volume tiers price real trades: a user of a level pays its 
     assert.deepEqual([row('USDT').users_total, row('USDT').fees, row('USDT').net_inflow, row('USDT').balanced], ['99999.180000', '0.820000', '100000.000000', true],
       'four maker fees at the market rate and one at the tier');
     assert.ok(ledger.body.assets.every((a: { balanced: boolean }) => a.balanced));
+
+    // Fees are the exchange's revenue: the operator moves them to an account of its own.
+    await venue.trader('treasury@example.com', {});
+    const collected = await venue.admin('/fees/collect', { email: 'treasury@example.com', asset: 'USDT', amount: '0.5', key: 'december' });
+    assert.deepEqual([collected.status, collected.body.fees_left], [201, '0.320000'], JSON.stringify(collected.body));
+    const again = await venue.admin('/fees/collect', { email: 'treasury@example.com', asset: 'USDT', amount: '0.5', key: 'december' });
+    assert.equal(again.body.error.code, 'DUPLICATE_KEY', 'a retried collection applies once');
+    const tooMuch = await venue.admin('/fees/collect', { email: 'treasury@example.com', asset: 'USDT', amount: '0.33' });
+    assert.deepEqual([tooMuch.status, tooMuch.body.error.code], [400, 'INSUFFICIENT_BALANCE']);
+    const after = await call(venue.url, 'GET', '/admin/v1/ledger', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
+    const usdt = after.body.assets.find((a: { asset: string }) => a.asset === 'USDT');
+    assert.deepEqual([usdt.users_total, usdt.fees, usdt.balanced], ['99999.680000', '0.320000', true]);
   } finally {
     await venue.stop();
   }

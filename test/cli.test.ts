@@ -144,11 +144,15 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.deepEqual(admin('withdrawal', 'list').withdrawals, []);
     assert.deepEqual(admin('withdrawal', 'audit', '--id', '1').audit, []);
     assert.deepEqual(admin('withdrawal', 'list', '--operator', 'olga').withdrawals, []);
+    assert.throws(() => admin('fees', 'collect', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '1000000'),
+      (error: { status: number; stdout: Buffer }) => error.status === 1 && JSON.parse(error.stdout.toString()).error.code === 'INSUFFICIENT_BALANCE',
+      'no more than the fee account holds');
     const ledger = admin('ledger').assets as { asset: string; balanced: boolean; fees: string }[];
     assert.ok(ledger.length > 0 && ledger.every((a) => a.balanced), JSON.stringify(ledger));
-    const trail = admin('audit', '--limit', '3').actions as { operator: string; path: string }[];
+    const trail = admin('audit', '--limit', '4').actions as { operator: string; path: string }[];
     assert.deepEqual(trail.map((a) => [a.operator, a.path]), [
       [process.env.USER ?? process.env.LOGNAME ?? 'cli', '/admin/v1/ledger'],
+      [process.env.USER ?? process.env.LOGNAME ?? 'cli', '/admin/v1/fees/collect'],
       ['olga', '/admin/v1/withdrawals'],
       [process.env.USER ?? process.env.LOGNAME ?? 'cli', '/admin/v1/withdrawals/:id/audit'],
     ], 'the CLI names the operator: --operator, else the login name');

@@ -337,6 +337,26 @@ test('deposits apply once per key; holds lock, unlock and settle exactly once', 
   assert.equal(h.engine.balance(20, 'BTC').available, 11 * BTC);
 });
 
+test('collected fees move from the fee account to a user account once per key, never more than it holds, and the books stay balanced', () => {
+  const h = withMarket();
+  h.apply({ type: 'lock_funds', account: 10, asset: 'BTC', amount: BTC, hold: 'w1' });
+  h.apply({ type: 'settle_funds', hold: 'w1', fee: 1_000 });
+  assert.equal(h.engine.balance(-2, 'BTC').available, 1_000, 'the withdrawal fee is collected');
+  const events = h.apply({ type: 'collect_fees', to: 20, asset: 'BTC', amount: 600, key: 'f1' });
+  assert.deepEqual(ofType(events, 'transferred'), [{ type: 'transferred', account: -2, counterparty: 20, asset: 'BTC', amount: 600, key: 'f1' }]);
+  assert.deepEqual([h.engine.balance(-2, 'BTC').available, h.engine.balance(20, 'BTC').available], [400, 10 * BTC + 600]);
+  assert.equal(rejection(h.apply({ type: 'collect_fees', to: 20, asset: 'BTC', amount: 100, key: 'f1' })), 'DUPLICATE_KEY');
+  assert.equal(rejection(h.apply({ type: 'collect_fees', to: 20, asset: 'BTC', amount: 401, key: 'f2' })), 'INSUFFICIENT_BALANCE');
+  assert.equal(rejection(h.apply({ type: 'collect_fees', to: -1, asset: 'BTC', amount: 1, key: 'f3' })), 'INVALID_COMMAND', 'only to a user account');
+  assert.equal(rejection(h.apply({ type: 'collect_fees', to: 999, asset: 'BTC', amount: 1, key: 'f3' })), 'UNKNOWN_ACCOUNT');
+  assert.equal(rejection(h.apply({ type: 'collect_fees', to: 20, asset: 'DOGE', amount: 1, key: 'f4' })), 'UNKNOWN_ASSET');
+  assert.equal(h.engine.balance(-2, 'BTC').available, 400, 'refusals change nothing');
+  const btc = h.engine.ledgerTotals().find((t) => t.asset === 'BTC')!;
+  // 30 BTC deposited; 1 BTC withdrawn, of which its fee stayed: 29 BTC + 1,000 net came in.
+  const inflow = 29n * BigInt(BTC) + 1_000n;
+  assert.deepEqual([btc.fees, btc.available + btc.reserved + btc.locked + btc.fees, btc.netInflow], [400n, inflow, inflow]);
+});
+
 test('snapshot and restore give the same state hash and the same behaviour afterwards', () => {
   const h = withMarket({ makerFeePpm: 100, takerFeePpm: 200 });
   h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: 5 * LOT, clientOrderId: 'c1' });

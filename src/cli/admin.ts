@@ -75,6 +75,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     body = { email: need(options, 'email'), ...accountFlag(options), ...(typeof options.market === 'string' ? { market: options.market } : {}) };
   } else if (noun === 'market' && verb === 'cancel-orders') {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/cancel-orders`;
+  } else if (noun === 'fees' && verb === 'collect') {
+    path = '/fees/collect';
+    body = { email: need(options, 'email'), asset: need(options, 'asset'), amount: need(options, 'amount'), ...(typeof options.key === 'string' ? { key: options.key } : {}) };
   } else if (noun === 'fees' && verb === 'level') {
     path = '/fee-levels';
     body = { level: Number(need(options, 'level')), maker: need(options, 'maker'), taker: need(options, 'taker') };

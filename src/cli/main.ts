@@ -72,6 +72,7 @@ const USAGE = `usage:
                 market cancel-orders --market M                  (every open order in the market)
                 fees set --market M --maker F --taker F [--tiers VOLUME:MAKER:TAKER,…|none]   (tiers by 30-day quote volume)
                 fees level --level N --maker F --taker F        (users of level N pay these in every market, when lower)
+                fees collect --email E --asset A --amount X [--key K]   (collected fees to that user's account; once per key)
                 chain send --address ADDR --asset A --amount X [--tag T]   (simulated chain: incoming payment)
                 chain mine --network bitcoin|ethereum|ripple|stellar|nem [--blocks N]
                 chain reorg --network N --depth N

@@ -9,7 +9,7 @@
  */
 import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, MAX_CANCEL_AFTER_MS, PPM } from './types.js';
 import type {
-  AccountFeeRates, AmendOrder, AssetTotals, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, Command,
+  AccountFeeRates, AmendOrder, AssetTotals, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, CollectFees, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
   LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
   SetCancelAfter, SetFeeLevel, SetFees, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
@@ -122,6 +122,7 @@ export class Engine {
       case 'unlock_funds': return this.unlockFunds(cmd);
       case 'settle_funds': return this.settleFunds(cmd);
       case 'transfer': return this.transfer(cmd);
+      case 'collect_fees': return this.collectFees(cmd);
       case 'create_asset': return this.createAsset(cmd);
       case 'create_market': return this.createMarket(cmd);
       case 'set_market_state': return this.setMarketState(cmd);
@@ -358,6 +359,19 @@ export class Engine {
     this.usedKeys.add(key);
     this.moveAvailable(source, to.balance(asset), amount);
     this.events.push({ type: 'transferred', account: from.id, counterparty: to.id, asset: asset.code, amount, key });
+  }
+
+  private collectFees(cmd: CollectFees): void {
+    const to = this.userAccountOrReject(cmd.to);
+    const asset = this.assetOrReject(cmd.asset);
+    const amount = v.amount(cmd.amount, 'amount');
+    const key = v.key(cmd.key, 'key');
+    if (this.usedKeys.has(key)) reject('DUPLICATE_KEY', `collection ${key} was applied already`);
+    const source = this.feeAccount.balance(asset);
+    if (source.available < amount) reject('INSUFFICIENT_BALANCE', 'the fee account holds less than that');
+    this.usedKeys.add(key);
+    this.moveAvailable(source, to.balance(asset), amount);
+    this.events.push({ type: 'transferred', account: FEE_ACCOUNT, counterparty: to.id, asset: asset.code, amount, key });
   }
 
   private moveAvailable(from: Balance, to: Balance, amount: number): void {

@@ -88,6 +88,8 @@ export interface UnlockFunds { type: 'unlock_funds'; hold: string }
  */
 export interface SettleFunds { type: 'settle_funds'; hold: string; fee?: number }
 export interface Transfer { type: 'transfer'; from: number; to: number; asset: string; amount: number; key: string }
+/** Moves collected fees out of the fee account to a user account (the operator's), once per key. */
+export interface CollectFees { type: 'collect_fees'; to: number; asset: string; amount: number; key: string }
 export interface PlaceOrder {
   type: 'place_order';
   account: number;
@@ -138,7 +140,7 @@ export interface Tick { type: 'tick' }
 export type Command =
   | CreateAsset | CreateMarket | SetMarketState | SetFees | SetOpenOrderLimit | SetFeeLevel
   | CreateUser | SetUserLevel | CreateAccount | SetRestriction
-  | Deposit | LockFunds | UnlockFunds | SettleFunds | Transfer
+  | Deposit | LockFunds | UnlockFunds | SettleFunds | Transfer | CollectFees
   | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | SetCancelAfter | Tick;
 
 export interface Envelope {

@@ -5,6 +5,7 @@
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { FEE_ACCOUNT } from '../core/index.js';
 import type { Command, EngineEvent, MarketState, Restriction } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import { KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
@@ -324,6 +325,25 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     }));
     await submit({ type: 'set_fees', market: scales.id, makerFeePpm: decimalIn(request.body.maker, 6, 'maker', true), takerFeePpm: decimalIn(request.body.taker, 6, 'taker', true), tiers });
     return marketOut(exchange.engine.markets.get(scales.id)!);
+  });
+
+  app.post<{ Body: { email: string; asset: string; amount: string; key?: string } }>('/fees/collect', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['email', 'asset', 'amount'],
+        properties: { email: EMAIL, asset: CODE, amount: DECIMAL, key: { type: 'string', minLength: 1, maxLength: 100, description: 'applies once per key' } },
+      },
+    },
+  }, async (request, reply) => {
+    const user = userByEmail(request.body.email);
+    const asset = exchange.engine.assets.get(request.body.asset);
+    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${request.body.asset}`);
+    const amount = decimalIn(request.body.amount, asset.precision, 'amount');
+    const key = `fees:${request.body.key ?? randomUUID()}`;
+    await submit({ type: 'collect_fees', to: user.account, asset: asset.code, amount, key });
+    void reply.status(201);
+    const left = exchange.engine.balance(FEE_ACCOUNT, asset.code).available;
+    return { email: user.email, account: user.account, asset: asset.code, amount: request.body.amount, key, fees_left: formatMinor(left, asset.precision) };
   });
 
   app.post<{ Body: { level: number; maker: string; taker: string } }>('/fee-levels', {

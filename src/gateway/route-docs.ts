@@ -80,6 +80,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /admin/v1/users/enable': [ADMIN, 'Enable a disabled user again (their keys work again; sessions need a new login)'],
   'POST /admin/v1/accounts/restriction': [ADMIN, "Restrict an account's trading (buy only, sell only, none at all) or lift it; optionally cancel its open orders"],
   'POST /admin/v1/accounts/cancel-orders': [ADMIN, "Cancel an account's open orders (all, or one market's), as the operator"],
+  'POST /admin/v1/fees/collect': [ADMIN, "Move collected fees from the fee account to a user's account (the operator's own), once per key"],
   'POST /admin/v1/fee-levels': [ADMIN, 'Set the maker and taker rates of a user level (paid in every market when lower than its own)'],
   'POST /admin/v1/apikeys': [ADMIN, 'Create an API key for a user; its secret is shown once'],
   'GET /admin/v1/apikeys': [ADMIN, "A user's API keys"],
