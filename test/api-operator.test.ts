@@ -227,3 +227,28 @@ test('every admin request the token admits is kept in an audit trail (when, who,
     await venue.stop();
   }
 });
+
+test('the operator lists users newest first, by KYC status (the review queue) or disabled ones, a page at a time', async () => {
+  const venue = await Venue.start();
+  const get = async (query: string) => call(venue.url, 'GET', `/admin/v1/users${query}`, { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } });
+  try {
+    const emails = ['u1@example.com', 'u2@example.com', 'u3@example.com', 'u4@example.com', 'u5@example.com'];
+    for (const email of emails) assert.equal((await venue.admin('/users', { email, password: 'correct horse battery' })).status, 201);
+    for (const email of ['u2@example.com', 'u4@example.com']) await venue.admin('/users/kyc', { email, kyc: 'PENDING', level: 0 });
+    await venue.admin('/users/disable', { email: 'u3@example.com' });
+
+    const emailsOf = (answer: { body: { users: { email: string }[] } }) => answer.body.users.map((u) => u.email);
+    assert.deepEqual(emailsOf(await get('')), [...emails].reverse());
+    assert.deepEqual(emailsOf(await get('?kyc=PENDING')), ['u4@example.com', 'u2@example.com'], 'the KYC review queue');
+    const disabled = await get('?disabled=true');
+    assert.deepEqual([emailsOf(disabled), typeof disabled.body.users[0].disabled_at], [['u3@example.com'], 'number']);
+    assert.deepEqual(emailsOf(await get('?disabled=false&kyc=NOT_VERIFIED')), ['u5@example.com', 'u1@example.com']);
+    const first = await get('?limit=2');
+    const second = await get(`?limit=2&before=${first.body.next_before}`);
+    assert.deepEqual([...emailsOf(first), ...emailsOf(second)], ['u5@example.com', 'u4@example.com', 'u3@example.com', 'u2@example.com']);
+    assert.equal((await get('?kyc=MAYBE')).status, 400);
+    assert.equal((await get('?email=u2%40example.com')).body.kyc, 'PENDING', 'with an email: that one user in full');
+  } finally {
+    await venue.stop();
+  }
+});

@@ -106,6 +106,44 @@ test('a user changes their password giving the current one (and a code once enro
   }
 });
 
+test('a user lists their live sessions and ends one, or every one but this: a device left logged in, or another user\'s session, is out of reach', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const login = async (email: string) => (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } })).body.token as string;
+  const me = async (token: string) => (await call(venue.url, 'GET', '/api/v1/auth/me', { headers: bearer(token) })).status;
+  const list = async (token: string) => (await call(venue.url, 'GET', '/api/v1/auth/sessions', { headers: bearer(token) })).body.sessions as { id: string; created_at: number; current: boolean }[];
+  try {
+    for (const email of ['fay@example.com', 'gus@example.com']) await venue.admin('/users', { email, password: 'correct horse battery' });
+    const laptop = await login('fay@example.com');
+    now += 1_000;
+    const phone = await login('fay@example.com');
+    now += 1_000;
+    const cafe = await login('fay@example.com');
+    const gus = await login('gus@example.com');
+
+    const seen = await list(laptop);
+    assert.equal(seen.length, 3, 'only her own sessions');
+    assert.deepEqual(seen.map((x) => x.created_at), [now, now - 1_000, now - 2_000], 'newest first');
+    assert.deepEqual(seen.map((x) => x.current), [false, false, true], 'the one asking is marked');
+    assert.ok(!JSON.stringify(seen).includes(cafe), 'ids are not tokens');
+
+    const cafeId = (await list(cafe)).find((x) => x.current)!.id;
+    const gusId = (await list(gus))[0]!.id;
+    const ended = await call(venue.url, 'DELETE', `/api/v1/auth/sessions/${cafeId}`, { headers: bearer(laptop) });
+    assert.deepEqual(ended.body, { id: cafeId, ended: true });
+    assert.deepEqual([await me(cafe), await me(laptop), await me(phone)], [401, 200, 200]);
+    assert.equal((await call(venue.url, 'DELETE', `/api/v1/auth/sessions/${gusId}`, { headers: bearer(laptop) })).body.error.code, 'UNKNOWN_SESSION');
+    assert.equal(await me(gus), 200, "another user's session is out of reach");
+
+    assert.deepEqual((await call(venue.url, 'DELETE', '/api/v1/auth/sessions', { headers: bearer(laptop) })).body, { other_sessions_ended: 1 });
+    assert.deepEqual([await me(phone), await me(laptop), await me(gus)], [401, 200, 200]);
+    assert.equal((await list(laptop)).length, 1);
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('KYC status and user level are set by the operator, and the engine learns the level (api-operator.test.ts shows it pricing fees)', async () => {
   const venue = await Venue.start();
   try {

@@ -132,6 +132,8 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.deepEqual(shown.accounts[0].balances, [{ asset: 'USDT', available: '125.500000', reserved: '0.000000', locked: '0.000000' }]);
     assert.deepEqual(admin('user', 'disable', '--email', 'cli@example.com'), { email: 'cli@example.com', disabled: true, changed: true, withdrawals_cancelled: [] });
     assert.equal(typeof admin('user', 'show', '--email', 'cli@example.com').disabled_at, 'number');
+    assert.deepEqual(admin('user', 'list', '--disabled').users.map((u: { email: string }) => u.email), ['cli@example.com']);
+    assert.deepEqual(admin('user', 'list', '--kyc', 'OK', '--limit', '5').users.map((u: { email: string }) => u.email), ['cli@example.com']);
     assert.deepEqual(admin('user', 'enable', '--email', 'cli@example.com'), { email: 'cli@example.com', disabled: false, changed: true, withdrawals_cancelled: [] });
     assert.deepEqual(admin('user', 'password', '--email', 'cli@example.com', '--password', 'set by support'), { email: 'cli@example.com', password_changed: true, sessions_ended: 0 });
     assert.deepEqual(admin('user', 'reset-2fa', '--email', 'cli@example.com'), { email: 'cli@example.com', two_factor: false, was_on: false, sessions_ended: 0 });

@@ -55,6 +55,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   if (noun === 'user' && verb === 'create') {
     path = '/users';
     body = { email: need(options, 'email'), password: need(options, 'password') };
+  } else if (noun === 'user' && verb === 'list') {
+    method = 'GET';
+    const query = new URLSearchParams();
+    for (const flag of ['kyc', 'limit', 'before'] as const) if (typeof options[flag] === 'string') query.set(flag, options[flag]);
+    if (options.disabled === true) query.set('disabled', 'true');
+    path = `/users${query.size > 0 ? `?${query}` : ''}`;
   } else if (noun === 'user' && verb === 'show') {
     method = 'GET';
     path = `/users?email=${encodeURIComponent(need(options, 'email'))}`;

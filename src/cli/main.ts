@@ -54,6 +54,7 @@ const USAGE = `usage:
   bourse admin  user create --email E --password P
                 user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
                 user show --email E                  (KYC, level, keys; each account's restriction, open orders, balances)
+                user list [--kyc STATUS] [--disabled] [--limit N] [--before ID]   (newest first; --kyc PENDING: the review queue)
                 user disable|enable --email E        (disabled: no login, no key works, sockets close; orders stay)
                 user password --email E --password P  (support reset; sessions end, withdrawals wait out the hold)
                 user reset-2fa --email E             (two-factor off, for a lost device; sessions end, withdrawals held)
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
       'cancel-orders': { type: 'boolean' },
       tiers: { type: 'string' },
       limit: { type: 'string' },
+      disabled: { type: 'boolean' },
       'min-fee': { type: 'string' },
       'min-quantity': { type: 'string' },
       'max-quantity': { type: 'string' },

@@ -6,7 +6,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FEE_ACCOUNT } from '../core/index.js';
-import type { Command, EngineEvent, MarketState, Restriction } from '../core/index.js';
+import type { Command, EngineEvent, MarketState } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import { KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
 import type { KycStatus, Permission } from '../identity/store.js';
@@ -14,6 +14,8 @@ import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { decimalIn, scalesOf } from './wire.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
+import { cancelledIn, registerAdminAccountRoutes } from './admin-account-routes.js';
+import { recordAdminRequest, registerAdminAuditRoute } from './admin-audit.js';
 import { feeLevelsOut, marketOut } from './market-views.js';
 import { allows, blockList } from '../identity/ip.js';
 import { bearerToken, clientIp } from './server.js';
@@ -25,44 +27,14 @@ const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
 /** Per account and market; 0 lifts the limit. */
 const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const;
 const EMAIL = { type: 'string', maxLength: 254 } as const;
-const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
 /** User levels, which fee levels price. */
 const LEVEL = { type: 'integer', minimum: 0, maximum: 1_000 } as const;
-
-/** Fields of an admin request that say what it was about; anything else (a password) stays out of the audit trail. */
-const SUBJECT_FIELDS = [
-  'email', 'account', 'market', 'asset', 'amount', 'code', 'precision', 'base', 'quote', 'tick', 'lot', 'state', 'maker', 'taker', 'tiers',
-  'level', 'kyc', 'restriction', 'cancel_orders', 'permissions', 'ip', 'key', 'id', 'name', 'max_open_orders', 'network', 'address', 'tag',
-  'blocks', 'depth', 'reason', 'reference', 'bank_reference', 'operator',
-] as const;
-
-function subjectOf(request: FastifyRequest): Record<string, unknown> {
-  const subject: Record<string, unknown> = {};
-  for (const source of [request.params, request.query, request.body]) {
-    if (source === null || typeof source !== 'object') continue;
-    for (const field of SUBJECT_FIELDS) if (Object.hasOwn(source, field)) subject[field] = (source as Record<string, unknown>)[field];
-  }
-  return subject;
-}
-
-/** Who the request says made it: X-Bourse-Operator, printable and short, else "unnamed". */
-function operatorOf(request: FastifyRequest): string {
-  const named = request.headers['x-bourse-operator'];
-  return typeof named === 'string' && /^[\x20-\x7e]{1,64}$/.test(named) ? named : 'unnamed';
-}
 
 /** A new market's rules as the admin API takes them (decimal strings; fees and bands as fractions). */
 interface MarketBody {
   base: string; quote: string; tick: string; lot: string;
   min_quantity?: string; max_quantity?: string; min_notional?: string; max_notional?: string;
   maker_fee?: string; taker_fee?: string; band_low?: string; band_high?: string; max_open_orders?: number;
-}
-
-/** How many orders a cancel command ended. */
-function cancelledIn(events: EngineEvent[]): number {
-  let count = 0;
-  for (const event of events) if (event.type === 'order_cancelled') count += 1;
-  return count;
 }
 
 function digest(text: string): Buffer {
@@ -81,17 +53,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     const entry = { admin: true, method: request.method, path: request.url, ip: clientIp(request), status: reply.statusCode };
     if (reply.statusCode === 401 || reply.statusCode === 403) request.log.warn(entry, 'admin request refused');
     else request.log.info(entry, 'admin request');
-    if (admitted.has(request) && request.routeOptions.url !== '/admin/v1/audit') {
-      try {
-        exchange.identity.recordAdminAction({
-          ts: exchange.clock(), operator: operatorOf(request), address: entry.ip, method: request.method,
-          path: request.routeOptions.url ?? request.url.split('?')[0]!, status: reply.statusCode, subject: subjectOf(request),
-        });
-      } catch (error) {
-        // The action is done and answered; a full disk must not turn that into an error.
-        request.log.error({ err: error, ...entry }, 'admin audit not recorded');
-      }
-    }
+    if (admitted.has(request)) recordAdminRequest(exchange, request, reply, entry.ip);
     done();
   });
   // On request, before the body is read or checked: without the token nothing is parsed, and no
@@ -130,14 +92,6 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
         };
       }),
     };
-  });
-
-  app.get<{ Querystring: { before?: string; limit?: string } }>('/audit', {
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: { before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } } },
-  }, async (request) => {
-    const limit = Math.min(Math.max(Number(request.query.limit ?? 100), 1), 1_000);
-    const actions = exchange.identity.adminActions({ before: request.query.before === undefined ? undefined : Number(request.query.before), limit });
-    return { actions, next_before: actions.length === limit ? String(actions.at(-1)!.id) : null };
   });
 
   app.post<{ Body: { email: string; password: string } }>('/users', {
@@ -359,91 +313,6 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { market: scales.id, cancelled: cancelledIn(events) };
   });
 
-  /** The user's account the operator names: the main one unless `account` picks another of theirs. */
-  const accountOf = (email: string, account: number | undefined): { userId: number; account: number } => {
-    const user = userByEmail(email);
-    if (account === undefined) return { userId: user.id, account: user.account };
-    if (!exchange.identity.accountsOf(user.id).some((a) => a.id === account)) throw new ApiError(404, 'UNKNOWN_ACCOUNT', `${email} has no account ${account}`);
-    return { userId: user.id, account };
-  };
-
-  // Support resets: each ends the user's sessions and holds withdrawals as any credential change does.
-  app.post<{ Body: { email: string; password: string } }>('/users/password', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 } } } },
-  }, async (request) => {
-    const user = userByEmail(request.body.email);
-    await identityCall(() => exchange.identity.setPassword(user.id, request.body.password));
-    const ended = exchange.identity.endSessions(user.id);
-    exchange.funding.credentialsChanged(user.id);
-    return { email: user.email, password_changed: true, sessions_ended: ended };
-  });
-
-  app.post<{ Body: { email: string } }>('/users/reset-2fa', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
-  }, async (request) => {
-    const user = userByEmail(request.body.email);
-    const wasOn = exchange.identity.resetTotp(user.id);
-    const ended = exchange.identity.endSessions(user.id);
-    exchange.funding.credentialsChanged(user.id);
-    return { email: user.email, two_factor: false, was_on: wasOn, sessions_ended: ended };
-  });
-
-  for (const action of ['disable', 'enable'] as const) {
-    app.post<{ Body: { email: string } }>(`/users/${action}`, {
-      schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
-    }, async (request) => {
-      const user = userByEmail(request.body.email);
-      const { changed, withdrawalsCancelled } = await exchange.setUserDisabled(user.id, action === 'disable', 'operator');
-      return { email: user.email, disabled: action === 'disable', changed, withdrawals_cancelled: withdrawalsCancelled.map(String) };
-    });
-  }
-
-  app.post<{ Body: { email: string; account?: number; restriction: Restriction; cancel_orders?: boolean } }>('/accounts/restriction', {
-    schema: {
-      body: {
-        type: 'object', additionalProperties: false, required: ['email', 'restriction'],
-        properties: {
-          email: EMAIL, account: ACCOUNT_ID, restriction: { type: 'string', enum: ['none', 'buy_only', 'sell_only', 'no_trading'] },
-          cancel_orders: { type: 'boolean', description: "also cancel the account's open orders (after the restriction, so that none can be placed between)" },
-        },
-      },
-    },
-  }, async (request) => {
-    const { account } = accountOf(request.body.email, request.body.account);
-    await submit({ type: 'set_restriction', account, restriction: request.body.restriction });
-    const cancelled = request.body.cancel_orders === true ? cancelledIn(await submit({ type: 'cancel_all', account, cause: 'operator' })) : 0;
-    return { email: request.body.email, account, restriction: request.body.restriction, cancelled };
-  });
-
-  app.post<{ Body: { email: string; account?: number; market?: string } }>('/accounts/cancel-orders', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL, account: ACCOUNT_ID, market: { type: 'string', maxLength: 40 } } } },
-  }, async (request) => {
-    const { account } = accountOf(request.body.email, request.body.account);
-    const market = request.body.market === undefined ? undefined : scalesOf(exchange.engine, request.body.market).id;
-    const events = await submit({ type: 'cancel_all', account, cause: 'operator', ...(market === undefined ? {} : { market }) });
-    return { email: request.body.email, account, market: market ?? null, cancelled: cancelledIn(events) };
-  });
-
-  app.get<{ Querystring: { email: string } }>('/users', {
-    schema: { querystring: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
-  }, async (request) => {
-    const user = userByEmail(request.query.email);
-    const engine = exchange.engine;
-    return {
-      id: user.id, email: user.email, kyc: user.kyc, level: user.level, two_factor: user.twoFactor, created_at: user.createdAt,
-      disabled_at: user.disabledAt,
-      api_keys: exchange.identity.apiKeysOf(user.id).filter((k) => k.revokedAt === null).length,
-      accounts: exchange.identity.accountsOf(user.id).map((a) => ({
-        account: a.id, label: a.label, main: a.main, restriction: engine.accounts.get(a.id)?.restriction ?? 'none',
-        open_orders: (engine.accounts.get(a.id)?.openInMarket ?? []).reduce((sum, n) => sum + n, 0),
-        balances: engine.balances(a.id).map((b) => {
-          const scale = engine.assets.get(b.asset)!.precision;
-          return { asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale), locked: formatMinor(b.locked, scale) };
-        }),
-      })),
-    };
-  });
-
   app.post<{ Params: { market: string }; Body: { max_open_orders: number } }>('/markets/:market/limits', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['max_open_orders'], properties: { max_open_orders: MAX_OPEN_ORDERS } } },
   }, async (request) => {
@@ -452,5 +321,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return marketOut(exchange.engine.markets.get(scales.id)!);
   });
 
+  registerAdminAuditRoute(app, exchange);
+  registerAdminAccountRoutes(app, exchange, { submit, userByEmail });
   registerAdminFundingRoutes(app, exchange);
 }

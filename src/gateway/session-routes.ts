@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
-import { PERMISSIONS } from '../identity/store.js';
+import { IdentityStore, PERMISSIONS } from '../identity/store.js';
 import type { Permission, UserRecord } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
@@ -109,6 +109,23 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     exchange.funding.credentialsChanged(user.id);
     return { password_changed: true, other_sessions_ended: ended };
   });
+
+  app.get('/sessions', { preValidation: session }, async (request) => {
+    const current = IdentityStore.sessionId(bearerToken(request));
+    return {
+      sessions: exchange.identity.sessionsOf(request.sessionUser!.id, exchange.clock())
+        .map((s) => ({ id: s.id, created_at: s.createdAt, expires_at: s.expiresAt, current: s.id === current })),
+    };
+  });
+
+  app.delete<{ Params: { id: string } }>('/sessions/:id', { preValidation: session }, async (request) => {
+    if (!exchange.identity.endSessionById(request.sessionUser!.id, request.params.id)) throw new ApiError(404, 'UNKNOWN_SESSION', 'no such session');
+    return { id: request.params.id, ended: true };
+  });
+
+  app.delete('/sessions', { preValidation: session }, async (request) => ({
+    other_sessions_ended: exchange.identity.endSessions(request.sessionUser!.id, bearerToken(request)),
+  }));
 
   app.get('/me', { preValidation: session }, async (request) => {
     const user = request.sessionUser!;

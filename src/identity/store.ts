@@ -43,6 +43,9 @@ export interface AdminActionRecord {
   subject: Record<string, unknown>;
 }
 
+/** Hex digits of a session's digest that name it in a listing. */
+const SESSION_ID_LENGTH = 16;
+
 /** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
 export const SESSION_TTL_MS = 86_400_000;
 /** TOTP codes are accepted one 30-second step either side of the server's clock. */
@@ -208,6 +211,17 @@ export class IdentityStore {
     return this.sql(`SELECT ${USER_COLUMNS} FROM users ORDER BY id`).all().map((row) => toUser(row)!);
   }
 
+  /** Users newest first, `limit` of them below id `before`, optionally only those of one KYC status or only disabled ones. */
+  listUsers(filter: { kyc?: KycStatus; disabled?: boolean; before?: number; limit: number }): UserRecord[] {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.kyc !== undefined) { where.push('kyc = ?'); params.push(filter.kyc); }
+    if (filter.disabled !== undefined) where.push(filter.disabled ? 'disabled_at IS NOT NULL' : 'disabled_at IS NULL');
+    if (filter.before !== undefined) { where.push('id < ?'); params.push(filter.before); }
+    const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+    return this.sql(`SELECT ${USER_COLUMNS} FROM users ${clause} ORDER BY id DESC LIMIT ?`).all(...params, filter.limit).map((row) => toUser(row)!);
+  }
+
   setKyc(userId: number, kyc: KycStatus, level: number): void {
     if (!KYC_STATUSES.includes(kyc)) throw new IdentityError('INVALID_KYC', `kyc must be one of ${KYC_STATUSES.join(', ')}`);
     if (this.sql('UPDATE users SET kyc = ?, level = ? WHERE id = ?').run(kyc, level, userId).changes !== 1) {
@@ -303,6 +317,23 @@ export class IdentityStore {
     const row = this.sql('SELECT user_id AS userId FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), nowMs) as { userId: number } | undefined;
     const user = row === undefined ? undefined : this.user(row.userId);
     return user?.disabledAt === null ? user : undefined;
+  }
+
+  /** The user's live sessions, newest first; `id` is the start of the token's digest (it logs nobody in). */
+  sessionsOf(userId: number, nowMs: number): { id: string; createdAt: number; expiresAt: number }[] {
+    return this.sql(`SELECT substr(token_sha256, 1, ${SESSION_ID_LENGTH}) AS id, created_at AS createdAt, expires_at AS expiresAt
+      FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, token_sha256`).all(userId, nowMs) as { id: string; createdAt: number; expiresAt: number }[];
+  }
+
+  /** Ends one of the user's sessions by its id (from sessionsOf); false if there is none. */
+  endSessionById(userId: number, id: string): boolean {
+    if (!new RegExp(`^[0-9a-f]{${SESSION_ID_LENGTH}}$`).test(id)) return false;
+    return this.sql(`DELETE FROM sessions WHERE user_id = ? AND substr(token_sha256, 1, ${SESSION_ID_LENGTH}) = ?`).run(userId, id).changes > 0;
+  }
+
+  /** The id sessionsOf gives the session of this token. */
+  static sessionId(token: string): string {
+    return tokenDigest(token).slice(0, SESSION_ID_LENGTH);
   }
 
   deleteSession(token: string): void {

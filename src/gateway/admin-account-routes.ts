@@ -1,0 +1,136 @@
+/**
+ * Admin routes for users and their accounts (under /admin/v1, behind the admin token of
+ * admin-routes.ts): finding and listing users, support resets of a password or two-factor,
+ * disabling a user, trading restrictions and the operator's cancels of an account's orders.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Command, EngineEvent, Restriction } from '../core/index.js';
+import type { Exchange } from '../exchange.js';
+import { KYC_STATUSES } from '../identity/store.js';
+import type { KycStatus, UserRecord } from '../identity/store.js';
+import { formatMinor } from '../money/index.js';
+import { ApiError, identityCall } from './errors.js';
+import { scalesOf } from './wire.js';
+import { operatorOf } from './admin-audit.js';
+
+const EMAIL = { type: 'string', maxLength: 254 } as const;
+const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+
+/** How many orders a cancel command ended. */
+export function cancelledIn(events: EngineEvent[]): number {
+  let count = 0;
+  for (const event of events) if (event.type === 'order_cancelled') count += 1;
+  return count;
+}
+
+/** What the account routes share with the rest of the admin API. */
+export interface AdminCalls {
+  /** Submits a command; an engine refusal becomes the API error it maps to. */
+  submit(cmd: Command): Promise<EngineEvent[]>;
+  userByEmail(email: string): UserRecord;
+}
+
+export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Exchange, { submit, userByEmail }: AdminCalls): void {
+  /** The user's account the operator names: the main one unless `account` picks another of theirs. */
+  const accountOf = (email: string, account: number | undefined): number => {
+    const user = userByEmail(email);
+    if (account === undefined) return user.account;
+    if (!exchange.identity.accountsOf(user.id).some((a) => a.id === account)) throw new ApiError(404, 'UNKNOWN_ACCOUNT', `${email} has no account ${account}`);
+    return account;
+  };
+
+  // Support resets: each ends the user's sessions and holds withdrawals as any credential change does.
+  app.post<{ Body: { email: string; password: string } }>('/users/password', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 } } } },
+  }, async (request) => {
+    const user = userByEmail(request.body.email);
+    await identityCall(() => exchange.identity.setPassword(user.id, request.body.password));
+    const ended = exchange.identity.endSessions(user.id);
+    exchange.funding.credentialsChanged(user.id);
+    return { email: user.email, password_changed: true, sessions_ended: ended };
+  });
+
+  app.post<{ Body: { email: string } }>('/users/reset-2fa', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
+  }, async (request) => {
+    const user = userByEmail(request.body.email);
+    const wasOn = exchange.identity.resetTotp(user.id);
+    const ended = exchange.identity.endSessions(user.id);
+    exchange.funding.credentialsChanged(user.id);
+    return { email: user.email, two_factor: false, was_on: wasOn, sessions_ended: ended };
+  });
+
+  for (const action of ['disable', 'enable'] as const) {
+    app.post<{ Body: { email: string } }>(`/users/${action}`, {
+      schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
+    }, async (request) => {
+      const user = userByEmail(request.body.email);
+      const { changed, withdrawalsCancelled } = await exchange.setUserDisabled(user.id, action === 'disable', operatorOf(request));
+      return { email: user.email, disabled: action === 'disable', changed, withdrawals_cancelled: withdrawalsCancelled.map(String) };
+    });
+  }
+
+  app.post<{ Body: { email: string; account?: number; restriction: Restriction; cancel_orders?: boolean } }>('/accounts/restriction', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['email', 'restriction'],
+        properties: {
+          email: EMAIL, account: ACCOUNT_ID, restriction: { type: 'string', enum: ['none', 'buy_only', 'sell_only', 'no_trading'] },
+          cancel_orders: { type: 'boolean', description: "also cancel the account's open orders (after the restriction, so that none can be placed between)" },
+        },
+      },
+    },
+  }, async (request) => {
+    const account = accountOf(request.body.email, request.body.account);
+    await submit({ type: 'set_restriction', account, restriction: request.body.restriction });
+    const cancelled = request.body.cancel_orders === true ? cancelledIn(await submit({ type: 'cancel_all', account, cause: 'operator' })) : 0;
+    return { email: request.body.email, account, restriction: request.body.restriction, cancelled };
+  });
+
+  app.post<{ Body: { email: string; account?: number; market?: string } }>('/accounts/cancel-orders', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL, account: ACCOUNT_ID, market: { type: 'string', maxLength: 40 } } } },
+  }, async (request) => {
+    const account = accountOf(request.body.email, request.body.account);
+    const market = request.body.market === undefined ? undefined : scalesOf(exchange.engine, request.body.market).id;
+    const events = await submit({ type: 'cancel_all', account, cause: 'operator', ...(market === undefined ? {} : { market }) });
+    return { email: request.body.email, account, market: market ?? null, cancelled: cancelledIn(events) };
+  });
+
+  app.get<{ Querystring: { email?: string; kyc?: KycStatus; disabled?: 'true' | 'false'; before?: string; limit?: string } }>('/users', {
+    schema: {
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: {
+          email: EMAIL, kyc: { type: 'string', enum: [...KYC_STATUSES] }, disabled: { type: 'string', enum: ['true', 'false'] },
+          before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+        },
+      },
+    },
+  }, async (request) => {
+    const q = request.query;
+    if (q.email === undefined) {
+      // A listing (a KYC review queue: ?kyc=PENDING), newest first.
+      const limit = Math.min(Math.max(Number(q.limit ?? 100), 1), 1_000);
+      const users = exchange.identity.listUsers({ kyc: q.kyc, disabled: q.disabled === undefined ? undefined : q.disabled === 'true', before: q.before === undefined ? undefined : Number(q.before), limit });
+      return {
+        users: users.map((u) => ({ id: u.id, email: u.email, kyc: u.kyc, level: u.level, two_factor: u.twoFactor, created_at: u.createdAt, disabled_at: u.disabledAt })),
+        next_before: users.length === limit ? String(users.at(-1)!.id) : null,
+      };
+    }
+    const user = userByEmail(q.email);
+    const engine = exchange.engine;
+    return {
+      id: user.id, email: user.email, kyc: user.kyc, level: user.level, two_factor: user.twoFactor, created_at: user.createdAt,
+      disabled_at: user.disabledAt,
+      api_keys: exchange.identity.apiKeysOf(user.id).filter((k) => k.revokedAt === null).length,
+      accounts: exchange.identity.accountsOf(user.id).map((a) => ({
+        account: a.id, label: a.label, main: a.main, restriction: engine.accounts.get(a.id)?.restriction ?? 'none',
+        open_orders: (engine.accounts.get(a.id)?.openInMarket ?? []).reduce((sum, n) => sum + n, 0),
+        balances: engine.balances(a.id).map((b) => {
+          const scale = engine.assets.get(b.asset)!.precision;
+          return { asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale), locked: formatMinor(b.locked, scale) };
+        }),
+      })),
+    };
+  });
+}
