@@ -79,6 +79,14 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return user;
   };
 
+  /** The user, asset and amount (in minor units) of a request that moves money to a user. */
+  const moneyFor = (body: { email: string; asset: string; amount: string }) => {
+    const user = userByEmail(body.email);
+    const asset = exchange.engine.assets.get(body.asset);
+    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${body.asset}`);
+    return { user, asset, amount: decimalIn(body.amount, asset.precision, 'amount') };
+  };
+
   app.get('/ledger', async () => {
     const precision = (code: string) => exchange.engine.assets.get(code)!.precision;
     return {
@@ -184,10 +192,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
       },
     },
   }, async (request, reply) => {
-    const user = userByEmail(request.body.email);
-    const asset = exchange.engine.assets.get(request.body.asset);
-    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${request.body.asset}`);
-    const amount = decimalIn(request.body.amount, asset.precision, 'amount');
+    const { user, asset, amount } = moneyFor(request.body);
     const key = `admin:${request.body.key ?? randomUUID()}`;
     await submit({ type: 'deposit', account: user.account, asset: asset.code, amount, key });
     void reply.status(201);
@@ -289,10 +294,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
       },
     },
   }, async (request, reply) => {
-    const user = userByEmail(request.body.email);
-    const asset = exchange.engine.assets.get(request.body.asset);
-    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${request.body.asset}`);
-    const amount = decimalIn(request.body.amount, asset.precision, 'amount');
+    const { user, asset, amount } = moneyFor(request.body);
     const key = `fees:${request.body.key ?? randomUUID()}`;
     await submit({ type: 'collect_fees', to: user.account, asset: asset.code, amount, key });
     void reply.status(201);
