@@ -77,3 +77,45 @@ for (const point of CRASH_POINTS) {
     }
   });
 }
+
+test('a withdrawal whose user was disabled while its lock was in flight is cancelled and unlocked at its next step, never sent', async () => {
+  const { IdentityStore } = await import('../src/identity/store.js');
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-wd-disabled-'));
+  const configPath = join(dataDir, 'config.json');
+  writeFileSync(configPath, JSON.stringify(CONFIG));
+  const args = ['--config', configPath];
+  try {
+    const first = await startServer(dataDir, args, { BOURSE_FUNDING_CRASH_AT: 'after-lock' });
+    await admin(first.url, dataDir, '/users', { email: 'gone@example.com', password: 'correct horse battery' });
+    await admin(first.url, dataDir, '/deposits', { email: 'gone@example.com', asset: 'USDT', amount: '1000' });
+    const key = await admin(first.url, dataDir, '/apikeys', { email: 'gone@example.com', permissions: ['read', 'withdraw'], ip: ['127.0.0.1'] });
+    const credentials: Credentials = { key: key.key, secret: key.secret };
+    assert.equal((await call(first.url, 'POST', '/api/v1/withdrawal-addresses', { credentials, body: { asset: 'USDT', address: DESTINATION } })).status, 201);
+    await call(first.url, 'POST', '/api/v1/withdrawals', { credentials, body: { asset: 'USDT', amount: '100', address: DESTINATION, request_id: 'out' } }).catch(() => undefined);
+    assert.equal(await exited(first.child), 'SIGKILL', 'stopped with the funds locked and the withdrawal not yet approved');
+
+    // The state a disable leaves when it lands between the lock and the approval: the user is
+    // disabled, and the withdrawal, not yet in a state the disable cancels, goes on from its row.
+    const identity = new IdentityStore(join(dataDir, 'identity.db'), Buffer.alloc(32));
+    assert.equal(identity.setDisabled(identity.userByEmail('gone@example.com')!.id, Date.now()), true);
+    identity.close();
+
+    const second = await startServer(dataDir, args);
+    try {
+      let row: { state?: string; reason?: string } = {};
+      for (let i = 0; i < 300 && row.state !== 'cancelled'; i++) {
+        row = ((await admin(second.url, dataDir, '/withdrawals', undefined, 'GET')).withdrawals as { state: string; reason: string }[])[0] ?? {};
+        if (row.state !== 'cancelled') await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual([row.state, row.reason], ['cancelled', 'USER_DISABLED']);
+      assert.deepEqual((await admin(second.url, dataDir, '/chain/outgoing', undefined, 'GET')).transactions, [], 'nothing sent');
+      const shown = await admin(second.url, dataDir, '/users?email=gone%40example.com', undefined, 'GET');
+      assert.deepEqual(shown.accounts[0].balances, [{ asset: 'USDT', available: '1000.000000', reserved: '0.000000', locked: '0.000000' }], 'the lock is released');
+    } finally {
+      second.child.kill('SIGTERM');
+      await exited(second.child);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
