@@ -101,6 +101,13 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     const listed = admin('apikey', 'list', '--email', 'cli@example.com').keys as { key: string; permissions: string[]; ip: string[]; revoked_at: number | null }[];
     assert.deepEqual(listed.map((k) => [k.key, k.permissions, k.ip, k.revoked_at]), [[key.key, ['read', 'withdraw'], ['127.0.0.1'], null]]);
     assert.ok(!JSON.stringify(listed).includes(key.secret), 'a listing never shows the secret');
+    const { publicKey } = (await import('node:crypto')).generateKeyPairSync('ed25519');
+    writeFileSync(join(dataDir, 'user.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+    const ed = admin('apikey', 'create', '--email', 'cli@example.com', '--permissions', 'read', '--public-key-file', join(dataDir, 'user.pem'));
+    assert.deepEqual([ed.scheme, ed.secret, ed.permissions], ['ed25519', undefined, ['read']], 'an Ed25519 key from the user\'s public key: no secret is made');
+    assert.throws(() => admin('apikey', 'create', '--email', 'cli@example.com', '--permissions', 'read', '--public-key-file', join(dataDir, 'missing.pem')),
+      (error: { status: number; stderr: Buffer }) => error.status === 1 && error.stderr.toString().includes('cannot read'));
+    assert.deepEqual(admin('apikey', 'revoke', '--email', 'cli@example.com', '--key', ed.key), { key: ed.key, revoked: true });
     assert.deepEqual(admin('apikey', 'revoke', '--email', 'cli@example.com', '--key', key.key), { key: key.key, revoked: true });
     assert.notEqual(admin('apikey', 'list', '--email', 'cli@example.com').keys[0].revoked_at, null);
     assert.throws(() => admin('apikey', 'revoke', '--email', 'cli@example.com', '--key', key.key),

@@ -25,6 +25,14 @@ const MARKET_FLAGS = [
 
 const STATES: Record<string, string> = { halt: 'halted', resume: 'trading', 'cancel-only': 'cancel_only', 'post-only': 'post_only' };
 
+function readPublicKey(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`--public-key-file: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 /** `--account N`, when given, as the body field. */
 function accountFlag(options: AdminOptions): { account?: number } {
   return typeof options.account === 'string' ? { account: Number(options.account) } : {};
@@ -100,6 +108,8 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     path = '/apikeys';
     const ip = typeof options.ip === 'string' ? options.ip.split(',').filter((x) => x !== '') : [];
     body = { email: need(options, 'email'), permissions: need(options, 'permissions').split(','), ip, ...(typeof options.account === 'string' ? { account: Number(options.account) } : {}) };
+    // An Ed25519 key: the user's public key (PEM); the private key never leaves them.
+    if (typeof options['public-key-file'] === 'string') body.public_key = readPublicKey(options['public-key-file']);
   } else if (noun === 'deposit') {
     path = '/deposits';
     body = { email: need(options, 'email'), asset: need(options, 'asset'), amount: need(options, 'amount') };

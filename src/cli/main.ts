@@ -61,6 +61,7 @@ const USAGE = `usage:
                 account restrict --email E --restriction none|buy_only|sell_only|no_trading [--account N] [--cancel-orders]
                 orders cancel --email E [--account N] [--market M]     (the account's open orders, as the operator)
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
+                       [--public-key-file PEM]           (an Ed25519 key: the user keeps the private key; no secret)
                 apikey list --email E
                 apikey revoke --email E --key K                        (sockets signed in with it close at once)
                 deposit --email E --asset A --amount X
@@ -142,6 +143,7 @@ async function main(): Promise<void> {
       limit: { type: 'string' },
       disabled: { type: 'boolean' },
       'min-fee': { type: 'string' },
+      'public-key-file': { type: 'string' },
       'min-quantity': { type: 'string' },
       'max-quantity': { type: 'string' },
       'min-notional': { type: 'string' },
