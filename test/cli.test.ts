@@ -121,6 +121,14 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
       ['0.001000', '0.010000000', '1000.000000000', '5.000000', '100000.000000', '0.0005', '0.001', '0.5', '2'],
       'every market rule a config file can set, the CLI can too');
     assert.equal(admin('market', 'limit', '--market', 'SOL-USDT', '--max-open-orders', '50').max_open_orders, 50);
+    const limited = admin('market', 'limit', '--market', 'SOL-USDT', '--band-low', '0.6', '--min-notional', '10');
+    assert.deepEqual([limited.band_low, limited.band_high, limited.min_notional, limited.max_quantity, limited.max_open_orders], ['0.6', '2', '10.000000', '1000.000000000', 50],
+      'the limits given change; the others stay');
+    assert.throws(() => admin('market', 'limit', '--market', 'SOL-USDT', '--band-low', '1.5', '--max-open-orders', '7'),
+      (error: { status: number; stdout: Buffer }) => error.status === 1 && JSON.parse(error.stdout.toString()).error.code === 'INVALID_COMMAND');
+    const unchanged = admin('market', 'limit', '--market', 'SOL-USDT', '--min-quantity', '0.01');
+    assert.deepEqual([unchanged.band_low, unchanged.max_open_orders], ['0.6', 50], 'a refused band changed nothing, the open-order limit included');
+    assert.throws(() => admin('market', 'limit', '--market', 'SOL-USDT'), (error: { status: number }) => error.status === 1, 'nothing to change');
     const solBtc = admin('market', 'create', '--base', 'SOL', '--quote', 'BTC', '--tick', '0.00001', '--lot', '0.001', '--max-open-orders', '0');
     assert.deepEqual([solBtc.max_open_orders, solBtc.band_low, solBtc.band_high], [null, null, null]);
     assert.equal(admin('market', 'halt', '--market', 'SOL-USDT').state, 'halted');

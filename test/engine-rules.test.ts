@@ -337,6 +337,31 @@ test('deposits apply once per key; holds lock, unlock and settle exactly once', 
   assert.equal(h.engine.balance(20, 'BTC').available, 11 * BTC);
 });
 
+test('a market\'s limits and band change for what comes next: resting orders stay, refused changes leave every limit as it was', () => {
+  const h = withMarket({ bandLowBps: 4_000, bandHighBps: 25_000 });
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: LOT });
+  h.place({ account: 20, side: 'buy', orderType: 'limit', price: usdt(100), quantity: LOT });
+  const resting = h.place({ account: 20, side: 'buy', orderType: 'limit', price: usdt(50), quantity: LOT });
+  assert.equal(ofType(resting.events, 'order_accepted').length, 1);
+  const before = stateWithoutClock(h.engine);
+  for (const bad of [{ bandLowBps: 10_001 }, { bandHighBps: 9_999 }, { minQuantity: 2 * LOT, maxQuantity: LOT }, { minNotional: -1 }]) {
+    assert.equal(rejection(h.apply({ type: 'set_market_limits', market: 'BTC-USDT', ...bad })), 'INVALID_COMMAND', JSON.stringify(bad));
+  }
+  assert.equal(stateWithoutClock(h.engine), before, 'refusals change nothing');
+  // One lot at 100 USDT is worth 10,000 minor units of USDT.
+  h.apply({ type: 'set_market_limits', market: 'BTC-USDT', bandLowBps: 8_000, minNotional: 10_001 });
+  const market = h.engine.markets.get('BTC-USDT')!;
+  assert.deepEqual([market.bandLowBps, market.bandHighBps, market.minNotional, market.minQuantity], [8_000, 25_000, 10_001, LOT], 'what is left out stays');
+  assert.equal(rejection(h.place({ account: 20, side: 'buy', orderType: 'limit', price: usdt(79), quantity: 2 * LOT }).events), 'PRICE_BELOW_BAND');
+  assert.equal(rejection(h.place({ account: 20, side: 'buy', orderType: 'limit', price: usdt(90), quantity: LOT }).events), 'NOTIONAL_TOO_SMALL');
+  assert.equal(h.engine.openOrder(ofType(resting.events, 'order_accepted')[0]!.orderId)?.price, usdt(50), 'the order resting below the new band stays');
+  h.apply({ type: 'set_market_limits', market: 'BTC-USDT', bandLowBps: 0, bandHighBps: 0 });
+  assert.equal(rejection(h.place({ account: 20, side: 'buy', orderType: 'limit', price: usdt(1), quantity: LOT * 200 }).events), undefined, '0 lifts a band');
+  assert.equal(rejection(h.apply({ type: 'set_market_limits', market: 'DOGE-USDT', minQuantity: 1 })), 'UNKNOWN_MARKET');
+  const copy = Engine.restore(JSON.parse(JSON.stringify(h.engine.snapshot())));
+  assert.equal(copy.stateHash(), h.engine.stateHash(), 'a snapshot keeps the new limits');
+});
+
 test('collected fees move from the fee account to a user account once per key, never more than it holds, and the books stay balanced', () => {
   const h = withMarket();
   h.apply({ type: 'lock_funds', account: 10, asset: 'BTC', amount: BTC, hold: 'w1' });

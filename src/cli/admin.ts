@@ -124,7 +124,10 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     if (typeof options['max-open-orders'] === 'string') body.max_open_orders = Number(options['max-open-orders']);
   } else if (noun === 'market' && verb === 'limit') {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/limits`;
-    body = { max_open_orders: Number(need(options, 'max-open-orders')) };
+    body = {};
+    for (const [flag, field] of MARKET_FLAGS) if (typeof options[flag] === 'string' && !field.endsWith('_fee')) body[field] = options[flag];
+    if (typeof options['max-open-orders'] === 'string') body.max_open_orders = Number(options['max-open-orders']);
+    if (Object.keys(body).length === 0) throw new Error('market limit: give --max-open-orders, --min-quantity, --max-quantity, --min-notional, --max-notional, --band-low or --band-high');
   } else if (noun === 'market' && verb !== undefined && Object.hasOwn(STATES, verb)) {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/state`;
     body = { state: STATES[verb] };

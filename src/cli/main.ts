@@ -70,7 +70,9 @@ const USAGE = `usage:
                        [--min-quantity X] [--max-quantity X] [--min-notional X] [--max-notional X]
                        [--band-low F] [--band-high F]             (limit prices within F × the last price)
                 market halt|resume|cancel-only|post-only --market M
-                market limit --market M --max-open-orders N     (open orders per account; 0: no limit)
+                market limit --market M [--max-open-orders N] [--min-quantity X] [--max-quantity X]
+                       [--min-notional X] [--max-notional X] [--band-low F] [--band-high F]   (those given change;
+                       open orders per account 0: no limit; a band of 0: none; resting orders stay)
                 market cancel-orders --market M                  (every open order in the market)
                 fees set --market M --maker F --taker F [--tiers VOLUME:MAKER:TAKER,…|none]   (tiers by 30-day quote volume)
                 fees level --level N --maker F --taker F        (users of level N pay these in every market, when lower)

@@ -12,7 +12,7 @@ import type {
   AccountFeeRates, AmendOrder, AssetTotals, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, CollectFees, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
   LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
-  SetCancelAfter, SetFeeLevel, SetFees, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
+  SetCancelAfter, SetFeeLevel, SetFees, SetMarketLimits, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
   UnlockFunds,
 } from './types.js';
 import {
@@ -129,6 +129,7 @@ export class Engine {
       case 'set_fees': return this.setFees(cmd);
       case 'set_open_order_limit': return this.setOpenOrderLimit(cmd);
       case 'set_fee_level': return this.setFeeLevel(cmd);
+      case 'set_market_limits': return this.setMarketLimits(cmd);
       case 'create_user': return this.createUser(cmd);
       case 'set_user_level': return this.setUserLevel(cmd);
       case 'create_account': return this.createAccount(cmd);
@@ -184,19 +185,12 @@ export class Engine {
     if ((BigInt(tick) * BigInt(lot)) % scale !== 0n || unit > BigInt(SAFE_MAX)) {
       v.fail('tick × lot must be a whole number of quote minor units (tick × lot / 10^base precision), so that every fill is exact');
     }
-    const minQuantity = v.optionalAmount(cmd.minQuantity, 'minQuantity', lot);
-    const maxQuantity = v.optionalAmount(cmd.maxQuantity, 'maxQuantity', SAFE_MAX);
-    const minNotional = v.optionalAmount(cmd.minNotional, 'minNotional', 0);
-    const maxNotional = v.optionalAmount(cmd.maxNotional, 'maxNotional', SAFE_MAX);
-    if (minQuantity > maxQuantity || minNotional > maxNotional) v.fail('minimum above maximum');
+    const { minQuantity, maxQuantity, minNotional, maxNotional, bandLowBps, bandHighBps } = marketLimits(cmd, {
+      minQuantity: lot, maxQuantity: SAFE_MAX, minNotional: 0, maxNotional: SAFE_MAX, bandLowBps: 0, bandHighBps: 0,
+    });
     const makerFeePpm = cmd.makerFeePpm === undefined ? 0 : v.feePpm(cmd.makerFeePpm, 'makerFeePpm');
     const takerFeePpm = cmd.takerFeePpm === undefined ? 0 : v.feePpm(cmd.takerFeePpm, 'takerFeePpm');
     const state = v.oneOf(cmd.state, v.MARKET_STATES, 'state', 'trading');
-    const bandLowBps = v.optionalAmount(cmd.bandLowBps, 'bandLowBps', 0);
-    const bandHighBps = v.optionalAmount(cmd.bandHighBps, 'bandHighBps', 0);
-    if (bandLowBps > BPS || (bandHighBps !== 0 && bandHighBps < BPS)) {
-      v.fail('bandLowBps must be at most 10000 and bandHighBps 0 or at least 10000');
-    }
     const maxOpenOrders = v.optionalAmount(cmd.maxOpenOrders, 'maxOpenOrders', 0);
     if (this.markets.has(id)) reject('ALREADY_EXISTS', `market ${id} exists`);
     const market = new Market(
@@ -231,6 +225,19 @@ export class Engine {
     market.makerFeePpm = makerFeePpm;
     market.takerFeePpm = takerFeePpm;
     market.tiers = tiers;
+    this.events.push({ type: 'market_updated', market: this.marketView(market) });
+  }
+
+  /** New order limits and price band; resting orders stay as they are. */
+  private setMarketLimits(cmd: SetMarketLimits): void {
+    const market = this.marketOrReject(cmd.market);
+    const limits = marketLimits(cmd, market);
+    market.minQuantity = limits.minQuantity;
+    market.maxQuantity = limits.maxQuantity;
+    market.minNotional = limits.minNotional;
+    market.maxNotional = limits.maxNotional;
+    market.bandLowBps = limits.bandLowBps;
+    market.bandHighBps = limits.bandHighBps;
     this.events.push({ type: 'market_updated', market: this.marketView(market) });
   }
 
@@ -1368,4 +1375,23 @@ export class Engine {
     };
     return { market: marketId, bids: side(market.bids), asks: side(market.asks) };
   }
+}
+
+type MarketLimits = Required<Omit<SetMarketLimits, 'type' | 'market'>>;
+
+/** A market's order limits and band from a command, each defaulting to `current`; checked as a whole. */
+function marketLimits(cmd: Partial<MarketLimits>, current: MarketLimits): MarketLimits {
+  const limits: MarketLimits = {
+    minQuantity: v.optionalAmount(cmd.minQuantity, 'minQuantity', current.minQuantity),
+    maxQuantity: v.optionalAmount(cmd.maxQuantity, 'maxQuantity', current.maxQuantity),
+    minNotional: v.optionalAmount(cmd.minNotional, 'minNotional', current.minNotional),
+    maxNotional: v.optionalAmount(cmd.maxNotional, 'maxNotional', current.maxNotional),
+    bandLowBps: v.optionalAmount(cmd.bandLowBps, 'bandLowBps', current.bandLowBps),
+    bandHighBps: v.optionalAmount(cmd.bandHighBps, 'bandHighBps', current.bandHighBps),
+  };
+  if (limits.minQuantity > limits.maxQuantity || limits.minNotional > limits.maxNotional) v.fail('minimum above maximum');
+  if (limits.bandLowBps > BPS || (limits.bandHighBps !== 0 && limits.bandHighBps < BPS)) {
+    v.fail('bandLowBps must be at most 10000 and bandHighBps 0 or at least 10000');
+  }
+  return limits;
 }

@@ -67,6 +67,11 @@ export interface CreateMarket {
 export interface SetMarketState { type: 'set_market_state'; market: string; state: MarketState }
 export interface SetFees { type: 'set_fees'; market: string; makerFeePpm: number; takerFeePpm: number; tiers?: FeeTier[] }
 export interface SetOpenOrderLimit { type: 'set_open_order_limit'; market: string; maxOpenOrders: number }
+/** Changes a market's order limits and price band (those given); resting orders stay, the rules apply to what comes next. */
+export interface SetMarketLimits {
+  type: 'set_market_limits'; market: string;
+  minQuantity?: number; maxQuantity?: number; minNotional?: number; maxNotional?: number; bandLowBps?: number; bandHighBps?: number;
+}
 /** One asset's books across the exchange (minor units): users' balances, collected fees, deposits less withdrawals. */
 export interface AssetTotals { asset: string; available: bigint; reserved: bigint; locked: bigint; fees: bigint; netInflow: bigint }
 /** What an account's user pays in a market now, and the 30-day volume (quote minor units) that tiers count. */
@@ -138,7 +143,7 @@ export interface AmendOrder {
 export interface Tick { type: 'tick' }
 
 export type Command =
-  | CreateAsset | CreateMarket | SetMarketState | SetFees | SetOpenOrderLimit | SetFeeLevel
+  | CreateAsset | CreateMarket | SetMarketState | SetFees | SetOpenOrderLimit | SetMarketLimits | SetFeeLevel
   | CreateUser | SetUserLevel | CreateAccount | SetRestriction
   | Deposit | LockFunds | UnlockFunds | SettleFunds | Transfer | CollectFees
   | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | SetCancelAfter | Tick;

@@ -315,11 +315,30 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { market: scales.id, cancelled: cancelledIn(events) };
   });
 
-  app.post<{ Params: { market: string }; Body: { max_open_orders: number } }>('/markets/:market/limits', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['max_open_orders'], properties: { max_open_orders: MAX_OPEN_ORDERS } } },
+  app.post<{ Params: { market: string }; Body: Omit<MarketBody, 'base' | 'quote' | 'tick' | 'lot' | 'maker_fee' | 'taker_fee'> }>('/markets/:market/limits', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, minProperties: 1, description: 'the limits to change; the others stay',
+        properties: {
+          max_open_orders: MAX_OPEN_ORDERS, min_quantity: DECIMAL, max_quantity: DECIMAL, min_notional: DECIMAL, max_notional: DECIMAL,
+          band_low: { ...DECIMAL, description: 'a fraction of the last price (0: no lower band)' }, band_high: { ...DECIMAL, description: 'a multiple of the last price (0: no upper band)' },
+        },
+      },
+    },
   }, async (request) => {
     const scales = scalesOf(exchange.engine, request.params.market);
-    await submit({ type: 'set_open_order_limit', market: scales.id, maxOpenOrders: request.body.max_open_orders });
+    const body = request.body;
+    const cmd: Command = { type: 'set_market_limits', market: scales.id };
+    if (body.min_quantity !== undefined) cmd.minQuantity = decimalIn(body.min_quantity, scales.baseScale, 'min_quantity', true);
+    if (body.max_quantity !== undefined) cmd.maxQuantity = decimalIn(body.max_quantity, scales.baseScale, 'max_quantity', true);
+    if (body.min_notional !== undefined) cmd.minNotional = decimalIn(body.min_notional, scales.quoteScale, 'min_notional', true);
+    if (body.max_notional !== undefined) cmd.maxNotional = decimalIn(body.max_notional, scales.quoteScale, 'max_notional', true);
+    if (body.band_low !== undefined) cmd.bandLowBps = decimalIn(body.band_low, 4, 'band_low', true);
+    if (body.band_high !== undefined) cmd.bandHighBps = decimalIn(body.band_high, 4, 'band_high', true);
+    // Each command checks its part whole; the open-order limit goes second, so a refused band leaves it unchanged too.
+    const changesLimits = Object.keys(body).some((field) => field !== 'max_open_orders');
+    if (changesLimits) await submit(cmd);
+    if (body.max_open_orders !== undefined) await submit({ type: 'set_open_order_limit', market: scales.id, maxOpenOrders: body.max_open_orders });
     return marketOut(exchange.engine.markets.get(scales.id)!);
   });
 

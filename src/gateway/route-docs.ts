@@ -94,7 +94,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /admin/v1/markets/:market/state': [ADMIN, 'Set a market trading, halted, cancel-only or post-only'],
   'POST /admin/v1/markets/:market/fees': [ADMIN, "Set a market's maker and taker fees and, optionally, its volume tiers"],
   'POST /admin/v1/markets/:market/cancel-orders': [ADMIN, 'Cancel every open order in a market, as the operator (before delisting it, say)'],
-  'POST /admin/v1/markets/:market/limits': [ADMIN, 'Set the most open orders one account may have in a market (0: no limit)'],
+  'POST /admin/v1/markets/:market/limits': [ADMIN, "Change a market's limits (those given): open orders per account (0: no limit), order quantity and value, price band; resting orders stay"],
   'POST /admin/v1/chain/send': [ADMIN_FUNDING, 'Simulated chain: send coins to an address (a deposit)'],
   'POST /admin/v1/chain/mine': [ADMIN_FUNDING, 'Simulated chain: mine blocks'],
   'POST /admin/v1/chain/reorg': [ADMIN_FUNDING, 'Simulated chain: undo the newest blocks'],
