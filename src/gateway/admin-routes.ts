@@ -6,7 +6,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FEE_ACCOUNT } from '../core/index.js';
-import type { Command, EngineEvent, MarketState } from '../core/index.js';
+import type { Command, EngineEvent, MarketState, SetMarketLimits } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import { KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
 import type { KycStatus, Permission } from '../identity/store.js';
@@ -29,6 +29,18 @@ const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } 
 const EMAIL = { type: 'string', maxLength: 254 } as const;
 /** User levels, which fee levels price. */
 const LEVEL = { type: 'integer', minimum: 0, maximum: 1_000 } as const;
+
+/** A market's order limits and band from the admin API's decimals, in the engine's units (those given). */
+function limitsIn(body: Partial<MarketBody>, baseScale: number, quoteScale: number): Omit<SetMarketLimits, 'type' | 'market'> {
+  const limits: Omit<SetMarketLimits, 'type' | 'market'> = {};
+  if (body.min_quantity !== undefined) limits.minQuantity = decimalIn(body.min_quantity, baseScale, 'min_quantity', true);
+  if (body.max_quantity !== undefined) limits.maxQuantity = decimalIn(body.max_quantity, baseScale, 'max_quantity', true);
+  if (body.min_notional !== undefined) limits.minNotional = decimalIn(body.min_notional, quoteScale, 'min_notional', true);
+  if (body.max_notional !== undefined) limits.maxNotional = decimalIn(body.max_notional, quoteScale, 'max_notional', true);
+  if (body.band_low !== undefined) limits.bandLowBps = decimalIn(body.band_low, 4, 'band_low', true);
+  if (body.band_high !== undefined) limits.bandHighBps = decimalIn(body.band_high, 4, 'band_high', true);
+  return limits;
+}
 
 /** A new market's rules as the admin API takes them (decimal strings; fees and bands as fractions). */
 interface MarketBody {
@@ -239,14 +251,9 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
       maxOpenOrders: request.body.max_open_orders ?? DEFAULT_MAX_OPEN_ORDERS,
     };
     const body = request.body;
-    if (body.min_quantity !== undefined) cmd.minQuantity = decimalIn(body.min_quantity, baseAsset.precision, 'min_quantity', true);
-    if (body.max_quantity !== undefined) cmd.maxQuantity = decimalIn(body.max_quantity, baseAsset.precision, 'max_quantity', true);
-    if (body.min_notional !== undefined) cmd.minNotional = decimalIn(body.min_notional, quoteAsset.precision, 'min_notional', true);
-    if (body.max_notional !== undefined) cmd.maxNotional = decimalIn(body.max_notional, quoteAsset.precision, 'max_notional', true);
+    Object.assign(cmd, limitsIn(body, baseAsset.precision, quoteAsset.precision));
     if (body.maker_fee !== undefined) cmd.makerFeePpm = decimalIn(body.maker_fee, 6, 'maker_fee', true);
     if (body.taker_fee !== undefined) cmd.takerFeePpm = decimalIn(body.taker_fee, 6, 'taker_fee', true);
-    if (body.band_low !== undefined) cmd.bandLowBps = decimalIn(body.band_low, 4, 'band_low', true);
-    if (body.band_high !== undefined) cmd.bandHighBps = decimalIn(body.band_high, 4, 'band_high', true);
     await submit(cmd);
     void reply.status(201);
     return marketOut(exchange.engine.markets.get(market)!);
@@ -328,13 +335,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   }, async (request) => {
     const scales = scalesOf(exchange.engine, request.params.market);
     const body = request.body;
-    const cmd: Command = { type: 'set_market_limits', market: scales.id };
-    if (body.min_quantity !== undefined) cmd.minQuantity = decimalIn(body.min_quantity, scales.baseScale, 'min_quantity', true);
-    if (body.max_quantity !== undefined) cmd.maxQuantity = decimalIn(body.max_quantity, scales.baseScale, 'max_quantity', true);
-    if (body.min_notional !== undefined) cmd.minNotional = decimalIn(body.min_notional, scales.quoteScale, 'min_notional', true);
-    if (body.max_notional !== undefined) cmd.maxNotional = decimalIn(body.max_notional, scales.quoteScale, 'max_notional', true);
-    if (body.band_low !== undefined) cmd.bandLowBps = decimalIn(body.band_low, 4, 'band_low', true);
-    if (body.band_high !== undefined) cmd.bandHighBps = decimalIn(body.band_high, 4, 'band_high', true);
+    const cmd: Command = { type: 'set_market_limits', market: scales.id, ...limitsIn(body, scales.baseScale, scales.quoteScale) };
     // Each command checks its part whole; the open-order limit goes second, so a refused band leaves it unchanged too.
     const changesLimits = Object.keys(body).some((field) => field !== 'max_open_orders');
     if (changesLimits) await submit(cmd);
