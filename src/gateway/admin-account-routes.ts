@@ -4,17 +4,16 @@
  * disabling a user, trading restrictions and the operator's cancels of an account's orders.
  */
 import type { FastifyInstance } from 'fastify';
+import { RESTRICTIONS } from '../core/index.js';
 import type { Command, EngineEvent, Restriction } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import { KYC_STATUSES } from '../identity/store.js';
 import type { KycStatus, UserRecord } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall } from './errors.js';
-import { scalesOf } from './wire.js';
+import { ACCOUNT_ID, EMAIL, scalesOf } from './wire.js';
 import { operatorOf } from './admin-audit.js';
 
-const EMAIL = { type: 'string', maxLength: 254 } as const;
-const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
 
 /** How many orders a cancel command ended. */
 export function cancelledIn(events: EngineEvent[]): number {
@@ -75,7 +74,7 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
       body: {
         type: 'object', additionalProperties: false, required: ['email', 'restriction'],
         properties: {
-          email: EMAIL, account: ACCOUNT_ID, restriction: { type: 'string', enum: ['none', 'buy_only', 'sell_only', 'no_trading'] },
+          email: EMAIL, account: ACCOUNT_ID, restriction: { type: 'string', enum: [...RESTRICTIONS] },
           cancel_orders: { type: 'boolean', description: "also cancel the account's open orders (after the restriction, so that none can be placed between)" },
         },
       },

@@ -9,11 +9,9 @@ import type { Network } from '../funding/chains/addresses.js';
 import type { WithdrawalRow } from '../funding/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError } from './errors.js';
-import { decimalIn } from './wire.js';
+import { ASSET_CODE, DECIMAL, decimalIn } from './wire.js';
 import { withdrawalWire } from './funding-wire.js';
 
-const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
-const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
 const OPERATOR = { type: 'string', minLength: 1, maxLength: 100 } as const;
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
 const NETWORK = { type: 'string', enum: ['bitcoin', 'ethereum', 'ripple', 'stellar', 'nem'] } as const;
@@ -27,7 +25,7 @@ export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.post<{ Body: { asset: string; address: string; tag?: string; amount: string } }>('/chain/send', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['asset', 'address', 'amount'], properties: { asset: CODE, address: { type: 'string', minLength: 1, maxLength: 128 }, tag: { type: 'string', maxLength: 1024 }, amount: DECIMAL } } },
+    schema: { body: { type: 'object', additionalProperties: false, required: ['asset', 'address', 'amount'], properties: { asset: ASSET_CODE, address: { type: 'string', minLength: 1, maxLength: 128 }, tag: { type: 'string', maxLength: 1024 }, amount: DECIMAL } } },
   }, async (request, reply) => {
     const rules = funding().rulesOf(request.body.asset);
     if (rules.network === null) throw new ApiError(400, 'FIAT_ASSET', `${request.body.asset} is not on a chain`);
@@ -83,7 +81,7 @@ export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Excha
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['reference', 'asset', 'amount', 'bank_reference', 'operator'],
-        properties: { reference: { type: 'string', maxLength: 40 }, asset: CODE, amount: DECIMAL, bank_reference: { type: 'string', minLength: 1, maxLength: 100 }, operator: OPERATOR },
+        properties: { reference: { type: 'string', maxLength: 40 }, asset: ASSET_CODE, amount: DECIMAL, bank_reference: { type: 'string', minLength: 1, maxLength: 100 }, operator: OPERATOR },
       },
     },
   }, async (request, reply) => {

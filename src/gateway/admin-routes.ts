@@ -5,14 +5,14 @@
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { FEE_ACCOUNT } from '../core/index.js';
+import { FEE_ACCOUNT, MARKET_STATES } from '../core/index.js';
 import type { Command, EngineEvent, MarketState, SetMarketLimits } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import { KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
 import type { KycStatus, Permission } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
-import { decimalIn, scalesOf } from './wire.js';
+import { ACCOUNT_ID, ASSET_CODE, DECIMAL, decimalIn, EMAIL, scalesOf } from './wire.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { cancelledIn, registerAdminAccountRoutes } from './admin-account-routes.js';
 import { recordAdminRequest, registerAdminAuditRoute } from './admin-audit.js';
@@ -22,11 +22,8 @@ import { bearerToken, clientIp } from './server.js';
 import { DEFAULT_MAX_OPEN_ORDERS } from '../config.js';
 import { BACKUP_NAME, backupName, BackupTargetError } from '../backup.js';
 
-const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
-const CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
 /** Per account and market; 0 lifts the limit. */
 const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const;
-const EMAIL = { type: 'string', maxLength: 254 } as const;
 /** User levels, which fee levels price. */
 const LEVEL = { type: 'integer', minimum: 0, maximum: 1_000 } as const;
 
@@ -163,7 +160,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
           ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
           public_key: { type: 'string', maxLength: 2_000 },
-          account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          account: ACCOUNT_ID,
         },
       },
     },
@@ -200,7 +197,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['email', 'asset', 'amount'],
-        properties: { email: EMAIL, asset: CODE, amount: DECIMAL, key: { type: 'string', minLength: 1, maxLength: 100 } },
+        properties: { email: EMAIL, asset: ASSET_CODE, amount: DECIMAL, key: { type: 'string', minLength: 1, maxLength: 100 } },
       },
     },
   }, async (request, reply) => {
@@ -216,7 +213,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['code', 'precision'],
-        properties: { code: CODE, precision: { type: 'integer', minimum: 0, maximum: 18 }, min_fee: { ...DECIMAL, description: 'the least fee a trade pays in this asset' } },
+        properties: { code: ASSET_CODE, precision: { type: 'integer', minimum: 0, maximum: 18 }, min_fee: { ...DECIMAL, description: 'the least fee a trade pays in this asset' } },
       },
     },
   }, async (request, reply) => {
@@ -232,7 +229,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
       body: {
         type: 'object', additionalProperties: false, required: ['base', 'quote', 'tick', 'lot'],
         properties: {
-          base: CODE, quote: CODE, tick: DECIMAL, lot: DECIMAL, min_quantity: DECIMAL, max_quantity: DECIMAL, min_notional: DECIMAL, max_notional: DECIMAL,
+          base: ASSET_CODE, quote: ASSET_CODE, tick: DECIMAL, lot: DECIMAL, min_quantity: DECIMAL, max_quantity: DECIMAL, min_notional: DECIMAL, max_notional: DECIMAL,
           maker_fee: DECIMAL, taker_fee: DECIMAL, max_open_orders: MAX_OPEN_ORDERS,
           band_low: { ...DECIMAL, description: 'limit prices below this fraction of the last price are refused (0.4: 40 %)' },
           band_high: { ...DECIMAL, description: 'limit prices above this multiple of the last price are refused (2.5: 250 %)' },
@@ -260,7 +257,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   });
 
   app.post<{ Params: { market: string }; Body: { state: MarketState } }>('/markets/:market/state', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['state'], properties: { state: { type: 'string', enum: ['trading', 'halted', 'cancel_only', 'post_only'] } } } },
+    schema: { body: { type: 'object', additionalProperties: false, required: ['state'], properties: { state: { type: 'string', enum: [...MARKET_STATES] } } } },
   }, async (request) => {
     const scales = scalesOf(exchange.engine, request.params.market);
     await submit({ type: 'set_market_state', market: scales.id, state: request.body.state });
@@ -297,7 +294,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['email', 'asset', 'amount'],
-        properties: { email: EMAIL, asset: CODE, amount: DECIMAL, key: { type: 'string', minLength: 1, maxLength: 100, description: 'applies once per key' } },
+        properties: { email: EMAIL, asset: ASSET_CODE, amount: DECIMAL, key: { type: 'string', minLength: 1, maxLength: 100, description: 'applies once per key' } },
       },
     },
   }, async (request, reply) => {

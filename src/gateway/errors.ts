@@ -1,6 +1,7 @@
 /** The native API's error format: {"error": {"code": "...", "message": "..."}} with a fitting status. */
 import type { Engine, EngineEvent, PlaceOrder, RejectReason } from '../core/index.js';
 import { IdentityError } from '../identity/store.js';
+import type { AuthResult } from '../identity/auth.js';
 import { SequencerClosedError, SequencerOverloadedError } from '../journal/index.js';
 import { rejectionMessage } from './rejections.js';
 
@@ -8,6 +9,12 @@ export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterSeconds?: number) {
     super(message);
   }
+}
+
+/** A signed request's refusal as the API error it is: lockouts 429, refusals of a valid key 403, the rest 401. */
+export function authRefusal(result: Extract<AuthResult, { ok: false }>): ApiError {
+  const status = result.code === 'LOCKED_OUT' ? 429 : result.code === 'IP_NOT_ALLOWED' || result.code === 'USER_DISABLED' ? 403 : 401;
+  return new ApiError(status, result.code, result.message, result.retryAfterSeconds);
 }
 
 /**

@@ -9,10 +9,9 @@ import type { DepositRow, TransferRow, WithdrawalRow } from '../funding/store.js
 import { formatMinor } from '../money/index.js';
 import { ApiError } from './errors.js';
 import type { Gateway } from './server.js';
-import { decimalIn } from './wire.js';
+import { ACCOUNT_ID, DECIMAL, decimalIn } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
 
-const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const ASSET = { type: 'string', pattern: '^[A-Z0-9]{1,12}$' } as const;
 const REQUEST_ID = { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } as const;
 const TOTP = { type: 'string', pattern: '^[0-9]{6}$' } as const;
@@ -159,7 +158,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
       body: {
         type: 'object', additionalProperties: false, required: ['asset', 'amount', 'request_id'],
         properties: {
-          to_email: { type: 'string', minLength: 3, maxLength: 254 }, to_account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          to_email: { type: 'string', minLength: 3, maxLength: 254 }, to_account: ACCOUNT_ID,
           asset: ASSET, amount: DECIMAL, request_id: REQUEST_ID,
         },
       },

@@ -1,4 +1,5 @@
 /** Tickers and candles as the API shows them (decimal strings). */
+import { MARKET_STATES } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import type { Candle } from '../marketdata/candles.js';
 import { formatMinor } from '../money/index.js';
@@ -7,6 +8,11 @@ import { NULLABLE_STRING, STRING } from './wire.js';
 const DAY_MS = 86_400_000;
 
 type MarketState = Exchange['engine']['marketList'][number];
+
+/** A fee rate in parts per million as the fraction the API shows ("0.001"). */
+export function feeRateOut(ppm: number): string {
+  return formatMinor(ppm, 6, true);
+}
 
 /** A market's rules as decimal strings. */
 export function marketOut(m: MarketState): Record<string, unknown> {
@@ -17,8 +23,8 @@ export function marketOut(m: MarketState): Record<string, unknown> {
     tick_size: formatMinor(m.tick, qs), lot_size: formatMinor(m.lot, bs),
     min_quantity: formatMinor(m.minQuantity, bs), max_quantity: formatMinor(m.maxQuantity, bs),
     min_notional: formatMinor(m.minNotional, qs), max_notional: formatMinor(m.maxNotional, qs),
-    maker_fee: formatMinor(m.makerFeePpm, 6, true), taker_fee: formatMinor(m.takerFeePpm, 6, true),
-    fee_tiers: m.tiers.map((t) => ({ min_volume: formatMinor(t.minVolume, qs, true), maker_fee: formatMinor(t.makerFeePpm, 6, true), taker_fee: formatMinor(t.takerFeePpm, 6, true) })),
+    maker_fee: feeRateOut(m.makerFeePpm), taker_fee: feeRateOut(m.takerFeePpm),
+    fee_tiers: m.tiers.map((t) => ({ min_volume: formatMinor(t.minVolume, qs, true), maker_fee: feeRateOut(t.makerFeePpm), taker_fee: feeRateOut(t.takerFeePpm) })),
     max_open_orders: m.maxOpenOrders === 0 ? null : m.maxOpenOrders,
     band_low: m.bandLowBps === 0 ? null : formatMinor(m.bandLowBps, 4, true),
     band_high: m.bandHighBps === 0 ? null : formatMinor(m.bandHighBps, 4, true),
@@ -83,7 +89,7 @@ const FEE_TIER_OUT = {
 export const MARKET_OUT = {
   type: 'object',
   properties: {
-    market: STRING, base: STRING, quote: STRING, state: { type: 'string', enum: ['trading', 'halted', 'cancel_only', 'post_only'] },
+    market: STRING, base: STRING, quote: STRING, state: { type: 'string', enum: [...MARKET_STATES] },
     tick_size: STRING, lot_size: STRING, min_quantity: STRING, max_quantity: STRING, min_notional: STRING, max_notional: STRING,
     maker_fee: STRING, taker_fee: STRING,
     fee_tiers: { type: 'array', items: FEE_TIER_OUT, description: 'lower rates by 30-day volume; a trade pays the lowest of the market rate, its tier and the user level' },
@@ -115,7 +121,7 @@ export const CANDLE_OUT = {
 /** Fee rates by user level, which apply in every market when lower than the market's. */
 export function feeLevelsOut(engine: Exchange['engine']): Record<string, unknown>[] {
   return [...engine.feeLevels.entries()].sort((a, b) => a[0] - b[0])
-    .map(([level, f]) => ({ level, maker_fee: formatMinor(f.makerFeePpm, 6, true), taker_fee: formatMinor(f.takerFeePpm, 6, true) }));
+    .map(([level, f]) => ({ level, maker_fee: feeRateOut(f.makerFeePpm), taker_fee: feeRateOut(f.takerFeePpm) }));
 }
 
 export const FEE_LEVEL_OUT = { type: 'object', properties: { level: { type: 'integer' }, maker_fee: STRING, taker_fee: STRING } } as const;

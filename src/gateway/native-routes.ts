@@ -8,7 +8,7 @@ import { MAX_CANCEL_AFTER_MS } from '../core/index.js';
 import type { AmendOrder, Command, EngineEvent } from '../core/index.js';
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
-import { CANDLE_OUT, candleOut, FEES_OUT, feeLevelsOut, MARKET_OUT, marketOut, TICKER_OUT, tickerOf } from './market-views.js';
+import { CANDLE_OUT, candleOut, FEES_OUT, feeLevelsOut, feeRateOut, MARKET_OUT, marketOut, TICKER_OUT, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
@@ -17,10 +17,9 @@ import { actingAccount, openOrderInScope, orderAccountInScope } from './account-
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAllFor, cancelOrderFor } from './order-cancels.js';
-import { cancelAfterOut, decimalIn, findOrder, liveOrderOut, NULLABLE_STRING, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
+import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, findOrder, liveOrderOut, NULLABLE_STRING, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 
-const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 const MARKET_PARAM = { type: 'object', required: ['market'], properties: { market: { type: 'string', maxLength: 40 } } } as const;
 const LIMIT_QUERY = { type: 'string', pattern: '^[0-9]{1,4}$' } as const;
 /** Which of the user's accounts a listing is about (default: the key's); see account-scope.ts. */
@@ -45,7 +44,7 @@ const ORDER_BODY = {
     post_only: { type: 'boolean' },
     stp: { type: 'string', enum: ['cancel_taker', 'cancel_maker', 'cancel_both', 'decrement'] },
     client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' },
-    account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    account: ACCOUNT_ID,
   },
 } as const;
 
@@ -61,7 +60,7 @@ const CANCEL_AFTER_BODY = {
   required: ['timeout_ms'],
   properties: {
     timeout_ms: { type: 'integer', minimum: 0, maximum: MAX_CANCEL_AFTER_MS, description: 'milliseconds until every open order is cancelled, unless set again; 0 turns the switch off' },
-    account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    account: ACCOUNT_ID,
   },
 } as const;
 const CANCEL_AFTER_OUT = {
@@ -332,7 +331,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return {
       account: owner, level: user.level,
       markets: engine().feeRatesOf(owner).map((r) => ({
-        market: r.market, maker_fee: formatMinor(r.makerFeePpm, 6, true), taker_fee: formatMinor(r.takerFeePpm, 6, true),
+        market: r.market, maker_fee: feeRateOut(r.makerFeePpm), taker_fee: feeRateOut(r.takerFeePpm),
         volume_30d: formatMinor(r.volume30d, engine().markets.get(r.market)!.quote.precision, true),
       })),
     };

@@ -20,7 +20,7 @@ import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
 import { RateLimiter } from '../identity/rate-limit.js';
 import { addressSubject, LOOPBACK, unwrapIpv4 } from '../identity/ip.js';
-import { ApiError, errorBody, serviceRefusal } from './errors.js';
+import { ApiError, authRefusal, errorBody, serviceRefusal } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerFundingRoutes } from './funding-routes.js';
 import { FundingError } from '../funding/service.js';
@@ -240,10 +240,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       timestamp: header('x-bourse-timestamp'), recvWindow: header('x-bourse-recv-window'), signature: header('x-bourse-signature'),
       ip: clientIp(request), now: exchange.clock(),
     });
-    if (!result.ok) {
-      const status = result.code === 'LOCKED_OUT' ? 429 : result.code === 'IP_NOT_ALLOWED' || result.code === 'USER_DISABLED' ? 403 : 401;
-      throw new ApiError(status, result.code, result.message, result.retryAfterSeconds);
-    }
+    if (!result.ok) throw authRefusal(result);
     if (!Authenticator.permits(result.key, permission)) {
       throw new ApiError(403, 'PERMISSION_DENIED', `this key lacks the ${permission} permission`);
     }

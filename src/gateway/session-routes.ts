@@ -11,8 +11,8 @@ import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { addressSubject } from '../identity/ip.js';
 import type { SessionHook } from './route-docs.js';
+import { ACCOUNT_ID, EMAIL } from './wire.js';
 
-const EMAIL = { type: 'string', maxLength: 254 } as const;
 const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 /** An email is locked for everyone after this many times the per-address count of failed logins. */
 const EMAIL_LOCKOUT_FACTOR = 10;
@@ -158,7 +158,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
           ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
           public_key: { type: 'string', maxLength: 2_000 }, totp: CODE,
-          account: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          account: ACCOUNT_ID,
         },
       },
     },

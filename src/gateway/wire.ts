@@ -36,6 +36,12 @@ export function percentToBps(text: unknown, field: string): number {
   return decimalIn(text, 2, field);
 }
 
+/** Request schemas the routes share. */
+export const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
+export const ASSET_CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
+export const EMAIL = { type: 'string', maxLength: 254 } as const;
+export const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+
 export const STRING = { type: 'string' } as const;
 export const NULLABLE_STRING = { type: ['string', 'null'] } as const;
 /** An order as every route answers it; compiled into the serialisers of POST /orders and the socket's `placed` reply. */

@@ -31,7 +31,7 @@ import { DepthPublisher, marketsTouched } from '../marketdata/depth.js';
 import { CANDLE_INTERVALS } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
-import { ApiError, errorBody, serviceRefusal, throwIfRejected } from './errors.js';
+import { ApiError, authRefusal, errorBody, serviceRefusal, throwIfRejected } from './errors.js';
 import { idFrom } from './ids.js';
 import { addressSubject } from '../identity/ip.js';
 import { actingAccount } from './account-scope.js';
@@ -414,7 +414,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         method: 'GET', pathWithQuery: '/ws', body: '', key: str(message.key), timestamp: str(message.timestamp),
         recvWindow: undefined, signature: str(message.signature), ip: client.ip, now: exchange.clock(),
       });
-      if (!result.ok) throw new ApiError(result.code === 'USER_DISABLED' ? 403 : 401, result.code, result.message);
+      if (!result.ok) throw authRefusal(result);
       if (!Authenticator.permits(result.key, 'read')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the read permission');
       const cancelOnDisconnect = message.cancel_on_disconnect ?? false;
       if (typeof cancelOnDisconnect !== 'boolean') throw new ApiError(400, 'INVALID_REQUEST', 'cancel_on_disconnect must be true or false');
