@@ -242,6 +242,72 @@ test('open orders page backwards: before an order id, with next_before until the
   await venue.signed(alice, 'DELETE', '/api/v1/orders?market=BTC-USDT');
 });
 
+test('history lists page oldest first after an id and narrow to a time range: fills, the ledger, order history and the public tape', async () => {
+  const maker = await venue.trader('pager-maker@example.com', { USDT: '10000' });
+  const taker = await venue.trader('pager-taker@example.com', { BTC: '1' });
+  for (let i = 0; i < 6; i++) {
+    assert.equal((await venue.signed(maker, 'POST', '/api/v1/orders', order({ price: '25000.00', quantity: '0.0010' }))).status, 201);
+    const taken = await venue.signed(taker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'market', quantity: '0.0010' });
+    assert.equal(taken.body.status, 'FILLED');
+    await new Promise((resolve) => setTimeout(resolve, 3));
+  }
+  type Listing = { path: string; rows: string; id: string; time: string; signed: boolean };
+  const listings: Listing[] = [
+    { path: '/api/v1/trades?market=BTC-USDT', rows: 'trades', id: 'trade_id', time: 'time', signed: true },
+    { path: '/api/v1/ledger?asset=USDT', rows: 'entries', id: 'id', time: 'time', signed: true },
+    { path: '/api/v1/orders?status=all', rows: 'orders', id: 'id', time: 'created_at', signed: true },
+    { path: '/api/v1/markets/BTC-USDT/trades', rows: 'trades', id: 'id', time: 'time', signed: false },
+  ];
+  const get = async (listing: Listing, query: string) => {
+    const path = `${listing.path}${listing.path.includes('?') ? '&' : '?'}${query.slice(1)}`;
+    return listing.signed ? venue.signed(maker, 'GET', path) : call(venue.url, 'GET', path);
+  };
+  for (const listing of listings) {
+    const whole = (await get(listing, '&limit=500')).body;
+    const rows: { time: number }[] = whole[listing.rows].map((r: Record<string, unknown>) => ({ ...r, time: r[listing.time] }));
+    const ids = rows.map((r) => String((r as Record<string, unknown>)[listing.id]));
+    assert.ok(ids.length >= 6, listing.path);
+    assert.equal(whole.next_before, null);
+    assert.equal(whole.next_after, null);
+
+    // Oldest first: pages of two after an id join into the whole list, reversed.
+    const oldest = Number(ids.at(-1));
+    const ascending: string[] = [];
+    let after: string | null = String(oldest - 1);
+    while (after !== null) {
+      const page: Record<string, any> = (await get(listing, `&limit=2&after=${after}`)).body;
+      assert.equal(page.next_before, null, 'an oldest-first page points onward with next_after');
+      ascending.push(...page[listing.rows].map((r: Record<string, unknown>) => String(r[listing.id])));
+      after = page.next_after;
+      assert.ok(ascending.length <= ids.length, 'the pages end');
+    }
+    assert.deepEqual(ascending, [...ids].reverse(), `${listing.path}: oldest first after an id`);
+
+    // A time range: exactly the rows stamped within it, both ends included, in either order.
+    const from = rows[Math.floor(rows.length / 2)]!.time;
+    const to = rows[1]!.time;
+    const idOf = (r: object) => String((r as Record<string, unknown>)[listing.id]);
+    const inRange = rows.filter((r) => r.time >= from && r.time <= to).map(idOf);
+    assert.ok(inRange.length >= 1 && inRange.length < ids.length, 'the range holds some rows, not all');
+    const ranged = (await get(listing, `&limit=500&from=${from}&to=${to}`)).body;
+    assert.deepEqual(ranged[listing.rows].map((r: Record<string, unknown>) => String(r[listing.id])), inRange, `${listing.path}: from ${from} to ${to}`);
+    const rangedUp = (await get(listing, `&limit=500&after=0&from=${from}&to=${to}`)).body;
+    assert.deepEqual(rangedUp[listing.rows].map((r: Record<string, unknown>) => String(r[listing.id])), [...inRange].reverse());
+    assert.deepEqual((await get(listing, `&from=${rows[0]!.time + 1}`)).body[listing.rows], [], 'nothing after the newest row');
+
+    for (const [query, message] of [['&before=9&after=1', /before and after/], [`&from=${to + 1}&to=${to}`, /from must not be later than to/]] as const) {
+      const refused = await get(listing, query);
+      assert.equal(refused.status, 400, `${listing.path}${query}`);
+      assert.equal(refused.body.error.code, 'INVALID_REQUEST');
+      assert.match(refused.body.error.message, message);
+    }
+    assert.equal((await get(listing, '&from=yesterday')).status, 400);
+  }
+  const open = await venue.signed(maker, 'GET', '/api/v1/orders?from=0');
+  assert.equal(open.status, 400, 'open orders page by id only');
+  assert.match(open.body.error.message, /status=all/);
+});
+
 test('cancel by id and cancel all in a market', async () => {
   const a = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25000.00' }));
   const b = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25001.00' }));

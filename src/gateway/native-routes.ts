@@ -17,11 +17,12 @@ import { actingAccount, openOrderInScope, orderAccountInScope } from './account-
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAllFor, cancelOrderFor } from './order-cancels.js';
-import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, findOrder, liveOrderOut, NULLABLE_STRING, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
+import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
+import { LIMIT_QUERY, limitOf, PAGE_FIELDS, PAGE_LINKS, pageLinks, pageOf, pagesByTimeOrAfter } from './paging.js';
+import type { PageQuery } from './paging.js';
 
 const MARKET_PARAM = { type: 'object', required: ['market'], properties: { market: { type: 'string', maxLength: 40 } } } as const;
-const LIMIT_QUERY = { type: 'string', pattern: '^[0-9]{1,4}$' } as const;
 /** Which of the user's accounts a listing is about (default: the key's); see account-scope.ts. */
 const ACCOUNT_QUERY = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
@@ -90,7 +91,6 @@ const ACCOUNT_FEES_OUT = {
   },
 } as const;
 
-const NEXT_BEFORE = { ...NULLABLE_STRING, description: 'pass as `before` for the next page; null on the last' } as const;
 /** A book level: [price, quantity, orders at that price]. */
 const LEVEL_OUT = { type: 'array', items: {}, description: '[price, quantity, number of orders]' } as const;
 const DEPTH_OUT = {
@@ -114,7 +114,7 @@ const TRADES_OUT = {
         },
       },
     },
-    next_before: NEXT_BEFORE,
+    ...PAGE_LINKS,
   },
 } as const;
 const BALANCES_OUT = {
@@ -158,7 +158,7 @@ const LEDGER_OUT = {
         },
       },
     },
-    next_before: NEXT_BEFORE,
+    ...PAGE_LINKS,
   },
 } as const;
 const FILLS_OUT = {
@@ -174,15 +174,9 @@ const FILLS_OUT = {
         },
       },
     },
-    next_before: NEXT_BEFORE,
+    ...PAGE_LINKS,
   },
 } as const;
-
-function limitOf(text: string | undefined, fallback: number, max: number): number {
-  const limit = text === undefined ? fallback : Number(text);
-  if (limit < 1 || limit > max) throw new ApiError(400, 'INVALID_REQUEST', `limit must be 1..${max}`);
-  return limit;
-}
 
 export async function registerNativeRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   const engine = () => exchange.engine;
@@ -250,21 +244,21 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { market: scales.id, seq: exchange.sequencer.lastSeq, bids: book.bids.map(level), asks: book.asks.map(level) };
   });
 
-  app.get<{ Params: { market: string }; Querystring: { limit?: string; before?: string } }>('/markets/:market/trades', {
-    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY, before: { type: 'string', pattern: '^[0-9]{1,16}$' } } }, response: { 200: TRADES_OUT } },
+  app.get<{ Params: { market: string }; Querystring: PageQuery }>('/markets/:market/trades', {
+    schema: { params: MARKET_PARAM, querystring: { type: 'object', additionalProperties: false, properties: PAGE_FIELDS }, response: { 200: TRADES_OUT } },
     config: { weight: 2 },
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
-    const limit = limitOf(request.query.limit, 100, 1_000);
+    const page = pageOf(request.query, 100, 1_000);
     await fresh();
-    const rows = exchange.projector.trades(scales.id, { beforeId: request.query.before === undefined ? undefined : Number(request.query.before), limit });
+    const rows = exchange.projector.trades(scales.id, page);
     return {
       market: scales.id,
       trades: rows.map((t) => ({
         id: String(t.id), price: formatMinor(t.price, scales.quoteScale), quantity: formatMinor(t.quantity, scales.baseScale),
         quote_quantity: formatMinor(t.quote_quantity, scales.quoteScale), taker_side: t.taker_side, time: t.ts,
       })),
-      next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
+      ...pageLinks(rows, page, (t) => t.id),
     };
   });
 
@@ -377,17 +371,16 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return placedOrderOut(exchange, ack.seq, ack.events, ack.ts);
   });
 
-  app.get<{ Querystring: { market?: string; client_order_id?: string; status?: string; before?: string; limit?: string; account?: string } }>('/orders', {
+  app.get<{ Querystring: { market?: string; client_order_id?: string; status?: string; account?: string } & PageQuery }>('/orders', {
     schema: {
       querystring: {
         type: 'object', additionalProperties: false,
         properties: {
           market: { type: 'string', maxLength: 40 }, client_order_id: { type: 'string', maxLength: 64 },
-          status: { type: 'string', enum: ['open', 'all'] }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY,
-          account: ACCOUNT_QUERY,
+          status: { type: 'string', enum: ['open', 'all'] }, ...PAGE_FIELDS, account: ACCOUNT_QUERY,
         },
       },
-      response: { 200: { type: 'object', properties: { orders: { type: 'array', items: ORDER_OUT }, next_before: NEXT_BEFORE } } },
+      response: { 200: { type: 'object', properties: { orders: { type: 'array', items: ORDER_OUT }, ...PAGE_LINKS } } },
     },
     preValidation: read, config: { weight: 5 },
   }, async (request) => {
@@ -401,19 +394,16 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
       const row = exchange.projector.orderByClientId(owner, q.client_order_id);
       return { orders: row === undefined ? [] : [rowOrderOut(exchange, row)] };
     }
-    const limit = limitOf(q.limit, 100, 500);
+    const page = pageOf(q, 100, 500);
     if ((q.status ?? 'open') === 'open') {
+      if (pagesByTimeOrAfter(q)) throw new ApiError(400, 'INVALID_REQUEST', 'after, from and to page through order history: add status=all');
       // Open orders are the engine's, with their times from memory: no wait for the read model.
-      const open = engine().openOrdersOf(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
-      return {
-        orders: open.map((o) => liveOrderOut(exchange, o)),
-        next_before: open.length === limit ? String(open[open.length - 1]!.orderId) : null,
-      };
+      const open = engine().openOrdersOf(owner, { market: q.market, beforeId: page.beforeId, limit: page.limit });
+      return { orders: open.map((o) => liveOrderOut(exchange, o)), ...pageLinks(open, page, (o) => o.orderId) };
     }
     await fresh();
-    const rows = exchange.projector.orders(owner, { market: q.market, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
-    const orders = rows.map((r) => rowOrderOut(exchange, r));
-    return { orders, next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
+    const rows = exchange.projector.orders(owner, { market: q.market, ...page });
+    return { orders: rows.map((r) => rowOrderOut(exchange, r)), ...pageLinks(rows, page, (r) => r.id) };
   });
 
   app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_WITH_FILLS_OUT } }, preValidation: read, config: { weight: 1 } }, async (request) => {
@@ -487,20 +477,20 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     return { account: owner, trigger_time: engine().cancelAfterOf(owner), current_time: exchange.clock() };
   });
 
-  app.get<{ Querystring: { asset?: string; before?: string; limit?: string; account?: string } }>('/ledger', {
+  app.get<{ Querystring: { asset?: string; account?: string } & PageQuery }>('/ledger', {
     schema: {
       querystring: {
         type: 'object', additionalProperties: false,
-        properties: { asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY, account: ACCOUNT_QUERY },
+        properties: { asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$' }, ...PAGE_FIELDS, account: ACCOUNT_QUERY },
       },
       response: { 200: LEDGER_OUT },
     },
     preValidation: read, config: { weight: 5 },
   }, async (request) => {
     const q = request.query;
-    const limit = limitOf(q.limit, 100, 500);
+    const page = pageOf(q, 100, 500);
     await fresh();
-    const rows = exchange.projector.ledger(account(request, q.account), { asset: q.asset, beforeId: q.before === undefined ? undefined : Number(q.before), limit });
+    const rows = exchange.projector.ledger(account(request, q.account), { asset: q.asset, ...page });
     return {
       entries: rows.map((r) => {
         const scale = engine().assets.get(r.asset)!.precision;
@@ -511,15 +501,15 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
           reserved: formatMinor(r.reserved, scale), locked: formatMinor(r.locked, scale),
         };
       }),
-      next_before: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
+      ...pageLinks(rows, page, (r) => r.id),
     };
   });
 
-  app.get<{ Querystring: { market?: string; before?: string; limit?: string; account?: string } }>('/trades', {
+  app.get<{ Querystring: { market?: string; account?: string } & PageQuery }>('/trades', {
     schema: {
       querystring: {
         type: 'object', additionalProperties: false,
-        properties: { market: { type: 'string', maxLength: 40 }, before: { type: 'string', pattern: '^[0-9]{1,16}$' }, limit: LIMIT_QUERY, account: ACCOUNT_QUERY },
+        properties: { market: { type: 'string', maxLength: 40 }, ...PAGE_FIELDS, account: ACCOUNT_QUERY },
       },
       response: { 200: FILLS_OUT },
     },
@@ -528,9 +518,9 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const q = request.query;
     const owner = account(request, q.account);
     if (q.market !== undefined) scalesOf(engine(), q.market);
-    const limit = limitOf(q.limit, 100, 500);
+    const page = pageOf(q, 100, 500);
     await fresh();
-    const rows = exchange.projector.fills(owner, { market: q.market, beforeTradeId: q.before === undefined ? undefined : Number(q.before), limit });
+    const rows = exchange.projector.fills(owner, { market: q.market, ...page });
     return {
       trades: rows.map((f) => {
         const s = scalesOf(engine(), f.market);
@@ -542,7 +532,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
           liquidity: f.liquidity, time: f.ts,
         };
       }),
-      next_before: rows.length === limit ? String(rows[rows.length - 1]!.trade_id) : null,
+      ...pageLinks(rows, page, (f) => f.trade_id),
     };
   });
 

@@ -75,6 +75,21 @@ export interface TradeRow {
   ts: number;
 }
 
+/**
+ * A page of a listing. By default the newest rows first, below `beforeId`; with `afterId`, the
+ * oldest rows first, above it (for a client catching up from the last row it has). `from` and
+ * `to` (milliseconds, both included) narrow either.
+ */
+export interface Page {
+  limit: number;
+  beforeId?: number;
+  afterId?: number;
+  from?: number;
+  to?: number;
+}
+
+type TimedTable = 'orders' | 'trades' | 'ledger';
+
 export class Projector {
   readonly db: Database.Database;
   private readonly statements;
@@ -241,25 +256,29 @@ export class Projector {
     return this.query('SELECT * FROM orders WHERE account = ? AND client_order_id = ? ORDER BY id DESC LIMIT 1').get(account, clientOrderId) as OrderRow | undefined;
   }
 
-  /** An account's orders, newest first, paginated by id. */
-  orders(account: number, options: { market?: string; beforeId?: number; limit: number }): OrderRow[] {
-    return this.query(`SELECT * FROM orders WHERE account = ? AND (? IS NULL OR market = ?) AND id < ? ORDER BY id DESC LIMIT ?`)
-      .all(account, options.market ?? null, options.market ?? null, options.beforeId ?? Number.MAX_SAFE_INTEGER, options.limit) as OrderRow[];
+  /** An account's orders by id, newest first unless the page starts after an id. */
+  orders(account: number, options: { market?: string } & Page): OrderRow[] {
+    const { low, high, order } = this.idRange('orders', 'created_at', options);
+    return this.query(`SELECT * FROM orders WHERE account = ? AND (? IS NULL OR market = ?) AND id >= ? AND id < ? ORDER BY id ${order} LIMIT ?`)
+      .all(account, options.market ?? null, options.market ?? null, low, high, options.limit) as OrderRow[];
   }
 
   fillsOf(orderId: number): FillRow[] {
     return this.query('SELECT * FROM fills WHERE order_id = ? ORDER BY trade_id').all(orderId) as FillRow[];
   }
 
-  fills(account: number, options: { market?: string; beforeTradeId?: number; limit: number }): FillRow[] {
-    return this.query('SELECT * FROM fills WHERE account = ? AND (? IS NULL OR market = ?) AND trade_id < ? ORDER BY trade_id DESC LIMIT ?')
-      .all(account, options.market ?? null, options.market ?? null, options.beforeTradeId ?? Number.MAX_SAFE_INTEGER, options.limit) as FillRow[];
+  /** An account's fills by trade id (a fill's time is its trade's), newest first unless the page starts after an id. */
+  fills(account: number, options: { market?: string } & Page): FillRow[] {
+    const { low, high, order } = this.idRange('trades', 'ts', options);
+    return this.query(`SELECT * FROM fills WHERE account = ? AND (? IS NULL OR market = ?) AND trade_id >= ? AND trade_id < ? ORDER BY trade_id ${order} LIMIT ?`)
+      .all(account, options.market ?? null, options.market ?? null, low, high, options.limit) as FillRow[];
   }
 
-  /** A market's trades, newest first, paginated by id. */
-  trades(market: string, options: { beforeId?: number; limit: number }): TradeRow[] {
-    return this.query('SELECT * FROM trades WHERE market = ? AND id < ? ORDER BY id DESC LIMIT ?')
-      .all(market, options.beforeId ?? Number.MAX_SAFE_INTEGER, options.limit) as TradeRow[];
+  /** A market's trades by id, newest first unless the page starts after an id. */
+  trades(market: string, options: Page): TradeRow[] {
+    const { low, high, order } = this.idRange('trades', 'ts', options);
+    return this.query(`SELECT * FROM trades WHERE market = ? AND id >= ? AND id < ? ORDER BY id ${order} LIMIT ?`)
+      .all(market, low, high, options.limit) as TradeRow[];
   }
 
   candles(market: string, interval: CandleInterval, options: { from?: number; to?: number; limit: number }): Candle[] {
@@ -278,9 +297,41 @@ export class Projector {
     return row.open === null ? undefined : { ...row, open: row.open };
   }
 
-  ledger(account: number, options: { asset?: string; beforeId?: number; limit: number }): LedgerRow[] {
-    return this.query('SELECT * FROM ledger WHERE account = ? AND (? IS NULL OR asset = ?) AND id < ? ORDER BY id DESC LIMIT ?')
-      .all(account, options.asset ?? null, options.asset ?? null, options.beforeId ?? Number.MAX_SAFE_INTEGER, options.limit) as LedgerRow[];
+  /** An account's ledger entries by id, newest first unless the page starts after an id. */
+  ledger(account: number, options: { asset?: string } & Page): LedgerRow[] {
+    const { low, high, order } = this.idRange('ledger', 'ts', options);
+    return this.query(`SELECT * FROM ledger WHERE account = ? AND (? IS NULL OR asset = ?) AND id >= ? AND id < ? ORDER BY id ${order} LIMIT ?`)
+      .all(account, options.asset ?? null, options.asset ?? null, low, high, options.limit) as LedgerRow[];
+  }
+
+  /**
+   * The ids a page may hold, [low, high), and the order to list them in. Times become ids: in each
+   * of these tables a row's time never decreases as its id grows (the journal stamps commands with
+   * a time that never goes back, and ids are handed out in journal order), so that a time range
+   * is an id range, found by bisection on the primary key, and every listing reads one stretch of
+   * its (account, id) index however far back it reaches.
+   */
+  private idRange(table: TimedTable, column: string, page: Page): { low: number; high: number; order: 'ASC' | 'DESC' } {
+    let low = page.afterId === undefined ? 0 : page.afterId + 1;
+    let high = page.beforeId ?? Number.MAX_SAFE_INTEGER;
+    if (page.from !== undefined) low = Math.max(low, this.firstIdAtOrAfter(table, column, page.from));
+    if (page.to !== undefined) high = Math.min(high, this.firstIdAtOrAfter(table, column, page.to + 1));
+    return { low, high, order: page.afterId === undefined ? 'DESC' : 'ASC' };
+  }
+
+  /** The least id whose row's time is at or after `time` (past the last id when there is none). */
+  private firstIdAtOrAfter(table: TimedTable, column: string, time: number): number {
+    const next = this.query(`SELECT id, ${column} AS time FROM ${table} WHERE id >= ? ORDER BY id LIMIT 1`);
+    const last = this.query(`SELECT max(id) AS id FROM ${table}`).get() as { id: number | null };
+    let low = 0;
+    let high = (last.id ?? 0) + 1;
+    while (low < high) {
+      const mid = Math.floor((low + high) / 2);
+      const row = next.get(mid) as { id: number; time: number } | undefined;
+      if (row === undefined || row.time >= time) high = mid;
+      else low = row.id + 1;
+    }
+    return low;
   }
 
   /** Empties the read model (before a rebuild from genesis). */
