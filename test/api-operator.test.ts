@@ -252,3 +252,46 @@ test('the operator lists users newest first, by KYC status (the review queue) or
     await venue.stop();
   }
 });
+
+test('an operator debits a credit made in error: only available funds, from the account named, once per key, with a reason the audit trail keeps; the books stay balanced and the user sees it in the ledger', async () => {
+  const venue = await Venue.start();
+  try {
+    const trader = await venue.trader('debited@example.com', { USDT: '10000' });
+    const sub = await venue.signed(trader, 'POST', '/api/v1/accounts', { label: 'bot' });
+    assert.equal(sub.status, 201, JSON.stringify(sub.body));
+    assert.equal((await venue.signed(trader, 'POST', '/api/v1/orders', limit('buy', '2000.00', '4.0000'))).status, 201, '8,000 USDT reserved');
+    const debit = (body: Record<string, unknown>) => venue.admin('/debits', { email: 'debited@example.com', asset: 'USDT', reason: 'deposit of 10,000 meant 1,000', ...body });
+
+    const done = await debit({ amount: '1500', key: 'ticket-81' });
+    assert.equal(done.status, 201, JSON.stringify(done.body));
+    assert.deepEqual([done.body.account, done.body.available, done.body.key], [trader.account, '500.000000', 'admin-debit:ticket-81']);
+    const again = await debit({ amount: '1500', key: 'ticket-81' });
+    assert.deepEqual([again.status, again.body.error.code], [409, 'DUPLICATE_KEY'], 'a retry with the same key is not applied twice');
+    const tooMuch = await debit({ amount: '500.000001' });
+    assert.deepEqual([tooMuch.status, tooMuch.body.error.code], [400, 'INSUFFICIENT_BALANCE']);
+    assert.match(tooMuch.body.error.message, /has 500\.000000 USDT available/);
+    for (const [body, status, code] of [
+      [{ amount: '1', account: sub.body.account }, 400, 'INSUFFICIENT_BALANCE'],
+      [{ amount: '1', account: 999_999 }, 404, 'UNKNOWN_ACCOUNT'],
+      [{ amount: '1', asset: 'DOGE' }, 404, 'UNKNOWN_ASSET'],
+      [{ amount: '0' }, 400, 'INVALID_NUMBER'],
+      [{ amount: '0.0000001' }, 400, 'INVALID_NUMBER'],
+      [{ amount: '1', reason: undefined }, 400, 'INVALID_REQUEST'],
+      [{ amount: '1', email: 'nobody@example.com' }, 404, 'UNKNOWN_USER'],
+    ] as const) {
+      const refused = await debit(body);
+      assert.deepEqual([refused.status, refused.body.error?.code], [status, code], JSON.stringify([body, refused.body]));
+    }
+    const balances = (await venue.signed(trader, 'GET', '/api/v1/balances')).body.balances;
+    assert.deepEqual(balances.find((b: { asset: string }) => b.asset === 'USDT'), { asset: 'USDT', available: '500.000000', reserved: '8000.000000', locked: '0.000000', total: '8500.000000', pending: '0.000000' },
+      'the order keeps its reserve; refusals changed nothing');
+    const entry = (await venue.signed(trader, 'GET', '/api/v1/ledger?asset=USDT&limit=1')).body.entries[0];
+    assert.deepEqual([entry.kind, entry.available_change], ['debit', '-1500.000000'], 'the user sees the debit in their ledger');
+    const books = (await venue.admin('/ledger', undefined, 'GET')).body.assets.find((a: { asset: string }) => a.asset === 'USDT');
+    assert.equal(books.balanced, true);
+    const audit = (await venue.admin('/audit', undefined, 'GET')).body.actions.find((a: { path: string; status: number }) => a.path === '/admin/v1/debits' && a.status === 201);
+    assert.deepEqual([audit.subject.reason, audit.subject.amount, audit.subject.email], ['deposit of 10,000 meant 1,000', '1500', 'debited@example.com']);
+  } finally {
+    await venue.stop();
+  }
+});

@@ -94,7 +94,12 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
   try {
     const user = admin('user', 'create', '--email', 'cli@example.com', '--password', 'correct horse battery');
     assert.equal(user.email, 'cli@example.com');
-    assert.equal(admin('deposit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '125.5').available, '125.500000');
+    assert.equal(admin('deposit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '125.5', '--key', 'wire-77').available, '125.500000');
+    assert.throws(() => admin('deposit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '125.5', '--key', 'wire-77'),
+      (error: { status: number; stdout: Buffer }) => error.status === 1 && JSON.parse(error.stdout.toString()).error.code === 'DUPLICATE_KEY',
+      'a deposit retried with its key is not credited twice');
+    const debit = admin('debit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '25.5', '--reason', 'credited twice by hand', '--key', 'fix-1');
+    assert.deepEqual([debit.available, debit.reason, debit.key], ['100.000000', 'credited twice by hand', 'admin-debit:fix-1']);
     const key = admin('apikey', 'create', '--email', 'cli@example.com', '--permissions', 'read,withdraw', '--ip', '127.0.0.1');
     assert.match(key.secret, /^[0-9a-f]{64}$/);
     assert.deepEqual(admin('user', 'kyc', '--email', 'cli@example.com', '--kyc', 'OK', '--level', '2'), { email: 'cli@example.com', kyc: 'OK', level: 2 });

@@ -382,6 +382,28 @@ test('collected fees move from the fee account to a user account once per key, n
   assert.deepEqual([btc.fees, btc.available + btc.reserved + btc.locked + btc.fees, btc.netInflow], [400n, inflow, inflow]);
 });
 
+test('a debit takes only available funds out to the outside world, once per key, and the books stay balanced', () => {
+  const h = withMarket();
+  h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: 6 * BTC });
+  const events = h.apply({ type: 'debit', account: 10, asset: 'BTC', amount: 3 * BTC, key: 'fix-1' });
+  assert.deepEqual(ofType(events, 'debited'), [{ type: 'debited', account: 10, counterparty: -1, asset: 'BTC', amount: 3 * BTC, key: 'fix-1' }]);
+  assert.deepEqual(h.engine.balance(10, 'BTC'), { asset: 'BTC', available: BTC, reserved: 6 * BTC, locked: 0 });
+  assert.equal(rejection(h.apply({ type: 'debit', account: 10, asset: 'BTC', amount: BTC + 1, key: 'fix-2' })), 'INSUFFICIENT_BALANCE', 'funds reserved for an order stay');
+  assert.equal(rejection(h.apply({ type: 'debit', account: 10, asset: 'BTC', amount: 1, key: 'fix-1' })), 'DUPLICATE_KEY');
+  assert.equal(rejection(h.apply({ type: 'debit', account: 10, asset: 'BTC', amount: 1, key: 'btc-1' })), 'DUPLICATE_KEY', 'keys are shared with deposits');
+  assert.equal(rejection(h.apply({ type: 'debit', account: -2, asset: 'BTC', amount: 1, key: 'fix-3' })), 'INVALID_COMMAND', 'not the fee account');
+  assert.equal(rejection(h.apply({ type: 'debit', account: 999, asset: 'BTC', amount: 1, key: 'fix-3' })), 'UNKNOWN_ACCOUNT');
+  assert.equal(rejection(h.apply({ type: 'debit', account: 10, asset: 'DOGE', amount: 1, key: 'fix-3' })), 'UNKNOWN_ASSET');
+  for (const amount of [0, -1, 0.5]) assert.equal(rejection(h.apply({ type: 'debit', account: 10, asset: 'BTC', amount, key: 'fix-3' })), 'INVALID_COMMAND');
+  assert.deepEqual(h.engine.balance(10, 'BTC'), { asset: 'BTC', available: BTC, reserved: 6 * BTC, locked: 0 }, 'refusals change nothing');
+  const btc = h.engine.ledgerTotals().find((t) => t.asset === 'BTC')!;
+  const inflow = 27n * BigInt(BTC);
+  assert.deepEqual([btc.available + btc.reserved + btc.locked + btc.fees, btc.netInflow], [inflow, inflow], '30 BTC in, 3 out');
+  h.engine.checkInvariants();
+  const copy = Engine.restore(JSON.parse(JSON.stringify(h.engine.snapshot())));
+  assert.equal(rejection(copy.apply({ seq: h.seq + 1, ts: h.ts, cmd: { type: 'debit', account: 10, asset: 'BTC', amount: 1, key: 'fix-1' } })), 'DUPLICATE_KEY', 'a snapshot keeps the key');
+});
+
 test('snapshot and restore give the same state hash and the same behaviour afterwards', () => {
   const h = withMarket({ makerFeePpm: 100, takerFeePpm: 200 });
   h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: 5 * LOT, clientOrderId: 'c1' });

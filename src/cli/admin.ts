@@ -112,7 +112,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     if (typeof options['public-key-file'] === 'string') body.public_key = readPublicKey(options['public-key-file']);
   } else if (noun === 'deposit') {
     path = '/deposits';
-    body = { email: need(options, 'email'), asset: need(options, 'asset'), amount: need(options, 'amount') };
+    body = { email: need(options, 'email'), asset: need(options, 'asset'), amount: need(options, 'amount'), ...(typeof options.key === 'string' ? { key: options.key } : {}) };
+  } else if (noun === 'debit') {
+    path = '/debits';
+    body = { email: need(options, 'email'), asset: need(options, 'asset'), amount: need(options, 'amount'), reason: need(options, 'reason') };
+    if (typeof options.account === 'string') body.account = Number(options.account);
+    if (typeof options.key === 'string') body.key = options.key;
   } else if (noun === 'asset' && verb === 'create') {
     path = '/assets';
     body = { code: need(options, 'code'), precision: Number(need(options, 'precision')) };

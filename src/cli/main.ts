@@ -64,7 +64,9 @@ const USAGE = `usage:
                        [--public-key-file PEM]           (an Ed25519 key: the user keeps the private key; no secret)
                 apikey list --email E
                 apikey revoke --email E --key K                        (sockets signed in with it close at once)
-                deposit --email E --asset A --amount X
+                deposit --email E --asset A --amount X [--key K]       (credits the main account; once per key)
+                debit --email E --asset A --amount X --reason TEXT [--account N] [--key K]
+                       (undoes a credit made in error: available funds leave the books; once per key)
                 asset create --code C --precision N [--min-fee F]
                 market create --base B --quote Q --tick T --lot L [--max-open-orders N] [--maker F --taker F]
                        [--min-quantity X] [--max-quantity X] [--min-notional X] [--max-notional X]

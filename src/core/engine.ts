@@ -10,7 +10,7 @@
 import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, MAX_CANCEL_AFTER_MS, PPM } from './types.js';
 import type {
   AccountFeeRates, AmendOrder, AssetTotals, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, CollectFees, Command,
-  CreateAccount, CreateAsset, CreateMarket, CreateUser, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
+  CreateAccount, CreateAsset, CreateMarket, CreateUser, Debit, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
   LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
   SetCancelAfter, SetFeeLevel, SetFees, SetMarketLimits, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
   UnlockFunds,
@@ -118,6 +118,7 @@ export class Engine {
       case 'cancel_market': return this.cancelMarket(cmd);
       case 'set_cancel_after': return this.setCancelAfter(cmd);
       case 'deposit': return this.deposit(cmd);
+      case 'debit': return this.debit(cmd);
       case 'lock_funds': return this.lockFunds(cmd);
       case 'unlock_funds': return this.unlockFunds(cmd);
       case 'settle_funds': return this.settleFunds(cmd);
@@ -300,6 +301,19 @@ export class Engine {
     this.usedKeys.add(key);
     this.moveAvailable(world, account.balance(asset), amount);
     this.events.push({ type: 'deposited', account: account.id, counterparty: EXTERNAL_ACCOUNT, asset: asset.code, amount, key });
+  }
+
+  private debit(cmd: Debit): void {
+    const account = this.userAccountOrReject(cmd.account);
+    const asset = this.assetOrReject(cmd.asset);
+    const amount = v.amount(cmd.amount, 'amount');
+    const key = v.key(cmd.key, 'key');
+    if (this.usedKeys.has(key)) reject('DUPLICATE_KEY', `debit ${key} was applied already`);
+    const balance = account.balance(asset);
+    if (balance.available < amount) reject('INSUFFICIENT_BALANCE', 'more than the account has available (funds reserved for orders or locked for a withdrawal are not debited)');
+    this.usedKeys.add(key);
+    this.moveAvailable(balance, this.external.balance(asset), amount);
+    this.events.push({ type: 'debited', account: account.id, counterparty: EXTERNAL_ACCOUNT, asset: asset.code, amount, key });
   }
 
   private lockFunds(cmd: LockFunds): void {

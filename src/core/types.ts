@@ -83,6 +83,11 @@ export interface CreateAccount { type: 'create_account'; account: number; user: 
 export interface SetRestriction { type: 'set_restriction'; account: number; restriction: Restriction }
 /** Credit from the outside world. `key` makes it apply at most once. */
 export interface Deposit { type: 'deposit'; account: number; asset: string; amount: number; key: string }
+/**
+ * Takes funds out of an account's available balance to the outside world: the operator's
+ * correction of a credit made in error. `key` makes it apply at most once.
+ */
+export interface Debit { type: 'debit'; account: number; asset: string; amount: number; key: string }
 /** Moves available → locked for a withdrawal; `hold` names the hold. */
 export interface LockFunds { type: 'lock_funds'; account: number; asset: string; amount: number; hold: string }
 /** Returns a hold's funds to available (failed or cancelled withdrawal). */
@@ -145,7 +150,7 @@ export interface Tick { type: 'tick' }
 export type Command =
   | CreateAsset | CreateMarket | SetMarketState | SetFees | SetOpenOrderLimit | SetMarketLimits | SetFeeLevel
   | CreateUser | SetUserLevel | CreateAccount | SetRestriction
-  | Deposit | LockFunds | UnlockFunds | SettleFunds | Transfer | CollectFees
+  | Deposit | Debit | LockFunds | UnlockFunds | SettleFunds | Transfer | CollectFees
   | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | SetCancelAfter | Tick;
 
 export interface Envelope {
@@ -313,7 +318,7 @@ export interface FeeLevelSetEvent { type: 'fee_level_set'; level: number; makerF
 export interface UserEvent { type: 'user_created' | 'user_updated'; user: number; level: number }
 export interface AccountEvent { type: 'account_created' | 'account_updated'; account: number; user: number; restriction: Restriction }
 export interface FundsMovedEvent {
-  type: 'deposited' | 'funds_locked' | 'funds_unlocked' | 'funds_settled' | 'transferred';
+  type: 'deposited' | 'debited' | 'funds_locked' | 'funds_unlocked' | 'funds_settled' | 'transferred';
   account: number;
   /** Counterparty: the external account, or the destination of a transfer. */
   counterparty: number;

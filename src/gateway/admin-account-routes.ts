@@ -1,8 +1,10 @@
 /**
  * Admin routes for users and their accounts (under /admin/v1, behind the admin token of
  * admin-routes.ts): finding and listing users, support resets of a password or two-factor,
- * disabling a user, trading restrictions and the operator's cancels of an account's orders.
+ * disabling a user, trading restrictions, the operator's cancels of an account's orders, and
+ * debits that correct a credit made in error.
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { RESTRICTIONS } from '../core/index.js';
 import type { Command, EngineEvent, Restriction } from '../core/index.js';
@@ -11,7 +13,7 @@ import { KYC_STATUSES } from '../identity/store.js';
 import type { KycStatus, UserRecord } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall } from './errors.js';
-import { ACCOUNT_ID, EMAIL, scalesOf } from './wire.js';
+import { ACCOUNT_ID, ASSET_CODE, DECIMAL, decimalIn, EMAIL, scalesOf } from './wire.js';
 import { operatorOf } from './admin-audit.js';
 
 
@@ -93,6 +95,40 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     const market = request.body.market === undefined ? undefined : scalesOf(exchange.engine, request.body.market).id;
     const events = await submit({ type: 'cancel_all', account, cause: 'operator', ...(market === undefined ? {} : { market }) });
     return { email: request.body.email, account, market: market ?? null, cancelled: cancelledIn(events) };
+  });
+
+  // The undoing of a mistaken credit (an operator's deposit of 10,000 for 1,000, a bank transfer
+  // credited to the wrong user): the funds leave the books as a withdrawal would, with a reason
+  // that the audit trail keeps. Only available funds: the user's orders are theirs to cancel.
+  app.post<{ Body: { email: string; account?: number; asset: string; amount: string; reason: string; key?: string } }>('/debits', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['email', 'asset', 'amount', 'reason'],
+        properties: {
+          email: EMAIL, account: ACCOUNT_ID, asset: ASSET_CODE, amount: DECIMAL,
+          reason: { type: 'string', minLength: 3, maxLength: 200, description: 'why: kept in the audit trail' },
+          key: { type: 'string', minLength: 1, maxLength: 100, description: 'the debit applies once per key (a retry is refused DUPLICATE_KEY)' },
+        },
+      },
+    },
+  }, async (request, reply) => {
+    const { email, asset: code, amount: text, reason } = request.body;
+    const account = accountOf(email, request.body.account);
+    const asset = exchange.engine.assets.get(code);
+    if (asset === undefined) throw new ApiError(404, 'UNKNOWN_ASSET', `unknown asset ${code}`);
+    const amount = decimalIn(text, asset.precision, 'amount');
+    const key = `admin-debit:${request.body.key ?? randomUUID()}`;
+    const available = () => formatMinor(exchange.engine.balance(account, asset.code).available, asset.precision);
+    try {
+      await submit({ type: 'debit', account, asset: asset.code, amount, key });
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'INSUFFICIENT_BALANCE') {
+        throw new ApiError(error.status, error.code, `account ${account} has ${available()} ${asset.code} available (funds reserved for orders or locked for a withdrawal are not debited)`);
+      }
+      throw error;
+    }
+    void reply.status(201);
+    return { email, account, asset: asset.code, amount: text, reason, key, available: available() };
   });
 
   app.get<{ Querystring: { email?: string; kyc?: KycStatus; disabled?: 'true' | 'false'; before?: string; limit?: string } }>('/users', {

@@ -126,6 +126,15 @@ export class NaiveEngine {
         this.out.push({ type: 'deposited', account: cmd.account, counterparty: -1, asset: cmd.asset, amount: cmd.amount, key: cmd.key });
         return;
       }
+      case 'debit': {
+        if (this.usedKeys.has(cmd.key)) throw new Reject('DUPLICATE_KEY');
+        if ((this.balances.get(`${cmd.account}|${cmd.asset}`)?.available ?? 0n) < BigInt(cmd.amount)) throw new Reject('INSUFFICIENT_BALANCE');
+        this.usedKeys.add(cmd.key);
+        this.bal(cmd.account, cmd.asset).available -= BigInt(cmd.amount);
+        this.bal(-1, cmd.asset).available += BigInt(cmd.amount);
+        this.out.push({ type: 'debited', account: cmd.account, counterparty: -1, asset: cmd.asset, amount: cmd.amount, key: cmd.key });
+        return;
+      }
       case 'place_order': return this.place(cmd);
       case 'cancel_order': {
         const o = this.find(cmd.account, cmd.orderId, cmd.clientOrderId);

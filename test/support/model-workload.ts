@@ -32,7 +32,7 @@ export function genesis(): Command[] {
 }
 
 export interface Template {
-  kind: 'limit' | 'market' | 'conditional' | 'cancel' | 'cancel_client' | 'cancel_all' | 'cancel_after' | 'amend' | 'tick' | 'deposit';
+  kind: 'limit' | 'market' | 'conditional' | 'cancel' | 'cancel_client' | 'cancel_all' | 'cancel_after' | 'amend' | 'tick' | 'deposit' | 'debit';
   account: number;
   side: 'buy' | 'sell';
   priceOffset: number;
@@ -61,6 +61,7 @@ export const templateArbitrary: fc.Arbitrary<Template> = fc.record({
     { weight: 10, arbitrary: fc.constant('amend' as const) },
     { weight: 4, arbitrary: fc.constant('tick' as const) },
     { weight: 3, arbitrary: fc.constant('deposit' as const) },
+    { weight: 2, arbitrary: fc.constant('debit' as const) },
   ),
   account: fc.integer({ min: 1, max: 4 }),
   side: fc.constantFrom('buy' as const, 'sell' as const),
@@ -134,5 +135,8 @@ export function concretize(t: Template, engine: Engine, ts: number): Command {
       return { type: 'tick' };
     case 'deposit':
       return { type: 'deposit', account: t.account, asset: t.side === 'buy' ? 'QUOTE' : 'BASE', amount: quantity * 10, key: `d${ts}-${t.pick}` };
+    case 'debit':
+      // Now and then more than is free (funds reserved by orders are not), now and then a key used before.
+      return { type: 'debit', account: t.account, asset: t.side === 'buy' ? 'QUOTE' : 'BASE', amount: quantity * (t.pick % 4 === 0 ? 1_000 : 3), key: t.pick % 7 === 0 ? 'debit-again' : `x${ts}-${t.pick}` };
   }
 }

@@ -23,9 +23,9 @@ export class Venue {
     return new Venue(dataDir, exchange, app, `http://127.0.0.1:${port}`);
   }
 
-  /** POSTs to the admin API; returns the response whatever its status. */
-  admin(path: string, body: unknown): Promise<ApiResponse> {
-    return call(this.url, 'POST', `/admin/v1${path}`, { body, headers: { authorization: `Bearer ${this.exchange.adminToken}` } });
+  /** Calls the admin API (POST unless told); returns the response whatever its status. */
+  admin(path: string, body: unknown, method = 'POST'): Promise<ApiResponse> {
+    return call(this.url, method, `/admin/v1${path}`, { body, headers: { authorization: `Bearer ${this.exchange.adminToken}` } });
   }
 
   /** A user with funds and a key with the given permissions. */
