@@ -149,7 +149,7 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.deepEqual(admin('market', 'cancel-orders', '--market', 'SOL-USDT'), { market: 'SOL-USDT', cancelled: 0 });
     const shown = admin('user', 'show', '--email', 'cli@example.com');
     assert.deepEqual([shown.kyc, shown.level, shown.api_keys, shown.accounts[0].restriction, shown.accounts[0].open_orders], ['OK', 2, 0, 'sell_only', 0]);
-    assert.deepEqual(shown.accounts[0].balances, [{ asset: 'USDT', available: '125.500000', reserved: '0.000000', locked: '0.000000' }]);
+    assert.deepEqual(shown.accounts[0].balances, [{ asset: 'USDT', available: '100.000000', reserved: '0.000000', locked: '0.000000' }]);
     assert.deepEqual(admin('user', 'disable', '--email', 'cli@example.com'), { email: 'cli@example.com', disabled: true, changed: true, withdrawals_cancelled: [] });
     assert.equal(typeof admin('user', 'show', '--email', 'cli@example.com').disabled_at, 'number');
     assert.deepEqual(admin('user', 'list', '--disabled').users.map((u: { email: string }) => u.email), ['cli@example.com']);
