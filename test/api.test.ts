@@ -308,6 +308,24 @@ test('history lists page oldest first after an id and narrow to a time range: fi
   assert.match(open.body.error.message, /status=all/);
 });
 
+test('an open order is amended and cancelled by its client order id, within the key\'s account only', async () => {
+  const placed = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '21000.00', client_order_id: 'bot/leg-1' }));
+  assert.equal(placed.status, 201);
+  const path = `/api/v1/orders/client/${encodeURIComponent('bot/leg-1')}`;
+  for (const [method, body] of [['PATCH', { quantity: '0.0050' }], ['DELETE', undefined]] as const) {
+    const foreign = await venue.signed(bob, method, path, body);
+    assert.deepEqual([foreign.status, foreign.body.error.code], [404, 'UNKNOWN_ORDER'], `${method}: another user's client ids are not looked at`);
+  }
+  const amended = await venue.signed(alice, 'PATCH', path, { quantity: '0.0050' });
+  assert.deepEqual([amended.status, amended.body.id, amended.body.quantity], [200, placed.body.id, '0.00500000']);
+  const cancelled = await venue.signed(alice, 'DELETE', path);
+  assert.deepEqual([cancelled.status, cancelled.body.id, cancelled.body.status, cancelled.body.client_order_id], [200, placed.body.id, 'CANCELLED', 'bot/leg-1']);
+  const again = await venue.signed(alice, 'DELETE', path);
+  assert.deepEqual([again.status, again.body.error.code], [404, 'UNKNOWN_ORDER'], 'only open orders are cancelled');
+  assert.equal((await venue.signed(alice, 'DELETE', `/api/v1/orders/client/${'x'.repeat(65)}`)).status, 400);
+  assert.equal((await venue.signed(alice, 'DELETE', `${path}?account=${bob.account}`)).body.error.code, 'ACCOUNT_NOT_ALLOWED');
+});
+
 test('cancel by id and cancel all in a market', async () => {
   const a = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25000.00' }));
   const b = await venue.signed(alice, 'POST', '/api/v1/orders', order({ price: '25001.00' }));

@@ -214,6 +214,15 @@ test('over the socket: auth, private channels, placing and cancelling orders, tr
     client.send({ op: 'cancel', id: 'r3', order_id: placed.order.id });
     const cancelled = await client.next((m) => m.event === 'cancelled' && m.id === 'r3');
     assert.equal(cancelled.order.status, 'CANCELLED');
+    client.send({ op: 'place', id: 'r4', order: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '40000.00', quantity: '0.0100', client_order_id: 'grid-7' } });
+    const mine = await client.next((m) => m.event === 'placed' && m.id === 'r4');
+    client.send({ op: 'cancel', id: 'r5', client_order_id: 'grid-7', order_id: mine.order.id });
+    assert.equal((await client.next((m) => m.event === 'error' && m.id === 'r5')).error.code, 'INVALID_REQUEST', 'one id or the other, not both');
+    client.send({ op: 'cancel', id: 'r6', client_order_id: 'grid-7' });
+    const byClientId = await client.next((m) => m.event === 'cancelled' && m.id === 'r6');
+    assert.deepEqual([byClientId.order.id, byClientId.order.status, byClientId.order.client_order_id], [mine.order.id, 'CANCELLED', 'grid-7'], 'cancelled by the client\'s own id');
+    client.send({ op: 'cancel', id: 'r7', client_order_id: 'grid-7' });
+    assert.equal((await client.next((m) => m.event === 'error' && m.id === 'r7')).error.code, 'UNKNOWN_ORDER', 'a client id is cancelled once');
     client.socket.send('{"op":"ping","__proto__":{"admin":true}}');
     assert.equal((await client.next((m) => m.event === 'error' && m.error.code === 'INVALID_JSON')).error.code, 'INVALID_JSON', 'a __proto__ key is refused');
     client.send({ op: 'ping' });

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MAX_CANCEL_AFTER_MS } from '../core/index.js';
-import type { AmendOrder, Command, EngineEvent } from '../core/index.js';
+import type { AmendOrder, Command, EngineEvent, OrderState } from '../core/index.js';
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { CANDLE_OUT, candleOut, FEES_OUT, feeLevelsOut, feeRateOut, MARKET_OUT, marketOut, TICKER_OUT, tickerOf } from './market-views.js';
@@ -16,7 +16,7 @@ import type { Gateway } from './server.js';
 import { actingAccount, openOrderInScope, orderAccountInScope } from './account-scope.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { cancelAllFor, cancelOrderFor } from './order-cancels.js';
+import { cancelAllFor, cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 import { LIMIT_QUERY, limitOf, PAGE_FIELDS, PAGE_LINKS, pageLinks, pageOf, pagesByTimeOrAfter } from './paging.js';
@@ -26,6 +26,8 @@ const MARKET_PARAM = { type: 'object', required: ['market'], properties: { marke
 /** Which of the user's accounts a listing is about (default: the key's); see account-scope.ts. */
 const ACCOUNT_QUERY = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
+const CLIENT_ID_PARAM = { type: 'object', required: ['client_order_id'], properties: { client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } } } as const;
+const ACCOUNT_ONLY_QUERY = { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } } as const;
 
 const ORDER_BODY = {
   type: 'object',
@@ -425,27 +427,37 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     };
   });
 
-  app.patch<{ Params: { id: string }; Body: { quantity?: string; price?: string } }>('/orders/:id', {
-    schema: { params: ID_PARAM, body: AMEND_BODY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },
-  }, async (request) => {
-    const id = Number(request.params.id);
-    const current = openOrderInScope(exchange, request.apiKey!, id);
+  /** Amends an open order the request may act on (found by either id), answering it as it now is. */
+  async function amend(current: OrderState | undefined, body: { quantity?: string; price?: string }): Promise<OrderWire | undefined> {
     if (current === undefined) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
-    const owner = current.account;
+    const { orderId: id, account: owner } = current;
     const scales = scalesOf(engine(), current.market);
     const cmd: AmendOrder = { type: 'amend_order', account: owner, orderId: id };
-    if (request.body.quantity !== undefined) cmd.quantity = decimalIn(request.body.quantity, scales.baseScale, 'quantity');
-    if (request.body.price !== undefined) cmd.price = decimalIn(request.body.price, scales.quoteScale, 'price');
+    if (body.quantity !== undefined) cmd.quantity = decimalIn(body.quantity, scales.baseScale, 'quantity');
+    if (body.price !== undefined) cmd.price = decimalIn(body.price, scales.quoteScale, 'price');
     await submit(cmd);
     const amended = engine().openOrder(id);
     if (amended !== undefined && amended.account === owner) return liveOrderOut(exchange, amended);
     await fresh();
     return orderOut(id, owner);
-  });
+  }
+
+  app.patch<{ Params: { id: string }; Body: { quantity?: string; price?: string } }>('/orders/:id', {
+    schema: { params: ID_PARAM, body: AMEND_BODY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },
+  }, async (request) => amend(openOrderInScope(exchange, request.apiKey!, Number(request.params.id)), request.body));
 
   app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 } }, async (request) => {
     return cancelOrderFor(exchange, request.apiKey!, Number(request.params.id), account(request));
   });
+
+  // The same by the client's own id, within one account (the key's, or ?account=N): client ids are per account.
+  app.patch<{ Params: { client_order_id: string }; Querystring: { account?: string }; Body: { quantity?: string; price?: string } }>('/orders/client/:client_order_id', {
+    schema: { params: CLIENT_ID_PARAM, querystring: ACCOUNT_ONLY_QUERY, body: AMEND_BODY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },
+  }, async (request) => amend(engine().openOrderByClientId(account(request, request.query.account), request.params.client_order_id), request.body));
+
+  app.delete<{ Params: { client_order_id: string }; Querystring: { account?: string } }>('/orders/client/:client_order_id', {
+    schema: { params: CLIENT_ID_PARAM, querystring: ACCOUNT_ONLY_QUERY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },
+  }, async (request) => cancelByClientIdFor(exchange, account(request, request.query.account), request.params.client_order_id));
 
   app.delete<{ Querystring: { market?: string; account?: string } }>('/orders', {
     schema: {

@@ -24,6 +24,21 @@ export async function cancelOrderFor(exchange: Exchange, key: ApiKeyRecord, orde
   return endedOrderOut(exchange, ack.before, ended, ack.ts);
 }
 
+/**
+ * Cancels an account's open order by the client's own id: what a bot does when its placement got
+ * no answer, or when it tracks its orders by its own ids only.
+ */
+export async function cancelByClientIdFor(exchange: Exchange, account: number, clientOrderId: string): Promise<OrderWire> {
+  const ack = await exchange.submit({ type: 'cancel_order', account, clientOrderId }, (engine) => {
+    const order = engine.openOrderByClientId(account, clientOrderId);
+    return order === undefined ? undefined : orderBeforeEnd(exchange, order);
+  });
+  throwIfRejected(ack.events, exchange.engine);
+  const ended = ack.before === undefined ? undefined : endOf(ack.events, ack.before.order.orderId);
+  if (ack.before === undefined || ended === undefined) throw new Error(`the cancel of client order ${clientOrderId} was accepted without ending it`);
+  return endedOrderOut(exchange, ack.before, ended, ack.ts);
+}
+
 /** Cancels an account's open orders (in one market, or all), answering those it cancelled. */
 export async function cancelAllFor(exchange: Exchange, account: number, market: string | undefined): Promise<OrderWire[]> {
   const ack = await exchange.submit({ type: 'cancel_all', account, ...(market === undefined ? {} : { market }) }, (engine) => {

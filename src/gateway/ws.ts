@@ -5,6 +5,7 @@
  *   → {"op":"auth","key":K,"timestamp":T,"signature":hex HMAC(secret, T + "GET/ws"),"cancel_on_disconnect":true?}
  *   → {"op":"subscribe","channel":"orders"|"balances"|"fills"|"funding"}    (after auth)
  *   → {"op":"place","id":R,"order":{…as POST /orders…}}   {"op":"cancel","id":R,"order_id":"…"}
+ *     (or "client_order_id":"…", with "account":N for a sub-account's)
  *   → {"op":"cancel_after","id":R,"timeout_ms":N}    (the dead man's switch, as POST /orders/cancel-after)
  *   → {"op":"ping"}
  *
@@ -35,7 +36,7 @@ import { ApiError, authRefusal, errorBody, serviceRefusal, throwIfRejected } fro
 import { idFrom } from './ids.js';
 import { addressSubject } from '../identity/ip.js';
 import { actingAccount } from './account-scope.js';
-import { cancelOrderFor } from './order-cancels.js';
+import { cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAfterOut, findOrder, ORDER_OUT, placedOrderOut } from './wire.js';
@@ -455,6 +456,14 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         const ack = await exchange.submit({ type: 'set_cancel_after', account: client.account, timeoutMs });
         throwIfRejected(ack.events, exchange.engine);
         return reply(client, { event: 'cancel_after', id, ...cancelAfterOut(client.account, ack.events, ack.ts) });
+      }
+      if (message.client_order_id !== undefined) {
+        const clientOrderId = message.client_order_id;
+        if (typeof clientOrderId !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(clientOrderId) || message.order_id !== undefined) {
+          throw new ApiError(400, 'INVALID_REQUEST', 'client_order_id must be 1 to 64 printable characters, given instead of order_id');
+        }
+        const owner = actingAccount(exchange, key, message.account ?? client.account);
+        return reply(client, { event: 'cancelled', id, order: await cancelByClientIdFor(exchange, owner, clientOrderId) });
       }
       const orderId = idFrom(message.order_id) ?? NaN;
       if (!Number.isSafeInteger(orderId) || orderId <= 0) throw new ApiError(400, 'INVALID_REQUEST', 'order_id must be an order id');
