@@ -14,7 +14,7 @@ import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
 import { actingAccount, openOrderInScope, orderAccountInScope } from './account-scope.js';
-import { orderCommand } from './orders.js';
+import { ORDER_BODY, orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAllFor, cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
@@ -28,28 +28,6 @@ const ACCOUNT_QUERY = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
 const CLIENT_ID_PARAM = { type: 'object', required: ['client_order_id'], properties: { client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } } } as const;
 const ACCOUNT_ONLY_QUERY = { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } } as const;
-
-const ORDER_BODY = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['market', 'side', 'type'],
-  properties: {
-    market: { type: 'string', maxLength: 40 },
-    side: { type: 'string', enum: ['buy', 'sell'] },
-    type: { type: 'string', enum: ['limit', 'market', 'stop_limit', 'stop_market', 'take_profit', 'take_profit_limit', 'trailing_stop'] },
-    price: DECIMAL,
-    quantity: DECIMAL,
-    quote_quantity: DECIMAL,
-    stop_price: DECIMAL,
-    callback_rate: DECIMAL,
-    time_in_force: { type: 'string', enum: ['GTC', 'IOC', 'FOK', 'DAY', 'GTD'] },
-    expire_time: { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000 },
-    post_only: { type: 'boolean' },
-    stp: { type: 'string', enum: ['cancel_taker', 'cancel_maker', 'cancel_both', 'decrement'] },
-    client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' },
-    account: ACCOUNT_ID,
-  },
-} as const;
 
 const AMEND_BODY = {
   type: 'object',

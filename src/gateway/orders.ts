@@ -1,7 +1,30 @@
 /** Turns a wire order (REST body or socket message) into an engine command. */
 import type { Engine, PlaceOrder } from '../core/index.js';
 import { ApiError } from './errors.js';
-import { decimalIn, percentToBps, scalesOf } from './wire.js';
+import { ACCOUNT_ID, DECIMAL, decimalIn, percentToBps, scalesOf } from './wire.js';
+
+/** The schema of an order on the wire (POST /orders, and each order of a batch). */
+export const ORDER_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['market', 'side', 'type'],
+  properties: {
+    market: { type: 'string', maxLength: 40 },
+    side: { type: 'string', enum: ['buy', 'sell'] },
+    type: { type: 'string', enum: ['limit', 'market', 'stop_limit', 'stop_market', 'take_profit', 'take_profit_limit', 'trailing_stop'] },
+    price: DECIMAL,
+    quantity: DECIMAL,
+    quote_quantity: DECIMAL,
+    stop_price: DECIMAL,
+    callback_rate: DECIMAL,
+    time_in_force: { type: 'string', enum: ['GTC', 'IOC', 'FOK', 'DAY', 'GTD'] },
+    expire_time: { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000 },
+    post_only: { type: 'boolean' },
+    stp: { type: 'string', enum: ['cancel_taker', 'cancel_maker', 'cancel_both', 'decrement'] },
+    client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' },
+    account: ACCOUNT_ID,
+  },
+} as const;
 
 export interface OrderBody {
   market: string; side: 'buy' | 'sell'; type: PlaceOrder['orderType']; price?: string; quantity?: string;

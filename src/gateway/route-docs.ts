@@ -36,6 +36,8 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'GET /api/v1/trades': [ACCOUNT, "The account's fills, newest first (oldest first after an id; by time range)"],
   'POST /api/v1/orders': [TRADING, 'Place an order: limit, market, stop, take-profit (market or limit) or trailing stop; GTC, IOC, FOK, DAY or GTD; post-only'],
   'GET /api/v1/orders': [TRADING, "The account's orders, newest first; by status, market or client order id; history oldest first after an id, or by time range"],
+  'POST /api/v1/orders/batch': [TRADING, 'Place up to 20 orders in one request: each is placed or refused on its own, and the answer gives each outcome in the order sent'],
+  'POST /api/v1/orders/cancel-batch': [TRADING, 'Cancel up to 20 open orders by id, or by client order id within one account; each outcome in the order sent'],
   'DELETE /api/v1/orders': [TRADING, 'Cancel every open order, or those of one market'],
   'POST /api/v1/orders/cancel-after': [TRADING, "Dead man's switch: unless set again within timeout_ms (up to a day), every open order of the account is cancelled; 0 turns it off"],
   'GET /api/v1/orders/cancel-after': [TRADING, "When the account's dead man's switch fires (null: off)"],

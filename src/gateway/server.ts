@@ -22,6 +22,7 @@ import { RateLimiter } from '../identity/rate-limit.js';
 import { addressSubject, LOOPBACK, unwrapIpv4 } from '../identity/ip.js';
 import { ApiError, authRefusal, errorBody, serviceRefusal } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
+import { registerOrderBatchRoutes } from './order-batch.js';
 import { registerFundingRoutes } from './funding-routes.js';
 import { FundingError } from '../funding/service.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -285,6 +286,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   });
   const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
+  await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });
   await app.register(async (scope) => registerAdminRoutes(scope, exchange, options.adminAllow ?? LOOPBACK), { prefix: '/admin/v1' });
