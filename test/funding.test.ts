@@ -239,7 +239,8 @@ test('withdrawal lifecycle: funds locked, paid once, fee to the fee account, req
   assert.equal(venue.exchange.engine.feeAccount.balance(venue.exchange.engine.assets.get('USDT')!).available >= 1_100_000, true);
 
   // Below the minimum, and more than the balance: refused, nothing locked.
-  assert.equal((await signed(grace, 'POST', '/api/v1/withdrawals', { ...body, amount: '9.99', request_id: 'small' })).body.error.code, 'BELOW_MINIMUM');
+  const small = await signed(grace, 'POST', '/api/v1/withdrawals', { ...body, amount: '9.99', request_id: 'small' });
+  assert.deepEqual(small.body.error, { code: 'BELOW_MINIMUM', message: 'the minimum withdrawal is 10.000000 USDT' }, 'amounts in errors are decimals of the asset, not minor units');
   const tooMuch = await signed(grace, 'POST', '/api/v1/withdrawals', { ...body, amount: '898.9', request_id: 'big' });
   assert.equal(tooMuch.body.error.code, 'INSUFFICIENT_BALANCE');
   assert.equal((await signed(grace, 'POST', '/api/v1/withdrawals', { ...body, amount: '898.9', request_id: 'big' })).body.error.code, 'INSUFFICIENT_BALANCE', 'the same answer when repeated');
@@ -314,11 +315,16 @@ test('above the approval threshold a withdrawal waits for an operator; approval 
   now += 1;
   const big = await signed(jack, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '2.5', address: BTC_DESTINATION, request_id: 'big1' });
   assert.equal(big.status, 400, 'level 0 daily limit is 0.5 BTC');
-  assert.equal(big.body.error.code, 'DAILY_LIMIT');
+  assert.deepEqual(big.body.error, { code: 'DAILY_LIMIT', message: 'this withdrawal would exceed the 24 h limit of 0.50000000 BTC for level 0: 0.50000000 BTC left' });
+  const limits = async () => (await signed(jack, 'GET', '/api/v1/withdrawals/limits')).body;
+  const btcLimit = async () => (await limits()).assets.find((a: { asset: string }) => a.asset === 'BTC');
+  assert.deepEqual(await btcLimit(), { asset: 'BTC', daily_limit: '0.50000000', used_24h: '0.00000000', remaining: '0.50000000' }, 'a user sees what they may still withdraw');
   await venue.admin('/users/kyc', { email: 'review@example.com', kyc: 'OK', level: 2 });
   const first = await signed(jack, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '2.5', address: BTC_DESTINATION, request_id: 'big2' });
   const second = await signed(jack, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '3', address: BTC_DESTINATION, request_id: 'big3' });
   assert.deepEqual([first.body.state, second.body.state], ['review', 'review']);
+  assert.equal((await limits()).level, 2);
+  assert.deepEqual(await btcLimit(), { asset: 'BTC', daily_limit: '50.00000000', used_24h: '5.50000000', remaining: '44.50000000' }, 'the level\'s limit, less what the last 24 h requested');
   const approved = await venue.admin(`/withdrawals/${first.body.id}/approve`, { operator: 'olivia' });
   assert.equal(approved.body.approved_by, 'olivia');
   const rejected = await venue.admin(`/withdrawals/${second.body.id}/reject`, { operator: 'oscar', reason: 'unusual destination' });

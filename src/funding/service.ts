@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Command, Engine, EngineEvent } from '../core/index.js';
-import { parseMinorNumber } from '../money/index.js';
+import { formatMinor, parseMinorNumber } from '../money/index.js';
 import type { IdentityStore, UserRecord } from '../identity/store.js';
 import { addressProblem, bitcoinAddress, ethereumAddress, parseExtendedKey, tagProblem } from './chains/addresses.js';
 import type { Network, TagKind } from './chains/addresses.js';
@@ -280,7 +280,7 @@ export class FundingService {
     }
     const rules = this.rulesOf(input.asset);
     const now = this.host.clock();
-    if (input.amount < rules.minWithdrawal) throw new FundingError(400, 'BELOW_MINIMUM', `the minimum withdrawal is ${rules.minWithdrawal} minor units`);
+    if (input.amount < rules.minWithdrawal) throw new FundingError(400, 'BELOW_MINIMUM', `the minimum withdrawal is ${formatMinor(rules.minWithdrawal, rules.precision)} ${rules.asset}`);
     let kind: 'crypto' | 'fiat';
     if (rules.network !== null) {
       if (input.address === undefined || input.bankAccountId !== undefined) throw new FundingError(400, 'INVALID_DESTINATION', `${input.asset} is withdrawn to an address`);
@@ -305,10 +305,12 @@ export class FundingService {
       else this.requireTotpIfEnabled(user, input.code);
     }
     const fee = rules.feeFixed + Number((BigInt(input.amount) * BigInt(rules.feePpm) + 999_999n) / 1_000_000n);
-    const limit = rules.dailyLimits.length === 0 ? Number.MAX_SAFE_INTEGER : rules.dailyLimits[Math.min(user.level, rules.dailyLimits.length - 1)]!;
-    const used = (this.sql(`SELECT COALESCE(SUM(amount), 0) AS used FROM withdrawals WHERE user_id = ? AND asset = ? AND created_at > ?
-      AND state NOT IN ('failed', 'cancelled', 'rejected')`).get(user.id, input.asset, now - DAY_MS) as { used: number }).used;
-    if (used + input.amount > limit) throw new FundingError(400, 'DAILY_LIMIT', `this withdrawal would exceed the 24 h limit of ${limit} minor units for level ${user.level}`);
+    const limit = dailyLimitOf(rules, user);
+    const used = this.withdrawnWithinADay(user.id, input.asset, now);
+    if (limit !== null && used + input.amount > limit) {
+      const amount = (units: number) => `${formatMinor(units, rules.precision)} ${rules.asset}`;
+      throw new FundingError(400, 'DAILY_LIMIT', `this withdrawal would exceed the 24 h limit of ${amount(limit)} for level ${user.level}: ${amount(Math.max(0, limit - used))} left`);
+    }
     const needsReview = input.amount > rules.approvalAbove || input.amount > rules.hotWalletCap;
     const id = Number(this.sql(`INSERT INTO withdrawals (user_id, account, asset, amount, fee, kind, address, tag, bank_account_id, state, request_key, needs_2fa, needs_review, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)`).run(user.id, account, input.asset, input.amount, fee, kind, input.address ?? null, input.tag ?? null,
@@ -325,6 +327,18 @@ export class FundingService {
     if (row.state === 'rejected') throw row.reason === 'INSUFFICIENT_BALANCE' ? insufficient() : new FundingError(400, row.reason ?? 'REJECTED', 'the engine refused to lock the funds');
     this.kick();
     return row;
+  }
+
+  /** What the user has withdrawn of an asset in the 24 h before `now` (requests not failed, cancelled or rejected). */
+  private withdrawnWithinADay(userId: number, asset: string, now: number): number {
+    return (this.sql(`SELECT COALESCE(SUM(amount), 0) AS used FROM withdrawals WHERE user_id = ? AND asset = ? AND created_at > ?
+      AND state NOT IN ('failed', 'cancelled', 'rejected')`).get(userId, asset, now - DAY_MS) as { used: number }).used;
+  }
+
+  /** For each asset, the user's 24 h withdrawal limit by their level (null: none) and how much of it the last 24 h used. */
+  withdrawalAllowances(user: UserRecord): { rules: AssetRules; limit: number | null; used: number }[] {
+    const now = this.host.clock();
+    return this.assets().map((rules) => ({ rules, limit: dailyLimitOf(rules, user), used: this.withdrawnWithinADay(user.id, rules.asset, now) }));
   }
 
   /** The engine hold for a requested withdrawal; then the state its checks call for. */
@@ -645,3 +659,7 @@ function rejectionOf(events: EngineEvent[]): string | null {
   return rejected === undefined ? null : (rejected as { reason: string }).reason;
 }
 
+/** A user's 24 h withdrawal limit of an asset: their level's, the highest level's beyond the list; null when the asset has none. */
+function dailyLimitOf(rules: AssetRules, user: UserRecord): number | null {
+  return rules.dailyLimits.length === 0 ? null : rules.dailyLimits[Math.min(user.level, rules.dailyLimits.length - 1)]!;
+}

@@ -95,6 +95,17 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     withdrawals: funding().withdrawals(request.apiKey!.userId, request.query, page(request.query)).map(withdrawalOut),
   }));
 
+  app.get('/withdrawals/limits', { preValidation: read, config: { weight: 2 } }, async (request) => {
+    const user = userOf(request);
+    return {
+      level: user.level,
+      assets: funding().withdrawalAllowances(user).map(({ rules, limit, used }) => ({
+        asset: rules.asset, daily_limit: limit === null ? null : formatMinor(limit, rules.precision), used_24h: formatMinor(used, rules.precision),
+        remaining: limit === null ? null : formatMinor(Math.max(0, limit - used), rules.precision),
+      })),
+    };
+  });
+
   app.get<{ Params: { id: string } }>('/withdrawals/:id', { schema: { params: ID_PARAM }, preValidation: read, config: { weight: 1 } }, async (request) => {
     const row = funding().withdrawal(Number(request.params.id));
     if (row === undefined || row.user_id !== request.apiKey!.userId) throw new ApiError(404, 'UNKNOWN_WITHDRAWAL', `no withdrawal ${request.params.id}`);

@@ -53,6 +53,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'GET /api/v1/funding/pending': [FUNDING, 'Deposits seen but not yet credited, per asset (not spendable)'],
   'POST /api/v1/withdrawals': [FUNDING, 'Request a withdrawal to an address or a bank account'],
   'GET /api/v1/withdrawals': [FUNDING, 'Withdrawals, newest first'],
+  'GET /api/v1/withdrawals/limits': [FUNDING, "Per asset, the 24 h withdrawal limit of the user's level, what the last 24 h used of it and what remains"],
   'POST /api/v1/withdrawals/:id/confirm': [FUNDING, 'Confirm a withdrawal with a TOTP code'],
   'DELETE /api/v1/withdrawals/:id': [FUNDING, 'Cancel a withdrawal not yet sent'],
   'GET /api/v1/withdrawals/:id': [FUNDING, 'One withdrawal'],
