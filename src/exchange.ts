@@ -78,6 +78,8 @@ export interface ExchangeOptions {
 }
 
 const REPLAY_CHUNK = 2_000;
+/** How often the API key uses the authenticator gathers are written to the identity store. */
+const KEY_USE_FLUSH_MS = 5_000;
 /** How often keepDeadlines looks for an expiry or a dead man's switch that is due. */
 const DEADLINE_CHECK_MS = 100;
 const INVARIANTS_EVERY = 1_000;
@@ -300,12 +302,20 @@ export class Exchange {
     return { changed, withdrawalsCancelled };
   }
 
+  /** A user's keys, with their last use as of now (uses are gathered in memory and written every few seconds). */
+  apiKeysOf(userId: number): ReturnType<IdentityStore['apiKeysOf']> {
+    this.auth.flushKeyUses();
+    return this.identity.apiKeysOf(userId);
+  }
+
   private deadlineTimer: NodeJS.Timeout | null = null;
+  private keyUseTimer: NodeJS.Timeout | null = null;
 
   /**
    * Keeps the rules that wait on time punctual when no other command comes: every `everyMs`, if
    * an order's expiry or an account's dead man's switch is due, a tick command carries the
-   * engine's time forward (the engine has no clock of its own). Stopped by close().
+   * engine's time forward (the engine has no clock of its own). It also writes the API key uses
+   * the authenticator gathers, every KEY_USE_FLUSH_MS. Stopped by close().
    */
   keepDeadlines(everyMs = DEADLINE_CHECK_MS): void {
     if (this.deadlineTimer !== null) return;
@@ -317,10 +327,23 @@ export class Exchange {
       this.submit({ type: 'tick' }).catch(() => undefined).finally(() => { ticking = false; });
     }, everyMs);
     this.deadlineTimer.unref();
+    this.keyUseTimer = setInterval(() => this.flushKeyUses(), KEY_USE_FLUSH_MS);
+    this.keyUseTimer.unref();
+  }
+
+  private flushKeyUses(): void {
+    try {
+      this.auth.flushKeyUses();
+    } catch (error) {
+      // A key's last use is for the user's information: a full disk must not fail anything else.
+      process.emitWarning(`API key uses not recorded: ${(error as Error).message}`);
+    }
   }
 
   close(): void {
     if (this.deadlineTimer !== null) clearInterval(this.deadlineTimer);
+    if (this.keyUseTimer !== null) clearInterval(this.keyUseTimer);
+    this.flushKeyUses();
     this.sequencer.close();
     this.projection?.close(this.sequencer.lastSeq);
     this.projector.close();

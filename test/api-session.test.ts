@@ -192,3 +192,50 @@ test('failed logins lock out the guessing address, not the user; many addresses 
     await venue.stop();
   }
 });
+
+test('a user names each key and sees when and from where it was last used, to the minute, and that it survives a restart', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  let restarted: Venue | undefined;
+  try {
+    await venue.admin('/users', { email: 'dora@example.com', password: 'correct horse battery' });
+    const session = { authorization: `Bearer ${(await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'dora@example.com', password: 'correct horse battery' } })).body.token}` };
+    const bot = await call(venue.url, 'POST', '/api/v1/auth/apikeys', { headers: session, body: { permissions: ['read', 'trade'], label: 'grid bot' } });
+    assert.deepEqual([bot.status, bot.body.label], [201, 'grid bot']);
+    const idle = await venue.admin('/apikeys', { email: 'dora@example.com', permissions: ['read'], label: 'tax export' });
+    assert.equal(idle.body.label, 'tax export');
+    const badLabel = await call(venue.url, 'POST', '/api/v1/auth/apikeys', { headers: session, body: { permissions: ['read'], label: 'tab\there' } });
+    assert.equal(badLabel.status, 400);
+    const keys = async (v: Venue) => (await call(v.url, 'GET', '/api/v1/auth/apikeys', { headers: session })).body.keys as { key: string; label: string; account: number; last_used_at: number | null; last_used_ip: string | null }[];
+    const byLabel = async (v: Venue, label: string) => (await keys(v)).find((k) => k.label === label)!;
+    assert.deepEqual([(await byLabel(venue, 'grid bot')).last_used_at, (await byLabel(venue, 'grid bot')).account], [null, idle.body.account], 'the listing says which account each key acts on');
+
+    const credentials = { key: bot.body.key, secret: bot.body.secret };
+    const firstUse = now;
+    assert.equal((await call(venue.url, 'GET', '/api/v1/balances', { credentials, timestamp: now })).status, 200);
+    assert.deepEqual([(await byLabel(venue, 'grid bot')).last_used_at, (await byLabel(venue, 'grid bot')).last_used_ip], [firstUse, '127.0.0.1']);
+    now += 30_000;
+    assert.equal((await call(venue.url, 'GET', '/api/v1/balances', { credentials, timestamp: now })).status, 200);
+    assert.equal((await byLabel(venue, 'grid bot')).last_used_at, firstUse, 'within the minute, the use is not written again');
+    now += 31_000;
+    assert.equal((await call(venue.url, 'GET', '/api/v1/balances', { credentials, timestamp: now })).status, 200);
+    assert.equal((await byLabel(venue, 'grid bot')).last_used_at, now, 'a minute on, it is');
+    assert.equal((await byLabel(venue, 'tax export')).last_used_at, null, 'a key never used says so');
+    const bad = await call(venue.url, 'GET', '/api/v1/balances', { credentials: { key: idle.body.key, secret: 'wrong' }, timestamp: now });
+    assert.equal(bad.status, 401);
+    assert.equal((await byLabel(venue, 'tax export')).last_used_at, null, 'a refused request is no use');
+    const admin = (await call(venue.url, 'GET', '/admin/v1/apikeys?email=dora@example.com', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } })).body.keys;
+    assert.deepEqual(admin.map((k: { label: string; last_used_at: number | null }) => [k.label, k.last_used_at]).sort(), [['grid bot', now], ['tax export', null]], 'the operator sees the same');
+
+    const usedAt = now;
+    now += 61_000;
+    assert.equal((await call(venue.url, 'GET', '/api/v1/balances', { credentials, timestamp: now })).status, 200);
+    const dataDir = venue.dataDir;
+    await venue.stop(true);
+    restarted = await Venue.start({ clock: () => now, dataDir });
+    assert.equal((await byLabel(restarted, 'grid bot')).last_used_at, usedAt + 61_000, 'a use gathered in memory is written when the server stops');
+  } finally {
+    if (restarted !== undefined) await restarted.stop();
+    else await venue.stop();
+  }
+});

@@ -39,3 +39,35 @@ test('an identity store made before users could be disabled is migrated on open:
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('API keys made before keys had labels and a last use are migrated on open: they read with no label and no use, and record uses from then on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-identity-'));
+  const masterKey = randomBytes(32);
+  try {
+    const path = join(dir, 'identity.db');
+    const first = new IdentityStore(path, masterKey);
+    const user = await first.createUser('keys@example.com', 'correct horse battery', 1_000);
+    const { record, secret } = first.createApiKey(user.id, { permissions: ['read'], ipAllow: [] }, 2_000);
+    first.close();
+    // The api_keys table as it was until session 25.
+    const old = new Database(path);
+    old.exec('ALTER TABLE api_keys DROP COLUMN label; ALTER TABLE api_keys DROP COLUMN last_used_at; ALTER TABLE api_keys DROP COLUMN last_used_ip');
+    old.close();
+
+    const store = new IdentityStore(path, masterKey);
+    try {
+      const migrated = store.apiKey(record.key)!;
+      assert.deepEqual([migrated.secret, migrated.label, migrated.lastUsedAt, migrated.lastUsedIp], [secret, '', null, null]);
+      store.recordKeyUse([{ key: record.key, at: 9_000, ip: '10.0.0.7' }]);
+      store.recordKeyUse([{ key: record.key, at: 8_000, ip: '10.0.0.8' }]);
+      assert.deepEqual([store.apiKey(record.key)!.lastUsedAt, store.apiKey(record.key)!.lastUsedIp], [9_000, '10.0.0.7'], 'an older use never overwrites a newer one');
+      const labelled = store.createApiKey(user.id, { permissions: ['read', 'trade'], ipAllow: [], label: 'grid bot' }, 3_000);
+      assert.equal(store.apiKeysOf(user.id).find((k) => k.key === labelled.record.key)?.label, 'grid bot');
+      assert.throws(() => store.createApiKey(user.id, { permissions: ['read'], ipAllow: [], label: 'x'.repeat(65) }, 3_000), /label/);
+    } finally {
+      store.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -61,8 +61,8 @@ const USAGE = `usage:
                 account restrict --email E --restriction none|buy_only|sell_only|no_trading [--account N] [--cancel-orders]
                 orders cancel --email E [--account N] [--market M]     (the account's open orders, as the operator)
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
-                       [--public-key-file PEM]           (an Ed25519 key: the user keeps the private key; no secret)
-                apikey list --email E
+                       [--label TEXT] [--public-key-file PEM]   (an Ed25519 key: the user keeps the private key; no secret)
+                apikey list --email E                  (labels, accounts, permissions, and when and from where each was last used)
                 apikey revoke --email E --key K                        (sockets signed in with it close at once)
                 deposit --email E --asset A --amount X [--key K]       (credits the main account; once per key)
                 debit --email E --asset A --amount X --reason TEXT [--account N] [--key K]
@@ -139,6 +139,7 @@ async function main(): Promise<void> {
       kyc: { type: 'string' },
       level: { type: 'string' },
       key: { type: 'string' },
+      label: { type: 'string' },
       name: { type: 'string' },
       from: { type: 'string' },
       restriction: { type: 'string' },

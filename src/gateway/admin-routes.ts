@@ -12,7 +12,7 @@ import { KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
 import type { KycStatus, Permission } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
-import { ACCOUNT_ID, ASSET_CODE, DECIMAL, decimalIn, EMAIL, scalesOf } from './wire.js';
+import { ACCOUNT_ID, apiKeyOut, ASSET_CODE, DECIMAL, decimalIn, EMAIL, KEY_LABEL, scalesOf } from './wire.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { cancelledIn, registerAdminAccountRoutes } from './admin-account-routes.js';
 import { recordAdminRequest, registerAdminAuditRoute } from './admin-audit.js';
@@ -151,7 +151,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { email: user.email, kyc: request.body.kyc, level: request.body.level };
   });
 
-  app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[]; public_key?: string; account?: number } }>('/apikeys', {
+  app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[]; public_key?: string; account?: number; label?: string } }>('/apikeys', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['email', 'permissions'],
@@ -160,29 +160,28 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
           ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
           public_key: { type: 'string', maxLength: 2_000 },
-          account: ACCOUNT_ID,
+          account: ACCOUNT_ID, label: KEY_LABEL,
         },
       },
     },
   }, async (request, reply) => {
     const user = userByEmail(request.body.email);
-    const account = request.body.account;
-    const ip = request.body.ip ?? [];
+    const spec = { permissions: request.body.permissions, ipAllow: request.body.ip ?? [], account: request.body.account, label: request.body.label };
     void reply.status(201);
     if (request.body.public_key !== undefined) {
       // Ed25519: the client keeps the private key; nothing secret is created or shown.
-      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock(), account));
-      return { key: record.key, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow, account: record.account };
+      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, spec, exchange.clock()));
+      return { key: record.key, label: record.label, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow, account: record.account };
     }
-    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock(), account));
-    return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow, account: record.account };
+    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, spec, exchange.clock()));
+    return { key: record.key, label: record.label, secret, permissions: record.permissions, ip: record.ipAllow, account: record.account };
   });
 
   app.get<{ Querystring: { email: string } }>('/apikeys', {
     schema: { querystring: { type: 'object', required: ['email'], properties: { email: EMAIL } } },
   }, async (request) => {
     const user = userByEmail(request.query.email);
-    return { keys: exchange.identity.apiKeysOf(user.id).map((k) => ({ key: k.key, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme, created_at: k.createdAt, revoked_at: k.revokedAt })) };
+    return { keys: exchange.apiKeysOf(user.id).map(apiKeyOut) };
   });
 
   app.delete<{ Params: { key: string }; Querystring: { email: string } }>('/apikeys/:key', {

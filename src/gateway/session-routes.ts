@@ -11,7 +11,7 @@ import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { addressSubject } from '../identity/ip.js';
 import type { SessionHook } from './route-docs.js';
-import { ACCOUNT_ID, EMAIL } from './wire.js';
+import { ACCOUNT_ID, apiKeyOut, EMAIL, KEY_LABEL } from './wire.js';
 
 const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 /** An email is locked for everyone after this many times the per-address count of failed logins. */
@@ -147,10 +147,10 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
   });
 
   app.get('/apikeys', { preValidation: session }, async (request) => ({
-    keys: exchange.identity.apiKeysOf(request.sessionUser!.id).map((k) => ({ key: k.key, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme, created_at: k.createdAt, revoked_at: k.revokedAt })),
+    keys: exchange.apiKeysOf(request.sessionUser!.id).map(apiKeyOut),
   }));
 
-  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string; public_key?: string; account?: number } }>('/apikeys', {
+  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string; public_key?: string; account?: number; label?: string } }>('/apikeys', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['permissions'],
@@ -158,7 +158,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
           ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
           public_key: { type: 'string', maxLength: 2_000 }, totp: CODE,
-          account: ACCOUNT_ID,
+          account: ACCOUNT_ID, label: KEY_LABEL,
         },
       },
     },
@@ -166,16 +166,16 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
   }, async (request, reply) => {
     const user = request.sessionUser!;
     requireTotp(user, request.body.totp);
-    const ip = request.body.ip ?? [];
+    const spec = { permissions: request.body.permissions, ipAllow: request.body.ip ?? [], account: request.body.account, label: request.body.label };
     void reply.status(201);
     if (request.body.public_key !== undefined) {
-      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, request.body.permissions, ip, exchange.clock(), request.body.account));
-      return { key: record.key, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow };
+      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, spec, exchange.clock()));
+      return { key: record.key, label: record.label, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow };
     }
-    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, request.body.permissions, ip, exchange.clock(), request.body.account));
+    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, spec, exchange.clock()));
     // A new key that can move money out is a credential change: withdrawals wait out the hold.
     if (record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(user.id);
-    return { key: record.key, secret, permissions: record.permissions, ip: record.ipAllow };
+    return { key: record.key, label: record.label, secret, permissions: record.permissions, ip: record.ipAllow };
   });
 
   app.delete<{ Params: { key: string } }>('/apikeys/:key', { preValidation: session }, async (request) => {

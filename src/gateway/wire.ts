@@ -4,6 +4,7 @@
  * base asset's precision.
  */
 import { formatMinor, MoneyError, parseMinor } from '../money/index.js';
+import type { ApiKeyRecord } from '../identity/store.js';
 import type { Engine, EngineEvent, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderView } from '../core/index.js';
 import type { OrderRow } from '../store/projector.js';
 import type { Exchange } from '../exchange.js';
@@ -38,6 +39,8 @@ export function percentToBps(text: unknown, field: string): number {
 
 /** Request schemas the routes share. */
 export const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
+/** A user's name for an API key ("grid bot", "tax export"). */
+export const KEY_LABEL = { type: 'string', maxLength: 64, pattern: '^[\\x20-\\x7e]*$' } as const;
 export const ASSET_CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
 export const EMAIL = { type: 'string', maxLength: 254 } as const;
 export const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
@@ -216,4 +219,12 @@ export interface CancelAfterWire { account: number; trigger_time: number | null;
 export function cancelAfterOut(account: number, events: readonly EngineEvent[], ts: number): CancelAfterWire {
   const set = events.find((e) => e.type === 'cancel_after_set');
   return { account, trigger_time: set?.type === 'cancel_after_set' ? set.triggerTime : null, current_time: ts };
+}
+
+/** An API key as its owner and the operator see it: never its secret. */
+export function apiKeyOut(k: Omit<ApiKeyRecord, 'secret'>): Record<string, unknown> {
+  return {
+    key: k.key, label: k.label, account: k.account, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme,
+    created_at: k.createdAt, revoked_at: k.revokedAt, last_used_at: k.lastUsedAt, last_used_ip: k.lastUsedIp,
+  };
 }

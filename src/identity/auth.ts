@@ -72,13 +72,24 @@ export const DEFAULT_AUTH_OPTIONS: AuthOptions = {
 /** Subjects (addresses, keys, logins) with recent failures kept at most. */
 const FAILURE_SUBJECTS_MAX = 100_000;
 
-/** A key as verification needs it; the HMAC key's pads are computed once rather than on every request. */
-interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: KeyObject | null; hmac: HmacSha256 | null; userDisabled: boolean }
+/**
+ * A key as verification needs it; the HMAC key's pads are computed once rather than on every
+ * request. `usedAt`: the last use recorded for it.
+ */
+interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: KeyObject | null; hmac: HmacSha256 | null; userDisabled: boolean; usedAt: number }
+
+/**
+ * A key's last use is kept to the minute: recording every request would put a write on the order
+ * path, while a user checking for a forgotten or misused key needs no finer time than this.
+ */
+export const KEY_USE_RESOLUTION_MS = 60_000;
 
 export class Authenticator {
   private readonly keys = new Map<string, CachedKey>();
   private readonly replays: ReplayCache;
   private readonly failures = new Map<string, { count: number; since: number; lockedUntil: number }>();
+  /** Key uses not yet written to the store (flushKeyUses). */
+  private readonly uses = new Map<string, { key: string; at: number; ip: string }>();
 
   constructor(private readonly store: IdentityStore, private readonly options: AuthOptions = DEFAULT_AUTH_OPTIONS) {
     this.replays = new ReplayCache(options.replayCacheMax);
@@ -134,7 +145,18 @@ export class Authenticator {
     if (!this.replays.remember(signature, ts, ts + window, now)) {
       return fail('REPLAYED_REQUEST', 'this request was already received');
     }
+    if (now - cached.usedAt >= KEY_USE_RESOLUTION_MS) {
+      cached.usedAt = now;
+      this.uses.set(key, { key, at: now, ip: request.ip });
+    }
     return { ok: true, key: cached.record };
+  }
+
+  /** Writes the key uses gathered since the last call to the store, in one transaction. */
+  flushKeyUses(): void {
+    if (this.uses.size === 0) return;
+    this.store.recordKeyUse(this.uses.values());
+    this.uses.clear();
   }
 
   static permits(key: ApiKeyRecord, permission: Permission): boolean {
@@ -153,6 +175,7 @@ export class Authenticator {
         publicKey: record.scheme === 'ed25519' ? createPublicKey(record.secret) : null,
         hmac: record.scheme === 'ed25519' ? null : new HmacSha256(Buffer.from(record.secret, 'utf8')),
         userDisabled: (this.store.user(record.userId)?.disabledAt ?? null) !== null,
+        usedAt: record.lastUsedAt ?? Number.MIN_SAFE_INTEGER,
       };
       this.keys.set(key, cached);
     }

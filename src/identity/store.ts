@@ -86,6 +86,19 @@ export interface ApiKeyRecord {
   secret: string;
   createdAt: number;
   revokedAt: number | null;
+  /** The user's name for the key ('' when none was given). */
+  label: string;
+  /** When the key last signed a request the exchange accepted, and from where, to the minute (see recordKeyUse). */
+  lastUsedAt: number | null;
+  lastUsedIp: string | null;
+}
+
+/** What a new key may do: its permissions, the addresses it may be used from, its account (default: the user's main) and a label. */
+export interface KeySpec {
+  permissions: Permission[];
+  ipAllow: string[];
+  account?: number;
+  label?: string;
 }
 
 function tokenDigest(token: string): string {
@@ -138,7 +151,10 @@ export class IdentityStore {
         scheme TEXT NOT NULL,
         secret_sealed BLOB NOT NULL,
         created_at INTEGER NOT NULL,
-        revoked_at INTEGER
+        revoked_at INTEGER,
+        label TEXT NOT NULL DEFAULT '',
+        last_used_at INTEGER,
+        last_used_ip TEXT
       );
       CREATE TABLE IF NOT EXISTS sub_accounts (
         id INTEGER PRIMARY KEY,
@@ -160,6 +176,11 @@ export class IdentityStore {
     // Stores made before users could be disabled.
     const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'users\')').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'disabled_at')) this.db.exec('ALTER TABLE users ADD COLUMN disabled_at INTEGER');
+    // And before keys had labels and a last use.
+    const keyColumns = this.db.prepare('SELECT name FROM pragma_table_info(\'api_keys\')').all() as { name: string }[];
+    if (!keyColumns.some((c) => c.name === 'label')) {
+      this.db.exec("ALTER TABLE api_keys ADD COLUMN label TEXT NOT NULL DEFAULT ''; ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER; ALTER TABLE api_keys ADD COLUMN last_used_ip TEXT");
+    }
   }
 
   /**
@@ -367,17 +388,17 @@ export class IdentityStore {
   }
 
   /** Creates an HMAC key; the secret is returned once and stored only sealed. */
-  createApiKey(userId: number, permissions: Permission[], ipAllow: string[], now: number, account?: number): { record: ApiKeyRecord; secret: string } {
+  createApiKey(userId: number, spec: KeySpec, now: number): { record: ApiKeyRecord; secret: string } {
     const user = this.user(userId);
     if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
     const key = randomBytes(16).toString('hex');
     const secret = randomBytes(32).toString('hex');
-    this.insertKey(key, user, permissions, ipAllow, 'hmac', secret, now, account);
+    this.insertKey(key, user, spec, 'hmac', secret, now);
     return { record: this.apiKey(key)!, secret };
   }
 
   /** Registers an Ed25519 public key (PEM); the private key never reaches the exchange. */
-  registerEd25519Key(userId: number, publicKeyPem: string, permissions: Permission[], ipAllow: string[], now: number, account?: number): ApiKeyRecord {
+  registerEd25519Key(userId: number, publicKeyPem: string, spec: KeySpec, now: number): ApiKeyRecord {
     const user = this.user(userId);
     if (user === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
     let type: string | undefined;
@@ -388,11 +409,13 @@ export class IdentityStore {
     }
     if (type !== 'ed25519') throw new IdentityError('INVALID_PUBLIC_KEY', 'public_key must be an Ed25519 public key in PEM (SPKI)');
     const key = randomBytes(16).toString('hex');
-    this.insertKey(key, user, permissions, ipAllow, 'ed25519', publicKeyPem, now, account);
+    this.insertKey(key, user, spec, 'ed25519', publicKeyPem, now);
     return this.apiKey(key)!;
   }
 
-  private insertKey(key: string, user: UserRecord, permissions: Permission[], ipAllow: string[], scheme: 'hmac' | 'ed25519', secret: string, now: number, account = user.account): void {
+  private insertKey(key: string, user: UserRecord, spec: KeySpec, scheme: 'hmac' | 'ed25519', secret: string, now: number): void {
+    const { permissions, ipAllow, account = user.account, label = '' } = spec;
+    if (label.length > 64 || !/^[\x20-\x7e]*$/.test(label)) throw new IdentityError('INVALID_LABEL', 'a key label is up to 64 printable characters');
     if (!this.accountsOf(user.id).some((a) => a.id === account)) throw new IdentityError('UNKNOWN_ACCOUNT', 'the key\'s account must be one of the user\'s accounts');
     for (const p of permissions) if (!PERMISSIONS.includes(p)) throw new IdentityError('INVALID_PERMISSION', `unknown permission ${p}`);
     try {
@@ -404,13 +427,16 @@ export class IdentityStore {
     if (permissions.includes('withdraw') && ipAllow.length === 0) {
       throw new IdentityError('IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
     }
-    this.sql('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(key, user.id, account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now);
+    this.sql('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(key, user.id, account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now, label);
   }
 
   apiKey(key: string): ApiKeyRecord | undefined {
     const row = this.sql('SELECT * FROM api_keys WHERE key = ?').get(key) as
-      | { key: string; user_id: number; account: number; permissions: string; ip_allow: string; scheme: 'hmac' | 'ed25519'; secret_sealed: Buffer; created_at: number; revoked_at: number | null }
+      | {
+        key: string; user_id: number; account: number; permissions: string; ip_allow: string; scheme: 'hmac' | 'ed25519'; secret_sealed: Buffer;
+        created_at: number; revoked_at: number | null; label: string; last_used_at: number | null; last_used_ip: string | null;
+      }
       | undefined;
     if (row === undefined) return undefined;
     return {
@@ -418,6 +444,7 @@ export class IdentityStore {
       permissions: row.permissions === '' ? [] : (row.permissions.split(',') as Permission[]),
       ipAllow: row.ip_allow === '' ? [] : row.ip_allow.split(','), scheme: row.scheme,
       secret: unseal(this.masterKey, row.secret_sealed, row.key), createdAt: row.created_at, revokedAt: row.revoked_at,
+      label: row.label, lastUsedAt: row.last_used_at, lastUsedIp: row.last_used_ip,
     };
   }
 
@@ -427,6 +454,14 @@ export class IdentityStore {
       const { secret: _secret, ...rest } = this.apiKey(key)!;
       return rest;
     });
+  }
+
+  /** Records when and from where keys were last used, in one transaction (the authenticator gathers them). */
+  recordKeyUse(uses: Iterable<{ key: string; at: number; ip: string }>): void {
+    const update = this.sql('UPDATE api_keys SET last_used_at = ?, last_used_ip = ? WHERE key = ? AND (last_used_at IS NULL OR last_used_at < ?)');
+    this.db.transaction(() => {
+      for (const use of uses) update.run(use.at, use.ip, use.key, use.at);
+    })();
   }
 
   revokeApiKey(userId: number, key: string, now: number): boolean {
