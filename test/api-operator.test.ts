@@ -295,3 +295,43 @@ test('an operator debits a credit made in error: only available funds, from the 
     await venue.stop();
   }
 });
+
+test('support reads an account as its owner does: open orders, order history, fills and ledger of the main account or a sub-account, paged and by time, and nothing of an account that is not the user\'s', async () => {
+  const venue = await Venue.start();
+  try {
+    const maker = await venue.trader('support-maker@example.com', { USDT: '10000' });
+    const taker = await venue.trader('support-taker@example.com', { ETH: '10' });
+    await trade(venue, taker, maker);
+    assert.equal((await venue.signed(maker, 'POST', '/api/v1/orders', limit('buy', '1500.00', '0.2000'))).status, 201);
+    const adminGet = (path: string) => venue.admin(path, undefined, 'GET');
+    const email = 'support-maker%40example.com';
+
+    const open = await adminGet(`/accounts/orders?email=${email}`);
+    assert.equal(open.status, 200, JSON.stringify(open.body));
+    assert.deepEqual([open.body.account, open.body.orders.length, open.body.orders[0].price], [maker.account, 1, '1500.000000']);
+    const mine = (await venue.signed(maker, 'GET', '/api/v1/orders?status=all')).body.orders;
+    assert.deepEqual((await adminGet(`/accounts/orders?email=${email}&status=all`)).body.orders, mine, 'the history as the user reads it');
+    const fills = (await adminGet(`/accounts/trades?email=${email}&market=ETH-USDT`)).body;
+    assert.deepEqual(fills.trades, (await venue.signed(maker, 'GET', '/api/v1/trades')).body.trades);
+    assert.equal(fills.trades.length, 1);
+    const ledger = (await adminGet(`/accounts/ledger?email=${email}&asset=USDT&after=0&limit=1`)).body;
+    assert.deepEqual([ledger.entries.length, ledger.entries[0].kind, ledger.entries[0].available_change, typeof ledger.next_after], [1, 'deposit', '10000.000000', 'string'], 'oldest first: the deposit');
+    const time = fills.trades[0].time;
+    assert.equal((await adminGet(`/accounts/trades?email=${email}&from=${time + 1}`)).body.trades.length, 0);
+
+    const sub = (await venue.signed(maker, 'POST', '/api/v1/accounts', { label: 'bot' })).body.account;
+    assert.deepEqual((await adminGet(`/accounts/orders?email=${email}&account=${sub}`)).body, { account: sub, orders: [], next_before: null, next_after: null });
+    for (const [path, status, code] of [
+      [`/accounts/orders?email=${email}&account=${taker.account}`, 404, 'UNKNOWN_ACCOUNT'],
+      ['/accounts/ledger?email=nobody%40example.com', 404, 'UNKNOWN_USER'],
+      [`/accounts/orders?email=${email}&from=0`, 400, 'INVALID_REQUEST'],
+      [`/accounts/trades?email=${email}&market=NOPE-USDT`, 404, 'UNKNOWN_MARKET'],
+      ['/accounts/trades', 400, 'INVALID_REQUEST'],
+    ] as const) {
+      const refused = await adminGet(path);
+      assert.deepEqual([refused.status, refused.body.error.code], [status, code], path);
+    }
+  } finally {
+    await venue.stop();
+  }
+});

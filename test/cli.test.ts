@@ -100,6 +100,10 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
       'a deposit retried with its key is not credited twice');
     const debit = admin('debit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '25.5', '--reason', 'credited twice by hand', '--key', 'fix-1');
     assert.deepEqual([debit.available, debit.reason, debit.key], ['100.000000', 'credited twice by hand', 'admin-debit:fix-1']);
+    const history = admin('user', 'ledger', '--email', 'cli@example.com', '--asset', 'USDT', '--after', '0');
+    assert.deepEqual(history.entries.map((e: { kind: string; available_change: string }) => [e.kind, e.available_change]), [['deposit', '125.500000'], ['debit', '-25.500000']],
+      'support reads the account as the user would, oldest first');
+    assert.deepEqual(admin('user', 'orders', '--email', 'cli@example.com', '--status', 'all').orders, []);
     const key = admin('apikey', 'create', '--email', 'cli@example.com', '--permissions', 'read,withdraw', '--ip', '127.0.0.1');
     assert.match(key.secret, /^[0-9a-f]{64}$/);
     assert.deepEqual(admin('user', 'kyc', '--email', 'cli@example.com', '--kyc', 'OK', '--level', '2'), { email: 'cli@example.com', kyc: 'OK', level: 2 });

@@ -69,6 +69,13 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     for (const flag of ['kyc', 'limit', 'before'] as const) if (typeof options[flag] === 'string') query.set(flag, options[flag]);
     if (options.disabled === true) query.set('disabled', 'true');
     path = `/users${query.size > 0 ? `?${query}` : ''}`;
+  } else if (noun === 'user' && (verb === 'orders' || verb === 'trades' || verb === 'ledger')) {
+    method = 'GET';
+    const query = new URLSearchParams({ email: need(options, 'email') });
+    for (const flag of ['account', 'market', 'asset', 'status', 'from', 'to', 'after', 'before', 'limit'] as const) {
+      if (typeof options[flag] === 'string') query.set(flag, options[flag]);
+    }
+    path = `/accounts/${verb}?${query}`;
   } else if (noun === 'user' && verb === 'show') {
     method = 'GET';
     path = `/users?email=${encodeURIComponent(need(options, 'email'))}`;

@@ -54,6 +54,8 @@ const USAGE = `usage:
   bourse admin  user create --email E --password P
                 user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
                 user show --email E                  (KYC, level, keys; each account's restriction, open orders, balances)
+                user orders|trades|ledger --email E [--account N] [--market M | --asset A] [--status all]
+                       [--from MS] [--to MS] [--after ID | --before ID] [--limit N]   (what the user sees, for support)
                 user list [--kyc STATUS] [--disabled] [--limit N] [--before ID]   (newest first; --kyc PENDING: the review queue)
                 user disable|enable --email E        (disabled: no login, no key works, sockets close; orders stay)
                 user password --email E --password P  (support reset; sessions end, withdrawals wait out the hold)
@@ -140,6 +142,9 @@ async function main(): Promise<void> {
       level: { type: 'string' },
       key: { type: 'string' },
       label: { type: 'string' },
+      after: { type: 'string' },
+      to: { type: 'string' },
+      status: { type: 'string' },
       name: { type: 'string' },
       from: { type: 'string' },
       restriction: { type: 'string' },

@@ -1,8 +1,9 @@
 /**
  * Admin routes for users and their accounts (under /admin/v1, behind the admin token of
  * admin-routes.ts): finding and listing users, support resets of a password or two-factor,
- * disabling a user, trading restrictions, the operator's cancels of an account's orders, and
- * debits that correct a credit made in error.
+ * disabling a user, trading restrictions, the operator's cancels of an account's orders,
+ * debits that correct a credit made in error, and an account's orders, fills and ledger as
+ * support needs to read them.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -13,7 +14,9 @@ import { KYC_STATUSES } from '../identity/store.js';
 import type { KycStatus, UserRecord } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall } from './errors.js';
-import { ACCOUNT_ID, ASSET_CODE, DECIMAL, decimalIn, EMAIL, scalesOf } from './wire.js';
+import { ACCOUNT_ID, ASSET_CODE, DECIMAL, decimalIn, EMAIL, fillOut, ledgerEntryOut, liveOrderOut, rowOrderOut, scalesOf } from './wire.js';
+import { PAGE_FIELDS, pageLinks, pageOf, pagesByTimeOrAfter } from './paging.js';
+import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
 
 
@@ -129,6 +132,56 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     }
     void reply.status(201);
     return { email, account, asset: asset.code, amount: text, reason, key, available: available() };
+  });
+
+  // What the account's owner sees with a read key, for support: orders, fills and ledger, paged
+  // as the native API pages them. `account` is one of the user's (default: the main one).
+  type AccountQuery = { email: string; account?: string } & PageQuery;
+  const accountQuery = (extra: Record<string, unknown>) => ({
+    type: 'object', additionalProperties: false, required: ['email'],
+    properties: { email: EMAIL, account: { type: 'string', pattern: '^[0-9]{1,16}$' }, ...PAGE_FIELDS, ...extra },
+  });
+  const accountIn = (q: AccountQuery): number => accountOf(q.email, q.account === undefined ? undefined : Number(q.account));
+  const marketIn = (market: string | undefined): string | undefined => (market === undefined ? undefined : scalesOf(exchange.engine, market).id);
+
+  app.get<{ Querystring: AccountQuery & { market?: string; status?: 'open' | 'all' } }>('/accounts/orders', {
+    schema: { querystring: accountQuery({ market: { type: 'string', maxLength: 40 }, status: { type: 'string', enum: ['open', 'all'] } }) },
+  }, async (request) => {
+    const q = request.query;
+    const account = accountIn(q);
+    const market = marketIn(q.market);
+    const page = pageOf(q, 100, 1_000);
+    if ((q.status ?? 'open') === 'open') {
+      if (pagesByTimeOrAfter(q)) throw new ApiError(400, 'INVALID_REQUEST', 'after, from and to page through order history: add status=all');
+      const open = exchange.engine.openOrdersOf(account, { market, beforeId: page.beforeId, limit: page.limit });
+      return { account, orders: open.map((o) => liveOrderOut(exchange, o)), ...pageLinks(open, page, (o) => o.orderId) };
+    }
+    await exchange.readModelCaughtUp();
+    const rows = exchange.projector.orders(account, { market, ...page });
+    return { account, orders: rows.map((r) => rowOrderOut(exchange, r)), ...pageLinks(rows, page, (r) => r.id) };
+  });
+
+  app.get<{ Querystring: AccountQuery & { market?: string } }>('/accounts/trades', {
+    schema: { querystring: accountQuery({ market: { type: 'string', maxLength: 40 } }) },
+  }, async (request) => {
+    const q = request.query;
+    const account = accountIn(q);
+    const market = marketIn(q.market);
+    const page = pageOf(q, 100, 1_000);
+    await exchange.readModelCaughtUp();
+    const rows = exchange.projector.fills(account, { market, ...page });
+    return { account, trades: rows.map((f) => fillOut(exchange.engine, f)), ...pageLinks(rows, page, (f) => f.trade_id) };
+  });
+
+  app.get<{ Querystring: AccountQuery & { asset?: string } }>('/accounts/ledger', {
+    schema: { querystring: accountQuery({ asset: ASSET_CODE }) },
+  }, async (request) => {
+    const q = request.query;
+    const account = accountIn(q);
+    const page = pageOf(q, 100, 1_000);
+    await exchange.readModelCaughtUp();
+    const rows = exchange.projector.ledger(account, { asset: q.asset, ...page });
+    return { account, entries: rows.map((r) => ledgerEntryOut(exchange.engine, r)), ...pageLinks(rows, page, (r) => r.id) };
   });
 
   app.get<{ Querystring: { email?: string; kyc?: KycStatus; disabled?: 'true' | 'false'; before?: string; limit?: string } }>('/users', {

@@ -17,7 +17,7 @@ import { actingAccount, openOrderInScope, orderAccountInScope } from './account-
 import { ORDER_BODY, orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAllFor, cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
-import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
+import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, fillOut, findOrder, ledgerEntryOut, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 import { LIMIT_QUERY, limitOf, PAGE_FIELDS, PAGE_LINKS, pageLinks, pageOf, pagesByTimeOrAfter } from './paging.js';
 import type { PageQuery } from './paging.js';
@@ -482,15 +482,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     await fresh();
     const rows = exchange.projector.ledger(account(request, q.account), { asset: q.asset, ...page });
     return {
-      entries: rows.map((r) => {
-        const scale = engine().assets.get(r.asset)!.precision;
-        return {
-          id: String(r.id), seq: r.seq, time: r.ts, asset: r.asset, kind: r.kind,
-          available_change: formatMinor(r.available_change, scale), reserved_change: formatMinor(r.reserved_change, scale),
-          locked_change: formatMinor(r.locked_change, scale), available: formatMinor(r.available, scale),
-          reserved: formatMinor(r.reserved, scale), locked: formatMinor(r.locked, scale),
-        };
-      }),
+      entries: rows.map((r) => ledgerEntryOut(engine(), r)),
       ...pageLinks(rows, page, (r) => r.id),
     };
   });
@@ -512,16 +504,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     await fresh();
     const rows = exchange.projector.fills(owner, { market: q.market, ...page });
     return {
-      trades: rows.map((f) => {
-        const s = scalesOf(engine(), f.market);
-        return {
-          trade_id: String(f.trade_id), order_id: String(f.order_id), market: f.market, side: f.side,
-          price: formatMinor(f.price, s.quoteScale), quantity: formatMinor(f.quantity, s.baseScale),
-          quote_quantity: formatMinor(f.quote_quantity, s.quoteScale),
-          fee: formatMinor(f.fee, f.fee_asset === s.base ? s.baseScale : s.quoteScale), fee_asset: f.fee_asset,
-          liquidity: f.liquidity, time: f.ts,
-        };
-      }),
+      trades: rows.map((f) => fillOut(engine(), f)),
       ...pageLinks(rows, page, (f) => f.trade_id),
     };
   });

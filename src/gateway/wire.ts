@@ -6,7 +6,7 @@
 import { formatMinor, MoneyError, parseMinor } from '../money/index.js';
 import type { ApiKeyRecord } from '../identity/store.js';
 import type { Engine, EngineEvent, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderView } from '../core/index.js';
-import type { OrderRow } from '../store/projector.js';
+import type { FillRow, LedgerRow, OrderRow } from '../store/projector.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError } from './errors.js';
 
@@ -226,5 +226,28 @@ export function apiKeyOut(k: Omit<ApiKeyRecord, 'secret'>): Record<string, unkno
   return {
     key: k.key, label: k.label, account: k.account, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme,
     created_at: k.createdAt, revoked_at: k.revokedAt, last_used_at: k.lastUsedAt, last_used_ip: k.lastUsedIp,
+  };
+}
+
+/** One of an account's fills (GET /trades, and the operator's view of an account). */
+export function fillOut(engine: Engine, f: FillRow): Record<string, unknown> {
+  const s = scalesOf(engine, f.market);
+  return {
+    trade_id: String(f.trade_id), order_id: String(f.order_id), market: f.market, side: f.side,
+    price: formatMinor(f.price, s.quoteScale), quantity: formatMinor(f.quantity, s.baseScale),
+    quote_quantity: formatMinor(f.quote_quantity, s.quoteScale),
+    fee: formatMinor(f.fee, f.fee_asset === s.base ? s.baseScale : s.quoteScale), fee_asset: f.fee_asset,
+    liquidity: f.liquidity, time: f.ts,
+  };
+}
+
+/** One balance change with the balance after it (GET /ledger, and the operator's view of an account). */
+export function ledgerEntryOut(engine: Engine, r: LedgerRow): Record<string, unknown> {
+  const scale = engine.assets.get(r.asset)!.precision;
+  return {
+    id: String(r.id), seq: r.seq, time: r.ts, asset: r.asset, kind: r.kind,
+    available_change: formatMinor(r.available_change, scale), reserved_change: formatMinor(r.reserved_change, scale),
+    locked_change: formatMinor(r.locked_change, scale), available: formatMinor(r.available, scale),
+    reserved: formatMinor(r.reserved, scale), locked: formatMinor(r.locked, scale),
   };
 }
