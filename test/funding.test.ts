@@ -523,3 +523,28 @@ test('transfers between a user\'s own accounts: a sub-account has its own balanc
   assert.equal((await signed(pia, 'POST', '/api/v1/transfers', { to_account: bot, to_email: 'accounts-quinn@example.com', asset: 'USDT', amount: '1', request_id: 'both' })).status, 400);
   assertLedgerSound();
 });
+
+test('funding listings page as the history listings do: newest first below an id, oldest first after one, and by time range, with links to the next page', async () => {
+  const payer = await user('pager-payer@example.com', { USDT: '100' });
+  await user('pager-payee@example.com');
+  for (let i = 1; i <= 3; i++) {
+    now += 1_000;
+    const sent = await signed(payer, 'POST', '/api/v1/transfers', { to_email: 'pager-payee@example.com', asset: 'USDT', amount: `${i}`, request_id: `pay-${i}` });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+  }
+  const list = async (query: string) => (await signed(payer, 'GET', `/api/v1/transfers${query}`)).body;
+  const amounts = (page: { transfers: { amount: string }[] }) => page.transfers.map((t) => t.amount);
+  const times: number[] = (await list('?after=0')).transfers.map((t: { created_at: number }) => t.created_at);
+  const newest = await list('?limit=2');
+  assert.deepEqual([amounts(newest), newest.next_after], [['3.000000', '2.000000'], null]);
+  assert.deepEqual(amounts(await list(`?limit=2&before=${newest.next_before}`)), ['1.000000']);
+  const oldest = await list('?limit=2&after=0');
+  assert.deepEqual([amounts(oldest), oldest.next_before], [['1.000000', '2.000000'], null]);
+  assert.deepEqual(amounts(await list(`?limit=2&after=${oldest.next_after}`)), ['3.000000']);
+  assert.deepEqual(amounts(await list(`?from=${times[1]}&to=${times[1]}`)), ['2.000000'], 'both ends included');
+  assert.deepEqual(amounts(await list(`?after=0&from=${times[1]}`)), ['2.000000', '3.000000']);
+  const refused = await signed(payer, 'GET', `/api/v1/transfers?from=${times[2]}&to=${times[0]}`);
+  assert.deepEqual([refused.status, refused.body.error.code], [400, 'INVALID_REQUEST']);
+  assert.equal((await signed(payer, 'GET', '/api/v1/deposits?after=0&before=5')).status, 400);
+  assert.equal((await signed(payer, 'GET', '/api/v1/withdrawals?after=0')).body.next_after, null);
+});

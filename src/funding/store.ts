@@ -76,10 +76,21 @@ export function openFundingDb(path: string): Database.Database {
   return db;
 }
 
-export interface Page { limit: number; before?: number }
+/** Newest first below `before`, or oldest first above `after`; `from` and `to` (ms, included) narrow by creation time. */
+export interface Page { limit: number; before?: number; after?: number; from?: number; to?: number }
 
 export function pageClause(page: Page): { sql: string; params: number[] } {
-  return page.before === undefined
-    ? { sql: 'ORDER BY id DESC LIMIT ?', params: [page.limit] }
-    : { sql: 'AND id < ? ORDER BY id DESC LIMIT ?', params: [page.before, page.limit] };
+  const where: string[] = [];
+  const params: number[] = [];
+  const add = (sql: string, value: number | undefined) => {
+    if (value === undefined) return;
+    where.push(sql);
+    params.push(value);
+  };
+  add('id < ?', page.before);
+  add('id > ?', page.after);
+  add('created_at >= ?', page.from);
+  add('created_at <= ?', page.to);
+  const order = page.after === undefined ? 'DESC' : 'ASC';
+  return { sql: `${where.map((w) => `AND ${w} `).join('')}ORDER BY id ${order} LIMIT ?`, params: [...params, page.limit] };
 }

@@ -5,12 +5,14 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
-import type { DepositRow, TransferRow, WithdrawalRow } from '../funding/store.js';
+import type { DepositRow, Page as FundingPage, TransferRow, WithdrawalRow } from '../funding/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError } from './errors.js';
 import type { Gateway } from './server.js';
 import { ACCOUNT_ID, DECIMAL, decimalIn } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
+import { PAGE_FIELDS, pageLinks, pageOf } from './paging.js';
+import type { PageQuery as HistoryPageQuery } from './paging.js';
 
 const ASSET = { type: 'string', pattern: '^[A-Z0-9]{1,12}$' } as const;
 const REQUEST_ID = { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } as const;
@@ -18,10 +20,10 @@ const TOTP = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
 const PAGE_QUERY = {
   type: 'object', additionalProperties: false,
-  properties: { asset: ASSET, state: { type: 'string', maxLength: 20 }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' }, before: { type: 'string', pattern: '^[0-9]{1,16}$' } },
+  properties: { asset: ASSET, state: { type: 'string', maxLength: 20 }, ...PAGE_FIELDS },
 } as const;
 
-interface PageQuery { asset?: string; state?: string; limit?: string; before?: string }
+type PageQuery = { asset?: string; state?: string } & HistoryPageQuery;
 
 export async function registerFundingRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   const read = gateway.authenticate('read');
@@ -29,10 +31,11 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
   const funding = () => exchange.funding;
   const userOf = (request: FastifyRequest) => exchange.identity.user(request.apiKey!.userId)!;
   const scale = (asset: string): number => exchange.engine.assets.get(asset)?.precision ?? 0;
-  const page = (query: PageQuery) => {
-    const limit = query.limit === undefined ? 50 : Number(query.limit);
-    if (limit < 1 || limit > 500) throw new ApiError(400, 'INVALID_REQUEST', 'limit must be 1..500');
-    return { limit, before: query.before === undefined ? undefined : Number(query.before) };
+  /** A funding listing's page as the native history listings page: ids either way, and a time range. */
+  const listed = <T extends { id: number }>(query: PageQuery, list: (page: FundingPage) => T[]) => {
+    const page = pageOf(query, 50, 500);
+    const rows = list({ limit: page.limit, before: page.beforeId, after: page.afterId, from: page.from, to: page.to });
+    return { rows, links: pageLinks(rows, page, (row) => row.id) };
   };
   const amountIn = (asset: string, text: string): number => {
     funding().rulesOf(asset);
@@ -58,9 +61,10 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     note: 'Quote this reference on a SEPA or SPEI transfer to the exchange; it credits your account once the bank transfer arrives.',
   }));
 
-  app.get<{ Querystring: PageQuery }>('/deposits', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => ({
-    deposits: funding().deposits(request.apiKey!.userId, request.query, page(request.query)).map(depositOut),
-  }));
+  app.get<{ Querystring: PageQuery }>('/deposits', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => {
+    const { rows, links } = listed(request.query, (page) => funding().deposits(request.apiKey!.userId, request.query, page));
+    return { deposits: rows.map(depositOut), ...links };
+  });
 
   app.get('/funding/pending', { preValidation: read, config: { weight: 1 } }, async (request) => ({
     pending: [...funding().pending(request.apiKey!.userId)].map(([asset, amount]) => ({ asset, amount: formatMinor(amount, scale(asset)) })),
@@ -91,9 +95,10 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
   app.delete<{ Params: { id: string } }>('/withdrawals/:id', { schema: { params: ID_PARAM }, preValidation: withdraw, config: { weight: 2 } }, async (request) =>
     withdrawalOut(await funding().cancelWithdrawal(request.apiKey!.userId, Number(request.params.id))));
 
-  app.get<{ Querystring: PageQuery }>('/withdrawals', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => ({
-    withdrawals: funding().withdrawals(request.apiKey!.userId, request.query, page(request.query)).map(withdrawalOut),
-  }));
+  app.get<{ Querystring: PageQuery }>('/withdrawals', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => {
+    const { rows, links } = listed(request.query, (page) => funding().withdrawals(request.apiKey!.userId, request.query, page));
+    return { withdrawals: rows.map(withdrawalOut), ...links };
+  });
 
   app.get('/withdrawals/limits', { preValidation: read, config: { weight: 2 } }, async (request) => {
     const user = userOf(request);
@@ -187,7 +192,8 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     return transferOut(result, request.apiKey!.userId);
   });
 
-  app.get<{ Querystring: PageQuery }>('/transfers', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => ({
-    transfers: funding().transfers(request.apiKey!.userId, page(request.query)).map((t) => transferOut(t, request.apiKey!.userId)),
-  }));
+  app.get<{ Querystring: PageQuery }>('/transfers', { schema: { querystring: PAGE_QUERY }, preValidation: read, config: { weight: 2 } }, async (request) => {
+    const { rows, links } = listed(request.query, (page) => funding().transfers(request.apiKey!.userId, page));
+    return { transfers: rows.map((t) => transferOut(t, request.apiKey!.userId)), ...links };
+  });
 }
