@@ -290,12 +290,21 @@ export class Engine {
   // Funds
   // ---------------------------------------------------------------------------------------
 
-  private deposit(cmd: Deposit): void {
-    const account = this.userAccountOrReject(cmd.account);
+  /**
+   * The asset, amount and key of a movement of funds that applies once per key (a deposit, a
+   * debit, a transfer, a fee collection), checked in that order; `what` names it in a refusal.
+   */
+  private keyedAmount(cmd: { asset: unknown; amount: unknown; key: unknown }, what: string): { asset: Asset; amount: number; key: string } {
     const asset = this.assetOrReject(cmd.asset);
     const amount = v.amount(cmd.amount, 'amount');
     const key = v.key(cmd.key, 'key');
-    if (this.usedKeys.has(key)) reject('DUPLICATE_KEY', `deposit ${key} was applied already`);
+    if (this.usedKeys.has(key)) reject('DUPLICATE_KEY', `${what} ${key} was applied already`);
+    return { asset, amount, key };
+  }
+
+  private deposit(cmd: Deposit): void {
+    const account = this.userAccountOrReject(cmd.account);
+    const { asset, amount, key } = this.keyedAmount(cmd, 'deposit');
     const world = this.external.balance(asset);
     if (world.available - amount < -SAFE_MAX) reject('OUT_OF_RANGE', 'total supply of the asset would leave the supported range');
     this.usedKeys.add(key);
@@ -305,10 +314,7 @@ export class Engine {
 
   private debit(cmd: Debit): void {
     const account = this.userAccountOrReject(cmd.account);
-    const asset = this.assetOrReject(cmd.asset);
-    const amount = v.amount(cmd.amount, 'amount');
-    const key = v.key(cmd.key, 'key');
-    if (this.usedKeys.has(key)) reject('DUPLICATE_KEY', `debit ${key} was applied already`);
+    const { asset, amount, key } = this.keyedAmount(cmd, 'debit');
     const balance = account.balance(asset);
     if (balance.available < amount) reject('INSUFFICIENT_BALANCE', 'more than the account has available (funds reserved for orders or locked for a withdrawal are not debited)');
     this.usedKeys.add(key);
@@ -371,10 +377,7 @@ export class Engine {
     const from = this.userAccountOrReject(cmd.from);
     const to = this.userAccountOrReject(cmd.to);
     if (from === to) v.fail('cannot transfer to the same account');
-    const asset = this.assetOrReject(cmd.asset);
-    const amount = v.amount(cmd.amount, 'amount');
-    const key = v.key(cmd.key, 'key');
-    if (this.usedKeys.has(key)) reject('DUPLICATE_KEY', `transfer ${key} was applied already`);
+    const { asset, amount, key } = this.keyedAmount(cmd, 'transfer');
     const source = from.balance(asset);
     if (source.available < amount) reject('INSUFFICIENT_BALANCE');
     this.usedKeys.add(key);
@@ -384,10 +387,7 @@ export class Engine {
 
   private collectFees(cmd: CollectFees): void {
     const to = this.userAccountOrReject(cmd.to);
-    const asset = this.assetOrReject(cmd.asset);
-    const amount = v.amount(cmd.amount, 'amount');
-    const key = v.key(cmd.key, 'key');
-    if (this.usedKeys.has(key)) reject('DUPLICATE_KEY', `collection ${key} was applied already`);
+    const { asset, amount, key } = this.keyedAmount(cmd, 'collection');
     const source = this.feeAccount.balance(asset);
     if (source.available < amount) reject('INSUFFICIENT_BALANCE', 'the fee account holds less than that');
     this.usedKeys.add(key);
