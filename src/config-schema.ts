@@ -46,7 +46,7 @@ export const CONFIG_SCHEMA = section({
     items: section({
       base: { type: 'string' }, quote: { type: 'string' }, tick: decimal, lot: decimal,
       minQuantity: decimal, maxQuantity: decimal, minNotional: decimal, maxNotional: decimal,
-      makerFee: decimal, takerFee: decimal, bandLow: decimal, bandHigh: decimal, maxOpenOrders: integer(0),
+      makerFee: decimal, takerFee: decimal, bandLow: decimal, bandHigh: decimal, collar: decimal, maxOpenOrders: integer(0),
       feeTiers: { type: 'array', maxItems: 32, items: section({ minVolume: decimal, makerFee: decimal, takerFee: decimal }, ['minVolume', 'makerFee', 'takerFee']) },
     }, ['base', 'quote', 'tick', 'lot']),
   },

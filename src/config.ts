@@ -18,6 +18,8 @@ export interface MarketConfig {
   base: string; quote: string; tick: string; lot: string;
   minQuantity?: string; maxQuantity?: string; minNotional?: string; maxNotional?: string;
   makerFee?: string; takerFee?: string; bandLow?: string; bandHigh?: string;
+  /** How far from the last price a market order may trade, a fraction ("0.05" = 5 %). */
+  collar?: string;
   /** Open orders one account may have in the market (default DEFAULT_MAX_OPEN_ORDERS; 0: no limit). */
   maxOpenOrders?: number;
   /** Volume tiers, ascending by minVolume. */
@@ -66,10 +68,10 @@ export const DEMO_VENUE: Pick<Config, 'assets' | 'markets' | 'feeLevels'> = {
   ],
   markets: [
     {
-      base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5',
+      base: 'BTC', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5', collar: '0.05',
       feeTiers: [{ minVolume: '100000', makerFee: '0.0008', takerFee: '0.0016' }, { minVolume: '1000000', makerFee: '0.0005', takerFee: '0.001' }],
     },
-    { base: 'ETH', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5' },
+    { base: 'ETH', quote: 'USDT', tick: '0.01', lot: '0.0001', minNotional: '1', makerFee: '0.001', takerFee: '0.002', bandLow: '0.4', bandHigh: '2.5', collar: '0.05' },
     { base: 'ETH', quote: 'BTC', tick: '0.00001', lot: '0.001', minNotional: '0.0001', makerFee: '0.001', takerFee: '0.002' },
     // With cent-precision euros, a finer tick × lot could not fill exactly.
     { base: 'BTC', quote: 'EUR', tick: '1', lot: '0.01', minNotional: '10', makerFee: '0.0015', takerFee: '0.0025' },
@@ -124,6 +126,7 @@ export function venueCommands(venue: Pick<Config, 'assets' | 'markets'> & Partia
     if (m.takerFee !== undefined) cmd.takerFeePpm = minor(m.takerFee, 6, `${id}.takerFee`);
     if (m.bandLow !== undefined) cmd.bandLowBps = minor(m.bandLow, 4, `${id}.bandLow`);
     if (m.bandHigh !== undefined) cmd.bandHighBps = minor(m.bandHigh, 4, `${id}.bandHigh`);
+    if (m.collar !== undefined) cmd.collarBps = minor(m.collar, 4, `${id}.collar`);
     cmd.maxOpenOrders = m.maxOpenOrders ?? DEFAULT_MAX_OPEN_ORDERS;
     commands.push(cmd);
     if (m.feeTiers !== undefined && m.feeTiers.length > 0) {

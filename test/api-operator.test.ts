@@ -335,3 +335,26 @@ test('support reads an account as its owner does: open orders, order history, fi
     await venue.stop();
   }
 });
+
+test('a market order stops at the market\'s collar around the last price: it fills up to it and the rest expires PRICE_COLLAR; GET /markets shows the collar and the operator changes it', async () => {
+  const venue = await Venue.start();
+  try {
+    const maker = await venue.trader('collar-maker@example.com', { ETH: '10' });
+    const taker = await venue.trader('collar-taker@example.com', { USDT: '100000' });
+    await trade(venue, maker, taker);
+    const eth = async () => ((await call(venue.url, 'GET', '/api/v1/markets')).body.markets as { market: string; collar: string | null }[]).find((m) => m.market === 'ETH-USDT')!;
+    assert.equal((await eth()).collar, '0.05', 'the demo market collars market orders at 5 %');
+    for (const price of ['2050.00', '2200.00']) assert.equal((await venue.signed(maker, 'POST', '/api/v1/orders', limit('sell', price, '0.1000'))).status, 201);
+    const swept = await venue.signed(taker, 'POST', '/api/v1/orders', { market: 'ETH-USDT', side: 'buy', type: 'market', quantity: '0.3000' });
+    assert.equal(swept.status, 201, JSON.stringify(swept.body));
+    assert.deepEqual([swept.body.status, swept.body.reason, swept.body.filled_quantity, swept.body.average_price], ['EXPIRED', 'PRICE_COLLAR', '0.10000000', '2050.000000'],
+      'last 2,000: up to 2,100, so 2,050 fills and 2,200 stays');
+    const refused = await venue.admin('/markets/ETH-USDT/limits', { collar: '1.5' });
+    assert.deepEqual([refused.status, refused.body.error.code], [400, 'INVALID_COMMAND']);
+    assert.equal((await venue.admin('/markets/ETH-USDT/limits', { collar: '0' })).body.collar, null);
+    const rest = await venue.signed(taker, 'POST', '/api/v1/orders', { market: 'ETH-USDT', side: 'buy', type: 'market', quantity: '0.1000' });
+    assert.deepEqual([rest.body.status, rest.body.average_price], ['FILLED', '2200.000000'], 'without a collar it sweeps');
+  } finally {
+    await venue.stop();
+  }
+});

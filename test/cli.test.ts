@@ -70,8 +70,8 @@ test('bourse start --config creates the configured assets, markets, fee tiers an
       child.on('exit', (code) => reject(new Error(`exit ${code}: ${out}`)));
     });
     assert.deepEqual(started.markets, ['BTC-USDC']);
-    const markets = (await (await fetch(`${started.url as string}/api/v1/markets`)).json()) as { markets: { market: string; tick_size: string; maker_fee: string; max_open_orders: number | null; band_low: string; band_high: string }[] };
-    assert.deepEqual(markets.markets.map((m) => [m.market, m.tick_size, m.maker_fee, m.max_open_orders, m.band_low, m.band_high]), [['BTC-USDC', '0.010000', '0.0008', 500, '0.4', '2.5']]);
+    const markets = (await (await fetch(`${started.url as string}/api/v1/markets`)).json()) as { markets: { market: string; tick_size: string; maker_fee: string; max_open_orders: number | null; band_low: string; band_high: string; collar: string }[] };
+    assert.deepEqual(markets.markets.map((m) => [m.market, m.tick_size, m.maker_fee, m.max_open_orders, m.band_low, m.band_high, m.collar]), [['BTC-USDC', '0.010000', '0.0008', 500, '0.4', '2.5', '0.05']]);
     const fees = (await (await fetch(`${started.url as string}/api/v1/fees`)).json()) as unknown;
     assert.deepEqual(fees, {
       markets: [{ market: 'BTC-USDC', maker_fee: '0.0008', taker_fee: '0.0015', fee_tiers: [{ min_volume: '250000', maker_fee: '0.0006', taker_fee: '0.0012' }] }],
@@ -130,6 +130,7 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
       ['0.001000', '0.010000000', '1000.000000000', '5.000000', '100000.000000', '0.0005', '0.001', '0.5', '2'],
       'every market rule a config file can set, the CLI can too');
     assert.equal(admin('market', 'limit', '--market', 'SOL-USDT', '--max-open-orders', '50').max_open_orders, 50);
+    assert.equal(admin('market', 'limit', '--market', 'SOL-USDT', '--collar', '0.03').collar, '0.03', 'market orders in SOL-USDT trade within 3 % of the last price');
     const limited = admin('market', 'limit', '--market', 'SOL-USDT', '--band-low', '0.6', '--min-notional', '10');
     assert.deepEqual([limited.band_low, limited.band_high, limited.min_notional, limited.max_quantity, limited.max_open_orders], ['0.6', '2', '10.000000', '1000.000000000', 50],
       'the limits given change; the others stay');

@@ -21,6 +21,8 @@ test(`the engine matches the naive reference engine on ${RUNS} random command se
   let limited = 0;
   let switchCancels = 0;
   let disconnectCancels = 0;
+  let collared = 0;
+  let debits = 0;
   fc.assert(
     fc.property(fc.array(templateArbitrary, { minLength: 1, maxLength: 150, size: 'max' }), (templates) => {
       const engine = new Engine();
@@ -63,15 +65,19 @@ test(`the engine matches the naive reference engine on ${RUNS} random command se
         limited += actual.filter((e) => e.type === 'order_rejected' && e.reason === 'TOO_MANY_OPEN_ORDERS').length;
         switchCancels += actual.filter((e) => e.type === 'order_cancelled' && e.reason === 'CANCEL_AFTER').length;
         disconnectCancels += actual.filter((e) => e.type === 'order_cancelled' && e.reason === 'DISCONNECT').length;
+        collared += actual.filter((e) => e.type === 'order_expired' && e.reason === 'PRICE_COLLAR').length;
+        debits += actual.filter((e) => e.type === 'debited').length;
       }
     }),
     { numRuns: RUNS, includeErrorInReport: true },
   );
-  console.log(`model test: ${commands} commands, ${trades} trades, ${rejections} rejections (${limited} at the open-order limit), ${switchCancels} orders cancelled by a dead man's switch, ${disconnectCancels} on disconnect`);
+  console.log(`model test: ${commands} commands, ${trades} trades, ${rejections} rejections (${limited} at the open-order limit), ${switchCancels} orders cancelled by a dead man's switch, ${disconnectCancels} on disconnect, ${collared} market orders stopped at the collar, ${debits} debits`);
   // The workload must actually exercise matching and the rejection paths.
   assert.ok(trades > commands / 20, `only ${trades} trades in ${commands} commands`);
   assert.ok(rejections > commands / 50, `only ${rejections} rejections in ${commands} commands`);
   assert.ok(limited > commands / 1_000, `only ${limited} orders refused at the open-order limit in ${commands} commands`);
   assert.ok(switchCancels > commands / 1_000, `only ${switchCancels} orders cancelled by a dead man's switch in ${commands} commands`);
   assert.ok(disconnectCancels > commands / 1_000, `only ${disconnectCancels} orders cancelled on disconnect in ${commands} commands`);
+  assert.ok(collared > commands / 1_000, `only ${collared} market orders stopped at the collar in ${commands} commands`);
+  assert.ok(debits > commands / 1_000, `only ${debits} debits applied in ${commands} commands`);
 });

@@ -44,6 +44,46 @@ test('rejects limit prices outside the band around the last price (Narkasa 40 % 
   assert.equal(rejection(h.place(limitBuy({ price: usdt(40) })).events), undefined, 'the bound itself is inside');
 });
 
+test('a market order trades only within the collar around the last price when it starts; the rest expires PRICE_COLLAR, and a market without a collar sweeps as before', () => {
+  const ladder = (h: ReturnType<typeof withMarket>, side: 'buy' | 'sell', prices: number[]) => {
+    for (const price of prices) h.place({ account: 10, side, orderType: 'limit', price: usdt(price), quantity: LOT });
+  };
+  const h = withMarket({ collarBps: 1_000 });
+  // Last price 100: a market buy may pay up to 110, a market sell take down to 90.
+  ladder(h, 'sell', [100]);
+  h.place({ account: 20, side: 'buy', orderType: 'market', quantity: LOT });
+  ladder(h, 'sell', [105, 110, 111, 150]);
+  const buy = h.place({ account: 20, side: 'buy', orderType: 'market', quantity: 4 * LOT });
+  assert.deepEqual(ofType(buy.events, 'trade').map((t) => t.price), [usdt(105), usdt(110)], 'the fills walk the book up to the collar, not beyond, though the last price rose meanwhile');
+  assert.deepEqual(ofType(buy.events, 'order_expired').map((e) => [e.orderId, e.reason]), [[buy.id, 'PRICE_COLLAR']]);
+  ladder(h, 'buy', [100, 99, 98]);
+  const sell = h.place({ account: 20, side: 'sell', orderType: 'market', quantity: 3 * LOT });
+  assert.deepEqual(ofType(sell.events, 'trade').map((t) => t.price), [usdt(100), usdt(99)], 'last 110: a sell takes down to 99');
+  assert.deepEqual(ofType(sell.events, 'order_expired').map((e) => e.reason), ['PRICE_COLLAR']);
+  // Last 99: a buy may pay up to 108.9, and the best ask is 111.
+  const byQuote = h.place({ account: 20, side: 'buy', orderType: 'market', quoteQuantity: usdt(1_000) });
+  assert.deepEqual([ofType(byQuote.events, 'trade').length, ofType(byQuote.events, 'order_expired')[0]?.reason], [0, 'PRICE_COLLAR'], 'sized in quote alike');
+  assert.equal(h.engine.balance(20, 'USDT').reserved, 0, 'what it reserved is released');
+  const copy = Engine.restore(JSON.parse(JSON.stringify(h.engine.snapshot())));
+  assert.equal(copy.stateHash(), h.engine.stateHash());
+  assert.equal(copy.markets.get('BTC-USDT')!.collarBps, 1_000, 'a snapshot keeps the collar');
+  assert.equal(rejection(h.apply({ type: 'set_market_limits', market: 'BTC-USDT', collarBps: 10_001 })), 'INVALID_COMMAND');
+  h.apply({ type: 'set_market_limits', market: 'BTC-USDT', collarBps: 0 });
+  const sweep = h.place({ account: 20, side: 'buy', orderType: 'market', quantity: 2 * LOT });
+  assert.deepEqual(ofType(sweep.events, 'trade').map((t) => t.price), [usdt(111), usdt(150)], 'without a collar a market order sweeps the book');
+  h.engine.checkInvariants();
+
+  const fresh = withMarket({ collarBps: 1_000 });
+  ladder(fresh, 'sell', [100, 200]);
+  const first = fresh.place({ account: 20, side: 'buy', orderType: 'market', quantity: 2 * LOT });
+  assert.deepEqual(ofType(first.events, 'trade').map((t) => t.price), [usdt(100), usdt(200)], 'before the first trade there is no last price to collar around');
+  ladder(fresh, 'sell', [205, 260]);
+  fresh.place({ account: 20, side: 'buy', orderType: 'stop_market', stopPrice: usdt(205), quantity: 2 * LOT });
+  const trigger = fresh.place({ account: 30, side: 'buy', orderType: 'market', quantity: LOT });
+  assert.deepEqual(ofType(trigger.events, 'trade').map((t) => t.price), [usdt(205)], 'the trigger trades at 205 and fires the stop');
+  assert.deepEqual(ofType(trigger.events, 'order_expired').map((e) => e.reason), ['PRICE_COLLAR'], 'the fired stop-market is collared around 205: 260 is beyond 225.5');
+});
+
 test('rejects a post-only order that would take liquidity', () => {
   const h = withMarket();
   h.place({ account: 10, side: 'sell', orderType: 'limit', price: usdt(100), quantity: LOT });

@@ -20,7 +20,7 @@ function need(options: AdminOptions, flag: string): string {
 /** `market create`'s optional flags and the admin API's fields they fill. */
 const MARKET_FLAGS = [
   ['min-quantity', 'min_quantity'], ['max-quantity', 'max_quantity'], ['min-notional', 'min_notional'], ['max-notional', 'max_notional'],
-  ['maker', 'maker_fee'], ['taker', 'taker_fee'], ['band-low', 'band_low'], ['band-high', 'band_high'],
+  ['maker', 'maker_fee'], ['taker', 'taker_fee'], ['band-low', 'band_low'], ['band-high', 'band_high'], ['collar', 'collar'],
 ] as const;
 
 const STATES: Record<string, string> = { halt: 'halted', resume: 'trading', 'cancel-only': 'cancel_only', 'post-only': 'post_only' };
@@ -140,7 +140,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     body = {};
     for (const [flag, field] of MARKET_FLAGS) if (typeof options[flag] === 'string' && !field.endsWith('_fee')) body[field] = options[flag];
     if (typeof options['max-open-orders'] === 'string') body.max_open_orders = Number(options['max-open-orders']);
-    if (Object.keys(body).length === 0) throw new Error('market limit: give --max-open-orders, --min-quantity, --max-quantity, --min-notional, --max-notional, --band-low or --band-high');
+    if (Object.keys(body).length === 0) throw new Error('market limit: give --max-open-orders, --min-quantity, --max-quantity, --min-notional, --max-notional, --band-low, --band-high or --collar');
   } else if (noun === 'market' && verb !== undefined && Object.hasOwn(STATES, verb)) {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/state`;
     body = { state: STATES[verb] };

@@ -73,9 +73,10 @@ const USAGE = `usage:
                 market create --base B --quote Q --tick T --lot L [--max-open-orders N] [--maker F --taker F]
                        [--min-quantity X] [--max-quantity X] [--min-notional X] [--max-notional X]
                        [--band-low F] [--band-high F]             (limit prices within F × the last price)
+                       [--collar F]            (market orders trade within F of the last price, 0.05: 5 %; the rest expires)
                 market halt|resume|cancel-only|post-only --market M
                 market limit --market M [--max-open-orders N] [--min-quantity X] [--max-quantity X]
-                       [--min-notional X] [--max-notional X] [--band-low F] [--band-high F]   (those given change;
+                       [--min-notional X] [--max-notional X] [--band-low F] [--band-high F] [--collar F]   (those given change;
                        open orders per account 0: no limit; a band of 0: none; resting orders stay)
                 market cancel-orders --market M                  (every open order in the market)
                 fees set --market M --maker F --taker F [--tiers VOLUME:MAKER:TAKER,…|none]   (tiers by 30-day quote volume)
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
       'max-notional': { type: 'string' },
       'band-low': { type: 'string' },
       'band-high': { type: 'string' },
+      collar: { type: 'string' },
       before: { type: 'string' },
     },
   });

@@ -46,6 +46,7 @@ const STOP_FILLED = 0;
 const STOP_NO_LIQUIDITY = 1; // book empty or beyond the limit price
 const STOP_SELF_TRADE = 2;
 const STOP_BUDGET = 3; // a market order cannot pay for (or, sized in quote, does not want) one more lot
+const STOP_PRICE_COLLAR = 4; // a market order reached the market's collar around the last price
 
 export interface FeeLevel { makerFeePpm: number; takerFeePpm: number }
 export interface Hold { account: Account; asset: Asset; amount: number; state: 'locked' | 'unlocked' | 'settled' }
@@ -186,8 +187,8 @@ export class Engine {
     if ((BigInt(tick) * BigInt(lot)) % scale !== 0n || unit > BigInt(SAFE_MAX)) {
       v.fail('tick × lot must be a whole number of quote minor units (tick × lot / 10^base precision), so that every fill is exact');
     }
-    const { minQuantity, maxQuantity, minNotional, maxNotional, bandLowBps, bandHighBps } = marketLimits(cmd, {
-      minQuantity: lot, maxQuantity: SAFE_MAX, minNotional: 0, maxNotional: SAFE_MAX, bandLowBps: 0, bandHighBps: 0,
+    const { minQuantity, maxQuantity, minNotional, maxNotional, bandLowBps, bandHighBps, collarBps } = marketLimits(cmd, {
+      minQuantity: lot, maxQuantity: SAFE_MAX, minNotional: 0, maxNotional: SAFE_MAX, bandLowBps: 0, bandHighBps: 0, collarBps: 0,
     });
     const makerFeePpm = cmd.makerFeePpm === undefined ? 0 : v.feePpm(cmd.makerFeePpm, 'makerFeePpm');
     const takerFeePpm = cmd.takerFeePpm === undefined ? 0 : v.feePpm(cmd.takerFeePpm, 'takerFeePpm');
@@ -199,6 +200,7 @@ export class Engine {
       bandLowBps, bandHighBps, state, makerFeePpm, takerFeePpm, Number(unit),
     );
     market.maxOpenOrders = maxOpenOrders;
+    market.collarBps = collarBps;
     this.markets.set(id, market);
     this.marketList.push(market);
     this.events.push({ type: 'market_created', market: this.marketView(market) });
@@ -239,6 +241,7 @@ export class Engine {
     market.maxNotional = limits.maxNotional;
     market.bandLowBps = limits.bandLowBps;
     market.bandHighBps = limits.bandHighBps;
+    market.collarBps = limits.collarBps;
     this.events.push({ type: 'market_updated', market: this.marketView(market) });
   }
 
@@ -641,6 +644,8 @@ export class Engine {
       this.finish(order);
     } else if (stop === STOP_NO_LIQUIDITY) {
       this.end(order, 'order_expired', 'NO_LIQUIDITY');
+    } else if (stop === STOP_PRICE_COLLAR) {
+      this.end(order, 'order_expired', 'PRICE_COLLAR');
     } else if (order.byQuote && order.filledLots > 0 && !this.stoppedByFunds(order)) {
       // Sized in quote: done once what is left cannot buy (or sell for) one more lot.
       this.markLastFillFilled(order);
@@ -671,11 +676,19 @@ export class Engine {
   private match(taker: Order): number {
     const book = this.opposite(taker);
     const user = taker.account.user;
+    const market = taker.market;
+    // A market order's collar is set by the last price when it starts to trade, not by its own fills.
+    const collarFrom = taker.isMarket && market.collarBps > 0 ? market.lastPriceTicks : 0;
+    const collarBps = taker.side === BUY ? BPS + market.collarBps : BPS - market.collarBps;
     for (;;) {
       const level = book.best();
       if (level === undefined) return STOP_NO_LIQUIDITY;
       const priceTicks = level.priceTicks;
       if (!taker.isMarket && !this.crosses(taker, priceTicks)) return STOP_NO_LIQUIDITY;
+      if (collarFrom > 0) {
+        const side = compareProducts(priceTicks, BPS, collarFrom, collarBps);
+        if (taker.side === BUY ? side > 0 : side < 0) return STOP_PRICE_COLLAR;
+      }
       let maker = level.head;
       while (maker !== null) {
         const next = maker.next;
@@ -1221,7 +1234,7 @@ export class Engine {
       minQuantity: market.minQuantity, maxQuantity: market.maxQuantity, minNotional: market.minNotional,
       maxNotional: market.maxNotional, makerFeePpm: market.makerFeePpm, takerFeePpm: market.takerFeePpm,
       tiers: market.tiers.map((t) => ({ ...t })), state: market.state, bandLowBps: market.bandLowBps,
-      bandHighBps: market.bandHighBps, maxOpenOrders: market.maxOpenOrders, lastPrice: market.lastPriceTicks === 0 ? null : market.lastPriceTicks * market.tick,
+      bandHighBps: market.bandHighBps, maxOpenOrders: market.maxOpenOrders, collarBps: market.collarBps, lastPrice: market.lastPriceTicks === 0 ? null : market.lastPriceTicks * market.tick,
     };
   }
 
@@ -1402,7 +1415,9 @@ function marketLimits(cmd: Partial<MarketLimits>, current: MarketLimits): Market
     maxNotional: v.optionalAmount(cmd.maxNotional, 'maxNotional', current.maxNotional),
     bandLowBps: v.optionalAmount(cmd.bandLowBps, 'bandLowBps', current.bandLowBps),
     bandHighBps: v.optionalAmount(cmd.bandHighBps, 'bandHighBps', current.bandHighBps),
+    collarBps: v.optionalAmount(cmd.collarBps, 'collarBps', current.collarBps),
   };
+  if (limits.collarBps > BPS) v.fail('collarBps must be at most 10000');
   if (limits.minQuantity > limits.maxQuantity || limits.minNotional > limits.maxNotional) v.fail('minimum above maximum');
   if (limits.bandLowBps > BPS || (limits.bandHighBps !== 0 && limits.bandHighBps < BPS)) {
     v.fail('bandLowBps must be at most 10000 and bandHighBps 0 or at least 10000');

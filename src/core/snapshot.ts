@@ -34,6 +34,8 @@ export interface EngineSnapshot {
      * limits existed, so that snapshots from then still restore to the state they hashed.
      */
     maxOpenOrders?: number;
+    /** Present only when the market has a collar, so that snapshots and state hashes of markets without one are as before. */
+    collarBps?: number;
     bids: number[]; asks: number[]; rising: number[]; falling: number[]; trailing: number[];
   }[];
   feeLevels: [level: number, maker: number, taker: number][];
@@ -72,6 +74,7 @@ export function takeSnapshot(engine: Engine): EngineSnapshot {
       bandHighBps: m.bandHighBps, state: m.state, makerFeePpm: m.makerFeePpm, takerFeePpm: m.takerFeePpm,
       tiers: m.tiers.map((t) => ({ minVolume: t.minVolume, makerFeePpm: t.makerFeePpm, takerFeePpm: t.takerFeePpm })),
       lastPriceTicks: m.lastPriceTicks, unitNotional: m.unitNotional, ...(m.maxOpenOrders > 0 ? { maxOpenOrders: m.maxOpenOrders } : {}),
+      ...(m.collarBps > 0 ? { collarBps: m.collarBps } : {}),
       bids: queue(m.bids), asks: queue(m.asks),
       rising: orderIds(m.triggers.rising), falling: orderIds(m.triggers.falling), trailing: orderIds(m.triggers.trailing),
     })),
@@ -123,6 +126,7 @@ export function restoreSnapshot(snapshot: EngineSnapshot): Engine {
     market.tiers = m.tiers.map((t) => ({ ...t }));
     market.lastPriceTicks = m.lastPriceTicks;
     market.maxOpenOrders = m.maxOpenOrders ?? 0;
+    market.collarBps = m.collarBps ?? 0;
     engine.markets.set(m.id, market);
     engine.marketList.push(market);
   }

@@ -382,6 +382,8 @@ export class Market {
   lastPriceTicks = 0;
   /** Most open orders per account here (0 = no limit). */
   maxOpenOrders = 0;
+  /** How far from the last price a market order may trade, in basis points (0 = no collar). */
+  collarBps = 0;
   readonly bids = new BookSide(true);
   readonly asks = new BookSide(false);
   readonly triggers = new TriggerBook();

@@ -63,6 +63,12 @@ export interface CreateMarket {
   bandHighBps?: number;
   /** Most orders one account may have open (working or waiting for a trigger) here; 0 = no limit. */
   maxOpenOrders?: number;
+  /**
+   * How far from the last price a market order may trade, in basis points (0 = no collar): a
+   * market buy takes nothing above last × (1 + collar), a sell nothing below last × (1 − collar);
+   * the rest expires with reason PRICE_COLLAR. Protects a market order from a thin book.
+   */
+  collarBps?: number;
 }
 export interface SetMarketState { type: 'set_market_state'; market: string; state: MarketState }
 export interface SetFees { type: 'set_fees'; market: string; makerFeePpm: number; takerFeePpm: number; tiers?: FeeTier[] }
@@ -71,6 +77,7 @@ export interface SetOpenOrderLimit { type: 'set_open_order_limit'; market: strin
 export interface SetMarketLimits {
   type: 'set_market_limits'; market: string;
   minQuantity?: number; maxQuantity?: number; minNotional?: number; maxNotional?: number; bandLowBps?: number; bandHighBps?: number;
+  collarBps?: number;
 }
 /** One asset's books across the exchange (minor units): users' balances, collected fees, deposits less withdrawals. */
 export interface AssetTotals { asset: string; available: bigint; reserved: bigint; locked: bigint; fees: bigint; netInflow: bigint }
@@ -205,7 +212,7 @@ export type CancelReason =
   | 'DISCONNECT';
 
 /** Why an order ended without filling: its time in force ran out. */
-export type ExpireReason = 'IOC' | 'NO_LIQUIDITY' | 'EXPIRE_TIME';
+export type ExpireReason = 'IOC' | 'NO_LIQUIDITY' | 'EXPIRE_TIME' | 'PRICE_COLLAR';
 
 export interface OrderView {
   orderId: number;
@@ -352,6 +359,7 @@ export interface MarketView {
   bandLowBps: number;
   bandHighBps: number;
   maxOpenOrders: number;
+  collarBps: number;
   lastPrice: number | null;
 }
 

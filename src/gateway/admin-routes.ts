@@ -26,6 +26,7 @@ import { BACKUP_NAME, backupName, BackupTargetError } from '../backup.js';
 const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const;
 /** User levels, which fee levels price. */
 const LEVEL = { type: 'integer', minimum: 0, maximum: 1_000 } as const;
+const COLLAR = { ...DECIMAL, description: 'how far from the last price a market order may trade, as a fraction (0.05: 5 %; 0: no collar); the rest expires PRICE_COLLAR' } as const;
 
 /** A market's order limits and band from the admin API's decimals, in the engine's units (those given). */
 function limitsIn(body: Partial<MarketBody>, baseScale: number, quoteScale: number): Omit<SetMarketLimits, 'type' | 'market'> {
@@ -36,6 +37,7 @@ function limitsIn(body: Partial<MarketBody>, baseScale: number, quoteScale: numb
   if (body.max_notional !== undefined) limits.maxNotional = decimalIn(body.max_notional, quoteScale, 'max_notional', true);
   if (body.band_low !== undefined) limits.bandLowBps = decimalIn(body.band_low, 4, 'band_low', true);
   if (body.band_high !== undefined) limits.bandHighBps = decimalIn(body.band_high, 4, 'band_high', true);
+  if (body.collar !== undefined) limits.collarBps = decimalIn(body.collar, 4, 'collar', true);
   return limits;
 }
 
@@ -43,7 +45,7 @@ function limitsIn(body: Partial<MarketBody>, baseScale: number, quoteScale: numb
 interface MarketBody {
   base: string; quote: string; tick: string; lot: string;
   min_quantity?: string; max_quantity?: string; min_notional?: string; max_notional?: string;
-  maker_fee?: string; taker_fee?: string; band_low?: string; band_high?: string; max_open_orders?: number;
+  maker_fee?: string; taker_fee?: string; band_low?: string; band_high?: string; max_open_orders?: number; collar?: string;
 }
 
 function digest(text: string): Buffer {
@@ -232,6 +234,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
           maker_fee: DECIMAL, taker_fee: DECIMAL, max_open_orders: MAX_OPEN_ORDERS,
           band_low: { ...DECIMAL, description: 'limit prices below this fraction of the last price are refused (0.4: 40 %)' },
           band_high: { ...DECIMAL, description: 'limit prices above this multiple of the last price are refused (2.5: 250 %)' },
+          collar: COLLAR,
         },
       },
     },
@@ -325,6 +328,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
         properties: {
           max_open_orders: MAX_OPEN_ORDERS, min_quantity: DECIMAL, max_quantity: DECIMAL, min_notional: DECIMAL, max_notional: DECIMAL,
           band_low: { ...DECIMAL, description: 'a fraction of the last price (0: no lower band)' }, band_high: { ...DECIMAL, description: 'a multiple of the last price (0: no upper band)' },
+          collar: COLLAR,
         },
       },
     },

@@ -28,6 +28,7 @@ export function marketOut(m: MarketState): Record<string, unknown> {
     max_open_orders: m.maxOpenOrders === 0 ? null : m.maxOpenOrders,
     band_low: m.bandLowBps === 0 ? null : formatMinor(m.bandLowBps, 4, true),
     band_high: m.bandHighBps === 0 ? null : formatMinor(m.bandHighBps, 4, true),
+    collar: m.collarBps === 0 ? null : formatMinor(m.collarBps, 4, true),
     last_price: m.lastPriceTicks === 0 ? null : formatMinor(m.lastPriceTicks * m.tick, qs),
   };
 }
@@ -96,6 +97,7 @@ export const MARKET_OUT = {
     max_open_orders: { type: ['integer', 'null'], description: 'open orders one account may have here (null: no limit)' },
     band_low: { ...NULLABLE_STRING, description: 'limit prices below this fraction of the last price are refused (null: no lower band)' },
     band_high: { ...NULLABLE_STRING, description: 'limit prices above this multiple of the last price are refused (null: no upper band)' },
+    collar: { ...NULLABLE_STRING, description: 'a market order trades no further from the last price than this fraction; the rest expires PRICE_COLLAR (null: no collar)' },
     last_price: NULLABLE_STRING,
   },
 } as const;

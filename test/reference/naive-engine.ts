@@ -27,6 +27,8 @@ export interface NaiveMarket {
   baseMinFee: bigint;
   /** Open orders per account (0: no limit). */
   maxOpenOrders: number;
+  /** How far from the last price a market order may trade, in basis points (0 or absent: no collar). */
+  collarBps?: bigint;
 }
 
 interface NaiveOrder {
@@ -339,13 +341,16 @@ export class NaiveEngine {
     return (byTarget < byFunds ? byTarget : byFunds) * this.m.lot;
   }
 
-  /** Returns 'filled' | 'none' (no liquidity) | 'self' | 'budget'. */
+  /** Returns 'filled' | 'none' (no liquidity) | 'self' | 'budget' | 'collar'. */
   private match(t: NaiveOrder): string {
+    const collar = this.m.collarBps ?? 0n;
+    const from = t.isMarket && collar > 0n ? this.last : 0n;
     for (;;) {
       const makers = this.book(t.side === 'buy' ? 'sell' : 'buy');
       const maker = makers[0];
       if (!maker) return 'none';
       if (!t.isMarket && !this.crosses(t, maker.price)) return 'none';
+      if (from > 0n && (t.side === 'buy' ? maker.price * BPS > from * (BPS + collar) : maker.price * BPS < from * (BPS - collar))) return 'collar';
       if (maker.user === t.user) {
         const stp = t.byQuote && t.stp === 'decrement' ? 'cancel_taker' : t.stp;
         if (stp === 'cancel_taker') return 'self';
@@ -436,6 +441,7 @@ export class NaiveEngine {
       if (stop === 'self') this.close(o, 'order_cancelled', 'SELF_TRADE');
       else if (o.byQuote ? o.quoteLeft === 0n : o.leaves === 0n) this.finish(o);
       else if (stop === 'none') this.close(o, 'order_expired', 'NO_LIQUIDITY');
+      else if (stop === 'collar') this.close(o, 'order_expired', 'PRICE_COLLAR');
       else if (o.byQuote && o.filled > 0n && !(o.side === 'sell' && o.reserved < this.m.lot)) {
         const fills = this.out.filter((e) => e.type === 'order_fill' && e.orderId === o.id);
         (fills[fills.length - 1] as { status: string }).status = 'FILLED';

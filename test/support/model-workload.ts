@@ -11,6 +11,8 @@ import type { NaiveMarket } from '../reference/naive-engine.js';
 export const MODEL_MARKET: NaiveMarket = {
   id: 'BASE-QUOTE', base: 'BASE', quote: 'QUOTE', basePrecision: 2, tick: 5n, lot: 100n, minQuantity: 100n,
   makerFeePpm: 1_000n, takerFeePpm: 2_500n, quoteMinFee: 1n, baseMinFee: 0n, maxOpenOrders: 4,
+  // 0.4 %: prices span ±0.6 % around the centre, so that some market orders reach the collar and some do not.
+  collarBps: 40n,
 };
 export const MODEL_ACCOUNTS: [account: number, user: number][] = [[1, 1], [2, 1], [3, 2], [4, 3]];
 export const MODEL_T0 = Date.UTC(2026, 2, 1, 23, 0, 0);
@@ -20,7 +22,7 @@ export function genesis(): Command[] {
   const commands: Command[] = [
     { type: 'create_asset', code: 'BASE', precision: 2 },
     { type: 'create_asset', code: 'QUOTE', precision: 2, minFee: 1 },
-    { type: 'create_market', market: 'BASE-QUOTE', base: 'BASE', quote: 'QUOTE', tick: 5, lot: 100, makerFeePpm: 1_000, takerFeePpm: 2_500, maxOpenOrders: MODEL_MARKET.maxOpenOrders },
+    { type: 'create_market', market: 'BASE-QUOTE', base: 'BASE', quote: 'QUOTE', tick: 5, lot: 100, makerFeePpm: 1_000, takerFeePpm: 2_500, maxOpenOrders: MODEL_MARKET.maxOpenOrders, collarBps: Number(MODEL_MARKET.collarBps) },
   ];
   for (const user of new Set(MODEL_ACCOUNTS.map(([, u]) => u))) commands.push({ type: 'create_user', user });
   for (const [account, user] of MODEL_ACCOUNTS) {
