@@ -247,7 +247,7 @@ test('history lists page oldest first after an id and narrow to a time range: fi
   const taker = await venue.trader('pager-taker@example.com', { BTC: '1' });
   for (let i = 0; i < 6; i++) {
     assert.equal((await venue.signed(maker, 'POST', '/api/v1/orders', order({ price: '25000.00', quantity: '0.0010' }))).status, 201);
-    const taken = await venue.signed(taker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'market', quantity: '0.0010' });
+    const taken = await venue.signed(taker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'limit', price: '25000.00', time_in_force: 'IOC', quantity: '0.0010' });
     assert.equal(taken.body.status, 'FILLED');
     await new Promise((resolve) => setTimeout(resolve, 3));
   }

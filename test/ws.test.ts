@@ -495,3 +495,36 @@ test('an address holds a bounded number of sockets, and each upgrade draws on it
     await budget.stop();
   }
 });
+
+test('the orders and balances channels start with a snapshot of the account as of a seq, then every later update: a reconnecting bot needs no REST call racing the stream', async () => {
+  const venue = await Venue.start();
+  try {
+    const bot = await venue.trader('ws-snapshot@example.com', { USDT: '10000' });
+    const order = (price: string) => ({ market: 'BTC-USDT', side: 'buy', type: 'limit', price, quantity: '0.0100' });
+    const resting = (await venue.signed(bot, 'POST', '/api/v1/orders', order('20000.00'))).body;
+    const client = await SocketClient.connect(venue.url);
+    const timestamp = String(Date.now());
+    client.send({ op: 'auth', key: bot.key, timestamp, signature: createHmac('sha256', bot.secret).update(`${timestamp}GET/ws`).digest('hex') });
+    await client.next((m) => m.event === 'authenticated');
+
+    client.send({ op: 'subscribe', channel: 'orders' });
+    await client.next((m) => m.event === 'subscribed' && m.channel === 'orders');
+    const orders = await client.next((m) => m.channel === 'orders' && m.type === 'snapshot');
+    assert.deepEqual([orders.orders.map((o: { id: string }) => o.id), orders.complete, typeof orders.seq], [[resting.id], true, 'number']);
+    assert.deepEqual(orders.orders[0], (await venue.signed(bot, 'GET', `/api/v1/orders?limit=1`)).body.orders[0], 'each order as GET /orders shows it');
+
+    client.send({ op: 'subscribe', channel: 'balances' });
+    const balances = await client.next((m) => m.channel === 'balances' && m.type === 'snapshot');
+    assert.deepEqual(balances.balances, [{ asset: 'USDT', available: '9800.000000', reserved: '200.000000', locked: '0.000000' }]);
+    assert.ok(balances.seq >= orders.seq);
+
+    const next = (await venue.signed(bot, 'POST', '/api/v1/orders', order('19000.00'))).body;
+    const update = await client.next((m) => m.channel === 'orders' && m.order?.id === next.id);
+    assert.equal(update.order.status, 'NEW', 'then updates, as before');
+    const balance = await client.next((m) => m.channel === 'balances' && m.balance !== undefined);
+    assert.equal(balance.balance.reserved, '390.000000');
+    client.close();
+  } finally {
+    await venue.stop();
+  }
+});

@@ -20,8 +20,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import fastJson from 'fast-json-stringify';
 import { parse as parseJson } from 'secure-json-parse';
-import { WebSocketServer } from 'ws';
-import type { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { FastifyInstance } from 'fastify';
 import { MAX_CANCEL_AFTER_MS } from '../core/index.js';
 import type { EngineEvent } from '../core/index.js';
@@ -39,7 +38,7 @@ import { actingAccount } from './account-scope.js';
 import { cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { cancelAfterOut, findOrder, ORDER_OUT, placedOrderOut } from './wire.js';
+import { cancelAfterOut, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
 import { tickerOf, candleOut } from './market-views.js';
 import type { Gateway } from './server.js';
@@ -93,6 +92,9 @@ class Client {
 }
 
 type Message = Record<string, unknown>;
+
+/** Open orders in an `orders` snapshot at most (`complete: false` beyond: the rest through GET /orders). */
+const SNAPSHOT_ORDERS_MAX = 1_000;
 
 export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gateway: Gateway, options: WsOptions = DEFAULT_WS_OPTIONS): { clients: () => number } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.messageBytesMax });
@@ -371,6 +373,38 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     });
   });
 
+  /**
+   * The account's open orders or balances as of the engine's last seq S, then every update after
+   * S: updates go out once the read model has their batch, so the snapshot is taken now and the
+   * subscription starts, with it, once the updates up to S have gone (they queue in seq order).
+   * A client that reconnects has its state without a REST call racing the stream.
+   */
+  const subscribeWithSnapshot = (client: Client, channel: 'orders' | 'balances'): void => {
+    const account = client.account!;
+    const seq = exchange.sequencer.lastSeq;
+    const engine = exchange.engine;
+    let snapshot: Record<string, unknown>;
+    if (channel === 'orders') {
+      const open = engine.openOrdersOf(account, { limit: SNAPSHOT_ORDERS_MAX + 1 });
+      snapshot = {
+        channel, type: 'snapshot', seq, orders: open.slice(0, SNAPSHOT_ORDERS_MAX).map((o) => liveOrderOut(exchange, o)), complete: open.length <= SNAPSHOT_ORDERS_MAX,
+      };
+    } else {
+      snapshot = {
+        channel, type: 'snapshot', seq, balances: engine.balances(account).map((b) => {
+          const scale = engine.assets.get(b.asset)!.precision;
+          return { asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale), locked: formatMinor(b.locked, scale) };
+        }),
+      };
+    }
+    exchange.afterProjected(seq, () => {
+      if (client.socket.readyState !== WebSocket.OPEN || client.account !== account) return;
+      join(client, channel);
+      reply(client, { event: 'subscribed', channel });
+      reply(client, snapshot);
+    });
+  };
+
   const handle = async (client: Client, message: Message): Promise<void> => {
     const op = message.op;
     const id = message.id;
@@ -399,6 +433,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         return reply(client, { event: 'unsubscribed', channel: name });
       }
       if (client.subscriptions.size >= options.subscriptionsMax) throw new ApiError(429, 'TOO_MANY_SUBSCRIPTIONS', 'subscription limit reached');
+      if (channel === 'orders' || channel === 'balances') return subscribeWithSnapshot(client, channel);
       // Pending depth changes go out to the others first, so that the snapshot's seq describes its book exactly.
       if (channel === 'depth' && depthDirty.has(message.market as string)) flushDepth();
       join(client, name);
