@@ -9,6 +9,8 @@
  *     - `rate`: an open loop at a fixed BENCH_HTTP_RATE (default 20,000/s) over up to
  *       BENCH_RATE_CONNECTIONS (256), latency counted from when each request was due: what a
  *       latency target at a rate means, without the closed loop's coordinated omission;
+ *     - `batch`: the same orders BENCH_BATCH_SIZE (20) to a signed POST /orders/batch, by the
+ *       lighter generator: orders per second and server CPU per order for a market maker's ladder;
  *  2. order entry over WebSocket (authenticated sockets, 200 orders in flight each);
  *  3. depth fan-out: 1,000 local sockets subscribed to one market while orders flow; latency from
  *     sending an order to each subscriber receiving a depth message that includes it.
@@ -23,7 +25,7 @@
  * than the rates on how much of the two cores the load generator takes, and how many commands
  * went into each journal commit. Each phase first runs BENCH_WARMUP_SECONDS (default 2)
  * unmeasured, then BENCH_HTTP_SECONDS (default 10) for the HTTP phases.
- * BENCH_PHASES picks phases (default `anchor,ceiling,floor,http,lean,rate,ws,fanout`). `anchor`
+ * BENCH_PHASES picks phases (default `anchor,ceiling,floor,http,lean,rate,batch,ws,fanout`). `anchor`
  * repeats the research's HTTP anchor on this host (../shared/research/perf.md §2b: autocannon,
  * 50 connections, 2 s warm-up then 10 s, against a do-nothing Fastify POST; about 45,000/s on the
  * machine the targets were set on), so that a session's figures can be read against the host
@@ -49,7 +51,7 @@ import { WebSocket } from 'ws';
 // @ts-expect-error untyped module
 import autocannon from 'autocannon';
 import { percentile, runLoad, runRate } from './http-load.js';
-import { cpuSeconds, flowOrderBody, ORDER_FLOW, orderBody, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, stopServer, trader } from './bench-server.js';
+import { cpuSeconds, flowOrderBody, ORDER_FLOW, orderBody, signedBatches, signedHeaders, signedOrders, spawnServer, startServer, statCpuSeconds, stopServer, trader } from './bench-server.js';
 import type { Credentials } from './bench-server.js';
 import { median } from './stats.js';
 
@@ -60,7 +62,8 @@ const HTTP_RATE = Number(process.env.BENCH_HTTP_RATE ?? 20_000);
 const RATE_CONNECTIONS = Number(process.env.BENCH_RATE_CONNECTIONS ?? 256);
 const FANOUT_CLIENTS = 1_000;
 const RUNS = Math.max(1, Math.floor(Number(process.env.BENCH_RUNS ?? 3)));
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'anchor,ceiling,floor,http,lean,rate,ws,fanout').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'anchor,ceiling,floor,http,lean,rate,batch,ws,fanout').split(','));
+const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 20);
 /** The research host's anchor, requests a second (perf.md §2b, median of 6 runs). */
 const RESEARCH_ANCHOR_PER_SEC = 45_000;
 
@@ -279,6 +282,25 @@ async function httpOrdersLean(url: string, credentials: Credentials, seconds: nu
   };
 }
 
+/**
+ * The same orders in signed batches (POST /orders/batch) by the lighter generator: what a market
+ * maker requoting a ladder gets. `requests` counts orders, so that CPU is per order; the latency
+ * is per batch. A batch that refuses an order answers 200, so the first batch is checked whole.
+ */
+async function httpBatches(url: string, credentials: Credentials, seconds: number): Promise<{ perSecond: number; p99: number; p50: number; errors: number; requests: number }> {
+  const probe = signedBatches(credentials, BATCH_SIZE).next();
+  const answer = await fetch(`${url}/api/v1/orders/batch`, { method: 'POST', body: probe.body, headers: { 'content-type': 'application/json', ...probe.headers } });
+  const outcomes = ((await answer.json()) as { orders?: { error?: { code: string } }[] }).orders ?? [];
+  const refused = outcomes.filter((o) => o.error !== undefined).length;
+  if (answer.status !== 200 || outcomes.length !== BATCH_SIZE || refused > 0) throw new Error(`a batch was not placed whole: ${answer.status}, ${refused} of ${outcomes.length} refused`);
+  const result = await runLoad(url, HTTP_CONNECTIONS, seconds, signedBatches(credentials, BATCH_SIZE));
+  printRefusals(result.failures);
+  return {
+    perSecond: (result.ok * BATCH_SIZE) / seconds, requests: result.ok * BATCH_SIZE, errors: result.failed,
+    p50: Number(percentile(result.latenciesMs, 0.5).toFixed(2)), p99: Number(percentile(result.latenciesMs, 0.99).toFixed(2)),
+  };
+}
+
 function printRefusals(failures: Map<string, number>): void {
   for (const [what, count] of failures) console.log(`  refused ${count}×: ${what}`);
 }
@@ -449,6 +471,12 @@ async function runOnce(): Promise<Figures> {
     console.log(`  ${lean.machine}`);
     console.log(`  server-side latency: ${lean.serverSide}`);
   }
+  const batch = PHASES.has('batch') ? await withServer(({ url, pid, credentials }) => warmed(pid, url, (seconds) => httpBatches(url, credentials, seconds), HTTP_SECONDS)) : skipped;
+  if (PHASES.has('batch')) {
+    console.log(`HTTP signed orders in batches of ${BATCH_SIZE} (POST /orders/batch), lighter load generator, ${HTTP_CONNECTIONS} connections: ${Math.round(batch.perSecond).toLocaleString('en-US')} orders/s, per batch p50 ${batch.p50} ms, p99 ${batch.p99} ms, ${batch.errors} non-2xx, server CPU ${batch.cpuMicros.toFixed(1)} µs per order (load generator ${batch.clientCpuMicros.toFixed(1)} µs), ${batch.perBatch.toFixed(1)} commands per journal commit`);
+    console.log(`  server CPU by thread, µs per order (how busy): ${batch.threads}; ${batch.openOrders} orders open at the end`);
+    console.log(`  ${batch.machine}`);
+  }
   // Warmed in a closed loop first: an open loop at a rate near the capacity would never work off
   // the backlog that the first, unoptimized second leaves. Then the open loop's own lead-in.
   const rate = PHASES.has('rate') ? await withServer(async ({ url, pid, credentials }) => {
@@ -476,6 +504,7 @@ async function runOnce(): Promise<Figures> {
     http_ceiling_per_sec: Math.round(ceiling.perSecond), http_ceiling_p99_ms: ceiling.p99, http_ceiling_cpu_us: round1(ceiling.cpuMicros),
     http_floor_per_sec: Math.round(floor.perSecond), http_floor_cpu_us: round1(floor.cpuMicros), http_order_cpu_us: round1(http.cpuMicros), ws_order_cpu_us: round1(ws.cpuMicros), http_orders_per_sec: Math.round(http.perSecond), http_p99_ms: http.p99, http_p50_ms: http.p50, http_errors: http.errors,
     http_lean_orders_per_sec: Math.round(lean.perSecond), http_lean_p99_ms: lean.p99, http_lean_p50_ms: lean.p50, http_lean_errors: lean.errors,
+    http_batch_orders_per_sec: Math.round(batch.perSecond), http_batch_p99_ms: batch.p99, http_batch_errors: batch.errors,
     http_rate_offered_per_sec: Math.round(rate.offered), http_rate_answered_per_sec: Math.round(rate.perSecond), http_rate_p50_ms: rate.p50, http_rate_p99_ms: rate.p99, http_rate_p999_ms: rate.p999, http_rate_max_ms: rate.max, http_rate_send_lag_p99_ms: rate.lagP99, http_rate_errors: rate.errors + rate.unanswered,
     ws_orders_per_sec: Math.round(ws.perSecond), ws_refused: ws.refused, fanout_clients: fan.clients, fanout_p99_ms: Number(fan.p99.toFixed(2)),
     fanout_p50_ms: Number(fan.p50.toFixed(2)),

@@ -127,6 +127,20 @@ export function signedOrders(credentials: Credentials): LoadRequest {
   };
 }
 
+/** The same order stream in signed batches of `size` (POST /orders/batch), one request per batch. */
+export function signedBatches(credentials: Credentials, size: number): LoadRequest {
+  let counter = 0;
+  return {
+    method: 'POST', path: '/api/v1/orders/batch',
+    next: () => {
+      const orders: string[] = [];
+      for (let i = 0; i < size; i++) orders.push(flowOrderBody(counter++));
+      const body = `{"orders":[${orders.join(',')}]}`;
+      return { body, headers: signedHeaders(credentials, 'POST', '/api/v1/orders/batch', body) };
+    },
+  };
+}
+
 /** The native scheme's headers for a request signed now (or at `now`, ms): HMAC-SHA256(secret, timestamp + METHOD + path + body). */
 export function signedHeaders(credentials: Credentials, method: string, path: string, body: string, now = Date.now()): Record<string, string> {
   const timestamp = String(now);
