@@ -239,3 +239,35 @@ test('a user names each key and sees when and from where it was last used, to th
     else await venue.stop();
   }
 });
+
+test('every login attempt at a user goes into their login history (when, from where, which client, how it ended), which they and support read, newest first; attempts at unknown emails go nowhere', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, auth: { failuresBeforeLockout: 3, lockoutMs: 60_000 } });
+  try {
+    await venue.admin('/users', { email: 'erin@example.com', password: 'correct horse battery' });
+    const login = (password: string, agent = 'bot/1.0') => call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'Erin@Example.com', password }, headers: { 'user-agent': agent } });
+    assert.equal((await login('guess-one')).status, 401);
+    now += 1;
+    const ok = await login('correct horse battery', 'Mozilla/5.0 (X11)');
+    assert.equal(ok.status, 200);
+    now += 1;
+    await login('guess-two');
+    now += 1;
+    await login('guess-three');
+    now += 1;
+    assert.equal((await login('correct horse battery')).status, 429, 'the address is locked out now');
+    await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'nobody@example.com', password: 'whatever-1' } });
+
+    const session = { authorization: `Bearer ${ok.body.token}` };
+    const mine = (await call(venue.url, 'GET', '/api/v1/auth/logins', { headers: session })).body.logins as { time: number; address: string; user_agent: string; outcome: string }[];
+    assert.deepEqual(mine.map((l) => l.outcome), ['locked_out', 'wrong_password', 'wrong_password', 'ok', 'wrong_password']);
+    assert.deepEqual([mine[3]!.user_agent, mine[3]!.address, mine[3]!.time], ['Mozilla/5.0 (X11)', '127.0.0.1', now - 3]);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/logins?limit=2', { headers: session })).body.logins.length, 2);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/logins')).status, 401, 'a session only');
+    const support = await venue.admin('/users/logins?email=erin%40example.com', undefined, 'GET');
+    assert.deepEqual(support.body.logins, mine, 'support reads the same history');
+    assert.equal(JSON.stringify(support.body).includes('guess'), false, 'no password is kept');
+  } finally {
+    await venue.stop();
+  }
+});

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { IdentityStore } from '../src/identity/store.js';
+import { IdentityStore, LOGINS_KEPT } from '../src/identity/store.js';
 
 test('an identity store made before users could be disabled is migrated on open: its users are enabled, and can be disabled and enabled', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bourse-identity-'));
@@ -68,6 +68,23 @@ test('API keys made before keys had labels and a last use are migrated on open: 
       store.close();
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a user\'s login history keeps the newest LOGINS_KEPT attempts, newest first, and no other user\'s', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-identity-'));
+  const store = new IdentityStore(join(dir, 'identity.db'), randomBytes(32));
+  try {
+    const one = await store.createUser('one@example.com', 'correct horse battery', 1);
+    const two = await store.createUser('two@example.com', 'correct horse battery', 1);
+    for (let i = 1; i <= LOGINS_KEPT + 5; i++) store.recordLogin({ userId: one.id, ts: i, address: '10.0.0.1', userAgent: 'x'.repeat(300), outcome: 'wrong_password' });
+    store.recordLogin({ userId: two.id, ts: 7, address: '10.0.0.2', userAgent: '', outcome: 'ok' });
+    const kept = store.loginsOf(one.id, 1_000);
+    assert.deepEqual([kept.length, kept[0]!.ts, kept.at(-1)!.ts, kept[0]!.userAgent.length], [LOGINS_KEPT, LOGINS_KEPT + 5, 6, 200]);
+    assert.deepEqual(store.loginsOf(two.id, 10).map((l) => [l.ts, l.outcome]), [[7, 'ok']]);
+  } finally {
+    store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -76,6 +76,11 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
       if (typeof options[flag] === 'string') query.set(flag, options[flag]);
     }
     path = `/accounts/${verb}?${query}`;
+  } else if (noun === 'user' && verb === 'logins') {
+    method = 'GET';
+    const query = new URLSearchParams({ email: need(options, 'email') });
+    if (typeof options.limit === 'string') query.set('limit', options.limit);
+    path = `/users/logins?${query}`;
   } else if (noun === 'user' && verb === 'show') {
     method = 'GET';
     path = `/users?email=${encodeURIComponent(need(options, 'email'))}`;

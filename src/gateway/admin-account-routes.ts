@@ -14,7 +14,7 @@ import { KYC_STATUSES } from '../identity/store.js';
 import type { KycStatus, UserRecord } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall } from './errors.js';
-import { ACCOUNT_ID, ASSET_CODE, DECIMAL, decimalIn, EMAIL, fillOut, ledgerEntryOut, liveOrderOut, rowOrderOut, scalesOf } from './wire.js';
+import { ACCOUNT_ID, ASSET_CODE, DECIMAL, decimalIn, EMAIL, fillOut, ledgerEntryOut, liveOrderOut, loginsOut, rowOrderOut, scalesOf } from './wire.js';
 import { PAGE_FIELDS, pageLinks, pageOf, pagesByTimeOrAfter } from './paging.js';
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
@@ -132,6 +132,13 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     }
     void reply.status(201);
     return { email, account, asset: asset.code, amount: text, reason, key, available: available() };
+  });
+
+  app.get<{ Querystring: { email: string; limit?: string } }>('/users/logins', {
+    schema: { querystring: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } } } },
+  }, async (request) => {
+    const user = userByEmail(request.query.email);
+    return { email: user.email, logins: loginsOut(exchange, user.id, request.query.limit) };
   });
 
   // What the account's owner sees with a read key, for support: orders, fills and ledger, paged

@@ -5,13 +5,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { IdentityStore, PERMISSIONS } from '../identity/store.js';
-import type { Permission, UserRecord } from '../identity/store.js';
+import type { LoginOutcome, Permission, UserRecord } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { addressSubject } from '../identity/ip.js';
 import type { SessionHook } from './route-docs.js';
-import { ACCOUNT_ID, apiKeyOut, EMAIL, KEY_LABEL } from './wire.js';
+import { ACCOUNT_ID, apiKeyOut, EMAIL, KEY_LABEL, loginsOut } from './wire.js';
 
 const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 /** An email is locked for everyone after this many times the per-address count of failed logins. */
@@ -56,24 +56,48 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     // Failed logins lock out the guessing address after the usual count, and the email only after
     // ten times as many, so that one attacker cannot lock a user out while many addresses guessing
     // one password still get stopped.
-    lockedOut(request, request.body.email, now);
+    // Every attempt at a user that exists goes into their login history, as the user will want to
+    // see "someone tried my password from there"; the one who tries is told nothing more.
+    const attempted = exchange.identity.userByEmail(request.body.email);
+    const history = (outcome: LoginOutcome): void => {
+      if (attempted === undefined) return;
+      const userAgent = request.headers['user-agent'];
+      exchange.identity.recordLogin({ userId: attempted.id, ts: now, address: clientIp(request), userAgent: typeof userAgent === 'string' ? userAgent : '', outcome });
+    };
+    try {
+      lockedOut(request, request.body.email, now);
+    } catch (error) {
+      history('locked_out');
+      throw error;
+    }
     const failed = (): void => recordFailedLogin(request, request.body.email, now);
     const user = await exchange.identity.checkPassword(request.body.email, request.body.password);
     if (user === undefined) {
       failed();
+      history('wrong_password');
       throw new ApiError(401, 'INVALID_CREDENTIALS', 'email or password is wrong');
     }
     try {
       requireTotp(user, request.body.totp);
     } catch (error) {
       if ((error as ApiError).code === 'INVALID_TOTP') failed();
+      history((error as ApiError).code === 'INVALID_TOTP' ? 'wrong_totp' : 'totp_required');
       throw error;
     }
     // Said only to whoever has the password (and code): others learn nothing of the user.
-    if (user.disabledAt !== null) throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
+    if (user.disabledAt !== null) {
+      history('disabled');
+      throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
+    }
     const { token, expiresAt } = exchange.identity.createSession(user.id, now);
+    history('ok');
     return { token, expires_at: expiresAt, two_factor: user.twoFactor };
   });
+
+  app.get<{ Querystring: { limit?: string } }>('/logins', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^[0-9]{1,3}$' } } } },
+    preValidation: session, config: { weight: 2 },
+  }, async (request) => ({ logins: loginsOut(exchange, request.sessionUser!.id, request.query.limit) }));
 
   app.post('/logout', { preValidation: session }, async (request) => {
     exchange.identity.deleteSession(bearerToken(request));

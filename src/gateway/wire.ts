@@ -4,6 +4,7 @@
  * base asset's precision.
  */
 import { formatMinor, MoneyError, parseMinor } from '../money/index.js';
+import { LOGINS_KEPT } from '../identity/store.js';
 import type { ApiKeyRecord } from '../identity/store.js';
 import type { Engine, EngineEvent, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderView } from '../core/index.js';
 import type { FillRow, LedgerRow, OrderRow } from '../store/projector.js';
@@ -219,6 +220,12 @@ export interface CancelAfterWire { account: number; trigger_time: number | null;
 export function cancelAfterOut(account: number, events: readonly EngineEvent[], ts: number): CancelAfterWire {
   const set = events.find((e) => e.type === 'cancel_after_set');
   return { account, trigger_time: set?.type === 'cancel_after_set' ? set.triggerTime : null, current_time: ts };
+}
+
+/** A user's login history, newest first (`limit` of the kept ones, 20 by default), as the user and support see it. */
+export function loginsOut(exchange: Exchange, userId: number, limit: string | undefined): Record<string, unknown>[] {
+  const count = limit === undefined ? 20 : Math.min(Math.max(Number(limit), 1), LOGINS_KEPT);
+  return exchange.identity.loginsOf(userId, count).map((l) => ({ time: l.ts, address: l.address, user_agent: l.userAgent, outcome: l.outcome }));
 }
 
 /** An API key as its owner and the operator see it: never its secret. */

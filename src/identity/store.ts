@@ -93,6 +93,14 @@ export interface ApiKeyRecord {
   lastUsedIp: string | null;
 }
 
+/** How a login attempt ended. */
+export type LoginOutcome = 'ok' | 'wrong_password' | 'totp_required' | 'wrong_totp' | 'disabled' | 'locked_out';
+
+export interface LoginRecord { id: number; userId: number; ts: number; address: string; userAgent: string; outcome: LoginOutcome }
+
+/** Login attempts kept per user (the oldest go first). */
+export const LOGINS_KEPT = 100;
+
 /** What a new key may do: its permissions, the addresses it may be used from, its account (default: the user's main) and a label. */
 export interface KeySpec {
   permissions: Permission[];
@@ -172,6 +180,15 @@ export class IdentityStore {
         status INTEGER NOT NULL,
         subject TEXT NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS logins (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        address TEXT NOT NULL,
+        user_agent TEXT NOT NULL,
+        outcome TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS logins_by_user ON logins (user_id, id);
     `);
     // Stores made before users could be disabled.
     const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'users\')').all() as { name: string }[];
@@ -466,6 +483,25 @@ export class IdentityStore {
 
   revokeApiKey(userId: number, key: string, now: number): boolean {
     return this.sql('UPDATE api_keys SET revoked_at = ? WHERE key = ? AND user_id = ? AND revoked_at IS NULL').run(now, key, userId).changes === 1;
+  }
+
+  /**
+   * Records an attempt to log in as a user, successful or not, keeping the user's newest
+   * LOGINS_KEPT: what the user (and support) see as the account's login history.
+   */
+  recordLogin(entry: Omit<LoginRecord, 'id'>): void {
+    this.db.transaction(() => {
+      this.sql('INSERT INTO logins (user_id, ts, address, user_agent, outcome) VALUES (?, ?, ?, ?, ?)')
+        .run(entry.userId, entry.ts, entry.address, entry.userAgent.slice(0, 200), entry.outcome);
+      this.sql('DELETE FROM logins WHERE user_id = ? AND id <= (SELECT id FROM logins WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)')
+        .run(entry.userId, entry.userId, LOGINS_KEPT);
+    })();
+  }
+
+  /** A user's login attempts, newest first. */
+  loginsOf(userId: number, limit: number): LoginRecord[] {
+    return this.sql('SELECT id, user_id AS userId, ts, address, user_agent AS userAgent, outcome FROM logins WHERE user_id = ? ORDER BY id DESC LIMIT ?')
+      .all(userId, limit) as LoginRecord[];
   }
 
   /** Records what an operator did through the admin API (never a password: `subject` is chosen fields). */
