@@ -548,3 +548,31 @@ test('funding listings page as the history listings do: newest first below an id
   assert.equal((await signed(payer, 'GET', '/api/v1/deposits?after=0&before=5')).status, 400);
   assert.equal((await signed(payer, 'GET', '/api/v1/withdrawals?after=0')).body.next_after, null);
 });
+
+test('an operator suspends an asset\'s withdrawals for wallet maintenance: new requests are refused with the reason, an approved one waits locked, and on resume it is sent; other assets go on', async () => {
+  const kim = await user('suspend@example.com', { BTC: '10', USDT: '1000' });
+  await venue.admin('/users/kyc', { email: 'suspend@example.com', kyc: 'OK', level: 2 });
+  await allow(kim, 'BTC', BTC_DESTINATION);
+  now += 1;
+  const waiting = await signed(kim, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '2.5', address: BTC_DESTINATION, request_id: 'before-maintenance' });
+  assert.equal(waiting.body.state, 'review');
+
+  const suspended = await venue.admin('/withdrawals/suspend', { asset: 'BTC', reason: 'Bitcoin node upgrade until 14:00 UTC', operator: 'olivia' });
+  assert.deepEqual([suspended.status, suspended.body.withdrawals, suspended.body.actor], [200, 'suspended', 'olivia']);
+  const refused = await signed(kim, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.1', address: BTC_DESTINATION, request_id: 'during-maintenance' });
+  assert.deepEqual([refused.status, refused.body.error.code, refused.body.error.message], [503, 'WITHDRAWALS_SUSPENDED', 'BTC withdrawals are suspended: Bitcoin node upgrade until 14:00 UTC']);
+  const assets = (await call(venue.url, 'GET', '/api/v1/funding/assets')).body.assets as { asset: string; withdrawals: string; notice: string | null }[];
+  assert.deepEqual(assets.filter((a) => a.asset === 'BTC' || a.asset === 'USDT').map((a) => [a.asset, a.withdrawals, a.notice]),
+    [['BTC', 'suspended', 'Bitcoin node upgrade until 14:00 UTC'], ['USDT', 'enabled', null]]);
+
+  assert.equal((await venue.admin(`/withdrawals/${waiting.body.id}/approve`, { operator: 'olivia' })).body.state, 'approved');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const held = await signed(kim, 'GET', `/api/v1/withdrawals/${waiting.body.id}`);
+  assert.equal(held.body.state, 'approved', 'approved, and waiting: nothing goes to the chain while suspended');
+  assert.equal((await balance(kim, 'BTC'))?.locked, '2.50005000');
+
+  assert.deepEqual((await venue.admin('/withdrawals/resume', { asset: 'BTC', operator: 'olivia' })).body, { asset: 'BTC', withdrawals: 'enabled' });
+  assert.deepEqual([(await venue.admin('/withdrawals/resume', { asset: 'BTC', operator: 'olivia' })).status], [409], 'resuming twice says so');
+  await until(() => signed(kim, 'GET', `/api/v1/withdrawals/${waiting.body.id}`), (r) => r.body.state === 'completed', 'the withdrawal that waited');
+  assert.equal((await venue.admin('/withdrawals/suspend', { asset: 'DOGE', reason: 'no such asset', operator: 'olivia' })).status, 404);
+});

@@ -168,6 +168,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'withdrawal' && (verb === 'approve' || verb === 'reject' || verb === 'fail')) {
     path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/${verb}`;
     body = { operator: need(options, 'operator'), ...(verb === 'approve' ? {} : { reason: need(options, 'reason') }) };
+  } else if (noun === 'withdrawal' && (verb === 'suspend' || verb === 'resume')) {
+    path = `/withdrawals/${verb}`;
+    body = { asset: need(options, 'asset'), operator: need(options, 'operator'), ...(verb === 'suspend' ? { reason: need(options, 'reason') } : {}) };
   } else if (noun === 'withdrawal' && verb === 'audit') {
     method = 'GET';
     path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/audit`;

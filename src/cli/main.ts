@@ -92,6 +92,8 @@ const USAGE = `usage:
                 withdrawal approve --id N --operator NAME
                 withdrawal reject --id N --operator NAME --reason TEXT
                 withdrawal fail --id N --operator NAME --reason TEXT     (stuck before the chain took it)
+                withdrawal suspend --asset A --operator NAME --reason TEXT   (wallet maintenance: new ones refused, approved ones wait)
+                withdrawal resume --asset A --operator NAME              (the ones that waited are sent)
                 fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
                 backup [--name NAME]   (journal, identity and funding at one instant, into backups.dir/NAME; default NAME: the time)
                 audit [--limit N] [--before ID]                  (what operators did, newest first)

@@ -280,6 +280,8 @@ export class FundingService {
     }
     const rules = this.rulesOf(input.asset);
     const now = this.host.clock();
+    const suspended = this.suspension(input.asset);
+    if (suspended !== null) throw new FundingError(503, 'WITHDRAWALS_SUSPENDED', `${input.asset} withdrawals are suspended: ${suspended.reason}`);
     if (input.amount < rules.minWithdrawal) throw new FundingError(400, 'BELOW_MINIMUM', `the minimum withdrawal is ${formatMinor(rules.minWithdrawal, rules.precision)} ${rules.asset}`);
     let kind: 'crypto' | 'fiat';
     if (rules.network !== null) {
@@ -458,6 +460,31 @@ export class FundingService {
     this.kick();
   }
 
+  /** Why withdrawals of an asset are suspended, since when and by whom; null when they are not. */
+  suspension(asset: string): { reason: string; since: number; actor: string } | null {
+    return (this.sql('SELECT reason, since, actor FROM suspensions WHERE asset = ?').get(asset) as { reason: string; since: number; actor: string } | undefined) ?? null;
+  }
+
+  /**
+   * Suspends an asset's withdrawals (a wallet or network in maintenance): new requests are refused
+   * with the reason; approved ones not yet handed to the chain wait; those already sent finish.
+   */
+  suspendWithdrawals(asset: string, reason: string, actor: string): void {
+    this.rulesOf(asset);
+    this.sql('INSERT INTO suspensions (asset, reason, since, actor) VALUES (?, ?, ?, ?) ON CONFLICT (asset) DO UPDATE SET reason = excluded.reason')
+      .run(asset, reason, this.host.clock(), actor);
+    this.audit(actor, 'withdrawals_suspended', `asset:${asset}`, { reason });
+  }
+
+  /** Lifts a suspension; the withdrawals that waited are sent. False if there was none. */
+  resumeWithdrawals(asset: string, actor: string): boolean {
+    this.rulesOf(asset);
+    if (this.sql('DELETE FROM suspensions WHERE asset = ?').run(asset).changes === 0) return false;
+    this.audit(actor, 'withdrawals_resumed', `asset:${asset}`, {});
+    this.kick();
+    return true;
+  }
+
   /** Re-drives every approved withdrawal that is not final (after each change). */
   kick(): void {
     if (this.driving) {
@@ -498,6 +525,8 @@ export class FundingService {
         await this.cancelForDisabledUser(row, 'system');
         return;
       }
+      // Suspended: it waits, approved and locked, until the operator resumes the asset.
+      if (this.suspension(row.asset) !== null) return;
       if (!this.setState(row.id, 'sending', {}, 'approved')) return;
       this.crashPoint('after-sending');
       row = this.withdrawal(row.id)!;
