@@ -78,7 +78,7 @@ test('deposit addresses derive from the configured extended public keys (BIP84 a
   assert.deepEqual({ address: xrp.body.address, tag: xrp.body.tag }, { address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', tag: String(second.id) });
   const assets = (await call(venue.url, 'GET', '/api/v1/funding/assets')).body.assets;
   assert.deepEqual(assets.find((a: { asset: string }) => a.asset === 'USDT'), {
-    asset: 'USDT', network: 'ethereum', rail: null, tag: null, confirmations: 3, min_withdrawal: '10.000000', withdrawal_fee: '1.000000', withdrawal_fee_rate: '0.001',
+    asset: 'USDT', network: 'ethereum', rail: null, tag: null, confirmations: 3, min_withdrawal: '10.000000', withdrawal_fee: '1.000000', withdrawal_fee_rate: '0.001', withdrawals: 'enabled', notice: null,
   });
   const fiat = await signed(second, 'GET', '/api/v1/deposit-address?asset=EUR');
   assert.equal(fiat.status, 400);
@@ -575,4 +575,14 @@ test('an operator suspends an asset\'s withdrawals for wallet maintenance: new r
   assert.deepEqual([(await venue.admin('/withdrawals/resume', { asset: 'BTC', operator: 'olivia' })).status], [409], 'resuming twice says so');
   await until(() => signed(kim, 'GET', `/api/v1/withdrawals/${waiting.body.id}`), (r) => r.body.state === 'completed', 'the withdrawal that waited');
   assert.equal((await venue.admin('/withdrawals/suspend', { asset: 'DOGE', reason: 'no such asset', operator: 'olivia' })).status, 404);
+
+  // The operator's listing pages like the user's, and narrows to a user and an asset.
+  const list = async (query: string) => (await venue.admin(`/withdrawals${query}`, undefined, 'GET')).body;
+  const theirs = await list('?email=suspend%40example.com&asset=BTC&after=0');
+  assert.deepEqual(theirs.withdrawals.map((w: { id: string; email: string }) => [w.id, w.email]), [[waiting.body.id, 'suspend@example.com']]);
+  assert.equal(theirs.next_after, null);
+  const page = await list('?limit=1');
+  assert.equal(page.withdrawals.length, 1);
+  assert.equal(Number((await list(`?limit=1&before=${page.next_before}`)).withdrawals[0].id) < Number(page.withdrawals[0].id), true, 'newest first, a page at a time');
+  assert.equal((await venue.admin('/withdrawals?email=nobody%40example.com', undefined, 'GET')).status, 404);
 });

@@ -176,7 +176,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/audit`;
   } else if (noun === 'withdrawal' && verb === 'list') {
     method = 'GET';
-    path = `/withdrawals${typeof options.state === 'string' ? `?state=${encodeURIComponent(options.state)}` : ''}`;
+    const query = new URLSearchParams();
+    for (const flag of ['state', 'asset', 'email', 'from', 'to', 'after', 'before', 'limit'] as const) if (typeof options[flag] === 'string') query.set(flag, options[flag]);
+    path = `/withdrawals${query.size > 0 ? `?${query}` : ''}`;
   } else if (noun === 'ledger') {
     method = 'GET';
     path = '/ledger';

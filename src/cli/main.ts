@@ -87,7 +87,7 @@ const USAGE = `usage:
                 chain mine --network bitcoin|ethereum|ripple|stellar|nem [--blocks N]
                 chain reorg --network N --depth N
                 chain pause|resume --network N                          (simulated node down / back)
-                withdrawal list [--state S]
+                withdrawal list [--state S] [--asset A] [--email E] [--from MS] [--to MS] [--after ID | --before ID] [--limit N]
                 withdrawal audit --id N                                (who did what to it, and when)
                 withdrawal approve --id N --operator NAME
                 withdrawal reject --id N --operator NAME --reason TEXT

@@ -9,7 +9,9 @@ import type { Network } from '../funding/chains/addresses.js';
 import type { WithdrawalRow } from '../funding/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError } from './errors.js';
-import { ASSET_CODE, DECIMAL, decimalIn } from './wire.js';
+import { ASSET_CODE, DECIMAL, decimalIn, EMAIL } from './wire.js';
+import { PAGE_FIELDS, pageLinks, pageOf } from './paging.js';
+import type { PageQuery } from './paging.js';
 import { withdrawalWire } from './funding-wire.js';
 
 const OPERATOR = { type: 'string', minLength: 1, maxLength: 100 } as const;
@@ -73,9 +75,22 @@ export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Excha
     transactions: exchange.chain.outgoing().map((t) => ({ ...t, amount: formatMinor(t.amount, scale(t.asset)), dropped: t.dropped === 1 })),
   }));
 
-  app.get<{ Querystring: { state?: string; limit?: string } }>('/withdrawals', {
-    schema: { querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', maxLength: 20 }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } } } },
-  }, async (request) => ({ withdrawals: funding().withdrawals(null, { state: request.query.state }, { limit: Number(request.query.limit ?? 100) || 100 }).map(withdrawalOut) }));
+  // Every user's withdrawals (or one user's), newest first, paged as the user's own listing pages.
+  app.get<{ Querystring: { state?: string; asset?: string; email?: string } & PageQuery }>('/withdrawals', {
+    schema: {
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { state: { type: 'string', maxLength: 20 }, asset: ASSET_CODE, email: EMAIL, ...PAGE_FIELDS },
+      },
+    },
+  }, async (request) => {
+    const q = request.query;
+    const user = q.email === undefined ? null : exchange.identity.userByEmail(q.email);
+    if (user === undefined) throw new ApiError(404, 'UNKNOWN_USER', `no user ${q.email}`);
+    const page = pageOf(q, 100, 1_000);
+    const rows = funding().withdrawals(user?.id ?? null, { state: q.state, asset: q.asset }, { limit: page.limit, before: page.beforeId, after: page.afterId, from: page.from, to: page.to });
+    return { withdrawals: rows.map(withdrawalOut), ...pageLinks(rows, page, (w) => w.id) };
+  });
 
   app.post<{ Params: { id: string }; Body: { operator: string } }>('/withdrawals/:id/approve', {
     schema: { params: ID_PARAM, body: { type: 'object', additionalProperties: false, required: ['operator'], properties: { operator: OPERATOR } } },
