@@ -14,7 +14,7 @@ import { KYC_STATUSES } from '../identity/store.js';
 import type { KycStatus, UserRecord } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall } from './errors.js';
-import { ACCOUNT_ID, ASSET_CODE, DECIMAL, decimalIn, EMAIL, fillOut, ledgerEntryOut, liveOrderOut, loginsOut, rowOrderOut, scalesOf } from './wire.js';
+import { ACCOUNT_ID, ASSET_CODE, balanceOut, DECIMAL, decimalIn, EMAIL, fillOut, ledgerEntryOut, liveOrderOut, loginsOut, rowOrderOut, scalesOf } from './wire.js';
 import { PAGE_FIELDS, pageLinks, pageOf, pagesByTimeOrAfter } from './paging.js';
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
@@ -221,10 +221,7 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
       accounts: exchange.identity.accountsOf(user.id).map((a) => ({
         account: a.id, label: a.label, main: a.main, restriction: engine.accounts.get(a.id)?.restriction ?? 'none',
         open_orders: (engine.accounts.get(a.id)?.openInMarket ?? []).reduce((sum, n) => sum + n, 0),
-        balances: engine.balances(a.id).map((b) => {
-          const scale = engine.assets.get(b.asset)!.precision;
-          return { asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale), locked: formatMinor(b.locked, scale) };
-        }),
+        balances: engine.balances(a.id).map((b) => balanceOut(engine, b)),
       })),
     };
   });

@@ -236,6 +236,12 @@ export function apiKeyOut(k: Omit<ApiKeyRecord, 'secret'>): Record<string, unkno
   };
 }
 
+/** A balance as the socket's balances channel carries it, in its update and its snapshot. */
+export function balanceOut(engine: Engine, b: { asset: string; available: number; reserved: number; locked: number }): Record<string, string> {
+  const scale = engine.assets.get(b.asset)!.precision;
+  return { asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale), locked: formatMinor(b.locked, scale) };
+}
+
 /** One of an account's fills (GET /trades, and the operator's view of an account). */
 export function fillOut(engine: Engine, f: FillRow): Record<string, unknown> {
   const s = scalesOf(engine, f.market);

@@ -38,7 +38,7 @@ import { actingAccount } from './account-scope.js';
 import { cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { cancelAfterOut, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut } from './wire.js';
+import { balanceOut, cancelAfterOut, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
 import { tickerOf, candleOut } from './market-views.js';
 import type { Gateway } from './server.js';
@@ -307,10 +307,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       const messages: { channel: string; text: string }[] = [];
       for (const event of list) {
         if (event.type === 'balance') {
-          const scale = exchange.engine.assets.get(event.asset)!.precision;
-          messages.push({ channel: 'balances', text: JSON.stringify({ channel: 'balances', balance: {
-            asset: event.asset, available: formatMinor(event.available, scale), reserved: formatMinor(event.reserved, scale), locked: formatMinor(event.locked, scale),
-          } }) });
+          messages.push({ channel: 'balances', text: JSON.stringify({ channel: 'balances', balance: balanceOut(exchange.engine, event) }) });
         } else if (event.type === 'order_fill') {
           const market = exchange.engine.markets.get(event.market)!;
           const feeScale = event.feeAsset === market.base.code ? market.base.precision : market.quote.precision;
@@ -391,10 +388,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       };
     } else {
       snapshot = {
-        channel, type: 'snapshot', seq, balances: engine.balances(account).map((b) => {
-          const scale = engine.assets.get(b.asset)!.precision;
-          return { asset: b.asset, available: formatMinor(b.available, scale), reserved: formatMinor(b.reserved, scale), locked: formatMinor(b.locked, scale) };
-        }),
+        channel, type: 'snapshot', seq, balances: engine.balances(account).map((b) => balanceOut(engine, b)),
       };
     }
     exchange.afterProjected(seq, () => {
