@@ -14,8 +14,9 @@ import { KYC_STATUSES } from '../identity/store.js';
 import type { KycStatus, UserRecord } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall } from './errors.js';
-import { ACCOUNT_ID, ASSET_CODE, balanceOut, DECIMAL, decimalIn, EMAIL, fillOut, ledgerEntryOut, liveOrderOut, loginsOut, rowOrderOut, scalesOf } from './wire.js';
-import { PAGE_FIELDS, pageLinks, pageOf, pagesByTimeOrAfter } from './paging.js';
+import { ACCOUNT_ID, ASSET_CODE, balanceOut, DECIMAL, decimalIn, EMAIL, loginsOut, scalesOf } from './wire.js';
+import { PAGE_FIELDS } from './paging.js';
+import { fillsListing, ledgerListing, ordersListing } from './account-listings.js';
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
 
@@ -149,46 +150,26 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     properties: { email: EMAIL, account: { type: 'string', pattern: '^[0-9]{1,16}$' }, ...PAGE_FIELDS, ...extra },
   });
   const accountIn = (q: AccountQuery): number => accountOf(q.email, q.account === undefined ? undefined : Number(q.account));
-  const marketIn = (market: string | undefined): string | undefined => (market === undefined ? undefined : scalesOf(exchange.engine, market).id);
 
   app.get<{ Querystring: AccountQuery & { market?: string; status?: 'open' | 'all' } }>('/accounts/orders', {
     schema: { querystring: accountQuery({ market: { type: 'string', maxLength: 40 }, status: { type: 'string', enum: ['open', 'all'] } }) },
   }, async (request) => {
-    const q = request.query;
-    const account = accountIn(q);
-    const market = marketIn(q.market);
-    const page = pageOf(q, 100, 1_000);
-    if ((q.status ?? 'open') === 'open') {
-      if (pagesByTimeOrAfter(q)) throw new ApiError(400, 'INVALID_REQUEST', 'after, from and to page through order history: add status=all');
-      const open = exchange.engine.openOrdersOf(account, { market, beforeId: page.beforeId, limit: page.limit });
-      return { account, orders: open.map((o) => liveOrderOut(exchange, o)), ...pageLinks(open, page, (o) => o.orderId) };
-    }
-    await exchange.readModelCaughtUp();
-    const rows = exchange.projector.orders(account, { market, ...page });
-    return { account, orders: rows.map((r) => rowOrderOut(exchange, r)), ...pageLinks(rows, page, (r) => r.id) };
+    const account = accountIn(request.query);
+    return { account, ...await ordersListing(exchange, account, request.query, 1_000) };
   });
 
   app.get<{ Querystring: AccountQuery & { market?: string } }>('/accounts/trades', {
     schema: { querystring: accountQuery({ market: { type: 'string', maxLength: 40 } }) },
   }, async (request) => {
-    const q = request.query;
-    const account = accountIn(q);
-    const market = marketIn(q.market);
-    const page = pageOf(q, 100, 1_000);
-    await exchange.readModelCaughtUp();
-    const rows = exchange.projector.fills(account, { market, ...page });
-    return { account, trades: rows.map((f) => fillOut(exchange.engine, f)), ...pageLinks(rows, page, (f) => f.trade_id) };
+    const account = accountIn(request.query);
+    return { account, ...await fillsListing(exchange, account, request.query, 1_000) };
   });
 
   app.get<{ Querystring: AccountQuery & { asset?: string } }>('/accounts/ledger', {
     schema: { querystring: accountQuery({ asset: ASSET_CODE }) },
   }, async (request) => {
-    const q = request.query;
-    const account = accountIn(q);
-    const page = pageOf(q, 100, 1_000);
-    await exchange.readModelCaughtUp();
-    const rows = exchange.projector.ledger(account, { asset: q.asset, ...page });
-    return { account, entries: rows.map((r) => ledgerEntryOut(exchange.engine, r)), ...pageLinks(rows, page, (r) => r.id) };
+    const account = accountIn(request.query);
+    return { account, ...await ledgerListing(exchange, account, request.query, 1_000) };
   });
 
   app.get<{ Querystring: { email?: string; kyc?: KycStatus; disabled?: 'true' | 'false'; before?: string; limit?: string } }>('/users', {

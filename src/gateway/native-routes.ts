@@ -17,9 +17,10 @@ import { actingAccount, openOrderInScope, orderAccountInScope } from './account-
 import { ORDER_BODY, orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAllFor, cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
-import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, fillOut, findOrder, ledgerEntryOut, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
+import { fillsListing, ledgerListing, ordersListing } from './account-listings.js';
+import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
-import { LIMIT_QUERY, limitOf, PAGE_FIELDS, PAGE_LINKS, pageLinks, pageOf, pagesByTimeOrAfter } from './paging.js';
+import { LIMIT_QUERY, limitOf, PAGE_FIELDS, PAGE_LINKS, pageLinks, pageOf } from './paging.js';
 import type { PageQuery } from './paging.js';
 
 const MARKET_PARAM = { type: 'object', required: ['market'], properties: { market: { type: 'string', maxLength: 40 } } } as const;
@@ -374,16 +375,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
       const row = exchange.projector.orderByClientId(owner, q.client_order_id);
       return { orders: row === undefined ? [] : [rowOrderOut(exchange, row)] };
     }
-    const page = pageOf(q, 100, 500);
-    if ((q.status ?? 'open') === 'open') {
-      if (pagesByTimeOrAfter(q)) throw new ApiError(400, 'INVALID_REQUEST', 'after, from and to page through order history: add status=all');
-      // Open orders are the engine's, with their times from memory: no wait for the read model.
-      const open = engine().openOrdersOf(owner, { market: q.market, beforeId: page.beforeId, limit: page.limit });
-      return { orders: open.map((o) => liveOrderOut(exchange, o)), ...pageLinks(open, page, (o) => o.orderId) };
-    }
-    await fresh();
-    const rows = exchange.projector.orders(owner, { market: q.market, ...page });
-    return { orders: rows.map((r) => rowOrderOut(exchange, r)), ...pageLinks(rows, page, (r) => r.id) };
+    return ordersListing(exchange, owner, q, 500);
   });
 
   app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_WITH_FILLS_OUT } }, preValidation: read, config: { weight: 1 } }, async (request) => {
@@ -477,14 +469,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     },
     preValidation: read, config: { weight: 5 },
   }, async (request) => {
-    const q = request.query;
-    const page = pageOf(q, 100, 500);
-    await fresh();
-    const rows = exchange.projector.ledger(account(request, q.account), { asset: q.asset, ...page });
-    return {
-      entries: rows.map((r) => ledgerEntryOut(engine(), r)),
-      ...pageLinks(rows, page, (r) => r.id),
-    };
+    return ledgerListing(exchange, account(request, request.query.account), request.query, 500);
   });
 
   app.get<{ Querystring: { market?: string; account?: string } & PageQuery }>('/trades', {
@@ -497,16 +482,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     },
     preValidation: read, config: { weight: 5 },
   }, async (request) => {
-    const q = request.query;
-    const owner = account(request, q.account);
-    if (q.market !== undefined) scalesOf(engine(), q.market);
-    const page = pageOf(q, 100, 500);
-    await fresh();
-    const rows = exchange.projector.fills(owner, { market: q.market, ...page });
-    return {
-      trades: rows.map((f) => fillOut(engine(), f)),
-      ...pageLinks(rows, page, (f) => f.trade_id),
-    };
+    return fillsListing(exchange, account(request, request.query.account), request.query, 500);
   });
 
 }
