@@ -110,22 +110,23 @@ test('a user lists their live sessions and ends one, or every one but this: a de
   let now = Date.now();
   const venue = await Venue.start({ clock: () => now });
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-  const login = async (email: string) => (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } })).body.token as string;
+  const login = async (email: string, agent = 'node') => (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' }, headers: { 'user-agent': agent } })).body.token as string;
   const me = async (token: string) => (await call(venue.url, 'GET', '/api/v1/auth/me', { headers: bearer(token) })).status;
-  const list = async (token: string) => (await call(venue.url, 'GET', '/api/v1/auth/sessions', { headers: bearer(token) })).body.sessions as { id: string; created_at: number; current: boolean }[];
+  const list = async (token: string) => (await call(venue.url, 'GET', '/api/v1/auth/sessions', { headers: bearer(token) })).body.sessions as { id: string; created_at: number; current: boolean; address: string; user_agent: string }[];
   try {
     for (const email of ['fay@example.com', 'gus@example.com']) await venue.admin('/users', { email, password: 'correct horse battery' });
     const laptop = await login('fay@example.com');
     now += 1_000;
     const phone = await login('fay@example.com');
     now += 1_000;
-    const cafe = await login('fay@example.com');
+    const cafe = await login('fay@example.com', 'Cafe Browser/9');
     const gus = await login('gus@example.com');
 
     const seen = await list(laptop);
     assert.equal(seen.length, 3, 'only her own sessions');
     assert.deepEqual(seen.map((x) => x.created_at), [now, now - 1_000, now - 2_000], 'newest first');
     assert.deepEqual(seen.map((x) => x.current), [false, false, true], 'the one asking is marked');
+    assert.deepEqual([seen[0]!.address, seen[0]!.user_agent], ['127.0.0.1', 'Cafe Browser/9'], 'each says where it was opened, to tell a stranger\'s from one\'s own');
     assert.ok(!JSON.stringify(seen).includes(cafe), 'ids are not tokens');
 
     const cafeId = (await list(cafe)).find((x) => x.current)!.id;

@@ -40,7 +40,7 @@ test('an identity store made before users could be disabled is migrated on open:
   }
 });
 
-test('API keys made before keys had labels and a last use are migrated on open: they read with no label and no use, and record uses from then on', async () => {
+test('API keys made before keys had labels and a last use, and sessions before they said where they were opened, are migrated on open', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bourse-identity-'));
   const masterKey = randomBytes(32);
   try {
@@ -48,10 +48,12 @@ test('API keys made before keys had labels and a last use are migrated on open: 
     const first = new IdentityStore(path, masterKey);
     const user = await first.createUser('keys@example.com', 'correct horse battery', 1_000);
     const { record, secret } = first.createApiKey(user.id, { permissions: ['read'], ipAllow: [] }, 2_000);
+    first.createSession(user.id, 2_000);
     first.close();
     // The api_keys table as it was until session 25.
     const old = new Database(path);
     old.exec('ALTER TABLE api_keys DROP COLUMN label; ALTER TABLE api_keys DROP COLUMN last_used_at; ALTER TABLE api_keys DROP COLUMN last_used_ip');
+    old.exec('ALTER TABLE sessions DROP COLUMN address; ALTER TABLE sessions DROP COLUMN user_agent');
     old.close();
 
     const store = new IdentityStore(path, masterKey);
@@ -64,6 +66,8 @@ test('API keys made before keys had labels and a last use are migrated on open: 
       const labelled = store.createApiKey(user.id, { permissions: ['read', 'trade'], ipAllow: [], label: 'grid bot' }, 3_000);
       assert.equal(store.apiKeysOf(user.id).find((k) => k.key === labelled.record.key)?.label, 'grid bot');
       assert.throws(() => store.createApiKey(user.id, { permissions: ['read'], ipAllow: [], label: 'x'.repeat(65) }, 3_000), /label/);
+      store.createSession(user.id, 3_000, { address: '10.0.0.9', userAgent: 'phone' });
+      assert.deepEqual(store.sessionsOf(user.id, 4_000).map((x) => [x.createdAt, x.address, x.userAgent]), [[3_000, '10.0.0.9', 'phone'], [2_000, '', '']]);
     } finally {
       store.close();
     }

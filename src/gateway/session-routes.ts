@@ -59,10 +59,10 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     // Every attempt at a user that exists goes into their login history, as the user will want to
     // see "someone tried my password from there"; the one who tries is told nothing more.
     const attempted = exchange.identity.userByEmail(request.body.email);
+    const userAgent = typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'] : '';
     const history = (outcome: LoginOutcome): void => {
       if (attempted === undefined) return;
-      const userAgent = request.headers['user-agent'];
-      exchange.identity.recordLogin({ userId: attempted.id, ts: now, address: clientIp(request), userAgent: typeof userAgent === 'string' ? userAgent : '', outcome });
+      exchange.identity.recordLogin({ userId: attempted.id, ts: now, address: clientIp(request), userAgent, outcome });
     };
     try {
       lockedOut(request, request.body.email, now);
@@ -89,7 +89,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
       history('disabled');
       throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
     }
-    const { token, expiresAt } = exchange.identity.createSession(user.id, now);
+    const { token, expiresAt } = exchange.identity.createSession(user.id, now, { address: clientIp(request), userAgent });
     history('ok');
     return { token, expires_at: expiresAt, two_factor: user.twoFactor };
   });
@@ -138,7 +138,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const current = IdentityStore.sessionId(bearerToken(request));
     return {
       sessions: exchange.identity.sessionsOf(request.sessionUser!.id, exchange.clock())
-        .map((s) => ({ id: s.id, created_at: s.createdAt, expires_at: s.expiresAt, current: s.id === current })),
+        .map((s) => ({ id: s.id, created_at: s.createdAt, expires_at: s.expiresAt, address: s.address, user_agent: s.userAgent, current: s.id === current })),
     };
   });
 

@@ -148,7 +148,9 @@ export class IdentityStore {
         token_sha256 TEXT PRIMARY KEY,
         user_id INTEGER NOT NULL REFERENCES users(id),
         created_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        address TEXT NOT NULL DEFAULT '',
+        user_agent TEXT NOT NULL DEFAULT ''
       );
       CREATE TABLE IF NOT EXISTS api_keys (
         key TEXT PRIMARY KEY,
@@ -193,6 +195,11 @@ export class IdentityStore {
     // Stores made before users could be disabled.
     const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'users\')').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'disabled_at')) this.db.exec('ALTER TABLE users ADD COLUMN disabled_at INTEGER');
+    // And before sessions said where they were opened.
+    const sessionColumns = this.db.prepare('SELECT name FROM pragma_table_info(\'sessions\')').all() as { name: string }[];
+    if (!sessionColumns.some((c) => c.name === 'address')) {
+      this.db.exec("ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT ''; ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''");
+    }
     // And before keys had labels and a last use.
     const keyColumns = this.db.prepare('SELECT name FROM pragma_table_info(\'api_keys\')').all() as { name: string }[];
     if (!keyColumns.some((c) => c.name === 'label')) {
@@ -342,11 +349,13 @@ export class IdentityStore {
 
   // Sessions -------------------------------------------------------------------------------
 
-  createSession(userId: number, nowMs: number): { token: string; expiresAt: number } {
+  /** Opens a session; `from` is where it was opened (address and client), for the user's list of sessions. */
+  createSession(userId: number, nowMs: number, from: { address: string; userAgent: string } = { address: '', userAgent: '' }): { token: string; expiresAt: number } {
     const token = randomBytes(32).toString('hex');
     const expiresAt = nowMs + SESSION_TTL_MS;
     this.sql('DELETE FROM sessions WHERE expires_at <= ?').run(nowMs);
-    this.sql('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)').run(tokenDigest(token), userId, nowMs, expiresAt);
+    this.sql('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at, address, user_agent) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(tokenDigest(token), userId, nowMs, expiresAt, from.address, from.userAgent.slice(0, 200));
     return { token, expiresAt };
   }
 
@@ -358,9 +367,9 @@ export class IdentityStore {
   }
 
   /** The user's live sessions, newest first; `id` is the start of the token's digest (it logs nobody in). */
-  sessionsOf(userId: number, nowMs: number): { id: string; createdAt: number; expiresAt: number }[] {
-    return this.sql(`SELECT substr(token_sha256, 1, ${SESSION_ID_LENGTH}) AS id, created_at AS createdAt, expires_at AS expiresAt
-      FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, token_sha256`).all(userId, nowMs) as { id: string; createdAt: number; expiresAt: number }[];
+  sessionsOf(userId: number, nowMs: number): { id: string; createdAt: number; expiresAt: number; address: string; userAgent: string }[] {
+    return this.sql(`SELECT substr(token_sha256, 1, ${SESSION_ID_LENGTH}) AS id, created_at AS createdAt, expires_at AS expiresAt, address, user_agent AS userAgent
+      FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, token_sha256`).all(userId, nowMs) as { id: string; createdAt: number; expiresAt: number; address: string; userAgent: string }[];
   }
 
   /** Ends one of the user's sessions by its id (from sessionsOf); false if there is none. */
