@@ -528,3 +528,31 @@ test('the orders and balances channels start with a snapshot of the account as o
     await venue.stop();
   }
 });
+
+test('a key made to expire works until then and not after: REST answers KEY_EXPIRED (to whoever signs right), sockets signed in with it close, listings show when', async () => {
+  const venue = await Venue.start();
+  try {
+    await venue.trader('ws-expiry@example.com', { USDT: '1000' });
+    const expiresAt = Date.now() + 1_500;
+    const made = await venue.admin('/apikeys', { email: 'ws-expiry@example.com', permissions: ['read', 'trade'], label: 'one-off', expires_at: expiresAt });
+    assert.deepEqual([made.status, made.body.expires_at], [201, expiresAt]);
+    const credentials = { key: made.body.key, secret: made.body.secret };
+    assert.equal((await call(venue.url, 'GET', '/api/v1/balances', { credentials })).status, 200);
+    const socket = await SocketClient.connect(venue.url);
+    await socket.login(credentials);
+    const listed = (await venue.admin('/apikeys?email=ws-expiry%40example.com', undefined, 'GET')).body.keys.find((k: { key: string }) => k.key === made.body.key);
+    assert.equal(listed.expires_at, expiresAt);
+
+    for (let i = 0; i < 300 && socket.closed === null; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(Date.now() >= expiresAt);
+    assert.deepEqual(socket.closed, { code: 1008, reason: 'API key expired' });
+    const expired = await call(venue.url, 'GET', '/api/v1/balances', { credentials });
+    assert.deepEqual([expired.status, expired.body.error.code], [401, 'KEY_EXPIRED']);
+    const forged = await call(venue.url, 'GET', '/api/v1/balances', { credentials: { key: made.body.key, secret: 'not the secret' } });
+    assert.equal(forged.body.error.code, 'INVALID_SIGNATURE', 'a prober without the secret learns nothing of the expiry');
+    const past = await venue.admin('/apikeys', { email: 'ws-expiry@example.com', permissions: ['read'], expires_at: Date.now() - 1 });
+    assert.deepEqual([past.status, past.body.error.code], [400, 'INVALID_EXPIRY']);
+  } finally {
+    await venue.stop();
+  }
+});

@@ -123,6 +123,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     // An Ed25519 key: the user's public key (PEM); the private key never leaves them.
     if (typeof options['public-key-file'] === 'string') body.public_key = readPublicKey(options['public-key-file']);
     if (typeof options.label === 'string') body.label = options.label;
+    if (typeof options['expires-days'] === 'string') body.expires_at = Date.now() + Number(options['expires-days']) * 86_400_000;
   } else if (noun === 'deposit') {
     path = '/deposits';
     body = { email: need(options, 'email'), asset: need(options, 'asset'), amount: need(options, 'amount'), ...(typeof options.key === 'string' ? { key: options.key } : {}) };

@@ -64,7 +64,7 @@ const USAGE = `usage:
                 account restrict --email E --restriction none|buy_only|sell_only|no_trading [--account N] [--cancel-orders]
                 orders cancel --email E [--account N] [--market M]     (the account's open orders, as the operator)
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
-                       [--label TEXT] [--public-key-file PEM]   (an Ed25519 key: the user keeps the private key; no secret)
+                       [--label TEXT] [--expires-days N] [--public-key-file PEM]   (an Ed25519 key: the user keeps the private key)
                 apikey list --email E                  (labels, accounts, permissions, and when and from where each was last used)
                 apikey revoke --email E --key K                        (sockets signed in with it close at once)
                 deposit --email E --asset A --amount X [--key K]       (credits the main account; once per key)
@@ -146,6 +146,7 @@ async function main(): Promise<void> {
       level: { type: 'string' },
       key: { type: 'string' },
       label: { type: 'string' },
+      'expires-days': { type: 'string' },
       after: { type: 'string' },
       to: { type: 'string' },
       status: { type: 'string' },

@@ -11,7 +11,7 @@ import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { addressSubject } from '../identity/ip.js';
 import type { SessionHook } from './route-docs.js';
-import { ACCOUNT_ID, apiKeyOut, EMAIL, KEY_LABEL, loginsOut } from './wire.js';
+import { ACCOUNT_ID, apiKeyOut, EMAIL, KEY_EXPIRY, KEY_LABEL, loginsOut } from './wire.js';
 
 const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 /** An email is locked for everyone after this many times the per-address count of failed logins. */
@@ -174,7 +174,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     keys: exchange.apiKeysOf(request.sessionUser!.id).map(apiKeyOut),
   }));
 
-  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string; public_key?: string; account?: number; label?: string } }>('/apikeys', {
+  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string; public_key?: string; account?: number; label?: string; expires_at?: number } }>('/apikeys', {
     schema: {
       body: {
         type: 'object', additionalProperties: false, required: ['permissions'],
@@ -182,7 +182,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
           permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
           ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
           public_key: { type: 'string', maxLength: 2_000 }, totp: CODE,
-          account: ACCOUNT_ID, label: KEY_LABEL,
+          account: ACCOUNT_ID, label: KEY_LABEL, expires_at: KEY_EXPIRY,
         },
       },
     },
@@ -190,16 +190,16 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
   }, async (request, reply) => {
     const user = request.sessionUser!;
     requireTotp(user, request.body.totp);
-    const spec = { permissions: request.body.permissions, ipAllow: request.body.ip ?? [], account: request.body.account, label: request.body.label };
+    const spec = { permissions: request.body.permissions, ipAllow: request.body.ip ?? [], account: request.body.account, label: request.body.label, expiresAt: request.body.expires_at };
     void reply.status(201);
     if (request.body.public_key !== undefined) {
       const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, spec, exchange.clock()));
-      return { key: record.key, label: record.label, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow };
+      return { key: record.key, label: record.label, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow, expires_at: record.expiresAt };
     }
     const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, spec, exchange.clock()));
     // A new key that can move money out is a credential change: withdrawals wait out the hold.
     if (record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(user.id);
-    return { key: record.key, label: record.label, secret, permissions: record.permissions, ip: record.ipAllow };
+    return { key: record.key, label: record.label, secret, permissions: record.permissions, ip: record.ipAllow, expires_at: record.expiresAt };
   });
 
   app.delete<{ Params: { key: string } }>('/apikeys/:key', { preValidation: session }, async (request) => {

@@ -42,6 +42,8 @@ export function percentToBps(text: unknown, field: string): number {
 export const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
 /** A user's name for an API key ("grid bot", "tax export"). */
 export const KEY_LABEL = { type: 'string', maxLength: 64, pattern: '^[\\x20-\\x7e]*$' } as const;
+/** When a new API key stops working, ms since the epoch (absent: until revoked). */
+export const KEY_EXPIRY = { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000, description: 'when the key stops working, ms since the epoch (absent: until revoked)' } as const;
 export const ASSET_CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
 export const EMAIL = { type: 'string', maxLength: 254 } as const;
 export const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
@@ -232,7 +234,7 @@ export function loginsOut(exchange: Exchange, userId: number, limit: string | un
 export function apiKeyOut(k: Omit<ApiKeyRecord, 'secret'>): Record<string, unknown> {
   return {
     key: k.key, label: k.label, account: k.account, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme,
-    created_at: k.createdAt, revoked_at: k.revokedAt, last_used_at: k.lastUsedAt, last_used_ip: k.lastUsedIp,
+    created_at: k.createdAt, revoked_at: k.revokedAt, expires_at: k.expiresAt, last_used_at: k.lastUsedAt, last_used_ip: k.lastUsedIp,
   };
 }
 

@@ -83,6 +83,8 @@ class Client {
   account: number | null = null;
   /** Cancel the account's open orders when this socket closes (asked for in `auth`). */
   cancelOnDisconnect = false;
+  /** Closes the socket when its key expires. */
+  expiry: NodeJS.Timeout | null = null;
   tokens: number;
   refilledAt: number;
   constructor(readonly socket: WebSocket, readonly ip: string, messagesPerSecond: number, now: number) {
@@ -399,6 +401,20 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     });
   };
 
+  /** A socket signed in with a key that expires closes when it does, as a revoked key's sockets do. */
+  const closeAtExpiry = (client: Client): void => {
+    if (client.expiry !== null) clearTimeout(client.expiry);
+    client.expiry = null;
+    const at = client.key?.expiresAt ?? null;
+    if (at === null) return;
+    // Timers take at most 2^31 − 1 ms: a key that lives longer is looked at again then.
+    client.expiry = setTimeout(() => {
+      if (exchange.clock() >= at) client.socket.close(1008, 'API key expired');
+      else closeAtExpiry(client);
+    }, Math.min(Math.max(0, at - exchange.clock()), 2 ** 31 - 1));
+    client.expiry.unref();
+  };
+
   const handle = async (client: Client, message: Message): Promise<void> => {
     const op = message.op;
     const id = message.id;
@@ -457,6 +473,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       client.account = account;
       client.key = result.key;
       client.cancelOnDisconnect = cancelOnDisconnect;
+      closeAtExpiry(client);
       let clients = byAccount.get(client.account);
       if (clients === undefined) { clients = new Set(); byAccount.set(client.account, clients); }
       clients.add(client);
@@ -534,6 +551,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       });
     });
     socket.on('close', () => {
+      if (client.expiry !== null) clearTimeout(client.expiry);
       for (const channel of [...client.subscriptions]) leave(client, channel);
       if (client.account !== null) byAccount.get(client.account)?.delete(client);
       staleClients.delete(client);

@@ -33,7 +33,7 @@ export interface AuthRequest {
 
 export type AuthFailureCode =
   | 'MISSING_CREDENTIALS' | 'INVALID_KEY' | 'INVALID_TIMESTAMP' | 'STALE_REQUEST' | 'INVALID_SIGNATURE'
-  | 'REPLAYED_REQUEST' | 'IP_NOT_ALLOWED' | 'LOCKED_OUT' | 'PERMISSION_DENIED' | 'USER_DISABLED';
+  | 'REPLAYED_REQUEST' | 'IP_NOT_ALLOWED' | 'LOCKED_OUT' | 'PERMISSION_DENIED' | 'USER_DISABLED' | 'KEY_EXPIRED';
 
 export type AuthResult = { ok: true; key: ApiKeyRecord } | { ok: false; code: AuthFailureCode; message: string; retryAfterSeconds?: number };
 
@@ -135,6 +135,7 @@ export class Authenticator {
     }
     // Only to whoever holds the secret: a prober cannot tell a disabled user's key from a bad signature.
     if (cached.userDisabled) return fail('USER_DISABLED', 'this user is disabled; contact the exchange');
+    if (cached.record.expiresAt !== null && now >= cached.record.expiresAt) return fail('KEY_EXPIRED', 'this API key has expired: make a new one');
     if (cached.allow !== null && !allows(cached.allow, request.ip)) {
       return fail('IP_NOT_ALLOWED', 'this key may not be used from this address');
     }

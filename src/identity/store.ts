@@ -91,6 +91,8 @@ export interface ApiKeyRecord {
   /** When the key last signed a request the exchange accepted, and from where, to the minute (see recordKeyUse). */
   lastUsedAt: number | null;
   lastUsedIp: string | null;
+  /** When the key stops working (ms since the epoch); null: it works until revoked. */
+  expiresAt: number | null;
 }
 
 /** How a login attempt ended. */
@@ -107,6 +109,8 @@ export interface KeySpec {
   ipAllow: string[];
   account?: number;
   label?: string;
+  /** When the key stops working (ms since the epoch, in the future); absent: until revoked. */
+  expiresAt?: number;
 }
 
 function tokenDigest(token: string): string {
@@ -164,7 +168,8 @@ export class IdentityStore {
         revoked_at INTEGER,
         label TEXT NOT NULL DEFAULT '',
         last_used_at INTEGER,
-        last_used_ip TEXT
+        last_used_ip TEXT,
+        expires_at INTEGER
       );
       CREATE TABLE IF NOT EXISTS sub_accounts (
         id INTEGER PRIMARY KEY,
@@ -205,6 +210,7 @@ export class IdentityStore {
     if (!keyColumns.some((c) => c.name === 'label')) {
       this.db.exec("ALTER TABLE api_keys ADD COLUMN label TEXT NOT NULL DEFAULT ''; ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER; ALTER TABLE api_keys ADD COLUMN last_used_ip TEXT");
     }
+    if (!keyColumns.some((c) => c.name === 'expires_at')) this.db.exec('ALTER TABLE api_keys ADD COLUMN expires_at INTEGER');
   }
 
   /**
@@ -440,7 +446,8 @@ export class IdentityStore {
   }
 
   private insertKey(key: string, user: UserRecord, spec: KeySpec, scheme: 'hmac' | 'ed25519', secret: string, now: number): void {
-    const { permissions, ipAllow, account = user.account, label = '' } = spec;
+    const { permissions, ipAllow, account = user.account, label = '', expiresAt = null } = spec;
+    if (expiresAt !== null && (!Number.isSafeInteger(expiresAt) || expiresAt <= now)) throw new IdentityError('INVALID_EXPIRY', 'a key\'s expiry must be a time in the future (ms since the epoch)');
     if (label.length > 64 || !/^[\x20-\x7e]*$/.test(label)) throw new IdentityError('INVALID_LABEL', 'a key label is up to 64 printable characters');
     if (!this.accountsOf(user.id).some((a) => a.id === account)) throw new IdentityError('UNKNOWN_ACCOUNT', 'the key\'s account must be one of the user\'s accounts');
     for (const p of permissions) if (!PERMISSIONS.includes(p)) throw new IdentityError('INVALID_PERMISSION', `unknown permission ${p}`);
@@ -453,15 +460,15 @@ export class IdentityStore {
     if (permissions.includes('withdraw') && ipAllow.length === 0) {
       throw new IdentityError('IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
     }
-    this.sql('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(key, user.id, account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now, label);
+    this.sql('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at, label, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(key, user.id, account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now, label, expiresAt);
   }
 
   apiKey(key: string): ApiKeyRecord | undefined {
     const row = this.sql('SELECT * FROM api_keys WHERE key = ?').get(key) as
       | {
         key: string; user_id: number; account: number; permissions: string; ip_allow: string; scheme: 'hmac' | 'ed25519'; secret_sealed: Buffer;
-        created_at: number; revoked_at: number | null; label: string; last_used_at: number | null; last_used_ip: string | null;
+        created_at: number; revoked_at: number | null; label: string; last_used_at: number | null; last_used_ip: string | null; expires_at: number | null;
       }
       | undefined;
     if (row === undefined) return undefined;
@@ -470,7 +477,7 @@ export class IdentityStore {
       permissions: row.permissions === '' ? [] : (row.permissions.split(',') as Permission[]),
       ipAllow: row.ip_allow === '' ? [] : row.ip_allow.split(','), scheme: row.scheme,
       secret: unseal(this.masterKey, row.secret_sealed, row.key), createdAt: row.created_at, revokedAt: row.revoked_at,
-      label: row.label, lastUsedAt: row.last_used_at, lastUsedIp: row.last_used_ip,
+      label: row.label, lastUsedAt: row.last_used_at, lastUsedIp: row.last_used_ip, expiresAt: row.expires_at,
     };
   }
 
