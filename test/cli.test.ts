@@ -98,6 +98,8 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.throws(() => admin('deposit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '125.5', '--key', 'wire-77'),
       (error: { status: number; stdout: Buffer }) => error.status === 1 && JSON.parse(error.stdout.toString()).error.code === 'DUPLICATE_KEY',
       'a deposit retried with its key is not credited twice');
+    assert.equal(admin('deposit', 'suspend', '--asset', 'USDT', '--operator', 'olga', '--reason', 'wallet migration').deposits, 'suspended');
+    assert.equal(admin('deposit', 'resume', '--asset', 'USDT', '--operator', 'olga').deposits, 'enabled', 'deposit suspend and resume are not taken for a credit');
     const debit = admin('debit', '--email', 'cli@example.com', '--asset', 'USDT', '--amount', '25.5', '--reason', 'credited twice by hand', '--key', 'fix-1');
     assert.deepEqual([debit.available, debit.reason, debit.key], ['100.000000', 'credited twice by hand', 'admin-debit:fix-1']);
     const history = admin('user', 'ledger', '--email', 'cli@example.com', '--asset', 'USDT', '--after', '0');

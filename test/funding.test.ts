@@ -78,7 +78,7 @@ test('deposit addresses derive from the configured extended public keys (BIP84 a
   assert.deepEqual({ address: xrp.body.address, tag: xrp.body.tag }, { address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', tag: String(second.id) });
   const assets = (await call(venue.url, 'GET', '/api/v1/funding/assets')).body.assets;
   assert.deepEqual(assets.find((a: { asset: string }) => a.asset === 'USDT'), {
-    asset: 'USDT', network: 'ethereum', rail: null, tag: null, confirmations: 3, min_withdrawal: '10.000000', withdrawal_fee: '1.000000', withdrawal_fee_rate: '0.001', withdrawals: 'enabled', notice: null,
+    asset: 'USDT', network: 'ethereum', rail: null, tag: null, confirmations: 3, min_withdrawal: '10.000000', withdrawal_fee: '1.000000', withdrawal_fee_rate: '0.001', deposits: 'enabled', withdrawals: 'enabled', notice: null,
   });
   const fiat = await signed(second, 'GET', '/api/v1/deposit-address?asset=EUR');
   assert.equal(fiat.status, 400);
@@ -585,4 +585,30 @@ test('an operator suspends an asset\'s withdrawals for wallet maintenance: new r
   assert.equal(page.withdrawals.length, 1);
   assert.equal(Number((await list(`?limit=1&before=${page.next_before}`)).withdrawals[0].id) < Number(page.withdrawals[0].id), true, 'newest first, a page at a time');
   assert.equal((await venue.admin('/withdrawals?email=nobody%40example.com', undefined, 'GET')).status, 404);
+});
+
+test('an operator suspends an asset\'s deposits: no address is handed out (the reason instead), what arrives is followed but not credited, and on resume it is credited once', async () => {
+  const lea = await user('deposit-pause@example.com');
+  const address = (await signed(lea, 'GET', '/api/v1/deposit-address?asset=ETH')).body.address as string;
+  const newcomer = await user('deposit-newcomer@example.com');
+  const paused = await venue.admin('/deposits/suspend', { asset: 'ETH', reason: 'Ethereum hard fork', operator: 'olivia' });
+  assert.deepEqual([paused.status, paused.body.deposits], [200, 'suspended']);
+  const refused = await signed(newcomer, 'GET', '/api/v1/deposit-address?asset=ETH');
+  assert.deepEqual([refused.status, refused.body.error.code, refused.body.error.message], [503, 'DEPOSITS_SUSPENDED', 'ETH deposits are suspended: Ethereum hard fork']);
+  const eth = ((await call(venue.url, 'GET', '/api/v1/funding/assets')).body.assets as { asset: string; deposits: string; withdrawals: string; notice: string }[]).find((a) => a.asset === 'ETH')!;
+  assert.deepEqual([eth.deposits, eth.withdrawals, eth.notice], ['suspended', 'enabled', 'Ethereum hard fork']);
+
+  await venue.admin('/chain/send', { asset: 'ETH', address, amount: '1.5' });
+  await venue.admin('/chain/mine', { network: 'ethereum', blocks: 5 });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const seen = (await signed(lea, 'GET', '/api/v1/deposits?asset=ETH')).body.deposits[0];
+  assert.deepEqual([seen.state, (await balance(lea, 'ETH'))?.available ?? '0.00000000'], ['confirming', '0.00000000'], 'followed on the chain, not credited');
+
+  assert.deepEqual((await venue.admin('/deposits/resume', { asset: 'ETH', operator: 'olivia' })).body, { asset: 'ETH', deposits: 'enabled' });
+  await until(() => balance(lea, 'ETH'), (b) => b?.available === '1.50000000', 'the credit on resume');
+  await venue.admin('/chain/mine', { network: 'ethereum', blocks: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal((await balance(lea, 'ETH'))?.available, '1.50000000', 'credited once');
+  assert.equal((await signed(newcomer, 'GET', '/api/v1/deposit-address?asset=ETH')).status, 200);
+  assert.equal((await venue.admin('/deposits/resume', { asset: 'ETH', operator: 'olivia' })).status, 409);
 });

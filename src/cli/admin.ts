@@ -124,7 +124,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     if (typeof options['public-key-file'] === 'string') body.public_key = readPublicKey(options['public-key-file']);
     if (typeof options.label === 'string') body.label = options.label;
     if (typeof options['expires-days'] === 'string') body.expires_at = Date.now() + Number(options['expires-days']) * 86_400_000;
-  } else if (noun === 'deposit') {
+  } else if (noun === 'deposit' && verb === undefined) {
     path = '/deposits';
     body = { email: need(options, 'email'), asset: need(options, 'asset'), amount: need(options, 'amount'), ...(typeof options.key === 'string' ? { key: options.key } : {}) };
   } else if (noun === 'debit') {
@@ -169,8 +169,8 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'withdrawal' && (verb === 'approve' || verb === 'reject' || verb === 'fail')) {
     path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/${verb}`;
     body = { operator: need(options, 'operator'), ...(verb === 'approve' ? {} : { reason: need(options, 'reason') }) };
-  } else if (noun === 'withdrawal' && (verb === 'suspend' || verb === 'resume')) {
-    path = `/withdrawals/${verb}`;
+  } else if ((noun === 'withdrawal' || noun === 'deposit') && (verb === 'suspend' || verb === 'resume')) {
+    path = `/${noun}s/${verb}`;
     body = { asset: need(options, 'asset'), operator: need(options, 'operator'), ...(verb === 'suspend' ? { reason: need(options, 'reason') } : {}) };
   } else if (noun === 'withdrawal' && verb === 'audit') {
     method = 'GET';

@@ -94,6 +94,7 @@ const USAGE = `usage:
                 withdrawal fail --id N --operator NAME --reason TEXT     (stuck before the chain took it)
                 withdrawal suspend --asset A --operator NAME --reason TEXT   (wallet maintenance: new ones refused, approved ones wait)
                 withdrawal resume --asset A --operator NAME              (the ones that waited are sent)
+                deposit suspend|resume --asset A --operator NAME [--reason TEXT]   (no address handed out; arrivals credited on resume)
                 fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
                 backup [--name NAME]   (journal, identity and funding at one instant, into backups.dir/NAME; default NAME: the time)
                 audit [--limit N] [--before ID]                  (what operators did, newest first)

@@ -106,6 +106,8 @@ export class FundingService {
   /** The user's deposit address for an asset (made on first request, then always the same). */
   depositAddress(userId: number, asset: string): { asset: string; network: Network; address: string; tag: string | null } {
     const rules = this.rulesOf(asset);
+    const suspended = this.suspension(asset, 'deposits');
+    if (suspended !== null) throw new FundingError(503, 'DEPOSITS_SUSPENDED', `${asset} deposits are suspended: ${suspended.reason}`);
     if (rules.network === null) throw new FundingError(400, 'FIAT_ASSET', `${asset} is deposited by bank transfer: use the deposit reference`);
     const network = rules.network;
     const existing = this.sql('SELECT address, tag FROM deposit_addresses WHERE user_id = ? AND asset = ?').get(userId, asset) as { address: string; tag: string | null } | undefined;
@@ -158,7 +160,7 @@ export class FundingService {
     this.sql('UPDATE deposits SET confirmations = ?, state = ?, updated_at = ? WHERE id = ?').run(transfer.confirmations, state, now, row.id);
     const updated = { ...row, confirmations: transfer.confirmations, state } as DepositRow;
     this.emit({ type: 'deposit', userId: row.user_id, deposit: updated });
-    if (!transfer.dropped && transfer.confirmations >= row.required) {
+    if (!transfer.dropped && transfer.confirmations >= row.required && this.suspension(row.asset, 'deposits') === null) {
       // Not credited now (engine overloaded or closing): the next report of this output tries again.
       this.credit(updated).catch((error: Error) => process.emitWarning(`deposit ${row!.id}: ${error.message}`));
     }
@@ -460,28 +462,35 @@ export class FundingService {
     this.kick();
   }
 
-  /** Why withdrawals of an asset are suspended, since when and by whom; null when they are not. */
-  suspension(asset: string): { reason: string; since: number; actor: string } | null {
-    return (this.sql('SELECT reason, since, actor FROM suspensions WHERE asset = ?').get(asset) as { reason: string; since: number; actor: string } | undefined) ?? null;
+  /** Why an asset's deposits or withdrawals are suspended, since when and by whom; null when they are not. */
+  suspension(asset: string, kind: FundingDirection = 'withdrawals'): { reason: string; since: number; actor: string } | null {
+    return (this.sql('SELECT reason, since, actor FROM suspensions WHERE asset = ? AND kind = ?').get(asset, kind) as { reason: string; since: number; actor: string } | undefined) ?? null;
   }
 
   /**
-   * Suspends an asset's withdrawals (a wallet or network in maintenance): new requests are refused
-   * with the reason; approved ones not yet handed to the chain wait; those already sent finish.
+   * Suspends an asset's deposits or withdrawals (a wallet or network in maintenance). Withdrawals:
+   * new requests are refused with the reason; approved ones not yet handed to the chain wait;
+   * those already sent finish. Deposits: no deposit address is handed out, and what arrives meanwhile
+   * is followed on the chain but credited only once resumed.
    */
-  suspendWithdrawals(asset: string, reason: string, actor: string): void {
+  suspend(asset: string, kind: FundingDirection, reason: string, actor: string): void {
     this.rulesOf(asset);
-    this.sql('INSERT INTO suspensions (asset, reason, since, actor) VALUES (?, ?, ?, ?) ON CONFLICT (asset) DO UPDATE SET reason = excluded.reason')
-      .run(asset, reason, this.host.clock(), actor);
-    this.audit(actor, 'withdrawals_suspended', `asset:${asset}`, { reason });
+    this.sql('INSERT INTO suspensions (asset, kind, reason, since, actor) VALUES (?, ?, ?, ?, ?) ON CONFLICT (asset, kind) DO UPDATE SET reason = excluded.reason')
+      .run(asset, kind, reason, this.host.clock(), actor);
+    this.audit(actor, `${kind}_suspended`, `asset:${asset}`, { reason });
   }
 
-  /** Lifts a suspension; the withdrawals that waited are sent. False if there was none. */
-  resumeWithdrawals(asset: string, actor: string): boolean {
+  /** Lifts a suspension: the withdrawals that waited are sent, the deposits that waited credited. False if there was none. */
+  async resume(asset: string, kind: FundingDirection, actor: string): Promise<boolean> {
     this.rulesOf(asset);
-    if (this.sql('DELETE FROM suspensions WHERE asset = ?').run(asset).changes === 0) return false;
-    this.audit(actor, 'withdrawals_resumed', `asset:${asset}`, {});
-    this.kick();
+    if (this.sql('DELETE FROM suspensions WHERE asset = ? AND kind = ?').run(asset, kind).changes === 0) return false;
+    this.audit(actor, `${kind}_resumed`, `asset:${asset}`, {});
+    if (kind === 'withdrawals') {
+      this.kick();
+    } else {
+      const waiting = this.sql("SELECT * FROM deposits WHERE asset = ? AND state = 'confirming' AND confirmations >= required ORDER BY id").all(asset) as DepositRow[];
+      for (const row of waiting) await this.credit(row);
+    }
     return true;
   }
 
@@ -692,3 +701,6 @@ function rejectionOf(events: EngineEvent[]): string | null {
 function dailyLimitOf(rules: AssetRules, user: UserRecord): number | null {
   return rules.dailyLimits.length === 0 ? null : rules.dailyLimits[Math.min(user.level, rules.dailyLimits.length - 1)]!;
 }
+
+/** Which way funds move for a suspension. */
+export type FundingDirection = 'deposits' | 'withdrawals';

@@ -69,7 +69,9 @@ export function openFundingDb(path: string): Database.Database {
       to_account INTEGER NOT NULL, asset TEXT NOT NULL, amount INTEGER NOT NULL, request_key TEXT NOT NULL,
       created_at INTEGER NOT NULL, UNIQUE (from_user, request_key)
     );
-    CREATE TABLE IF NOT EXISTS suspensions (asset TEXT PRIMARY KEY, reason TEXT NOT NULL, since INTEGER NOT NULL, actor TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS suspensions (
+      asset TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, since INTEGER NOT NULL, actor TEXT NOT NULL, PRIMARY KEY (asset, kind)
+    );
     CREATE TABLE IF NOT EXISTS audit (
       id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL
     );

@@ -37,21 +37,23 @@ export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Excha
     return { network: rules.network, txid, confirmations: 0 };
   });
 
-  // Wallet maintenance: an asset's withdrawals stop (new ones refused, approved ones wait) until resumed.
-  app.post<{ Body: { asset: string; reason: string; operator: string } }>('/withdrawals/suspend', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['asset', 'reason', 'operator'], properties: { asset: ASSET_CODE, reason: { type: 'string', minLength: 3, maxLength: 200 }, operator: OPERATOR } } },
-  }, async (request) => {
-    funding().suspendWithdrawals(request.body.asset, request.body.reason, request.body.operator);
-    return { asset: request.body.asset, withdrawals: 'suspended', ...funding().suspension(request.body.asset)! };
-  });
+  // Wallet maintenance: an asset's withdrawals (new ones refused, approved ones wait) or deposits
+  // (no address handed out, arrivals credited later) stop until resumed.
+  for (const kind of ['withdrawals', 'deposits'] as const) {
+    app.post<{ Body: { asset: string; reason: string; operator: string } }>(`/${kind}/suspend`, {
+      schema: { body: { type: 'object', additionalProperties: false, required: ['asset', 'reason', 'operator'], properties: { asset: ASSET_CODE, reason: { type: 'string', minLength: 3, maxLength: 200 }, operator: OPERATOR } } },
+    }, async (request) => {
+      funding().suspend(request.body.asset, kind, request.body.reason, request.body.operator);
+      return { asset: request.body.asset, [kind]: 'suspended', ...funding().suspension(request.body.asset, kind)! };
+    });
 
-  app.post<{ Body: { asset: string; operator: string } }>('/withdrawals/resume', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['asset', 'operator'], properties: { asset: ASSET_CODE, operator: OPERATOR } } },
-  }, async (request) => {
-    const resumed = funding().resumeWithdrawals(request.body.asset, request.body.operator);
-    if (!resumed) throw new ApiError(409, 'NOT_SUSPENDED', `${request.body.asset} withdrawals are not suspended`);
-    return { asset: request.body.asset, withdrawals: 'enabled' };
-  });
+    app.post<{ Body: { asset: string; operator: string } }>(`/${kind}/resume`, {
+      schema: { body: { type: 'object', additionalProperties: false, required: ['asset', 'operator'], properties: { asset: ASSET_CODE, operator: OPERATOR } } },
+    }, async (request) => {
+      if (!await funding().resume(request.body.asset, kind, request.body.operator)) throw new ApiError(409, 'NOT_SUSPENDED', `${request.body.asset} ${kind} are not suspended`);
+      return { asset: request.body.asset, [kind]: 'enabled' };
+    });
+  }
 
   app.post<{ Body: { network: Network; blocks?: number } }>('/chain/mine', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['network'], properties: { network: NETWORK, blocks: { type: 'integer', minimum: 1, maximum: 1_000 } } } },

@@ -49,7 +49,9 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     assets: funding().assets().map((a) => ({
       asset: a.asset, network: a.network, rail: a.rail, tag: a.tag, confirmations: a.confirmations,
       min_withdrawal: formatMinor(a.minWithdrawal, a.precision), withdrawal_fee: formatMinor(a.feeFixed, a.precision), withdrawal_fee_rate: formatMinor(a.feePpm, 6, true),
-      withdrawals: funding().suspension(a.asset) === null ? 'enabled' : 'suspended', notice: funding().suspension(a.asset)?.reason ?? null,
+      deposits: funding().suspension(a.asset, 'deposits') === null ? 'enabled' : 'suspended',
+      withdrawals: funding().suspension(a.asset, 'withdrawals') === null ? 'enabled' : 'suspended',
+      notice: funding().suspension(a.asset, 'withdrawals')?.reason ?? funding().suspension(a.asset, 'deposits')?.reason ?? null,
     })),
   }));
 

@@ -94,6 +94,8 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'GET /admin/v1/users/logins': [ADMIN, "A user's login attempts, newest first: when, from where, with what client, and how each ended"],
   'POST /admin/v1/withdrawals/suspend': [ADMIN_FUNDING, "Suspend an asset's withdrawals (wallet maintenance): new requests are refused with the reason, approved ones wait"],
   'POST /admin/v1/withdrawals/resume': [ADMIN_FUNDING, "Resume an asset's withdrawals: those that waited are sent"],
+  'POST /admin/v1/deposits/suspend': [ADMIN_FUNDING, "Suspend an asset's deposits: no address is handed out (the reason instead), and what arrives is credited once resumed"],
+  'POST /admin/v1/deposits/resume': [ADMIN_FUNDING, "Resume an asset's deposits: those confirmed meanwhile are credited"],
   'POST /admin/v1/debits': [ADMIN, "Undo a credit made in error: take available funds out of a user's account (once per key), with a reason for the audit trail"],
   'POST /admin/v1/accounts/cancel-orders': [ADMIN, "Cancel an account's open orders (all, or one market's), as the operator"],
   'POST /admin/v1/fees/collect': [ADMIN, "Move collected fees from the fee account to a user's account (the operator's own), once per key"],
