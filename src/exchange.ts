@@ -18,6 +18,7 @@ import { Authenticator, DEFAULT_AUTH_OPTIONS } from './identity/auth.js';
 import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
+import { AddressBlocks } from './identity/address-blocks.js';
 import type { AccountRecord, UserRecord } from './identity/store.js';
 import { FolderInUseError, FolderLock, makeFolder, recover, requireJournal, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, BeforeApply, Committed, Observed } from './journal/index.js';
@@ -101,7 +102,12 @@ export class Exchange {
     private readonly projection: ProjectionThread | null,
     private readonly lock: FolderLock,
     readonly backupDir: string,
-  ) {}
+  ) {
+    this.addressBlocks = new AddressBlocks(identity, clock);
+  }
+
+  /** Addresses the operator has blocked: refused before anything else is done for them. */
+  readonly addressBlocks: AddressBlocks;
 
   /** Resolves once the read model includes every command acknowledged so far (read your writes). */
   readModelCaughtUp(): Promise<void> {

@@ -346,3 +346,47 @@ test('the admin API answers only the addresses it is opened to (loopback by defa
     await open.stop();
   }
 });
+
+test('an address the operator blocks is refused 403 ADDRESS_BLOCKED on every route and socket, its open sockets close, others and the admin API are untouched, a timed block lapses, and blocks survive a restart', async () => {
+  let now = Date.now();
+  const forwarded = (ip: string) => ({ 'x-forwarded-for': ip });
+  const venue = await Venue.start({ clock: () => now, server: { trustProxy: ['127.0.0.1'] } });
+  let restarted: Venue | undefined;
+  try {
+    const open = (ip: string) => new Promise<{ socket?: WebSocket; status?: number; closed?: Promise<[number, string]> }>((resolve) => {
+      const socket = new WebSocket(`${venue.url.replace('http', 'ws')}/ws`, { headers: forwarded(ip) });
+      const closed = new Promise<[number, string]>((done) => socket.once('close', (code, reason) => done([code, reason.toString()])));
+      socket.once('open', () => resolve({ socket, closed }));
+      socket.once('unexpected-response', (_request, response) => resolve({ status: response.statusCode }));
+    });
+    const scraper = await open('203.0.113.7');
+    const blocked = await venue.admin('/blocks', { cidr: '203.0.113.0/24', reason: 'scraping the book 500 times a second' });
+    assert.deepEqual([blocked.status, blocked.body.cidr, blocked.body.until], [201, '203.0.113.0/24', null]);
+    assert.deepEqual(await scraper.closed, [1008, 'address blocked'], 'a socket already open from the block closes');
+    for (const path of ['/api/v1/time', '/api/v1/markets', '/api/v1/nowhere']) {
+      const refused = await call(venue.url, 'GET', path, { headers: forwarded('203.0.113.99') });
+      assert.deepEqual([refused.status, refused.body.error.code], [403, 'ADDRESS_BLOCKED'], path);
+    }
+    assert.equal((await open('203.0.113.8')).status, 403);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time', { headers: forwarded('203.0.114.1') })).status, 200, 'the next block is not covered');
+    assert.equal((await venue.admin('/blocks', { cidr: '127.0.0.1', reason: 'a slip of the finger' })).status, 201);
+    assert.equal((await venue.admin('/blocks', undefined, 'GET')).status, 200, 'the admin API stays open to the operator');
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time')).status, 403);
+    assert.equal((await venue.admin('/blocks?cidr=127.0.0.1', undefined, 'DELETE')).body.blocked, false);
+    assert.equal((await venue.admin('/blocks', { cidr: 'not-an-address', reason: 'typo here' })).body.error.code, 'INVALID_IP');
+
+    assert.equal((await venue.admin('/blocks', { cidr: '198.51.100.5', reason: 'cool off', minutes: 10 })).body.until, now + 600_000);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time', { headers: forwarded('198.51.100.5') })).status, 403);
+    now += 600_000;
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time', { headers: forwarded('198.51.100.5') })).status, 200, 'a timed block lapses');
+    assert.deepEqual((await venue.admin('/blocks', undefined, 'GET')).body.blocks.map((b: { cidr: string }) => b.cidr), ['203.0.113.0/24']);
+
+    const dataDir = venue.dataDir;
+    await venue.stop(true);
+    restarted = await Venue.start({ clock: () => now, dataDir, server: { trustProxy: ['127.0.0.1'] } });
+    assert.equal((await call(restarted.url, 'GET', '/api/v1/time', { headers: forwarded('203.0.113.99') })).status, 403, 'blocks are kept');
+  } finally {
+    if (restarted !== undefined) await restarted.stop();
+    else await venue.stop();
+  }
+});

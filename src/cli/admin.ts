@@ -180,6 +180,15 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     const query = new URLSearchParams();
     for (const flag of ['state', 'asset', 'email', 'from', 'to', 'after', 'before', 'limit'] as const) if (typeof options[flag] === 'string') query.set(flag, options[flag]);
     path = `/withdrawals${query.size > 0 ? `?${query}` : ''}`;
+  } else if (noun === 'ip' && verb === 'block') {
+    path = '/blocks';
+    body = { cidr: need(options, 'cidr'), reason: need(options, 'reason'), ...(typeof options.minutes === 'string' ? { minutes: Number(options.minutes) } : {}) };
+  } else if (noun === 'ip' && verb === 'unblock') {
+    method = 'DELETE';
+    path = `/blocks?cidr=${encodeURIComponent(need(options, 'cidr'))}`;
+  } else if (noun === 'ip' && verb === 'list') {
+    method = 'GET';
+    path = '/blocks';
   } else if (noun === 'ledger') {
     method = 'GET';
     path = '/ledger';

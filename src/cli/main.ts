@@ -98,6 +98,8 @@ const USAGE = `usage:
                 fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
                 backup [--name NAME]   (journal, identity and funding at one instant, into backups.dir/NAME; default NAME: the time)
                 audit [--limit N] [--before ID]                  (what operators did, newest first)
+                ip block --cidr ADDRESS|CIDR --reason TEXT [--minutes N]   (refused at once, sockets closed; not the admin API)
+                ip unblock --cidr ADDRESS|CIDR · ip list
                 ledger                 (per asset: users' balances, fees collected, deposits less withdrawals)
                 (each takes --data DIR, default ./data, or --url URL; and --operator NAME for the audit trail,
                  by default the login name)
@@ -147,6 +149,8 @@ async function main(): Promise<void> {
       level: { type: 'string' },
       key: { type: 'string' },
       label: { type: 'string' },
+      cidr: { type: 'string' },
+      minutes: { type: 'string' },
       'expires-days': { type: 'string' },
       after: { type: 'string' },
       to: { type: 'string' },

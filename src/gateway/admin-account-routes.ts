@@ -11,7 +11,7 @@ import { RESTRICTIONS } from '../core/index.js';
 import type { Command, EngineEvent, Restriction } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
 import { KYC_STATUSES } from '../identity/store.js';
-import type { KycStatus, UserRecord } from '../identity/store.js';
+import type { AddressBlock, KycStatus, UserRecord } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall } from './errors.js';
 import { ACCOUNT_ID, ASSET_CODE, balanceOut, DECIMAL, decimalIn, EMAIL, loginsOut, scalesOf } from './wire.js';
@@ -20,6 +20,10 @@ import { fillsListing, ledgerListing, ordersListing } from './account-listings.j
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
 
+
+function blockOut(block: AddressBlock): Record<string, unknown> {
+  return { cidr: block.cidr, reason: block.reason, by: block.actor, created_at: block.createdAt, until: block.until };
+}
 
 /** How many orders a cancel command ended. */
 export function cancelledIn(events: EngineEvent[]): number {
@@ -133,6 +137,37 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     }
     void reply.status(201);
     return { email, account, asset: asset.code, amount: text, reason, key, available: available() };
+  });
+
+  // Addresses refused before anything else is done for them (the admin API excepted).
+  app.post<{ Body: { cidr: string; reason: string; minutes?: number } }>('/blocks', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['cidr', 'reason'],
+        properties: {
+          cidr: { type: 'string', minLength: 2, maxLength: 64, description: 'an address or CIDR block, IPv4 or IPv6' },
+          reason: { type: 'string', minLength: 3, maxLength: 200 }, minutes: { type: 'integer', minimum: 1, maximum: 5_256_000 },
+        },
+      },
+    },
+  }, async (request, reply) => {
+    let block;
+    try {
+      block = exchange.addressBlocks.block(request.body.cidr, request.body.reason, operatorOf(request), request.body.minutes);
+    } catch (error) {
+      throw new ApiError(400, 'INVALID_IP', (error as Error).message);
+    }
+    void reply.status(201);
+    return blockOut(block);
+  });
+
+  app.get('/blocks', async () => ({ blocks: exchange.addressBlocks.all().map(blockOut) }));
+
+  app.delete<{ Querystring: { cidr: string } }>('/blocks', {
+    schema: { querystring: { type: 'object', additionalProperties: false, required: ['cidr'], properties: { cidr: { type: 'string', minLength: 2, maxLength: 64 } } } },
+  }, async (request) => {
+    if (!exchange.addressBlocks.unblock(request.query.cidr)) throw new ApiError(404, 'NOT_BLOCKED', `${request.query.cidr} is not blocked`);
+    return { cidr: request.query.cidr, blocked: false };
   });
 
   app.get<{ Querystring: { email: string; limit?: string } }>('/users/logins', {

@@ -93,6 +93,8 @@ export interface Gateway {
    * server is stopping (503), or the connection came in over its address's cap (429).
    */
   refusedAtTheDoor: (socket: Socket) => ApiError | undefined;
+  /** A refusal for an address the operator blocked. */
+  blockedAddress: (ip: string) => ApiError | undefined;
 }
 
 /** The token of an `Authorization: Bearer …` header, or '' (sessions and the admin API). */
@@ -214,20 +216,27 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     app.server.once('close', () => clearInterval(sweep));
     done();
   });
+  const blockedAddress = (ip: string): ApiError | undefined =>
+    (exchange.addressBlocks.blocking(ip) === undefined ? undefined : new ApiError(403, 'ADDRESS_BLOCKED', 'this address is blocked by the exchange'));
   const refusedAtTheDoor = (socket: Socket): ApiError | undefined =>
     shuttingDown ? new ApiError(503, 'UNAVAILABLE', 'the exchange is shutting down; retry shortly', 1)
       : connections.refused(socket) ? new ApiError(429, 'TOO_MANY_CONNECTIONS', `at most ${connectionCap} open connections per address`, 1)
         : undefined;
-  /** The same for a request, whose answer then closes the connection. */
-  const refusedRequest = (request: FastifyRequest, reply: FastifyReply): ApiError | undefined => {
-    const refusal = refusedAtTheDoor(request.raw.socket);
+  /**
+   * The same for a request, whose answer then closes the connection; and a request from an address
+   * the operator blocked (the admin API, open to its own addresses only, is never blocked: an
+   * operator cannot lock themselves out).
+   */
+  const refusedRequest = (request: FastifyRequest, reply: FastifyReply, admin = false): ApiError | undefined => {
+    const refusal = refusedAtTheDoor(request.raw.socket) ?? (admin || exchange.addressBlocks.none ? undefined : blockedAddress(clientIp(request)));
     if (refusal !== undefined) void reply.header('connection', 'close');
     return refusal;
   };
   app.addHook('onRoute', documentRoute);
   app.addHook('onRoute', (route) => {
     const weight = route.config?.weight ?? 1;
-    const charge: RouteHook = (request, reply, done) => done(refusedRequest(request, reply) ?? chargeAddress(request, weight));
+    const admin = route.url.startsWith('/admin/');
+    const charge: RouteHook = (request, reply, done) => done(refusedRequest(request, reply, admin) ?? chargeAddress(request, weight));
     route.onRequest = route.onRequest === undefined ? [charge] : [charge, ...[route.onRequest].flat()];
   });
 
@@ -284,7 +293,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
     });
   });
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

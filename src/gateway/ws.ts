@@ -34,6 +34,7 @@ import { Authenticator } from '../identity/auth.js';
 import { ApiError, authRefusal, errorBody, serviceRefusal, throwIfRejected } from './errors.js';
 import { idFrom } from './ids.js';
 import { addressSubject } from '../identity/ip.js';
+import { AddressBlocks } from '../identity/address-blocks.js';
 import { actingAccount } from './account-scope.js';
 import { cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { orderCommand } from './orders.js';
@@ -138,6 +139,11 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       return;
     }
     const ip = gateway.addressOf(request);
+    const blocked = gateway.blockedAddress(ip);
+    if (blocked !== undefined) {
+      refuseUpgrade(socket, 60, blocked.code, blocked.message, blocked.status);
+      return;
+    }
     try {
       gateway.chargeSubjects(ip, null, 1);
     } catch (error) {
@@ -518,9 +524,16 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     throw new ApiError(400, 'UNKNOWN_OP', 'unknown op');
   };
 
+  // A block closes the sockets already open from the addresses it covers.
+  const everyClient = new Set<Client>();
+  exchange.addressBlocks.onBlock((block) => {
+    for (const client of everyClient) if (AddressBlocks.covers(block, client.ip)) client.socket.close(1008, 'address blocked');
+  });
+
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const ip = gateway.addressOf(request);
     const client = new Client(socket, ip, options.messagesPerSecond, exchange.clock());
+    everyClient.add(client);
     // A frame that breaks the protocol (over maxPayload, invalid UTF-8, unmasked) makes ws close
     // the socket with the fitting code and emit 'error': unheard, that error would end the process.
     socket.on('error', (error) => app.log.debug({ err: error, ip }, 'websocket closed for a protocol error'));
@@ -551,6 +564,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       });
     });
     socket.on('close', () => {
+      everyClient.delete(client);
       if (client.expiry !== null) clearTimeout(client.expiry);
       for (const channel of [...client.subscriptions]) leave(client, channel);
       if (client.account !== null) byAccount.get(client.account)?.delete(client);

@@ -95,6 +95,9 @@ export interface ApiKeyRecord {
   expiresAt: number | null;
 }
 
+/** An address or CIDR block the operator has blocked, until a time or until lifted (null). */
+export interface AddressBlock { cidr: string; reason: string; actor: string; createdAt: number; until: number | null }
+
 /** How a login attempt ended. */
 export type LoginOutcome = 'ok' | 'wrong_password' | 'totp_required' | 'wrong_totp' | 'disabled' | 'locked_out';
 
@@ -186,6 +189,9 @@ export class IdentityStore {
         path TEXT NOT NULL,
         status INTEGER NOT NULL,
         subject TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS blocked_addresses (
+        cidr TEXT PRIMARY KEY, reason TEXT NOT NULL, actor TEXT NOT NULL, created_at INTEGER NOT NULL, until INTEGER
       );
       CREATE TABLE IF NOT EXISTS logins (
         id INTEGER PRIMARY KEY,
@@ -518,6 +524,22 @@ export class IdentityStore {
   loginsOf(userId: number, limit: number): LoginRecord[] {
     return this.sql('SELECT id, user_id AS userId, ts, address, user_agent AS userAgent, outcome FROM logins WHERE user_id = ? ORDER BY id DESC LIMIT ?')
       .all(userId, limit) as LoginRecord[];
+  }
+
+  /** Blocks an address or CIDR block (replacing an earlier block of the same). */
+  blockAddress(block: AddressBlock): void {
+    this.sql('INSERT INTO blocked_addresses (cidr, reason, actor, created_at, until) VALUES (?, ?, ?, ?, ?) ON CONFLICT (cidr) DO UPDATE SET reason = excluded.reason, actor = excluded.actor, created_at = excluded.created_at, until = excluded.until')
+      .run(block.cidr, block.reason, block.actor, block.createdAt, block.until);
+  }
+
+  unblockAddress(cidr: string): boolean {
+    return this.sql('DELETE FROM blocked_addresses WHERE cidr = ?').run(cidr).changes === 1;
+  }
+
+  /** The blocks in force at `now`, newest first (expired ones are dropped). */
+  blockedAddresses(now: number): AddressBlock[] {
+    this.sql('DELETE FROM blocked_addresses WHERE until IS NOT NULL AND until <= ?').run(now);
+    return this.sql('SELECT cidr, reason, actor, created_at AS createdAt, until FROM blocked_addresses ORDER BY created_at DESC, cidr').all() as AddressBlock[];
   }
 
   /** Records what an operator did through the admin API (never a password: `subject` is chosen fields). */
