@@ -390,3 +390,25 @@ test('an address the operator blocks is refused 403 ADDRESS_BLOCKED on every rou
     else await venue.stop();
   }
 });
+
+test('a bot reads what its key and address may still spend and what each route weighs, and the figures follow what it spends', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, server: { keyWeightPerSecond: 50, ipWeightPerSecond: 1_000 } });
+  try {
+    const bot = await venue.trader('pacer@example.com', {});
+    // Signed at the venue's own clock, which this test moves.
+    const signed = (path: string) => call(venue.url, 'GET', path, { credentials: bot, timestamp: ++now });
+    const limits = async () => (await signed('/api/v1/account/rate-limits')).body;
+    const first = await limits();
+    assert.deepEqual(first.key, { per_second: 50, available: 49 }, 'this request itself weighed 1');
+    assert.equal(first.address.per_second, 1_000);
+    assert.deepEqual([first.weights['POST /api/v1/orders'], first.weights['GET /api/v1/orders'], first.weights['POST /api/v1/auth/login'], first.weights['POST /api/v1/orders/batch']], [1, 5, 20, 1]);
+    assert.equal(Object.keys(first.weights).some((route) => route.includes('/admin/')), false);
+    await signed('/api/v1/orders');
+    assert.equal((await limits()).key.available, 43, 'a listing weighs 5, the look 1');
+    now += 1_000;
+    assert.equal((await limits()).key.available, 49, 'a second later the budget has refilled');
+  } finally {
+    await venue.stop();
+  }
+});

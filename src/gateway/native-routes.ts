@@ -13,6 +13,7 @@ import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
+import { clientIp } from './server.js';
 import { actingAccount, openOrderInScope, orderAccountInScope } from './account-scope.js';
 import { ORDER_BODY, orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
@@ -311,6 +312,10 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
       })),
     };
   });
+
+  // What the key and its address may still spend this second, and what each route costs: a bot
+  // that paces itself by this never meets a 429.
+  app.get('/account/rate-limits', { preValidation: read, config: { weight: 1 } }, async (request) => gateway.budgets(clientIp(request), request.apiKey!.key));
 
   app.post<{ Body: { label: string } }>('/accounts', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['label'], properties: { label: { type: 'string', minLength: 1, maxLength: 64 } } } },

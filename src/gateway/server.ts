@@ -95,7 +95,12 @@ export interface Gateway {
   refusedAtTheDoor: (socket: Socket) => ApiError | undefined;
   /** A refusal for an address the operator blocked. */
   blockedAddress: (ip: string) => ApiError | undefined;
+  /** What an address and a key may still spend of their request-weight budgets, and every route's weight. */
+  budgets: (ip: string, key: string) => { key: Budget; address: Budget; weights: Record<string, number> };
 }
+
+/** A request-weight budget: how much it refills to each second, and how much of it is there now. */
+export interface Budget { per_second: number; available: number }
 
 /** The token of an `Authorization: Bearer …` header, or '' (sessions and the admin API). */
 export function bearerToken(request: FastifyRequest): string {
@@ -232,10 +237,13 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (refusal !== undefined) void reply.header('connection', 'close');
     return refusal;
   };
+  /** Each API route's request weight, by "METHOD /path", for clients that pace themselves. */
+  const routeWeights = new Map<string, number>();
   app.addHook('onRoute', documentRoute);
   app.addHook('onRoute', (route) => {
     const weight = route.config?.weight ?? 1;
     const admin = route.url.startsWith('/admin/');
+    if (route.url.startsWith('/api/')) for (const method of [route.method].flat()) if (method !== 'HEAD') routeWeights.set(`${method} ${route.url}`, weight);
     const charge: RouteHook = (request, reply, done) => done(refusedRequest(request, reply, admin) ?? chargeAddress(request, weight));
     route.onRequest = route.onRequest === undefined ? [charge] : [charge, ...[route.onRequest].flat()];
   });
@@ -293,7 +301,15 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
     });
   });
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress };
+  const budgets = (ip: string, key: string) => {
+    const now = exchange.clock();
+    return {
+      key: { per_second: keyLimiter.capacity, available: Math.floor(keyLimiter.available(`key:${key}`, now)) },
+      address: { per_second: ipLimiter.capacity, available: Math.floor(ipLimiter.available(addressSubject(ip), now)) },
+      weights: Object.fromEntries(routeWeights),
+    };
+  };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

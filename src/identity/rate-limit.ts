@@ -39,6 +39,18 @@ export class RateLimiter {
     return Math.ceil(((weight - bucket.tokens) * intervalMs) / capacity);
   }
 
+  /** What the subject could spend now, without taking any (a subject not seen has the whole capacity). */
+  available(subject: string, now: number): number {
+    const { capacity, intervalMs } = this.options;
+    const bucket = this.buckets.get(subject);
+    if (bucket === undefined) return capacity;
+    return Math.min(capacity, bucket.tokens + ((now - bucket.updatedAt) * capacity) / intervalMs);
+  }
+
+  get capacity(): number {
+    return this.options.capacity;
+  }
+
   /** Idle subjects (their bucket has refilled: forgetting them changes nothing) go first. */
   private evict(now: number): void {
     trimToBound(this.buckets, this.options.subjectsMax, (bucket) => now - bucket.updatedAt >= this.options.intervalMs);
