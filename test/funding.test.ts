@@ -337,19 +337,27 @@ test('above the approval threshold a withdrawal waits for an operator; approval 
   assertLedgerSound();
 });
 
-test('a password change or a two-factor reset, by the user or the operator, holds withdrawals again', async () => {
+test('a new withdraw key (HMAC or Ed25519) made by the user, a password change or a two-factor reset, by the user or the operator, holds withdrawals again', async () => {
   const pat = await user('pat@example.com', { BTC: '1' });
   await allow(pat, 'BTC', BTC_DESTINATION);
   const withdraw = (id: string) => signed(pat, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.01', address: BTC_DESTINATION, request_id: id });
-  const session = (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'pat@example.com', password: 'correct horse battery' } })).body.token as string;
+  // Each step comes a day after the last, when a session from before has expired: each logs in afresh.
+  const asUser = async (method: string, path: string, body: Record<string, unknown>) => {
+    const token = (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'pat@example.com', password: 'correct horse battery' } })).body.token as string;
+    return call(venue.url, method, path, { headers: { authorization: `Bearer ${token}` }, body });
+  };
+  const newKey = (body: Record<string, unknown>) => asUser('POST', '/api/v1/auth/apikeys', { permissions: ['read', 'withdraw'], ip: ['127.0.0.1'], ...body });
+  const { publicKey } = (await import('node:crypto')).generateKeyPairSync('ed25519');
   const changes: [string, () => Promise<ApiResponse>][] = [
-    ['the user changing the password', () => call(venue.url, 'POST', '/api/v1/auth/password', { headers: { authorization: `Bearer ${session}` }, body: { current_password: 'correct horse battery', new_password: 'another horse' } })],
+    ['the user making an HMAC withdraw key', () => newKey({})],
+    ['the user making an Ed25519 withdraw key', () => newKey({ public_key: publicKey.export({ type: 'spki', format: 'pem' }).toString() })],
+    ['the user changing the password', () => asUser('POST', '/api/v1/auth/password', { current_password: 'correct horse battery', new_password: 'another horse' })],
     ['the operator setting it', () => venue.admin('/users/password', { email: 'pat@example.com', password: 'a third horse' })],
     ['the operator resetting two-factor', () => venue.admin('/users/reset-2fa', { email: 'pat@example.com' })],
   ];
   for (const [i, [what, act]] of changes.entries()) {
     assert.equal((await withdraw(`pat-ok-${i}`)).status, 201, `before ${what}`);
-    assert.equal((await act()).status, 200, what);
+    assert.ok([200, 201].includes((await act()).status), what);
     const held = await withdraw(`pat-held-${i}`);
     assert.deepEqual([held.status, held.body.error?.code], [403, 'CREDENTIALS_HOLD'], what);
     now += DAY + 1_000;

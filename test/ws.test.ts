@@ -556,3 +556,25 @@ test('a key made to expire works until then and not after: REST answers KEY_EXPI
     await venue.stop();
   }
 });
+
+test('a balances snapshot taken while the read model lags is not followed by the stale updates it already holds: the subscription starts once they have gone', async () => {
+  const venue = await Venue.start({ projectionDelayMs: 300 });
+  try {
+    const bot = await venue.trader('ws-lagging@example.com', { USDT: '10000' });
+    const client = await SocketClient.connect(venue.url);
+    await client.login(bot);
+    const arrived: { type?: string; balance?: unknown; balances?: unknown }[] = [];
+    client.socket.on('message', (data) => arrived.push(JSON.parse(String(data))));
+    // The order is acknowledged at once; its balance update waits for the lagging read model.
+    assert.equal((await venue.signed(bot, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0100' })).status, 201);
+    client.send({ op: 'subscribe', channel: 'balances' });
+    const snapshot = await client.next((m) => m.channel === 'balances' && m.type === 'snapshot', 5_000);
+    assert.deepEqual(snapshot.balances, [{ asset: 'USDT', available: '9800.000000', reserved: '200.000000', locked: '0.000000' }], 'the order is in the snapshot');
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const balances = arrived.filter((m) => m.balance !== undefined || m.balances !== undefined);
+    assert.deepEqual(balances.map((m) => m.type ?? 'update'), ['snapshot'], 'the update the snapshot already holds never comes after it');
+    client.close();
+  } finally {
+    await venue.stop();
+  }
+});

@@ -231,7 +231,7 @@ export class Engine {
     this.events.push({ type: 'market_updated', market: this.marketView(market) });
   }
 
-  /** New order limits and price band; resting orders stay as they are. */
+  /** New order limits, price band and market-order collar (those given); resting orders stay as they are. */
   private setMarketLimits(cmd: SetMarketLimits): void {
     const market = this.marketOrReject(cmd.market);
     const limits = marketLimits(cmd, market);

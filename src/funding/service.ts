@@ -282,7 +282,7 @@ export class FundingService {
     }
     const rules = this.rulesOf(input.asset);
     const now = this.host.clock();
-    const suspended = this.suspension(input.asset);
+    const suspended = this.suspension(input.asset, 'withdrawals');
     if (suspended !== null) throw new FundingError(503, 'WITHDRAWALS_SUSPENDED', `${input.asset} withdrawals are suspended: ${suspended.reason}`);
     if (input.amount < rules.minWithdrawal) throw new FundingError(400, 'BELOW_MINIMUM', `the minimum withdrawal is ${formatMinor(rules.minWithdrawal, rules.precision)} ${rules.asset}`);
     let kind: 'crypto' | 'fiat';
@@ -463,7 +463,7 @@ export class FundingService {
   }
 
   /** Why an asset's deposits or withdrawals are suspended, since when and by whom; null when they are not. */
-  suspension(asset: string, kind: FundingDirection = 'withdrawals'): { reason: string; since: number; actor: string } | null {
+  suspension(asset: string, kind: FundingDirection): { reason: string; since: number; actor: string } | null {
     return (this.sql('SELECT reason, since, actor FROM suspensions WHERE asset = ? AND kind = ?').get(asset, kind) as { reason: string; since: number; actor: string } | undefined) ?? null;
   }
 
@@ -535,7 +535,7 @@ export class FundingService {
         return;
       }
       // Suspended: it waits, approved and locked, until the operator resumes the asset.
-      if (this.suspension(row.asset) !== null) return;
+      if (this.suspension(row.asset, 'withdrawals') !== null) return;
       if (!this.setState(row.id, 'sending', {}, 'approved')) return;
       this.crashPoint('after-sending');
       row = this.withdrawal(row.id)!;

@@ -79,8 +79,11 @@ export function openFundingDb(path: string): Database.Database {
   return db;
 }
 
-/** Newest first below `before`, or oldest first above `after`; `from` and `to` (ms, included) narrow by creation time. */
-export interface Page { limit: number; before?: number; after?: number; from?: number; to?: number }
+/**
+ * Newest first below `beforeId`, or oldest first above `afterId`; `from` and `to` (ms, included)
+ * narrow by creation time. The read model's listings page the same way (store/projector.ts).
+ */
+export interface Page { limit: number; beforeId?: number; afterId?: number; from?: number; to?: number }
 
 export function pageClause(page: Page): { sql: string; params: number[] } {
   const where: string[] = [];
@@ -90,10 +93,10 @@ export function pageClause(page: Page): { sql: string; params: number[] } {
     where.push(sql);
     params.push(value);
   };
-  add('id < ?', page.before);
-  add('id > ?', page.after);
+  add('id < ?', page.beforeId);
+  add('id > ?', page.afterId);
   add('created_at >= ?', page.from);
   add('created_at <= ?', page.to);
-  const order = page.after === undefined ? 'DESC' : 'ASC';
+  const order = page.afterId === undefined ? 'DESC' : 'ASC';
   return { sql: `${where.map((w) => `AND ${w} `).join('')}ORDER BY id ${order} LIMIT ?`, params: [...params, page.limit] };
 }

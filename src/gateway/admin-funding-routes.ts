@@ -90,7 +90,7 @@ export function registerAdminFundingRoutes(app: FastifyInstance, exchange: Excha
     const user = q.email === undefined ? null : exchange.identity.userByEmail(q.email);
     if (user === undefined) throw new ApiError(404, 'UNKNOWN_USER', `no user ${q.email}`);
     const page = pageOf(q, 100, 1_000);
-    const rows = funding().withdrawals(user?.id ?? null, { state: q.state, asset: q.asset }, { limit: page.limit, before: page.beforeId, after: page.afterId, from: page.from, to: page.to });
+    const rows = funding().withdrawals(user?.id ?? null, { state: q.state, asset: q.asset }, page);
     return { withdrawals: rows.map(withdrawalOut), ...pageLinks(rows, page, (w) => w.id) };
   });
 

@@ -8,11 +8,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FEE_ACCOUNT, MARKET_STATES } from '../core/index.js';
 import type { Command, EngineEvent, MarketState, SetMarketLimits } from '../core/index.js';
 import type { Exchange } from '../exchange.js';
-import { KYC_STATUSES, PERMISSIONS } from '../identity/store.js';
-import type { KycStatus, Permission } from '../identity/store.js';
+import { KYC_STATUSES } from '../identity/store.js';
+import type { KycStatus } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
-import { ACCOUNT_ID, apiKeyOut, ASSET_CODE, DECIMAL, decimalIn, EMAIL, KEY_EXPIRY, KEY_LABEL, scalesOf } from './wire.js';
+import { ASSET_CODE, DECIMAL, decimalIn, EMAIL, scalesOf } from './wire.js';
+import { apiKeyOut, createApiKeyFor, NEW_KEY_FIELDS } from './api-keys.js';
+import type { NewKeyBody } from './api-keys.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { cancelledIn, registerAdminAccountRoutes } from './admin-account-routes.js';
 import { recordAdminRequest, registerAdminAuditRoute } from './admin-audit.js';
@@ -153,30 +155,13 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return { email: user.email, kyc: request.body.kyc, level: request.body.level };
   });
 
-  app.post<{ Body: { email: string; permissions: Permission[]; ip?: string[]; public_key?: string; account?: number; label?: string; expires_at?: number } }>('/apikeys', {
-    schema: {
-      body: {
-        type: 'object', additionalProperties: false, required: ['email', 'permissions'],
-        properties: {
-          email: EMAIL,
-          permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
-          ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
-          public_key: { type: 'string', maxLength: 2_000 },
-          account: ACCOUNT_ID, label: KEY_LABEL, expires_at: KEY_EXPIRY,
-        },
-      },
-    },
+  app.post<{ Body: { email: string } & NewKeyBody }>('/apikeys', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'permissions'], properties: { email: EMAIL, ...NEW_KEY_FIELDS } } },
   }, async (request, reply) => {
     const user = userByEmail(request.body.email);
-    const spec = { permissions: request.body.permissions, ipAllow: request.body.ip ?? [], account: request.body.account, label: request.body.label, expiresAt: request.body.expires_at };
+    const { answer } = await createApiKeyFor(exchange, user.id, request.body);
     void reply.status(201);
-    if (request.body.public_key !== undefined) {
-      // Ed25519: the client keeps the private key; nothing secret is created or shown.
-      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, spec, exchange.clock()));
-      return { key: record.key, label: record.label, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow, account: record.account, expires_at: record.expiresAt };
-    }
-    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, spec, exchange.clock()));
-    return { key: record.key, label: record.label, secret, permissions: record.permissions, ip: record.ipAllow, account: record.account, expires_at: record.expiresAt };
+    return answer;
   });
 
   app.get<{ Querystring: { email: string } }>('/apikeys', {

@@ -34,7 +34,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
   /** A funding listing's page as the native history listings page: ids either way, and a time range. */
   const listed = <T extends { id: number }>(query: PageQuery, list: (page: FundingPage) => T[]) => {
     const page = pageOf(query, 50, 500);
-    const rows = list({ limit: page.limit, before: page.beforeId, after: page.afterId, from: page.from, to: page.to });
+    const rows = list(page);
     return { rows, links: pageLinks(rows, page, (row) => row.id) };
   };
   const amountIn = (asset: string, text: string): number => {
@@ -45,13 +45,20 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
   const depositOut = (d: DepositRow) => depositWire(exchange, d);
   const withdrawalOut = (w: WithdrawalRow) => withdrawalWire(exchange, w);
 
+  const suspensionsOut = (asset: string) => {
+    const deposits = funding().suspension(asset, 'deposits');
+    const withdrawals = funding().suspension(asset, 'withdrawals');
+    return {
+      deposits: deposits === null ? 'enabled' : 'suspended', withdrawals: withdrawals === null ? 'enabled' : 'suspended',
+      notice: withdrawals?.reason ?? deposits?.reason ?? null,
+    };
+  };
+
   app.get('/funding/assets', { config: { weight: 1 } }, async () => ({
     assets: funding().assets().map((a) => ({
       asset: a.asset, network: a.network, rail: a.rail, tag: a.tag, confirmations: a.confirmations,
       min_withdrawal: formatMinor(a.minWithdrawal, a.precision), withdrawal_fee: formatMinor(a.feeFixed, a.precision), withdrawal_fee_rate: formatMinor(a.feePpm, 6, true),
-      deposits: funding().suspension(a.asset, 'deposits') === null ? 'enabled' : 'suspended',
-      withdrawals: funding().suspension(a.asset, 'withdrawals') === null ? 'enabled' : 'suspended',
-      notice: funding().suspension(a.asset, 'withdrawals')?.reason ?? funding().suspension(a.asset, 'deposits')?.reason ?? null,
+      ...suspensionsOut(a.asset),
     })),
   }));
 

@@ -19,7 +19,7 @@ import { ORDER_BODY, orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { cancelAllFor, cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { fillsListing, ledgerListing, ordersListing } from './account-listings.js';
-import { ACCOUNT_ID, cancelAfterOut, DECIMAL, decimalIn, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
+import { ACCOUNT_ID, cancelAfterOut, CLIENT_ORDER_ID, DECIMAL, decimalIn, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut, rowOrderOut, scalesOf, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 import { LIMIT_QUERY, limitOf, PAGE_FIELDS, PAGE_LINKS, pageLinks, pageOf } from './paging.js';
 import type { PageQuery } from './paging.js';
@@ -28,7 +28,7 @@ const MARKET_PARAM = { type: 'object', required: ['market'], properties: { marke
 /** Which of the user's accounts a listing is about (default: the key's); see account-scope.ts. */
 const ACCOUNT_QUERY = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,16}$' } } } as const;
-const CLIENT_ID_PARAM = { type: 'object', required: ['client_order_id'], properties: { client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } } } as const;
+const CLIENT_ID_PARAM = { type: 'object', required: ['client_order_id'], properties: { client_order_id: CLIENT_ORDER_ID } } as const;
 const ACCOUNT_ONLY_QUERY = { type: 'object', additionalProperties: false, properties: { account: ACCOUNT_QUERY } } as const;
 
 const AMEND_BODY = {

@@ -13,10 +13,10 @@ import { cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { ORDER_BODY, orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import type { Gateway } from './server.js';
-import { ACCOUNT_ID, ORDER_OUT, placedOrderOut, STRING } from './wire.js';
+import { ACCOUNT_ID, CLIENT_ORDER_ID, ORDER_OUT, placedOrderOut, STRING } from './wire.js';
 import type { OrderWire } from './wire.js';
 
-export const MAX_BATCH = 20;
+const MAX_BATCH = 20;
 
 /** Each order's outcome: the order as it stands, or why it was refused. */
 const OUTCOME_OUT = {
@@ -25,7 +25,6 @@ const OUTCOME_OUT = {
 } as const;
 const BATCH_OUT = { type: 'object', properties: { orders: { type: 'array', items: OUTCOME_OUT } } } as const;
 const ORDER_ID = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
-const CLIENT_ORDER_ID = { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } as const;
 
 type Outcome = OrderWire | ReturnType<typeof errorBody>;
 

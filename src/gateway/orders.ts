@@ -1,7 +1,7 @@
 /** Turns a wire order (REST body or socket message) into an engine command. */
 import type { Engine, PlaceOrder } from '../core/index.js';
 import { ApiError } from './errors.js';
-import { ACCOUNT_ID, DECIMAL, decimalIn, percentToBps, scalesOf } from './wire.js';
+import { ACCOUNT_ID, CLIENT_ORDER_ID, DECIMAL, decimalIn, percentToBps, scalesOf } from './wire.js';
 
 /** The schema of an order on the wire (POST /orders, and each order of a batch). */
 export const ORDER_BODY = {
@@ -21,7 +21,7 @@ export const ORDER_BODY = {
     expire_time: { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000 },
     post_only: { type: 'boolean' },
     stp: { type: 'string', enum: ['cancel_taker', 'cancel_maker', 'cancel_both', 'decrement'] },
-    client_order_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' },
+    client_order_id: CLIENT_ORDER_ID,
     account: ACCOUNT_ID,
   },
 } as const;

@@ -4,14 +4,16 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
-import { IdentityStore, PERMISSIONS } from '../identity/store.js';
-import type { LoginOutcome, Permission, UserRecord } from '../identity/store.js';
+import { IdentityStore } from '../identity/store.js';
+import type { LoginOutcome, UserRecord } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { addressSubject } from '../identity/ip.js';
 import type { SessionHook } from './route-docs.js';
-import { ACCOUNT_ID, apiKeyOut, EMAIL, KEY_EXPIRY, KEY_LABEL, loginsOut } from './wire.js';
+import { EMAIL, loginsOut } from './wire.js';
+import { apiKeyOut, createApiKeyFor, NEW_KEY_FIELDS } from './api-keys.js';
+import type { NewKeyBody } from './api-keys.js';
 
 const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 /** An email is locked for everyone after this many times the per-address count of failed logins. */
@@ -174,32 +176,17 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     keys: exchange.apiKeysOf(request.sessionUser!.id).map(apiKeyOut),
   }));
 
-  app.post<{ Body: { permissions: Permission[]; ip?: string[]; totp?: string; public_key?: string; account?: number; label?: string; expires_at?: number } }>('/apikeys', {
-    schema: {
-      body: {
-        type: 'object', additionalProperties: false, required: ['permissions'],
-        properties: {
-          permissions: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: [...PERMISSIONS] } },
-          ip: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
-          public_key: { type: 'string', maxLength: 2_000 }, totp: CODE,
-          account: ACCOUNT_ID, label: KEY_LABEL, expires_at: KEY_EXPIRY,
-        },
-      },
-    },
+  app.post<{ Body: NewKeyBody & { totp?: string } }>('/apikeys', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['permissions'], properties: { ...NEW_KEY_FIELDS, totp: CODE } } },
     preValidation: session, config: { weight: 5 },
   }, async (request, reply) => {
     const user = request.sessionUser!;
     requireTotp(user, request.body.totp);
-    const spec = { permissions: request.body.permissions, ipAllow: request.body.ip ?? [], account: request.body.account, label: request.body.label, expiresAt: request.body.expires_at };
-    void reply.status(201);
-    if (request.body.public_key !== undefined) {
-      const record = await identityCall(() => exchange.identity.registerEd25519Key(user.id, request.body.public_key!, spec, exchange.clock()));
-      return { key: record.key, label: record.label, scheme: 'ed25519', permissions: record.permissions, ip: record.ipAllow, expires_at: record.expiresAt };
-    }
-    const { record, secret } = await identityCall(() => exchange.identity.createApiKey(user.id, spec, exchange.clock()));
-    // A new key that can move money out is a credential change: withdrawals wait out the hold.
+    const { record, answer } = await createApiKeyFor(exchange, user.id, request.body);
+    // A new key that can move money out, HMAC or Ed25519, is a credential change: withdrawals wait out the hold.
     if (record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(user.id);
-    return { key: record.key, label: record.label, secret, permissions: record.permissions, ip: record.ipAllow, expires_at: record.expiresAt };
+    void reply.status(201);
+    return answer;
   });
 
   app.delete<{ Params: { key: string } }>('/apikeys/:key', { preValidation: session }, async (request) => {

@@ -5,7 +5,6 @@
  */
 import { formatMinor, MoneyError, parseMinor } from '../money/index.js';
 import { LOGINS_KEPT } from '../identity/store.js';
-import type { ApiKeyRecord } from '../identity/store.js';
 import type { Engine, EngineEvent, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderView } from '../core/index.js';
 import type { FillRow, LedgerRow, OrderRow } from '../store/projector.js';
 import type { Exchange } from '../exchange.js';
@@ -40,10 +39,8 @@ export function percentToBps(text: unknown, field: string): number {
 
 /** Request schemas the routes share. */
 export const DECIMAL = { type: 'string', pattern: '^[0-9]{1,40}(\\.[0-9]{1,40})?$', maxLength: 64 } as const;
-/** A user's name for an API key ("grid bot", "tax export"). */
-export const KEY_LABEL = { type: 'string', maxLength: 64, pattern: '^[\\x20-\\x7e]*$' } as const;
-/** When a new API key stops working, ms since the epoch (absent: until revoked). */
-export const KEY_EXPIRY = { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000, description: 'when the key stops working, ms since the epoch (absent: until revoked)' } as const;
+/** A client's own order id: 1 to 64 printable ASCII characters without spaces. */
+export const CLIENT_ORDER_ID = { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } as const;
 export const ASSET_CODE = { type: 'string', pattern: '^[A-Z0-9]{1,16}$' } as const;
 export const EMAIL = { type: 'string', maxLength: 254 } as const;
 export const ACCOUNT_ID = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
@@ -228,14 +225,6 @@ export function cancelAfterOut(account: number, events: readonly EngineEvent[], 
 export function loginsOut(exchange: Exchange, userId: number, limit: string | undefined): Record<string, unknown>[] {
   const count = limit === undefined ? 20 : Math.min(Math.max(Number(limit), 1), LOGINS_KEPT);
   return exchange.identity.loginsOf(userId, count).map((l) => ({ time: l.ts, address: l.address, user_agent: l.userAgent, outcome: l.outcome }));
-}
-
-/** An API key as its owner and the operator see it: never its secret. */
-export function apiKeyOut(k: Omit<ApiKeyRecord, 'secret'>): Record<string, unknown> {
-  return {
-    key: k.key, label: k.label, account: k.account, permissions: k.permissions, ip: k.ipAllow, scheme: k.scheme,
-    created_at: k.createdAt, revoked_at: k.revokedAt, expires_at: k.expiresAt, last_used_at: k.lastUsedAt, last_used_ip: k.lastUsedIp,
-  };
 }
 
 /** A balance as the socket's balances channel carries it, in its update and its snapshot. */

@@ -34,12 +34,11 @@ import { Authenticator } from '../identity/auth.js';
 import { ApiError, authRefusal, errorBody, serviceRefusal, throwIfRejected } from './errors.js';
 import { idFrom } from './ids.js';
 import { addressSubject } from '../identity/ip.js';
-import { AddressBlocks } from '../identity/address-blocks.js';
 import { actingAccount } from './account-scope.js';
 import { cancelByClientIdFor, cancelOrderFor } from './order-cancels.js';
 import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
-import { balanceOut, cancelAfterOut, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut } from './wire.js';
+import { balanceOut, cancelAfterOut, CLIENT_ORDER_ID, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
 import { tickerOf, candleOut } from './market-views.js';
 import type { Gateway } from './server.js';
@@ -95,6 +94,8 @@ class Client {
 }
 
 type Message = Record<string, unknown>;
+
+const CLIENT_ORDER_ID_PATTERN = new RegExp(CLIENT_ORDER_ID.pattern);
 
 /** Open orders in an `orders` snapshot at most (`complete: false` beyond: the rest through GET /orders). */
 const SNAPSHOT_ORDERS_MAX = 1_000;
@@ -511,7 +512,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       }
       if (message.client_order_id !== undefined) {
         const clientOrderId = message.client_order_id;
-        if (typeof clientOrderId !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(clientOrderId) || message.order_id !== undefined) {
+        if (typeof clientOrderId !== 'string' || !CLIENT_ORDER_ID_PATTERN.test(clientOrderId) || message.order_id !== undefined) {
           throw new ApiError(400, 'INVALID_REQUEST', 'client_order_id must be 1 to 64 printable characters, given instead of order_id');
         }
         const owner = actingAccount(exchange, key, message.account ?? client.account);
@@ -526,8 +527,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
 
   // A block closes the sockets already open from the addresses it covers.
   const everyClient = new Set<Client>();
-  exchange.addressBlocks.onBlock((block) => {
-    for (const client of everyClient) if (AddressBlocks.covers(block, client.ip)) client.socket.close(1008, 'address blocked');
+  exchange.addressBlocks.onBlock((_block, covers) => {
+    for (const client of everyClient) if (covers(client.ip)) client.socket.close(1008, 'address blocked');
   });
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {

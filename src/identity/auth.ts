@@ -82,7 +82,7 @@ interface CachedKey { record: ApiKeyRecord; allow: BlockList | null; publicKey: 
  * A key's last use is kept to the minute: recording every request would put a write on the order
  * path, while a user checking for a forgotten or misused key needs no finer time than this.
  */
-export const KEY_USE_RESOLUTION_MS = 60_000;
+const KEY_USE_RESOLUTION_MS = 60_000;
 
 export class Authenticator {
   private readonly keys = new Map<string, CachedKey>();

@@ -88,7 +88,9 @@ export interface Page {
   to?: number;
 }
 
-type TimedTable = 'orders' | 'trades' | 'ledger';
+/** The tables a listing may narrow by time, and the column that holds each row's time. */
+const TIME_COLUMN = { orders: 'created_at', trades: 'ts', ledger: 'ts' } as const;
+type TimedTable = keyof typeof TIME_COLUMN;
 
 export class Projector {
   readonly db: Database.Database;
@@ -258,7 +260,7 @@ export class Projector {
 
   /** An account's orders by id, newest first unless the page starts after an id. */
   orders(account: number, options: { market?: string } & Page): OrderRow[] {
-    const { low, high, order } = this.idRange('orders', 'created_at', options);
+    const { low, high, order } = this.idRange('orders', options);
     return this.query(`SELECT * FROM orders WHERE account = ? AND (? IS NULL OR market = ?) AND id >= ? AND id < ? ORDER BY id ${order} LIMIT ?`)
       .all(account, options.market ?? null, options.market ?? null, low, high, options.limit) as OrderRow[];
   }
@@ -269,14 +271,14 @@ export class Projector {
 
   /** An account's fills by trade id (a fill's time is its trade's), newest first unless the page starts after an id. */
   fills(account: number, options: { market?: string } & Page): FillRow[] {
-    const { low, high, order } = this.idRange('trades', 'ts', options);
+    const { low, high, order } = this.idRange('trades', options);
     return this.query(`SELECT * FROM fills WHERE account = ? AND (? IS NULL OR market = ?) AND trade_id >= ? AND trade_id < ? ORDER BY trade_id ${order} LIMIT ?`)
       .all(account, options.market ?? null, options.market ?? null, low, high, options.limit) as FillRow[];
   }
 
   /** A market's trades by id, newest first unless the page starts after an id. */
   trades(market: string, options: Page): TradeRow[] {
-    const { low, high, order } = this.idRange('trades', 'ts', options);
+    const { low, high, order } = this.idRange('trades', options);
     return this.query(`SELECT * FROM trades WHERE market = ? AND id >= ? AND id < ? ORDER BY id ${order} LIMIT ?`)
       .all(market, low, high, options.limit) as TradeRow[];
   }
@@ -299,7 +301,7 @@ export class Projector {
 
   /** An account's ledger entries by id, newest first unless the page starts after an id. */
   ledger(account: number, options: { asset?: string } & Page): LedgerRow[] {
-    const { low, high, order } = this.idRange('ledger', 'ts', options);
+    const { low, high, order } = this.idRange('ledger', options);
     return this.query(`SELECT * FROM ledger WHERE account = ? AND (? IS NULL OR asset = ?) AND id >= ? AND id < ? ORDER BY id ${order} LIMIT ?`)
       .all(account, options.asset ?? null, options.asset ?? null, low, high, options.limit) as LedgerRow[];
   }
@@ -311,17 +313,17 @@ export class Projector {
    * is an id range, found by bisection on the primary key, and every listing reads one stretch of
    * its (account, id) index however far back it reaches.
    */
-  private idRange(table: TimedTable, column: string, page: Page): { low: number; high: number; order: 'ASC' | 'DESC' } {
+  private idRange(table: TimedTable, page: Page): { low: number; high: number; order: 'ASC' | 'DESC' } {
     let low = page.afterId === undefined ? 0 : page.afterId + 1;
     let high = page.beforeId ?? Number.MAX_SAFE_INTEGER;
-    if (page.from !== undefined) low = Math.max(low, this.firstIdAtOrAfter(table, column, page.from));
-    if (page.to !== undefined) high = Math.min(high, this.firstIdAtOrAfter(table, column, page.to + 1));
+    if (page.from !== undefined) low = Math.max(low, this.firstIdAtOrAfter(table, page.from));
+    if (page.to !== undefined) high = Math.min(high, this.firstIdAtOrAfter(table, page.to + 1));
     return { low, high, order: page.afterId === undefined ? 'DESC' : 'ASC' };
   }
 
   /** The least id whose row's time is at or after `time` (past the last id when there is none). */
-  private firstIdAtOrAfter(table: TimedTable, column: string, time: number): number {
-    const next = this.query(`SELECT id, ${column} AS time FROM ${table} WHERE id >= ? ORDER BY id LIMIT 1`);
+  private firstIdAtOrAfter(table: TimedTable, time: number): number {
+    const next = this.query(`SELECT id, ${TIME_COLUMN[table]} AS time FROM ${table} WHERE id >= ? ORDER BY id LIMIT 1`);
     const last = this.query(`SELECT max(id) AS id FROM ${table}`).get() as { id: number | null };
     let low = 0;
     let high = (last.id ?? 0) + 1;
