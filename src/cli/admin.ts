@@ -48,6 +48,13 @@ function tiersFlag(text: string): { min_volume: string; maker: string; taker: st
   });
 }
 
+/** A GET path with the given flags (those set) as its query, after any fixed `params`. */
+function withQuery(path: string, options: AdminOptions, flags: readonly string[], params: Record<string, string> = {}): string {
+  const query = new URLSearchParams(params);
+  for (const flag of flags) if (typeof options[flag] === 'string') query.set(flag, options[flag]);
+  return query.size > 0 ? `${path}?${query}` : path;
+}
+
 /** Where `bourse start` said it serves, in the data folder it runs on. */
 function serverUrl(dataDir: string): string {
   const file = join(dataDir, 'server.json');
@@ -65,22 +72,13 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     body = { email: need(options, 'email'), password: need(options, 'password') };
   } else if (noun === 'user' && verb === 'list') {
     method = 'GET';
-    const query = new URLSearchParams();
-    for (const flag of ['kyc', 'limit', 'before'] as const) if (typeof options[flag] === 'string') query.set(flag, options[flag]);
-    if (options.disabled === true) query.set('disabled', 'true');
-    path = `/users${query.size > 0 ? `?${query}` : ''}`;
+    path = withQuery('/users', options, ['kyc', 'limit', 'before'], options.disabled === true ? { disabled: 'true' } : {});
   } else if (noun === 'user' && (verb === 'orders' || verb === 'trades' || verb === 'ledger')) {
     method = 'GET';
-    const query = new URLSearchParams({ email: need(options, 'email') });
-    for (const flag of ['account', 'market', 'asset', 'status', 'from', 'to', 'after', 'before', 'limit'] as const) {
-      if (typeof options[flag] === 'string') query.set(flag, options[flag]);
-    }
-    path = `/accounts/${verb}?${query}`;
+    path = withQuery(`/accounts/${verb}`, options, ['account', 'market', 'asset', 'status', 'from', 'to', 'after', 'before', 'limit'], { email: need(options, 'email') });
   } else if (noun === 'user' && verb === 'logins') {
     method = 'GET';
-    const query = new URLSearchParams({ email: need(options, 'email') });
-    if (typeof options.limit === 'string') query.set('limit', options.limit);
-    path = `/users/logins?${query}`;
+    path = withQuery('/users/logins', options, ['limit'], { email: need(options, 'email') });
   } else if (noun === 'user' && verb === 'show') {
     method = 'GET';
     path = `/users?email=${encodeURIComponent(need(options, 'email'))}`;
@@ -177,9 +175,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     path = `/withdrawals/${encodeURIComponent(need(options, 'id'))}/audit`;
   } else if (noun === 'withdrawal' && verb === 'list') {
     method = 'GET';
-    const query = new URLSearchParams();
-    for (const flag of ['state', 'asset', 'email', 'from', 'to', 'after', 'before', 'limit'] as const) if (typeof options[flag] === 'string') query.set(flag, options[flag]);
-    path = `/withdrawals${query.size > 0 ? `?${query}` : ''}`;
+    path = withQuery('/withdrawals', options, ['state', 'asset', 'email', 'from', 'to', 'after', 'before', 'limit']);
   } else if (noun === 'ip' && verb === 'block') {
     path = '/blocks';
     body = { cidr: need(options, 'cidr'), reason: need(options, 'reason'), ...(typeof options.minutes === 'string' ? { minutes: Number(options.minutes) } : {}) };
@@ -194,10 +190,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     path = '/ledger';
   } else if (noun === 'audit') {
     method = 'GET';
-    const query = new URLSearchParams();
-    if (typeof options.limit === 'string') query.set('limit', options.limit);
-    if (typeof options.before === 'string') query.set('before', options.before);
-    path = `/audit${query.size > 0 ? `?${query}` : ''}`;
+    path = withQuery('/audit', options, ['limit', 'before']);
   } else if (noun === 'backup') {
     path = '/backups';
     body = typeof options.name === 'string' ? { name: options.name } : {};
