@@ -40,6 +40,11 @@ export const CONFIG_SCHEMA = section({
     },
   }),
   backups: section({ dir: { type: 'string', minLength: 1 } }),
+  registration: section({ open: { type: 'boolean' } }),
+  mail: section({
+    from: { type: 'string', minLength: 3 }, venueName: { type: 'string', minLength: 1, maxLength: 64 }, linkBase: { type: 'string', pattern: '^https?://' },
+    smtp: section({ host: { type: 'string', minLength: 1 }, port: integer(1, 65_535), secure: { type: 'boolean' }, requireTls: { type: 'boolean' }, user: { type: 'string' } }, ['host', 'port']),
+  }),
   assets: { type: 'array', items: section({ code: { type: 'string' }, precision: integer(0, 18), minFee: decimal }, ['code', 'precision']) },
   markets: {
     type: 'array',

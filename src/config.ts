@@ -9,6 +9,7 @@ import type { Command, Engine } from './core/index.js';
 import { parseMinor } from './money/index.js';
 import { DEFAULT_FUNDING } from './funding/config.js';
 import { LOOPBACK } from './identity/ip.js';
+import { DEFAULT_MAIL } from './mail/mailer.js';
 import type { FundingConfig } from './funding/config.js';
 
 export interface AssetConfig { code: string; precision: number; minFee?: string }
@@ -36,6 +37,10 @@ export interface Config {
   funding: FundingConfig;
   /** dir: where `bourse admin backup` writes, each backup a folder of its own (default DATA/backups). */
   backups: { dir?: string };
+  /** open: anyone may sign up by mail (POST /api/v1/auth/signup); false: only the operator creates users. */
+  registration: { open: boolean };
+  /** Mail to users: an SMTP server (password from BOURSE_SMTP_PASSWORD), or without one .eml files in DATA/outbox. */
+  mail: { from: string; venueName: string; linkBase?: string; smtp?: { host: string; port: number; secure?: boolean; requireTls?: boolean; user?: string } };
   /** Created on start when missing (existing ones are left as they are, whatever the file says now). */
   assets: AssetConfig[];
   markets: MarketConfig[];
@@ -54,6 +59,8 @@ export const DEFAULT_CONFIG: Config = {
   journal: { snapshotEvery: 100_000, writerThread: true },
   funding: DEFAULT_FUNDING,
   backups: {},
+  registration: { open: true },
+  mail: { ...DEFAULT_MAIL },
   assets: [],
   markets: [],
   feeLevels: [],
@@ -95,6 +102,8 @@ export function loadConfig(path: string | undefined): Config {
     journal: { ...DEFAULT_CONFIG.journal, ...file.journal },
     funding: { ...DEFAULT_CONFIG.funding, ...file.funding },
     backups: { ...file.backups },
+    registration: { ...DEFAULT_CONFIG.registration, ...file.registration },
+    mail: { ...DEFAULT_CONFIG.mail, ...file.mail },
     assets: file.assets ?? [],
     markets: file.markets ?? [],
     feeLevels: file.feeLevels ?? [],

@@ -70,6 +70,8 @@ test('bourse start --config creates the configured assets, markets, fee tiers an
       child.on('exit', (code) => reject(new Error(`exit ${code}: ${out}`)));
     });
     assert.deepEqual(started.markets, ['BTC-USDC']);
+    assert.equal(started.registration, 'open');
+    assert.equal(started.mail, join(dataDir, 'outbox'), 'without an SMTP server, mail is written to the outbox');
     const markets = (await (await fetch(`${started.url as string}/api/v1/markets`)).json()) as { markets: { market: string; tick_size: string; maker_fee: string; max_open_orders: number | null; band_low: string; band_high: string; collar: string }[] };
     assert.deepEqual(markets.markets.map((m) => [m.market, m.tick_size, m.maker_fee, m.max_open_orders, m.band_low, m.band_high, m.collar]), [['BTC-USDC', '0.010000', '0.0008', 500, '0.4', '2.5', '0.05']]);
     const fees = (await (await fetch(`${started.url as string}/api/v1/fees`)).json()) as unknown;

@@ -9,8 +9,15 @@ import { Exchange } from '../exchange.js';
 import { buildServer } from '../gateway/server.js';
 import { DemoMarketMaker } from '../demo/market-maker.js';
 import type { Config } from '../config.js';
+import type { MailConfig } from '../mail/mailer.js';
 
 export interface StartOptions { dataDir: string; demo: boolean; config: Config }
+
+/** The config file's mail section with the SMTP defaults filled in (STARTTLS when offered, on 587). */
+function mailConfig(mail: Config['mail']): MailConfig {
+  const { smtp, ...rest } = mail;
+  return smtp === undefined ? rest : { ...rest, smtp: { ...smtp, secure: smtp.secure ?? smtp.port === 465, requireTls: smtp.requireTls ?? false } };
+}
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -29,6 +36,7 @@ export async function startServer(options: StartOptions): Promise<void> {
     logger: true, bodyLimitBytes: config.server.bodyLimitBytes, keyWeightPerSecond: config.server.keyWeightPerSecond, ipWeightPerSecond: config.server.ipWeightPerSecond,
     requestTimeoutMs: config.server.requestTimeoutMs, trustProxy: config.server.trustProxy, adminAllow: config.server.adminAllow, connectionsPerAddress: config.server.connectionsPerAddress,
     ws: { messagesPerSecond: config.server.wsMessagesPerSecond, depthIntervalMs: config.server.wsDepthIntervalMs, socketsPerAddress: config.server.wsSocketsPerAddress },
+    registration: config.registration, mail: mailConfig(config.mail),
   });
   const marketMaker = options.demo ? new DemoMarketMaker(exchange, (error) => app.log.error({ err: error }, 'demo market maker')) : null;
   const serverFile = join(options.dataDir, 'server.json');
@@ -59,6 +67,8 @@ export async function startServer(options: StartOptions): Promise<void> {
   print({
     event: 'started', url, address, dataDir: options.dataDir, lastSeq: exchange.sequencer.lastSeq, recovery: exchange.sequencer.recovery,
     markets: engine.marketList.map((m) => m.id), stateHash: engine.stateHash(),
+    registration: config.registration.open ? 'open' : 'closed',
+    mail: config.mail.smtp === undefined ? join(options.dataDir, 'outbox') : `smtp://${config.mail.smtp.host}:${config.mail.smtp.port}`,
   });
   await marketMaker?.start();
 }

@@ -19,6 +19,8 @@ import { PAGE_FIELDS } from './paging.js';
 import { fillsListing, ledgerListing, ordersListing } from './account-listings.js';
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
+import type { Mailer } from '../mail/mailer.js';
+import { passwordChangedMail, twoFactorResetMail } from '../mail/account-mails.js';
 
 
 function blockOut(block: AddressBlock): Record<string, unknown> {
@@ -37,9 +39,11 @@ export interface AdminCalls {
   /** Submits a command; an engine refusal becomes the API error it maps to. */
   submit(cmd: Command): Promise<EngineEvent[]>;
   userByEmail(email: string): UserRecord;
+  /** Tells users of what support did to their credentials. */
+  mailer: Mailer;
 }
 
-export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Exchange, { submit, userByEmail }: AdminCalls): void {
+export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Exchange, { submit, userByEmail, mailer }: AdminCalls): void {
   /** The user's account the operator names: the main one unless `account` picks another of theirs. */
   const accountOf = (email: string, account: number | undefined): number => {
     const user = userByEmail(email);
@@ -56,6 +60,7 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     await identityCall(() => exchange.identity.setPassword(user.id, request.body.password));
     const ended = exchange.identity.endSessions(user.id);
     exchange.funding.credentialsChanged(user.id);
+    mailer.send(passwordChangedMail(mailer.config, user.email, 'by support'));
     return { email: user.email, password_changed: true, sessions_ended: ended };
   });
 
@@ -66,6 +71,7 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     const wasOn = exchange.identity.resetTotp(user.id);
     const ended = exchange.identity.endSessions(user.id);
     exchange.funding.credentialsChanged(user.id);
+    if (wasOn) mailer.send(twoFactorResetMail(mailer.config, user.email));
     return { email: user.email, two_factor: false, was_on: wasOn, sessions_ended: ended };
   });
 

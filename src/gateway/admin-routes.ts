@@ -23,6 +23,7 @@ import { allows, blockList } from '../identity/ip.js';
 import { bearerToken, clientIp } from './server.js';
 import { DEFAULT_MAX_OPEN_ORDERS } from '../config.js';
 import { BACKUP_NAME, backupName, BackupTargetError } from '../backup.js';
+import type { Mailer } from '../mail/mailer.js';
 
 /** Per account and market; 0 lifts the limit. */
 const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const;
@@ -54,7 +55,7 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchange, allow: string[]): Promise<void> {
+export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchange, allow: string[], mailer: Mailer): Promise<void> {
   const expected = digest(exchange.adminToken);
   const allowed = blockList(allow);
   // Every admin request leaves a line in the log, refused ones as warnings: what was done (never
@@ -329,6 +330,6 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   });
 
   registerAdminAuditRoute(app, exchange);
-  registerAdminAccountRoutes(app, exchange, { submit, userByEmail });
+  registerAdminAccountRoutes(app, exchange, { submit, userByEmail, mailer });
   registerAdminFundingRoutes(app, exchange);
 }

@@ -4,6 +4,7 @@
  * {"error": {"code", "message"}} with a 4xx status, and nothing a client sends may cause a 5xx.
  */
 import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import proxyAddr from '@fastify/proxy-addr';
 import Fastify, { LogController } from 'fastify';
@@ -27,6 +28,9 @@ import { registerFundingRoutes } from './funding-routes.js';
 import { FundingError } from '../funding/service.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { registerSignupRoutes } from './signup-routes.js';
+import { DEFAULT_MAIL, Mailer } from '../mail/mailer.js';
+import type { MailConfig } from '../mail/mailer.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
 import type { WsOptions } from './ws.js';
 import { STRING } from './wire.js';
@@ -46,6 +50,10 @@ declare module 'fastify' {
     apiKey: ApiKeyRecord | null;
     /** The route's request weight (FastifyContextConfig.weight), set before any other hook runs. */
     weight: number;
+  }
+  interface FastifyInstance {
+    /** Mail to users; `settled()` resolves once what was sent so far is delivered (or failed). */
+    mailer: Mailer;
   }
   interface FastifyContextConfig {
     /** What a request to the route draws from its address's and its key's budgets (default 1). */
@@ -72,6 +80,10 @@ export interface ServerOptions {
   /** TCP connections (HTTP and WebSocket) one address may hold open; 0: no cap (default 500). */
   connectionsPerAddress?: number;
   ws?: Partial<WsOptions>;
+  /** Mail to users: an SMTP server, or (default) .eml files in DATA/outbox. */
+  mail?: MailConfig;
+  /** Whether anyone may sign up (POST /api/v1/auth/signup); default true. The operator can always create users. */
+  registration?: { open: boolean };
 }
 
 /**
@@ -95,6 +107,8 @@ export interface Gateway {
   refusedAtTheDoor: (socket: Socket) => ApiError | undefined;
   /** A refusal for an address the operator blocked. */
   blockedAddress: (ip: string) => ApiError | undefined;
+  /** Mail to users (sign-up codes, password resets, notices). */
+  mailer: Mailer;
   /** What an address and a key may still spend of their request-weight budgets, and every route's weight. */
   budgets: (ip: string, key: string) => { key: Budget; address: Budget; weights: Record<string, number> };
 }
@@ -271,7 +285,10 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
 
   // Hooks first, so that they apply to every route registered below.
   let sockets: { clients: () => number } | null = null;
-  registerMetrics(app, exchange, () => sockets?.clients() ?? 0);
+  const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), app.log);
+  app.decorate('mailer', mailer);
+  app.addHook('onClose', async () => mailer.close());
+  registerMetrics(app, exchange, () => sockets?.clients() ?? 0, () => mailer.counts);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -309,12 +326,13 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       weights: Object.fromEntries(routeWeights),
     };
   };
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets, mailer };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });
-  await app.register(async (scope) => registerAdminRoutes(scope, exchange, options.adminAllow ?? LOOPBACK), { prefix: '/admin/v1' });
+  await app.register(async (scope) => registerSignupRoutes(scope, exchange, gateway, options.registration ?? { open: true }), { prefix: '/api/v1/auth' });
+  await app.register(async (scope) => registerAdminRoutes(scope, exchange, options.adminAllow ?? LOOPBACK, mailer), { prefix: '/admin/v1' });
   sockets = attachWebSocket(app, exchange, gateway, { ...DEFAULT_WS_OPTIONS, ...options.ws });
   return app;
 }

@@ -9,15 +9,14 @@ import type { LoginOutcome, UserRecord } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
-import { addressSubject } from '../identity/ip.js';
+import { loginGuards } from './login-guards.js';
+import { passwordChangedMail } from '../mail/account-mails.js';
 import type { SessionHook } from './route-docs.js';
 import { EMAIL, loginsOut } from './wire.js';
 import { apiKeyOut, createApiKeyFor, NEW_KEY_FIELDS } from './api-keys.js';
 import type { NewKeyBody } from './api-keys.js';
 
-const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
-/** An email is locked for everyone after this many times the per-address count of failed logins. */
-const EMAIL_LOCKOUT_FACTOR = 10;
+export const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,22 +32,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     if (user === undefined) throw new ApiError(401, 'INVALID_SESSION', 'log in first');
     request.sessionUser = user;
   }, { sessionToken: true } satisfies SessionHook);
-  /** A TOTP code is required whenever the user has two-factor authentication on. */
-  const requireTotp = (user: UserRecord, code: string | undefined): void => {
-    if (!user.twoFactor) return;
-    if (code === undefined) throw new ApiError(401, 'TOTP_REQUIRED', 'a two-factor code is required');
-    if (!exchange.identity.verifyTotp(user.id, code, exchange.clock())) throw new ApiError(401, 'INVALID_TOTP', 'the two-factor code is wrong or was used already');
-  };
-
-  /** A failed login or password check counts against the address, and (more loosely) the email. */
-  const recordFailedLogin = (request: FastifyRequest, emailAddress: string, now: number): void => {
-    exchange.auth.recordFailure(addressSubject(clientIp(request)), now);
-    exchange.auth.recordFailure(`login:${emailAddress.trim().toLowerCase()}`, now, exchange.auth.failuresBeforeLockout * EMAIL_LOCKOUT_FACTOR);
-  };
-  const lockedOut = (request: FastifyRequest, emailAddress: string, now: number): void => {
-    const locked = exchange.auth.lockedFor([addressSubject(clientIp(request)), `login:${emailAddress.trim().toLowerCase()}`], now);
-    if (locked > 0) throw new ApiError(429, 'LOCKED_OUT', 'too many failed logins; try later', Math.ceil(locked / 1000));
-  };
+  const { lockedOut, requireTotp, recordFailure: recordFailedLogin } = loginGuards(exchange);
 
   app.post<{ Body: { email: string; password: string; totp?: string } }>('/login', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 }, totp: CODE } } },
@@ -75,6 +59,10 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const failed = (): void => recordFailedLogin(request, request.body.email, now);
     const user = await exchange.identity.checkPassword(request.body.email, request.body.password);
     if (user === undefined) {
+      // Said only to whoever knows the password the sign-up was made with.
+      if (attempted === undefined && await exchange.identity.signupWaiting(request.body.email, request.body.password, now)) {
+        throw new ApiError(403, 'EMAIL_NOT_CONFIRMED', 'confirm your email first with the code mailed to you (signing up again sends a new one)');
+      }
       failed();
       history('wrong_password');
       throw new ApiError(401, 'INVALID_CREDENTIALS', 'email or password is wrong');
@@ -133,6 +121,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     await identityCall(() => exchange.identity.setPassword(user.id, request.body.new_password));
     const ended = exchange.identity.endSessions(user.id, bearerToken(request));
     exchange.funding.credentialsChanged(user.id);
+    gateway.mailer.send(passwordChangedMail(gateway.mailer.config, user.email, 'by you'));
     return { password_changed: true, other_sessions_ended: ended };
   });
 

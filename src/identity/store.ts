@@ -46,6 +46,10 @@ export interface AdminActionRecord {
 /** Hex digits of a session's digest that name it in a listing. */
 const SESSION_ID_LENGTH = 16;
 
+/** A sign-up's mailed code opens the account within a day; a password-reset code works for an hour. Both stored only as their SHA-256. */
+export const SIGNUP_TTL_MS = 86_400_000;
+export const PASSWORD_RESET_TTL_MS = 3_600_000;
+
 /** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
 export const SESSION_TTL_MS = 86_400_000;
 /** TOTP codes are accepted one 30-second step either side of the server's clock. */
@@ -67,6 +71,14 @@ const USER_COLUMNS = 'id, email, account, kyc, level, totp_enabled AS twoFactor,
 
 function checkNewPassword(password: string): void {
   if (password.length < 8 || password.length > 256) throw new IdentityError('WEAK_PASSWORD', 'password must have 8 to 256 characters');
+}
+
+/** The normalized address of a new user, once it and the password pass. */
+function checkNewUser(email: string, password: string): string {
+  const normalized = email.trim().toLowerCase();
+  if (!EMAIL.test(normalized)) throw new IdentityError('INVALID_EMAIL', 'email is not valid');
+  checkNewPassword(password);
+  return normalized;
 }
 
 function toUser(row: unknown): UserRecord | undefined {
@@ -202,6 +214,19 @@ export class IdentityStore {
         outcome TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS logins_by_user ON logins (user_id, id);
+      CREATE TABLE IF NOT EXISTS signups (
+        email TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS password_resets (
+        token_sha256 TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
     `);
     // Stores made before users could be disabled.
     const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'users\')').all() as { name: string }[];
@@ -238,16 +263,91 @@ export class IdentityStore {
   }
 
   async createUser(email: string, password: string, now: number): Promise<UserRecord> {
-    const normalized = email.trim().toLowerCase();
-    if (!EMAIL.test(normalized)) throw new IdentityError('INVALID_EMAIL', 'email is not valid');
-    checkNewPassword(password);
+    const normalized = checkNewUser(email, password);
     if (this.userByEmail(normalized) !== undefined) throw new IdentityError('EMAIL_TAKEN', 'a user with this email exists');
+    return this.insertUser(normalized, await hashPassword(password), now);
+  }
+
+  private insertUser(normalized: string, passwordHash: string, now: number): UserRecord {
+    // Checked again here: the address may have been taken while the password was being hashed.
+    if (this.userByEmail(normalized) !== undefined) throw new IdentityError('EMAIL_TAKEN', 'a user with this email exists');
+    return this.db.transaction(() => {
+      // Account ids follow user ids: user n trades in account n until sub-accounts arrive.
+      const result = this.sql('INSERT INTO users (email, password_hash, account, created_at) VALUES (?, ?, 0, ?)').run(normalized, passwordHash, now);
+      const id = Number(result.lastInsertRowid);
+      this.sql('UPDATE users SET account = ? WHERE id = ?').run(id, id);
+      // An operator who opens the account directly settles any sign-up waiting for the address.
+      this.sql('DELETE FROM signups WHERE email = ?').run(normalized);
+      return this.user(id)!;
+    })();
+  }
+
+  // Sign-up and password reset by mail ------------------------------------------------------
+
+  /**
+   * A sign-up: the password is hashed whether or not the address is taken, so that the answer's
+   * timing tells nobody which addresses have accounts. For a taken address the existing user is
+   * returned and nothing is stored. For a new one, with `record`, the sign-up waits under a new
+   * code (to be mailed) until completeSignup, replacing any earlier sign-up of the address;
+   * without it (a code was mailed a moment ago) nothing changes and no code is made.
+   */
+  async startSignup(email: string, password: string, now: number, record = true): Promise<{ kind: 'existing'; user: UserRecord } | { kind: 'new'; token: string | null; validMs: number }> {
+    const normalized = checkNewUser(email, password);
     const hash = await hashPassword(password);
-    // Account ids follow user ids: user n trades in account n until sub-accounts arrive.
-    const result = this.sql('INSERT INTO users (email, password_hash, account, created_at) VALUES (?, ?, 0, ?)').run(normalized, hash, now);
-    const id = Number(result.lastInsertRowid);
-    this.sql('UPDATE users SET account = ? WHERE id = ?').run(id, id);
-    return this.user(id)!;
+    const existing = this.userByEmail(normalized);
+    if (existing !== undefined) return { kind: 'existing', user: existing };
+    if (!record) return { kind: 'new', token: null, validMs: SIGNUP_TTL_MS };
+    const token = randomBytes(32).toString('hex');
+    this.sql('DELETE FROM signups WHERE expires_at <= ?').run(now);
+    this.sql('INSERT INTO signups (email, password_hash, token_sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash, token_sha256 = excluded.token_sha256, created_at = excluded.created_at, expires_at = excluded.expires_at')
+      .run(normalized, hash, tokenDigest(token), now, now + SIGNUP_TTL_MS);
+    return { kind: 'new', token, validMs: SIGNUP_TTL_MS };
+  }
+
+  /** Opens the account of a waiting sign-up whose mailed code this is; the code then works no more. */
+  completeSignup(token: string, now: number): UserRecord {
+    const row = /^[0-9a-f]{64}$/.test(token)
+      ? this.sql('SELECT email, password_hash AS hash FROM signups WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), now) as { email: string; hash: string } | undefined
+      : undefined;
+    if (row === undefined) throw new IdentityError('INVALID_TOKEN', 'this code is not valid: it was used, replaced by a newer one, or has expired');
+    if (this.userByEmail(row.email) !== undefined) {
+      this.sql('DELETE FROM signups WHERE email = ?').run(row.email);
+      throw new IdentityError('EMAIL_TAKEN', 'a user with this email exists');
+    }
+    return this.insertUser(row.email, row.hash, now);
+  }
+
+  /** Whether a sign-up waits for this address with this password (a login before confirming is told so). */
+  async signupWaiting(email: string, password: string, now: number): Promise<boolean> {
+    const row = this.sql('SELECT password_hash AS hash FROM signups WHERE email = ? AND expires_at > ?').get(email.trim().toLowerCase(), now) as { hash: string } | undefined;
+    return row !== undefined && await verifyPassword(password, row.hash);
+  }
+
+  /** A new password-reset code for the user; any earlier one stops working. */
+  startPasswordReset(userId: number, now: number): { token: string; validMs: number } {
+    const token = randomBytes(32).toString('hex');
+    this.db.transaction(() => {
+      this.sql('DELETE FROM password_resets WHERE user_id = ? OR expires_at <= ?').run(userId, now);
+      this.sql('INSERT INTO password_resets (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)').run(tokenDigest(token), userId, now, now + PASSWORD_RESET_TTL_MS);
+    })();
+    return { token, validMs: PASSWORD_RESET_TTL_MS };
+  }
+
+  /** The user a live password-reset code belongs to. */
+  passwordResetUser(token: string, now: number): UserRecord | undefined {
+    if (!/^[0-9a-f]{64}$/.test(token)) return undefined;
+    const row = this.sql('SELECT user_id AS userId FROM password_resets WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), now) as { userId: number } | undefined;
+    return row === undefined ? undefined : this.user(row.userId);
+  }
+
+  /** Sets the password of the code's user and spends the code. */
+  async completePasswordReset(token: string, password: string, now: number): Promise<UserRecord> {
+    const user = this.passwordResetUser(token, now);
+    if (user === undefined) throw new IdentityError('INVALID_TOKEN', 'this code is not valid: it was used, replaced by a newer one, or has expired');
+    await this.setPassword(user.id, password);
+    // Spent only now: a code refused for a weak password or a wrong second factor can be tried again.
+    this.sql('DELETE FROM password_resets WHERE user_id = ?').run(user.id);
+    return user;
   }
 
   async checkPassword(email: string, password: string): Promise<UserRecord | undefined> {

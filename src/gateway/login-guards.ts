@@ -1,0 +1,43 @@
+/**
+ * The checks every route that takes a password, a second factor or a mailed code makes: lockouts
+ * after repeated failures (by address, and more loosely by email), and the TOTP code of a user
+ * with two-factor authentication on.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Exchange } from '../exchange.js';
+import type { UserRecord } from '../identity/store.js';
+import { addressSubject } from '../identity/ip.js';
+import { ApiError } from './errors.js';
+import { clientIp } from './server.js';
+
+/** An email is locked for everyone after this many times the per-address count of failed logins. */
+const EMAIL_LOCKOUT_FACTOR = 10;
+
+export interface LoginGuards {
+  /** Refuses (429 LOCKED_OUT) while the address, or the email when one is named, is locked out. */
+  lockedOut: (request: FastifyRequest, email: string | null, now: number) => void;
+  /** A failed password, code or TOTP counts against the address, and (more loosely) the email when one is named. */
+  recordFailure: (request: FastifyRequest, email: string | null, now: number) => void;
+  /** A TOTP code is required whenever the user has two-factor authentication on. */
+  requireTotp: (user: UserRecord, code: string | undefined) => void;
+}
+
+export function loginGuards(exchange: Exchange): LoginGuards {
+  const emailSubject = (email: string): string => `login:${email.trim().toLowerCase()}`;
+  return {
+    lockedOut: (request, email, now) => {
+      const address = addressSubject(clientIp(request));
+      const locked = exchange.auth.lockedFor(email === null ? [address] : [address, emailSubject(email)], now);
+      if (locked > 0) throw new ApiError(429, 'LOCKED_OUT', 'too many failed logins; try later', Math.ceil(locked / 1000));
+    },
+    recordFailure: (request, email, now) => {
+      exchange.auth.recordFailure(addressSubject(clientIp(request)), now);
+      if (email !== null) exchange.auth.recordFailure(emailSubject(email), now, exchange.auth.failuresBeforeLockout * EMAIL_LOCKOUT_FACTOR);
+    },
+    requireTotp: (user, code) => {
+      if (!user.twoFactor) return;
+      if (code === undefined) throw new ApiError(401, 'TOTP_REQUIRED', 'a two-factor code is required');
+      if (!exchange.identity.verifyTotp(user.id, code, exchange.clock())) throw new ApiError(401, 'INVALID_TOTP', 'the two-factor code is wrong or was used already');
+    },
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Opening an account and recovering a password without the operator, by mail:
+ *
+ *   POST /signup                  email + password → a code is mailed; no account until it comes back
+ *   POST /signup/confirm          the code → the account is opened (the user then logs in)
+ *   POST /password-reset          email → a code is mailed to the account's owner
+ *   POST /password-reset/confirm  the code + a new password (+ the TOTP code when two-factor is on)
+ *
+ * The first and third answer the same whether or not the address has an account, so that
+ * nobody learns who is a customer: the owner of a taken address is told by mail instead. Codes
+ * are 256 random bits, kept only as their SHA-256, and work once; a wrong one counts toward the
+ * address's lockout like a wrong password.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Exchange } from '../exchange.js';
+import { trimToBound } from '../identity/bounded.js';
+import { alreadyRegisteredMail, confirmEmailMail, passwordChangedMail, resetPasswordMail } from '../mail/account-mails.js';
+import { ApiError, identityCall } from './errors.js';
+import { loginGuards } from './login-guards.js';
+import type { Gateway } from './server.js';
+import { CODE } from './session-routes.js';
+import { EMAIL } from './wire.js';
+
+const TOKEN = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'the code from the mail' } as const;
+const PASSWORD = { type: 'string', maxLength: 256 } as const;
+
+/** One mail of a kind to one address per this long, whoever asks how often: nobody's inbox is flooded through us. */
+export const MAIL_INTERVAL_MS = 60_000;
+const THROTTLE_SUBJECTS_MAX = 100_000;
+
+const MAIL_SENT = { type: 'object', properties: { status: { type: 'string' }, message: { type: 'string' } } } as const;
+
+export async function registerSignupRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway, registration: { open: boolean }): Promise<void> {
+  const { mailer } = gateway;
+  const { lockedOut, recordFailure, requireTotp } = loginGuards(exchange);
+  const lastMailed = new Map<string, number>();
+  /** Whether a mail of this kind may go to this address now. */
+  const mayMail = (subject: string, now: number): boolean => {
+    const last = lastMailed.get(subject);
+    return last === undefined || now - last >= MAIL_INTERVAL_MS;
+  };
+  const mailed = (subject: string, now: number): void => {
+    lastMailed.delete(subject);
+    lastMailed.set(subject, now);
+    if (lastMailed.size > THROTTLE_SUBJECTS_MAX) trimToBound(lastMailed, THROTTLE_SUBJECTS_MAX, (at) => now - at >= MAIL_INTERVAL_MS);
+  };
+  /** A wrong code is a guess: it counts toward the lockout of the address that sent it. */
+  const badCode = (request: FastifyRequest, now: number, error: unknown): never => {
+    if (error instanceof ApiError && error.code === 'INVALID_TOKEN') recordFailure(request, null, now);
+    throw error;
+  };
+
+  app.post<{ Body: { email: string; password: string } }>('/signup', {
+    schema: {
+      body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: PASSWORD } },
+      response: { 202: MAIL_SENT },
+    },
+    config: { weight: 20 },
+  }, async (request, reply) => {
+    if (!registration.open) throw new ApiError(403, 'REGISTRATION_CLOSED', 'this exchange opens accounts through its operator only');
+    const now = exchange.clock();
+    const email = request.body.email.trim().toLowerCase();
+    // Within the interval the sign-up is checked and answered alike, but the code already mailed stays the one that works.
+    const subject = `signup ${email}`;
+    const mail = mayMail(subject, now);
+    const started = await identityCall(() => exchange.identity.startSignup(request.body.email, request.body.password, now, mail));
+    if (mail) {
+      mailed(subject, now);
+      mailer.send(started.kind === 'existing' ? alreadyRegisteredMail(mailer.config, email) : confirmEmailMail(mailer.config, email, started.token!, started.validMs));
+    }
+    void reply.status(202);
+    return { status: 'check_your_email', message: 'if the address can be signed up, a code is on its way to it; an address gets at most one mail a minute, and the last code mailed stays valid' };
+  });
+
+  app.post<{ Body: { token: string } }>('/signup/confirm', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: TOKEN } } },
+    config: { weight: 20 },
+  }, async (request, reply) => {
+    const now = exchange.clock();
+    lockedOut(request, null, now);
+    const user = await identityCall(() => exchange.identity.completeSignup(request.body.token, now)).catch((error: unknown) => badCode(request, now, error));
+    // The engine's user and account follow the identity row, as for an operator's `user create`.
+    await exchange.reconcileUsers();
+    void reply.status(201);
+    return { user_id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level };
+  });
+
+  app.post<{ Body: { email: string } }>('/password-reset', {
+    schema: {
+      body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } },
+      response: { 202: MAIL_SENT },
+    },
+    config: { weight: 20 },
+  }, async (request, reply) => {
+    const now = exchange.clock();
+    const user = exchange.identity.userByEmail(request.body.email);
+    // A disabled user is told by support, not by mail; an unknown address gets the same answer as a known one.
+    if (user !== undefined && user.disabledAt === null && mayMail(`reset ${user.email}`, now)) {
+      mailed(`reset ${user.email}`, now);
+      const { token, validMs } = exchange.identity.startPasswordReset(user.id, now);
+      mailer.send(resetPasswordMail(mailer.config, user.email, token, validMs));
+    }
+    void reply.status(202);
+    return { status: 'check_your_email', message: 'if the address has an account, a reset code is on its way to it; an address gets at most one mail a minute, and the last code mailed stays valid' };
+  });
+
+  app.post<{ Body: { token: string; new_password: string; totp?: string } }>('/password-reset/confirm', {
+    schema: {
+      body: { type: 'object', additionalProperties: false, required: ['token', 'new_password'], properties: { token: TOKEN, new_password: PASSWORD, totp: CODE } },
+    },
+    config: { weight: 20 },
+  }, async (request) => {
+    const now = exchange.clock();
+    lockedOut(request, null, now);
+    const user = exchange.identity.passwordResetUser(request.body.token, now);
+    if (user === undefined) return badCode(request, now, new ApiError(400, 'INVALID_TOKEN', 'this code is not valid: it was used, replaced by a newer one, or has expired'));
+    lockedOut(request, user.email, now);
+    // A mailbox alone does not open an account that has a second factor.
+    try {
+      requireTotp(user, request.body.totp);
+    } catch (error) {
+      if ((error as ApiError).code === 'INVALID_TOTP') recordFailure(request, user.email, now);
+      throw error;
+    }
+    if (user.disabledAt !== null) throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
+    await identityCall(() => exchange.identity.completePasswordReset(request.body.token, request.body.new_password, now));
+    const ended = exchange.identity.endSessions(user.id);
+    exchange.funding.credentialsChanged(user.id);
+    mailer.send(passwordChangedMail(mailer.config, user.email, 'with a reset code'));
+    return { password_changed: true, sessions_ended: ended };
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * The texts of the mails an account gets: what each says, in plain text. A code is shown with
+ * the link that takes it when the venue has pages (MailConfig.linkBase), otherwise with the API
+ * call, so that the mail is usable either way.
+ */
+import type { Mail, MailConfig } from './mailer.js';
+
+function hours(ms: number): string {
+  const h = ms / 3_600_000;
+  return h === 1 ? 'an hour' : `${h} hours`;
+}
+
+function codeLines(config: MailConfig, page: string, apiPath: string, token: string, apiBody: string): string[] {
+  if (config.linkBase !== undefined) return [`${config.linkBase.replace(/\/+$/, '')}/${page}?token=${token}`];
+  return [`Your code: ${token}`, '', `To use it: POST ${apiPath} with ${apiBody}`];
+}
+
+export function confirmEmailMail(config: MailConfig, to: string, token: string, validMs: number): Mail {
+  return {
+    to, purpose: 'confirm_email', subject: `Confirm your email for ${config.venueName}`,
+    text: [
+      `Welcome to ${config.venueName}.`, '', 'To finish opening your account, confirm this address:', '',
+      ...codeLines(config, 'confirm-email', '/api/v1/auth/signup/confirm', token, '{"token": "<the code>"}'), '',
+      `This code works once and expires in ${hours(validMs)}. If you did not sign up, ignore this mail: no account is opened without it.`,
+    ].join('\n'),
+  };
+}
+
+/** To the owner of an address someone tried to sign up with again: no account is opened, nothing is revealed to the one who tried. */
+export function alreadyRegisteredMail(config: MailConfig, to: string): Mail {
+  return {
+    to, purpose: 'already_registered', subject: `Sign-up attempt at ${config.venueName}`,
+    text: [
+      `Someone tried to open a ${config.venueName} account with this address, which already has one.`, '',
+      'If it was you, log in instead; if you forgot your password, ask for a reset (POST /api/v1/auth/password-reset).',
+      'If it was not you, you need do nothing: your account is unchanged.',
+    ].join('\n'),
+  };
+}
+
+export function resetPasswordMail(config: MailConfig, to: string, token: string, validMs: number): Mail {
+  return {
+    to, purpose: 'reset_password', subject: `Reset your ${config.venueName} password`,
+    text: [
+      `Someone (we hope you) asked to reset the password of your ${config.venueName} account.`, '',
+      ...codeLines(config, 'reset-password', '/api/v1/auth/password-reset/confirm', token, '{"token": "<the code>", "new_password": "…", "totp": "<your two-factor code, if it is on>"}'), '',
+      `This code works once and expires in ${hours(validMs)}; a newer request replaces it. Resetting ends every session and holds withdrawals for a while.`,
+      'If you did not ask, ignore this mail: your password stays as it is.',
+    ].join('\n'),
+  };
+}
+
+export function passwordChangedMail(config: MailConfig, to: string, how: 'by you' | 'with a reset code' | 'by support'): Mail {
+  return {
+    to, purpose: 'password_changed', subject: `Your ${config.venueName} password was changed`,
+    text: [
+      `The password of your ${config.venueName} account was changed ${how}. Sessions logged in elsewhere have ended and withdrawals wait out the security hold.`, '',
+      'If this was not you, contact support at once.',
+    ].join('\n'),
+  };
+}
+
+export function twoFactorResetMail(config: MailConfig, to: string): Mail {
+  return {
+    to, purpose: 'two_factor_reset', subject: `Two-factor authentication turned off at ${config.venueName}`,
+    text: [
+      `Support turned off two-factor authentication on your ${config.venueName} account. Your sessions have ended and withdrawals wait out the security hold.`, '',
+      'Turn it on again after logging in. If you did not ask for this, contact support at once.',
+    ].join('\n'),
+  };
+}

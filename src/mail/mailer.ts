@@ -1,0 +1,116 @@
+/**
+ * Mail to users (confirmation codes, password resets, notices), built and sent with nodemailer.
+ * With an SMTP server configured, mail goes there; without one (the embedded default) each
+ * message is written whole, as an .eml file readable by any mail client, into DATA/outbox, so
+ * that `npm start` needs no mail server and an operator can still see what was sent.
+ *
+ * Sending never holds up or fails the request that caused it: `send` returns at once, and a
+ * failure is logged and counted. A lost mail costs the user a second request, never a wrong state.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  /** TLS from the first byte (port 465); otherwise STARTTLS when the server offers it. */
+  secure: boolean;
+  /** Refuse to send unless the server upgrades the connection with STARTTLS. */
+  requireTls: boolean;
+  /** The login, if the server wants one; its password comes from BOURSE_SMTP_PASSWORD, never the config file. */
+  user?: string;
+}
+
+export interface MailConfig {
+  /** The sender, as users see it. */
+  from: string;
+  /** The venue's name in subjects and greetings. */
+  venueName: string;
+  /**
+   * Where the venue's own pages live (e.g. https://exchange.example): mails then carry links
+   * `${linkBase}/confirm-email?token=…` and `${linkBase}/reset-password?token=…`. Without it they
+   * carry the code and the API call that takes it.
+   */
+  linkBase?: string;
+  smtp?: SmtpConfig;
+}
+
+export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', venueName: 'Bourse' };
+
+/** What a mail is for: names its file in the outbox and its line in the metrics. */
+export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset';
+
+export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose }
+
+export interface MailLog {
+  info: (fields: object, message: string) => void;
+  error: (fields: object, message: string) => void;
+}
+
+export interface MailCounts { sent: number; failed: number }
+
+export class Mailer {
+  private readonly transport: Transporter;
+  private readonly pending = new Set<Promise<void>>();
+  private written = 0;
+  readonly counts: Record<MailPurpose, MailCounts> = {
+    confirm_email: { sent: 0, failed: 0 }, already_registered: { sent: 0, failed: 0 }, reset_password: { sent: 0, failed: 0 },
+    password_changed: { sent: 0, failed: 0 }, two_factor_reset: { sent: 0, failed: 0 },
+  };
+
+  /** `outbox`: where messages go when no SMTP server is configured. */
+  constructor(readonly config: MailConfig, readonly outbox: string, private readonly log: MailLog = silent, smtpPassword = process.env.BOURSE_SMTP_PASSWORD) {
+    const { smtp } = config;
+    this.transport = smtp === undefined
+      ? nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
+      : nodemailer.createTransport({
+        host: smtp.host, port: smtp.port, secure: smtp.secure, requireTLS: smtp.requireTls,
+        auth: smtp.user === undefined ? undefined : { user: smtp.user, pass: smtpPassword ?? '' },
+        // A mail server that hangs must not pile up connections.
+        connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000,
+      });
+  }
+
+  /** Where mail goes: 'smtp://host:port' or the outbox folder. */
+  get destination(): string {
+    return this.config.smtp === undefined ? this.outbox : `smtp://${this.config.smtp.host}:${this.config.smtp.port}`;
+  }
+
+  /** Sends in the background; returns at once. */
+  send(mail: Mail): void {
+    const done = this.deliver(mail).then(
+      () => { this.counts[mail.purpose].sent += 1; },
+      (error: unknown) => {
+        this.counts[mail.purpose].failed += 1;
+        this.log.error({ err: error, purpose: mail.purpose }, 'mail not sent');
+      },
+    ).finally(() => this.pending.delete(done));
+    this.pending.add(done);
+  }
+
+  /** Resolves once every mail sent so far has been delivered or has failed. */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  async close(): Promise<void> {
+    await this.settled();
+    this.transport.close();
+  }
+
+  private async deliver(mail: Mail): Promise<void> {
+    const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text: mail.text }) as { message?: Buffer; messageId: string };
+    if (this.config.smtp !== undefined) return;
+    mkdirSync(this.outbox, { recursive: true, mode: 0o700 });
+    this.written += 1;
+    // Time first so that a listing sorts them in the order sent; the counter keeps one millisecond's apart.
+    const name = `${new Date().toISOString().replaceAll(':', '')}-${String(this.written).padStart(6, '0')}-${mail.purpose}.eml`;
+    // Codes in these files open accounts and reset passwords: owner only, like the rest of the folder.
+    writeFileSync(join(this.outbox, name), info.message!, { mode: 0o600, flag: 'wx' });
+    this.log.info({ purpose: mail.purpose, file: name }, 'mail written to the outbox');
+  }
+}
+
+const silent: MailLog = { info: () => undefined, error: () => undefined };

@@ -1,0 +1,293 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateSync } from 'otplib';
+import { SMTPServer } from 'smtp-server';
+import { call } from './support/api-client.js';
+import { codeIn, outbox, parseMail } from './support/mail.js';
+import type { ReadMail } from './support/mail.js';
+import { Venue } from './support/venue.js';
+
+const signup = (venue: Venue, email: string, password: string) => call(venue.url, 'POST', '/api/v1/auth/signup', { body: { email, password } });
+const login = (venue: Venue, email: string, password: string, totp?: string) =>
+  call(venue.url, 'POST', '/api/v1/auth/login', { body: { email, password, ...(totp === undefined ? {} : { totp }) } });
+
+/** Every mail the venue has sent so far (once those under way are written). */
+async function mails(venue: Venue): Promise<ReadMail[]> {
+  await venue.app.mailer.settled();
+  return outbox(venue.dataDir, 0);
+}
+
+test('anyone signs up by mail: no account until the mailed code comes back, a login before is told to confirm, the code opens the account once, and the new user logs in, makes a key and trades', async () => {
+  const venue = await Venue.start();
+  try {
+    const asked = await signup(venue, ' Dana@Example.com ', 'a long enough password');
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    assert.equal(asked.body.status, 'check_your_email');
+    const [mail, ...more] = await mails(venue);
+    assert.equal(more.length, 0);
+    assert.equal(mail!.to, 'dana@example.com');
+    assert.equal(mail!.subject, 'Confirm your email for Bourse');
+    assert.equal(statSync(mail!.file!).mode & 0o777, 0o600, 'a code in the outbox is for the operator only');
+    const code = codeIn(mail!);
+
+    assert.equal((await venue.admin('/users?email=dana@example.com', undefined, 'GET')).status, 404, 'no user before the code comes back');
+    const early = await login(venue, 'dana@example.com', 'a long enough password');
+    assert.equal(early.status, 403);
+    assert.equal(early.body.error.code, 'EMAIL_NOT_CONFIRMED');
+    const guess = await login(venue, 'dana@example.com', 'some other password');
+    assert.equal(guess.body.error.code, 'INVALID_CREDENTIALS', 'only the sign-up\'s own password learns that it waits');
+
+    const wrong = await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: code.replace(/^./, code[0] === 'a' ? 'b' : 'a') } });
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.body.error.code, 'INVALID_TOKEN');
+    const malformed = await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: 'x' } });
+    assert.equal(malformed.status, 400);
+
+    const confirmed = await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: code } });
+    assert.equal(confirmed.status, 201, JSON.stringify(confirmed.body));
+    assert.equal(confirmed.body.email, 'dana@example.com');
+    assert.equal(confirmed.body.kyc, 'NOT_VERIFIED');
+    const again = await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: code } });
+    assert.equal(again.body.error.code, 'INVALID_TOKEN', 'a code works once');
+
+    const session = await login(venue, 'dana@example.com', 'a long enough password');
+    assert.equal(session.status, 200, JSON.stringify(session.body));
+    const headers = { authorization: `Bearer ${session.body.token}` };
+    const key = await call(venue.url, 'POST', '/api/v1/auth/apikeys', { headers, body: { permissions: ['read', 'trade'] } });
+    assert.equal(key.status, 201);
+    const credentials = { key: key.body.key, secret: key.body.secret };
+    assert.equal((await venue.admin('/deposits', { email: 'dana@example.com', asset: 'USDT', amount: '1000' })).status, 201);
+    const order = await call(venue.url, 'POST', '/api/v1/orders', { credentials, body: { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '100.00', quantity: '0.0100' } });
+    assert.equal(order.status, 201, JSON.stringify(order.body));
+    assert.equal(order.body.account, confirmed.body.account, 'the engine knows the account the sign-up opened');
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('a sign-up with an address that has an account is answered alike, opens nothing and tells the owner; bad input gets 400 and no mail; an address gets one mail a minute, and codes expire in a day', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  try {
+    assert.equal((await venue.admin('/users', { email: 'erin@example.com', password: 'correct horse battery' })).status, 201);
+    const taken = await signup(venue, 'erin@example.com', 'another password here');
+    const fresh = await signup(venue, 'frank@example.com', 'frank password one');
+    assert.equal(taken.status, 202);
+    assert.deepEqual(taken.body, fresh.body, 'the answer does not tell who has an account');
+    const sent = await mails(venue);
+    assert.deepEqual(sent.map((m) => [m.to, m.subject]), [
+      ['erin@example.com', 'Sign-up attempt at Bourse'],
+      ['frank@example.com', 'Confirm your email for Bourse'],
+    ]);
+    assert.equal((await login(venue, 'erin@example.com', 'another password here')).body.error.code, 'INVALID_CREDENTIALS', 'the account is unchanged');
+    assert.equal((await login(venue, 'erin@example.com', 'correct horse battery')).status, 200);
+
+    assert.equal((await signup(venue, 'not-an-address', 'long enough pass')).body.error.code, 'INVALID_EMAIL');
+    assert.equal((await signup(venue, 'gina@example.com', 'short')).body.error.code, 'WEAK_PASSWORD');
+    assert.equal((await signup(venue, 'gina@example.com', 'x'.repeat(300))).status, 400);
+
+    // Within the minute: answered alike, no second mail, and the first code still opens the account.
+    const first = codeIn(sent[1]!);
+    assert.equal((await signup(venue, 'frank@example.com', 'frank password two')).status, 202);
+    assert.equal((await signup(venue, 'erin@example.com', 'yet another one')).status, 202);
+    assert.equal((await mails(venue)).length, 2, 'no inbox is flooded through the exchange');
+    // A minute on, a new sign-up mails a new code, which replaces the first.
+    now += 61_000;
+    assert.equal((await signup(venue, 'frank@example.com', 'frank password three')).status, 202);
+    const third = await mails(venue);
+    assert.equal(third.length, 3);
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: first } })).body.error.code, 'INVALID_TOKEN');
+    // A day on, that code has expired too.
+    now += 86_400_000;
+    const late = await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: codeIn(third[2]!) } });
+    assert.equal(late.body.error.code, 'INVALID_TOKEN');
+    assert.equal((await venue.admin('/users?email=frank@example.com', undefined, 'GET')).status, 404);
+
+    // A sign-up the operator overtakes: the operator's user stands, the mailed code opens nothing.
+    now += 61_000;
+    await signup(venue, 'hana@example.com', 'hana password one');
+    const hanaCode = codeIn((await mails(venue))[3]!);
+    assert.equal((await venue.admin('/users', { email: 'hana@example.com', password: 'operator set this' })).status, 201);
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: hanaCode } })).body.error.code, 'INVALID_TOKEN');
+    assert.equal((await login(venue, 'hana@example.com', 'operator set this')).status, 200);
+  } finally {
+    await venue.stop();
+  }
+
+  const closed = await Venue.start({ server: { registration: { open: false } } });
+  try {
+    const refused = await signup(closed, 'ivan@example.com', 'long enough pass');
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error.code, 'REGISTRATION_CLOSED');
+    assert.equal((await mails(closed)).length, 0);
+  } finally {
+    await closed.stop();
+  }
+});
+
+test('a forgotten password is reset with a mailed code: unknown addresses get the same answer and no mail; the code works once within the hour and a newer one replaces it; a two-factor user also gives a code; every session ends and the owner is told', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  const reset = (email: string) => call(venue.url, 'POST', '/api/v1/auth/password-reset', { body: { email } });
+  const confirm = (token: string, password: string, totp?: string) =>
+    call(venue.url, 'POST', '/api/v1/auth/password-reset/confirm', { body: { token, new_password: password, ...(totp === undefined ? {} : { totp }) } });
+  try {
+    await venue.admin('/users', { email: 'bob@example.com', password: 'correct horse battery' });
+    const session = await login(venue, 'bob@example.com', 'correct horse battery');
+    const unknown = await reset('nobody@example.com');
+    const known = await reset('Bob@Example.com');
+    assert.equal(known.status, 202);
+    assert.deepEqual(unknown.body, known.body);
+    let sent = await mails(venue);
+    assert.deepEqual(sent.map((m) => [m.to, m.subject]), [['bob@example.com', 'Reset your Bourse password']]);
+    const first = codeIn(sent[0]!);
+
+    assert.equal((await reset('bob@example.com')).status, 202);
+    assert.equal((await mails(venue)).length, 1, 'one reset mail a minute');
+    now += 61_000;
+    await reset('bob@example.com');
+    sent = await mails(venue);
+    assert.equal(sent.length, 2);
+    const second = codeIn(sent[1]!);
+    assert.equal((await confirm(first, 'a new password 1')).body.error.code, 'INVALID_TOKEN', 'a newer code replaces the older');
+
+    assert.equal((await confirm(second, 'short')).body.error.code, 'WEAK_PASSWORD');
+    const done = await confirm(second, 'a new password 1');
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.deepEqual(done.body, { password_changed: true, sessions_ended: 1 });
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers: { authorization: `Bearer ${session.body.token}` } })).status, 401, 'every session ended');
+    assert.equal((await login(venue, 'bob@example.com', 'correct horse battery')).status, 401);
+    const fresh = await login(venue, 'bob@example.com', 'a new password 1');
+    assert.equal(fresh.status, 200);
+    assert.equal((await confirm(second, 'a new password 2')).body.error.code, 'INVALID_TOKEN', 'a code works once');
+    sent = await mails(venue);
+    assert.deepEqual(sent.slice(2).map((m) => [m.to, m.subject]), [['bob@example.com', 'Your Bourse password was changed']]);
+    assert.match(sent[2]!.text, /changed with a reset code/);
+
+    // An hour on, an unused code has expired.
+    now += 61_000;
+    await reset('bob@example.com');
+    const expiring = codeIn((await mails(venue))[3]!);
+    now += 3_600_000;
+    assert.equal((await confirm(expiring, 'a new password 2')).body.error.code, 'INVALID_TOKEN');
+
+    // With two-factor on, the mailbox alone is not enough.
+    const headers = { authorization: `Bearer ${fresh.body.token}` };
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers });
+    const totp = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: totp() } })).body.two_factor, true);
+    now += 61_000;
+    await reset('bob@example.com');
+    const withTotp = codeIn((await mails(venue))[4]!);
+    assert.equal((await confirm(withTotp, 'a new password 3')).body.error.code, 'TOTP_REQUIRED');
+    assert.equal((await confirm(withTotp, 'a new password 3', totp() === '000000' ? '111111' : '000000')).body.error.code, 'INVALID_TOTP');
+    now += 30_000;
+    assert.equal((await confirm(withTotp, 'a new password 3', totp())).status, 200);
+    assert.equal((await login(venue, 'bob@example.com', 'a new password 3', (now += 30_000, totp()))).status, 200);
+
+    // Support's resets are told to the owner too.
+    await venue.admin('/users/password', { email: 'bob@example.com', password: 'support set this' });
+    await venue.admin('/users/reset-2fa', { email: 'bob@example.com' });
+    sent = await mails(venue);
+    assert.deepEqual(sent.slice(-2).map((m) => m.subject), ['Your Bourse password was changed', 'Two-factor authentication turned off at Bourse']);
+    assert.match(sent.at(-2)!.text, /changed by support/);
+
+    // A disabled user gets no reset mail.
+    await venue.admin('/users/disable', { email: 'bob@example.com' });
+    now += 61_000;
+    const count = sent.length;
+    assert.equal((await reset('bob@example.com')).status, 202);
+    assert.equal((await mails(venue)).length, count);
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('wrong codes count toward the address\'s lockout like wrong passwords: after the limit even a good code waits', async () => {
+  const venue = await Venue.start({ auth: { failuresBeforeLockout: 3, lockoutMs: 60_000 } });
+  try {
+    await signup(venue, 'kim@example.com', 'kim password one');
+    const code = codeIn((await mails(venue))[0]!);
+    for (let i = 0; i < 3; i += 1) {
+      const guess = await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: `${i}`.repeat(64) } });
+      assert.equal(guess.body.error.code, 'INVALID_TOKEN');
+    }
+    const locked = await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: code } });
+    assert.equal(locked.status, 429);
+    assert.equal(locked.body.error.code, 'LOCKED_OUT');
+    assert.ok(Number(locked.headers.get('retry-after')) > 0);
+    const reset = await call(venue.url, 'POST', '/api/v1/auth/password-reset/confirm', { body: { token: code, new_password: 'whatever long' } });
+    assert.equal(reset.body.error.code, 'LOCKED_OUT');
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('with an SMTP server configured, mail goes to it with the venue\'s sender, name and links, logging in with the password from BOURSE_SMTP_PASSWORD, and nothing is written to the outbox', async () => {
+  const received: { from: string; to: string[]; raw: string; user: string }[] = [];
+  const smtp = new SMTPServer({
+    disabledCommands: ['STARTTLS'], allowInsecureAuth: true,
+    onAuth: (auth, _session, callback) => (auth.username === 'bourse' && auth.password === 'mail secret'
+      ? callback(null, { user: auth.username }) : callback(new Error('bad login'))),
+    onData: (stream, session, callback) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        received.push({
+          from: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address, to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks).toString('utf8'), user: String(session.user),
+        });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+  const port = (smtp.server.address() as { port: number }).port;
+  process.env.BOURSE_SMTP_PASSWORD = 'mail secret';
+  let venue: Venue | undefined;
+  try {
+    venue = await Venue.start({
+      server: {
+        mail: {
+          from: 'Test Exchange <no-reply@test.example>', venueName: 'Test Exchange', linkBase: 'https://test.example/',
+          smtp: { host: '127.0.0.1', port, secure: false, requireTls: false, user: 'bourse' },
+        },
+      },
+    });
+    assert.equal((await signup(venue, 'lee@example.com', 'lee password one')).status, 202);
+    await venue.app.mailer.settled();
+    assert.equal(received.length, 1);
+    const message = received[0]!;
+    assert.equal(message.user, 'bourse');
+    assert.equal(message.from, 'no-reply@test.example');
+    assert.deepEqual(message.to, ['lee@example.com']);
+    const mail = parseMail(message.raw);
+    assert.equal(mail.subject, 'Confirm your email for Test Exchange');
+    assert.match(mail.text, /https:\/\/test\.example\/confirm-email\?token=[0-9a-f]{64}/);
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: codeIn(mail) } })).status, 201);
+    assert.equal(existsSync(join(venue.dataDir, 'outbox')), false);
+    const metrics = await (await fetch(`${venue.url}/metrics`)).text();
+    assert.match(metrics, /bourse_mails_total\{purpose="confirm_email",outcome="sent"\} 1/);
+  } finally {
+    delete process.env.BOURSE_SMTP_PASSWORD;
+    await venue?.stop();
+    await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  }
+});
+
+test('a mail server that refuses leaves the request answered and the failure counted, never a 5xx', async () => {
+  const smtp = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], onRcptTo: (_address, _session, callback) => callback(new Error('mailbox unavailable')) });
+  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+  const port = (smtp.server.address() as { port: number }).port;
+  const venue = await Venue.start({ server: { mail: { from: 'no-reply@test.example', venueName: 'Bourse', smtp: { host: '127.0.0.1', port, secure: false, requireTls: false } } } });
+  try {
+    assert.equal((await signup(venue, 'max@example.com', 'max password one')).status, 202);
+    await venue.app.mailer.settled();
+    assert.deepEqual(venue.app.mailer.counts.confirm_email, { sent: 0, failed: 1 });
+  } finally {
+    await venue.stop();
+    await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  }
+});
