@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSync } from 'otplib';
@@ -8,7 +10,9 @@ import { call } from './support/api-client.js';
 import { codeIn, outbox, parseMail } from './support/mail.js';
 import type { ReadMail } from './support/mail.js';
 import { Venue } from './support/venue.js';
+import { CLI } from './support/server-process.js';
 
+const execFileAsync = promisify(execFile);
 const signup = (venue: Venue, email: string, password: string) => call(venue.url, 'POST', '/api/v1/auth/signup', { body: { email, password } });
 const login = (venue: Venue, email: string, password: string, totp?: string) =>
   call(venue.url, 'POST', '/api/v1/auth/login', { body: { email, password, ...(totp === undefined ? {} : { totp }) } });
@@ -112,6 +116,17 @@ test('a sign-up with an address that has an account is answered alike, opens not
     assert.equal((await venue.admin('/users', { email: 'hana@example.com', password: 'operator set this' })).status, 201);
     assert.equal((await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: hanaCode } })).body.error.code, 'INVALID_TOKEN');
     assert.equal((await login(venue, 'hana@example.com', 'operator set this')).status, 200);
+
+    // Support sees the sign-ups waiting, and opens one whose mail never came, with the user's own password.
+    now += 61_000;
+    await signup(venue, 'omar@example.com', 'omar password one');
+    // The venue runs in this process: the CLI must not block it.
+    const admin = async (...words: string[]) => JSON.parse((await execFileAsync(process.execPath, [CLI, 'admin', ...words, '--data', venue.dataDir, '--url', venue.url])).stdout) as Record<string, any>;
+    assert.deepEqual((await admin('signup', 'list')).signups, [{ email: 'omar@example.com', created_at: now, expires_at: now + 86_400_000 }]);
+    assert.equal((await venue.admin('/signups/confirm', { email: 'omar@example.com' })).status, 201);
+    assert.equal((await login(venue, 'omar@example.com', 'omar password one')).status, 200);
+    assert.deepEqual((await admin('signup', 'list', '--email', 'omar@example.com')).signups, []);
+    assert.equal((await venue.admin('/signups/confirm', { email: 'omar@example.com' })).body.error.code, 'UNKNOWN_SIGNUP');
   } finally {
     await venue.stop();
   }
@@ -289,5 +304,52 @@ test('a mail server that refuses leaves the request answered and the failure cou
   } finally {
     await venue.stop();
     await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  }
+});
+
+test('a login from an address the user never logged in from is mailed to them (not the first login, not a known address); the anti-phishing code a user sets shows in every mail to them, and setting it needs the TOTP code once enrolled', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, server: { trustProxy: ['127.0.0.1'] } });
+  const from = (address: string, totp?: string) => call(venue.url, 'POST', '/api/v1/auth/login', {
+    body: { email: 'nina@example.com', password: 'correct horse battery', ...(totp === undefined ? {} : { totp }) },
+    headers: { 'x-forwarded-for': address, 'user-agent': 'test-browser/1.0' },
+  });
+  try {
+    await venue.admin('/users', { email: 'nina@example.com', password: 'correct horse battery' });
+    const first = await from('198.51.100.7');
+    assert.equal(first.status, 200);
+    assert.equal((await from('198.51.100.7')).status, 200);
+    assert.equal((await mails(venue)).length, 0, 'neither the first login nor one from a known address is news');
+    assert.equal((await from('203.0.113.9')).status, 200);
+    let sent = await mails(venue);
+    assert.deepEqual(sent.map((m) => [m.to, m.subject]), [['nina@example.com', 'New login to Bourse from 203.0.113.9']]);
+    assert.match(sent[0]!.text, /client: {2}test-browser\/1\.0/);
+    assert.doesNotMatch(sent[0]!.text, /anti-phishing/);
+
+    const headers = { authorization: `Bearer ${first.body.token}` };
+    const set = (code: string | null, totp?: string) => call(venue.url, 'PUT', '/api/v1/auth/anti-phishing', { headers, body: { code, ...(totp === undefined ? {} : { totp }) } });
+    assert.equal((await set('no spaces!')).body.error.code, 'INVALID_ANTI_PHISHING_CODE');
+    assert.equal((await set('abc')).body.error.code, 'INVALID_ANTI_PHISHING_CODE');
+    assert.deepEqual((await set('Heron42')).body, { anti_phishing: true });
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers })).body.anti_phishing, true);
+    await from('192.0.2.44');
+    await call(venue.url, 'POST', '/api/v1/auth/password-reset', { body: { email: 'nina@example.com' } });
+    sent = await mails(venue);
+    assert.deepEqual(sent.slice(1).map((m) => m.subject), ['New login to Bourse from 192.0.2.44', 'Reset your Bourse password']);
+    for (const mail of sent.slice(1)) assert.match(mail.text, /^Your anti-phishing code: Heron42\n/);
+
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers });
+    const totp = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
+    await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: totp() } });
+    assert.equal((await set(null)).body.error.code, 'TOTP_REQUIRED', 'a stolen session cannot change what genuine mail shows');
+    now += 30_000;
+    assert.deepEqual((await set(null, totp())).body, { anti_phishing: false });
+    now += 30_000;
+    await from('192.0.2.45', totp());
+    sent = await mails(venue);
+    assert.equal(sent.at(-1)!.subject, 'New login to Bourse from 192.0.2.45');
+    assert.doesNotMatch(sent.at(-1)!.text, /anti-phishing/);
+  } finally {
+    await venue.stop();
   }
 });

@@ -79,6 +79,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'user' && verb === 'logins') {
     method = 'GET';
     path = withQuery('/users/logins', options, ['limit'], { email: need(options, 'email') });
+  } else if (noun === 'signup' && verb === 'list') {
+    method = 'GET';
+    path = withQuery('/signups', options, ['email', 'limit']);
+  } else if (noun === 'signup' && verb === 'confirm') {
+    path = '/signups/confirm';
+    body = { email: need(options, 'email') };
   } else if (noun === 'user' && verb === 'show') {
     method = 'GET';
     path = `/users?email=${encodeURIComponent(need(options, 'email'))}`;

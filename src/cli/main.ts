@@ -55,6 +55,8 @@ const USAGE = `usage:
                 user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
                 user show --email E                  (KYC, level, keys; each account's restriction, open orders, balances)
                 user logins --email E [--limit N]    (login attempts, newest first: when, from where, how they ended)
+                signup list [--email E] [--limit N]  (sign-ups by mail waiting for their code, newest first)
+                signup confirm --email E             (opens a waiting sign-up's account without its code: a mail that never came)
                 user orders|trades|ledger --email E [--account N] [--market M | --asset A] [--status all]
                        [--from MS] [--to MS] [--after ID | --before ID] [--limit N]   (what the user sees, for support)
                 user list [--kyc STATUS] [--disabled] [--limit N] [--before ID]   (newest first; --kyc PENDING: the review queue)

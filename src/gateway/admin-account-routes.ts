@@ -64,6 +64,26 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     return { email: user.email, password_changed: true, sessions_ended: ended };
   });
 
+  app.get<{ Querystring: { email?: string; limit?: string } }>('/signups', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { email: EMAIL, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } } },
+  }, async (request) => {
+    const limit = Math.min(Math.max(Number(request.query.limit ?? 100), 1), 1_000);
+    return {
+      signups: exchange.identity.waitingSignups({ email: request.query.email, limit }, exchange.clock())
+        .map((s) => ({ email: s.email, created_at: s.createdAt, expires_at: s.expiresAt })),
+    };
+  });
+
+  // Support, for a user whose mail never arrives: the account opens with the password they chose.
+  app.post<{ Body: { email: string } }>('/signups/confirm', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
+  }, async (request, reply) => {
+    const user = await identityCall(() => exchange.identity.completeSignupOf(request.body.email, exchange.clock()));
+    await exchange.reconcileUsers();
+    void reply.status(201);
+    return { id: user.id, email: user.email, account: user.account };
+  });
+
   app.post<{ Body: { email: string } }>('/users/reset-2fa', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } } },
   }, async (request) => {

@@ -285,7 +285,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
 
   // Hooks first, so that they apply to every route registered below.
   let sockets: { clients: () => number } | null = null;
-  const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), app.log);
+  const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), app.log, (email) => exchange.identity.antiPhishingOf(email));
   app.decorate('mailer', mailer);
   app.addHook('onClose', async () => mailer.close());
   registerMetrics(app, exchange, () => sockets?.clients() ?? 0, () => mailer.counts);

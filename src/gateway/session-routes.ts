@@ -10,7 +10,7 @@ import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { loginGuards } from './login-guards.js';
-import { passwordChangedMail } from '../mail/account-mails.js';
+import { newLoginMail, passwordChangedMail } from '../mail/account-mails.js';
 import type { SessionHook } from './route-docs.js';
 import { EMAIL, loginsOut } from './wire.js';
 import { apiKeyOut, createApiKeyFor, NEW_KEY_FIELDS } from './api-keys.js';
@@ -80,6 +80,9 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
       throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
     }
     const { token, expiresAt } = exchange.identity.createSession(user.id, now, { address: clientIp(request), userAgent });
+    // The first login of all is the user's own, just after signing up; after that, a new address is news to them.
+    const before = exchange.identity.loggedInBefore(user.id, clientIp(request));
+    if (before.ever && !before.fromAddress) gateway.mailer.send(newLoginMail(gateway.mailer.config, user.email, { address: clientIp(request), userAgent, at: now }));
     history('ok');
     return { token, expires_at: expiresAt, two_factor: user.twoFactor };
   });
@@ -144,7 +147,26 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
 
   app.get('/me', { preValidation: session }, async (request) => {
     const user = request.sessionUser!;
-    return { user_id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level, two_factor: user.twoFactor };
+    return {
+      user_id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level, two_factor: user.twoFactor,
+      anti_phishing: exchange.identity.antiPhishingOf(user.email) !== null,
+    };
+  });
+
+  app.put<{ Body: { code: string | null; totp?: string } }>('/anti-phishing', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['code'],
+        properties: { code: { type: ['string', 'null'], maxLength: 64, description: '4 to 20 letters and digits; null removes it' }, totp: CODE },
+      },
+    },
+    preValidation: session, config: { weight: 5 },
+  }, async (request) => {
+    const user = request.sessionUser!;
+    // Whoever holds a stolen session must not be able to make their forgeries look genuine.
+    requireTotp(user, request.body.totp);
+    await identityCall(() => exchange.identity.setAntiPhishing(user.id, request.body.code));
+    return { anti_phishing: request.body.code !== null };
   });
 
   app.post('/2fa/setup', { preValidation: session, config: { weight: 5 } }, async (request) => {

@@ -139,6 +139,7 @@ export class IdentityError extends Error {
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{2,63}$/;
+const ANTI_PHISHING = /^[A-Za-z0-9]{4,20}$/;
 
 export class IdentityStore {
   private readonly db: Database.Database;
@@ -161,7 +162,8 @@ export class IdentityStore {
         totp_secret_sealed BLOB,
         totp_enabled INTEGER NOT NULL DEFAULT 0,
         totp_last_step INTEGER NOT NULL DEFAULT 0,
-        disabled_at INTEGER
+        disabled_at INTEGER,
+        anti_phishing TEXT
       );
       CREATE TABLE IF NOT EXISTS sessions (
         token_sha256 TEXT PRIMARY KEY,
@@ -242,6 +244,8 @@ export class IdentityStore {
       this.db.exec("ALTER TABLE api_keys ADD COLUMN label TEXT NOT NULL DEFAULT ''; ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER; ALTER TABLE api_keys ADD COLUMN last_used_ip TEXT");
     }
     if (!keyColumns.some((c) => c.name === 'expires_at')) this.db.exec('ALTER TABLE api_keys ADD COLUMN expires_at INTEGER');
+    // And before users could set an anti-phishing code.
+    if (!columns.some((c) => c.name === 'anti_phishing')) this.db.exec('ALTER TABLE users ADD COLUMN anti_phishing TEXT');
   }
 
   /**
@@ -310,11 +314,30 @@ export class IdentityStore {
       ? this.sql('SELECT email, password_hash AS hash FROM signups WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), now) as { email: string; hash: string } | undefined
       : undefined;
     if (row === undefined) throw new IdentityError('INVALID_TOKEN', 'this code is not valid: it was used, replaced by a newer one, or has expired');
+    return this.openSignup(row, now);
+  }
+
+  /** Opens the account of the address's waiting sign-up without its code: support, once the address is known to be the user's by other means. */
+  completeSignupOf(email: string, now: number): UserRecord {
+    const row = this.sql('SELECT email, password_hash AS hash FROM signups WHERE email = ? AND expires_at > ?').get(email.trim().toLowerCase(), now) as { email: string; hash: string } | undefined;
+    if (row === undefined) throw new IdentityError('UNKNOWN_SIGNUP', 'no sign-up waits for this address');
+    return this.openSignup(row, now);
+  }
+
+  private openSignup(row: { email: string; hash: string }, now: number): UserRecord {
     if (this.userByEmail(row.email) !== undefined) {
       this.sql('DELETE FROM signups WHERE email = ?').run(row.email);
       throw new IdentityError('EMAIL_TAKEN', 'a user with this email exists');
     }
     return this.insertUser(row.email, row.hash, now);
+  }
+
+  /** Sign-ups waiting for their code, newest first (optionally one address's). */
+  waitingSignups(filter: { email?: string; limit: number }, now: number): { email: string; createdAt: number; expiresAt: number }[] {
+    const where = filter.email === undefined ? '' : 'AND email = ?';
+    const params = filter.email === undefined ? [] : [filter.email.trim().toLowerCase()];
+    return this.sql(`SELECT email, created_at AS createdAt, expires_at AS expiresAt FROM signups WHERE expires_at > ? ${where} ORDER BY created_at DESC, email LIMIT ?`)
+      .all(now, ...params, filter.limit) as { email: string; createdAt: number; expiresAt: number }[];
   }
 
   /** Whether a sign-up waits for this address with this password (a login before confirming is told so). */
@@ -618,6 +641,30 @@ export class IdentityStore {
       this.sql('DELETE FROM logins WHERE user_id = ? AND id <= (SELECT id FROM logins WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)')
         .run(entry.userId, entry.userId, LOGINS_KEPT);
     })();
+  }
+
+  /**
+   * Whether the user has logged in before (among the attempts kept), and from this address:
+   * a login from an address never seen is worth telling the user about.
+   */
+  loggedInBefore(userId: number, address: string): { ever: boolean; fromAddress: boolean } {
+    const row = this.sql("SELECT COUNT(*) AS ever, COALESCE(SUM(address = ?), 0) AS here FROM logins WHERE user_id = ? AND outcome = 'ok'").get(address, userId) as { ever: number; here: number };
+    return { ever: row.ever > 0, fromAddress: row.here > 0 };
+  }
+
+  /**
+   * The user's anti-phishing code, which every mail to them shows so that they can tell the
+   * exchange's mail from a forgery; null removes it.
+   */
+  setAntiPhishing(userId: number, code: string | null): void {
+    if (code !== null && !ANTI_PHISHING.test(code)) throw new IdentityError('INVALID_ANTI_PHISHING_CODE', 'an anti-phishing code has 4 to 20 letters and digits');
+    if (this.sql('UPDATE users SET anti_phishing = ? WHERE id = ?').run(code, userId).changes !== 1) throw new IdentityError('UNKNOWN_USER', 'no such user');
+  }
+
+  /** The anti-phishing code of the user with this email, or null (none set, or no such user). */
+  antiPhishingOf(email: string): string | null {
+    const row = this.sql('SELECT anti_phishing AS code FROM users WHERE email = ?').get(email.trim().toLowerCase()) as { code: string | null } | undefined;
+    return row?.code ?? null;
   }
 
   /** A user's login attempts, newest first. */

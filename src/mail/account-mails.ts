@@ -69,3 +69,15 @@ export function twoFactorResetMail(config: MailConfig, to: string): Mail {
     ].join('\n'),
   };
 }
+
+/** A login from an address the user had not logged in from before. */
+export function newLoginMail(config: MailConfig, to: string, login: { address: string; userAgent: string; at: number }): Mail {
+  return {
+    to, purpose: 'new_login', subject: `New login to ${config.venueName} from ${login.address}`,
+    text: [
+      `Your ${config.venueName} account was logged in to from an address it had not been used from before:`, '',
+      `  when:    ${new Date(login.at).toISOString()}`, `  address: ${login.address}`, `  client:  ${login.userAgent === '' ? '(not given)' : login.userAgent}`, '',
+      'If this was you, nothing needs doing. If not, change your password at once, end the other sessions (DELETE /api/v1/auth/sessions) and contact support.',
+    ].join('\n'),
+  };
+}

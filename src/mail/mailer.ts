@@ -40,7 +40,7 @@ export interface MailConfig {
 export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', venueName: 'Bourse' };
 
 /** What a mail is for: names its file in the outbox and its line in the metrics. */
-export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset';
+export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset' | 'new_login';
 
 export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose }
 
@@ -57,11 +57,17 @@ export class Mailer {
   private written = 0;
   readonly counts: Record<MailPurpose, MailCounts> = {
     confirm_email: { sent: 0, failed: 0 }, already_registered: { sent: 0, failed: 0 }, reset_password: { sent: 0, failed: 0 },
-    password_changed: { sent: 0, failed: 0 }, two_factor_reset: { sent: 0, failed: 0 },
+    password_changed: { sent: 0, failed: 0 }, two_factor_reset: { sent: 0, failed: 0 }, new_login: { sent: 0, failed: 0 },
   };
 
-  /** `outbox`: where messages go when no SMTP server is configured. */
-  constructor(readonly config: MailConfig, readonly outbox: string, private readonly log: MailLog = silent, smtpPassword = process.env.BOURSE_SMTP_PASSWORD) {
+  /**
+   * `outbox`: where messages go when no SMTP server is configured. `antiPhishingOf`: the code the
+   * recipient chose to be shown in every mail to them (null: none), so that no caller can leave it out.
+   */
+  constructor(
+    readonly config: MailConfig, readonly outbox: string, private readonly log: MailLog = silent,
+    private readonly antiPhishingOf: (email: string) => string | null = () => null, smtpPassword = process.env.BOURSE_SMTP_PASSWORD,
+  ) {
     const { smtp } = config;
     this.transport = smtp === undefined
       ? nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
@@ -101,7 +107,9 @@ export class Mailer {
   }
 
   private async deliver(mail: Mail): Promise<void> {
-    const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text: mail.text }) as { message?: Buffer; messageId: string };
+    const code = this.antiPhishingOf(mail.to);
+    const text = code === null ? mail.text : `Your anti-phishing code: ${code}\n\n${mail.text}`;
+    const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text }) as { message?: Buffer; messageId: string };
     if (this.config.smtp !== undefined) return;
     mkdirSync(this.outbox, { recursive: true, mode: 0o700 });
     this.written += 1;
