@@ -6,6 +6,7 @@ import { call } from './support/api-client.js';
 import type { ApiResponse, Credentials } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { SocketClient } from './support/ws-client.js';
+import { outbox } from './support/mail.js';
 
 const DAY = 86_400_000;
 const BTC_DESTINATION = 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq';
@@ -619,4 +620,37 @@ test('an operator suspends an asset\'s deposits: no address is handed out (the r
   assert.equal((await balance(lea, 'ETH'))?.available, '1.50000000', 'credited once');
   assert.equal((await signed(newcomer, 'GET', '/api/v1/deposit-address?asset=ETH')).status, 200);
   assert.equal((await venue.admin('/deposits/resume', { asset: 'ETH', operator: 'olivia' })).status, 409);
+});
+
+test('the owner is mailed when a withdrawal is requested (saying how to stop it), sent (with its transaction), or rejected (its funds back), and when a deposit is credited; a request refused outright mails nothing', async () => {
+  const mia = await user('mailed@example.com', { USDT: '1000', BTC: '10' });
+  const mailsToMia = async () => {
+    await venue.app.mailer.settled();
+    return (await outbox(venue.dataDir, 0)).filter((m) => m.to === 'mailed@example.com');
+  };
+  await allow(mia, 'USDT', ETH_DESTINATION);
+  const paid = await signed(mia, 'POST', '/api/v1/withdrawals', { asset: 'USDT', amount: '100', address: ETH_DESTINATION, request_id: 'mail-1' });
+  assert.equal(paid.status, 201);
+  const done = await until(() => signed(mia, 'GET', `/api/v1/withdrawals/${paid.body.id}`), (r) => r.body.state === 'completed', 'completion');
+  assert.equal((await signed(mia, 'POST', '/api/v1/withdrawals', { asset: 'USDT', amount: '5000', address: ETH_DESTINATION, request_id: 'mail-2' })).body.error.code, 'INSUFFICIENT_BALANCE');
+  let mails = await mailsToMia();
+  assert.deepEqual(mails.map((m) => m.subject), ['Withdrawal of 100.000000 USDT requested at Bourse', 'Withdrawal of 100.000000 USDT sent from Bourse']);
+  assert.match(mails[0]!.text, new RegExp(`fee 1\\.100000 USDT[\\s\\S]*to: {6}${ETH_DESTINATION}[\\s\\S]*DELETE /api/v1/withdrawals/${paid.body.id}`));
+  assert.match(mails[1]!.text, new RegExp(`transaction: ${done.body.txid}`));
+
+  await venue.admin('/users/kyc', { email: 'mailed@example.com', kyc: 'OK', level: 2 });
+  await allow(mia, 'BTC', BTC_DESTINATION);
+  const big = await signed(mia, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '2.5', address: BTC_DESTINATION, request_id: 'mail-3' });
+  assert.equal(big.body.state, 'review');
+  await venue.admin(`/withdrawals/${big.body.id}/reject`, { operator: 'oscar', reason: 'unusual destination' });
+  const { address } = (await signed(mia, 'GET', '/api/v1/deposit-address?asset=BTC')).body;
+  await venue.admin('/chain/send', { asset: 'BTC', address, amount: '0.125' });
+  await venue.admin('/chain/mine', { network: 'bitcoin', blocks: 2 });
+  await until(() => balance(mia, 'BTC'), (b) => b?.available === '10.12500000', 'the credit');
+  mails = (await mailsToMia()).slice(2);
+  assert.deepEqual(mails.map((m) => m.subject), [
+    'Withdrawal of 2.50000000 BTC requested at Bourse', 'Withdrawal of 2.50000000 BTC rejected at Bourse', 'Deposit of 0.12500000 BTC credited at Bourse',
+  ]);
+  assert.match(mails[0]!.text, /waits for review/);
+  assert.match(mails[1]!.text, /rejected \(unusual destination\)\.\nThe amount and its fee are available/);
 });

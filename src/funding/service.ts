@@ -56,7 +56,8 @@ export interface AssetRules {
   hotWalletCap: number;
 }
 
-export type FundingEvent = { type: 'deposit'; userId: number; deposit: DepositRow } | { type: 'withdrawal'; userId: number; withdrawal: WithdrawalRow };
+/** A deposit's or a withdrawal's new state; a withdrawal's with the state it left (null when its change was unconditional). */
+export type FundingEvent = { type: 'deposit'; userId: number; deposit: DepositRow } | { type: 'withdrawal'; userId: number; withdrawal: WithdrawalRow; from: WithdrawalState | null };
 
 const DAY_MS = 86_400_000;
 const RETRY_MS = 2_000;
@@ -172,8 +173,10 @@ export class FundingService {
     const ack = await this.host.submit({ type: 'deposit', account: user.account, asset: row.asset, amount: row.amount, key: `dep:${row.network}:${row.txid}:${row.output}` });
     const refused = rejectionOf(ack.events);
     if (refused !== null && refused !== 'DUPLICATE_KEY') return;
-    this.sql('UPDATE deposits SET state = \'credited\', updated_at = ? WHERE id = ? AND state != \'credited\'').run(this.host.clock(), row.id);
-    this.emit({ type: 'deposit', userId: row.user_id, deposit: { ...row, state: 'credited' } });
+    // Told once: two reports of the output may both have got here.
+    if (this.sql('UPDATE deposits SET state = \'credited\', updated_at = ? WHERE id = ? AND state != \'credited\'').run(this.host.clock(), row.id).changes === 1) {
+      this.emit({ type: 'deposit', userId: row.user_id, deposit: { ...row, state: 'credited' } });
+    }
   }
 
   private ownerOf(network: Network, asset: string, address: string, tag: string | null): number | undefined {
@@ -583,7 +586,7 @@ export class FundingService {
       WHERE id = ? AND (? IS NULL OR state = ?)`).run(state, extra.reason ?? null, extra.txid ?? null, extra.approvedBy ?? null, this.host.clock(), id, from ?? null, from ?? null).changes === 1;
     if (changed) {
       const row = this.withdrawal(id)!;
-      this.emit({ type: 'withdrawal', userId: row.user_id, withdrawal: row });
+      this.emit({ type: 'withdrawal', userId: row.user_id, withdrawal: row, from: from ?? null });
     }
     return changed;
   }

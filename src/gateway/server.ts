@@ -29,6 +29,7 @@ import { FundingError } from '../funding/service.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { registerSignupRoutes } from './signup-routes.js';
+import { mailFundingChanges } from './funding-mails.js';
 import { DEFAULT_MAIL, Mailer } from '../mail/mailer.js';
 import type { MailConfig } from '../mail/mailer.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
@@ -326,6 +327,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       weights: Object.fromEntries(routeWeights),
     };
   };
+  const stopFundingMails = mailFundingChanges(exchange, mailer);
+  app.addHook('onClose', async () => stopFundingMails());
   const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets, mailer };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

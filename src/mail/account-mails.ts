@@ -81,3 +81,45 @@ export function newLoginMail(config: MailConfig, to: string, login: { address: s
     ].join('\n'),
   };
 }
+
+/** A withdrawal as its mails describe it: amounts already in the asset's decimals. */
+export interface WithdrawalNote { id: string; asset: string; amount: string; fee: string; to: string; txid: string | null; reason: string | null }
+
+/** Sent when a withdrawal is asked for: the last chance to stop one made with stolen credentials. */
+export function withdrawalRequestedMail(config: MailConfig, to: string, w: WithdrawalNote, waitsFor: 'two_factor' | 'review' | 'nothing'): Mail {
+  const next = waitsFor === 'two_factor' ? 'It waits for your two-factor code (POST /api/v1/withdrawals/{id}/confirm).'
+    : waitsFor === 'review' ? 'It waits for review by the exchange before it is sent.' : 'It is on its way to be sent.';
+  return {
+    to, purpose: 'withdrawal_requested', subject: `Withdrawal of ${w.amount} ${w.asset} requested at ${config.venueName}`,
+    text: [
+      `A withdrawal was requested from your ${config.venueName} account:`, '',
+      `  id:      ${w.id}`, `  amount:  ${w.amount} ${w.asset} (fee ${w.fee} ${w.asset})`, `  to:      ${w.to}`, '', next.replace('{id}', w.id), '',
+      `If this was not you, cancel it at once (DELETE /api/v1/withdrawals/${w.id}), change your password and contact support.`,
+    ].join('\n'),
+  };
+}
+
+export function withdrawalSentMail(config: MailConfig, to: string, w: WithdrawalNote): Mail {
+  return {
+    to, purpose: 'withdrawal_sent', subject: `Withdrawal of ${w.amount} ${w.asset} sent from ${config.venueName}`,
+    text: [`Your withdrawal ${w.id} of ${w.amount} ${w.asset} to ${w.to} has been sent.`, '', `  transaction: ${w.txid ?? '(none)'}`].join('\n'),
+  };
+}
+
+/** Refused by the exchange or given up on: the funds are back in the account. */
+export function withdrawalStoppedMail(config: MailConfig, to: string, w: WithdrawalNote, how: 'rejected' | 'failed'): Mail {
+  return {
+    to, purpose: 'withdrawal_stopped', subject: `Withdrawal of ${w.amount} ${w.asset} ${how === 'rejected' ? 'rejected' : 'not sent'} at ${config.venueName}`,
+    text: [
+      `Your withdrawal ${w.id} of ${w.amount} ${w.asset} to ${w.to} was ${how === 'rejected' ? 'rejected' : 'not sent'}${w.reason === null ? '' : ` (${w.reason})`}.`,
+      'The amount and its fee are available in your account again.',
+    ].join('\n'),
+  };
+}
+
+export function depositCreditedMail(config: MailConfig, to: string, d: { asset: string; amount: string; txid: string }): Mail {
+  return {
+    to, purpose: 'deposit_credited', subject: `Deposit of ${d.amount} ${d.asset} credited at ${config.venueName}`,
+    text: [`A deposit of ${d.amount} ${d.asset} has been credited to your ${config.venueName} account.`, '', `  transaction: ${d.txid}`].join('\n'),
+  };
+}

@@ -40,7 +40,13 @@ export interface MailConfig {
 export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', venueName: 'Bourse' };
 
 /** What a mail is for: names its file in the outbox and its line in the metrics. */
-export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset' | 'new_login';
+export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset' | 'new_login'
+  | 'withdrawal_requested' | 'withdrawal_sent' | 'withdrawal_stopped' | 'deposit_credited';
+
+const PURPOSES: readonly MailPurpose[] = [
+  'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'new_login',
+  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited',
+];
 
 export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose }
 
@@ -55,10 +61,7 @@ export class Mailer {
   private readonly transport: Transporter;
   private readonly pending = new Set<Promise<void>>();
   private written = 0;
-  readonly counts: Record<MailPurpose, MailCounts> = {
-    confirm_email: { sent: 0, failed: 0 }, already_registered: { sent: 0, failed: 0 }, reset_password: { sent: 0, failed: 0 },
-    password_changed: { sent: 0, failed: 0 }, two_factor_reset: { sent: 0, failed: 0 }, new_login: { sent: 0, failed: 0 },
-  };
+  readonly counts = Object.fromEntries(PURPOSES.map((p) => [p, { sent: 0, failed: 0 }])) as Record<MailPurpose, MailCounts>;
 
   /**
    * `outbox`: where messages go when no SMTP server is configured. `antiPhishingOf`: the code the
