@@ -353,3 +353,64 @@ test('a login from an address the user never logged in from is mailed to them (n
     await venue.stop();
   }
 });
+
+test('a user moves their account to another address with their password (and TOTP once enrolled): the code goes to the new address, the old one is told, every session ends and they log in with the new one; a taken address is answered alike and mailed nothing; support moves a user whose mailbox is lost', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  try {
+    await venue.admin('/users', { email: 'olga@example.com', password: 'correct horse battery' });
+    await venue.admin('/users', { email: 'taken@example.com', password: 'correct horse battery' });
+    const session = await login(venue, 'olga@example.com', 'correct horse battery');
+    const headers = { authorization: `Bearer ${session.body.token}` };
+    const move = (newEmail: string, password = 'correct horse battery', totp?: string) =>
+      call(venue.url, 'POST', '/api/v1/auth/email', { headers, body: { new_email: newEmail, password, ...(totp === undefined ? {} : { totp }) } });
+    const confirm = (token: string) => call(venue.url, 'POST', '/api/v1/auth/email/confirm', { body: { token } });
+
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/email', { body: { new_email: 'x@example.com', password: 'correct horse battery' } })).status, 401, 'a session is needed');
+    assert.equal((await move('olga.new@example.com', 'wrong password')).body.error.code, 'INVALID_CREDENTIALS');
+    assert.equal((await move('olga@example.com')).body.error.code, 'SAME_EMAIL');
+    const taken = await move('Taken@Example.com');
+    const fresh = await move('olga.new@example.com');
+    assert.equal(fresh.status, 202);
+    assert.deepEqual(taken.body, fresh.body, 'the answer does not say the address is taken');
+    let sent = await mails(venue);
+    assert.deepEqual(sent.map((m) => [m.to, m.subject]), [['olga.new@example.com', 'Confirm your new email for Bourse']]);
+    assert.equal((await login(venue, 'olga@example.com', 'correct horse battery')).status, 200, 'nothing changes before the code comes back');
+
+    const code = codeIn(sent[0]!);
+    const done = await confirm(code);
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.deepEqual(done.body, { email: 'olga.new@example.com', sessions_ended: 2 });
+    assert.equal((await confirm(code)).body.error.code, 'INVALID_TOKEN', 'a code works once');
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers })).status, 401, 'every session ended');
+    assert.equal((await login(venue, 'olga@example.com', 'correct horse battery')).status, 401);
+    const moved = await login(venue, 'olga.new@example.com', 'correct horse battery');
+    assert.equal(moved.status, 200);
+    sent = await mails(venue);
+    assert.deepEqual(sent.slice(1).map((m) => [m.to, m.subject]), [['olga@example.com', 'Your Bourse email was changed']]);
+    assert.match(sent[1]!.text, /changed by you from olga@example\.com to olga\.new@example\.com/);
+
+    // With two-factor on, the code is asked for too; an unused code expires in an hour.
+    const headers2 = { authorization: `Bearer ${moved.body.token}` };
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: headers2 });
+    const totp = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
+    await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: headers2, body: { code: totp() } });
+    const move2 = (totpCode?: string) => call(venue.url, 'POST', '/api/v1/auth/email', { headers: headers2, body: { new_email: 'olga.third@example.com', password: 'correct horse battery', ...(totpCode === undefined ? {} : { totp: totpCode }) } });
+    assert.equal((await move2()).body.error.code, 'TOTP_REQUIRED');
+    now += 30_000;
+    assert.equal((await move2(totp())).status, 202);
+    const late = codeIn((await mails(venue))[2]!);
+    now += 3_600_000;
+    assert.equal((await confirm(late)).body.error.code, 'INVALID_TOKEN');
+
+    // Support moves a user who lost their mailbox; both addresses are told.
+    const bySupport = await venue.admin('/users/email', { email: 'olga.new@example.com', new_email: 'olga.fourth@example.com' });
+    assert.deepEqual(bySupport.body, { email: 'olga.fourth@example.com', previous_email: 'olga.new@example.com', sessions_ended: 1 });
+    assert.equal((await venue.admin('/users/email', { email: 'olga.fourth@example.com', new_email: 'taken@example.com' })).body.error.code, 'EMAIL_TAKEN');
+    sent = await mails(venue);
+    assert.deepEqual(sent.slice(3).map((m) => [m.to, m.subject]), [['olga.new@example.com', 'Your Bourse email was changed'], ['olga.fourth@example.com', 'Your Bourse email was changed']]);
+    assert.equal((await login(venue, 'olga.fourth@example.com', 'correct horse battery', (now += 30_000, totp()))).status, 200);
+  } finally {
+    await venue.stop();
+  }
+});

@@ -6,7 +6,8 @@ import { call } from './support/api-client.js';
 import type { ApiResponse, Credentials } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { SocketClient } from './support/ws-client.js';
-import { outbox } from './support/mail.js';
+import { codeIn, outbox } from './support/mail.js';
+import type { ReadMail } from './support/mail.js';
 
 const DAY = 86_400_000;
 const BTC_DESTINATION = 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq';
@@ -338,7 +339,15 @@ test('above the approval threshold a withdrawal waits for an operator; approval 
   assertLedgerSound();
 });
 
-test('a new withdraw key (HMAC or Ed25519) made by the user, a password change or a two-factor reset, by the user or the operator, holds withdrawals again', async () => {
+/** The newest mail to `to` with this subject. */
+async function lastMail(to: string, subject: string): Promise<ReadMail> {
+  await venue.app.mailer.settled();
+  const found = (await outbox(venue.dataDir, 0)).filter((m) => m.to === to && m.subject === subject).at(-1);
+  assert.ok(found !== undefined, `a mail "${subject}" to ${to}`);
+  return found;
+}
+
+test('a new withdraw key (HMAC or Ed25519) made by the user, a password change or reset or a two-factor reset, by the user or the operator, or a change of address, holds withdrawals again', async () => {
   const pat = await user('pat@example.com', { BTC: '1' });
   await allow(pat, 'BTC', BTC_DESTINATION);
   const withdraw = (id: string) => signed(pat, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.01', address: BTC_DESTINATION, request_id: id });
@@ -355,6 +364,17 @@ test('a new withdraw key (HMAC or Ed25519) made by the user, a password change o
     ['the user changing the password', () => asUser('POST', '/api/v1/auth/password', { current_password: 'correct horse battery', new_password: 'another horse' })],
     ['the operator setting it', () => venue.admin('/users/password', { email: 'pat@example.com', password: 'a third horse' })],
     ['the operator resetting two-factor', () => venue.admin('/users/reset-2fa', { email: 'pat@example.com' })],
+    ['the user resetting the password by mail', async () => {
+      await call(venue.url, 'POST', '/api/v1/auth/password-reset', { body: { email: 'pat@example.com' } });
+      const token = codeIn(await lastMail('pat@example.com', 'Reset your Bourse password'));
+      return call(venue.url, 'POST', '/api/v1/auth/password-reset/confirm', { body: { token, new_password: 'a fourth horse' } });
+    }],
+    ['the user moving to another address', async () => {
+      const token = (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'pat@example.com', password: 'a fourth horse' } })).body.token as string;
+      await call(venue.url, 'POST', '/api/v1/auth/email', { headers: { authorization: `Bearer ${token}` }, body: { new_email: 'pat.moved@example.com', password: 'a fourth horse' } });
+      return call(venue.url, 'POST', '/api/v1/auth/email/confirm', { body: { token: codeIn(await lastMail('pat.moved@example.com', 'Confirm your new email for Bourse')) } });
+    }],
+    ['the operator moving them back', () => venue.admin('/users/email', { email: 'pat.moved@example.com', new_email: 'pat@example.com' })],
   ];
   for (const [i, [what, act]] of changes.entries()) {
     assert.equal((await withdraw(`pat-ok-${i}`)).status, 201, `before ${what}`);

@@ -91,6 +91,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'user' && verb === 'password') {
     path = '/users/password';
     body = { email: need(options, 'email'), password: need(options, 'password') };
+  } else if (noun === 'user' && verb === 'email') {
+    path = '/users/email';
+    body = { email: need(options, 'email'), new_email: need(options, 'new-email') };
   } else if (noun === 'user' && verb === 'reset-2fa') {
     path = '/users/reset-2fa';
     body = { email: need(options, 'email') };

@@ -62,6 +62,7 @@ const USAGE = `usage:
                 user list [--kyc STATUS] [--disabled] [--limit N] [--before ID]   (newest first; --kyc PENDING: the review queue)
                 user disable|enable --email E        (disabled: no login, no key works, sockets close; orders stay)
                 user password --email E --password P  (support reset; sessions end, withdrawals wait out the hold)
+                user email --email E --new-email N   (support: the account moves to another address; both are told, sessions end)
                 user reset-2fa --email E             (two-factor off, for a lost device; sessions end, withdrawals held)
                 account restrict --email E --restriction none|buy_only|sell_only|no_trading [--account N] [--cancel-orders]
                 orders cancel --email E [--account N] [--market M]     (the account's open orders, as the operator)
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
       'snapshot-every': { type: 'string' },
       url: { type: 'string' },
       email: { type: 'string' },
+      'new-email': { type: 'string' },
       password: { type: 'string' },
       permissions: { type: 'string' },
       ip: { type: 'string' },

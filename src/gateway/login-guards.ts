@@ -8,12 +8,22 @@ import type { Exchange } from '../exchange.js';
 import type { UserRecord } from '../identity/store.js';
 import { addressSubject } from '../identity/ip.js';
 import { ApiError } from './errors.js';
-import { clientIp } from './server.js';
+import { bearerToken, clientIp } from './server.js';
+import type { SessionHook } from './route-docs.js';
 
 /** An email is locked for everyone after this many times the per-address count of failed logins. */
 const EMAIL_LOCKOUT_FACTOR = 10;
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The user of the request's session token (routes with the session hook). */
+    sessionUser: UserRecord | null;
+  }
+}
+
 export interface LoginGuards {
+  /** A route hook that admits a live session's requests (401 INVALID_SESSION otherwise) and sets request.sessionUser. */
+  session: ((request: FastifyRequest) => Promise<void>) & SessionHook;
   /** Refuses (429 LOCKED_OUT) while the address, or the email when one is named, is locked out. */
   lockedOut: (request: FastifyRequest, email: string | null, now: number) => void;
   /** A failed password, code or TOTP counts against the address, and (more loosely) the email when one is named. */
@@ -25,6 +35,12 @@ export interface LoginGuards {
 export function loginGuards(exchange: Exchange): LoginGuards {
   const emailSubject = (email: string): string => `login:${email.trim().toLowerCase()}`;
   return {
+    // Tagged, for the docs page (route-docs.ts).
+    session: Object.assign(async (request: FastifyRequest): Promise<void> => {
+      const user = exchange.identity.sessionUser(bearerToken(request), exchange.clock());
+      if (user === undefined) throw new ApiError(401, 'INVALID_SESSION', 'log in first');
+      request.sessionUser = user;
+    }, { sessionToken: true } satisfies SessionHook),
     lockedOut: (request, email, now) => {
       const address = addressSubject(clientIp(request));
       const locked = exchange.auth.lockedFor(email === null ? [address] : [address, emailSubject(email)], now);

@@ -333,8 +333,10 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
-  await app.register(async (scope) => registerSessionRoutes(scope, exchange, gateway), { prefix: '/api/v1/auth' });
-  await app.register(async (scope) => registerSignupRoutes(scope, exchange, gateway, options.registration ?? { open: true }), { prefix: '/api/v1/auth' });
+  await app.register(async (scope) => {
+    await registerSessionRoutes(scope, exchange, gateway);
+    await registerSignupRoutes(scope, exchange, gateway, options.registration ?? { open: true });
+  }, { prefix: '/api/v1/auth' });
   await app.register(async (scope) => registerAdminRoutes(scope, exchange, options.adminAllow ?? LOOPBACK, mailer), { prefix: '/admin/v1' });
   sockets = attachWebSocket(app, exchange, gateway, { ...DEFAULT_WS_OPTIONS, ...options.ws });
   return app;

@@ -2,37 +2,24 @@
  * Sessions for the web page and people: log in with email + password (+ TOTP once enabled),
  * enrol two-factor authentication, and manage one's own API keys. A session is a bearer token.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { IdentityStore } from '../identity/store.js';
-import type { LoginOutcome, UserRecord } from '../identity/store.js';
+import type { LoginOutcome } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { loginGuards } from './login-guards.js';
 import { newLoginMail, passwordChangedMail } from '../mail/account-mails.js';
-import type { SessionHook } from './route-docs.js';
 import { EMAIL, loginsOut } from './wire.js';
 import { apiKeyOut, createApiKeyFor, NEW_KEY_FIELDS } from './api-keys.js';
 import type { NewKeyBody } from './api-keys.js';
 
 export const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    sessionUser: UserRecord | null;
-  }
-}
-
 export async function registerSessionRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   app.decorateRequest('sessionUser', null);
-  // Tagged, for the docs page (route-docs.ts).
-  const session = Object.assign(async (request: FastifyRequest): Promise<void> => {
-    const user = exchange.identity.sessionUser(bearerToken(request), exchange.clock());
-    if (user === undefined) throw new ApiError(401, 'INVALID_SESSION', 'log in first');
-    request.sessionUser = user;
-  }, { sessionToken: true } satisfies SessionHook);
-  const { lockedOut, requireTotp, recordFailure: recordFailedLogin } = loginGuards(exchange);
+  const { session, lockedOut, requireTotp, recordFailure: recordFailedLogin } = loginGuards(exchange);
 
   app.post<{ Body: { email: string; password: string; totp?: string } }>('/login', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 }, totp: CODE } } },

@@ -1,20 +1,23 @@
 /**
- * Opening an account and recovering a password without the operator, by mail:
+ * Opening an account, recovering a password and moving to another address without the operator,
+ * by mail:
  *
  *   POST /signup                  email + password → a code is mailed; no account until it comes back
  *   POST /signup/confirm          the code → the account is opened (the user then logs in)
  *   POST /password-reset          email → a code is mailed to the account's owner
  *   POST /password-reset/confirm  the code + a new password (+ the TOTP code when two-factor is on)
+ *   POST /email                   (session) new address + password (+ TOTP) → a code is mailed to it
+ *   POST /email/confirm           the code → the account moves to the new address; the old one is told
  *
- * The first and third answer the same whether or not the address has an account, so that
- * nobody learns who is a customer: the owner of a taken address is told by mail instead. Codes
+ * Those that mail answer the same whether or not an address has an account, so that nobody
+ * learns who is a customer: the owner of a taken address is told by mail instead, if at all. Codes
  * are 256 random bits, kept only as their SHA-256, and work once; a wrong one counts toward the
  * address's lockout like a wrong password.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { trimToBound } from '../identity/bounded.js';
-import { alreadyRegisteredMail, confirmEmailMail, passwordChangedMail, resetPasswordMail } from '../mail/account-mails.js';
+import { alreadyRegisteredMail, confirmEmailMail, confirmNewEmailMail, emailChangedMail, passwordChangedMail, resetPasswordMail } from '../mail/account-mails.js';
 import { ApiError, identityCall } from './errors.js';
 import { loginGuards } from './login-guards.js';
 import type { Gateway } from './server.js';
@@ -32,7 +35,7 @@ const MAIL_SENT = { type: 'object', properties: { status: { type: 'string' }, me
 
 export async function registerSignupRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway, registration: { open: boolean }): Promise<void> {
   const { mailer } = gateway;
-  const { lockedOut, recordFailure, requireTotp } = loginGuards(exchange);
+  const { session, lockedOut, recordFailure, requireTotp } = loginGuards(exchange);
   const lastMailed = new Map<string, number>();
   /** Whether a mail of this kind may go to this address now. */
   const mayMail = (subject: string, now: number): boolean => {
@@ -102,6 +105,53 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     }
     void reply.status(202);
     return { status: 'check_your_email', message: 'if the address has an account, a reset code is on its way to it; an address gets at most one mail a minute, and the last code mailed stays valid' };
+  });
+
+  app.post<{ Body: { new_email: string; password: string; totp?: string } }>('/email', {
+    schema: {
+      body: { type: 'object', additionalProperties: false, required: ['new_email', 'password'], properties: { new_email: EMAIL, password: PASSWORD, totp: CODE } },
+      response: { 202: MAIL_SENT },
+    },
+    preValidation: session, config: { weight: 20 },
+  }, async (request, reply) => {
+    const user = request.sessionUser!;
+    const now = exchange.clock();
+    // A stolen session must not move the account's mail (and with it password resets) elsewhere.
+    lockedOut(request, user.email, now);
+    if (await exchange.identity.checkPassword(user.email, request.body.password) === undefined) {
+      recordFailure(request, user.email, now);
+      throw new ApiError(401, 'INVALID_CREDENTIALS', 'the password is wrong');
+    }
+    try {
+      requireTotp(user, request.body.totp);
+    } catch (error) {
+      if ((error as ApiError).code === 'INVALID_TOTP') recordFailure(request, user.email, now);
+      throw error;
+    }
+    const subject = `email ${request.body.new_email.trim().toLowerCase()}`;
+    if (mayMail(subject, now)) {
+      // An address another user has gets no code, and the answer does not say so.
+      const started = await identityCall(() => exchange.identity.startEmailChange(user.id, request.body.new_email, now));
+      if (started.kind === 'code') {
+        mailed(subject, now);
+        mailer.send(confirmNewEmailMail(mailer.config, started.email, started.token, started.validMs));
+      }
+    }
+    void reply.status(202);
+    return { status: 'check_your_email', message: 'if the address can be used, a code is on its way to it; it gets at most one mail a minute, and the last code mailed stays valid' };
+  });
+
+  app.post<{ Body: { token: string } }>('/email/confirm', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: TOKEN } } },
+    config: { weight: 20 },
+  }, async (request) => {
+    const now = exchange.clock();
+    lockedOut(request, null, now);
+    const { before, after } = await identityCall(() => exchange.identity.completeEmailChange(request.body.token, now)).catch((error: unknown) => badCode(request, now, error));
+    const ended = exchange.identity.endSessions(after.id);
+    exchange.funding.credentialsChanged(after.id);
+    mailer.send(emailChangedMail(mailer.config, before.email, { from: before.email, to: after.email }, 'by you'));
+    return { email: after.email, sessions_ended: ended };
   });
 
   app.post<{ Body: { token: string; new_password: string; totp?: string } }>('/password-reset/confirm', {

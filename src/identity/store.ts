@@ -49,6 +49,8 @@ const SESSION_ID_LENGTH = 16;
 /** A sign-up's mailed code opens the account within a day; a password-reset code works for an hour. Both stored only as their SHA-256. */
 export const SIGNUP_TTL_MS = 86_400_000;
 export const PASSWORD_RESET_TTL_MS = 3_600_000;
+/** A new address's code confirms the change within an hour. */
+export const EMAIL_CHANGE_TTL_MS = 3_600_000;
 
 /** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
 export const SESSION_TTL_MS = 86_400_000;
@@ -223,6 +225,13 @@ export class IdentityStore {
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS email_changes (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id),
+        new_email TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS password_resets (
         token_sha256 TEXT PRIMARY KEY,
         user_id INTEGER NOT NULL REFERENCES users(id),
@@ -344,6 +353,47 @@ export class IdentityStore {
   async signupWaiting(email: string, password: string, now: number): Promise<boolean> {
     const row = this.sql('SELECT password_hash AS hash FROM signups WHERE email = ? AND expires_at > ?').get(email.trim().toLowerCase(), now) as { hash: string } | undefined;
     return row !== undefined && await verifyPassword(password, row.hash);
+  }
+
+  /**
+   * A change of the user's address, waiting under a code to be mailed to the new one (replacing
+   * any earlier change asked for). An address another user has gets no code: 'taken'.
+   */
+  startEmailChange(userId: number, newEmail: string, now: number): { kind: 'code'; token: string; validMs: number; email: string } | { kind: 'taken' } {
+    const normalized = newEmail.trim().toLowerCase();
+    if (!EMAIL.test(normalized)) throw new IdentityError('INVALID_EMAIL', 'email is not valid');
+    const owner = this.userByEmail(normalized);
+    if (owner?.id === userId) throw new IdentityError('SAME_EMAIL', 'this is the address the account has');
+    if (owner !== undefined) return { kind: 'taken' };
+    const token = randomBytes(32).toString('hex');
+    this.sql('DELETE FROM email_changes WHERE expires_at <= ?').run(now);
+    this.sql('INSERT INTO email_changes (user_id, new_email, token_sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET new_email = excluded.new_email, token_sha256 = excluded.token_sha256, created_at = excluded.created_at, expires_at = excluded.expires_at')
+      .run(userId, normalized, tokenDigest(token), now, now + EMAIL_CHANGE_TTL_MS);
+    return { kind: 'code', token, validMs: EMAIL_CHANGE_TTL_MS, email: normalized };
+  }
+
+  /** Moves the user whose code this is to the address it was mailed to; the user before and after. */
+  completeEmailChange(token: string, now: number): { before: UserRecord; after: UserRecord } {
+    const row = /^[0-9a-f]{64}$/.test(token)
+      ? this.sql('SELECT user_id AS userId, new_email AS email FROM email_changes WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), now) as { userId: number; email: string } | undefined
+      : undefined;
+    if (row === undefined) throw new IdentityError('INVALID_TOKEN', 'this code is not valid: it was used, replaced by a newer one, or has expired');
+    return this.changeEmail(row.userId, row.email);
+  }
+
+  /** Gives the user another address (the operator's change, and the end of a user's); the user before and after. */
+  changeEmail(userId: number, newEmail: string): { before: UserRecord; after: UserRecord } {
+    const normalized = newEmail.trim().toLowerCase();
+    if (!EMAIL.test(normalized)) throw new IdentityError('INVALID_EMAIL', 'email is not valid');
+    const before = this.user(userId);
+    if (before === undefined) throw new IdentityError('UNKNOWN_USER', 'no such user');
+    if (this.userByEmail(normalized) !== undefined) throw new IdentityError('EMAIL_TAKEN', 'a user with this email exists');
+    this.db.transaction(() => {
+      this.sql('UPDATE users SET email = ? WHERE id = ?').run(normalized, userId);
+      this.sql('DELETE FROM email_changes WHERE user_id = ?').run(userId);
+      this.sql('DELETE FROM signups WHERE email = ?').run(normalized);
+    })();
+    return { before, after: this.user(userId)! };
   }
 
   /** A new password-reset code for the user; any earlier one stops working. */

@@ -123,3 +123,26 @@ export function depositCreditedMail(config: MailConfig, to: string, d: { asset: 
     text: [`A deposit of ${d.amount} ${d.asset} has been credited to your ${config.venueName} account.`, '', `  transaction: ${d.txid}`].join('\n'),
   };
 }
+
+/** To the new address of an account, whose code moves the account to it. */
+export function confirmNewEmailMail(config: MailConfig, to: string, token: string, validMs: number): Mail {
+  return {
+    to, purpose: 'change_email', subject: `Confirm your new email for ${config.venueName}`,
+    text: [
+      `Someone (we hope you) asked to move a ${config.venueName} account to this address. To confirm it:`, '',
+      ...codeLines(config, 'confirm-email-change', '/api/v1/auth/email/confirm', token, '{"token": "<the code>"}'), '',
+      `This code works once and expires in ${hours(validMs)}. If you did not ask, ignore this mail: nothing changes without it.`,
+    ].join('\n'),
+  };
+}
+
+/** To the address an account had (the last word its old mailbox gets), and, after support's change, to the new one. */
+export function emailChangedMail(config: MailConfig, to: string, change: { from: string; to: string }, how: 'by you' | 'by support'): Mail {
+  return {
+    to, purpose: 'email_changed', subject: `Your ${config.venueName} email was changed`,
+    text: [
+      `The email of your ${config.venueName} account was changed ${how} from ${change.from} to ${change.to}. You log in with ${change.to} from now on; sessions have ended and withdrawals wait out the security hold.`, '',
+      'If this was not you, contact support at once.',
+    ].join('\n'),
+  };
+}

@@ -41,11 +41,11 @@ export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', v
 
 /** What a mail is for: names its file in the outbox and its line in the metrics. */
 export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset' | 'new_login'
-  | 'withdrawal_requested' | 'withdrawal_sent' | 'withdrawal_stopped' | 'deposit_credited';
+  | 'withdrawal_requested' | 'withdrawal_sent' | 'withdrawal_stopped' | 'deposit_credited' | 'change_email' | 'email_changed';
 
 const PURPOSES: readonly MailPurpose[] = [
   'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'new_login',
-  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited',
+  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed',
 ];
 
 export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose }
