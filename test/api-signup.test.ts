@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { passwordWork } from '../src/identity/password-work.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSync } from 'otplib';
@@ -411,6 +413,34 @@ test('a user moves their account to another address with their password (and TOT
     assert.deepEqual(sent.slice(3).map((m) => [m.to, m.subject]), [['olga.new@example.com', 'Your Bourse email was changed'], ['olga.fourth@example.com', 'Your Bourse email was changed']]);
     assert.equal((await login(venue, 'olga.fourth@example.com', 'correct horse battery', (now += 30_000, totp()))).status, 200);
   } finally {
+    await venue.stop();
+  }
+});
+
+test('password hashing is bounded: an address gets 30 password attempts a minute (then 429 with Retry-After), and beyond the hashes running and waiting a request is refused at once with 503 BUSY rather than queued', async () => {
+  const venue = await Venue.start({ server: { trustProxy: ['127.0.0.1'] } });
+  const from = (address: string, email: string) => call(venue.url, 'POST', '/api/v1/auth/signup', { body: { email, password: 'long enough pass' }, headers: { 'x-forwarded-for': address } });
+  passwordWork.configure({ concurrency: 1, queue: 2 });
+  try {
+    for (let i = 0; i < 30; i += 1) assert.equal((await from('198.51.100.1', `not-an-address-${i}`)).body.error.code, 'INVALID_EMAIL');
+    const limited = await from('198.51.100.1', 'fine@example.com');
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.error.code, 'RATE_LIMITED');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'fine@example.com', password: 'long enough pass' }, headers: { 'x-forwarded-for': '198.51.100.1' } })).status, 429, 'logins draw on the same budget');
+
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => from(`203.0.113.${i + 1}`, `flood-${i}@example.com`)));
+    const statuses = answers.map((a) => a.status);
+    assert.deepEqual(statuses.filter((s) => s !== 202 && s !== 503), [], JSON.stringify(answers.map((a) => a.body)));
+    const busy = answers.filter((a) => a.status === 503);
+    assert.ok(busy.length >= 6, `one hash at a time and two waiting: most of 12 at once are refused (${statuses.join(',')})`);
+    assert.ok(statuses.filter((s) => s === 202).length >= 3);
+    for (const answer of busy) {
+      assert.equal(answer.body.error.code, 'BUSY');
+      assert.equal(answer.headers.get('retry-after'), '1');
+    }
+  } finally {
+    passwordWork.configure({ concurrency: Math.max(1, Math.floor(availableParallelism() / 2)), queue: 32 });
     await venue.stop();
   }
 });

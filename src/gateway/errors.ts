@@ -2,6 +2,7 @@
 import type { Engine, EngineEvent, PlaceOrder, RejectReason } from '../core/index.js';
 import { IdentityError } from '../identity/store.js';
 import type { AuthResult } from '../identity/auth.js';
+import { PasswordWorkBusy } from '../identity/password-work.js';
 import { SequencerClosedError, SequencerOverloadedError } from '../journal/index.js';
 import { rejectionMessage } from './rejections.js';
 
@@ -24,6 +25,7 @@ export function authRefusal(result: Extract<AuthResult, { ok: false }>): ApiErro
 export function serviceRefusal(error: unknown): ApiError | null {
   if (error instanceof SequencerOverloadedError) return new ApiError(503, 'OVERLOADED', 'the exchange is busy; retry shortly', 1);
   if (error instanceof SequencerClosedError) return new ApiError(503, 'UNAVAILABLE', 'the exchange is not accepting commands');
+  if (error instanceof PasswordWorkBusy) return new ApiError(503, 'BUSY', error.message, 1);
   // better-sqlite3's error for a disk with no space left, from an identity or funding write.
   if ((error as { code?: unknown } | null)?.code === 'SQLITE_FULL') return new ApiError(503, 'UNAVAILABLE', 'the server has no disk space left');
   return null;

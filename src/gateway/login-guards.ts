@@ -7,12 +7,18 @@ import type { FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import type { UserRecord } from '../identity/store.js';
 import { addressSubject } from '../identity/ip.js';
+import { RateLimiter } from '../identity/rate-limit.js';
 import { ApiError } from './errors.js';
 import { bearerToken, clientIp } from './server.js';
 import type { SessionHook } from './route-docs.js';
 
 /** An email is locked for everyone after this many times the per-address count of failed logins. */
 const EMAIL_LOCKOUT_FACTOR = 10;
+/**
+ * Requests that hash a password (logins, sign-ups, password and address changes) one address may
+ * make a minute, whatever its request-weight budget: each costs a third of a second of a core.
+ */
+export const PASSWORD_ATTEMPTS_PER_MINUTE = 30;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,11 +36,19 @@ export interface LoginGuards {
   recordFailure: (request: FastifyRequest, email: string | null, now: number) => void;
   /** A TOTP code is required whenever the user has two-factor authentication on. */
   requireTotp: (user: UserRecord, code: string | undefined) => void;
+  /** Takes one of the address's password attempts this minute (429 RATE_LIMITED beyond them). */
+  passwordAttempt: (request: FastifyRequest, now: number) => void;
 }
 
+/** The guards of one server: its routes share the per-address password budget. */
 export function loginGuards(exchange: Exchange): LoginGuards {
   const emailSubject = (email: string): string => `login:${email.trim().toLowerCase()}`;
+  const passwordBudget = new RateLimiter({ capacity: PASSWORD_ATTEMPTS_PER_MINUTE, intervalMs: 60_000, subjectsMax: 100_000 });
   return {
+    passwordAttempt: (request, now) => {
+      const wait = passwordBudget.take(addressSubject(clientIp(request)), 1, now);
+      if (wait > 0) throw new ApiError(429, 'RATE_LIMITED', `at most ${PASSWORD_ATTEMPTS_PER_MINUTE} password attempts a minute from one address`, Math.ceil(wait / 1000));
+    },
     // Tagged, for the docs page (route-docs.ts).
     session: Object.assign(async (request: FastifyRequest): Promise<void> => {
       const user = exchange.identity.sessionUser(bearerToken(request), exchange.clock());

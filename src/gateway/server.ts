@@ -30,6 +30,8 @@ import { registerAdminRoutes } from './admin-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { registerSignupRoutes } from './signup-routes.js';
 import { mailFundingChanges } from './funding-mails.js';
+import { loginGuards } from './login-guards.js';
+import type { LoginGuards } from './login-guards.js';
 import { DEFAULT_MAIL, Mailer } from '../mail/mailer.js';
 import type { MailConfig } from '../mail/mailer.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
@@ -110,6 +112,8 @@ export interface Gateway {
   blockedAddress: (ip: string) => ApiError | undefined;
   /** Mail to users (sign-up codes, password resets, notices). */
   mailer: Mailer;
+  /** Sessions, lockouts, second factors and the password budget, shared by the routes that take passwords. */
+  logins: LoginGuards;
   /** What an address and a key may still spend of their request-weight budgets, and every route's weight. */
   budgets: (ip: string, key: string) => { key: Budget; address: Budget; weights: Record<string, number> };
 }
@@ -329,7 +333,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   };
   const stopFundingMails = mailFundingChanges(exchange, mailer);
   app.addHook('onClose', async () => stopFundingMails());
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets, mailer };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets, mailer, logins: loginGuards(exchange) };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

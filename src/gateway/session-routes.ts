@@ -9,7 +9,6 @@ import type { LoginOutcome } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
-import { loginGuards } from './login-guards.js';
 import { newLoginMail, passwordChangedMail } from '../mail/account-mails.js';
 import { EMAIL, loginsOut } from './wire.js';
 import { apiKeyOut, createApiKeyFor, NEW_KEY_FIELDS } from './api-keys.js';
@@ -19,7 +18,7 @@ export const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 
 export async function registerSessionRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   app.decorateRequest('sessionUser', null);
-  const { session, lockedOut, requireTotp, recordFailure: recordFailedLogin } = loginGuards(exchange);
+  const { session, lockedOut, requireTotp, recordFailure: recordFailedLogin, passwordAttempt } = gateway.logins;
 
   app.post<{ Body: { email: string; password: string; totp?: string } }>('/login', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 }, totp: CODE } } },
@@ -43,6 +42,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
       history('locked_out');
       throw error;
     }
+    passwordAttempt(request, now);
     const failed = (): void => recordFailedLogin(request, request.body.email, now);
     const user = await exchange.identity.checkPassword(request.body.email, request.body.password);
     if (user === undefined) {
@@ -98,6 +98,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     // A stolen session must not become a stolen password: the current one is asked for, and
     // guesses count toward the same lockout as failed logins.
     lockedOut(request, user.email, now);
+    passwordAttempt(request, now);
     if (await exchange.identity.checkPassword(user.email, request.body.current_password) === undefined) {
       recordFailedLogin(request, user.email, now);
       throw new ApiError(401, 'INVALID_CREDENTIALS', 'the current password is wrong');

@@ -19,7 +19,6 @@ import type { Exchange } from '../exchange.js';
 import { trimToBound } from '../identity/bounded.js';
 import { alreadyRegisteredMail, confirmEmailMail, confirmNewEmailMail, emailChangedMail, passwordChangedMail, resetPasswordMail } from '../mail/account-mails.js';
 import { ApiError, identityCall } from './errors.js';
-import { loginGuards } from './login-guards.js';
 import type { Gateway } from './server.js';
 import { CODE } from './session-routes.js';
 import { EMAIL } from './wire.js';
@@ -35,17 +34,22 @@ const MAIL_SENT = { type: 'object', properties: { status: { type: 'string' }, me
 
 export async function registerSignupRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway, registration: { open: boolean }): Promise<void> {
   const { mailer } = gateway;
-  const { session, lockedOut, recordFailure, requireTotp } = loginGuards(exchange);
+  const { session, lockedOut, recordFailure, requireTotp, passwordAttempt } = gateway.logins;
   const lastMailed = new Map<string, number>();
-  /** Whether a mail of this kind may go to this address now. */
-  const mayMail = (subject: string, now: number): boolean => {
+  /**
+   * Takes the address's mail slot of this kind if it is free (true), before any await, so that two
+   * requests at once cannot both mail; `release` gives it back when the request then fails.
+   */
+  const takeMailSlot = (subject: string, now: number): boolean => {
     const last = lastMailed.get(subject);
-    return last === undefined || now - last >= MAIL_INTERVAL_MS;
-  };
-  const mailed = (subject: string, now: number): void => {
+    if (last !== undefined && now - last < MAIL_INTERVAL_MS) return false;
     lastMailed.delete(subject);
     lastMailed.set(subject, now);
     if (lastMailed.size > THROTTLE_SUBJECTS_MAX) trimToBound(lastMailed, THROTTLE_SUBJECTS_MAX, (at) => now - at >= MAIL_INTERVAL_MS);
+    return true;
+  };
+  const releaseMailSlot = (subject: string): void => {
+    lastMailed.delete(subject);
   };
   /** A wrong code is a guess: it counts toward the lockout of the address that sent it. */
   const badCode = (request: FastifyRequest, now: number, error: unknown): never => {
@@ -62,15 +66,16 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
   }, async (request, reply) => {
     if (!registration.open) throw new ApiError(403, 'REGISTRATION_CLOSED', 'this exchange opens accounts through its operator only');
     const now = exchange.clock();
+    passwordAttempt(request, now);
     const email = request.body.email.trim().toLowerCase();
     // Within the interval the sign-up is checked and answered alike, but the code already mailed stays the one that works.
     const subject = `signup ${email}`;
-    const mail = mayMail(subject, now);
-    const started = await identityCall(() => exchange.identity.startSignup(request.body.email, request.body.password, now, mail));
-    if (mail) {
-      mailed(subject, now);
-      mailer.send(started.kind === 'existing' ? alreadyRegisteredMail(mailer.config, email) : confirmEmailMail(mailer.config, email, started.token!, started.validMs));
-    }
+    const mail = takeMailSlot(subject, now);
+    const started = await identityCall(() => exchange.identity.startSignup(request.body.email, request.body.password, now, mail)).catch((error: unknown) => {
+      if (mail) releaseMailSlot(subject);
+      throw error;
+    });
+    if (mail) mailer.send(started.kind === 'existing' ? alreadyRegisteredMail(mailer.config, email) : confirmEmailMail(mailer.config, email, started.token!, started.validMs));
     void reply.status(202);
     return { status: 'check_your_email', message: 'if the address can be signed up, a code is on its way to it; an address gets at most one mail a minute, and the last code mailed stays valid' };
   });
@@ -98,8 +103,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     const now = exchange.clock();
     const user = exchange.identity.userByEmail(request.body.email);
     // A disabled user is told by support, not by mail; an unknown address gets the same answer as a known one.
-    if (user !== undefined && user.disabledAt === null && mayMail(`reset ${user.email}`, now)) {
-      mailed(`reset ${user.email}`, now);
+    if (user !== undefined && user.disabledAt === null && takeMailSlot(`reset ${user.email}`, now)) {
       const { token, validMs } = exchange.identity.startPasswordReset(user.id, now);
       mailer.send(resetPasswordMail(mailer.config, user.email, token, validMs));
     }
@@ -118,6 +122,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     const now = exchange.clock();
     // A stolen session must not move the account's mail (and with it password resets) elsewhere.
     lockedOut(request, user.email, now);
+    passwordAttempt(request, now);
     if (await exchange.identity.checkPassword(user.email, request.body.password) === undefined) {
       recordFailure(request, user.email, now);
       throw new ApiError(401, 'INVALID_CREDENTIALS', 'the password is wrong');
@@ -129,13 +134,14 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
       throw error;
     }
     const subject = `email ${request.body.new_email.trim().toLowerCase()}`;
-    if (mayMail(subject, now)) {
+    if (takeMailSlot(subject, now)) {
       // An address another user has gets no code, and the answer does not say so.
-      const started = await identityCall(() => exchange.identity.startEmailChange(user.id, request.body.new_email, now));
-      if (started.kind === 'code') {
-        mailed(subject, now);
-        mailer.send(confirmNewEmailMail(mailer.config, started.email, started.token, started.validMs));
-      }
+      const started = await identityCall(() => exchange.identity.startEmailChange(user.id, request.body.new_email, now)).catch((error: unknown) => {
+        releaseMailSlot(subject);
+        throw error;
+      });
+      if (started.kind === 'code') mailer.send(confirmNewEmailMail(mailer.config, started.email, started.token, started.validMs));
+      else releaseMailSlot(subject);
     }
     void reply.status(202);
     return { status: 'check_your_email', message: 'if the address can be used, a code is on its way to it; it gets at most one mail a minute, and the last code mailed stays valid' };
@@ -173,6 +179,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
       throw error;
     }
     if (user.disabledAt !== null) throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
+    passwordAttempt(request, now);
     await identityCall(() => exchange.identity.completePasswordReset(request.body.token, request.body.new_password, now));
     const ended = exchange.identity.endSessions(user.id);
     exchange.funding.credentialsChanged(user.id);
