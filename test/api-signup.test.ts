@@ -412,6 +412,12 @@ test('a user moves their account to another address with their password (and TOT
     sent = await mails(venue);
     assert.deepEqual(sent.slice(3).map((m) => [m.to, m.subject]), [['olga.new@example.com', 'Your Bourse email was changed'], ['olga.fourth@example.com', 'Your Bourse email was changed']]);
     assert.equal((await login(venue, 'olga.fourth@example.com', 'correct horse battery', (now += 30_000, totp()))).status, 200);
+
+    // The old address, which a thief may have moved the account away from, can still freeze it.
+    const toOld = sent.at(-2)!;
+    assert.equal(toOld.to, 'olga.new@example.com');
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/freeze/code', { body: { token: codeIn(toOld) } })).status, 200);
+    assert.equal((await login(venue, 'olga.fourth@example.com', 'correct horse battery', (now += 30_000, totp()))).body.error.code, 'USER_DISABLED');
   } finally {
     await venue.stop();
   }
@@ -441,6 +447,39 @@ test('password hashing is bounded: an address gets 30 password attempts a minute
     }
   } finally {
     passwordWork.configure({ concurrency: Math.max(1, Math.floor(availableParallelism() / 2)), queue: 32 });
+    await venue.stop();
+  }
+});
+
+test('every warning mail carries a code that freezes the account without logging in: then no login, key or withdrawal works and sessions end, until support unfreezes it; the code works once; a user also freezes from a session with the password', async () => {
+  const venue = await Venue.start({ server: { trustProxy: ['127.0.0.1'] } });
+  const login = (address: string) => call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'pia@example.com', password: 'correct horse battery' }, headers: { 'x-forwarded-for': address } });
+  try {
+    const key = await venue.trader('pia@example.com', { USDT: '100' });
+    const first = await login('198.51.100.1');
+    assert.equal((await login('198.51.100.2')).status, 200);
+    const warning = (await mails(venue)).at(-1)!;
+    assert.equal(warning.subject, 'New login to Bourse from 198.51.100.2');
+    assert.match(warning.text, /Not you\? Freeze the account at once, without logging in:\nYour code: [0-9a-f]{64}\n\nTo use it: POST \/api\/v1\/auth\/freeze\/code/);
+    const code = codeIn(warning);
+
+    const frozen = await call(venue.url, 'POST', '/api/v1/auth/freeze/code', { body: { token: code } });
+    assert.equal(frozen.status, 200, JSON.stringify(frozen.body));
+    assert.deepEqual(frozen.body, { frozen: true, withdrawals_cancelled: [] });
+    assert.equal((await venue.signed(key, 'GET', '/api/v1/balances')).body.error.code, 'USER_DISABLED');
+    assert.equal((await login('198.51.100.1')).body.error.code, 'USER_DISABLED');
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers: { authorization: `Bearer ${first.body.token}` } })).status, 401, 'sessions ended');
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/freeze/code', { body: { token: code } })).body.error.code, 'INVALID_TOKEN', 'a code works once');
+    assert.equal((await mails(venue)).at(-1)!.subject, 'Your Bourse account is frozen');
+
+    assert.equal((await venue.admin('/users/enable', { email: 'pia@example.com' })).status, 200);
+    assert.equal((await venue.signed(key, 'GET', '/api/v1/balances')).status, 200, 'support unfreezes');
+    const session = await login('198.51.100.1');
+    const headers = { authorization: `Bearer ${session.body.token}` };
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/freeze', { headers, body: { password: 'not the password' } })).body.error.code, 'INVALID_CREDENTIALS');
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/freeze', { headers, body: { password: 'correct horse battery' } })).status, 200);
+    assert.equal((await login('198.51.100.1')).body.error.code, 'USER_DISABLED');
+  } finally {
     await venue.stop();
   }
 });

@@ -93,8 +93,8 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     const ended = exchange.identity.endSessions(user.id);
     exchange.funding.credentialsChanged(user.id);
     const change = { from: before.email, to: after.email };
-    mailer.send(emailChangedMail(mailer.config, before.email, change, 'by support'));
-    mailer.send(emailChangedMail(mailer.config, after.email, change, 'by support'));
+    mailer.send(emailChangedMail(mailer.config, before.email, change, 'by support', user.id));
+    mailer.send(emailChangedMail(mailer.config, after.email, change, 'by support', user.id));
     return { email: after.email, previous_email: before.email, sessions_ended: ended };
   });
 

@@ -71,6 +71,8 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /api/v1/auth/signup/confirm': [SESSION, 'Open the account with the mailed code (once, within a day); then log in'],
   'POST /api/v1/auth/email': [SESSION, 'Move the account to another address: with the password (and a TOTP code once enrolled), a code is mailed to the new address (answered alike when it is taken; one mail a minute)'],
   'POST /api/v1/auth/email/confirm': [SESSION, 'Confirm the move with the code mailed to the new address (once, within an hour): the old address is told, every session ends, withdrawals wait out the credential hold'],
+  'POST /api/v1/auth/freeze': [SESSION, 'Freeze the account (a suspected theft): with the password, no login, key or withdrawal works until support unfreezes it; sessions end, unsent withdrawals are cancelled'],
+  'POST /api/v1/auth/freeze/code': [SESSION, 'Freeze the account without logging in, with the code every warning mail carries (a login from a new address, a withdrawal asked for, a password or address change)'],
   'POST /api/v1/auth/password-reset': [SESSION, 'Forgot the password: a reset code is mailed to the account\'s address (answered alike for unknown addresses; one mail a minute)'],
   'POST /api/v1/auth/password-reset/confirm': [SESSION, 'Set a new password with the mailed code (once, within an hour) and, with two-factor on, a TOTP code: every session ends, withdrawals wait out the credential hold'],
   'POST /api/v1/auth/password': [SESSION, 'Change the password, giving the current one (and a TOTP code once enrolled); other sessions end and withdrawals wait out the credential hold'],

@@ -33,7 +33,7 @@ import { mailFundingChanges } from './funding-mails.js';
 import { loginGuards } from './login-guards.js';
 import type { LoginGuards } from './login-guards.js';
 import { DEFAULT_MAIL, Mailer } from '../mail/mailer.js';
-import type { MailConfig } from '../mail/mailer.js';
+import type { Mail, MailConfig } from '../mail/mailer.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
 import type { WsOptions } from './ws.js';
 import { STRING } from './wire.js';
@@ -290,7 +290,11 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
 
   // Hooks first, so that they apply to every route registered below.
   let sockets: { clients: () => number } | null = null;
-  const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), app.log, (email) => exchange.identity.antiPhishingOf(email));
+  const mailUser = (mail: Mail) => (mail.userId === undefined ? exchange.identity.userByEmail(mail.to) : exchange.identity.user(mail.userId));
+  const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), app.log, {
+    antiPhishing: (mail) => { const user = mailUser(mail); return user === undefined ? null : exchange.identity.antiPhishingOf(user.email); },
+    freezeCode: (mail) => { const user = mailUser(mail); return user === undefined ? null : exchange.identity.createFreezeCode(user.id, exchange.clock()); },
+  });
   app.decorate('mailer', mailer);
   app.addHook('onClose', async () => mailer.close());
   registerMetrics(app, exchange, () => sockets?.clients() ?? 0, () => mailer.counts);

@@ -17,7 +17,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { trimToBound } from '../identity/bounded.js';
-import { alreadyRegisteredMail, confirmEmailMail, confirmNewEmailMail, emailChangedMail, passwordChangedMail, resetPasswordMail } from '../mail/account-mails.js';
+import { accountFrozenMail, alreadyRegisteredMail, confirmEmailMail, confirmNewEmailMail, emailChangedMail, passwordChangedMail, resetPasswordMail } from '../mail/account-mails.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { CODE } from './session-routes.js';
@@ -156,8 +156,42 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     const { before, after } = await identityCall(() => exchange.identity.completeEmailChange(request.body.token, now)).catch((error: unknown) => badCode(request, now, error));
     const ended = exchange.identity.endSessions(after.id);
     exchange.funding.credentialsChanged(after.id);
-    mailer.send(emailChangedMail(mailer.config, before.email, { from: before.email, to: after.email }, 'by you'));
+    mailer.send(emailChangedMail(mailer.config, before.email, { from: before.email, to: after.email }, 'by you', after.id));
     return { email: after.email, sessions_ended: ended };
+  });
+
+  // Freezing is the user's own brake: it asks for no second factor, which a thief may hold as well.
+  const freeze = async (userId: number, how: 'with a code from a mail' | 'from a session'): Promise<{ frozen: true; withdrawals_cancelled: string[] }> => {
+    const { withdrawalsCancelled } = await exchange.setUserDisabled(userId, true, `user (${how})`);
+    const user = exchange.identity.user(userId)!;
+    mailer.send(accountFrozenMail(mailer.config, user.email, how));
+    return { frozen: true, withdrawals_cancelled: withdrawalsCancelled.map(String) };
+  };
+
+  app.post<{ Body: { password: string } }>('/freeze', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['password'], properties: { password: PASSWORD } } },
+    preValidation: session, config: { weight: 20 },
+  }, async (request) => {
+    const user = request.sessionUser!;
+    const now = exchange.clock();
+    lockedOut(request, user.email, now);
+    passwordAttempt(request, now);
+    if (await exchange.identity.checkPassword(user.email, request.body.password) === undefined) {
+      recordFailure(request, user.email, now);
+      throw new ApiError(401, 'INVALID_CREDENTIALS', 'the password is wrong');
+    }
+    return freeze(user.id, 'from a session');
+  });
+
+  app.post<{ Body: { token: string } }>('/freeze/code', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: TOKEN } } },
+    config: { weight: 20 },
+  }, async (request) => {
+    const now = exchange.clock();
+    lockedOut(request, null, now);
+    const user = exchange.identity.spendFreezeCode(request.body.token, now);
+    if (user === undefined) return badCode(request, now, new ApiError(400, 'INVALID_TOKEN', 'this code is not valid: it was used or has expired'));
+    return freeze(user.id, 'with a code from a mail');
   });
 
   app.post<{ Body: { token: string; new_password: string; totp?: string } }>('/password-reset/confirm', {

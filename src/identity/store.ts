@@ -49,6 +49,8 @@ const SESSION_ID_LENGTH = 16;
 /** A sign-up's mailed code opens the account within a day; a password-reset code works for an hour. Both stored only as their SHA-256. */
 export const SIGNUP_TTL_MS = 86_400_000;
 export const PASSWORD_RESET_TTL_MS = 3_600_000;
+/** The code in a warning mail freezes the account for a week. */
+export const FREEZE_CODE_TTL_MS = 7 * 86_400_000;
 /** A new address's code confirms the change within an hour. */
 export const EMAIL_CHANGE_TTL_MS = 3_600_000;
 
@@ -232,6 +234,11 @@ export class IdentityStore {
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS freeze_codes (
+        token_sha256 TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        expires_at INTEGER NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS password_resets (
         token_sha256 TEXT PRIMARY KEY,
         user_id INTEGER NOT NULL REFERENCES users(id),
@@ -394,6 +401,23 @@ export class IdentityStore {
       this.sql('DELETE FROM signups WHERE email = ?').run(normalized);
     })();
     return { before, after: this.user(userId)! };
+  }
+
+  /** A code that freezes the user's account without logging in, for a warning mail; each warning has its own. */
+  createFreezeCode(userId: number, now: number): string {
+    const token = randomBytes(32).toString('hex');
+    this.sql('DELETE FROM freeze_codes WHERE expires_at <= ?').run(now);
+    this.sql('INSERT INTO freeze_codes (token_sha256, user_id, expires_at) VALUES (?, ?, ?)').run(tokenDigest(token), userId, now + FREEZE_CODE_TTL_MS);
+    return token;
+  }
+
+  /** The user a live freeze code belongs to; the user's codes are spent with it. */
+  spendFreezeCode(token: string, now: number): UserRecord | undefined {
+    if (!/^[0-9a-f]{64}$/.test(token)) return undefined;
+    const row = this.sql('SELECT user_id AS userId FROM freeze_codes WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), now) as { userId: number } | undefined;
+    if (row === undefined) return undefined;
+    this.sql('DELETE FROM freeze_codes WHERE user_id = ?').run(row.userId);
+    return this.user(row.userId);
   }
 
   /** A new password-reset code for the user; any earlier one stops working. */

@@ -15,6 +15,28 @@ function codeLines(config: MailConfig, page: string, apiPath: string, token: str
   return [`Your code: ${token}`, '', `To use it: POST ${apiPath} with ${apiBody}`];
 }
 
+/** How long the code in a warning freezes the account. */
+export const FREEZE_CODE_DAYS = 7;
+
+/** The end of every warning: how to freeze the account without logging in. */
+export function freezeLines(config: MailConfig, token: string): string[] {
+  return [
+    'Not you? Freeze the account at once, without logging in:',
+    ...codeLines(config, 'freeze', '/api/v1/auth/freeze/code', token, '{"token": "<the code>"}'),
+    `Frozen, the account can do nothing (no login, no key, no withdrawal) until support unfreezes it. This code works for ${FREEZE_CODE_DAYS} days.`,
+  ];
+}
+
+export function accountFrozenMail(config: MailConfig, to: string, how: 'with a code from a mail' | 'from a session'): Mail {
+  return {
+    to, purpose: 'account_frozen', subject: `Your ${config.venueName} account is frozen`,
+    text: [
+      `Your ${config.venueName} account was frozen ${how}: no login, no API key and no withdrawal works, sessions have ended, and withdrawals not yet sent are cancelled. Open orders stay.`, '',
+      'To unfreeze it, contact support.',
+    ].join('\n'),
+  };
+}
+
 export function confirmEmailMail(config: MailConfig, to: string, token: string, validMs: number): Mail {
   return {
     to, purpose: 'confirm_email', subject: `Confirm your email for ${config.venueName}`,
@@ -137,9 +159,9 @@ export function confirmNewEmailMail(config: MailConfig, to: string, token: strin
 }
 
 /** To the address an account had (the last word its old mailbox gets), and, after support's change, to the new one. */
-export function emailChangedMail(config: MailConfig, to: string, change: { from: string; to: string }, how: 'by you' | 'by support'): Mail {
+export function emailChangedMail(config: MailConfig, to: string, change: { from: string; to: string }, how: 'by you' | 'by support', userId: number): Mail {
   return {
-    to, purpose: 'email_changed', subject: `Your ${config.venueName} email was changed`,
+    to, userId, purpose: 'email_changed', subject: `Your ${config.venueName} email was changed`,
     text: [
       `The email of your ${config.venueName} account was changed ${how} from ${change.from} to ${change.to}. You log in with ${change.to} from now on; sessions have ended and withdrawals wait out the security hold.`, '',
       'If this was not you, contact support at once.',

@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
+import { freezeLines } from './account-mails.js';
 
 export interface SmtpConfig {
   host: string;
@@ -41,14 +42,28 @@ export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', v
 
 /** What a mail is for: names its file in the outbox and its line in the metrics. */
 export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset' | 'new_login'
-  | 'withdrawal_requested' | 'withdrawal_sent' | 'withdrawal_stopped' | 'deposit_credited' | 'change_email' | 'email_changed';
+  | 'withdrawal_requested' | 'withdrawal_sent' | 'withdrawal_stopped' | 'deposit_credited' | 'change_email' | 'email_changed' | 'account_frozen';
 
 const PURPOSES: readonly MailPurpose[] = [
   'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'new_login',
-  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed',
+  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen',
 ];
 
-export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose }
+/** `userId`: the user it is about, when `to` may no longer be their address (a change of address). */
+export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose; userId?: number }
+
+/** Mails about something the user may not have done themselves: they carry a code that freezes the account. */
+const WARNINGS: ReadonlySet<MailPurpose> = new Set<MailPurpose>(['new_login', 'withdrawal_requested', 'password_changed', 'email_changed', 'two_factor_reset']);
+
+/** What a mail gains from the user it goes to (the venue's identity store answers; no user: null). */
+export interface Recipients {
+  /** The anti-phishing code the user chose to be shown in every mail to them. */
+  antiPhishing(mail: Mail): string | null;
+  /** A new code that freezes the user's account without logging in. */
+  freezeCode(mail: Mail): string | null;
+}
+
+const NO_RECIPIENTS: Recipients = { antiPhishing: () => null, freezeCode: () => null };
 
 export interface MailLog {
   info: (fields: object, message: string) => void;
@@ -64,12 +79,13 @@ export class Mailer {
   readonly counts = Object.fromEntries(PURPOSES.map((p) => [p, { sent: 0, failed: 0 }])) as Record<MailPurpose, MailCounts>;
 
   /**
-   * `outbox`: where messages go when no SMTP server is configured. `antiPhishingOf`: the code the
-   * recipient chose to be shown in every mail to them (null: none), so that no caller can leave it out.
+   * `outbox`: where messages go when no SMTP server is configured. `recipients` adds what the
+   * user chose to see in every mail and, to warnings, a code to freeze the account, so that no
+   * caller can leave either out.
    */
   constructor(
     readonly config: MailConfig, readonly outbox: string, private readonly log: MailLog = silent,
-    private readonly antiPhishingOf: (email: string) => string | null = () => null, smtpPassword = process.env.BOURSE_SMTP_PASSWORD,
+    private readonly recipients: Recipients = NO_RECIPIENTS, smtpPassword = process.env.BOURSE_SMTP_PASSWORD,
   ) {
     const { smtp } = config;
     this.transport = smtp === undefined
@@ -110,8 +126,12 @@ export class Mailer {
   }
 
   private async deliver(mail: Mail): Promise<void> {
-    const code = this.antiPhishingOf(mail.to);
-    const text = code === null ? mail.text : `Your anti-phishing code: ${code}\n\n${mail.text}`;
+    const antiPhishing = this.recipients.antiPhishing(mail);
+    const freeze = WARNINGS.has(mail.purpose) ? this.recipients.freezeCode(mail) : null;
+    const text = [
+      ...(antiPhishing === null ? [] : [`Your anti-phishing code: ${antiPhishing}`, '']), mail.text,
+      ...(freeze === null ? [] : ['', ...freezeLines(this.config, freeze)]),
+    ].join('\n');
     const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text }) as { message?: Buffer; messageId: string };
     if (this.config.smtp !== undefined) return;
     mkdirSync(this.outbox, { recursive: true, mode: 0o700 });
