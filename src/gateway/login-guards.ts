@@ -38,13 +38,21 @@ export interface LoginGuards {
   requireTotp: (user: UserRecord, code: string | undefined) => void;
   /** Takes one of the address's password attempts this minute (429 RATE_LIMITED beyond them). */
   passwordAttempt: (request: FastifyRequest, now: number) => void;
+  /** requireTotp, a wrong code counting toward the lockouts. */
+  secondFactor: (request: FastifyRequest, user: UserRecord, code: string | undefined, now: number) => void;
+  /**
+   * A logged-in user proves it is them before a change a stolen session must not make: the
+   * password (401 INVALID_CREDENTIALS), then, unless `totp` is null, the second factor once
+   * enrolled; failures count toward the lockouts, and the password toward the address's budget.
+   */
+  reauthenticate: (request: FastifyRequest, user: UserRecord, password: string, totp: string | undefined | null, now: number) => Promise<void>;
 }
 
 /** The guards of one server: its routes share the per-address password budget. */
 export function loginGuards(exchange: Exchange): LoginGuards {
   const emailSubject = (email: string): string => `login:${email.trim().toLowerCase()}`;
   const passwordBudget = new RateLimiter({ capacity: PASSWORD_ATTEMPTS_PER_MINUTE, intervalMs: 60_000, subjectsMax: 100_000 });
-  return {
+  const guards: LoginGuards = {
     passwordAttempt: (request, now) => {
       const wait = passwordBudget.take(addressSubject(clientIp(request)), 1, now);
       if (wait > 0) throw new ApiError(429, 'RATE_LIMITED', `at most ${PASSWORD_ATTEMPTS_PER_MINUTE} password attempts a minute from one address`, Math.ceil(wait / 1000));
@@ -69,5 +77,23 @@ export function loginGuards(exchange: Exchange): LoginGuards {
       if (code === undefined) throw new ApiError(401, 'TOTP_REQUIRED', 'a two-factor code is required');
       if (!exchange.identity.verifyTotp(user.id, code, exchange.clock())) throw new ApiError(401, 'INVALID_TOTP', 'the two-factor code is wrong or was used already');
     },
+    secondFactor: (request, user, code, now) => {
+      try {
+        guards.requireTotp(user, code);
+      } catch (error) {
+        if ((error as ApiError).code === 'INVALID_TOTP') guards.recordFailure(request, user.email, now);
+        throw error;
+      }
+    },
+    reauthenticate: async (request, user, password, totp, now) => {
+      guards.lockedOut(request, user.email, now);
+      guards.passwordAttempt(request, now);
+      if (await exchange.identity.checkPassword(user.email, password) === undefined) {
+        guards.recordFailure(request, user.email, now);
+        throw new ApiError(401, 'INVALID_CREDENTIALS', 'the password is wrong');
+      }
+      if (totp !== null) guards.secondFactor(request, user, totp, now);
+    },
   };
+  return guards;
 }

@@ -18,7 +18,7 @@ export const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 
 export async function registerSessionRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   app.decorateRequest('sessionUser', null);
-  const { session, lockedOut, requireTotp, recordFailure: recordFailedLogin, passwordAttempt } = gateway.logins;
+  const { session, lockedOut, requireTotp, recordFailure: recordFailedLogin, passwordAttempt, reauthenticate } = gateway.logins;
 
   app.post<{ Body: { email: string; password: string; totp?: string } }>('/login', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 }, totp: CODE } } },
@@ -97,18 +97,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const now = exchange.clock();
     // A stolen session must not become a stolen password: the current one is asked for, and
     // guesses count toward the same lockout as failed logins.
-    lockedOut(request, user.email, now);
-    passwordAttempt(request, now);
-    if (await exchange.identity.checkPassword(user.email, request.body.current_password) === undefined) {
-      recordFailedLogin(request, user.email, now);
-      throw new ApiError(401, 'INVALID_CREDENTIALS', 'the current password is wrong');
-    }
-    try {
-      requireTotp(user, request.body.totp);
-    } catch (error) {
-      if ((error as ApiError).code === 'INVALID_TOTP') recordFailedLogin(request, user.email, now);
-      throw error;
-    }
+    await reauthenticate(request, user, request.body.current_password, request.body.totp, now);
     await identityCall(() => exchange.identity.setPassword(user.id, request.body.new_password));
     const ended = exchange.identity.endSessions(user.id, bearerToken(request));
     exchange.funding.credentialsChanged(user.id);

@@ -25,6 +25,8 @@ import { EMAIL } from './wire.js';
 
 const TOKEN = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'the code from the mail' } as const;
 const PASSWORD = { type: 'string', maxLength: 256 } as const;
+/** A request that carries nothing but a mailed code. */
+const TOKEN_BODY = { type: 'object', additionalProperties: false, required: ['token'], properties: { token: TOKEN } } as const;
 
 /** One mail of a kind to one address per this long, whoever asks how often: nobody's inbox is flooded through us. */
 export const MAIL_INTERVAL_MS = 60_000;
@@ -34,7 +36,7 @@ const MAIL_SENT = { type: 'object', properties: { status: { type: 'string' }, me
 
 export async function registerSignupRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway, registration: { open: boolean }): Promise<void> {
   const { mailer } = gateway;
-  const { session, lockedOut, recordFailure, requireTotp, passwordAttempt } = gateway.logins;
+  const { session, lockedOut, recordFailure, passwordAttempt, reauthenticate, secondFactor } = gateway.logins;
   const lastMailed = new Map<string, number>();
   /**
    * Takes the address's mail slot of this kind if it is free (true), before any await, so that two
@@ -81,7 +83,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.post<{ Body: { token: string } }>('/signup/confirm', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: TOKEN } } },
+    schema: { body: TOKEN_BODY },
     config: { weight: 20 },
   }, async (request, reply) => {
     const now = exchange.clock();
@@ -121,18 +123,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     const user = request.sessionUser!;
     const now = exchange.clock();
     // A stolen session must not move the account's mail (and with it password resets) elsewhere.
-    lockedOut(request, user.email, now);
-    passwordAttempt(request, now);
-    if (await exchange.identity.checkPassword(user.email, request.body.password) === undefined) {
-      recordFailure(request, user.email, now);
-      throw new ApiError(401, 'INVALID_CREDENTIALS', 'the password is wrong');
-    }
-    try {
-      requireTotp(user, request.body.totp);
-    } catch (error) {
-      if ((error as ApiError).code === 'INVALID_TOTP') recordFailure(request, user.email, now);
-      throw error;
-    }
+    await reauthenticate(request, user, request.body.password, request.body.totp, now);
     const subject = `email ${request.body.new_email.trim().toLowerCase()}`;
     if (takeMailSlot(subject, now)) {
       // An address another user has gets no code, and the answer does not say so.
@@ -148,7 +139,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.post<{ Body: { token: string } }>('/email/confirm', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: TOKEN } } },
+    schema: { body: TOKEN_BODY },
     config: { weight: 20 },
   }, async (request) => {
     const now = exchange.clock();
@@ -173,18 +164,12 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     preValidation: session, config: { weight: 20 },
   }, async (request) => {
     const user = request.sessionUser!;
-    const now = exchange.clock();
-    lockedOut(request, user.email, now);
-    passwordAttempt(request, now);
-    if (await exchange.identity.checkPassword(user.email, request.body.password) === undefined) {
-      recordFailure(request, user.email, now);
-      throw new ApiError(401, 'INVALID_CREDENTIALS', 'the password is wrong');
-    }
+    await reauthenticate(request, user, request.body.password, null, exchange.clock());
     return freeze(user.id, 'from a session');
   });
 
   app.post<{ Body: { token: string } }>('/freeze/code', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: TOKEN } } },
+    schema: { body: TOKEN_BODY },
     config: { weight: 20 },
   }, async (request) => {
     const now = exchange.clock();
@@ -206,12 +191,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     if (user === undefined) return badCode(request, now, new ApiError(400, 'INVALID_TOKEN', 'this code is not valid: it was used, replaced by a newer one, or has expired'));
     lockedOut(request, user.email, now);
     // A mailbox alone does not open an account that has a second factor.
-    try {
-      requireTotp(user, request.body.totp);
-    } catch (error) {
-      if ((error as ApiError).code === 'INVALID_TOTP') recordFailure(request, user.email, now);
-      throw error;
-    }
+    secondFactor(request, user, request.body.totp, now);
     if (user.disabledAt !== null) throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
     passwordAttempt(request, now);
     await identityCall(() => exchange.identity.completePasswordReset(request.body.token, request.body.new_password, now));
