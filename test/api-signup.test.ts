@@ -483,3 +483,48 @@ test('every warning mail carries a code that freezes the account without logging
     await venue.stop();
   }
 });
+
+test('a user and support read the account\'s security activity, newest first: every change to its password, second factor, keys, address, anti-phishing code and withdrawal addresses, with when, by whom and from where', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, server: { trustProxy: ['127.0.0.1'] } });
+  const at = (address: string) => ({ 'x-forwarded-for': address, 'user-agent': 'test-browser/2.0' });
+  try {
+    await signup(venue, 'quinn@example.com', 'quinn password one');
+    await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: codeIn((await mails(venue))[0]!) }, headers: at('198.51.100.10') });
+    const session = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'quinn@example.com', password: 'quinn password one' }, headers: at('198.51.100.11') });
+    const headers = { authorization: `Bearer ${session.body.token}`, ...at('198.51.100.11') };
+    const key = await call(venue.url, 'POST', '/api/v1/auth/apikeys', { headers, body: { permissions: ['read', 'withdraw'], ip: ['127.0.0.1'], label: 'bot' } });
+    assert.equal(key.status, 201);
+    now += 1;
+    await call(venue.url, 'PUT', '/api/v1/auth/anti-phishing', { headers, body: { code: 'Otter7' } });
+    now += 1;
+    const added = await call(venue.url, 'POST', '/api/v1/withdrawal-addresses', {
+      credentials: { key: key.body.key, secret: key.body.secret }, timestamp: now, headers: at('127.0.0.1'), body: { asset: 'BTC', address: 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq' },
+    });
+    assert.equal(added.status, 201, JSON.stringify(added.body));
+    now += 1;
+    await call(venue.url, 'POST', '/api/v1/auth/password', { headers, body: { current_password: 'quinn password one', new_password: 'quinn password two' } });
+    now += 1;
+    await call(venue.url, 'DELETE', `/api/v1/auth/apikeys/${key.body.key}`, { headers });
+    now += 1;
+    await call(venue.url, 'POST', '/admin/v1/users/reset-2fa', { headers: { authorization: `Bearer ${venue.exchange.adminToken}`, 'x-bourse-operator': 'sam' }, body: { email: 'quinn@example.com' } });
+    await call(venue.url, 'POST', '/admin/v1/users/password', { headers: { authorization: `Bearer ${venue.exchange.adminToken}`, 'x-bourse-operator': 'sam' }, body: { email: 'quinn@example.com', password: 'quinn password three' } });
+
+    const again = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'quinn@example.com', password: 'quinn password three' }, headers: at('198.51.100.11') });
+    const mine = await call(venue.url, 'GET', '/api/v1/auth/activity', { headers: { authorization: `Bearer ${again.body.token}` } });
+    assert.equal(mine.status, 200);
+    const events = mine.body.activity as { event: string; by: string; address: string; user_agent: string; detail: string; time: number }[];
+    assert.deepEqual(events.map((e) => [e.event, e.by]), [
+      ['password_changed', 'support'], ['api_key_revoked', 'user'], ['password_changed', 'user'], ['withdrawal_address_added', 'user'],
+      ['anti_phishing_set', 'user'], ['api_key_created', 'user'], ['signed_up', 'user'],
+    ], 'a two-factor reset of a user without it is no change, and is not shown');
+    assert.deepEqual([events.at(-1)!.address, events.at(-1)!.user_agent], ['198.51.100.10', 'test-browser/2.0']);
+    assert.equal(events[0]!.detail, 'sam');
+    assert.match(events.find((e) => e.event === 'api_key_created')!.detail, new RegExp(`^${key.body.key} \\(read,withdraw; from 127\\.0\\.0\\.1; "bot"\\)$`));
+    assert.match(events.find((e) => e.event === 'withdrawal_address_added')!.detail, /^BTC bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq with key /);
+    const support = await venue.admin('/users/activity?email=quinn@example.com&limit=2', undefined, 'GET');
+    assert.deepEqual(support.body.activity, events.slice(0, 2), 'support reads the same, paged by limit');
+  } finally {
+    await venue.stop();
+  }
+});

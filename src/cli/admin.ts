@@ -76,6 +76,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'user' && (verb === 'orders' || verb === 'trades' || verb === 'ledger')) {
     method = 'GET';
     path = withQuery(`/accounts/${verb}`, options, ['account', 'market', 'asset', 'status', 'from', 'to', 'after', 'before', 'limit'], { email: need(options, 'email') });
+  } else if (noun === 'user' && verb === 'activity') {
+    method = 'GET';
+    path = withQuery('/users/activity', options, ['limit'], { email: need(options, 'email') });
   } else if (noun === 'user' && verb === 'logins') {
     method = 'GET';
     path = withQuery('/users/logins', options, ['limit'], { email: need(options, 'email') });

@@ -55,6 +55,7 @@ const USAGE = `usage:
                 user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
                 user show --email E                  (KYC, level, keys; each account's restriction, open orders, balances)
                 user logins --email E [--limit N]    (login attempts, newest first: when, from where, how they ended)
+                user activity --email E [--limit N]  (changes to the password, second factor, keys, address and withdrawal addresses)
                 signup list [--email E] [--limit N]  (sign-ups by mail waiting for their code, newest first)
                 signup confirm --email E             (opens a waiting sign-up's account without its code: a mail that never came)
                 user orders|trades|ledger --email E [--account N] [--market M | --asset A] [--status all]

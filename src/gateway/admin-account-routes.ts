@@ -19,6 +19,7 @@ import { PAGE_FIELDS } from './paging.js';
 import { fillsListing, ledgerListing, ordersListing } from './account-listings.js';
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
+import { ACTIVITY_LIMIT, recordSecurityEvent, securityEventsOut } from './security-events.js';
 import type { Mailer } from '../mail/mailer.js';
 import { emailChangedMail, passwordChangedMail, twoFactorResetMail } from '../mail/account-mails.js';
 
@@ -60,9 +61,14 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     await identityCall(() => exchange.identity.setPassword(user.id, request.body.password));
     const ended = exchange.identity.endSessions(user.id);
     exchange.funding.credentialsChanged(user.id);
+    recordSecurityEvent(exchange, request, user.id, 'password_changed', 'support', operatorOf(request));
     mailer.send(passwordChangedMail(mailer.config, user.email, 'by support'));
     return { email: user.email, password_changed: true, sessions_ended: ended };
   });
+
+  app.get<{ Querystring: { email: string; limit?: string } }>('/users/activity', {
+    schema: { querystring: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL, limit: ACTIVITY_LIMIT } } },
+  }, async (request) => ({ email: request.query.email, activity: securityEventsOut(exchange, userByEmail(request.query.email).id, request.query.limit) }));
 
   app.get<{ Querystring: { email?: string; limit?: string } }>('/signups', {
     schema: { querystring: { type: 'object', additionalProperties: false, properties: { email: EMAIL, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } } },
@@ -93,6 +99,7 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     const ended = exchange.identity.endSessions(user.id);
     exchange.funding.credentialsChanged(user.id);
     const change = { from: before.email, to: after.email };
+    recordSecurityEvent(exchange, request, user.id, 'email_changed', 'support', `${before.email} → ${after.email} (${operatorOf(request)})`);
     mailer.send(emailChangedMail(mailer.config, before.email, change, 'by support', user.id));
     mailer.send(emailChangedMail(mailer.config, after.email, change, 'by support', user.id));
     return { email: after.email, previous_email: before.email, sessions_ended: ended };
@@ -105,7 +112,10 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     const wasOn = exchange.identity.resetTotp(user.id);
     const ended = exchange.identity.endSessions(user.id);
     exchange.funding.credentialsChanged(user.id);
-    if (wasOn) mailer.send(twoFactorResetMail(mailer.config, user.email));
+    if (wasOn) {
+      recordSecurityEvent(exchange, request, user.id, 'two_factor_reset', 'support', operatorOf(request));
+      mailer.send(twoFactorResetMail(mailer.config, user.email));
+    }
     return { email: user.email, two_factor: false, was_on: wasOn, sessions_ended: ended };
   });
 
@@ -115,6 +125,7 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
     }, async (request) => {
       const user = userByEmail(request.body.email);
       const { changed, withdrawalsCancelled } = await exchange.setUserDisabled(user.id, action === 'disable', operatorOf(request));
+      if (changed) recordSecurityEvent(exchange, request, user.id, action === 'disable' ? 'disabled' : 'enabled', 'support', operatorOf(request));
       return { email: user.email, disabled: action === 'disable', changed, withdrawals_cancelled: withdrawalsCancelled.map(String) };
     });
   }

@@ -13,11 +13,12 @@ import type { KycStatus } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { ASSET_CODE, DECIMAL, decimalIn, EMAIL, scalesOf } from './wire.js';
-import { apiKeyOut, createApiKeyFor, NEW_KEY_FIELDS } from './api-keys.js';
+import { apiKeyOut, createApiKeyFor, keyDetail, NEW_KEY_FIELDS } from './api-keys.js';
 import type { NewKeyBody } from './api-keys.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { cancelledIn, registerAdminAccountRoutes } from './admin-account-routes.js';
-import { recordAdminRequest, registerAdminAuditRoute } from './admin-audit.js';
+import { operatorOf, recordAdminRequest, registerAdminAuditRoute } from './admin-audit.js';
+import { recordSecurityEvent } from './security-events.js';
 import { feeLevelsOut, marketOut } from './market-views.js';
 import { allows, blockList } from '../identity/ip.js';
 import { bearerToken, clientIp } from './server.js';
@@ -160,7 +161,8 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'permissions'], properties: { email: EMAIL, ...NEW_KEY_FIELDS } } },
   }, async (request, reply) => {
     const user = userByEmail(request.body.email);
-    const { answer } = await createApiKeyFor(exchange, user.id, request.body);
+    const { record, answer } = await createApiKeyFor(exchange, user.id, request.body);
+    recordSecurityEvent(exchange, request, user.id, 'api_key_created', 'support', `${keyDetail(record)} (${operatorOf(request)})`);
     void reply.status(201);
     return answer;
   });
@@ -177,6 +179,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   }, async (request) => {
     const user = userByEmail(request.query.email);
     if (!exchange.revokeApiKey(user.id, request.params.key)) throw new ApiError(404, 'UNKNOWN_KEY', 'no such active key for this user');
+    recordSecurityEvent(exchange, request, user.id, 'api_key_revoked', 'support', `${request.params.key} (${operatorOf(request)})`);
     return { key: request.params.key, revoked: true };
   });
 

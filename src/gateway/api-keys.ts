@@ -41,3 +41,8 @@ export async function createApiKeyFor(exchange: Exchange, userId: number, body: 
   const { record, secret } = await identityCall(() => exchange.identity.createApiKey(userId, spec, exchange.clock()));
   return { record, answer: { ...apiKeyOut(record), secret } };
 }
+
+/** A key as the account activity names it: id, permissions, and where it may be used from. */
+export function keyDetail(k: Pick<ApiKeyRecord, 'key' | 'permissions' | 'ipAllow' | 'label'>): string {
+  return `${k.key} (${k.permissions.join(',')}${k.ipAllow.length === 0 ? '' : `; from ${k.ipAllow.join(',')}`}${k.label === '' ? '' : `; "${k.label}"`})`;
+}

@@ -13,6 +13,7 @@ import { ACCOUNT_ID, DECIMAL, decimalIn } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
 import { PAGE_FIELDS, pageLinks, pageOf } from './paging.js';
 import type { PageQuery as HistoryPageQuery } from './paging.js';
+import { recordSecurityEvent } from './security-events.js';
 
 const ASSET = { type: 'string', pattern: '^[A-Z0-9]{1,12}$' } as const;
 const REQUEST_ID = { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } as const;
@@ -141,6 +142,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     preValidation: withdraw, config: { weight: 5 },
   }, async (request, reply) => {
     const row = funding().allowAddress(userOf(request), { asset: request.body.asset, address: request.body.address, tag: request.body.tag, label: request.body.label ?? '', code: request.body.totp });
+    recordSecurityEvent(exchange, request, row.user_id, 'withdrawal_address_added', 'user', `${row.asset} ${row.address}${row.tag === '' ? '' : ` (tag ${row.tag})`} with key ${request.apiKey!.key}`);
     void reply.status(201);
     return { asset: row.asset, address: row.address, tag: row.tag === '' ? null : row.tag, label: row.label, created_at: row.created_at, usable_at: row.usable_at };
   });
@@ -150,6 +152,7 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     preValidation: withdraw, config: { weight: 2 },
   }, async (request) => {
     if (!funding().removeAllowedAddress(request.apiKey!.userId, request.query.asset, request.query.address, request.query.tag ?? '')) throw new ApiError(404, 'UNKNOWN_ADDRESS', 'no such allow-listed address');
+    recordSecurityEvent(exchange, request, request.apiKey!.userId, 'withdrawal_address_removed', 'user', `${request.query.asset} ${request.query.address}${request.query.tag === undefined ? '' : ` (tag ${request.query.tag})`} with key ${request.apiKey!.key}`);
     return { removed: true };
   });
 

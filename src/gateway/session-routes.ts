@@ -11,7 +11,8 @@ import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { newLoginMail, passwordChangedMail } from '../mail/account-mails.js';
 import { EMAIL, loginsOut } from './wire.js';
-import { apiKeyOut, createApiKeyFor, NEW_KEY_FIELDS } from './api-keys.js';
+import { apiKeyOut, createApiKeyFor, keyDetail, NEW_KEY_FIELDS } from './api-keys.js';
+import { ACTIVITY_LIMIT, recordSecurityEvent, securityEventsOut } from './security-events.js';
 import type { NewKeyBody } from './api-keys.js';
 
 export const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
@@ -101,6 +102,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     await identityCall(() => exchange.identity.setPassword(user.id, request.body.new_password));
     const ended = exchange.identity.endSessions(user.id, bearerToken(request));
     exchange.funding.credentialsChanged(user.id);
+    recordSecurityEvent(exchange, request, user.id, 'password_changed', 'user');
     gateway.mailer.send(passwordChangedMail(gateway.mailer.config, user.email, 'by you'));
     return { password_changed: true, other_sessions_ended: ended };
   });
@@ -143,6 +145,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     // Whoever holds a stolen session must not be able to make their forgeries look genuine.
     requireTotp(user, request.body.totp);
     await identityCall(() => exchange.identity.setAntiPhishing(user.id, request.body.code));
+    recordSecurityEvent(exchange, request, user.id, request.body.code === null ? 'anti_phishing_removed' : 'anti_phishing_set', 'user');
     return { anti_phishing: request.body.code !== null };
   });
 
@@ -157,6 +160,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
   }, async (request) => {
     await identityCall(() => exchange.identity.enableTotp(request.sessionUser!.id, request.body.code, exchange.clock()));
     exchange.funding.credentialsChanged(request.sessionUser!.id);
+    recordSecurityEvent(exchange, request, request.sessionUser!.id, 'two_factor_enabled', 'user');
     return { two_factor: true };
   });
 
@@ -173,12 +177,19 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const { record, answer } = await createApiKeyFor(exchange, user.id, request.body);
     // A new key that can move money out, HMAC or Ed25519, is a credential change: withdrawals wait out the hold.
     if (record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(user.id);
+    recordSecurityEvent(exchange, request, user.id, 'api_key_created', 'user', keyDetail(record));
     void reply.status(201);
     return answer;
   });
 
   app.delete<{ Params: { key: string } }>('/apikeys/:key', { preValidation: session }, async (request) => {
     if (!exchange.revokeApiKey(request.sessionUser!.id, request.params.key)) throw new ApiError(404, 'UNKNOWN_KEY', 'no such active key');
+    recordSecurityEvent(exchange, request, request.sessionUser!.id, 'api_key_revoked', 'user', request.params.key);
     return { key: request.params.key, revoked: true };
   });
+
+  app.get<{ Querystring: { limit?: string } }>('/activity', {
+    schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: ACTIVITY_LIMIT } } },
+    preValidation: session, config: { weight: 2 },
+  }, async (request) => ({ activity: securityEventsOut(exchange, request.sessionUser!.id, request.query.limit) }));
 }

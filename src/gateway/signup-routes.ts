@@ -22,6 +22,7 @@ import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { CODE } from './session-routes.js';
 import { EMAIL } from './wire.js';
+import { recordSecurityEvent } from './security-events.js';
 
 const TOKEN = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'the code from the mail' } as const;
 const PASSWORD = { type: 'string', maxLength: 256 } as const;
@@ -91,6 +92,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     const user = await identityCall(() => exchange.identity.completeSignup(request.body.token, now)).catch((error: unknown) => badCode(request, now, error));
     // The engine's user and account follow the identity row, as for an operator's `user create`.
     await exchange.reconcileUsers();
+    recordSecurityEvent(exchange, request, user.id, 'signed_up', 'user');
     void reply.status(201);
     return { user_id: user.id, email: user.email, account: user.account, kyc: user.kyc, level: user.level };
   });
@@ -147,13 +149,15 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     const { before, after } = await identityCall(() => exchange.identity.completeEmailChange(request.body.token, now)).catch((error: unknown) => badCode(request, now, error));
     const ended = exchange.identity.endSessions(after.id);
     exchange.funding.credentialsChanged(after.id);
+    recordSecurityEvent(exchange, request, after.id, 'email_changed', 'user', `${before.email} → ${after.email}`);
     mailer.send(emailChangedMail(mailer.config, before.email, { from: before.email, to: after.email }, 'by you', after.id));
     return { email: after.email, sessions_ended: ended };
   });
 
   // Freezing is the user's own brake: it asks for no second factor, which a thief may hold as well.
-  const freeze = async (userId: number, how: 'with a code from a mail' | 'from a session'): Promise<{ frozen: true; withdrawals_cancelled: string[] }> => {
+  const freeze = async (request: FastifyRequest, userId: number, how: 'with a code from a mail' | 'from a session'): Promise<{ frozen: true; withdrawals_cancelled: string[] }> => {
     const { withdrawalsCancelled } = await exchange.setUserDisabled(userId, true, `user (${how})`);
+    recordSecurityEvent(exchange, request, userId, 'frozen', 'user', how);
     const user = exchange.identity.user(userId)!;
     mailer.send(accountFrozenMail(mailer.config, user.email, how));
     return { frozen: true, withdrawals_cancelled: withdrawalsCancelled.map(String) };
@@ -165,7 +169,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const user = request.sessionUser!;
     await reauthenticate(request, user, request.body.password, null, exchange.clock());
-    return freeze(user.id, 'from a session');
+    return freeze(request, user.id, 'from a session');
   });
 
   app.post<{ Body: { token: string } }>('/freeze/code', {
@@ -176,7 +180,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     lockedOut(request, null, now);
     const user = exchange.identity.spendFreezeCode(request.body.token, now);
     if (user === undefined) return badCode(request, now, new ApiError(400, 'INVALID_TOKEN', 'this code is not valid: it was used or has expired'));
-    return freeze(user.id, 'with a code from a mail');
+    return freeze(request, user.id, 'with a code from a mail');
   });
 
   app.post<{ Body: { token: string; new_password: string; totp?: string } }>('/password-reset/confirm', {
@@ -197,6 +201,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     await identityCall(() => exchange.identity.completePasswordReset(request.body.token, request.body.new_password, now));
     const ended = exchange.identity.endSessions(user.id);
     exchange.funding.credentialsChanged(user.id);
+    recordSecurityEvent(exchange, request, user.id, 'password_changed', 'user', 'with a reset code');
     mailer.send(passwordChangedMail(mailer.config, user.email, 'with a reset code'));
     return { password_changed: true, sessions_ended: ended };
   });

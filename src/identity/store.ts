@@ -119,6 +119,16 @@ export type LoginOutcome = 'ok' | 'wrong_password' | 'totp_required' | 'wrong_to
 
 export interface LoginRecord { id: number; userId: number; ts: number; address: string; userAgent: string; outcome: LoginOutcome }
 
+/** Changes to what guards an account, as its activity shows them. */
+export type SecurityEventKind = 'signed_up' | 'password_changed' | 'two_factor_enabled' | 'two_factor_reset' | 'api_key_created' | 'api_key_revoked'
+  | 'email_changed' | 'anti_phishing_set' | 'anti_phishing_removed' | 'frozen' | 'disabled' | 'enabled' | 'withdrawal_address_added' | 'withdrawal_address_removed';
+
+/** One of them: when, by whom (the user, or support), from where, and what (the key, the addresses…). */
+export interface SecurityEvent { id: number; userId: number; ts: number; kind: SecurityEventKind; by: 'user' | 'support'; address: string; userAgent: string; detail: string }
+
+/** Security events kept per user (the oldest go first). */
+export const SECURITY_EVENTS_KEPT = 200;
+
 /** Login attempts kept per user (the oldest go first). */
 export const LOGINS_KEPT = 100;
 
@@ -234,6 +244,17 @@ export class IdentityStore {
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS security_events (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        by TEXT NOT NULL,
+        address TEXT NOT NULL,
+        user_agent TEXT NOT NULL,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS security_events_by_user ON security_events (user_id, id);
       CREATE TABLE IF NOT EXISTS freeze_codes (
         token_sha256 TEXT PRIMARY KEY,
         user_id INTEGER NOT NULL REFERENCES users(id),
@@ -739,6 +760,25 @@ export class IdentityStore {
   antiPhishingOf(email: string): string | null {
     const row = this.sql('SELECT anti_phishing AS code FROM users WHERE email = ?').get(email.trim().toLowerCase()) as { code: string | null } | undefined;
     return row?.code ?? null;
+  }
+
+  /**
+   * Records a change to what guards the user's account (a password, a key, an address), keeping
+   * the user's newest SECURITY_EVENTS_KEPT: their account activity, for them and for support.
+   */
+  recordSecurityEvent(entry: Omit<SecurityEvent, 'id'>): void {
+    this.db.transaction(() => {
+      this.sql('INSERT INTO security_events (user_id, ts, kind, by, address, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(entry.userId, entry.ts, entry.kind, entry.by, entry.address, entry.userAgent.slice(0, 200), entry.detail.slice(0, 500));
+      this.sql('DELETE FROM security_events WHERE user_id = ? AND id <= (SELECT id FROM security_events WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)')
+        .run(entry.userId, entry.userId, SECURITY_EVENTS_KEPT);
+    })();
+  }
+
+  /** A user's account activity, newest first. */
+  securityEventsOf(userId: number, limit: number): SecurityEvent[] {
+    return this.sql('SELECT id, user_id AS userId, ts, kind, by, address, user_agent AS userAgent, detail FROM security_events WHERE user_id = ? ORDER BY id DESC LIMIT ?')
+      .all(userId, limit) as SecurityEvent[];
   }
 
   /** A user's login attempts, newest first. */
