@@ -19,7 +19,7 @@ import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
 import { AddressBlocks } from './identity/address-blocks.js';
-import type { AccountRecord, UserRecord } from './identity/store.js';
+import type { AccountRecord, ApiKeyRecord, UserRecord } from './identity/store.js';
 import { FolderInUseError, FolderLock, makeFolder, recover, requireJournal, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
 import type { Acknowledgement, BeforeApply, Committed, Observed } from './journal/index.js';
 import { OpenOrderTimes } from './store/open-order-times.js';
@@ -291,6 +291,17 @@ export class Exchange {
     this.auth.forget(key);
     if (revoked) for (const listener of this.revocationListeners) listener(key, 'API key revoked');
     return revoked;
+  }
+
+  /**
+   * Changes an active key's allow-list and label (ApiKeyRecord for what); sockets signed in with
+   * it close, so that none stays open from an address the key no longer allows.
+   */
+  updateApiKey(userId: number, key: string, change: { ipAllow?: string[]; label?: string }): ApiKeyRecord | undefined {
+    const updated = this.identity.updateApiKey(userId, key, change, this.clock());
+    this.auth.forget(key);
+    if (updated !== undefined && change.ipAllow !== undefined) for (const listener of this.revocationListeners) listener(key, 'API key changed');
+    return updated;
   }
 
   /**

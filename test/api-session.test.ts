@@ -4,6 +4,8 @@ import { request as httpRequest } from 'node:http';
 import { generateSync } from 'otplib';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
+import { SocketClient } from './support/ws-client.js';
+import { outbox } from './support/mail.js';
 
 test('sessions and two-factor authentication: login, TOTP enrolment, codes required, wrong and replayed codes refused', async () => {
   let now = Date.now();
@@ -268,6 +270,48 @@ test('every login attempt at a user goes into their login history (when, from wh
     const support = await venue.admin('/users/logins?email=erin%40example.com', undefined, 'GET');
     assert.deepEqual(support.body.logins, mine, 'support reads the same history');
     assert.equal(JSON.stringify(support.body).includes('guess'), false, 'no password is kept');
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('a user changes a key\'s IP allow-list and label without making a new one (a TOTP code once enrolled): the key then works only from there, sockets signed in with it close, a withdraw key keeps a list, another user\'s key is out of reach; the owner is mailed about every new key', async () => {
+  const venue = await Venue.start({ server: { trustProxy: ['127.0.0.1'] } });
+  try {
+    const trader = await venue.trader('ravi@example.com', { USDT: '100' });
+    const other = await venue.trader('sana@example.com', { USDT: '100' });
+    const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'ravi@example.com', password: 'correct horse battery' } });
+    const headers = { authorization: `Bearer ${login.body.token}` };
+    const balancesFrom = (address: string) => call(venue.url, 'GET', '/api/v1/balances', { credentials: trader, headers: { 'x-forwarded-for': address } });
+    assert.equal((await balancesFrom('198.51.100.20')).status, 200);
+    const socket = await SocketClient.connect(venue.url);
+    await socket.login(trader);
+
+    const changed = await call(venue.url, 'PATCH', `/api/v1/auth/apikeys/${trader.key}`, { headers, body: { ip: ['203.0.113.0/24'], label: 'office bot' } });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.deepEqual([changed.body.ip, changed.body.label], [['203.0.113.0/24'], 'office bot']);
+    assert.equal((await balancesFrom('198.51.100.20')).body.error.code, 'IP_NOT_ALLOWED', 'the cached key is dropped at once');
+    assert.equal((await balancesFrom('203.0.113.9')).status, 200);
+    for (let i = 0; i < 100 && socket.closed === null; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(socket.closed, { code: 1008, reason: 'API key changed' });
+
+    assert.equal((await call(venue.url, 'PATCH', `/api/v1/auth/apikeys/${other.key}`, { headers, body: { label: 'mine now' } })).status, 404, 'another user\'s key');
+    assert.equal((await call(venue.url, 'PATCH', `/api/v1/auth/apikeys/${trader.key}`, { headers, body: {} })).status, 400, 'something must change');
+    assert.equal((await call(venue.url, 'PATCH', `/api/v1/auth/apikeys/${trader.key}`, { headers, body: { ip: ['not an address'] } })).body.error.code, 'INVALID_IP');
+
+    const withdrawKey = await call(venue.url, 'POST', '/api/v1/auth/apikeys', { headers, body: { permissions: ['read', 'withdraw'], ip: ['127.0.0.1'] } });
+    assert.equal(withdrawKey.status, 201);
+    assert.equal((await call(venue.url, 'PATCH', `/api/v1/auth/apikeys/${withdrawKey.body.key}`, { headers, body: { ip: [] } })).body.error.code, 'IP_ALLOW_LIST_REQUIRED');
+    const bySupport = await call(venue.url, 'PATCH', `/admin/v1/apikeys/${withdrawKey.body.key}?email=ravi@example.com`, { headers: { authorization: `Bearer ${venue.exchange.adminToken}` }, body: { ip: ['127.0.0.1', '10.0.0.0/8'] } });
+    assert.deepEqual(bySupport.body.ip, ['127.0.0.1', '10.0.0.0/8']);
+
+    await venue.app.mailer.settled();
+    const sent = (await outbox(venue.dataDir, 0)).filter((m) => m.to === 'ravi@example.com');
+    assert.deepEqual(sent.map((m) => m.subject), ['New API key on your Bourse account', 'New API key on your Bourse account'], 'the key support made and the one the user made');
+    assert.match(sent[1]!.text, new RegExp(`key: {9}${withdrawKey.body.key}\\n  permissions: read, withdraw\\n  usable from: 127\\.0\\.0\\.1`));
+    assert.match(sent[1]!.text, /Not you\? Freeze the account/);
+    const activity = (await call(venue.url, 'GET', '/api/v1/auth/activity', { headers })).body.activity.map((e: { event: string; by: string }) => `${e.event} ${e.by}`);
+    assert.deepEqual(activity.slice(0, 3), ['api_key_changed support', 'api_key_created user', 'api_key_changed user']);
   } finally {
     await venue.stop();
   }

@@ -123,6 +123,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'apikey' && verb === 'list') {
     method = 'GET';
     path = `/apikeys?email=${encodeURIComponent(need(options, 'email'))}`;
+  } else if (noun === 'apikey' && verb === 'edit') {
+    method = 'PATCH';
+    path = `/apikeys/${encodeURIComponent(need(options, 'key'))}?email=${encodeURIComponent(need(options, 'email'))}`;
+    body = {};
+    if (typeof options.ip === 'string') body.ip = options.ip.split(',').filter((x) => x !== '');
+    if (typeof options.label === 'string') body.label = options.label;
   } else if (noun === 'apikey' && verb === 'revoke') {
     method = 'DELETE';
     path = `/apikeys/${encodeURIComponent(need(options, 'key'))}?email=${encodeURIComponent(need(options, 'email'))}`;

@@ -69,6 +69,7 @@ const USAGE = `usage:
                 orders cancel --email E [--account N] [--market M]     (the account's open orders, as the operator)
                 apikey create --email E --permissions read,trade[,withdraw] [--ip CIDR[,CIDR]] [--account N]
                        [--label TEXT] [--expires-days N] [--public-key-file PEM]   (an Ed25519 key: the user keeps the private key)
+                apikey edit --email E --key K [--ip CIDR[,CIDR]] [--label TEXT]   (where the key may be used from; sockets on it close)
                 apikey list --email E                  (labels, accounts, permissions, and when and from where each was last used)
                 apikey revoke --email E --key K                        (sockets signed in with it close at once)
                 deposit --email E --asset A --amount X [--key K]       (credits the main account; once per key)

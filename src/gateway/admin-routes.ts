@@ -13,7 +13,9 @@ import type { KycStatus } from '../identity/store.js';
 import { formatMinor } from '../money/index.js';
 import { ApiError, identityCall, rejectionStatus } from './errors.js';
 import { ASSET_CODE, DECIMAL, decimalIn, EMAIL, scalesOf } from './wire.js';
-import { apiKeyOut, createApiKeyFor, keyDetail, NEW_KEY_FIELDS } from './api-keys.js';
+import { apiKeyOut, changeApiKeyFor, createApiKeyFor, KEY_CHANGE_FIELDS, keyDetail, NEW_KEY_FIELDS } from './api-keys.js';
+import type { KeyChangeBody } from './api-keys.js';
+import { apiKeyCreatedMail } from '../mail/account-mails.js';
 import type { NewKeyBody } from './api-keys.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
 import { cancelledIn, registerAdminAccountRoutes } from './admin-account-routes.js';
@@ -163,8 +165,21 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     const user = userByEmail(request.body.email);
     const { record, answer } = await createApiKeyFor(exchange, user.id, request.body);
     recordSecurityEvent(exchange, request, user.id, 'api_key_created', 'support', `${keyDetail(record)} (${operatorOf(request)})`);
+    mailer.send(apiKeyCreatedMail(mailer.config, user.email, record, 'by support'));
     void reply.status(201);
     return answer;
+  });
+
+  app.patch<{ Params: { key: string }; Querystring: { email: string }; Body: KeyChangeBody }>('/apikeys/:key', {
+    schema: {
+      querystring: { type: 'object', additionalProperties: false, required: ['email'], properties: { email: EMAIL } },
+      body: { type: 'object', additionalProperties: false, minProperties: 1, properties: KEY_CHANGE_FIELDS },
+    },
+  }, async (request) => {
+    const user = userByEmail(request.query.email);
+    const record = await changeApiKeyFor(exchange, user.id, request.params.key, request.body);
+    recordSecurityEvent(exchange, request, user.id, 'api_key_changed', 'support', `${keyDetail(record)} (${operatorOf(request)})`);
+    return apiKeyOut(record);
   });
 
   app.get<{ Querystring: { email: string } }>('/apikeys', {

@@ -5,7 +5,7 @@
 import type { Exchange } from '../exchange.js';
 import { PERMISSIONS } from '../identity/store.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
-import { identityCall } from './errors.js';
+import { ApiError, identityCall } from './errors.js';
 import { ACCOUNT_ID } from './wire.js';
 
 /** The fields of a new key's request, for the routes' schemas. */
@@ -40,6 +40,21 @@ export async function createApiKeyFor(exchange: Exchange, userId: number, body: 
   }
   const { record, secret } = await identityCall(() => exchange.identity.createApiKey(userId, spec, exchange.clock()));
   return { record, answer: { ...apiKeyOut(record), secret } };
+}
+
+/** What can change in a key once made: where it may be used from, and its label (those given). */
+export const KEY_CHANGE_FIELDS = { ip: NEW_KEY_FIELDS.ip, label: NEW_KEY_FIELDS.label } as const;
+export interface KeyChangeBody { ip?: string[]; label?: string }
+
+/**
+ * Changes a user's active key; 404 UNKNOWN_KEY if they have no such key. A withdraw key that
+ * may now be used from elsewhere is a credential change: withdrawals wait out the hold.
+ */
+export async function changeApiKeyFor(exchange: Exchange, userId: number, key: string, body: KeyChangeBody): Promise<ApiKeyRecord> {
+  const record = await identityCall(() => exchange.updateApiKey(userId, key, { ipAllow: body.ip, label: body.label }));
+  if (record === undefined) throw new ApiError(404, 'UNKNOWN_KEY', 'no such active key');
+  if (body.ip !== undefined && record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(userId);
+  return record;
 }
 
 /** A key as the account activity names it: id, permissions, and where it may be used from. */

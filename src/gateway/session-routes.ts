@@ -9,9 +9,10 @@ import type { LoginOutcome } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
-import { newLoginMail, passwordChangedMail } from '../mail/account-mails.js';
+import { apiKeyCreatedMail, newLoginMail, passwordChangedMail } from '../mail/account-mails.js';
 import { EMAIL, loginsOut } from './wire.js';
-import { apiKeyOut, createApiKeyFor, keyDetail, NEW_KEY_FIELDS } from './api-keys.js';
+import { apiKeyOut, changeApiKeyFor, createApiKeyFor, KEY_CHANGE_FIELDS, keyDetail, NEW_KEY_FIELDS } from './api-keys.js';
+import type { KeyChangeBody } from './api-keys.js';
 import { ACTIVITY_LIMIT, recordSecurityEvent, securityEventsOut } from './security-events.js';
 import type { NewKeyBody } from './api-keys.js';
 
@@ -178,8 +179,20 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     // A new key that can move money out, HMAC or Ed25519, is a credential change: withdrawals wait out the hold.
     if (record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(user.id);
     recordSecurityEvent(exchange, request, user.id, 'api_key_created', 'user', keyDetail(record));
+    gateway.mailer.send(apiKeyCreatedMail(gateway.mailer.config, user.email, record, 'by you'));
     void reply.status(201);
     return answer;
+  });
+
+  app.patch<{ Params: { key: string }; Body: KeyChangeBody & { totp?: string } }>('/apikeys/:key', {
+    schema: { body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { ...KEY_CHANGE_FIELDS, totp: CODE } } },
+    preValidation: session, config: { weight: 5 },
+  }, async (request) => {
+    const user = request.sessionUser!;
+    requireTotp(user, request.body.totp);
+    const record = await changeApiKeyFor(exchange, user.id, request.params.key, request.body);
+    recordSecurityEvent(exchange, request, user.id, 'api_key_changed', 'user', keyDetail(record));
+    return apiKeyOut(record);
   });
 
   app.delete<{ Params: { key: string } }>('/apikeys/:key', { preValidation: session }, async (request) => {

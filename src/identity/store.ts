@@ -120,7 +120,7 @@ export type LoginOutcome = 'ok' | 'wrong_password' | 'totp_required' | 'wrong_to
 export interface LoginRecord { id: number; userId: number; ts: number; address: string; userAgent: string; outcome: LoginOutcome }
 
 /** Changes to what guards an account, as its activity shows them. */
-export type SecurityEventKind = 'signed_up' | 'password_changed' | 'two_factor_enabled' | 'two_factor_reset' | 'api_key_created' | 'api_key_revoked'
+export type SecurityEventKind = 'signed_up' | 'password_changed' | 'two_factor_enabled' | 'two_factor_reset' | 'api_key_created' | 'api_key_changed' | 'api_key_revoked'
   | 'email_changed' | 'anti_phishing_set' | 'anti_phishing_removed' | 'frozen' | 'disabled' | 'enabled' | 'withdrawal_address_added' | 'withdrawal_address_removed';
 
 /** One of them: when, by whom (the user, or support), from where, and what (the key, the addresses…). */
@@ -719,6 +719,28 @@ export class IdentityStore {
     this.db.transaction(() => {
       for (const use of uses) update.run(use.at, use.ip, use.key, use.at);
     })();
+  }
+
+  /**
+   * Changes where an active key of the user may be used from and its label (those given). A key
+   * that can withdraw keeps an allow-list. The key as it is now, or undefined (no such active key).
+   */
+  updateApiKey(userId: number, key: string, change: { ipAllow?: string[]; label?: string }, now: number): ApiKeyRecord | undefined {
+    const current = this.apiKey(key);
+    if (current === undefined || current.userId !== userId || current.revokedAt !== null || (current.expiresAt !== null && current.expiresAt <= now)) return undefined;
+    const ipAllow = change.ipAllow ?? current.ipAllow;
+    const label = change.label ?? current.label;
+    if (label.length > 64 || !/^[\x20-\x7e]*$/.test(label)) throw new IdentityError('INVALID_LABEL', 'a key label is up to 64 printable characters');
+    try {
+      blockList(ipAllow);
+    } catch (error) {
+      throw new IdentityError('INVALID_IP', (error as Error).message);
+    }
+    if (current.permissions.includes('withdraw') && ipAllow.length === 0) {
+      throw new IdentityError('IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
+    }
+    this.sql('UPDATE api_keys SET ip_allow = ?, label = ? WHERE key = ?').run(ipAllow.join(','), label, key);
+    return this.apiKey(key);
   }
 
   revokeApiKey(userId: number, key: string, now: number): boolean {

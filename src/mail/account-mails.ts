@@ -168,3 +168,16 @@ export function emailChangedMail(config: MailConfig, to: string, change: { from:
     ].join('\n'),
   };
 }
+
+/** A new API key: the classic sign of an account taken over to trade or withdraw. */
+export function apiKeyCreatedMail(config: MailConfig, to: string, key: { key: string; permissions: string[]; ipAllow: string[]; label: string }, how: 'by you' | 'by support'): Mail {
+  return {
+    to, purpose: 'api_key_created', subject: `New API key on your ${config.venueName} account`,
+    text: [
+      `An API key was made ${how} on your ${config.venueName} account:`, '',
+      `  key:         ${key.key}${key.label === '' ? '' : ` ("${key.label}")`}`, `  permissions: ${key.permissions.join(', ')}`,
+      `  usable from: ${key.ipAllow.length === 0 ? 'any address' : key.ipAllow.join(', ')}`, '',
+      'If this was not you, revoke it (DELETE /api/v1/auth/apikeys/{key}), change your password and contact support.'.replace('{key}', key.key),
+    ].join('\n'),
+  };
+}
