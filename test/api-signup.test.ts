@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { passwordWork } from '../src/identity/password-work.js';
@@ -294,7 +295,7 @@ test('with an SMTP server configured, mail goes to it with the venue\'s sender, 
   }
 });
 
-test('a mail server that refuses leaves the request answered and the failure counted, never a 5xx', async () => {
+test('a mail server that refuses leaves the request answered and the failure counted, never a 5xx; one that never answers does not hold up a shutdown', async () => {
   const smtp = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], onRcptTo: (_address, _session, callback) => callback(new Error('mailbox unavailable')) });
   await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
   const port = (smtp.server.address() as { port: number }).port;
@@ -306,6 +307,19 @@ test('a mail server that refuses leaves the request answered and the failure cou
   } finally {
     await venue.stop();
     await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  }
+
+  // One that never answers does not hold up a shutdown.
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const hung = await Venue.start({ server: { mail: { from: 'no-reply@test.example', venueName: 'Bourse', smtp: { host: '127.0.0.1', port: (silent.address() as { port: number }).port, secure: false, requireTls: false } } } });
+  try {
+    assert.equal((await signup(hung, 'ned@example.com', 'ned password one')).status, 202, 'answered at once');
+  } finally {
+    const stopping = Date.now();
+    await hung.stop();
+    assert.ok(Date.now() - stopping < 5_000, `stopped in ${Date.now() - stopping} ms`);
+    silent.close();
   }
 });
 

@@ -13,10 +13,16 @@ import type { MailConfig } from '../mail/mailer.js';
 
 export interface StartOptions { dataDir: string; demo: boolean; config: Config }
 
-/** The config file's mail section with the SMTP defaults filled in (STARTTLS when offered, on 587). */
+/**
+ * The config file's mail section with the SMTP defaults filled in: TLS from the start on port 465,
+ * otherwise STARTTLS, required unless the server is on this machine (codes that open accounts
+ * must not cross a network in the clear).
+ */
 function mailConfig(mail: Config['mail']): MailConfig {
   const { smtp, ...rest } = mail;
-  return smtp === undefined ? rest : { ...rest, smtp: { ...smtp, secure: smtp.secure ?? smtp.port === 465, requireTls: smtp.requireTls ?? false } };
+  if (smtp === undefined) return rest;
+  const local = ['localhost', '127.0.0.1', '::1'].includes(smtp.host);
+  return { ...rest, smtp: { ...smtp, secure: smtp.secure ?? smtp.port === 465, requireTls: smtp.requireTls ?? !local } };
 }
 
 function print(value: unknown): void {

@@ -120,8 +120,14 @@ export class Mailer {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
-  async close(): Promise<void> {
-    await this.settled();
+  /**
+   * Waits for the mails under way, but no longer than `graceMs`: a mail server that hangs must not
+   * hold up a shutdown (those still under way then fail, and are counted and logged so).
+   */
+  async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.settled(), new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+    clearTimeout(timer);
     this.transport.close();
   }
 
@@ -143,5 +149,7 @@ export class Mailer {
     this.log.info({ purpose: mail.purpose, file: name }, 'mail written to the outbox');
   }
 }
+
+const CLOSE_GRACE_MS = 2_000;
 
 const silent: MailLog = { info: () => undefined, error: () => undefined };
