@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { IdentityStore, LOGINS_KEPT } from '../src/identity/store.js';
 
-test('an identity store made before users could be disabled is migrated on open: its users are enabled, and can be disabled and enabled', () => {
+test('an identity store made before users could be disabled or set an anti-phishing code is migrated on open: its users are enabled, and can be disabled and enabled and set a code', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bourse-identity-'));
   try {
     const path = join(dir, 'identity.db');
@@ -28,6 +28,10 @@ test('an identity store made before users could be disabled is migrated on open:
       assert.equal(store.setDisabled(1, 2_000), false, 'already disabled: the first time stays');
       assert.equal(store.user(1)?.disabledAt, 1_000);
       assert.equal(store.setDisabled(1, null), true);
+      // And before users could set an anti-phishing code (session 26).
+      assert.equal(store.antiPhishingOf('old@example.com'), null);
+      store.setAntiPhishing(1, 'Heron42');
+      assert.equal(store.antiPhishingOf('old@example.com'), 'Heron42');
       assert.equal(store.user(1)?.disabledAt, null);
     } finally {
       store.close();
