@@ -642,12 +642,13 @@ test('an operator suspends an asset\'s deposits: no address is handed out (the r
   assert.equal((await venue.admin('/deposits/resume', { asset: 'ETH', operator: 'olivia' })).status, 409);
 });
 
-test('the owner is mailed when a withdrawal is requested (saying how to stop it), sent (with its transaction), or rejected (its funds back), and when a deposit is credited; a request refused outright mails nothing', async () => {
+test('the owner is mailed when a withdrawal address is added, a withdrawal requested (saying how to stop it), sent (with its transaction), or rejected (its funds back), and when a deposit is credited; a request refused outright mails nothing', async () => {
   const mia = await user('mailed@example.com', { USDT: '1000', BTC: '10' });
-  const mailsToMia = async () => {
+  const allToMia = async () => {
     await venue.app.mailer.settled();
     return (await outbox(venue.dataDir, 0)).filter((m) => m.to === 'mailed@example.com');
   };
+  const mailsToMia = async () => (await allToMia()).filter((m) => /^(Withdrawal|Deposit) of /.test(m.subject));
   await allow(mia, 'USDT', ETH_DESTINATION);
   const paid = await signed(mia, 'POST', '/api/v1/withdrawals', { asset: 'USDT', amount: '100', address: ETH_DESTINATION, request_id: 'mail-1' });
   assert.equal(paid.status, 201);
@@ -657,6 +658,9 @@ test('the owner is mailed when a withdrawal is requested (saying how to stop it)
   assert.deepEqual(mails.map((m) => m.subject), ['Withdrawal of 100.000000 USDT requested at Bourse', 'Withdrawal of 100.000000 USDT sent from Bourse']);
   assert.match(mails[0]!.text, new RegExp(`fee 1\\.100000 USDT[\\s\\S]*to: {6}${ETH_DESTINATION}[\\s\\S]*DELETE /api/v1/withdrawals/${paid.body.id}`));
   assert.match(mails[1]!.text, new RegExp(`transaction: ${done.body.txid}`));
+  const others = (await allToMia()).filter((m) => !/^(Withdrawal|Deposit) of /.test(m.subject));
+  assert.deepEqual(others.map((m) => m.subject), ['New API key on your Bourse account', 'New USDT withdrawal address on your Bourse account'], 'the key and the address are news too');
+  assert.match(others[1]!.text, new RegExp(`address: ${ETH_DESTINATION}\n  usable from: `));
 
   await venue.admin('/users/kyc', { email: 'mailed@example.com', kyc: 'OK', level: 2 });
   await allow(mia, 'BTC', BTC_DESTINATION);

@@ -14,6 +14,7 @@ import { depositWire, withdrawalWire } from './funding-wire.js';
 import { PAGE_FIELDS, pageLinks, pageOf } from './paging.js';
 import type { PageQuery as HistoryPageQuery } from './paging.js';
 import { recordSecurityEvent } from './security-events.js';
+import { withdrawalAddressAddedMail } from '../mail/account-mails.js';
 
 const ASSET = { type: 'string', pattern: '^[A-Z0-9]{1,12}$' } as const;
 const REQUEST_ID = { type: 'string', pattern: '^[\\x21-\\x7e]{1,64}$' } as const;
@@ -141,8 +142,13 @@ export async function registerFundingRoutes(app: FastifyInstance, exchange: Exch
     },
     preValidation: withdraw, config: { weight: 5 },
   }, async (request, reply) => {
+    const asked = exchange.clock();
     const row = funding().allowAddress(userOf(request), { asset: request.body.asset, address: request.body.address, tag: request.body.tag, label: request.body.label ?? '', code: request.body.totp });
-    recordSecurityEvent(exchange, request, row.user_id, 'withdrawal_address_added', 'user', `${row.asset} ${row.address}${row.tag === '' ? '' : ` (tag ${row.tag})`} with key ${request.apiKey!.key}`);
+    // An address already on the list is answered as it stands, and is no news.
+    if (row.created_at >= asked) {
+      recordSecurityEvent(exchange, request, row.user_id, 'withdrawal_address_added', 'user', `${row.asset} ${row.address}${row.tag === '' ? '' : ` (tag ${row.tag})`} with key ${request.apiKey!.key}`);
+      gateway.mailer.send(withdrawalAddressAddedMail(gateway.mailer.config, userOf(request).email, { asset: row.asset, address: row.address, tag: row.tag, usableAt: row.usable_at }));
+    }
     void reply.status(201);
     return { asset: row.asset, address: row.address, tag: row.tag === '' ? null : row.tag, label: row.label, created_at: row.created_at, usable_at: row.usable_at };
   });

@@ -181,3 +181,15 @@ export function apiKeyCreatedMail(config: MailConfig, to: string, key: { key: st
     ].join('\n'),
   };
 }
+
+/** A new withdrawal address: it waits out its hold, which is the owner's time to stop a thief's. */
+export function withdrawalAddressAddedMail(config: MailConfig, to: string, a: { asset: string; address: string; tag: string; usableAt: number }): Mail {
+  return {
+    to, purpose: 'withdrawal_address_added', subject: `New ${a.asset} withdrawal address on your ${config.venueName} account`,
+    text: [
+      `A ${a.asset} withdrawal address was added to your ${config.venueName} account:`, '',
+      `  address: ${a.address}${a.tag === '' ? '' : ` (tag ${a.tag})`}`, `  usable from: ${new Date(a.usableAt).toISOString()}`, '',
+      'If this was not you, remove it (DELETE /api/v1/withdrawal-addresses) before then, change your password and contact support.',
+    ].join('\n'),
+  };
+}

@@ -42,18 +42,19 @@ export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', v
 
 /** What a mail is for: names its file in the outbox and its line in the metrics. */
 export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset' | 'new_login'
-  | 'withdrawal_requested' | 'withdrawal_sent' | 'withdrawal_stopped' | 'deposit_credited' | 'change_email' | 'email_changed' | 'account_frozen' | 'api_key_created';
+  | 'withdrawal_requested' | 'withdrawal_sent' | 'withdrawal_stopped' | 'deposit_credited' | 'change_email' | 'email_changed' | 'account_frozen' | 'api_key_created'
+  | 'withdrawal_address_added';
 
 const PURPOSES: readonly MailPurpose[] = [
   'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'new_login',
-  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen', 'api_key_created',
+  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen', 'api_key_created', 'withdrawal_address_added',
 ];
 
 /** `userId`: the user it is about, when `to` may no longer be their address (a change of address). */
 export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose; userId?: number }
 
 /** Mails about something the user may not have done themselves: they carry a code that freezes the account. */
-const WARNINGS: ReadonlySet<MailPurpose> = new Set<MailPurpose>(['new_login', 'withdrawal_requested', 'password_changed', 'email_changed', 'two_factor_reset', 'api_key_created']);
+const WARNINGS: ReadonlySet<MailPurpose> = new Set<MailPurpose>(['new_login', 'withdrawal_requested', 'password_changed', 'email_changed', 'two_factor_reset', 'api_key_created', 'withdrawal_address_added']);
 
 /** What a mail gains from the user it goes to (the venue's identity store answers; no user: null). */
 export interface Recipients {
