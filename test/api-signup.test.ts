@@ -529,9 +529,10 @@ test('a user and support read the account\'s security activity, newest first: ev
     assert.equal(mine.status, 200);
     const events = mine.body.activity as { event: string; by: string; address: string; user_agent: string; detail: string; time: number }[];
     assert.deepEqual(events.map((e) => [e.event, e.by]), [
-      ['password_changed', 'support'], ['api_key_revoked', 'user'], ['password_changed', 'user'], ['withdrawal_address_added', 'user'],
+      ['password_changed', 'support'], ['two_factor_reset', 'support'], ['api_key_revoked', 'user'], ['password_changed', 'user'], ['withdrawal_address_added', 'user'],
       ['anti_phishing_set', 'user'], ['api_key_created', 'user'], ['signed_up', 'user'],
-    ], 'a two-factor reset of a user without it is no change, and is not shown');
+    ]);
+    assert.equal(events[1]!.detail, 'sam; it was off');
     assert.deepEqual([events.at(-1)!.address, events.at(-1)!.user_agent], ['198.51.100.10', 'test-browser/2.0']);
     assert.equal(events[0]!.detail, 'sam');
     assert.match(events.find((e) => e.event === 'api_key_created')!.detail, new RegExp(`^${key.body.key} \\(read,withdraw; from 127\\.0\\.0\\.1; "bot"\\)$`));

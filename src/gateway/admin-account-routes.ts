@@ -19,7 +19,7 @@ import { PAGE_FIELDS } from './paging.js';
 import { fillsListing, ledgerListing, ordersListing } from './account-listings.js';
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
-import { ACTIVITY_LIMIT, recordSecurityEvent, securityEventsOut } from './security-events.js';
+import { ACTIVITY_LIMIT, credentialChanged, recordSecurityEvent, securityEventsOut } from './security-events.js';
 import type { Mailer } from '../mail/mailer.js';
 import { emailChangedMail, passwordChangedMail, twoFactorResetMail } from '../mail/account-mails.js';
 
@@ -59,10 +59,9 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const user = userByEmail(request.body.email);
     await identityCall(() => exchange.identity.setPassword(user.id, request.body.password));
-    const ended = exchange.identity.endSessions(user.id);
-    exchange.funding.credentialsChanged(user.id);
-    recordSecurityEvent(exchange, request, user.id, 'password_changed', 'support', operatorOf(request));
-    mailer.send(passwordChangedMail(mailer.config, user.email, 'by support'));
+    const ended = credentialChanged(exchange, mailer, request, user.id, {
+      event: 'password_changed', by: 'support', detail: operatorOf(request), mails: [passwordChangedMail(mailer.config, user.email, 'by support')],
+    });
     return { email: user.email, password_changed: true, sessions_ended: ended };
   });
 
@@ -96,12 +95,11 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const user = userByEmail(request.body.email);
     const { before, after } = await identityCall(() => exchange.identity.changeEmail(user.id, request.body.new_email));
-    const ended = exchange.identity.endSessions(user.id);
-    exchange.funding.credentialsChanged(user.id);
     const change = { from: before.email, to: after.email };
-    recordSecurityEvent(exchange, request, user.id, 'email_changed', 'support', `${before.email} → ${after.email} (${operatorOf(request)})`);
-    mailer.send(emailChangedMail(mailer.config, before.email, change, 'by support', user.id));
-    mailer.send(emailChangedMail(mailer.config, after.email, change, 'by support', user.id));
+    const ended = credentialChanged(exchange, mailer, request, user.id, {
+      event: 'email_changed', by: 'support', detail: `${before.email} → ${after.email} (${operatorOf(request)})`,
+      mails: [emailChangedMail(mailer.config, before.email, change, 'by support', user.id), emailChangedMail(mailer.config, after.email, change, 'by support', user.id)],
+    });
     return { email: after.email, previous_email: before.email, sessions_ended: ended };
   });
 
@@ -110,12 +108,10 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const user = userByEmail(request.body.email);
     const wasOn = exchange.identity.resetTotp(user.id);
-    const ended = exchange.identity.endSessions(user.id);
-    exchange.funding.credentialsChanged(user.id);
-    if (wasOn) {
-      recordSecurityEvent(exchange, request, user.id, 'two_factor_reset', 'support', operatorOf(request));
-      mailer.send(twoFactorResetMail(mailer.config, user.email));
-    }
+    // Done even when it was off (support acted on the account: sessions end, withdrawals wait); told only when it was on.
+    const ended = credentialChanged(exchange, mailer, request, user.id, {
+      event: 'two_factor_reset', by: 'support', detail: wasOn ? operatorOf(request) : `${operatorOf(request)}; it was off`, mails: wasOn ? [twoFactorResetMail(mailer.config, user.email)] : [],
+    });
     return { email: user.email, two_factor: false, was_on: wasOn, sessions_ended: ended };
   });
 

@@ -13,7 +13,7 @@ import { apiKeyCreatedMail, newLoginMail, passwordChangedMail } from '../mail/ac
 import { EMAIL, loginsOut } from './wire.js';
 import { apiKeyOut, changeApiKeyFor, createApiKeyFor, KEY_CHANGE_FIELDS, keyDetail, NEW_KEY_FIELDS } from './api-keys.js';
 import type { KeyChangeBody } from './api-keys.js';
-import { ACTIVITY_LIMIT, recordSecurityEvent, securityEventsOut } from './security-events.js';
+import { ACTIVITY_LIMIT, credentialChanged, recordSecurityEvent, securityEventsOut } from './security-events.js';
 import type { NewKeyBody } from './api-keys.js';
 
 export const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
@@ -101,10 +101,9 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     // guesses count toward the same lockout as failed logins.
     await reauthenticate(request, user, request.body.current_password, request.body.totp, now);
     await identityCall(() => exchange.identity.setPassword(user.id, request.body.new_password));
-    const ended = exchange.identity.endSessions(user.id, bearerToken(request));
-    exchange.funding.credentialsChanged(user.id);
-    recordSecurityEvent(exchange, request, user.id, 'password_changed', 'user');
-    gateway.mailer.send(passwordChangedMail(gateway.mailer.config, user.email, 'by you'));
+    const ended = credentialChanged(exchange, gateway.mailer, request, user.id, {
+      event: 'password_changed', by: 'user', keepSession: bearerToken(request), mails: [passwordChangedMail(gateway.mailer.config, user.email, 'by you')],
+    });
     return { password_changed: true, other_sessions_ended: ended };
   });
 

@@ -8,6 +8,8 @@
  *   POST /password-reset/confirm  the code + a new password (+ the TOTP code when two-factor is on)
  *   POST /email                   (session) new address + password (+ TOTP) → a code is mailed to it
  *   POST /email/confirm           the code → the account moves to the new address; the old one is told
+ *   POST /freeze                  (session) password → the account is frozen (a disabled user) until support
+ *   POST /freeze/code             the code every warning mail carries → the same, without logging in
  *
  * Those that mail answer the same whether or not an address has an account, so that nobody
  * learns who is a customer: the owner of a taken address is told by mail instead, if at all. Codes
@@ -22,7 +24,7 @@ import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { CODE } from './session-routes.js';
 import { EMAIL } from './wire.js';
-import { recordSecurityEvent } from './security-events.js';
+import { credentialChanged, recordSecurityEvent } from './security-events.js';
 
 const TOKEN = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'the code from the mail' } as const;
 const PASSWORD = { type: 'string', maxLength: 256 } as const;
@@ -41,7 +43,7 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
   const lastMailed = new Map<string, number>();
   /**
    * Takes the address's mail slot of this kind if it is free (true), before any await, so that two
-   * requests at once cannot both mail; `release` gives it back when the request then fails.
+   * requests at once cannot both mail; releaseMailSlot gives it back when the request then fails.
    */
   const takeMailSlot = (subject: string, now: number): boolean => {
     const last = lastMailed.get(subject);
@@ -147,10 +149,10 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     const now = exchange.clock();
     lockedOut(request, null, now);
     const { before, after } = await identityCall(() => exchange.identity.completeEmailChange(request.body.token, now)).catch((error: unknown) => badCode(request, now, error));
-    const ended = exchange.identity.endSessions(after.id);
-    exchange.funding.credentialsChanged(after.id);
-    recordSecurityEvent(exchange, request, after.id, 'email_changed', 'user', `${before.email} → ${after.email}`);
-    mailer.send(emailChangedMail(mailer.config, before.email, { from: before.email, to: after.email }, 'by you', after.id));
+    const ended = credentialChanged(exchange, mailer, request, after.id, {
+      event: 'email_changed', by: 'user', detail: `${before.email} → ${after.email}`,
+      mails: [emailChangedMail(mailer.config, before.email, { from: before.email, to: after.email }, 'by you', after.id)],
+    });
     return { email: after.email, sessions_ended: ended };
   });
 
@@ -199,10 +201,9 @@ export async function registerSignupRoutes(app: FastifyInstance, exchange: Excha
     if (user.disabledAt !== null) throw new ApiError(403, 'USER_DISABLED', 'this user is disabled; contact the exchange');
     passwordAttempt(request, now);
     await identityCall(() => exchange.identity.completePasswordReset(request.body.token, request.body.new_password, now));
-    const ended = exchange.identity.endSessions(user.id);
-    exchange.funding.credentialsChanged(user.id);
-    recordSecurityEvent(exchange, request, user.id, 'password_changed', 'user', 'with a reset code');
-    mailer.send(passwordChangedMail(mailer.config, user.email, 'with a reset code'));
+    const ended = credentialChanged(exchange, mailer, request, user.id, {
+      event: 'password_changed', by: 'user', detail: 'with a reset code', mails: [passwordChangedMail(mailer.config, user.email, 'with a reset code')],
+    });
     return { password_changed: true, sessions_ended: ended };
   });
 }
