@@ -423,6 +423,11 @@ test('a user moves their account to another address with their password (and TOT
     const bySupport = await venue.admin('/users/email', { email: 'olga.new@example.com', new_email: 'olga.fourth@example.com' });
     assert.deepEqual(bySupport.body, { email: 'olga.fourth@example.com', previous_email: 'olga.new@example.com', sessions_ended: 1 });
     assert.equal((await venue.admin('/users/email', { email: 'olga.fourth@example.com', new_email: 'taken@example.com' })).body.error.code, 'EMAIL_TAKEN');
+    const audit = (await venue.admin('/audit?limit=2', undefined, 'GET')).body.actions as { path: string; status: number; subject: unknown }[];
+    assert.deepEqual(audit.map((a) => [a.path, a.status, a.subject]), [
+      ['/admin/v1/users/email', 409, { email: 'olga.fourth@example.com', new_email: 'taken@example.com' }],
+      ['/admin/v1/users/email', 200, { email: 'olga.new@example.com', new_email: 'olga.fourth@example.com' }],
+    ], 'the audit trail names both addresses');
     sent = await mails(venue);
     assert.deepEqual(sent.slice(3).map((m) => [m.to, m.subject]), [['olga.new@example.com', 'Your Bourse email was changed'], ['olga.fourth@example.com', 'Your Bourse email was changed']]);
     assert.equal((await login(venue, 'olga.fourth@example.com', 'correct horse battery', (now += 30_000, totp()))).status, 200);
