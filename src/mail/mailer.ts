@@ -40,15 +40,13 @@ export interface MailConfig {
 
 export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', venueName: 'Bourse' };
 
-/** What a mail is for: names its file in the outbox and its line in the metrics. */
-export type MailPurpose = 'confirm_email' | 'already_registered' | 'reset_password' | 'password_changed' | 'two_factor_reset' | 'new_login'
-  | 'withdrawal_requested' | 'withdrawal_sent' | 'withdrawal_stopped' | 'deposit_credited' | 'change_email' | 'email_changed' | 'account_frozen' | 'api_key_created'
-  | 'withdrawal_address_added';
-
-const PURPOSES: readonly MailPurpose[] = [
+const PURPOSES = [
   'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'new_login',
   'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen', 'api_key_created', 'withdrawal_address_added',
-];
+] as const;
+
+/** What a mail is for: names its file in the outbox and its line in the metrics. */
+export type MailPurpose = typeof PURPOSES[number];
 
 /** `userId`: the user it is about, when `to` may no longer be their address (a change of address). */
 export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose; userId?: number }
