@@ -677,4 +677,17 @@ test('the owner is mailed when a withdrawal address is added, a withdrawal reque
   ]);
   assert.match(mails[0]!.text, /waits for review/);
   assert.match(mails[1]!.text, /rejected \(unusual destination\)\.\nThe amount and its fee are available/);
+
+  // News of deposits can be turned off; a withdrawal asked for is a warning, and always comes.
+  const session = (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'mailed@example.com', password: 'correct horse battery' } })).body.token as string;
+  const headers = { authorization: `Bearer ${session}` };
+  assert.deepEqual((await call(venue.url, 'GET', '/api/v1/auth/notifications', { headers })).body, { deposits: true, withdrawals: true });
+  assert.deepEqual((await call(venue.url, 'PUT', '/api/v1/auth/notifications', { headers, body: { deposits: false, withdrawals: false } })).body, { deposits: false, withdrawals: false });
+  assert.equal((await call(venue.url, 'PUT', '/api/v1/auth/notifications', { headers, body: { warnings: false } })).status, 400, 'warnings cannot be turned off');
+  await venue.admin('/chain/send', { asset: 'BTC', address, amount: '0.125' });
+  await venue.admin('/chain/mine', { network: 'bitcoin', blocks: 2 });
+  await until(() => balance(mia, 'BTC'), (b) => b?.available === '10.25000000', 'the second credit');
+  const quiet = await signed(mia, 'POST', '/api/v1/withdrawals', { asset: 'USDT', amount: '10', address: ETH_DESTINATION, request_id: 'mail-4' });
+  await until(() => signed(mia, 'GET', `/api/v1/withdrawals/${quiet.body.id}`), (r) => r.body.state === 'completed', 'the quiet one');
+  assert.deepEqual((await mailsToMia()).slice(5).map((m) => m.subject), ['Withdrawal of 10.000000 USDT requested at Bourse']);
 });

@@ -32,6 +32,9 @@ test('an identity store made before users could be disabled or set an anti-phish
       assert.equal(store.antiPhishingOf('old@example.com'), null);
       store.setAntiPhishing(1, 'Heron42');
       assert.equal(store.antiPhishingOf('old@example.com'), 'Heron42');
+      assert.deepEqual(store.mailTurnedOff(1), []);
+      store.setMailTurnedOff(1, ['withdrawals', 'deposits', 'deposits']);
+      assert.deepEqual(store.mailTurnedOff(1), ['deposits', 'withdrawals']);
       assert.equal(store.user(1)?.disabledAt, null);
     } finally {
       store.close();

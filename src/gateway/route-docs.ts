@@ -77,6 +77,8 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /api/v1/auth/password-reset/confirm': [SESSION, 'Set a new password with the mailed code (once, within an hour) and, with two-factor on, a TOTP code: every session ends, withdrawals wait out the credential hold'],
   'POST /api/v1/auth/password': [SESSION, 'Change the password, giving the current one (and a TOTP code once enrolled); other sessions end and withdrawals wait out the credential hold'],
   'GET /api/v1/auth/me': [SESSION, 'The logged-in user'],
+  'GET /api/v1/auth/notifications': [SESSION, 'Which mails the user gets that they may turn off: deposits (credited), withdrawals (sent, or returned); warnings always come'],
+  'PUT /api/v1/auth/notifications': [SESSION, 'Turn those mails on or off (deposits, withdrawals: true or false)'],
   'GET /api/v1/auth/activity': [SESSION, "The account's security activity, newest first (the last 200 kept): every change to its password, second factor, keys, address, anti-phishing code and withdrawal addresses, and freezing, with when, by whom (user or support) and from where"],
   'PUT /api/v1/auth/anti-phishing': [SESSION, 'Set the anti-phishing code (4 to 20 letters and digits) that every mail to the user shows, so that forged mail lacks it, or remove it (null); a TOTP code once enrolled'],
   'GET /api/v1/auth/sessions': [SESSION, "The user's live sessions, newest first, this one marked current"],

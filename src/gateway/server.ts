@@ -292,6 +292,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   let sockets: { clients: () => number } | null = null;
   const mailUser = (mail: Mail) => (mail.userId === undefined ? exchange.identity.userByEmail(mail.to) : exchange.identity.user(mail.userId));
   const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), app.log, {
+    turnedOff: (mail, group) => { const user = mailUser(mail); return user !== undefined && exchange.identity.mailTurnedOff(user.id).includes(group); },
     antiPhishing: (mail) => { const user = mailUser(mail); return user === undefined ? null : exchange.identity.antiPhishingOf(user.email); },
     freezeCode: (mail) => { const user = mailUser(mail); return user === undefined ? null : exchange.identity.createFreezeCode(user.id, exchange.clock()); },
   });

@@ -10,6 +10,8 @@ import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
 import { apiKeyCreatedMail, newLoginMail, passwordChangedMail } from '../mail/account-mails.js';
+import { MAIL_GROUP_NAMES } from '../mail/mailer.js';
+import type { MailGroup } from '../mail/mailer.js';
 import { EMAIL, loginsOut } from './wire.js';
 import { apiKeyOut, changeApiKeyFor, createApiKeyFor, KEY_CHANGE_FIELDS, keyDetail, NEW_KEY_FIELDS } from './api-keys.js';
 import type { KeyChangeBody } from './api-keys.js';
@@ -147,6 +149,22 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     await identityCall(() => exchange.identity.setAntiPhishing(user.id, request.body.code));
     recordSecurityEvent(exchange, request, user.id, request.body.code === null ? 'anti_phishing_removed' : 'anti_phishing_set', 'user');
     return { anti_phishing: request.body.code !== null };
+  });
+
+  const notifications = (userId: number): Record<MailGroup, boolean> => {
+    const off = exchange.identity.mailTurnedOff(userId);
+    return Object.fromEntries(MAIL_GROUP_NAMES.map((group) => [group, !off.includes(group)])) as Record<MailGroup, boolean>;
+  };
+  app.get('/notifications', { preValidation: session }, async (request) => notifications(request.sessionUser!.id));
+
+  app.put<{ Body: Partial<Record<MailGroup, boolean>> }>('/notifications', {
+    schema: { body: { type: 'object', additionalProperties: false, minProperties: 1, properties: Object.fromEntries(MAIL_GROUP_NAMES.map((group) => [group, { type: 'boolean' }])) } },
+    preValidation: session, config: { weight: 2 },
+  }, async (request) => {
+    const user = request.sessionUser!;
+    const wanted = { ...notifications(user.id), ...request.body };
+    exchange.identity.setMailTurnedOff(user.id, MAIL_GROUP_NAMES.filter((group) => !wanted[group]));
+    return notifications(user.id);
   });
 
   app.post('/2fa/setup', { preValidation: session, config: { weight: 5 } }, async (request) => {

@@ -177,7 +177,8 @@ export class IdentityStore {
         totp_enabled INTEGER NOT NULL DEFAULT 0,
         totp_last_step INTEGER NOT NULL DEFAULT 0,
         disabled_at INTEGER,
-        anti_phishing TEXT
+        anti_phishing TEXT,
+        mail_off TEXT NOT NULL DEFAULT ''
       );
       CREATE TABLE IF NOT EXISTS sessions (
         token_sha256 TEXT PRIMARY KEY,
@@ -283,6 +284,7 @@ export class IdentityStore {
     if (!keyColumns.some((c) => c.name === 'expires_at')) this.db.exec('ALTER TABLE api_keys ADD COLUMN expires_at INTEGER');
     // And before users could set an anti-phishing code.
     if (!columns.some((c) => c.name === 'anti_phishing')) this.db.exec('ALTER TABLE users ADD COLUMN anti_phishing TEXT');
+    if (!columns.some((c) => c.name === 'mail_off')) this.db.exec("ALTER TABLE users ADD COLUMN mail_off TEXT NOT NULL DEFAULT ''");
   }
 
   /**
@@ -776,6 +778,16 @@ export class IdentityStore {
   setAntiPhishing(userId: number, code: string | null): void {
     if (code !== null && !ANTI_PHISHING.test(code)) throw new IdentityError('INVALID_ANTI_PHISHING_CODE', 'an anti-phishing code has 4 to 20 letters and digits');
     if (this.sql('UPDATE users SET anti_phishing = ? WHERE id = ?').run(code, userId).changes !== 1) throw new IdentityError('UNKNOWN_USER', 'no such user');
+  }
+
+  /** The groups of mails the user has turned off (names the mailer defines; stored as given). */
+  mailTurnedOff(userId: number): string[] {
+    const row = this.sql('SELECT mail_off AS off FROM users WHERE id = ?').get(userId) as { off: string } | undefined;
+    return row === undefined || row.off === '' ? [] : row.off.split(',');
+  }
+
+  setMailTurnedOff(userId: number, groups: string[]): void {
+    if (this.sql('UPDATE users SET mail_off = ? WHERE id = ?').run([...new Set(groups)].sort().join(','), userId).changes !== 1) throw new IdentityError('UNKNOWN_USER', 'no such user');
   }
 
   /** The anti-phishing code of the user with this email, or null (none set, or no such user). */

@@ -54,15 +54,30 @@ export interface Mail { to: string; subject: string; text: string; purpose: Mail
 /** Mails about something the user may not have done themselves: they carry a code that freezes the account. */
 const WARNINGS: ReadonlySet<MailPurpose> = new Set<MailPurpose>(['new_login', 'withdrawal_requested', 'password_changed', 'email_changed', 'two_factor_reset', 'api_key_created', 'withdrawal_address_added']);
 
+/**
+ * Mails a user may turn off, by group: news of their own money arriving or leaving as asked.
+ * Warnings (a withdrawal asked for included) cannot be turned off.
+ */
+export const MAIL_GROUPS = { deposits: ['deposit_credited'], withdrawals: ['withdrawal_sent', 'withdrawal_stopped'] } as const satisfies Record<string, readonly MailPurpose[]>;
+export type MailGroup = keyof typeof MAIL_GROUPS;
+export const MAIL_GROUP_NAMES = Object.keys(MAIL_GROUPS) as MailGroup[];
+
+/** The group a purpose belongs to, if the user may turn it off. */
+export function groupOf(purpose: MailPurpose): MailGroup | undefined {
+  return MAIL_GROUP_NAMES.find((group) => (MAIL_GROUPS[group] as readonly MailPurpose[]).includes(purpose));
+}
+
 /** What a mail gains from the user it goes to (the venue's identity store answers; no user: null). */
 export interface Recipients {
+  /** Whether the user has turned this group of mails off. */
+  turnedOff(mail: Mail, group: MailGroup): boolean;
   /** The anti-phishing code the user chose to be shown in every mail to them. */
   antiPhishing(mail: Mail): string | null;
   /** A new code that freezes the user's account without logging in. */
   freezeCode(mail: Mail): string | null;
 }
 
-const NO_RECIPIENTS: Recipients = { antiPhishing: () => null, freezeCode: () => null };
+const NO_RECIPIENTS: Recipients = { turnedOff: () => false, antiPhishing: () => null, freezeCode: () => null };
 
 export interface MailLog {
   info: (fields: object, message: string) => void;
@@ -102,8 +117,10 @@ export class Mailer {
     return this.config.smtp === undefined ? this.outbox : `smtp://${this.config.smtp.host}:${this.config.smtp.port}`;
   }
 
-  /** Sends in the background; returns at once. */
+  /** Sends in the background (unless the user turned such mails off); returns at once. */
   send(mail: Mail): void {
+    const group = groupOf(mail.purpose);
+    if (group !== undefined && this.recipients.turnedOff(mail, group)) return;
     const done = this.deliver(mail).then(
       () => { this.counts[mail.purpose].sent += 1; },
       (error: unknown) => {
