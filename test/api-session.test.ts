@@ -316,3 +316,29 @@ test('a user changes a key\'s IP allow-list and label without making a new one (
     await venue.stop();
   }
 });
+
+test('wrong two-factor codes on a session\'s sensitive routes (new key, key change, anti-phishing code) count toward the lockout, so a stolen session cannot guess six digits at full rate', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, auth: { failuresBeforeLockout: 3, lockoutMs: 60_000 } });
+  try {
+    await venue.admin('/users', { email: 'tess@example.com', password: 'correct horse battery' });
+    const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'tess@example.com', password: 'correct horse battery' } });
+    const headers = { authorization: `Bearer ${login.body.token}` };
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers });
+    const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: code() } })).body.two_factor, true);
+    now += 30_000;
+    const wrong = () => (code() === '000000' ? '111111' : '000000');
+    const guesses = [
+      () => call(venue.url, 'POST', '/api/v1/auth/apikeys', { headers, body: { permissions: ['read'], totp: wrong() } }),
+      () => call(venue.url, 'PUT', '/api/v1/auth/anti-phishing', { headers, body: { code: 'Heron42', totp: wrong() } }),
+      () => call(venue.url, 'PATCH', `/api/v1/auth/apikeys/${'0'.repeat(32)}`, { headers, body: { label: 'x', totp: wrong() } }),
+    ];
+    for (const guess of guesses) assert.equal((await guess()).body.error.code, 'INVALID_TOTP');
+    const locked = await call(venue.url, 'PUT', '/api/v1/auth/anti-phishing', { headers, body: { code: 'Heron42', totp: code() } });
+    assert.equal(locked.status, 429, 'even the right code waits out the lockout');
+    assert.equal(locked.body.error.code, 'LOCKED_OUT');
+  } finally {
+    await venue.stop();
+  }
+});

@@ -38,7 +38,10 @@ export interface LoginGuards {
   requireTotp: (user: UserRecord, code: string | undefined) => void;
   /** Takes one of the address's password attempts this minute (429 RATE_LIMITED beyond them). */
   passwordAttempt: (request: FastifyRequest, now: number) => void;
-  /** requireTotp, a wrong code counting toward the lockouts. */
+  /**
+   * requireTotp behind the lockouts, a wrong code counting toward them: without both, a stolen
+   * session could guess six digits at the address's full request rate.
+   */
   secondFactor: (request: FastifyRequest, user: UserRecord, code: string | undefined, now: number) => void;
   /**
    * A logged-in user proves it is them before a change a stolen session must not make: the
@@ -78,6 +81,7 @@ export function loginGuards(exchange: Exchange): LoginGuards {
       if (!exchange.identity.verifyTotp(user.id, code, exchange.clock())) throw new ApiError(401, 'INVALID_TOTP', 'the two-factor code is wrong or was used already');
     },
     secondFactor: (request, user, code, now) => {
+      guards.lockedOut(request, user.email, now);
       try {
         guards.requireTotp(user, code);
       } catch (error) {

@@ -22,7 +22,7 @@ export const CODE = { type: 'string', pattern: '^[0-9]{6}$' } as const;
 
 export async function registerSessionRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   app.decorateRequest('sessionUser', null);
-  const { session, lockedOut, requireTotp, recordFailure: recordFailedLogin, passwordAttempt, reauthenticate } = gateway.logins;
+  const { session, lockedOut, requireTotp, recordFailure: recordFailedLogin, passwordAttempt, reauthenticate, secondFactor } = gateway.logins;
 
   app.post<{ Body: { email: string; password: string; totp?: string } }>('/login', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['email', 'password'], properties: { email: EMAIL, password: { type: 'string', maxLength: 256 }, totp: CODE } } },
@@ -145,7 +145,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
   }, async (request) => {
     const user = request.sessionUser!;
     // Whoever holds a stolen session must not be able to make their forgeries look genuine.
-    requireTotp(user, request.body.totp);
+    secondFactor(request, user, request.body.totp, exchange.clock());
     await identityCall(() => exchange.identity.setAntiPhishing(user.id, request.body.code));
     recordSecurityEvent(exchange, request, user.id, request.body.code === null ? 'anti_phishing_removed' : 'anti_phishing_set', 'user');
     return { anti_phishing: request.body.code !== null };
@@ -191,7 +191,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     preValidation: session, config: { weight: 5 },
   }, async (request, reply) => {
     const user = request.sessionUser!;
-    requireTotp(user, request.body.totp);
+    secondFactor(request, user, request.body.totp, exchange.clock());
     const { record, answer } = await createApiKeyFor(exchange, user.id, request.body);
     // A new key that can move money out, HMAC or Ed25519, is a credential change: withdrawals wait out the hold.
     if (record.permissions.includes('withdraw')) exchange.funding.credentialsChanged(user.id);
@@ -206,7 +206,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     preValidation: session, config: { weight: 5 },
   }, async (request) => {
     const user = request.sessionUser!;
-    requireTotp(user, request.body.totp);
+    secondFactor(request, user, request.body.totp, exchange.clock());
     const record = await changeApiKeyFor(exchange, user.id, request.params.key, request.body);
     recordSecurityEvent(exchange, request, user.id, 'api_key_changed', 'user', keyDetail(record));
     return apiKeyOut(record);
