@@ -18,7 +18,7 @@ const EMAIL_LOCKOUT_FACTOR = 10;
  * Requests that hash a password (logins, sign-ups, password and address changes) one address may
  * make a minute, whatever its request-weight budget: each costs a third of a second of a core.
  */
-export const PASSWORD_ATTEMPTS_PER_MINUTE = 30;
+const PASSWORD_ATTEMPTS_PER_MINUTE = 30;
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -32,7 +32,7 @@ const PASSWORD = { type: 'string', maxLength: 256 } as const;
 const TOKEN_BODY = { type: 'object', additionalProperties: false, required: ['token'], properties: { token: TOKEN } } as const;
 
 /** One mail of a kind to one address per this long, whoever asks how often: nobody's inbox is flooded through us. */
-export const MAIL_INTERVAL_MS = 60_000;
+const MAIL_INTERVAL_MS = 60_000;
 const THROTTLE_SUBJECTS_MAX = 100_000;
 
 const MAIL_SENT = { type: 'object', properties: { status: { type: 'string' }, message: { type: 'string' } } } as const;

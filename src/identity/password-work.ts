@@ -14,7 +14,7 @@ export class PasswordWorkBusy extends Error {
   }
 }
 
-export class PasswordWork {
+class PasswordWork {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
 

@@ -47,12 +47,12 @@ export interface AdminActionRecord {
 const SESSION_ID_LENGTH = 16;
 
 /** A sign-up's mailed code opens the account within a day; a password-reset code works for an hour. Both stored only as their SHA-256. */
-export const SIGNUP_TTL_MS = 86_400_000;
-export const PASSWORD_RESET_TTL_MS = 3_600_000;
+const SIGNUP_TTL_MS = 86_400_000;
+const PASSWORD_RESET_TTL_MS = 3_600_000;
 /** The code in a warning mail freezes the account for a week. */
 export const FREEZE_CODE_TTL_MS = 7 * 86_400_000;
 /** A new address's code confirms the change within an hour. */
-export const EMAIL_CHANGE_TTL_MS = 3_600_000;
+const EMAIL_CHANGE_TTL_MS = 3_600_000;
 
 /** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
 export const SESSION_TTL_MS = 86_400_000;

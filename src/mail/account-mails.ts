@@ -4,6 +4,7 @@
  * call, so that the mail is usable either way.
  */
 import type { Mail, MailConfig } from './mailer.js';
+import { FREEZE_CODE_TTL_MS } from '../identity/store.js';
 
 function hours(ms: number): string {
   const h = ms / 3_600_000;
@@ -15,15 +16,12 @@ function codeLines(config: MailConfig, page: string, apiPath: string, token: str
   return [`Your code: ${token}`, '', `To use it: POST ${apiPath} with ${apiBody}`];
 }
 
-/** How long the code in a warning freezes the account. */
-export const FREEZE_CODE_DAYS = 7;
-
 /** The end of every warning: how to freeze the account without logging in. */
 export function freezeLines(config: MailConfig, token: string): string[] {
   return [
     'Not you? Freeze the account at once, without logging in:',
     ...codeLines(config, 'freeze', '/api/v1/auth/freeze/code', token, '{"token": "<the code>"}'),
-    `Frozen, the account can do nothing (no login, no key, no withdrawal) until support unfreezes it. This code works for ${FREEZE_CODE_DAYS} days.`,
+    `Frozen, the account can do nothing (no login, no key, no withdrawal) until support unfreezes it. This code works for ${FREEZE_CODE_TTL_MS / 86_400_000} days.`,
   ];
 }
 

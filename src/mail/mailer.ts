@@ -58,12 +58,12 @@ const WARNINGS: ReadonlySet<MailPurpose> = new Set<MailPurpose>(['new_login', 'w
  * Mails a user may turn off, by group: news of their own money arriving or leaving as asked.
  * Warnings (a withdrawal asked for included) cannot be turned off.
  */
-export const MAIL_GROUPS = { deposits: ['deposit_credited'], withdrawals: ['withdrawal_sent', 'withdrawal_stopped'] } as const satisfies Record<string, readonly MailPurpose[]>;
+const MAIL_GROUPS = { deposits: ['deposit_credited'], withdrawals: ['withdrawal_sent', 'withdrawal_stopped'] } as const satisfies Record<string, readonly MailPurpose[]>;
 export type MailGroup = keyof typeof MAIL_GROUPS;
 export const MAIL_GROUP_NAMES = Object.keys(MAIL_GROUPS) as MailGroup[];
 
 /** The group a purpose belongs to, if the user may turn it off. */
-export function groupOf(purpose: MailPurpose): MailGroup | undefined {
+function groupOf(purpose: MailPurpose): MailGroup | undefined {
   return MAIL_GROUP_NAMES.find((group) => (MAIL_GROUPS[group] as readonly MailPurpose[]).includes(purpose));
 }
 
