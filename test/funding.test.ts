@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateSync } from 'otplib';
 import { findViolations } from '../src/core/index.js';
+import { DEFAULT_AUTH_OPTIONS } from '../src/identity/auth.js';
 import { call } from './support/api-client.js';
 import type { ApiResponse, Credentials } from './support/api-client.js';
 import { Venue } from './support/venue.js';
@@ -278,14 +279,20 @@ test('1,000 concurrent withdrawal requests against a balance that covers exactly
   assertLedgerSound();
 });
 
-test('two-factor users: a withdrawal without a code waits; wrong and replayed codes are refused; the right code pays', async () => {
-  const ivy = await user('twofactor@example.com', { BTC: '1' });
-  const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'twofactor@example.com', password: 'correct horse battery' } });
+/** A trader who turned two-factor authentication on over their session, and the code of the venue's clock. */
+async function twoFactorUser(email: string, funds: Record<string, string>): Promise<{ trader: Awaited<ReturnType<typeof user>>; code: () => string }> {
+  const trader = await user(email, funds);
+  const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } });
   const auth = { authorization: `Bearer ${login.body.token}` };
   const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: auth });
   const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
   assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: auth, body: { code: code() } })).status, 200);
   now += 30_000;
+  return { trader, code };
+}
+
+test('two-factor users: a withdrawal without a code waits; wrong and replayed codes are refused; the right code pays', async () => {
+  const { trader: ivy, code } = await twoFactorUser('twofactor@example.com', { BTC: '1' });
   const addAddress = await signed(ivy, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address: BTC_DESTINATION });
   assert.equal(addAddress.body.error.code, 'TOTP_REQUIRED', 'allow-listing needs the second factor');
   assert.equal((await signed(ivy, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address: BTC_DESTINATION, totp: code() })).status, 201);
@@ -309,6 +316,29 @@ test('two-factor users: a withdrawal without a code waits; wrong and replayed co
   const paid = (await call(venue.url, 'GET', '/admin/v1/chain/outgoing', { headers: { authorization: `Bearer ${venue.exchange.adminToken}` } })).body.transactions
     .filter((t: { send_id: string }) => t.send_id === `wd:${waiting.body.id}`);
   assert.equal(paid.length, 1);
+});
+
+test('wrong two-factor codes on the funding routes (allow-listing, a withdrawal, its confirmation) count toward the lockout, so a stolen withdraw key cannot guess six digits at full rate', async () => {
+  const limits = DEFAULT_AUTH_OPTIONS; // the venue's
+  now += limits.lockoutMs + 60_001; // earlier tests' failures from this address are past their window
+  const { trader: kim, code } = await twoFactorUser('guessed@example.com', { BTC: '1' });
+  assert.equal((await signed(kim, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address: BTC_DESTINATION, totp: code() })).status, 201);
+  now += DAY + 30_000;
+  const waiting = await signed(kim, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.1', address: BTC_DESTINATION, request_id: 'g1' });
+  assert.equal(waiting.body.state, 'awaiting_2fa');
+  const wrong = () => (code() === '000000' ? '111111' : '000000');
+  const guesses = [
+    () => signed(kim, 'POST', `/api/v1/withdrawals/${waiting.body.id}/confirm`, { totp: wrong() }),
+    () => signed(kim, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.1', address: BTC_DESTINATION, request_id: `g${now}`, totp: wrong() }),
+    () => signed(kim, 'POST', '/api/v1/withdrawal-addresses', { asset: 'BTC', address: 'bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4', totp: wrong() }),
+  ];
+  for (let i = 0; i < limits.failuresBeforeLockout; i++) assert.equal((await guesses[i % 3]!()).body.error.code, 'INVALID_TOTP', `guess ${i + 1}`);
+  const locked = await signed(kim, 'POST', `/api/v1/withdrawals/${waiting.body.id}/confirm`, { totp: code() });
+  assert.deepEqual([locked.status, locked.body.error.code], [429, 'LOCKED_OUT'], 'even the right code waits out the lockout');
+  now += limits.lockoutMs + 1;
+  const confirmed = await signed(kim, 'POST', `/api/v1/withdrawals/${waiting.body.id}/confirm`, { totp: code() });
+  assert.equal(confirmed.status, 200, JSON.stringify(confirmed.body));
+  assert.equal((await signed(kim, 'GET', '/api/v1/withdrawal-addresses')).body.addresses.length, 1, 'no guess allow-listed anything');
 });
 
 test('above the approval threshold a withdrawal waits for an operator; approval and rejection are recorded with the operator', async () => {
