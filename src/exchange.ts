@@ -203,8 +203,8 @@ export class Exchange {
     if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();
     const funding = options.funding ?? (options.demo ? DEMO_FUNDING : undefined);
+    // Its recovery (what a crash interrupted) waits for the server: see buildServer.
     exchange.fundingValue = new FundingService(fundingDb, exchange, exchange.chain, funding ?? { addressHoldMs: 86_400_000, assets: [] }, options.fundingCrashAt ?? null);
-    await exchange.funding.recover();
     return exchange;
   }
 

@@ -348,6 +348,9 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   }, { prefix: '/api/v1/auth' });
   await app.register(async (scope) => registerAdminRoutes(scope, exchange, options.adminAllow ?? LOOPBACK, mailer), { prefix: '/admin/v1' });
   sockets = attachWebSocket(app, exchange, gateway, { ...DEFAULT_WS_OPTIONS, ...options.ws });
+  // Only now, with the funding listeners (mail, the socket channel) attached: a withdrawal the
+  // recovery carries out is told to its owner like any other.
+  await exchange.funding.recover();
   return app;
 }
 
