@@ -6,6 +6,8 @@
  *   DATA/store.db     read model (rebuildable)
  *   DATA/identity.db  users and API keys (secrets sealed)
  *   DATA/funding.db   deposits, withdrawals, addresses, bank accounts (and the simulated chain)
+ *   DATA/mail.db      mail to users not yet sent (opened by the server; not backed up: it is in flight)
+ *   DATA/outbox/      mail written as .eml files when no SMTP server is configured
  *   DATA/master.key   key that seals API secrets (or BOURSE_MASTER_KEY)
  *   DATA/admin.token  bearer token of the admin API
  *   DATA/lock.db      held by the one process that has the folder open (FolderLock)

@@ -203,6 +203,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'ip' && verb === 'list') {
     method = 'GET';
     path = '/blocks';
+  } else if (noun === 'mail' && verb === 'list') {
+    method = 'GET';
+    path = withQuery('/mail', options, ['state', 'limit']);
+  } else if (noun === 'mail' && (verb === 'retry' || verb === 'drop')) {
+    path = `/mail/${verb}`;
+    body = { id: Number(need(options, 'id')) };
   } else if (noun === 'ledger') {
     method = 'GET';
     path = '/ledger';

@@ -27,6 +27,7 @@ import { bearerToken, clientIp } from './server.js';
 import { DEFAULT_MAX_OPEN_ORDERS } from '../config.js';
 import { BACKUP_NAME, backupName, BackupTargetError } from '../backup.js';
 import type { Mailer } from '../mail/mailer.js';
+import { registerAdminMailRoutes } from './admin-mail-routes.js';
 
 /** Per account and market; 0 lifts the limit. */
 const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const;
@@ -349,5 +350,6 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
 
   registerAdminAuditRoute(app, exchange);
   registerAdminAccountRoutes(app, exchange, { submit, userByEmail, mailer });
+  registerAdminMailRoutes(app, mailer);
   registerAdminFundingRoutes(app, exchange);
 }

@@ -5,9 +5,9 @@ import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import type { LatencySeries } from './latency-histogram.js';
-import type { MailCounts, MailPurpose } from '../mail/mailer.js';
+import type { Mailer } from '../mail/mailer.js';
 
-export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => number, mails: () => Record<MailPurpose, MailCounts>): void {
+export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => number, mailer: Mailer): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const latency = new LatencyHistogram('bourse_http_request_duration_seconds', 'HTTP request latency', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
@@ -51,13 +51,23 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
     },
   });
   new Counter({
-    name: 'bourse_mails_total', help: 'Mails to users since start, by purpose and outcome (failed: the SMTP server refused or could not be reached)', labelNames: ['purpose', 'outcome'], registers: [registry],
+    name: 'bourse_mails_total',
+    help: 'Mails to users since start, by purpose and outcome (sent; retried: an attempt failed and will be made again; failed: given up on, after a permanent refusal or the last attempt)',
+    labelNames: ['purpose', 'outcome'], registers: [registry],
     collect() {
       this.reset();
-      for (const [purpose, counts] of Object.entries(mails())) {
+      for (const [purpose, counts] of Object.entries(mailer.counts)) {
         this.inc({ purpose, outcome: 'sent' }, counts.sent);
+        this.inc({ purpose, outcome: 'retried' }, counts.retried);
         this.inc({ purpose, outcome: 'failed' }, counts.failed);
       }
+    },
+  });
+  new Gauge({
+    name: 'bourse_mail_queue', help: 'Mails in DATA/mail.db: pending (to be sent or retried) and failed (given up on, kept for the operator)', labelNames: ['state'], registers: [registry],
+    collect() {
+      if (!mailer.queue.isOpen) return;
+      for (const [state, count] of Object.entries(mailer.queue.counts())) this.set({ state }, count);
     },
   });
   new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });

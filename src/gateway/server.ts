@@ -32,8 +32,9 @@ import { registerSignupRoutes } from './signup-routes.js';
 import { mailFundingChanges } from './funding-mails.js';
 import { loginGuards } from './login-guards.js';
 import type { LoginGuards } from './login-guards.js';
-import { DEFAULT_MAIL, Mailer } from '../mail/mailer.js';
-import type { Mail, MailConfig } from '../mail/mailer.js';
+import { DEFAULT_MAIL, DEFAULT_RETRY, Mailer } from '../mail/mailer.js';
+import type { Mail, MailConfig, RetryPolicy } from '../mail/mailer.js';
+import { MailQueue } from '../mail/mail-queue.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
 import type { WsOptions } from './ws.js';
 import { STRING } from './wire.js';
@@ -85,6 +86,8 @@ export interface ServerOptions {
   ws?: Partial<WsOptions>;
   /** Mail to users: an SMTP server, or (default) .eml files in DATA/outbox. */
   mail?: MailConfig;
+  /** How queued mail is retried (tests shorten the pauses). */
+  mailRetry?: Partial<RetryPolicy>;
   /** Whether anyone may sign up (POST /api/v1/auth/signup); default true. The operator can always create users. */
   registration?: { open: boolean };
 }
@@ -291,14 +294,15 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // Hooks first, so that they apply to every route registered below.
   let sockets: { clients: () => number } | null = null;
   const mailUser = (mail: Mail) => (mail.userId === undefined ? exchange.identity.userByEmail(mail.to) : exchange.identity.user(mail.userId));
-  const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), app.log, {
+  const mailQueue = new MailQueue(join(exchange.dataDir, 'mail.db'), exchange.identity.derivedKey('mail queue'), Date.now());
+  const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), mailQueue, app.log, {
     turnedOff: (mail, group) => { const user = mailUser(mail); return user !== undefined && exchange.identity.mailTurnedOff(user.id).includes(group); },
     antiPhishing: (mail) => { const user = mailUser(mail); return user === undefined ? null : exchange.identity.antiPhishingOf(user.email); },
     freezeCode: (mail) => { const user = mailUser(mail); return user === undefined ? null : exchange.identity.createFreezeCode(user.id, exchange.clock()); },
-  });
+  }, { retry: { ...DEFAULT_RETRY, ...options.mailRetry } });
   app.decorate('mailer', mailer);
   app.addHook('onClose', async () => mailer.close());
-  registerMetrics(app, exchange, () => sockets?.clients() ?? 0, () => mailer.counts);
+  registerMetrics(app, exchange, () => sockets?.clients() ?? 0, mailer);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -2,7 +2,7 @@
  * Users and API keys, in their own SQLite file beside the journal. The engine knows users and
  * accounts by number; this store maps them to emails, password hashes and keys.
  */
-import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, hkdfSync, randomBytes } from 'node:crypto';
 import { generateSecret, generateURI, verifySync } from 'otplib';
 import Database from 'better-sqlite3';
 import { statementCache } from '../store/statement-cache.js';
@@ -285,6 +285,11 @@ export class IdentityStore {
     // And before users could set an anti-phishing code.
     if (!columns.some((c) => c.name === 'anti_phishing')) this.db.exec('ALTER TABLE users ADD COLUMN anti_phishing TEXT');
     if (!columns.some((c) => c.name === 'mail_off')) this.db.exec("ALTER TABLE users ADD COLUMN mail_off TEXT NOT NULL DEFAULT ''");
+  }
+
+  /** A key of its own for another store's secrets (`purpose` names it), derived from the master key so that it never leaves here. */
+  derivedKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.masterKey, Buffer.alloc(0), `bourse ${purpose}`, 32));
   }
 
   /**

@@ -4,14 +4,18 @@
  * message is written whole, as an .eml file readable by any mail client, into DATA/outbox, so
  * that `npm start` needs no mail server and an operator can still see what was sent.
  *
- * Sending never holds up or fails the request that caused it: `send` returns at once, and a
- * failure is logged and counted. A lost mail costs the user a second request, never a wrong state.
+ * Sending never holds up or fails the request that caused it: `send` writes the mail into the
+ * queue (mail-queue.ts) and returns; the queue's workers deliver it, and try again with growing
+ * pauses while the server is unreachable or answers with a temporary error (4xx), across restarts.
+ * A permanent refusal (5xx), or a mail still undelivered after its last attempt, is given up on,
+ * logged, counted, and kept for the operator to retry or drop.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { freezeLines } from './account-mails.js';
+import type { MailQueue, QueuedMail } from './mail-queue.js';
 
 export interface SmtpConfig {
   host: string;
@@ -84,24 +88,37 @@ export interface MailLog {
   error: (fields: object, message: string) => void;
 }
 
-export interface MailCounts { sent: number; failed: number }
+/** Since start: delivered, given up on, and attempts that failed and will be made again. */
+export interface MailCounts { sent: number; failed: number; retried: number }
+
+/** How the queue's workers try: the pause after the n-th failed attempt is firstDelayMs·2^(n−1), at most maxDelayMs. */
+export interface RetryPolicy { firstDelayMs: number; maxDelayMs: number; attempts: number; workers: number }
+
+/** Twelve attempts over about six hours; four mails under way at once, so that one slow mail does not hold up the rest. */
+export const DEFAULT_RETRY: RetryPolicy = { firstDelayMs: 30_000, maxDelayMs: 3_600_000, attempts: 12, workers: 4 };
 
 export class Mailer {
   private readonly transport: Transporter;
-  private readonly pending = new Set<Promise<void>>();
+  private readonly busy = new Set<number>();
+  private readonly workers = new Set<Promise<void>>();
+  private wake: NodeJS.Timeout | undefined;
+  private closed = false;
   private written = 0;
-  readonly counts = Object.fromEntries(PURPOSES.map((p) => [p, { sent: 0, failed: 0 }])) as Record<MailPurpose, MailCounts>;
+  private readonly retry: RetryPolicy;
+  readonly counts = Object.fromEntries(PURPOSES.map((p) => [p, { sent: 0, failed: 0, retried: 0 }])) as Record<MailPurpose, MailCounts>;
 
   /**
    * `outbox`: where messages go when no SMTP server is configured. `recipients` adds what the
    * user chose to see in every mail and, to warnings, a code to freeze the account, so that no
-   * caller can leave either out.
+   * caller can leave either out. Mails a previous run left in `queue` go out now.
    */
   constructor(
-    readonly config: MailConfig, readonly outbox: string, private readonly log: MailLog = silent,
-    private readonly recipients: Recipients = NO_RECIPIENTS, smtpPassword = process.env.BOURSE_SMTP_PASSWORD,
+    readonly config: MailConfig, readonly outbox: string, readonly queue: MailQueue, private readonly log: MailLog = silent,
+    private readonly recipients: Recipients = NO_RECIPIENTS,
+    { smtpPassword = process.env.BOURSE_SMTP_PASSWORD, retry = DEFAULT_RETRY }: { smtpPassword?: string; retry?: RetryPolicy } = {},
   ) {
     const { smtp } = config;
+    this.retry = retry;
     this.transport = smtp === undefined
       ? nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
       : nodemailer.createTransport({
@@ -110,6 +127,7 @@ export class Mailer {
         // A mail server that hangs must not pile up connections.
         connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000,
       });
+    this.pump();
   }
 
   /** Where mail goes: 'smtp://host:port' or the outbox folder. */
@@ -117,44 +135,123 @@ export class Mailer {
     return this.config.smtp === undefined ? this.outbox : `smtp://${this.config.smtp.host}:${this.config.smtp.port}`;
   }
 
-  /** Sends in the background (unless the user turned such mails off); returns at once. */
+  /** Queues the mail (unless the user turned such mails off) and returns; the queue's workers deliver it. */
   send(mail: Mail): void {
     const group = groupOf(mail.purpose);
     if (group !== undefined && this.recipients.turnedOff(mail, group)) return;
-    const done = this.deliver(mail).then(
-      () => { this.counts[mail.purpose].sent += 1; },
-      (error: unknown) => {
-        this.counts[mail.purpose].failed += 1;
-        this.log.error({ err: error, purpose: mail.purpose }, 'mail not sent');
-      },
-    ).finally(() => this.pending.delete(done));
-    this.pending.add(done);
-  }
-
-  /** Resolves once every mail sent so far has been delivered or has failed. */
-  async settled(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
-  }
-
-  /**
-   * Waits for the mails under way, but no longer than `graceMs`: a mail server that hangs must not
-   * hold up a shutdown (those still under way then fail, and are counted and logged so).
-   */
-  async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.settled(), new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
-    clearTimeout(timer);
-    this.transport.close();
-  }
-
-  private async deliver(mail: Mail): Promise<void> {
     const antiPhishing = this.recipients.antiPhishing(mail);
     const freeze = WARNINGS.has(mail.purpose) ? this.recipients.freezeCode(mail) : null;
     const text = [
       ...(antiPhishing === null ? [] : [`Your anti-phishing code: ${antiPhishing}`, '']), mail.text,
       ...(freeze === null ? [] : ['', ...freezeLines(this.config, freeze)]),
     ].join('\n');
-    const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text }) as { message?: Buffer; messageId: string };
+    try {
+      this.queue.add({ purpose: mail.purpose, to: mail.to, subject: mail.subject, text }, Date.now());
+    } catch (error) {
+      // The queue's disk is full or gone: the request that caused the mail still stands.
+      this.counts[mail.purpose].failed += 1;
+      this.log.error({ err: error, purpose: mail.purpose }, 'mail not queued');
+      return;
+    }
+    this.pump();
+  }
+
+  /** The operator puts a queued mail back in line now, its attempts counted afresh; false if there is no such mail. */
+  requeue(id: number): boolean {
+    const found = this.queue.retry(id, Date.now());
+    if (found) this.pump();
+    return found;
+  }
+
+  /** Resolves once no mail is under way and none is due: those waiting for a retry do not count. */
+  async settled(): Promise<void> {
+    while (this.workers.size > 0) await Promise.all([...this.workers]);
+  }
+
+  /**
+   * Waits for the mails under way, but no longer than `graceMs`: a mail server that hangs must not
+   * hold up a shutdown. Those still under way stay queued and go out after the next start.
+   */
+  async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.wake);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.settled(), new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+    clearTimeout(timer);
+    this.transport.close();
+    this.queue.close();
+  }
+
+  /** Starts workers up to the policy's number while mails are due; once none is, wakes for the next retry. */
+  private pump(): void {
+    if (this.closed) return;
+    clearTimeout(this.wake);
+    this.wake = undefined;
+    while (this.workers.size < this.retry.workers) {
+      const first = this.take();
+      if (first === undefined) break;
+      const worker: Promise<void> = this.work(first).finally(() => {
+        this.workers.delete(worker);
+        if (this.workers.size === 0) this.sleep();
+      });
+      this.workers.add(worker);
+    }
+    if (this.workers.size === 0) this.sleep();
+  }
+
+  private take(): QueuedMail | undefined {
+    if (this.closed || !this.queue.isOpen) return undefined;
+    const mail = this.queue.nextDue(Date.now(), this.busy);
+    if (mail !== undefined) this.busy.add(mail.id);
+    return mail;
+  }
+
+  private async work(first: QueuedMail): Promise<void> {
+    for (let mail: QueuedMail | undefined = first; mail !== undefined; mail = this.take()) {
+      try {
+        await this.attempt(mail);
+      } finally {
+        this.busy.delete(mail.id);
+      }
+    }
+  }
+
+  private sleep(): void {
+    if (this.closed || !this.queue.isOpen || this.wake !== undefined) return;
+    const next = this.queue.nextWake();
+    if (next === null) return;
+    this.wake = setTimeout(() => { this.wake = undefined; this.pump(); }, Math.max(0, next - Date.now()));
+    this.wake.unref();
+  }
+
+  private async attempt(mail: QueuedMail): Promise<void> {
+    const purpose = mail.purpose as MailPurpose;
+    const counts = this.counts[purpose] ?? { sent: 0, failed: 0, retried: 0 };
+    try {
+      await this.deliver(mail);
+    } catch (error) {
+      // Closed meanwhile: the mail stays queued as it was, for the next start.
+      if (!this.queue.isOpen) return;
+      const now = Date.now();
+      const attempts = mail.attempts + 1;
+      const permanent = isPermanent(error);
+      const next = permanent || attempts >= this.retry.attempts ? null : now + Math.min(this.retry.firstDelayMs * 2 ** (attempts - 1), this.retry.maxDelayMs);
+      this.queue.attemptFailed(mail.id, errorText(error), next, now);
+      if (next === null) {
+        counts.failed += 1;
+        this.log.error({ err: error, purpose, mail: mail.id, attempts }, permanent ? 'mail refused by the mail server: given up' : 'mail not sent after its last attempt: given up');
+      } else {
+        counts.retried += 1;
+        this.log.info({ purpose, mail: mail.id, attempts, retry_at: new Date(next).toISOString(), reason: errorText(error) }, 'mail not sent yet: will try again');
+      }
+      return;
+    }
+    counts.sent += 1;
+    if (this.queue.isOpen) this.queue.delivered(mail.id);
+  }
+
+  private async deliver(mail: QueuedMail): Promise<void> {
+    const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text: mail.text }) as { message?: Buffer; messageId: string };
     if (this.config.smtp !== undefined) return;
     mkdirSync(this.outbox, { recursive: true, mode: 0o700 });
     this.written += 1;
@@ -164,6 +261,16 @@ export class Mailer {
     writeFileSync(join(this.outbox, name), info.message!, { mode: 0o600, flag: 'wx' });
     this.log.info({ purpose: mail.purpose, file: name }, 'mail written to the outbox');
   }
+}
+
+/** An SMTP 5xx answer: the server will refuse the same mail again (a 4xx, or no answer at all, may pass later). */
+function isPermanent(error: unknown): boolean {
+  const code = (error as { responseCode?: number }).responseCode;
+  return typeof code === 'number' && code >= 500 && code < 600;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 const CLOSE_GRACE_MS = 2_000;

@@ -1,0 +1,138 @@
+/**
+ * Mails waiting to go out, in DATA/mail.db: a mail is written here before `send` returns and
+ * removed only once the SMTP server (or the outbox) took it, so that a mail server that is down,
+ * or a restart, delays a warning instead of losing it. Delivery is at least once: a mail the
+ * server took just before a crash, not yet removed here, goes out again after the restart.
+ *
+ * Subjects and texts carry codes that confirm addresses, reset passwords and freeze accounts, so
+ * they are sealed (AES-256-GCM, under a key derived from the master key) and bound to their
+ * recipient; the recipient and purpose stay readable for the operator's listing.
+ */
+import Database from 'better-sqlite3';
+import { seal, unseal } from '../identity/secrets.js';
+
+export type QueuedState = 'pending' | 'failed';
+
+export interface QueuedMail {
+  id: number;
+  purpose: string;
+  to: string;
+  subject: string;
+  text: string;
+  queuedAt: number;
+  attempts: number;
+  nextAt: number;
+  lastError: string | null;
+  state: QueuedState;
+}
+
+/** A queued mail as the operator lists it: no subject or text, which carry codes. */
+export type QueuedMailSummary = Omit<QueuedMail, 'subject' | 'text'>;
+
+interface Row {
+  id: number; purpose: string; recipient: string; sealed: Buffer; queued_at: number; attempts: number; next_at: number; last_error: string | null; state: QueuedState;
+}
+
+/** Failed mails the operator never retried or dropped are pruned after this long. */
+const FAILED_KEPT_MS = 30 * 86_400_000;
+
+export class MailQueue {
+  private readonly db: Database.Database;
+  private open = true;
+
+  constructor(path: string, private readonly key: Buffer, now: number) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS queue (
+        id INTEGER PRIMARY KEY,
+        purpose TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        queued_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        last_error TEXT,
+        state TEXT NOT NULL DEFAULT 'pending'
+      );
+      CREATE INDEX IF NOT EXISTS queue_due ON queue (state, next_at);
+    `);
+    this.db.prepare("DELETE FROM queue WHERE state = 'failed' AND next_at < ?").run(now - FAILED_KEPT_MS);
+    // A restart is often the operator mending the mail settings: what waited is tried at once.
+    this.db.prepare("UPDATE queue SET next_at = ? WHERE state = 'pending' AND next_at > ?").run(now, now);
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  add(mail: { purpose: string; to: string; subject: string; text: string }, now: number): number {
+    const sealed = seal(this.key, JSON.stringify({ subject: mail.subject, text: mail.text }), context(mail.purpose, mail.to));
+    return Number(this.db.prepare('INSERT INTO queue (purpose, recipient, sealed, queued_at, next_at) VALUES (?, ?, ?, ?, ?)')
+      .run(mail.purpose, mail.to, sealed, now, now).lastInsertRowid);
+  }
+
+  /** The oldest pending mail due by `now` that is not among `busy` (those being delivered). */
+  nextDue(now: number, busy: ReadonlySet<number>): QueuedMail | undefined {
+    const rows = this.db.prepare("SELECT * FROM queue WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?").all(now, busy.size + 1) as Row[];
+    const row = rows.find((r) => !busy.has(r.id));
+    return row === undefined ? undefined : this.unsealed(row);
+  }
+
+  /** When the next pending mail falls due (null: none waits). */
+  nextWake(): number | null {
+    return (this.db.prepare("SELECT MIN(next_at) AS at FROM queue WHERE state = 'pending'").get() as { at: number | null }).at;
+  }
+
+  delivered(id: number): void {
+    this.db.prepare('DELETE FROM queue WHERE id = ?').run(id);
+  }
+
+  /** A failed attempt: tried again at `nextAt`, or, with null, given up on (kept for the operator). */
+  attemptFailed(id: number, error: string, nextAt: number | null, now: number): void {
+    this.db.prepare('UPDATE queue SET attempts = attempts + 1, last_error = ?, next_at = ?, state = ? WHERE id = ?')
+      .run(error.slice(0, 500), nextAt ?? now, nextAt === null ? 'failed' : 'pending', id);
+  }
+
+  /** Puts a mail back in line now, its attempts counted afresh; false if there is no such mail. */
+  retry(id: number, now: number): boolean {
+    return this.db.prepare("UPDATE queue SET state = 'pending', attempts = 0, next_at = ? WHERE id = ?").run(now, id).changes === 1;
+  }
+
+  drop(id: number): boolean {
+    return this.db.prepare('DELETE FROM queue WHERE id = ?').run(id).changes === 1;
+  }
+
+  list(filter: { state?: QueuedState; limit: number }): QueuedMailSummary[] {
+    const rows = (filter.state === undefined
+      ? this.db.prepare('SELECT * FROM queue ORDER BY id LIMIT ?').all(filter.limit)
+      : this.db.prepare('SELECT * FROM queue WHERE state = ? ORDER BY id LIMIT ?').all(filter.state, filter.limit)) as Row[];
+    return rows.map((row) => ({
+      id: row.id, purpose: row.purpose, to: row.recipient, queuedAt: row.queued_at, attempts: row.attempts, nextAt: row.next_at, lastError: row.last_error, state: row.state,
+    }));
+  }
+
+  counts(): Record<QueuedState, number> {
+    const counts: Record<QueuedState, number> = { pending: 0, failed: 0 };
+    for (const row of this.db.prepare('SELECT state, COUNT(*) AS n FROM queue GROUP BY state').all() as { state: QueuedState; n: number }[]) counts[row.state] = row.n;
+    return counts;
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.db.close();
+  }
+
+  private unsealed(row: Row): QueuedMail {
+    const { subject, text } = JSON.parse(unseal(this.key, row.sealed, context(row.purpose, row.recipient))) as { subject: string; text: string };
+    return {
+      id: row.id, purpose: row.purpose, to: row.recipient, subject, text, queuedAt: row.queued_at, attempts: row.attempts, nextAt: row.next_at, lastError: row.last_error, state: row.state,
+    };
+  }
+}
+
+function context(purpose: string, to: string): string {
+  return `mail:${purpose}:${to}`;
+}

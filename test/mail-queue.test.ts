@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { SMTPServer } from 'smtp-server';
+import { call } from './support/api-client.js';
+import { codeIn, parseMail } from './support/mail.js';
+import { Venue } from './support/venue.js';
+
+/** An SMTP server on loopback whose answer to each recipient the test decides: null takes the mail, a number refuses with that code. */
+async function mailServer(answer: (to: string) => number | null): Promise<{ port: number; received: { to: string; raw: string }[]; close: () => Promise<void> }> {
+  const received: { to: string; raw: string }[] = [];
+  const smtp = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS'],
+    onRcptTo: (address, _session, callback) => {
+      const code = answer(address.address);
+      if (code === null) return callback();
+      return callback(Object.assign(new Error(code >= 500 ? 'no such mailbox' : 'try again later'), { responseCode: code }));
+    },
+    onData: (stream, session, callback) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        for (const to of session.envelope.rcptTo) received.push({ to: to.address, raw: Buffer.concat(chunks).toString('utf8') });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+  return { port: (smtp.server.address() as { port: number }).port, received, close: () => new Promise<void>((resolve) => smtp.close(() => resolve())) };
+}
+
+const smtpAt = (port: number) => ({ mail: { from: 'no-reply@test.example', venueName: 'Bourse', smtp: { host: '127.0.0.1', port, secure: false, requireTls: false } } });
+const QUICK_RETRY = { firstDelayMs: 40, maxDelayMs: 160, attempts: 4 };
+
+async function until<T>(probe: () => Promise<T> | T, ok: (value: T) => boolean, what: string): Promise<T> {
+  for (let i = 0; i < 250; i++) {
+    const value = await probe();
+    if (ok(value)) return value;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const signup = (venue: Venue, email: string) => call(venue.url, 'POST', '/api/v1/auth/signup', { body: { email, password: 'a long enough password' } });
+
+test('a mail server that answers "try later" delays a mail instead of losing it: the mail is tried again after growing pauses and delivered once, and the metrics count the attempts', async () => {
+  let refusals = 2;
+  const server = await mailServer(() => (refusals-- > 0 ? 451 : null));
+  const venue = await Venue.start({ server: { ...smtpAt(server.port), mailRetry: QUICK_RETRY } });
+  try {
+    const started = Date.now();
+    assert.equal((await signup(venue, 'rita@example.com')).status, 202, 'answered at once, whatever the mail server says');
+    await until(() => server.received.length, (n) => n === 1, 'the third attempt');
+    assert.ok(Date.now() - started >= 40 + 80, 'two pauses, the second twice the first');
+    await venue.app.mailer.settled();
+    assert.deepEqual(venue.app.mailer.counts.confirm_email, { sent: 1, failed: 0, retried: 2 });
+    assert.equal(server.received[0]!.to, 'rita@example.com');
+    const code = codeIn(parseMail(server.received[0]!.raw));
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: code } })).status, 201, 'the late code works');
+    assert.deepEqual((await venue.admin('/mail', undefined, 'GET')).body.counts, { pending: 0, failed: 0 }, 'a delivered mail leaves the queue');
+    const metrics = await (await fetch(`${venue.url}/metrics`)).text();
+    assert.match(metrics, /bourse_mails_total\{purpose="confirm_email",outcome="retried"\} 2/);
+    assert.match(metrics, /bourse_mail_queue\{state="pending"\} 0/);
+  } finally {
+    await venue.stop();
+    await server.close();
+  }
+});
+
+test('mail waiting when the server stops goes out after the restart, its code still working; the queue on disk holds no code in the clear', async () => {
+  // Nothing listens on this port: every attempt fails to connect.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const deadPort = (closed.address() as { port: number }).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+
+  const first = await Venue.start({ server: { ...smtpAt(deadPort), mailRetry: { ...QUICK_RETRY, firstDelayMs: 60_000, maxDelayMs: 60_000 } } });
+  const dataDir = first.dataDir;
+  let stopped = false;
+  try {
+    assert.equal((await signup(first, 'sam@example.com')).status, 202);
+    const waiting = await until(async () => (await first.admin('/mail?state=pending', undefined, 'GET')).body.mails, (m: { to: string; purpose: string; last_error: string; next_attempt_at: number; attempts: number }[]) => m.length === 1 && m[0]!.attempts === 1, 'the first attempt');
+    assert.equal(waiting[0].to, 'sam@example.com');
+    assert.equal(waiting[0].purpose, 'confirm_email');
+    assert.match(waiting[0].last_error, /ECONNREFUSED/);
+    assert.ok(waiting[0].next_attempt_at >= Date.now() + 50_000, 'the next attempt a minute on');
+    await first.stop(true);
+    stopped = true;
+    const onDisk = readFileSync(join(dataDir, 'mail.db'));
+    assert.equal(onDisk.includes('Your code'), false, 'the text is sealed');
+    assert.equal(onDisk.includes('Confirm your email'), false, 'the subject too');
+  } finally {
+    if (!stopped) await first.stop(true);
+  }
+
+  const server = await mailServer(() => null);
+  const second = await Venue.start({ dataDir, server: { ...smtpAt(server.port), mailRetry: QUICK_RETRY } });
+  try {
+    await until(() => server.received.length, (n) => n === 1, 'the mail after the restart');
+    const code = codeIn(parseMail(server.received[0]!.raw));
+    assert.equal((await call(second.url, 'POST', '/api/v1/auth/signup/confirm', { body: { token: code } })).status, 201);
+    await second.app.mailer.settled();
+    assert.deepEqual((await second.admin('/mail', undefined, 'GET')).body.counts, { pending: 0, failed: 0 });
+  } finally {
+    await second.stop();
+    await server.close();
+  }
+});
+
+test('a mail refused for good (5xx) is given up on at once and kept for the operator, who lists it with the reason, retries it once the mail server is mended, or drops it', async () => {
+  let mended = false;
+  const server = await mailServer((to) => (to.startsWith('bounce') && !mended ? 550 : null));
+  const venue = await Venue.start({ server: { ...smtpAt(server.port), mailRetry: QUICK_RETRY } });
+  try {
+    assert.equal((await signup(venue, 'bounce.one@example.com')).status, 202);
+    assert.equal((await signup(venue, 'bounce.two@example.com')).status, 202);
+    await venue.app.mailer.settled();
+    assert.deepEqual(venue.app.mailer.counts.confirm_email, { sent: 0, failed: 2, retried: 0 }, 'no retry of a permanent refusal');
+    const listed = await venue.admin('/mail?state=failed', undefined, 'GET');
+    assert.equal(listed.status, 200);
+    assert.deepEqual(listed.body.mails.map((m: { to: string; attempts: number; next_attempt_at: null }) => [m.to, m.attempts, m.next_attempt_at]),
+      [['bounce.one@example.com', 1, null], ['bounce.two@example.com', 1, null]]);
+    assert.match(listed.body.mails[0].last_error, /no such mailbox/);
+    assert.equal('text' in listed.body.mails[0] || 'subject' in listed.body.mails[0], false, 'codes are not shown to the operator');
+    const [one, two] = listed.body.mails as { id: number }[];
+
+    mended = true;
+    assert.deepEqual((await venue.admin('/mail/retry', { id: one!.id })).body, { id: one!.id, state: 'pending' });
+    await until(() => server.received.length, (n) => n === 1, 'the retried mail');
+    assert.equal(server.received[0]!.to, 'bounce.one@example.com');
+    assert.deepEqual((await venue.admin('/mail/drop', { id: two!.id })).body, { id: two!.id, dropped: true });
+    assert.equal((await venue.admin('/mail/drop', { id: two!.id })).body.error.code, 'UNKNOWN_MAIL');
+    assert.equal((await venue.admin('/mail/retry', { id: 999 })).status, 404);
+    assert.equal((await venue.admin('/mail/retry', { id: 'x' })).status, 400);
+    await venue.app.mailer.settled();
+    assert.deepEqual((await venue.admin('/mail', undefined, 'GET')).body.counts, { pending: 0, failed: 0 });
+    const audit = (await venue.admin('/audit', undefined, 'GET')).body.actions
+      .filter((a: { path: string }) => a.path.startsWith('/admin/v1/mail/')).map((a: { path: string; status: number; subject: { id?: number } }) => [a.path, a.status, a.subject.id]);
+    assert.deepEqual(audit.reverse(), [
+      ['/admin/v1/mail/retry', 200, one!.id], ['/admin/v1/mail/drop', 200, two!.id], ['/admin/v1/mail/drop', 404, two!.id], ['/admin/v1/mail/retry', 404, 999], ['/admin/v1/mail/retry', 400, 'x'],
+    ], 'the operator\'s retries and drops are in the audit trail');
+  } finally {
+    await venue.stop();
+    await server.close();
+  }
+});
