@@ -10,6 +10,8 @@
  */
 import Database from 'better-sqlite3';
 import { seal, unseal } from '../identity/secrets.js';
+import { statementCache } from '../store/statement-cache.js';
+import type { Sql } from '../store/statement-cache.js';
 
 export type QueuedState = 'pending' | 'failed';
 
@@ -38,10 +40,12 @@ const FAILED_KEPT_MS = 30 * 86_400_000;
 
 export class MailQueue {
   private readonly db: Database.Database;
+  private readonly sql: Sql;
   private open = true;
 
   constructor(path: string, private readonly key: Buffer, now: number) {
     this.db = new Database(path);
+    this.sql = statementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     // Not FULL: the queue is written on the thread that serves orders, and a sync per mail would
     // stall it. In WAL mode NORMAL loses nothing when the process dies; a power cut can lose the
@@ -72,45 +76,45 @@ export class MailQueue {
 
   add(mail: { purpose: string; to: string; subject: string; text: string }, now: number): number {
     const sealed = seal(this.key, JSON.stringify({ subject: mail.subject, text: mail.text }), context(mail.purpose, mail.to));
-    return Number(this.db.prepare('INSERT INTO queue (purpose, recipient, sealed, queued_at, next_at) VALUES (?, ?, ?, ?, ?)')
+    return Number(this.sql('INSERT INTO queue (purpose, recipient, sealed, queued_at, next_at) VALUES (?, ?, ?, ?, ?)')
       .run(mail.purpose, mail.to, sealed, now, now).lastInsertRowid);
   }
 
   /** The oldest pending mail due by `now` that is not among `busy` (those being delivered). */
   nextDue(now: number, busy: ReadonlySet<number>): QueuedMail | undefined {
-    const rows = this.db.prepare("SELECT * FROM queue WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?").all(now, busy.size + 1) as Row[];
+    const rows = this.sql("SELECT * FROM queue WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?").all(now, busy.size + 1) as Row[];
     const row = rows.find((r) => !busy.has(r.id));
     return row === undefined ? undefined : this.unsealed(row);
   }
 
   /** When the next pending mail falls due (null: none waits). */
   nextWake(): number | null {
-    return (this.db.prepare("SELECT MIN(next_at) AS at FROM queue WHERE state = 'pending'").get() as { at: number | null }).at;
+    return (this.sql("SELECT MIN(next_at) AS at FROM queue WHERE state = 'pending'").get() as { at: number | null }).at;
   }
 
   delivered(id: number): void {
-    this.db.prepare('DELETE FROM queue WHERE id = ?').run(id);
+    this.sql('DELETE FROM queue WHERE id = ?').run(id);
   }
 
   /** A failed attempt: tried again at `nextAt`, or, with null, given up on (kept for the operator). */
   attemptFailed(id: number, error: string, nextAt: number | null, now: number): void {
-    this.db.prepare('UPDATE queue SET attempts = attempts + 1, last_error = ?, next_at = ?, state = ? WHERE id = ?')
+    this.sql('UPDATE queue SET attempts = attempts + 1, last_error = ?, next_at = ?, state = ? WHERE id = ?')
       .run(error.slice(0, 500), nextAt ?? now, nextAt === null ? 'failed' : 'pending', id);
   }
 
   /** Puts a mail back in line now, its attempts counted afresh; false if there is no such mail. */
   retry(id: number, now: number): boolean {
-    return this.db.prepare("UPDATE queue SET state = 'pending', attempts = 0, next_at = ? WHERE id = ?").run(now, id).changes === 1;
+    return this.sql("UPDATE queue SET state = 'pending', attempts = 0, next_at = ? WHERE id = ?").run(now, id).changes === 1;
   }
 
   drop(id: number): boolean {
-    return this.db.prepare('DELETE FROM queue WHERE id = ?').run(id).changes === 1;
+    return this.sql('DELETE FROM queue WHERE id = ?').run(id).changes === 1;
   }
 
   list(filter: { state?: QueuedState; limit: number }): QueuedMailSummary[] {
     const rows = (filter.state === undefined
-      ? this.db.prepare('SELECT * FROM queue ORDER BY id LIMIT ?').all(filter.limit)
-      : this.db.prepare('SELECT * FROM queue WHERE state = ? ORDER BY id LIMIT ?').all(filter.state, filter.limit)) as Row[];
+      ? this.sql('SELECT * FROM queue ORDER BY id LIMIT ?').all(filter.limit)
+      : this.sql('SELECT * FROM queue WHERE state = ? ORDER BY id LIMIT ?').all(filter.state, filter.limit)) as Row[];
     return rows.map((row) => ({
       id: row.id, purpose: row.purpose, to: row.recipient, queuedAt: row.queued_at, attempts: row.attempts, nextAt: row.next_at, lastError: row.last_error, state: row.state,
     }));
@@ -118,7 +122,7 @@ export class MailQueue {
 
   counts(): Record<QueuedState, number> {
     const counts: Record<QueuedState, number> = { pending: 0, failed: 0 };
-    for (const row of this.db.prepare('SELECT state, COUNT(*) AS n FROM queue GROUP BY state').all() as { state: QueuedState; n: number }[]) counts[row.state] = row.n;
+    for (const row of this.sql('SELECT state, COUNT(*) AS n FROM queue GROUP BY state').all() as { state: QueuedState; n: number }[]) counts[row.state] = row.n;
     return counts;
   }
 
