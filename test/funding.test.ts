@@ -627,7 +627,7 @@ test('an operator suspends an asset\'s withdrawals for wallet maintenance: new r
   assert.equal((await venue.admin(`/withdrawals/${waiting.body.id}/approve`, { operator: 'olivia' })).body.state, 'approved');
   await new Promise((resolve) => setTimeout(resolve, 300));
   const held = await signed(kim, 'GET', `/api/v1/withdrawals/${waiting.body.id}`);
-  assert.equal(held.body.state, 'approved', 'approved, and waiting: nothing goes to the chain while suspended');
+  assert.deepEqual([held.body.state, held.body.held_reason], ['approved', 'Bitcoin node upgrade until 14:00 UTC'], 'approved, and waiting, with why: nothing goes to the chain while suspended');
   assert.equal((await balance(kim, 'BTC'))?.locked, '2.50005000');
 
   assert.deepEqual((await venue.admin('/withdrawals/resume', { asset: 'BTC', operator: 'olivia' })).body, { asset: 'BTC', withdrawals: 'enabled' });
@@ -661,7 +661,8 @@ test('an operator suspends an asset\'s deposits: no address is handed out (the r
   await venue.admin('/chain/mine', { network: 'ethereum', blocks: 5 });
   await new Promise((resolve) => setTimeout(resolve, 200));
   const seen = (await signed(lea, 'GET', '/api/v1/deposits?asset=ETH')).body.deposits[0];
-  assert.deepEqual([seen.state, (await balance(lea, 'ETH'))?.available ?? '0.00000000'], ['confirming', '0.00000000'], 'followed on the chain, not credited');
+  assert.deepEqual([seen.state, seen.confirmations >= seen.required_confirmations, seen.held_reason, (await balance(lea, 'ETH'))?.available ?? '0.00000000'],
+    ['confirming', true, 'Ethereum hard fork', '0.00000000'], 'followed on the chain, not credited, and the owner sees why');
 
   assert.deepEqual((await venue.admin('/deposits/resume', { asset: 'ETH', operator: 'olivia' })).body, { asset: 'ETH', deposits: 'enabled' });
   await until(() => balance(lea, 'ETH'), (b) => b?.available === '1.50000000', 'the credit on resume');
