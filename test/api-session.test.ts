@@ -20,7 +20,7 @@ test('sessions and two-factor authentication: login, TOTP enrolment, codes requi
     const auth = { authorization: `Bearer ${login.body.token}` };
     assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers: auth })).body.two_factor, false);
 
-    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: auth });
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: auth, body: { password: 'correct horse battery' } });
     assert.match(setup.body.otpauth_uri, /^otpauth:\/\/totp\//);
     const code = (offsetSeconds = 0) => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) + offsetSeconds });
     const badEnable = await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: auth, body: { code: code() === '000000' ? '111111' : '000000' } });
@@ -56,6 +56,57 @@ test('sessions and two-factor authentication: login, TOTP enrolment, codes requi
   }
 });
 
+test('two-factor takes the password to set up (a stolen session cannot enrol a thief\'s device), turning it on mails the owner, and the user turns it off with the password and a code to move to another device: other sessions end and the owner is told', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  try {
+    await venue.admin('/users', { email: 'uma@example.com', password: 'correct horse battery' });
+    const login = (totp?: string) => call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'uma@example.com', password: 'correct horse battery', ...(totp === undefined ? {} : { totp }) } });
+    const headers = { authorization: `Bearer ${(await login()).body.token}` };
+    const setup = (password?: string) => call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers, body: password === undefined ? {} : { password } });
+    assert.equal((await setup()).status, 400, 'the password is asked for');
+    assert.deepEqual([(await setup('a guess')).status, (await setup('a guess')).body.error.code], [401, 'INVALID_CREDENTIALS']);
+    const first = await setup('correct horse battery');
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const code = (secret: string) => generateSync({ secret, epoch: Math.floor(now / 1000) });
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: code(first.body.secret) } })).body.two_factor, true);
+    await venue.app.mailer.settled();
+    const turnedOn = (await outbox(venue.dataDir, 0)).filter((m) => m.subject === 'Two-factor authentication turned on at Bourse');
+    assert.equal(turnedOn.length, 1, 'the owner is told');
+    assert.match(turnedOn[0]!.text, /Not you\? Freeze the account/);
+    assert.deepEqual([(await setup('correct horse battery')).status, (await setup('correct horse battery')).body.error.code], [409, 'TOTP_ALREADY_ENABLED']);
+
+    now += 30_000;
+    const other = { authorization: `Bearer ${(await login(code(first.body.secret))).body.token}` };
+    now += 30_000;
+    const disable = (body: Record<string, unknown>) => call(venue.url, 'POST', '/api/v1/auth/2fa/disable', { headers, body });
+    assert.equal((await disable({ password: 'correct horse battery' })).status, 400, 'a code is asked for');
+    const wrongCode = code(first.body.secret) === '000000' ? '111111' : '000000';
+    assert.equal((await disable({ password: 'correct horse battery', totp: wrongCode })).body.error.code, 'INVALID_TOTP');
+    assert.equal((await disable({ password: 'a guess', totp: code(first.body.secret) })).body.error.code, 'INVALID_CREDENTIALS');
+    const off = await disable({ password: 'correct horse battery', totp: code(first.body.secret) });
+    assert.deepEqual(off.body, { two_factor: false, other_sessions_ended: 1 });
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers: other })).status, 401, 'the other session ended');
+    assert.equal((await call(venue.url, 'GET', '/api/v1/auth/me', { headers })).body.two_factor, false, 'this one stays');
+    assert.equal((await disable({ password: 'correct horse battery', totp: code(first.body.secret) })).body.error.code, 'TOTP_NOT_ENABLED');
+    await venue.app.mailer.settled();
+    const turnedOff = (await outbox(venue.dataDir, 0)).filter((m) => m.subject === 'Two-factor authentication turned off at Bourse');
+    assert.equal(turnedOff.length, 1);
+    assert.match(turnedOff[0]!.text, /You turned off two-factor authentication/);
+    const activity = (await call(venue.url, 'GET', '/api/v1/auth/activity', { headers })).body.activity.map((e: { event: string; by: string }) => `${e.event} ${e.by}`);
+    assert.deepEqual(activity.slice(0, 2), ['two_factor_disabled user', 'two_factor_enabled user']);
+
+    // The new device.
+    assert.equal((await login()).status, 200, 'a password alone logs in again');
+    const second = await setup('correct horse battery');
+    assert.notEqual(second.body.secret, first.body.secret);
+    now += 30_000;
+    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: code(second.body.secret) } })).body.two_factor, true);
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('a user changes their password giving the current one (and a code once enrolled): other sessions end, this one stays, the old password stops working; the operator resets a lost password or device; wrong current passwords lock out', async () => {
   let now = Date.now();
   const venue = await Venue.start({ clock: () => now, auth: { failuresBeforeLockout: 3, lockoutMs: 60_000 } });
@@ -67,7 +118,7 @@ test('a user changes their password giving the current one (and a code once enro
     await venue.admin('/users', { email: 'erin@example.com', password: 'first password' });
     const here = (await login('first password')).body.token as string;
     const elsewhere = (await login('first password')).body.token as string;
-    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: bearer(here) });
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: bearer(here), body: { password: 'first password' } });
     const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
     assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: bearer(here), body: { code: code() } })).status, 200);
     now += 30_000;
@@ -324,7 +375,7 @@ test('wrong two-factor codes on a session\'s sensitive routes (new key, key chan
     await venue.admin('/users', { email: 'tess@example.com', password: 'correct horse battery' });
     const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'tess@example.com', password: 'correct horse battery' } });
     const headers = { authorization: `Bearer ${login.body.token}` };
-    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers });
+    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers, body: { password: 'correct horse battery' } });
     const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
     assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: code() } })).body.two_factor, true);
     now += 30_000;

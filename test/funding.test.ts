@@ -284,7 +284,7 @@ async function twoFactorUser(email: string, funds: Record<string, string>): Prom
   const trader = await user(email, funds);
   const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } });
   const auth = { authorization: `Bearer ${login.body.token}` };
-  const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: auth });
+  const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: auth, body: { password: 'correct horse battery' } });
   const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
   assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: auth, body: { code: code() } })).status, 200);
   now += 30_000;
@@ -377,7 +377,7 @@ async function lastMail(to: string, subject: string): Promise<ReadMail> {
   return found;
 }
 
-test('a new withdraw key (HMAC or Ed25519) made by the user, a password change or reset or a two-factor reset, by the user or the operator, or a change of address, holds withdrawals again', async () => {
+test('a new withdraw key (HMAC or Ed25519) made by the user, a password change or reset, two-factor turned on, off or reset, by the user or the operator, or a change of address, holds withdrawals again', async () => {
   const pat = await user('pat@example.com', { BTC: '1' });
   await allow(pat, 'BTC', BTC_DESTINATION);
   const withdraw = (id: string) => signed(pat, 'POST', '/api/v1/withdrawals', { asset: 'BTC', amount: '0.01', address: BTC_DESTINATION, request_id: id });
@@ -388,6 +388,8 @@ test('a new withdraw key (HMAC or Ed25519) made by the user, a password change o
   };
   const newKey = (body: Record<string, unknown>) => asUser('POST', '/api/v1/auth/apikeys', { permissions: ['read', 'withdraw'], ip: ['127.0.0.1'], ...body });
   const { publicKey } = (await import('node:crypto')).generateKeyPairSync('ed25519');
+  let totpSecret = '';
+  const totp = () => generateSync({ secret: totpSecret, epoch: Math.floor(now / 1000) });
   const changes: [string, () => Promise<ApiResponse>][] = [
     ['the user making an HMAC withdraw key', () => newKey({})],
     ['the user making an Ed25519 withdraw key', () => newKey({ public_key: publicKey.export({ type: 'spki', format: 'pem' }).toString() })],
@@ -405,6 +407,17 @@ test('a new withdraw key (HMAC or Ed25519) made by the user, a password change o
       return call(venue.url, 'POST', '/api/v1/auth/email/confirm', { body: { token: codeIn(await lastMail('pat.moved@example.com', 'Confirm your new email for Bourse')) } });
     }],
     ['the operator moving them back', () => venue.admin('/users/email', { email: 'pat.moved@example.com', new_email: 'pat@example.com' })],
+    ['the user turning two-factor on', async () => {
+      const token = (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'pat@example.com', password: 'a fourth horse' } })).body.token as string;
+      const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: { authorization: `Bearer ${token}` }, body: { password: 'a fourth horse' } });
+      totpSecret = setup.body.secret;
+      return call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: { authorization: `Bearer ${token}` }, body: { code: totp() } });
+    }],
+    ['the user turning it off', async () => {
+      const token = (await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'pat@example.com', password: 'a fourth horse', totp: totp() } })).body.token as string;
+      now += 30_000;
+      return call(venue.url, 'POST', '/api/v1/auth/2fa/disable', { headers: { authorization: `Bearer ${token}` }, body: { password: 'a fourth horse', totp: totp() } });
+    }],
   ];
   for (const [i, [what, act]] of changes.entries()) {
     assert.equal((await withdraw(`pat-ok-${i}`)).status, 201, `before ${what}`);

@@ -65,7 +65,7 @@ test('no password, TOTP secret, session token, API secret or signature is found 
     assert.equal(login.status, 200);
     remember('session token', login.body.token, Buffer.from(login.body.token, 'hex'));
     const session = { authorization: `Bearer ${login.body.token}` };
-    const setup = await call(url, 'POST', '/api/v1/auth/2fa/setup', { headers: session });
+    const setup = await call(url, 'POST', '/api/v1/auth/2fa/setup', { headers: session, body: { password } });
     remember('TOTP secret', setup.body.secret, base32Bytes(setup.body.secret));
     const code = (): string => generateSync({ secret: setup.body.secret, epoch: Math.floor(Date.now() / 1000) });
     assert.equal((await call(url, 'POST', '/api/v1/auth/2fa/enable', { headers: session, body: { code: code() } })).status, 200);

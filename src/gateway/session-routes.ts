@@ -9,7 +9,7 @@ import type { LoginOutcome } from '../identity/store.js';
 import { ApiError, identityCall } from './errors.js';
 import type { Gateway } from './server.js';
 import { bearerToken, clientIp } from './server.js';
-import { apiKeyCreatedMail, newLoginMail, passwordChangedMail } from '../mail/account-mails.js';
+import { apiKeyCreatedMail, newLoginMail, passwordChangedMail, twoFactorEnabledMail, twoFactorResetMail } from '../mail/account-mails.js';
 import { MAIL_GROUP_NAMES } from '../mail/mailer.js';
 import type { MailGroup } from '../mail/mailer.js';
 import { EMAIL, loginsOut } from './wire.js';
@@ -167,8 +167,16 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     return notifications(user.id);
   });
 
-  app.post('/2fa/setup', { preValidation: session, config: { weight: 5 } }, async (request) => {
-    const { secret, uri } = await identityCall(() => exchange.identity.setupTotp(request.sessionUser!.id, 'Bourse'));
+  // Setting up and turning off two-factor take the password: a stolen session alone could
+  // otherwise enrol the thief's device and lock the owner out, or take the second factor away.
+  app.post<{ Body: { password: string } }>('/2fa/setup', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['password'], properties: { password: { type: 'string', maxLength: 256 } } } },
+    preValidation: session, config: { weight: 20 },
+  }, async (request) => {
+    const user = request.sessionUser!;
+    if (user.twoFactor) throw new ApiError(409, 'TOTP_ALREADY_ENABLED', 'two-factor authentication is on already: turn it off first to move to another device');
+    await reauthenticate(request, user, request.body.password, null, exchange.clock());
+    const { secret, uri } = await identityCall(() => exchange.identity.setupTotp(user.id, 'Bourse'));
     return { secret, otpauth_uri: uri };
   });
 
@@ -176,10 +184,28 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     schema: { body: { type: 'object', additionalProperties: false, required: ['code'], properties: { code: CODE } } },
     preValidation: session, config: { weight: 5 },
   }, async (request) => {
-    await identityCall(() => exchange.identity.enableTotp(request.sessionUser!.id, request.body.code, exchange.clock()));
-    exchange.funding.credentialsChanged(request.sessionUser!.id);
-    recordSecurityEvent(exchange, request, request.sessionUser!.id, 'two_factor_enabled', 'user');
+    const user = request.sessionUser!;
+    await identityCall(() => exchange.identity.enableTotp(user.id, request.body.code, exchange.clock()));
+    exchange.funding.credentialsChanged(user.id);
+    recordSecurityEvent(exchange, request, user.id, 'two_factor_enabled', 'user');
+    gateway.mailer.send(twoFactorEnabledMail(gateway.mailer.config, user.email));
     return { two_factor: true };
+  });
+
+  app.post<{ Body: { password: string; totp: string } }>('/2fa/disable', {
+    schema: {
+      body: { type: 'object', additionalProperties: false, required: ['password', 'totp'], properties: { password: { type: 'string', maxLength: 256 }, totp: CODE } },
+    },
+    preValidation: session, config: { weight: 20 },
+  }, async (request) => {
+    const user = request.sessionUser!;
+    if (!user.twoFactor) throw new ApiError(409, 'TOTP_NOT_ENABLED', 'two-factor authentication is off');
+    await reauthenticate(request, user, request.body.password, request.body.totp, exchange.clock());
+    exchange.identity.resetTotp(user.id);
+    const ended = credentialChanged(exchange, gateway.mailer, request, user.id, {
+      event: 'two_factor_disabled', by: 'user', keepSession: bearerToken(request), mails: [twoFactorResetMail(gateway.mailer.config, user.email, 'you')],
+    });
+    return { two_factor: false, other_sessions_ended: ended };
   });
 
   app.get('/apikeys', { preValidation: session }, async (request) => ({

@@ -120,7 +120,7 @@ export type LoginOutcome = 'ok' | 'wrong_password' | 'totp_required' | 'wrong_to
 export interface LoginRecord { id: number; userId: number; ts: number; address: string; userAgent: string; outcome: LoginOutcome }
 
 /** Changes to what guards an account, as its activity shows them. */
-export type SecurityEventKind = 'signed_up' | 'password_changed' | 'two_factor_enabled' | 'two_factor_reset' | 'api_key_created' | 'api_key_changed' | 'api_key_revoked'
+export type SecurityEventKind = 'signed_up' | 'password_changed' | 'two_factor_enabled' | 'two_factor_disabled' | 'two_factor_reset' | 'api_key_created' | 'api_key_changed' | 'api_key_revoked'
   | 'email_changed' | 'anti_phishing_set' | 'anti_phishing_removed' | 'frozen' | 'disabled' | 'enabled' | 'withdrawal_address_added' | 'withdrawal_address_removed';
 
 /** One of them: when, by whom (the user, or support), from where, and what (the key, the addresses…). */

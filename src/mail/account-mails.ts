@@ -80,12 +80,27 @@ export function passwordChangedMail(config: MailConfig, to: string, how: 'by you
   };
 }
 
-export function twoFactorResetMail(config: MailConfig, to: string): Mail {
+export function twoFactorResetMail(config: MailConfig, to: string, by: 'support' | 'you' = 'support'): Mail {
   return {
     to, purpose: 'two_factor_reset', subject: `Two-factor authentication turned off at ${config.venueName}`,
+    text: (by === 'support'
+      ? [
+        `Support turned off two-factor authentication on your ${config.venueName} account. Your sessions have ended and withdrawals wait out the security hold.`, '',
+        'Turn it on again after logging in. If you did not ask for this, contact support at once.',
+      ]
+      : [
+        `You turned off two-factor authentication on your ${config.venueName} account, with your password and a code. Your other sessions have ended and withdrawals wait out the security hold.`, '',
+        'Logging in now needs only the password: turn it on again, with a new device, as soon as you can.',
+      ]).join('\n'),
+  };
+}
+
+/** Two-factor turned on: a thief who knows the password could lock the owner out with their own device. */
+export function twoFactorEnabledMail(config: MailConfig, to: string): Mail {
+  return {
+    to, purpose: 'two_factor_enabled', subject: `Two-factor authentication turned on at ${config.venueName}`,
     text: [
-      `Support turned off two-factor authentication on your ${config.venueName} account. Your sessions have ended and withdrawals wait out the security hold.`, '',
-      'Turn it on again after logging in. If you did not ask for this, contact support at once.',
+      `Two-factor authentication is now on for your ${config.venueName} account: logging in and moving money need a code from the authenticator app it was set up with. Withdrawals wait out the security hold.`,
     ].join('\n'),
   };
 }

@@ -45,7 +45,7 @@ export interface MailConfig {
 export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', venueName: 'Bourse' };
 
 const PURPOSES = [
-  'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'new_login',
+  'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'two_factor_enabled', 'new_login',
   'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen', 'api_key_created', 'withdrawal_address_added',
 ] as const;
 
@@ -56,7 +56,7 @@ export type MailPurpose = typeof PURPOSES[number];
 export interface Mail { to: string; subject: string; text: string; purpose: MailPurpose; userId?: number }
 
 /** Mails about something the user may not have done themselves: they carry a code that freezes the account. */
-const WARNINGS: ReadonlySet<MailPurpose> = new Set<MailPurpose>(['new_login', 'withdrawal_requested', 'password_changed', 'email_changed', 'two_factor_reset', 'api_key_created', 'withdrawal_address_added']);
+const WARNINGS: ReadonlySet<MailPurpose> = new Set<MailPurpose>(['new_login', 'withdrawal_requested', 'password_changed', 'email_changed', 'two_factor_reset', 'two_factor_enabled', 'api_key_created', 'withdrawal_address_added']);
 
 /**
  * Mails a user may turn off, by group: news of their own money arriving or leaving as asked.
