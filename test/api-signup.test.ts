@@ -548,3 +548,38 @@ test('a user and support read the account\'s security activity, newest first: ev
     await venue.stop();
   }
 });
+
+test('the owner of an API key about to expire is mailed once, three days before, so that their bot is moved to a new key in time; revoked keys and keys without an end are not', async () => {
+  const DAY = 86_400_000;
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, server: { keyExpiryCheckMs: 30 } });
+  try {
+    await venue.admin('/users', { email: 'kai@example.com', password: 'correct horse battery' });
+    const key = async (body: Record<string, unknown>) => (await venue.admin('/apikeys', { email: 'kai@example.com', permissions: ['read', 'trade'], ...body })).body.key as string;
+    const soon = await key({ expires_at: now + 2 * DAY, label: 'grid bot' });
+    const later = await key({ expires_at: now + 5 * DAY });
+    await key({});
+    const revoked = await key({ expires_at: now + 4.5 * DAY }); // in the window after the clock moves below, were it live
+    assert.equal((await venue.admin(`/apikeys/${revoked}?email=kai%40example.com`, undefined, 'DELETE')).status, 200);
+    const notices = async () => (await mails(venue)).filter((m) => m.subject.startsWith('An API key on your Bourse account expires'));
+
+    const deadline = Date.now() + 5_000;
+    while ((await notices()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 150)); // several more checks
+    const first = await notices();
+    assert.equal(first.length, 1, 'one notice, for the key with two days left');
+    assert.equal(first[0]!.to, 'kai@example.com');
+    assert.match(first[0]!.text, new RegExp(`key: ${soon} \\("grid bot"\\)`));
+    assert.match(first[0]!.text, new RegExp(new Date(now + 2 * DAY).toISOString().replace(/\./g, '\\.')));
+
+    now += 2 * DAY + 60_000; // the later key now has three days left, the revoked one two and a half
+    const until = Date.now() + 5_000;
+    while ((await notices()).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 150));
+    const second = await notices();
+    assert.equal(second.length, 2, 'the first key is not noticed again, nor the revoked one');
+    assert.match(second[1]!.text, new RegExp(`key: ${later}\\n`));
+  } finally {
+    await venue.stop();
+  }
+});

@@ -47,7 +47,7 @@ test('an identity store made before users could be disabled or set an anti-phish
   }
 });
 
-test('API keys made before keys had labels and a last use, and sessions before they said where they were opened, are migrated on open', async () => {
+test('API keys made before keys had labels, a last use and an expiry, and sessions before they said where they were opened, are migrated on open', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bourse-identity-'));
   const masterKey = randomBytes(32);
   try {
@@ -60,6 +60,7 @@ test('API keys made before keys had labels and a last use, and sessions before t
     // The api_keys table as it was until session 25.
     const old = new Database(path);
     old.exec('ALTER TABLE api_keys DROP COLUMN label; ALTER TABLE api_keys DROP COLUMN last_used_at; ALTER TABLE api_keys DROP COLUMN last_used_ip');
+    old.exec('ALTER TABLE api_keys DROP COLUMN expires_at; ALTER TABLE api_keys DROP COLUMN expiry_noticed');
     old.exec('ALTER TABLE sessions DROP COLUMN address; ALTER TABLE sessions DROP COLUMN user_agent');
     old.close();
 
@@ -73,6 +74,9 @@ test('API keys made before keys had labels and a last use, and sessions before t
       const labelled = store.createApiKey(user.id, { permissions: ['read', 'trade'], ipAllow: [], label: 'grid bot' }, 3_000);
       assert.equal(store.apiKeysOf(user.id).find((k) => k.key === labelled.record.key)?.label, 'grid bot');
       assert.throws(() => store.createApiKey(user.id, { permissions: ['read'], ipAllow: [], label: 'x'.repeat(65) }, 3_000), /label/);
+      const expiring = store.createApiKey(user.id, { permissions: ['read'], ipAllow: [], expiresAt: 10_000 }, 3_000);
+      assert.deepEqual(store.takeExpiringKeys(5_000, 20_000).map((k) => k.key), [expiring.record.key], 'keys that expire, and whether their owner was told, are kept');
+      assert.deepEqual(store.takeExpiringKeys(5_000, 20_000), []);
       store.createSession(user.id, 3_000, { address: '10.0.0.9', userAgent: 'phone' });
       assert.deepEqual(store.sessionsOf(user.id, 4_000).map((x) => [x.createdAt, x.address, x.userAgent]), [[3_000, '10.0.0.9', 'phone'], [2_000, '', '']]);
     } finally {

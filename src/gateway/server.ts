@@ -30,6 +30,7 @@ import { registerAdminRoutes } from './admin-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { registerSignupRoutes } from './signup-routes.js';
 import { mailFundingChanges } from './funding-mails.js';
+import { noticeExpiringKeys } from './key-expiry-notices.js';
 import { loginGuards } from './login-guards.js';
 import type { LoginGuards } from './login-guards.js';
 import { DEFAULT_MAIL, DEFAULT_RETRY, Mailer } from '../mail/mailer.js';
@@ -88,6 +89,8 @@ export interface ServerOptions {
   mail?: MailConfig;
   /** How queued mail is retried (tests shorten the pauses). */
   mailRetry?: Partial<RetryPolicy>;
+  /** How often owners of keys about to expire are looked for (default hourly). */
+  keyExpiryCheckMs?: number;
   /** Whether anyone may sign up (POST /api/v1/auth/signup); default true. The operator can always create users. */
   registration?: { open: boolean };
 }
@@ -341,7 +344,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     };
   };
   const stopFundingMails = mailFundingChanges(exchange, mailer);
-  app.addHook('onClose', async () => stopFundingMails());
+  const stopKeyNotices = noticeExpiringKeys(exchange, mailer, app.log, options.keyExpiryCheckMs ?? 3_600_000);
+  app.addHook('onClose', async () => { stopFundingMails(); stopKeyNotices(); });
   const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets, mailer, logins: loginGuards(exchange) };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

@@ -201,7 +201,8 @@ export class IdentityStore {
         label TEXT NOT NULL DEFAULT '',
         last_used_at INTEGER,
         last_used_ip TEXT,
-        expires_at INTEGER
+        expires_at INTEGER,
+        expiry_noticed INTEGER NOT NULL DEFAULT 0
       );
       CREATE TABLE IF NOT EXISTS sub_accounts (
         id INTEGER PRIMARY KEY,
@@ -282,6 +283,7 @@ export class IdentityStore {
       this.db.exec("ALTER TABLE api_keys ADD COLUMN label TEXT NOT NULL DEFAULT ''; ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER; ALTER TABLE api_keys ADD COLUMN last_used_ip TEXT");
     }
     if (!keyColumns.some((c) => c.name === 'expires_at')) this.db.exec('ALTER TABLE api_keys ADD COLUMN expires_at INTEGER');
+    if (!keyColumns.some((c) => c.name === 'expiry_noticed')) this.db.exec('ALTER TABLE api_keys ADD COLUMN expiry_noticed INTEGER NOT NULL DEFAULT 0');
     // And before users could set an anti-phishing code.
     if (!columns.some((c) => c.name === 'anti_phishing')) this.db.exec('ALTER TABLE users ADD COLUMN anti_phishing TEXT');
     if (!columns.some((c) => c.name === 'mail_off')) this.db.exec("ALTER TABLE users ADD COLUMN mail_off TEXT NOT NULL DEFAULT ''");
@@ -721,6 +723,21 @@ export class IdentityStore {
   }
 
   /** Records when and from where keys were last used, in one transaction (the authenticator gathers them). */
+  /**
+   * Live keys of enabled users that expire after `now` and by `by`, whose owners have not been
+   * told yet; each is marked told as it is returned, so that a key is noticed once.
+   */
+  takeExpiringKeys(now: number, by: number): { key: string; label: string; expiresAt: number; email: string; userId: number }[] {
+    return this.db.transaction(() => {
+      const rows = this.sql(`SELECT k.key, k.label, k.expires_at AS expiresAt, u.email, u.id AS userId FROM api_keys k JOIN users u ON u.id = k.user_id
+        WHERE k.revoked_at IS NULL AND k.expiry_noticed = 0 AND k.expires_at > ? AND k.expires_at <= ? AND u.disabled_at IS NULL ORDER BY k.expires_at`)
+        .all(now, by) as { key: string; label: string; expiresAt: number; email: string; userId: number }[];
+      const mark = this.sql('UPDATE api_keys SET expiry_noticed = 1 WHERE key = ?');
+      for (const row of rows) mark.run(row.key);
+      return rows;
+    })();
+  }
+
   recordKeyUse(uses: Iterable<{ key: string; at: number; ip: string }>): void {
     const update = this.sql('UPDATE api_keys SET last_used_at = ?, last_used_ip = ? WHERE key = ? AND (last_used_at IS NULL OR last_used_at < ?)');
     this.db.transaction(() => {

@@ -195,6 +195,18 @@ export function apiKeyCreatedMail(config: MailConfig, to: string, key: { key: st
   };
 }
 
+/** A key about to expire: a bot that signs with it stops at that moment unless its owner makes a new one. */
+export function apiKeyExpiringMail(config: MailConfig, to: string, key: { key: string; label: string; expiresAt: number }): Mail {
+  return {
+    to, purpose: 'api_key_expiring', subject: `An API key on your ${config.venueName} account expires ${new Date(key.expiresAt).toISOString().slice(0, 10)}`,
+    text: [
+      `This API key on your ${config.venueName} account stops working at ${new Date(key.expiresAt).toISOString()}:`, '',
+      `  key: ${key.key}${key.label === '' ? '' : ` ("${key.label}")`}`, '',
+      'Whatever signs with it (a trading bot, a script) is refused from then on with KEY_EXPIRED. Make a new key before then and move them to it.',
+    ].join('\n'),
+  };
+}
+
 /** A new withdrawal address: it waits out its hold, which is the owner's time to stop a thief's. */
 export function withdrawalAddressAddedMail(config: MailConfig, to: string, a: { asset: string; address: string; tag: string; usableAt: number }): Mail {
   return {

@@ -46,7 +46,7 @@ export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', v
 
 const PURPOSES = [
   'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'two_factor_enabled', 'new_login',
-  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen', 'api_key_created', 'withdrawal_address_added',
+  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen', 'api_key_created', 'api_key_expiring', 'withdrawal_address_added',
 ] as const;
 
 /** What a mail is for: names its file in the outbox and its line in the metrics. */
