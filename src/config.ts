@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { configProblems } from './config-schema.js';
-import type { Command, Engine } from './core/index.js';
-import { parseMinor } from './money/index.js';
+import type { Command, CreateMarket, Engine, FeeTier } from './core/index.js';
+import { formatMinor, parseMinor } from './money/index.js';
 import { DEFAULT_FUNDING } from './funding/config.js';
 import { LOOPBACK } from './identity/ip.js';
 import { DEFAULT_MAIL } from './mail/mailer.js';
@@ -123,38 +123,93 @@ export function venueCommands(venue: Pick<Config, 'assets' | 'markets'> & Partia
   for (const m of venue.markets) {
     const id = `${m.base}-${m.quote}`;
     if (engine.markets.has(id)) continue;
-    const bp = precision.get(m.base);
-    const qp = precision.get(m.quote);
-    if (bp === undefined || qp === undefined) throw new Error(`market ${id}: configure its assets first`);
-    const cmd: Command = { type: 'create_market', market: id, base: m.base, quote: m.quote, tick: minor(m.tick, qp, `${id}.tick`), lot: minor(m.lot, bp, `${id}.lot`) };
-    if (m.minQuantity !== undefined) cmd.minQuantity = minor(m.minQuantity, bp, `${id}.minQuantity`);
-    if (m.maxQuantity !== undefined) cmd.maxQuantity = minor(m.maxQuantity, bp, `${id}.maxQuantity`);
-    if (m.minNotional !== undefined) cmd.minNotional = minor(m.minNotional, qp, `${id}.minNotional`);
-    if (m.maxNotional !== undefined) cmd.maxNotional = minor(m.maxNotional, qp, `${id}.maxNotional`);
-    if (m.makerFee !== undefined) cmd.makerFeePpm = minor(m.makerFee, 6, `${id}.makerFee`);
-    if (m.takerFee !== undefined) cmd.takerFeePpm = minor(m.takerFee, 6, `${id}.takerFee`);
-    if (m.bandLow !== undefined) cmd.bandLowBps = minor(m.bandLow, 4, `${id}.bandLow`);
-    if (m.bandHigh !== undefined) cmd.bandHighBps = minor(m.bandHigh, 4, `${id}.bandHigh`);
-    if (m.collar !== undefined) cmd.collarBps = minor(m.collar, 4, `${id}.collar`);
-    cmd.maxOpenOrders = m.maxOpenOrders ?? DEFAULT_MAX_OPEN_ORDERS;
-    commands.push(cmd);
-    if (m.feeTiers !== undefined && m.feeTiers.length > 0) {
-      const tiers = m.feeTiers.map((t, i) => ({
-        minVolume: minor(t.minVolume, qp, `${id}.feeTiers[${i}].minVolume`),
-        makerFeePpm: minor(t.makerFee, 6, `${id}.feeTiers[${i}].makerFee`),
-        takerFeePpm: minor(t.takerFee, 6, `${id}.feeTiers[${i}].takerFee`),
-      }));
-      commands.push({ type: 'set_fees', market: id, makerFeePpm: cmd.makerFeePpm ?? 0, takerFeePpm: cmd.takerFeePpm ?? 0, tiers });
-    }
+    const { create, tiers } = marketCommands(m, precision);
+    commands.push(create);
+    if (tiers.length > 0) commands.push({ type: 'set_fees', market: id, makerFeePpm: create.makerFeePpm ?? 0, takerFeePpm: create.takerFeePpm ?? 0, tiers });
   }
   for (const level of venue.feeLevels ?? []) {
     if (engine.feeLevels.has(level.level)) continue;
-    commands.push({
-      type: 'set_fee_level', level: level.level,
-      makerFeePpm: minor(level.makerFee, 6, `feeLevels level ${level.level}.makerFee`), takerFeePpm: minor(level.takerFee, 6, `feeLevels level ${level.level}.takerFee`),
-    });
+    commands.push({ type: 'set_fee_level', level: level.level, ...levelFees(level) });
   }
   return commands;
+}
+
+/**
+ * Where the config says otherwise than the venue it starts: the config creates assets, markets
+ * and fee levels, and the admin API changes them after, so an edited config changes nothing that
+ * exists. Each line names the setting, both values and the command that changes it.
+ */
+export function configDrift(venue: Pick<Config, 'assets' | 'markets'> & Partial<Pick<Config, 'feeLevels'>>, engine: Engine): string[] {
+  const drift: string[] = [];
+  const precision = new Map<string, number>(engine.assetList.map((a) => [a.code, a.precision]));
+  for (const asset of venue.assets) {
+    const live = precision.get(asset.code);
+    if (live !== undefined && live !== asset.precision) drift.push(`${asset.code}.precision: ${asset.precision} in the config, ${live} in the venue (a precision never changes)`);
+  }
+  for (const m of venue.markets) {
+    const id = `${m.base}-${m.quote}`;
+    const market = engine.markets.get(id);
+    if (market === undefined) continue;
+    const view = engine.marketView(market);
+    const { create, tiers } = marketCommands(m, precision);
+    const differs = (field: string, configured: number | undefined, live: number, scale: number, change: string): void => {
+      if (configured !== undefined && configured !== live) drift.push(`${id}.${field}: ${formatMinor(configured, scale)} in the config, ${formatMinor(live, scale)} in the venue (${change})`);
+    };
+    const [bp, qp] = [precision.get(m.base)!, precision.get(m.quote)!];
+    differs('tick', create.tick, view.tick, qp, 'a tick never changes');
+    differs('lot', create.lot, view.lot, bp, 'a lot never changes');
+    const limit = `bourse admin market limit --market ${id}`;
+    differs('minQuantity', create.minQuantity, view.minQuantity, bp, limit);
+    differs('maxQuantity', create.maxQuantity, view.maxQuantity, bp, limit);
+    differs('minNotional', create.minNotional, view.minNotional, qp, limit);
+    differs('maxNotional', create.maxNotional, view.maxNotional, qp, limit);
+    differs('bandLow', create.bandLowBps, view.bandLowBps, 4, limit);
+    differs('bandHigh', create.bandHighBps, view.bandHighBps, 4, limit);
+    differs('collar', create.collarBps, view.collarBps, 4, limit);
+    if (create.maxOpenOrders !== view.maxOpenOrders) drift.push(`${id}.maxOpenOrders: ${String(create.maxOpenOrders)} in the config, ${String(view.maxOpenOrders)} in the venue (${limit})`);
+    const fees = `bourse admin fees set --market ${id}`;
+    differs('makerFee', create.makerFeePpm, view.makerFeePpm, 6, fees);
+    differs('takerFee', create.takerFeePpm, view.takerFeePpm, 6, fees);
+    if (m.feeTiers !== undefined && JSON.stringify(tiers) !== JSON.stringify(view.tiers)) drift.push(`${id}.feeTiers: ${tiers.length} tiers in the config, ${view.tiers.length} in the venue, or other rates (${fees} --tiers)`);
+  }
+  for (const level of venue.feeLevels ?? []) {
+    const live = engine.feeLevels.get(level.level);
+    if (live === undefined) continue;
+    const { makerFeePpm, takerFeePpm } = levelFees(level);
+    if (makerFeePpm !== live.makerFeePpm || takerFeePpm !== live.takerFeePpm) {
+      drift.push(`feeLevels level ${level.level}: maker ${formatMinor(makerFeePpm, 6)} / taker ${formatMinor(takerFeePpm, 6)} in the config, ${formatMinor(live.makerFeePpm, 6)} / ${formatMinor(live.takerFeePpm, 6)} in the venue (bourse admin fees level --level ${level.level})`);
+    }
+  }
+  return drift;
+}
+
+/** The configured market as the engine's create command, and its fee tiers. */
+function marketCommands(m: Config['markets'][number], precision: ReadonlyMap<string, number>): { create: CreateMarket; tiers: FeeTier[] } {
+  const id = `${m.base}-${m.quote}`;
+  const bp = precision.get(m.base);
+  const qp = precision.get(m.quote);
+  if (bp === undefined || qp === undefined) throw new Error(`market ${id}: configure its assets first`);
+  const create: CreateMarket = { type: 'create_market', market: id, base: m.base, quote: m.quote, tick: minor(m.tick, qp, `${id}.tick`), lot: minor(m.lot, bp, `${id}.lot`) };
+  if (m.minQuantity !== undefined) create.minQuantity = minor(m.minQuantity, bp, `${id}.minQuantity`);
+  if (m.maxQuantity !== undefined) create.maxQuantity = minor(m.maxQuantity, bp, `${id}.maxQuantity`);
+  if (m.minNotional !== undefined) create.minNotional = minor(m.minNotional, qp, `${id}.minNotional`);
+  if (m.maxNotional !== undefined) create.maxNotional = minor(m.maxNotional, qp, `${id}.maxNotional`);
+  if (m.makerFee !== undefined) create.makerFeePpm = minor(m.makerFee, 6, `${id}.makerFee`);
+  if (m.takerFee !== undefined) create.takerFeePpm = minor(m.takerFee, 6, `${id}.takerFee`);
+  if (m.bandLow !== undefined) create.bandLowBps = minor(m.bandLow, 4, `${id}.bandLow`);
+  if (m.bandHigh !== undefined) create.bandHighBps = minor(m.bandHigh, 4, `${id}.bandHigh`);
+  if (m.collar !== undefined) create.collarBps = minor(m.collar, 4, `${id}.collar`);
+  create.maxOpenOrders = m.maxOpenOrders ?? DEFAULT_MAX_OPEN_ORDERS;
+  const tiers = (m.feeTiers ?? []).map((t, i) => ({
+    minVolume: minor(t.minVolume, qp, `${id}.feeTiers[${i}].minVolume`),
+    makerFeePpm: minor(t.makerFee, 6, `${id}.feeTiers[${i}].makerFee`),
+    takerFeePpm: minor(t.takerFee, 6, `${id}.feeTiers[${i}].takerFee`),
+  }));
+  return { create, tiers };
+}
+
+function levelFees(level: NonNullable<Config['feeLevels']>[number]): { makerFeePpm: number; takerFeePpm: number } {
+  return { makerFeePpm: minor(level.makerFee, 6, `feeLevels level ${level.level}.makerFee`), takerFeePpm: minor(level.takerFee, 6, `feeLevels level ${level.level}.takerFee`) };
 }
 
 function minor(text: string, scale: number, field: string): number {

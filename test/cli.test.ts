@@ -53,7 +53,7 @@ test('bourse start creates a private data folder, seeds the demo venue once, shu
   }
 });
 
-test('bourse start --config creates the configured assets, markets, fee tiers and fee levels and listens where it says', async () => {
+test('bourse start --config creates the configured assets, markets, fee tiers and fee levels and listens where it says; restarted with an edited config, it says where the config and the venue differ', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-config-'));
   try {
     const config = JSON.parse((await import('node:fs')).readFileSync(fileURLToPath(new URL('../../config.example.json', import.meta.url)), 'utf8')) as { server: { port: number } };
@@ -79,8 +79,34 @@ test('bourse start --config creates the configured assets, markets, fee tiers an
       markets: [{ market: 'BTC-USDC', maker_fee: '0.0008', taker_fee: '0.0015', fee_tiers: [{ min_volume: '250000', maker_fee: '0.0006', taker_fee: '0.0012' }] }],
       levels: [{ level: 1, maker_fee: '0.0005', taker_fee: '0.001' }],
     }, 'the configured volume tiers and user levels are in force');
+    assert.equal(started.configDrift, undefined, 'the venue is as configured');
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
+
+    // An edited config changes nothing that exists; the start says where it differs and how to change it.
+    const edited = config as unknown as { markets: Record<string, unknown>[]; feeLevels: Record<string, unknown>[]; assets: Record<string, unknown>[] };
+    Object.assign(edited.markets[0]!, { makerFee: '0.0007', maxOpenOrders: 400 });
+    edited.feeLevels[0]!.takerFee = '0.0009';
+    edited.assets[0]!.precision = 6;
+    writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
+    const again = spawn(process.execPath, [CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const restarted = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      let out = '';
+      again.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const line = out.split('\n').find((l) => l.includes('"started"'));
+        if (line !== undefined) resolve(JSON.parse(line) as Record<string, unknown>);
+      });
+      again.on('exit', (code) => reject(new Error(`exit ${code}: ${out}`)));
+    });
+    again.kill('SIGTERM');
+    await new Promise((r) => again.once('exit', r));
+    assert.deepEqual(restarted.configDrift, [
+      'BTC.precision: 6 in the config, 8 in the venue (a precision never changes)',
+      'BTC-USDC.maxOpenOrders: 400 in the config, 500 in the venue (bourse admin market limit --market BTC-USDC)',
+      'BTC-USDC.makerFee: 0.000700 in the config, 0.000800 in the venue (bourse admin fees set --market BTC-USDC)',
+      'feeLevels level 1: maker 0.000500 / taker 0.000900 in the config, 0.000500 / 0.001000 in the venue (bourse admin fees level --level 1)',
+    ]);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { Exchange } from '../exchange.js';
 import { buildServer } from '../gateway/server.js';
 import { DemoMarketMaker } from '../demo/market-maker.js';
+import { configDrift } from '../config.js';
 import type { Config } from '../config.js';
 import type { MailConfig } from '../mail/mailer.js';
 
@@ -70,11 +71,14 @@ export async function startServer(options: StartOptions): Promise<void> {
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   writeFileSync(serverFile, `${JSON.stringify({ url, pid: process.pid })}\n`);
   const engine = exchange.engine;
+  const drift = configDrift({ assets: config.assets, markets: config.markets, feeLevels: config.feeLevels }, engine);
+  for (const line of drift) app.log.warn({ config: line }, 'the config differs from the venue: it only creates what is missing; change a live setting with bourse admin');
   print({
     event: 'started', url, address, dataDir: options.dataDir, lastSeq: exchange.sequencer.lastSeq, recovery: exchange.sequencer.recovery,
     markets: engine.marketList.map((m) => m.id), stateHash: engine.stateHash(),
     registration: config.registration.open ? 'open' : 'closed',
     mail: config.mail.smtp === undefined ? join(options.dataDir, 'outbox') : `smtp://${config.mail.smtp.host}:${config.mail.smtp.port}`,
+    ...(drift.length === 0 ? {} : { configDrift: drift }),
   });
   await marketMaker?.start();
 }
