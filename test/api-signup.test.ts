@@ -13,6 +13,7 @@ import { call } from './support/api-client.js';
 import { codeIn, outbox, parseMail } from './support/mail.js';
 import type { ReadMail } from './support/mail.js';
 import { Venue } from './support/venue.js';
+import { until } from './support/until.js';
 import { CLI } from './support/server-process.js';
 
 const execFileAsync = promisify(execFile);
@@ -563,8 +564,7 @@ test('the owner of an API key about to expire is mailed once, three days before,
     assert.equal((await venue.admin(`/apikeys/${revoked}?email=kai%40example.com`, undefined, 'DELETE')).status, 200);
     const notices = async () => (await mails(venue)).filter((m) => m.subject.startsWith('An API key on your Bourse account expires'));
 
-    const deadline = Date.now() + 5_000;
-    while ((await notices()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until(notices, (n) => n.length > 0, 'the first notice');
     await new Promise((r) => setTimeout(r, 150)); // several more checks
     const first = await notices();
     assert.equal(first.length, 1, 'one notice, for the key with two days left');
@@ -573,8 +573,7 @@ test('the owner of an API key about to expire is mailed once, three days before,
     assert.match(first[0]!.text, new RegExp(new Date(now + 2 * DAY).toISOString().replace(/\./g, '\\.')));
 
     now += 2 * DAY + 60_000; // the later key now has three days left, the revoked one two and a half
-    const until = Date.now() + 5_000;
-    while ((await notices()).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await until(notices, (n) => n.length > 1, 'the second notice');
     await new Promise((r) => setTimeout(r, 150));
     const second = await notices();
     assert.equal(second.length, 2, 'the first key is not noticed again, nor the revoked one');

@@ -53,22 +53,28 @@ test('bourse start creates a private data folder, seeds the demo venue once, shu
   }
 });
 
+/** `bourse start` on DATA/config.json; resolves with its `started` line. */
+async function startWithConfig(dataDir: string): Promise<{ child: ReturnType<typeof spawn>; started: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('"started"'));
+      if (line !== undefined) resolve(JSON.parse(line) as Record<string, unknown>);
+    });
+    child.on('exit', (code) => reject(new Error(`exit ${code}: ${out}`)));
+  });
+  return { child, started };
+}
+
 test('bourse start --config creates the configured assets, markets, fee tiers and fee levels and listens where it says; restarted with an edited config, it says where the config and the venue differ', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bourse-config-'));
   try {
     const config = JSON.parse((await import('node:fs')).readFileSync(fileURLToPath(new URL('../../config.example.json', import.meta.url)), 'utf8')) as { server: { port: number } };
     config.server.port = 0;
     writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
-    const child = spawn(process.execPath, [CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const line = out.split('\n').find((l) => l.includes('"started"'));
-        if (line !== undefined) resolve(JSON.parse(line) as Record<string, unknown>);
-      });
-      child.on('exit', (code) => reject(new Error(`exit ${code}: ${out}`)));
-    });
+    const { child, started } = await startWithConfig(dataDir);
     assert.deepEqual(started.markets, ['BTC-USDC']);
     assert.equal(started.registration, 'open');
     assert.equal(started.mail, join(dataDir, 'outbox'), 'without an SMTP server, mail is written to the outbox');
@@ -89,16 +95,7 @@ test('bourse start --config creates the configured assets, markets, fee tiers an
     edited.feeLevels[0]!.takerFee = '0.0009';
     edited.assets[0]!.precision = 6;
     writeFileSync(join(dataDir, 'config.json'), JSON.stringify(config));
-    const again = spawn(process.execPath, [CLI, 'start', '--config', join(dataDir, 'config.json'), '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const restarted = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      let out = '';
-      again.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const line = out.split('\n').find((l) => l.includes('"started"'));
-        if (line !== undefined) resolve(JSON.parse(line) as Record<string, unknown>);
-      });
-      again.on('exit', (code) => reject(new Error(`exit ${code}: ${out}`)));
-    });
+    const { child: again, started: restarted } = await startWithConfig(dataDir);
     again.kill('SIGTERM');
     await new Promise((r) => again.once('exit', r));
     assert.deepEqual(restarted.configDrift, [

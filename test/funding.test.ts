@@ -6,6 +6,7 @@ import { DEFAULT_AUTH_OPTIONS } from '../src/identity/auth.js';
 import { call } from './support/api-client.js';
 import type { ApiResponse, Credentials } from './support/api-client.js';
 import { Venue } from './support/venue.js';
+import { until } from './support/until.js';
 import { SocketClient } from './support/ws-client.js';
 import { codeIn, outbox } from './support/mail.js';
 import type { ReadMail } from './support/mail.js';
@@ -41,15 +42,6 @@ async function user(email: string, funds: Record<string, string> = {}): Promise<
 async function balance(credentials: Credentials, asset: string): Promise<{ available: string; reserved: string; locked: string; pending: string } | undefined> {
   const response = await signed(credentials, 'GET', '/api/v1/balances');
   return response.body.balances.find((b: { asset: string }) => b.asset === asset);
-}
-
-async function until<T>(probe: () => Promise<T> | T, ok: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const value = await probe();
-    if (ok(value)) return value;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 function assertLedgerSound(): void {

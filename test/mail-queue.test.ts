@@ -7,6 +7,7 @@ import { SMTPServer } from 'smtp-server';
 import { call } from './support/api-client.js';
 import { codeIn, parseMail } from './support/mail.js';
 import { Venue } from './support/venue.js';
+import { until } from './support/until.js';
 
 /** An SMTP server on loopback whose answer to each recipient the test decides: null takes the mail, a number refuses with that code. */
 async function mailServer(answer: (to: string) => number | null): Promise<{ port: number; received: { to: string; raw: string }[]; close: () => Promise<void> }> {
@@ -33,15 +34,6 @@ async function mailServer(answer: (to: string) => number | null): Promise<{ port
 
 const smtpAt = (port: number) => ({ mail: { from: 'no-reply@test.example', venueName: 'Bourse', smtp: { host: '127.0.0.1', port, secure: false, requireTls: false } } });
 const QUICK_RETRY = { firstDelayMs: 40, maxDelayMs: 160, attempts: 4 };
-
-async function until<T>(probe: () => Promise<T> | T, ok: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 250; i++) {
-    const value = await probe();
-    if (ok(value)) return value;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const signup = (venue: Venue, email: string) => call(venue.url, 'POST', '/api/v1/auth/signup', { body: { email, password: 'a long enough password' } });
 
