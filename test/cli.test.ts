@@ -136,6 +136,9 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.deepEqual(admin('user', 'kyc', '--email', 'cli@example.com', '--kyc', 'OK', '--level', '2'), { email: 'cli@example.com', kyc: 'OK', level: 2 });
     const mail = admin('mail', 'list', '--state', 'failed');
     assert.deepEqual([mail.destination, mail.counts.failed, mail.mails], [join(dataDir, 'outbox'), 0, []], 'the mail queue: nothing given up on');
+    const testMail = admin('mail', 'test', '--to', 'ops@example.com');
+    assert.equal(testMail.sent, true);
+    assert.ok(existsSync(join(dataDir, 'outbox', testMail.answer)), 'without SMTP the test mail is an outbox file');
     const listed = admin('apikey', 'list', '--email', 'cli@example.com').keys as { key: string; permissions: string[]; ip: string[]; revoked_at: number | null }[];
     assert.deepEqual(listed.map((k) => [k.key, k.permissions, k.ip, k.revoked_at]), [[key.key, ['read', 'withdraw'], ['127.0.0.1'], null]]);
     assert.ok(!JSON.stringify(listed).includes(key.secret), 'a listing never shows the secret');

@@ -101,9 +101,9 @@ test('mail waiting when the server stops goes out after the restart, its code st
   }
 });
 
-test('a mail refused for good (5xx) is given up on at once and kept for the operator, who lists it with the reason, retries it once the mail server is mended, or drops it', async () => {
+test('a mail refused for good (5xx) is given up on at once and kept for the operator, who lists it with the reason, retries it once the mail server is mended, or drops it; a test mail checks the settings at once', async () => {
   let mended = false;
-  const server = await mailServer((to) => (to.startsWith('bounce') && !mended ? 550 : null));
+  const server = await mailServer((to) => (to.startsWith('nobody') || (to.startsWith('bounce') && !mended) ? 550 : null));
   const venue = await Venue.start({ server: { ...smtpAt(server.port), mailRetry: QUICK_RETRY } });
   try {
     assert.equal((await signup(venue, 'bounce.one@example.com')).status, 202);
@@ -128,8 +128,19 @@ test('a mail refused for good (5xx) is given up on at once and kept for the oper
     assert.equal((await venue.admin('/mail/retry', { id: 'x' })).status, 400);
     await venue.app.mailer.settled();
     assert.deepEqual((await venue.admin('/mail', undefined, 'GET')).body.counts, { pending: 0, failed: 0 });
+    // The operator checks the settings with a test mail, sent at once past the queue.
+    const good = await venue.admin('/mail/test', { to: 'ops@example.com' });
+    assert.equal(good.status, 200);
+    assert.equal(good.body.sent, true);
+    assert.match(good.body.answer, /^250 /);
+    assert.equal(server.received.at(-1)!.to, 'ops@example.com');
+    const refused = await venue.admin('/mail/test', { to: 'nobody@example.com' });
+    assert.deepEqual([refused.status, refused.body.sent], [502, false]);
+    assert.match(refused.body.error, /no such mailbox/);
+    assert.equal((await venue.admin('/mail/test', { to: 'not an address' })).status, 400);
+    assert.deepEqual((await venue.admin('/mail', undefined, 'GET')).body.counts, { pending: 0, failed: 0 }, 'a test mail is never queued');
     const audit = (await venue.admin('/audit', undefined, 'GET')).body.actions
-      .filter((a: { path: string }) => a.path.startsWith('/admin/v1/mail/')).map((a: { path: string; status: number; subject: { id?: number } }) => [a.path, a.status, a.subject.id]);
+      .filter((a: { path: string }) => a.path.startsWith('/admin/v1/mail/') && a.path !== '/admin/v1/mail/test').map((a: { path: string; status: number; subject: { id?: number } }) => [a.path, a.status, a.subject.id]);
     assert.deepEqual(audit.reverse(), [
       ['/admin/v1/mail/retry', 200, one!.id], ['/admin/v1/mail/drop', 200, two!.id], ['/admin/v1/mail/drop', 404, two!.id], ['/admin/v1/mail/retry', 404, 999], ['/admin/v1/mail/retry', 400, 'x'],
     ], 'the operator\'s retries and drops are in the audit trail');

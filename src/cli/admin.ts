@@ -206,6 +206,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'mail' && verb === 'list') {
     method = 'GET';
     path = withQuery('/mail', options, ['state', 'limit']);
+  } else if (noun === 'mail' && verb === 'test') {
+    path = '/mail/test';
+    body = { to: need(options, 'to') };
   } else if (noun === 'mail' && (verb === 'retry' || verb === 'drop')) {
     path = `/mail/${verb}`;
     body = { id: Number(need(options, 'id')) };

@@ -60,6 +60,7 @@ const USAGE = `usage:
                 signup confirm --email E             (opens a waiting sign-up's account without its code: a mail that never came)
                 mail list [--state pending|failed] [--limit N]   (mail waiting to go out or given up on, and why)
                 mail retry --id N | mail drop --id N (a mail given up on goes out again, once the mail server is mended; or is dropped)
+                mail test --to E                     (one mail at once, past the queue: checks the mail settings, prints the server's answer)
                 user orders|trades|ledger --email E [--account N] [--market M | --asset A] [--status all]
                        [--from MS] [--to MS] [--after ID | --before ID] [--limit N]   (what the user sees, for support)
                 user list [--kyc STATUS] [--disabled] [--limit N] [--before ID]   (newest first; --kyc PENDING: the review queue)

@@ -96,6 +96,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /admin/v1/users': [ADMIN, 'Create a user and its account'],
   'GET /admin/v1/signups': [ADMIN, 'Sign-ups waiting for their mailed code, newest first (or one address\'s): when made and when the code expires'],
   'GET /admin/v1/mail': [ADMIN, 'Mail to users waiting to go out (pending, with the next attempt) or given up on (failed), with the mail server\'s last answer; never the subject or text, which carry codes'],
+  'POST /admin/v1/mail/test': [ADMIN, 'Send a test mail at once, past the queue, and answer what the mail server said (502 with its error when it refused or could not be reached)'],
   'POST /admin/v1/mail/retry': [ADMIN, 'Put a queued mail back in line now, its attempts counted afresh (once the mail server is mended)'],
   'POST /admin/v1/mail/drop': [ADMIN, 'Drop a queued mail'],
   'POST /admin/v1/signups/confirm': [ADMIN, "Open the account of an address's waiting sign-up without its code (support, once the address is known to be the user's), with the password they chose"],

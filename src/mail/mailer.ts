@@ -46,7 +46,7 @@ export const DEFAULT_MAIL: MailConfig = { from: 'Bourse <no-reply@localhost>', v
 
 const PURPOSES = [
   'confirm_email', 'already_registered', 'reset_password', 'password_changed', 'two_factor_reset', 'two_factor_enabled', 'new_login',
-  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen', 'api_key_created', 'api_key_expiring', 'withdrawal_address_added',
+  'withdrawal_requested', 'withdrawal_sent', 'withdrawal_stopped', 'deposit_credited', 'change_email', 'email_changed', 'account_frozen', 'api_key_created', 'api_key_expiring', 'withdrawal_address_added', 'mail_test',
 ] as const;
 
 /** What a mail is for: names its file in the outbox and its line in the metrics. */
@@ -156,6 +156,24 @@ export class Mailer {
     this.pump();
   }
 
+  /**
+   * The operator's check of the mail settings: one mail to `to`, sent at once past the queue, and
+   * what the server answered (or why it could not be reached), so that a wrong password or port
+   * shows now instead of as mails given up on later.
+   */
+  async sendTest(to: string): Promise<{ sent: true; destination: string; answer: string } | { sent: false; destination: string; error: string }> {
+    const mail: QueuedMail = {
+      id: 0, purpose: 'mail_test', to, subject: `Test mail from ${this.config.venueName}`, text: `The operator of ${this.config.venueName} sent this to check the mail settings. Nothing else happened.`,
+      queuedAt: 0, attempts: 0, nextAt: 0, lastError: null, state: 'pending',
+    };
+    try {
+      const answer = await this.deliver(mail);
+      return { sent: true, destination: this.destination, answer };
+    } catch (error) {
+      return { sent: false, destination: this.destination, error: errorText(error) };
+    }
+  }
+
   /** The operator puts a queued mail back in line now, its attempts counted afresh; false if there is no such mail. */
   requeue(id: number): boolean {
     const found = this.queue.retry(id, Date.now());
@@ -250,9 +268,10 @@ export class Mailer {
     if (this.queue.isOpen) this.queue.delivered(mail.id);
   }
 
-  private async deliver(mail: QueuedMail): Promise<void> {
-    const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text: mail.text }) as { message?: Buffer; messageId: string };
-    if (this.config.smtp !== undefined) return;
+  /** Sends; resolves with the SMTP server's answer, or the outbox file's name. */
+  private async deliver(mail: QueuedMail): Promise<string> {
+    const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text: mail.text }) as { message?: Buffer; messageId: string; response?: string };
+    if (this.config.smtp !== undefined) return info.response ?? '';
     mkdirSync(this.outbox, { recursive: true, mode: 0o700 });
     this.written += 1;
     // Time first so that a listing sorts them in the order sent; the counter keeps one millisecond's apart.
@@ -260,6 +279,7 @@ export class Mailer {
     // Codes in these files open accounts and reset passwords: owner only, like the rest of the folder.
     writeFileSync(join(this.outbox, name), info.message!, { mode: 0o600, flag: 'wx' });
     this.log.info({ purpose: mail.purpose, file: name }, 'mail written to the outbox');
+    return name;
   }
 }
 
