@@ -162,12 +162,9 @@ export class Mailer {
    * shows now instead of as mails given up on later.
    */
   async sendTest(to: string): Promise<{ sent: true; destination: string; answer: string } | { sent: false; destination: string; error: string }> {
-    const mail: QueuedMail = {
-      id: 0, purpose: 'mail_test', to, subject: `Test mail from ${this.config.venueName}`, text: `The operator of ${this.config.venueName} sent this to check the mail settings. Nothing else happened.`,
-      queuedAt: 0, attempts: 0, nextAt: 0, lastError: null, state: 'pending',
-    };
+    const text = `The operator of ${this.config.venueName} sent this to check the mail settings. Nothing else happened.`;
     try {
-      const answer = await this.deliver(mail);
+      const answer = await this.deliver({ purpose: 'mail_test', to, subject: `Test mail from ${this.config.venueName}`, text });
       return { sent: true, destination: this.destination, answer };
     } catch (error) {
       return { sent: false, destination: this.destination, error: errorText(error) };
@@ -269,7 +266,7 @@ export class Mailer {
   }
 
   /** Sends; resolves with the SMTP server's answer, or the outbox file's name. */
-  private async deliver(mail: QueuedMail): Promise<string> {
+  private async deliver(mail: Pick<QueuedMail, 'purpose' | 'to' | 'subject' | 'text'>): Promise<string> {
     const info = await this.transport.sendMail({ from: this.config.from, to: mail.to, subject: mail.subject, text: mail.text }) as { message?: Buffer; messageId: string; response?: string };
     if (this.config.smtp !== undefined) return info.response ?? '';
     mkdirSync(this.outbox, { recursive: true, mode: 0o700 });
