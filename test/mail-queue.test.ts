@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
@@ -144,6 +145,43 @@ test('a mail refused for good (5xx) is given up on at once and kept for the oper
     assert.deepEqual(audit.reverse(), [
       ['/admin/v1/mail/retry', 200, one!.id], ['/admin/v1/mail/drop', 200, two!.id], ['/admin/v1/mail/drop', 404, two!.id], ['/admin/v1/mail/retry', 404, 999], ['/admin/v1/mail/retry', 400, 'x'],
     ], 'the operator\'s retries and drops are in the audit trail');
+  } finally {
+    await venue.stop();
+    await server.close();
+  }
+});
+
+test('a damaged mail queue does not keep the venue from starting: it is moved aside for the operator and an empty one takes mail', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-mailq-'));
+  writeFileSync(join(dataDir, 'mail.db'), 'not a database at all, but long enough that SQLite reads a header: '.repeat(20));
+  const venue = await Venue.start({ dataDir });
+  try {
+    assert.ok(readdirSync(dataDir).some((f) => /^mail\.db\.broken-\d+$/.test(f)), 'the damaged file is kept aside');
+    assert.equal((await signup(venue, 'ola@example.com')).status, 202);
+    await venue.app.mailer.settled();
+    assert.deepEqual(venue.app.mailer.counts.confirm_email, { sent: 1, failed: 0, retried: 0 });
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('mail sealed under another master key (a mail queue copied from another venue) is given up on, and the venue\'s own mail still goes out', async () => {
+  const elsewhere = await Venue.start({ server: { ...smtpAt(1), mailRetry: { ...QUICK_RETRY, firstDelayMs: 60_000, maxDelayMs: 60_000 } } });
+  assert.equal((await signup(elsewhere, 'uli@example.com')).status, 202);
+  await until(async () => (await elsewhere.admin('/mail?state=pending', undefined, 'GET')).body.mails.length, (n) => n === 1, 'the unsent mail');
+  await elsewhere.stop(true);
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-mailq-'));
+  copyFileSync(join(elsewhere.dataDir, 'mail.db'), join(dataDir, 'mail.db'));
+  rmSync(elsewhere.dataDir, { recursive: true, force: true });
+
+  const server = await mailServer(() => null);
+  const venue = await Venue.start({ dataDir, server: { ...smtpAt(server.port), mailRetry: QUICK_RETRY } });
+  try {
+    assert.equal((await signup(venue, 'vic@example.com')).status, 202);
+    await until(() => server.received.length, (n) => n === 1, 'this venue\'s mail');
+    assert.equal(server.received[0]!.to, 'vic@example.com');
+    const failed = (await venue.admin('/mail?state=failed', undefined, 'GET')).body.mails;
+    assert.deepEqual(failed.map((m: { to: string; last_error: string }) => [m.to, m.last_error]), [['uli@example.com', 'cannot be unsealed with this venue\'s master key']]);
   } finally {
     await venue.stop();
     await server.close();

@@ -35,7 +35,7 @@ import { loginGuards } from './login-guards.js';
 import type { LoginGuards } from './login-guards.js';
 import { DEFAULT_MAIL, DEFAULT_RETRY, Mailer } from '../mail/mailer.js';
 import type { Mail, MailConfig, RetryPolicy } from '../mail/mailer.js';
-import { MailQueue } from '../mail/mail-queue.js';
+import { openMailQueue } from '../mail/mail-queue.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
 import type { WsOptions } from './ws.js';
 import { STRING } from './wire.js';
@@ -297,7 +297,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // Hooks first, so that they apply to every route registered below.
   let sockets: { clients: () => number } | null = null;
   const mailUser = (mail: Mail) => (mail.userId === undefined ? exchange.identity.userByEmail(mail.to) : exchange.identity.user(mail.userId));
-  const mailQueue = new MailQueue(join(exchange.dataDir, 'mail.db'), exchange.identity.derivedKey('mail queue'), Date.now());
+  const mailQueue = openMailQueue(join(exchange.dataDir, 'mail.db'), exchange.identity.derivedKey('mail queue'), Date.now(), app.log);
   const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), mailQueue, app.log, {
     turnedOff: (mail, group) => { const user = mailUser(mail); return user !== undefined && exchange.identity.mailTurnedOff(user.id).includes(group); },
     antiPhishing: (mail) => { const user = mailUser(mail); return user === undefined ? null : exchange.identity.antiPhishingOf(user.email); },

@@ -8,6 +8,7 @@
  * they are sealed (AES-256-GCM, under a key derived from the master key) and bound to their
  * recipient; the recipient and purpose stay readable for the operator's listing.
  */
+import { existsSync, renameSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { seal, unseal } from '../identity/secrets.js';
 import { statementCache } from '../store/statement-cache.js';
@@ -82,9 +83,17 @@ export class MailQueue {
 
   /** The oldest pending mail due by `now` that is not among `busy` (those being delivered). */
   nextDue(now: number, busy: ReadonlySet<number>): QueuedMail | undefined {
-    const rows = this.sql("SELECT * FROM queue WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?").all(now, busy.size + 1) as Row[];
-    const row = rows.find((r) => !busy.has(r.id));
-    return row === undefined ? undefined : this.unsealed(row);
+    for (;;) {
+      const rows = this.sql("SELECT * FROM queue WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?").all(now, busy.size + 1) as Row[];
+      const row = rows.find((r) => !busy.has(r.id));
+      if (row === undefined) return undefined;
+      try {
+        return this.unsealed(row);
+      } catch {
+        // Sealed under another master key (a mail.db from elsewhere) or damaged: never sendable.
+        this.attemptFailed(row.id, 'cannot be unsealed with this venue\'s master key', null, now);
+      }
+    }
   }
 
   /** When the next pending mail falls due (null: none waits). */
@@ -142,4 +151,21 @@ export class MailQueue {
 
 function context(purpose: string, to: string): string {
   return `mail:${purpose}:${to}`;
+}
+
+/**
+ * Opens the queue. A file SQLite finds damaged is moved aside (`mail.db.broken-<ms>`, for the
+ * operator) and an empty queue started: mail must not keep the venue from starting.
+ */
+export function openMailQueue(path: string, key: Buffer, now: number, log: { error: (fields: object, message: string) => void }): MailQueue {
+  try {
+    return new MailQueue(path, key, now);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== 'SQLITE_NOTADB' && code !== 'SQLITE_CORRUPT') throw error;
+    const aside = `${path}.broken-${now}`;
+    for (const suffix of ['', '-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+    log.error({ err: error, moved_to: aside }, 'the mail queue was damaged: moved aside, an empty one started');
+    return new MailQueue(path, key, now);
+  }
 }

@@ -103,6 +103,7 @@ export class Mailer {
   private readonly workers = new Set<Promise<void>>();
   private wake: NodeJS.Timeout | undefined;
   private closed = false;
+  private pausedUntil = 0;
   private written = 0;
   private readonly retry: RetryPolicy;
   readonly counts = Object.fromEntries(PURPOSES.map((p) => [p, { sent: 0, failed: 0, retried: 0 }])) as Record<MailPurpose, MailCounts>;
@@ -214,9 +215,16 @@ export class Mailer {
     if (this.workers.size === 0) this.sleep();
   }
 
+  /** The next mail due, if any. */
   private take(): QueuedMail | undefined {
-    if (this.closed || !this.queue.isOpen) return undefined;
-    const mail = this.queue.nextDue(Date.now(), this.busy);
+    if (this.closed || !this.queue.isOpen || Date.now() < this.pausedUntil) return undefined;
+    let mail: QueuedMail | undefined;
+    try {
+      mail = this.queue.nextDue(Date.now(), this.busy);
+    } catch (error) {
+      this.queueTrouble(error);
+      return undefined;
+    }
     if (mail !== undefined) this.busy.add(mail.id);
     return mail;
   }
@@ -225,16 +233,35 @@ export class Mailer {
     for (let mail: QueuedMail | undefined = first; mail !== undefined; mail = this.take()) {
       try {
         await this.attempt(mail);
+      } catch (error) {
+        this.queueTrouble(error);
+        return;
       } finally {
         this.busy.delete(mail.id);
       }
     }
   }
 
+  /**
+   * The queue cannot be read or written (a full disk, a damaged file): logged, and the workers
+   * pause, so that a mail whose failure could not be recorded is not tried again in a tight loop.
+   */
+  private queueTrouble(error: unknown): void {
+    this.log.error({ err: error }, 'mail queue not readable or writable: sending paused');
+    this.pausedUntil = Date.now() + QUEUE_TROUBLE_PAUSE_MS;
+  }
+
   private sleep(): void {
     if (this.closed || !this.queue.isOpen || this.wake !== undefined) return;
-    const next = this.queue.nextWake();
+    let next: number | null;
+    try {
+      next = this.queue.nextWake();
+    } catch (error) {
+      this.queueTrouble(error);
+      next = this.pausedUntil;
+    }
     if (next === null) return;
+    next = Math.max(next, this.pausedUntil);
     this.wake = setTimeout(() => { this.wake = undefined; this.pump(); }, Math.max(0, next - Date.now()));
     this.wake.unref();
   }
@@ -291,5 +318,6 @@ function errorText(error: unknown): string {
 }
 
 const CLOSE_GRACE_MS = 2_000;
+const QUEUE_TROUBLE_PAUSE_MS = 10_000;
 
 const silent: MailLog = { info: () => undefined, error: () => undefined };
