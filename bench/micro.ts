@@ -15,7 +15,9 @@
  * - alternatives measured and not taken: a request signature's HMAC in JS (@noble/hashes, keyed
  *   state cloned) against Node's OpenSSL `createHmac`; `JSON.stringify` against the
  *   fast-json-stringify serializer Fastify compiles from the order route's response schema;
- *   `fdatasync` against the `fsync` SQLite calls, after an 8 KiB write to a preallocated file.
+ *   `fdatasync` against the `fsync` SQLite calls, after an 8 KiB write to a preallocated file;
+ * - the mail queue (src/mail/mail-queue.ts): the wall time on the serving thread to queue a mail
+ *   and take it off once sent, which every mail to a user costs.
  *
  * Environment: BENCH_ROUNDS (default 8), BENCH_ORDERS (orders projected per round, default 60,000).
  */
@@ -33,6 +35,7 @@ import type { Committed } from '../src/journal/index.js';
 import { LatencyHistogram } from '../src/gateway/latency-histogram.js';
 import { HmacSha256 } from '../src/identity/hmac-sha256.js';
 import { ReplayCache } from '../src/identity/replay-cache.js';
+import { MailQueue } from '../src/mail/mail-queue.js';
 import { ORDER_OUT } from '../src/gateway/wire.js';
 import { parseMinor } from '../src/money/index.js';
 import { Projector } from '../src/store/projector.js';
@@ -241,6 +244,20 @@ function alternatives(): Record<string, number> {
   return Object.fromEntries(Object.entries(rounds).map(([name, values]) => [name, Number(median(values).toFixed(1))]));
 }
 
+/** µs on the serving thread to queue one mail and, once sent, take it off (a warning's text, sealed). */
+function mailQueueMicros(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-micro-mail-'));
+  const queue = new MailQueue(join(dir, 'mail.db'), Buffer.alloc(32, 7), Date.now());
+  const text = 'A withdrawal was asked for on your account. '.repeat(14);
+  const micros: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    micros.push(nanosPer(2_000, (i) => queue.delivered(queue.add({ purpose: 'withdrawal_requested', to: `u${i}@example.com`, subject: 'Withdrawal of 0.10000000 BTC requested', text }, Date.now()))) / 1_000);
+  }
+  queue.close();
+  rmSync(dir, { recursive: true, force: true });
+  return median(micros);
+}
+
 const hist = histograms();
 console.log(`latency histogram, ns per observation: prom-client labelled child ${hist.promClient.toFixed(0)}, per-series counters ${hist.counters.toFixed(0)}`);
 const batches = committedOrders();
@@ -258,9 +275,11 @@ console.log(`request signature check, ns: HmacSha256.matches ${others.signature_
 console.log(`request HMAC, ns: OpenSSL createHmac ${others.hmac_openssl_ns}, @noble/hashes ${others.hmac_noble_ns}`);
 console.log(`order response, ns: fast-json-stringify ${others.fast_json_stringify_ns}, JSON.stringify ${others.json_stringify_ns}`);
 console.log(`8 KiB write then sync, µs wall: fsync ${others.fsync_us}, fdatasync ${others.fdatasync_us}`);
+const mailQueue = mailQueueMicros();
+console.log(`mail queue, µs wall to queue a mail and take it off once sent: ${mailQueue.toFixed(1)}`);
 console.log(JSON.stringify({
   histogram_promclient_ns: Math.round(hist.promClient), histogram_counters_ns: Math.round(hist.counters),
   projection_partial_index_us: Number(median(partial).toFixed(2)), projection_full_index_us: Number(median(full).toFixed(2)),
   replay_cache_ns: Math.round(replay.typedNs), replay_cache_set_ns: Math.round(replay.setNs), replay_cache_longest_ms: Number(replay.typed.longest.toFixed(2)), replay_cache_set_longest_ms: Number(replay.set.longest.toFixed(2)),
-  replay_cache_calls_over_1ms: replay.typed.overMs, replay_cache_set_calls_over_1ms: replay.set.overMs, ...others,
+  replay_cache_calls_over_1ms: replay.typed.overMs, replay_cache_set_calls_over_1ms: replay.set.overMs, ...others, mail_queue_us: Number(mailQueue.toFixed(1)),
 }));

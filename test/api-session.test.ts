@@ -159,6 +159,32 @@ test('a user changes their password giving the current one (and a code once enro
   }
 });
 
+test('a session unused for 30 minutes ends, whatever its lifetime left; each use keeps it alive, and the list of sessions shows when each was last used', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  try {
+    await venue.admin('/users', { email: 'ida@example.com', password: 'correct horse battery' });
+    const open = async () => ({ authorization: `Bearer ${(await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'ida@example.com', password: 'correct horse battery' } })).body.token}` });
+    const me = (headers: Record<string, string>) => call(venue.url, 'GET', '/api/v1/auth/me', { headers });
+    const busy = await open();
+    const left = await open();
+    for (let minute = 0; minute < 6; minute++) {
+      now += 10 * 60_000;
+      assert.equal((await me(busy)).status, 200, `used every ten minutes: alive after ${(minute + 1) * 10} minutes`);
+    }
+    assert.equal((await me(left)).status, 401, 'left unused for an hour: ended');
+    const listed = (await call(venue.url, 'GET', '/api/v1/auth/sessions', { headers: busy })).body.sessions as { last_seen_at: number; created_at: number; current: boolean }[];
+    assert.equal(listed.length, 1, 'the idle session is not listed');
+    assert.deepEqual([listed[0]!.current, listed[0]!.last_seen_at, now - listed[0]!.created_at], [true, now, 60 * 60_000]);
+    now += 30 * 60_000 - 1;
+    assert.equal((await me(busy)).status, 200, 'a millisecond short of 30 minutes');
+    now += 30 * 60_000;
+    assert.equal((await me(busy)).status, 401, '30 minutes unused');
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('a user lists their live sessions and ends one, or every one but this: a device left logged in, or another user\'s session, is out of reach', async () => {
   let now = Date.now();
   const venue = await Venue.start({ clock: () => now });

@@ -47,7 +47,7 @@ test('an identity store made before users could be disabled or set an anti-phish
   }
 });
 
-test('API keys made before keys had labels, a last use and an expiry, and sessions before they said where they were opened, are migrated on open', async () => {
+test('API keys made before keys had labels, a last use and an expiry, and sessions before they said where they were opened or when last used, are migrated on open', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bourse-identity-'));
   const masterKey = randomBytes(32);
   try {
@@ -61,7 +61,7 @@ test('API keys made before keys had labels, a last use and an expiry, and sessio
     const old = new Database(path);
     old.exec('ALTER TABLE api_keys DROP COLUMN label; ALTER TABLE api_keys DROP COLUMN last_used_at; ALTER TABLE api_keys DROP COLUMN last_used_ip');
     old.exec('ALTER TABLE api_keys DROP COLUMN expires_at; ALTER TABLE api_keys DROP COLUMN expiry_noticed');
-    old.exec('ALTER TABLE sessions DROP COLUMN address; ALTER TABLE sessions DROP COLUMN user_agent');
+    old.exec('ALTER TABLE sessions DROP COLUMN address; ALTER TABLE sessions DROP COLUMN user_agent; ALTER TABLE sessions DROP COLUMN seen_at');
     old.close();
 
     const store = new IdentityStore(path, masterKey);
@@ -78,7 +78,7 @@ test('API keys made before keys had labels, a last use and an expiry, and sessio
       assert.deepEqual(store.takeExpiringKeys(5_000, 20_000).map((k) => k.key), [expiring.record.key], 'keys that expire, and whether their owner was told, are kept');
       assert.deepEqual(store.takeExpiringKeys(5_000, 20_000), []);
       store.createSession(user.id, 3_000, { address: '10.0.0.9', userAgent: 'phone' });
-      assert.deepEqual(store.sessionsOf(user.id, 4_000).map((x) => [x.createdAt, x.address, x.userAgent]), [[3_000, '10.0.0.9', 'phone'], [2_000, '', '']]);
+      assert.deepEqual(store.sessionsOf(user.id, 4_000).map((x) => [x.createdAt, x.lastSeenAt, x.address, x.userAgent]), [[3_000, 3_000, '10.0.0.9', 'phone'], [2_000, 2_000, '', '']]);
     } finally {
       store.close();
     }

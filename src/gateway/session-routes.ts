@@ -113,7 +113,7 @@ export async function registerSessionRoutes(app: FastifyInstance, exchange: Exch
     const current = IdentityStore.sessionId(bearerToken(request));
     return {
       sessions: exchange.identity.sessionsOf(request.sessionUser!.id, exchange.clock())
-        .map((s) => ({ id: s.id, created_at: s.createdAt, expires_at: s.expiresAt, address: s.address, user_agent: s.userAgent, current: s.id === current })),
+        .map((s) => ({ id: s.id, created_at: s.createdAt, expires_at: s.expiresAt, last_seen_at: s.lastSeenAt, address: s.address, user_agent: s.userAgent, current: s.id === current })),
     };
   });
 

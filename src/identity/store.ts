@@ -56,6 +56,10 @@ const EMAIL_CHANGE_TTL_MS = 3_600_000;
 
 /** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
 export const SESSION_TTL_MS = 86_400_000;
+/** A session not used for this long ends (a browser left open on a shared machine), whatever its lifetime left. */
+export const SESSION_IDLE_MS = 30 * 60_000;
+/** How finely a session's last use is kept: written at most once a minute, so a busy page costs no write per request. */
+const SESSION_SEEN_RESOLUTION_MS = 60_000;
 /** TOTP codes are accepted one 30-second step either side of the server's clock. */
 const TOTP_TOLERANCE_SECONDS = 30;
 
@@ -186,7 +190,8 @@ export class IdentityStore {
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         address TEXT NOT NULL DEFAULT '',
-        user_agent TEXT NOT NULL DEFAULT ''
+        user_agent TEXT NOT NULL DEFAULT '',
+        seen_at INTEGER
       );
       CREATE TABLE IF NOT EXISTS api_keys (
         key TEXT PRIMARY KEY,
@@ -277,6 +282,8 @@ export class IdentityStore {
     if (!sessionColumns.some((c) => c.name === 'address')) {
       this.db.exec("ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT ''; ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''");
     }
+    // And before they ended when idle (null: not seen since it was opened).
+    if (!sessionColumns.some((c) => c.name === 'seen_at')) this.db.exec('ALTER TABLE sessions ADD COLUMN seen_at INTEGER');
     // And before keys had labels and a last use.
     const keyColumns = this.db.prepare('SELECT name FROM pragma_table_info(\'api_keys\')').all() as { name: string }[];
     if (!keyColumns.some((c) => c.name === 'label')) {
@@ -592,23 +599,37 @@ export class IdentityStore {
   createSession(userId: number, nowMs: number, from: { address: string; userAgent: string } = { address: '', userAgent: '' }): { token: string; expiresAt: number } {
     const token = randomBytes(32).toString('hex');
     const expiresAt = nowMs + SESSION_TTL_MS;
-    this.sql('DELETE FROM sessions WHERE expires_at <= ?').run(nowMs);
+    this.sql('DELETE FROM sessions WHERE expires_at <= ? OR COALESCE(seen_at, created_at) <= ?').run(nowMs, nowMs - SESSION_IDLE_MS);
     this.sql('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at, address, user_agent) VALUES (?, ?, ?, ?, ?, ?)')
       .run(tokenDigest(token), userId, nowMs, expiresAt, from.address, from.userAgent.slice(0, 200));
     return { token, expiresAt };
   }
 
+  /**
+   * The user of a live session: one neither past its lifetime nor idle for SESSION_IDLE_MS. Each
+   * use counts as activity (written at most once a minute per session).
+   */
   sessionUser(token: string, nowMs: number): UserRecord | undefined {
     if (!/^[0-9a-f]{64}$/.test(token)) return undefined;
-    const row = this.sql('SELECT user_id AS userId FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(tokenDigest(token), nowMs) as { userId: number } | undefined;
-    const user = row === undefined ? undefined : this.user(row.userId);
-    return user?.disabledAt === null ? user : undefined;
+    const digest = tokenDigest(token);
+    const row = this.sql('SELECT user_id AS userId, COALESCE(seen_at, created_at) AS seenAt FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(digest, nowMs) as
+      { userId: number; seenAt: number } | undefined;
+    if (row === undefined) return undefined;
+    if (nowMs - row.seenAt >= SESSION_IDLE_MS) {
+      this.sql('DELETE FROM sessions WHERE token_sha256 = ?').run(digest);
+      return undefined;
+    }
+    const user = this.user(row.userId);
+    if (user?.disabledAt !== null) return undefined;
+    if (nowMs - row.seenAt >= SESSION_SEEN_RESOLUTION_MS) this.sql('UPDATE sessions SET seen_at = ? WHERE token_sha256 = ?').run(nowMs, digest);
+    return user;
   }
 
   /** The user's live sessions, newest first; `id` is the start of the token's digest (it logs nobody in). */
-  sessionsOf(userId: number, nowMs: number): { id: string; createdAt: number; expiresAt: number; address: string; userAgent: string }[] {
-    return this.sql(`SELECT substr(token_sha256, 1, ${SESSION_ID_LENGTH}) AS id, created_at AS createdAt, expires_at AS expiresAt, address, user_agent AS userAgent
-      FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, token_sha256`).all(userId, nowMs) as { id: string; createdAt: number; expiresAt: number; address: string; userAgent: string }[];
+  sessionsOf(userId: number, nowMs: number): { id: string; createdAt: number; expiresAt: number; lastSeenAt: number; address: string; userAgent: string }[] {
+    return this.sql(`SELECT substr(token_sha256, 1, ${SESSION_ID_LENGTH}) AS id, created_at AS createdAt, expires_at AS expiresAt, COALESCE(seen_at, created_at) AS lastSeenAt,
+      address, user_agent AS userAgent FROM sessions WHERE user_id = ? AND expires_at > ? AND COALESCE(seen_at, created_at) > ? ORDER BY created_at DESC, token_sha256`)
+      .all(userId, nowMs, nowMs - SESSION_IDLE_MS) as { id: string; createdAt: number; expiresAt: number; lastSeenAt: number; address: string; userAgent: string }[];
   }
 
   /** Ends one of the user's sessions by its id (from sessionsOf); false if there is none. */
