@@ -34,12 +34,6 @@ export interface OrderBody {
   account?: number;
 }
 
-/** The engine's command fields whose names differ in the native API (orderCommand maps them one by one). */
-export const WIRE_FIELDS: Readonly<Record<string, string>> = {
-  orderType: 'type', timeInForce: 'time_in_force', expireTime: 'expire_time', postOnly: 'post_only', stopPrice: 'stop_price',
-  quoteQuantity: 'quote_quantity', clientOrderId: 'client_order_id', callbackBps: 'callback_rate', orderId: 'order_id',
-};
-
 export function orderCommand(engine: Engine, account: number, body: OrderBody): PlaceOrder {
   if (body === null || typeof body !== 'object') throw new ApiError(400, 'INVALID_REQUEST', 'order must be an object');
   if (typeof body.market !== 'string') throw new ApiError(400, 'INVALID_REQUEST', 'market is required');

@@ -5,7 +5,6 @@
  */
 import type { Engine, Market, PlaceOrder, RejectReason } from '../core/index.js';
 import { formatMinor } from '../money/index.js';
-import { WIRE_FIELDS } from './orders.js';
 
 /** The wording with the market's figure; undefined when it has nothing to add to the fixed one. */
 type Describe = (market: Market, order: Partial<PlaceOrder>) => string | undefined;
@@ -46,6 +45,15 @@ const FIXED: Partial<Record<RejectReason, string>> = {
   MARKET_CANCEL_ONLY: 'the market is in cancel-only mode: orders can be cancelled, not placed',
 };
 
+/**
+ * The engine's command fields whose names differ in the native API, as orderCommand (orders.ts)
+ * maps them one by one. Kept here, not there: orders.ts reaches this module through errors.ts, and
+ * the cycle left wire.ts unloadable on its own (bench:micro imports it first).
+ */
+const WIRE_FIELDS: Readonly<Record<string, string>> = {
+  orderType: 'type', timeInForce: 'time_in_force', expireTime: 'expire_time', postOnly: 'post_only', stopPrice: 'stop_price',
+  quoteQuantity: 'quote_quantity', clientOrderId: 'client_order_id', callbackBps: 'callback_rate', orderId: 'order_id',
+};
 const FIELD_NAMES = new RegExp(`\\b(${Object.keys(WIRE_FIELDS).join('|')})\\b`, 'g');
 
 /** The engine's detail in the API's terms: field names as clients send them; callback rates are percent here. */
