@@ -118,6 +118,8 @@ test('a mail refused for good (5xx) is given up on at once and kept for the oper
     assert.match(listed.body.mails[0].last_error, /no such mailbox/);
     assert.equal('text' in listed.body.mails[0] || 'subject' in listed.body.mails[0], false, 'codes are not shown to the operator');
     const [one, two] = listed.body.mails as { id: number }[];
+    const theirs = await venue.admin('/mail?email=Bounce.Two%40example.com', undefined, 'GET');
+    assert.deepEqual(theirs.body.mails.map((m: { id: number }) => m.id), [two!.id], 'support finds one user\'s mail');
 
     mended = true;
     assert.deepEqual((await venue.admin('/mail/retry', { id: one!.id })).body, { id: one!.id, state: 'pending' });

@@ -205,7 +205,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     path = '/blocks';
   } else if (noun === 'mail' && verb === 'list') {
     method = 'GET';
-    path = withQuery('/mail', options, ['state', 'limit']);
+    path = withQuery('/mail', options, ['state', 'email', 'limit']);
   } else if (noun === 'mail' && verb === 'test') {
     path = '/mail/test';
     body = { to: need(options, 'to') };

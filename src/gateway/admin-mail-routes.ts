@@ -13,17 +13,17 @@ import { EMAIL } from './wire.js';
 const ID_BODY = { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const;
 
 export function registerAdminMailRoutes(app: FastifyInstance, mailer: Mailer): void {
-  app.get<{ Querystring: { state?: QueuedState; limit?: number } }>('/mail', {
+  app.get<{ Querystring: { state?: QueuedState; email?: string; limit?: number } }>('/mail', {
     schema: {
       querystring: {
         type: 'object', additionalProperties: false,
-        properties: { state: { type: 'string', enum: ['pending', 'failed'] }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+        properties: { state: { type: 'string', enum: ['pending', 'failed'] }, email: EMAIL, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
       },
     },
   }, async (request) => ({
     destination: mailer.destination,
     counts: mailer.queue.counts(),
-    mails: mailer.queue.list({ state: request.query.state, limit: request.query.limit ?? 100 }).map((m) => ({
+    mails: mailer.queue.list({ state: request.query.state, to: request.query.email, limit: request.query.limit ?? 100 }).map((m) => ({
       id: m.id, purpose: m.purpose, to: m.to, state: m.state, attempts: m.attempts, queued_at: m.queuedAt,
       next_attempt_at: m.state === 'pending' ? m.nextAt : null, last_error: m.lastError,
     })),

@@ -120,10 +120,11 @@ export class MailQueue {
     return this.sql('DELETE FROM queue WHERE id = ?').run(id).changes === 1;
   }
 
-  list(filter: { state?: QueuedState; limit: number }): QueuedMailSummary[] {
-    const rows = (filter.state === undefined
-      ? this.sql('SELECT * FROM queue ORDER BY id LIMIT ?').all(filter.limit)
-      : this.sql('SELECT * FROM queue WHERE state = ? ORDER BY id LIMIT ?').all(filter.state, filter.limit)) as Row[];
+  /** Oldest first; `to` narrows to one recipient (support's "the mail never came"). */
+  list(filter: { state?: QueuedState; to?: string; limit: number }): QueuedMailSummary[] {
+    const where = [...(filter.state === undefined ? [] : ['state = ?']), ...(filter.to === undefined ? [] : ['recipient = ?'])];
+    const params = [...(filter.state === undefined ? [] : [filter.state]), ...(filter.to === undefined ? [] : [filter.to.trim().toLowerCase()])];
+    const rows = this.sql(`SELECT * FROM queue ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY id LIMIT ?`).all(...params, filter.limit) as Row[];
     return rows.map((row) => ({
       id: row.id, purpose: row.purpose, to: row.recipient, queuedAt: row.queued_at, attempts: row.attempts, nextAt: row.next_at, lastError: row.last_error, state: row.state,
     }));
