@@ -142,6 +142,7 @@ test('an invariant broken in the replica of the engine halts trading: health ans
     }
     assert.equal(health.body.status, 'failed');
     assert.equal(health.status, 503, 'a probe or load balancer reading the status takes the venue out');
+    assert.equal((await call(venue.url, 'GET', '/api/v1/status')).body.status, 'halted', 'bots read it too');
     assert.match(health.body.error, new RegExp(`engine invariants broken at seq ${breakAt}: `));
     const refused = await venue.signed(buyer, 'POST', '/api/v1/orders', { ...order, price: '29000.00' });
     assert.equal(refused.status, 503);
@@ -248,5 +249,41 @@ test('snapshots are taken by the read-model thread from its replica, never on th
     assert.equal(again.exchange.engine.stateHash(), stateHash);
   } finally {
     await again.stop();
+  }
+});
+
+test('GET /api/v1/status tells a bot before it acts: online, each market\'s state, the assets whose deposits or withdrawals are suspended and why, and the operator\'s notice until it ends or is cleared', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now });
+  try {
+    const status = async () => (await call(venue.url, 'GET', '/api/v1/status')).body;
+    const first = await status();
+    assert.deepEqual([first.status, first.server_time, first.markets.trading, first.markets.halted, first.deposits_suspended, first.withdrawals_suspended, first.notice],
+      ['online', now, ['BTC-USDT', 'ETH-USDT', 'ETH-BTC', 'BTC-EUR'], [], [], [], null]);
+
+    assert.equal((await venue.admin('/markets/BTC-EUR/state', { state: 'halted' })).status, 200);
+    assert.equal((await venue.admin('/markets/ETH-BTC/state', { state: 'cancel_only' })).status, 200);
+    assert.equal((await venue.admin('/withdrawals/suspend', { asset: 'BTC', reason: 'Bitcoin node upgrade', operator: 'olivia' })).status, 200);
+    const set = await call(venue.url, 'POST', '/admin/v1/notice', {
+      headers: { authorization: `Bearer ${venue.exchange.adminToken}`, 'x-bourse-operator': 'olivia' }, body: { text: 'Maintenance 14:00–14:30 UTC: BTC-EUR halted', until: now + 3_600_000 },
+    });
+    assert.deepEqual(set.body, { text: 'Maintenance 14:00–14:30 UTC: BTC-EUR halted', actor: 'olivia', since: now, until: now + 3_600_000 });
+    const during = await status();
+    assert.deepEqual([during.markets.trading, during.markets.halted, during.markets.cancel_only], [['BTC-USDT', 'ETH-USDT'], ['BTC-EUR'], ['ETH-BTC']]);
+    assert.deepEqual(during.withdrawals_suspended, [{ asset: 'BTC', reason: 'Bitcoin node upgrade', since: now }]);
+    assert.deepEqual(during.notice, { text: 'Maintenance 14:00–14:30 UTC: BTC-EUR halted', since: now, until: now + 3_600_000 });
+
+    now += 3_600_000;
+    assert.equal((await status()).notice, null, 'a notice ends at its time');
+    assert.equal((await venue.admin('/notice', { text: 'already over', until: now - 1 })).status, 400);
+    assert.equal((await venue.admin('/notice', { text: '' })).status, 400);
+    assert.equal((await venue.admin('/notice', { text: 'Incident: deposits delayed' })).status, 200);
+    assert.equal((await status()).notice.until, null, 'until cleared');
+    assert.deepEqual((await venue.admin('/notice', undefined, 'DELETE')).body, { cleared: true });
+    assert.equal((await status()).notice, null);
+    const audit = (await venue.admin('/audit?limit=10', undefined, 'GET')).body.actions.filter((a: { path: string }) => a.path === '/admin/v1/notice');
+    assert.equal(audit.at(-1).subject.text, 'Maintenance 14:00–14:30 UTC: BTC-EUR halted', 'the audit trail keeps what was said');
+  } finally {
+    await venue.stop();
   }
 });

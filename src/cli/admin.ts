@@ -203,6 +203,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'ip' && verb === 'list') {
     method = 'GET';
     path = '/blocks';
+  } else if (noun === 'notice' && verb === 'set') {
+    path = '/notice';
+    body = { text: need(options, 'text'), ...(typeof options.hours === 'string' ? { until: Date.now() + Number(options.hours) * 3_600_000 } : {}) };
+  } else if (noun === 'notice' && verb === 'clear') {
+    method = 'DELETE';
+    path = '/notice';
   } else if (noun === 'mail' && verb === 'list') {
     method = 'GET';
     path = withQuery('/mail', options, ['state', 'email', 'limit']);

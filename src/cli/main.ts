@@ -58,6 +58,7 @@ const USAGE = `usage:
                 user activity --email E [--limit N]  (changes to the password, second factor, keys, address and withdrawal addresses)
                 signup list [--email E] [--limit N]  (sign-ups by mail waiting for their code, newest first)
                 signup confirm --email E             (opens a waiting sign-up's account without its code: a mail that never came)
+                notice set --text T [--hours N] | notice clear   (what every trader reads in GET /api/v1/status: maintenance, an incident)
                 mail list [--state pending|failed] [--email E] [--limit N]   (mail waiting to go out or given up on, and why)
                 mail retry --id N | mail drop --id N (a mail given up on goes out again, once the mail server is mended; or is dropped)
                 mail test --to E                     (one mail at once, past the queue: checks the mail settings, prints the server's answer)

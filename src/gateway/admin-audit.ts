@@ -10,7 +10,7 @@ import type { Exchange } from '../exchange.js';
 const SUBJECT_FIELDS = [
   'email', 'account', 'market', 'asset', 'amount', 'code', 'precision', 'base', 'quote', 'tick', 'lot', 'state', 'maker', 'taker', 'tiers',
   'level', 'kyc', 'restriction', 'cancel_orders', 'permissions', 'ip', 'key', 'id', 'name', 'max_open_orders', 'network', 'address', 'tag',
-  'blocks', 'depth', 'reason', 'reference', 'bank_reference', 'operator', 'cidr', 'minutes', 'collar', 'expires_at', 'label', 'new_email',
+  'blocks', 'depth', 'reason', 'reference', 'bank_reference', 'operator', 'cidr', 'minutes', 'collar', 'expires_at', 'label', 'new_email', 'text', 'until',
 ] as const;
 
 function subjectOf(request: FastifyRequest): Record<string, unknown> {

@@ -28,6 +28,7 @@ import { DEFAULT_MAX_OPEN_ORDERS } from '../config.js';
 import { BACKUP_NAME, backupName, BackupTargetError } from '../backup.js';
 import type { Mailer } from '../mail/mailer.js';
 import { registerAdminMailRoutes } from './admin-mail-routes.js';
+import { registerNoticeRoutes } from './venue-status.js';
 
 /** Per account and market; 0 lifts the limit. */
 const MAX_OPEN_ORDERS = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const;
@@ -351,5 +352,6 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   registerAdminAuditRoute(app, exchange);
   registerAdminAccountRoutes(app, exchange, { submit, userByEmail, mailer });
   registerAdminMailRoutes(app, mailer);
+  registerNoticeRoutes(app, exchange);
   registerAdminFundingRoutes(app, exchange);
 }

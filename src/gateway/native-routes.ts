@@ -8,6 +8,7 @@ import { MAX_CANCEL_AFTER_MS } from '../core/index.js';
 import type { AmendOrder, Command, EngineEvent, OrderState } from '../core/index.js';
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
+import { registerStatusRoute } from './venue-status.js';
 import { CANDLE_OUT, candleOut, FEES_OUT, feeLevelsOut, feeRateOut, MARKET_OUT, marketOut, TICKER_OUT, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
@@ -179,6 +180,8 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   }
 
   // Public -------------------------------------------------------------------------------
+
+  registerStatusRoute(app, exchange);
 
   app.get('/time', {
     schema: { response: { 200: { type: 'object', properties: { server_time: { type: 'integer', description: 'milliseconds since the epoch' } } } } },

@@ -19,6 +19,7 @@ const ADMIN_FUNDING = 'admin: funding';
 const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'GET /health': ['operations', 'Whether the sequencer and the read model are running, and the last sequence number'],
   'GET /api/v1/time': [MARKET_DATA, 'Server time in milliseconds since the epoch'],
+  'GET /api/v1/status': [MARKET_DATA, "The venue's status before acting: online or halted, each market's state, the assets whose deposits or withdrawals are suspended and why, and the operator's notice"],
   'GET /api/v1/assets': [MARKET_DATA, 'Assets and their precisions'],
   'GET /api/v1/markets': [MARKET_DATA, 'Markets with tick, lot, limits, fees and state'],
   'GET /api/v1/fees': [MARKET_DATA, "The fee schedule: each market's maker and taker rates with its volume tiers, and the rates by user level"],
@@ -95,6 +96,8 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /admin/v1/backups': [ADMIN, 'Back the exchange up while it trades: journal, identity and funding at one instant, in a new folder of the configured backups.dir'],
   'POST /admin/v1/users': [ADMIN, 'Create a user and its account'],
   'GET /admin/v1/signups': [ADMIN, 'Sign-ups waiting for their mailed code, newest first (or one address\'s): when made and when the code expires'],
+  'POST /admin/v1/notice': [ADMIN, 'Set the notice every trader reads in GET /api/v1/status (a maintenance window, an incident), until cleared or until a time'],
+  'DELETE /admin/v1/notice': [ADMIN, 'Clear the notice'],
   'GET /admin/v1/mail': [ADMIN, 'Mail to users waiting to go out (pending, with the next attempt) or given up on (failed), with the mail server\'s last answer; never the subject or text, which carry codes'],
   'POST /admin/v1/mail/test': [ADMIN, 'Send a test mail at once, past the queue, and answer what the mail server said (502 with its error when it refused or could not be reached)'],
   'POST /admin/v1/mail/retry': [ADMIN, 'Put a queued mail back in line now, its attempts counted afresh (once the mail server is mended)'],

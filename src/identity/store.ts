@@ -115,6 +115,9 @@ export interface ApiKeyRecord {
   expiresAt: number | null;
 }
 
+/** What the operator tells every trader, by whom, from when, until when (null: until cleared). */
+export interface VenueNotice { text: string; actor: string; since: number; until: number | null }
+
 /** An address or CIDR block the operator has blocked, until a time or until lifted (null). */
 export interface AddressBlock { cidr: string; reason: string; actor: string; createdAt: number; until: number | null }
 
@@ -224,6 +227,9 @@ export class IdentityStore {
         path TEXT NOT NULL,
         status INTEGER NOT NULL,
         subject TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS venue_notice (
+        id INTEGER PRIMARY KEY CHECK (id = 1), text TEXT NOT NULL, actor TEXT NOT NULL, since INTEGER NOT NULL, until INTEGER
       );
       CREATE TABLE IF NOT EXISTS blocked_addresses (
         cidr TEXT PRIMARY KEY, reason TEXT NOT NULL, actor TEXT NOT NULL, created_at INTEGER NOT NULL, until INTEGER
@@ -878,6 +884,22 @@ export class IdentityStore {
   blockedAddresses(now: number): AddressBlock[] {
     this.sql('DELETE FROM blocked_addresses WHERE until IS NOT NULL AND until <= ?').run(now);
     return this.sql('SELECT cidr, reason, actor, created_at AS createdAt, until FROM blocked_addresses ORDER BY created_at DESC, cidr').all() as AddressBlock[];
+  }
+
+  /** The operator's notice to every trader (a maintenance window, an incident), until it is cleared or its end passes. */
+  venueNotice(now: number): VenueNotice | null {
+    const row = this.sql('SELECT text, actor, since, until FROM venue_notice WHERE id = 1 AND (until IS NULL OR until > ?)').get(now) as VenueNotice | undefined;
+    return row ?? null;
+  }
+
+  setVenueNotice(notice: VenueNotice): void {
+    if (notice.text.length === 0 || notice.text.length > 500) throw new IdentityError('INVALID_NOTICE', 'a notice has 1 to 500 characters');
+    this.sql('INSERT INTO venue_notice (id, text, actor, since, until) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET text = excluded.text, actor = excluded.actor, since = excluded.since, until = excluded.until')
+      .run(notice.text, notice.actor, notice.since, notice.until);
+  }
+
+  clearVenueNotice(): boolean {
+    return this.sql('DELETE FROM venue_notice WHERE id = 1').run().changes === 1;
   }
 
   /** Records what an operator did through the admin API (never a password: `subject` is chosen fields). */
