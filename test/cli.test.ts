@@ -136,6 +136,10 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.deepEqual(admin('user', 'kyc', '--email', 'cli@example.com', '--kyc', 'OK', '--level', '2'), { email: 'cli@example.com', kyc: 'OK', level: 2 });
     const mail = admin('mail', 'list', '--state', 'failed');
     assert.deepEqual([mail.destination, mail.counts.failed, mail.mails], [join(dataDir, 'outbox'), 0, []], 'the mail queue: nothing given up on');
+    const notice = admin('notice', 'set', '--text', 'Maintenance at 14:00 UTC', '--hours', '2');
+    assert.equal(notice.text, 'Maintenance at 14:00 UTC');
+    assert.ok(notice.until - notice.since > 7_100_000 && notice.until - notice.since <= 7_200_000, 'for two hours');
+    assert.deepEqual(admin('notice', 'clear'), { cleared: true });
     const testMail = admin('mail', 'test', '--to', 'ops@example.com');
     assert.equal(testMail.sent, true);
     assert.ok(existsSync(join(dataDir, 'outbox', testMail.answer)), 'without SMTP the test mail is an outbox file');

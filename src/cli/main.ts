@@ -161,6 +161,8 @@ async function main(): Promise<void> {
       label: { type: 'string' },
       cidr: { type: 'string' },
       minutes: { type: 'string' },
+      text: { type: 'string' },
+      hours: { type: 'string' },
       'expires-days': { type: 'string' },
       after: { type: 'string' },
       to: { type: 'string' },
