@@ -25,7 +25,10 @@ export const CONFIG_SCHEMA = section({
     wsDepthIntervalMs: integer(0), wsSocketsPerAddress: integer(1), connectionsPerAddress: integer(0),
     requestTimeoutMs: integer(0), trustProxy: addresses, adminAllow: addresses,
   }),
-  auth: section({ recvWindowDefaultMs: integer(1), recvWindowMaxMs: integer(1), failuresBeforeLockout: integer(1), lockoutMs: integer(0) }),
+  auth: section({
+    recvWindowDefaultMs: integer(1), recvWindowMaxMs: integer(1), failuresBeforeLockout: integer(1), lockoutMs: integer(0),
+    sessionTtlMs: integer(60_000), sessionIdleMs: integer(60_000),
+  }),
   journal: section({ snapshotEvery: integer(1), writerThread: { type: 'boolean' } }),
   funding: section({
     addressHoldMs: integer(0),

@@ -30,7 +30,8 @@ export interface MarketConfig {
 export interface FeeLevelConfig { level: number; makerFee: string; takerFee: string }
 export interface Config {
   server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; connectionsPerAddress: number; requestTimeoutMs: number; trustProxy: string[]; adminAllow: string[] };
-  auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number };
+  /** sessionTtlMs and sessionIdleMs: how long a web session lasts at most, and unused. */
+  auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number; sessionTtlMs: number; sessionIdleMs: number };
   /** writerThread: fsync batches on a journal writer thread, overlapping the engine thread's work. */
   journal: { snapshotEvery: number; writerThread: boolean };
   /** Deposits and withdrawals per asset (see src/funding/config.ts). */
@@ -55,7 +56,7 @@ export const DEFAULT_MAX_OPEN_ORDERS = 500;
 
 export const DEFAULT_CONFIG: Config = {
   server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, connectionsPerAddress: 500, requestTimeoutMs: 30_000, trustProxy: [], adminAllow: LOOPBACK },
-  auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000 },
+  auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000, sessionTtlMs: 86_400_000, sessionIdleMs: 1_800_000 },
   journal: { snapshotEvery: 100_000, writerThread: true },
   funding: DEFAULT_FUNDING,
   backups: {},

@@ -20,6 +20,7 @@ import { Authenticator, DEFAULT_AUTH_OPTIONS } from './identity/auth.js';
 import type { AuthOptions } from './identity/auth.js';
 import { loadMasterKey } from './identity/secrets.js';
 import { IdentityStore } from './identity/store.js';
+import type { SessionPolicy } from './identity/store.js';
 import { AddressBlocks } from './identity/address-blocks.js';
 import type { AccountRecord, ApiKeyRecord, UserRecord } from './identity/store.js';
 import { FolderInUseError, FolderLock, makeFolder, recover, requireJournal, Sequencer, SNAPSHOT_EVERY, SNAPSHOTS_KEPT, SqliteJournal } from './journal/index.js';
@@ -59,6 +60,8 @@ export interface ExchangeOptions {
   writerThread?: boolean;
   clock?: () => number;
   auth?: Partial<AuthOptions>;
+  /** How long web sessions last, at most and unused (default a day and 30 minutes). */
+  sessions?: SessionPolicy;
   /** Assets, markets and fee levels to create when missing. */
   venue?: Pick<Config, 'assets' | 'markets'> & Partial<Pick<Config, 'feeLevels'>>;
   /** Deposits and withdrawals (default: the demo's with --demo, none otherwise). */
@@ -145,7 +148,7 @@ export class Exchange {
     // Before anything is read or written. Kept if opening fails below: threads it started may still
     // hold the journal, and the process that failed to open a venue exits anyway.
     const lock = await FolderLock.take(dataDir, options.lockWaitMs ?? LOCK_WAIT_MS);
-    const identity = openIdentity(dataDir);
+    const identity = openIdentity(dataDir, options.sessions);
     const clock = options.clock ?? Date.now;
     // Whatever the previous run received, it received before now: from here on, a request signed
     // earlier may be one it already carried out (the replay cache did not survive the restart).
@@ -407,10 +410,10 @@ function rebuildLocked(dataDir: string): { lastSeq: number; seconds: number } {
 }
 
 /** The identity store, refused (before anything else starts) if the master key does not open its secrets. */
-function openIdentity(dataDir: string): IdentityStore {
+function openIdentity(dataDir: string, sessions?: SessionPolicy): IdentityStore {
   const masterKeyFile = join(dataDir, 'master.key');
   const masterKey = loadMasterKey(masterKeyFile);
-  const identity = new IdentityStore(join(dataDir, 'identity.db'), masterKey.key);
+  const identity = new IdentityStore(join(dataDir, 'identity.db'), masterKey.key, sessions);
   if (identity.masterKeyOpensSecrets()) return identity;
   identity.close();
   // Not left behind: a second start would otherwise meet the wrong key in the file.

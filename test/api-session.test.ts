@@ -185,6 +185,32 @@ test('a session unused for 30 minutes ends, whatever its lifetime left; each use
   }
 });
 
+test('the operator sets how long sessions last (auth.sessionTtlMs, auth.sessionIdleMs): a session in use still ends at its lifetime, and one unused ends at the idle time', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, sessions: { ttlMs: 2 * 3_600_000, idleMs: 5 * 60_000 } });
+  try {
+    await venue.admin('/users', { email: 'joy@example.com', password: 'correct horse battery' });
+    const open = async () => ({ authorization: `Bearer ${(await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'joy@example.com', password: 'correct horse battery' } })).body.token}` });
+    const me = (headers: Record<string, string>) => call(venue.url, 'GET', '/api/v1/auth/me', { headers });
+    const opened = now;
+    const busy = await open();
+    const idle = await open();
+    now += 4 * 60_000;
+    assert.equal((await me(busy)).status, 200);
+    now += 60_000;
+    assert.equal((await me(idle)).status, 401, 'five minutes unused');
+    while (now + 4 * 60_000 < opened + 2 * 3_600_000) {
+      assert.equal((await me(busy)).status, 200, `in use, ${(now - opened) / 60_000} minutes on`);
+      now += 4 * 60_000;
+    }
+    assert.equal((await me(busy)).status, 200);
+    now = opened + 2 * 3_600_000;
+    assert.equal((await me(busy)).status, 401, 'two hours on, in use or not');
+  } finally {
+    await venue.stop();
+  }
+});
+
 test('a user lists their live sessions and ends one, or every one but this: a device left logged in, or another user\'s session, is out of reach', async () => {
   let now = Date.now();
   const venue = await Venue.start({ clock: () => now });

@@ -34,6 +34,7 @@ export async function startServer(options: StartOptions): Promise<void> {
   const { config } = options;
   const exchange = await Exchange.open({
     dataDir: options.dataDir, demo: options.demo, backupDir: config.backups.dir === undefined ? undefined : resolve(config.backups.dir), snapshotEvery: config.journal.snapshotEvery, writerThread: config.journal.writerThread, auth: config.auth,
+    sessions: { ttlMs: config.auth.sessionTtlMs, idleMs: config.auth.sessionIdleMs },
     venue: { assets: config.assets, markets: config.markets, feeLevels: config.feeLevels },
     funding: config.funding.assets.length > 0 ? config.funding : undefined,
     // Test hook of the crash-point tests; never set in production.

@@ -54,10 +54,12 @@ export const FREEZE_CODE_TTL_MS = 7 * 86_400_000;
 /** A new address's code confirms the change within an hour. */
 const EMAIL_CHANGE_TTL_MS = 3_600_000;
 
-/** Sessions of the web page last a day; tokens are stored only as their SHA-256. */
-export const SESSION_TTL_MS = 86_400_000;
-/** A session not used for this long ends (a browser left open on a shared machine), whatever its lifetime left. */
-export const SESSION_IDLE_MS = 30 * 60_000;
+/**
+ * How long sessions of the web page last (tokens are stored only as their SHA-256): `ttlMs` at
+ * most, and `idleMs` unused (a browser left open on a shared machine), whichever ends first.
+ */
+export interface SessionPolicy { ttlMs: number; idleMs: number }
+export const DEFAULT_SESSIONS: SessionPolicy = { ttlMs: 86_400_000, idleMs: 30 * 60_000 };
 /** How finely a session's last use is kept: written at most once a minute, so a busy page costs no write per request. */
 const SESSION_SEEN_RESOLUTION_MS = 60_000;
 /** TOTP codes are accepted one 30-second step either side of the server's clock. */
@@ -166,7 +168,7 @@ export class IdentityStore {
   private readonly db: Database.Database;
   private readonly sql: Sql;
 
-  constructor(path: string, private readonly masterKey: Buffer) {
+  constructor(path: string, private readonly masterKey: Buffer, private readonly sessions: SessionPolicy = DEFAULT_SESSIONS) {
     this.db = new Database(path);
     this.sql = statementCache(this.db);
     this.db.pragma('journal_mode = WAL');
@@ -604,15 +606,15 @@ export class IdentityStore {
   /** Opens a session; `from` is where it was opened (address and client), for the user's list of sessions. */
   createSession(userId: number, nowMs: number, from: { address: string; userAgent: string } = { address: '', userAgent: '' }): { token: string; expiresAt: number } {
     const token = randomBytes(32).toString('hex');
-    const expiresAt = nowMs + SESSION_TTL_MS;
-    this.sql('DELETE FROM sessions WHERE expires_at <= ? OR COALESCE(seen_at, created_at) <= ?').run(nowMs, nowMs - SESSION_IDLE_MS);
+    const expiresAt = nowMs + this.sessions.ttlMs;
+    this.sql('DELETE FROM sessions WHERE expires_at <= ? OR COALESCE(seen_at, created_at) <= ?').run(nowMs, nowMs - this.sessions.idleMs);
     this.sql('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at, address, user_agent) VALUES (?, ?, ?, ?, ?, ?)')
       .run(tokenDigest(token), userId, nowMs, expiresAt, from.address, from.userAgent.slice(0, 200));
     return { token, expiresAt };
   }
 
   /**
-   * The user of a live session: one neither past its lifetime nor idle for SESSION_IDLE_MS. Each
+   * The user of a live session: one neither past its lifetime nor idle too long (SessionPolicy). Each
    * use counts as activity (written at most once a minute per session).
    */
   sessionUser(token: string, nowMs: number): UserRecord | undefined {
@@ -621,7 +623,7 @@ export class IdentityStore {
     const row = this.sql('SELECT user_id AS userId, COALESCE(seen_at, created_at) AS seenAt FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(digest, nowMs) as
       { userId: number; seenAt: number } | undefined;
     if (row === undefined) return undefined;
-    if (nowMs - row.seenAt >= SESSION_IDLE_MS) {
+    if (nowMs - row.seenAt >= this.sessions.idleMs) {
       this.sql('DELETE FROM sessions WHERE token_sha256 = ?').run(digest);
       return undefined;
     }
@@ -635,7 +637,7 @@ export class IdentityStore {
   sessionsOf(userId: number, nowMs: number): { id: string; createdAt: number; expiresAt: number; lastSeenAt: number; address: string; userAgent: string }[] {
     return this.sql(`SELECT substr(token_sha256, 1, ${SESSION_ID_LENGTH}) AS id, created_at AS createdAt, expires_at AS expiresAt, COALESCE(seen_at, created_at) AS lastSeenAt,
       address, user_agent AS userAgent FROM sessions WHERE user_id = ? AND expires_at > ? AND COALESCE(seen_at, created_at) > ? ORDER BY created_at DESC, token_sha256`)
-      .all(userId, nowMs, nowMs - SESSION_IDLE_MS) as { id: string; createdAt: number; expiresAt: number; lastSeenAt: number; address: string; userAgent: string }[];
+      .all(userId, nowMs, nowMs - this.sessions.idleMs) as { id: string; createdAt: number; expiresAt: number; lastSeenAt: number; address: string; userAgent: string }[];
   }
 
   /** Ends one of the user's sessions by its id (from sessionsOf); false if there is none. */
