@@ -550,7 +550,7 @@ test('a user and support read the account\'s security activity, newest first: ev
   }
 });
 
-test('the owner of an API key about to expire is mailed once, three days before, so that their bot is moved to a new key in time; revoked keys and keys without an end are not', async () => {
+test('the owner of an API key about to expire is mailed once, three days before, so that their bot is moved to a new key in time; revoked keys, keys without an end and disabled users\' keys are not', async () => {
   const DAY = 86_400_000;
   let now = Date.now();
   const venue = await Venue.start({ clock: () => now, server: { keyExpiryCheckMs: 30 } });
@@ -561,6 +561,9 @@ test('the owner of an API key about to expire is mailed once, three days before,
     const later = await key({ expires_at: now + 5 * DAY });
     await key({});
     const revoked = await key({ expires_at: now + 4.5 * DAY }); // in the window after the clock moves below, were it live
+    await venue.admin('/users', { email: 'gone@example.com', password: 'correct horse battery' });
+    await venue.admin('/apikeys', { email: 'gone@example.com', permissions: ['read'], expires_at: now + 4.5 * DAY }); // the same, were its user enabled
+    assert.equal((await venue.admin('/users/disable', { email: 'gone@example.com' })).status, 200);
     assert.equal((await venue.admin(`/apikeys/${revoked}?email=kai%40example.com`, undefined, 'DELETE')).status, 200);
     const notices = async () => (await mails(venue)).filter((m) => m.subject.startsWith('An API key on your Bourse account expires'));
 
@@ -576,7 +579,7 @@ test('the owner of an API key about to expire is mailed once, three days before,
     await until(notices, (n) => n.length > 1, 'the second notice');
     await new Promise((r) => setTimeout(r, 150));
     const second = await notices();
-    assert.equal(second.length, 2, 'the first key is not noticed again, nor the revoked one');
+    assert.equal(second.length, 2, 'the first key is not noticed again, nor the revoked one, nor the disabled user\'s');
     assert.match(second[1]!.text, new RegExp(`key: ${later}\\n`));
   } finally {
     await venue.stop();

@@ -15,7 +15,7 @@ export function noticeExpiringKeys(exchange: Exchange, mailer: Mailer, log: Fast
     try {
       const now = exchange.clock();
       for (const key of exchange.identity.takeExpiringKeys(now, now + KEY_EXPIRY_NOTICE_MS)) {
-        mailer.send({ ...apiKeyExpiringMail(mailer.config, key.email, key), userId: key.userId });
+        mailer.send(apiKeyExpiringMail(mailer.config, key.email, key));
       }
     } catch (error) {
       log.error({ err: error }, 'API key expiry notices not sent');

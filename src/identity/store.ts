@@ -196,7 +196,7 @@ export class IdentityStore {
         expires_at INTEGER NOT NULL,
         address TEXT NOT NULL DEFAULT '',
         user_agent TEXT NOT NULL DEFAULT '',
-        seen_at INTEGER
+        seen_at INTEGER NOT NULL
       );
       CREATE TABLE IF NOT EXISTS api_keys (
         key TEXT PRIMARY KEY,
@@ -290,8 +290,8 @@ export class IdentityStore {
     if (!sessionColumns.some((c) => c.name === 'address')) {
       this.db.exec("ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT ''; ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT ''");
     }
-    // And before they ended when idle (null: not seen since it was opened).
-    if (!sessionColumns.some((c) => c.name === 'seen_at')) this.db.exec('ALTER TABLE sessions ADD COLUMN seen_at INTEGER');
+    // And before they ended when idle: such a session was last seen, as far as anyone knows, when opened.
+    if (!sessionColumns.some((c) => c.name === 'seen_at')) this.db.exec('ALTER TABLE sessions ADD COLUMN seen_at INTEGER; UPDATE sessions SET seen_at = created_at');
     // And before keys had labels and a last use.
     const keyColumns = this.db.prepare('SELECT name FROM pragma_table_info(\'api_keys\')').all() as { name: string }[];
     if (!keyColumns.some((c) => c.name === 'label')) {
@@ -607,9 +607,9 @@ export class IdentityStore {
   createSession(userId: number, nowMs: number, from: { address: string; userAgent: string } = { address: '', userAgent: '' }): { token: string; expiresAt: number } {
     const token = randomBytes(32).toString('hex');
     const expiresAt = nowMs + this.sessions.ttlMs;
-    this.sql('DELETE FROM sessions WHERE expires_at <= ? OR COALESCE(seen_at, created_at) <= ?').run(nowMs, nowMs - this.sessions.idleMs);
-    this.sql('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at, address, user_agent) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(tokenDigest(token), userId, nowMs, expiresAt, from.address, from.userAgent.slice(0, 200));
+    this.sql('DELETE FROM sessions WHERE expires_at <= ? OR seen_at <= ?').run(nowMs, nowMs - this.sessions.idleMs);
+    this.sql('INSERT INTO sessions (token_sha256, user_id, created_at, expires_at, address, user_agent, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(tokenDigest(token), userId, nowMs, expiresAt, from.address, from.userAgent.slice(0, 200), nowMs);
     return { token, expiresAt };
   }
 
@@ -620,7 +620,7 @@ export class IdentityStore {
   sessionUser(token: string, nowMs: number): UserRecord | undefined {
     if (!/^[0-9a-f]{64}$/.test(token)) return undefined;
     const digest = tokenDigest(token);
-    const row = this.sql('SELECT user_id AS userId, COALESCE(seen_at, created_at) AS seenAt FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(digest, nowMs) as
+    const row = this.sql('SELECT user_id AS userId, seen_at AS seenAt FROM sessions WHERE token_sha256 = ? AND expires_at > ?').get(digest, nowMs) as
       { userId: number; seenAt: number } | undefined;
     if (row === undefined) return undefined;
     if (nowMs - row.seenAt >= this.sessions.idleMs) {
@@ -635,8 +635,8 @@ export class IdentityStore {
 
   /** The user's live sessions, newest first; `id` is the start of the token's digest (it logs nobody in). */
   sessionsOf(userId: number, nowMs: number): { id: string; createdAt: number; expiresAt: number; lastSeenAt: number; address: string; userAgent: string }[] {
-    return this.sql(`SELECT substr(token_sha256, 1, ${SESSION_ID_LENGTH}) AS id, created_at AS createdAt, expires_at AS expiresAt, COALESCE(seen_at, created_at) AS lastSeenAt,
-      address, user_agent AS userAgent FROM sessions WHERE user_id = ? AND expires_at > ? AND COALESCE(seen_at, created_at) > ? ORDER BY created_at DESC, token_sha256`)
+    return this.sql(`SELECT substr(token_sha256, 1, ${SESSION_ID_LENGTH}) AS id, created_at AS createdAt, expires_at AS expiresAt, seen_at AS lastSeenAt,
+      address, user_agent AS userAgent FROM sessions WHERE user_id = ? AND expires_at > ? AND seen_at > ? ORDER BY created_at DESC, token_sha256`)
       .all(userId, nowMs, nowMs - this.sessions.idleMs) as { id: string; createdAt: number; expiresAt: number; lastSeenAt: number; address: string; userAgent: string }[];
   }
 
@@ -756,11 +756,11 @@ export class IdentityStore {
    * Live keys of enabled users that expire after `now` and by `by`, whose owners have not been
    * told yet; each is marked told as it is returned, so that a key is noticed once.
    */
-  takeExpiringKeys(now: number, by: number): { key: string; label: string; expiresAt: number; email: string; userId: number }[] {
+  takeExpiringKeys(now: number, by: number): { key: string; label: string; expiresAt: number; email: string }[] {
     return this.db.transaction(() => {
-      const rows = this.sql(`SELECT k.key, k.label, k.expires_at AS expiresAt, u.email, u.id AS userId FROM api_keys k JOIN users u ON u.id = k.user_id
+      const rows = this.sql(`SELECT k.key, k.label, k.expires_at AS expiresAt, u.email FROM api_keys k JOIN users u ON u.id = k.user_id
         WHERE k.revoked_at IS NULL AND k.expiry_noticed = 0 AND k.expires_at > ? AND k.expires_at <= ? AND u.disabled_at IS NULL ORDER BY k.expires_at`)
-        .all(now, by) as { key: string; label: string; expiresAt: number; email: string; userId: number }[];
+        .all(now, by) as { key: string; label: string; expiresAt: number; email: string }[];
       const mark = this.sql('UPDATE api_keys SET expiry_noticed = 1 WHERE key = ?');
       for (const row of rows) mark.run(row.key);
       return rows;

@@ -42,7 +42,6 @@ const FAILED_KEPT_MS = 30 * 86_400_000;
 export class MailQueue {
   private readonly db: Database.Database;
   private readonly sql: Sql;
-  private open = true;
 
   constructor(path: string, private readonly key: Buffer, now: number) {
     this.db = new Database(path);
@@ -72,7 +71,7 @@ export class MailQueue {
   }
 
   get isOpen(): boolean {
-    return this.open;
+    return this.db.open;
   }
 
   add(mail: { purpose: string; to: string; subject: string; text: string }, now: number): number {
@@ -137,9 +136,7 @@ export class MailQueue {
   }
 
   close(): void {
-    if (!this.open) return;
-    this.open = false;
-    this.db.close();
+    if (this.db.open) this.db.close();
   }
 
   private unsealed(row: Row): QueuedMail {
