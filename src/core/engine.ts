@@ -11,7 +11,7 @@ import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, MAX_CANCEL_AFTER_MS, PPM } from './
 import type {
   AccountFeeRates, AmendOrder, AssetTotals, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, CollectFees, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Debit, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
-  LockFunds, MarketView, OrderAcceptedEvent, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
+  LockFunds, MarketView, OrderAcceptedEvent, OrderBookView, RestingOrderView, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
   SetCancelAfter, SetFeeLevel, SetFees, SetMarketLimits, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
   UnlockFunds,
 } from './types.js';
@@ -1401,6 +1401,48 @@ export class Engine {
       return levels;
     };
     return { market: marketId, bids: side(market.bids), asks: side(market.asks) };
+  }
+
+  /**
+   * The book order by order: each side best price first and, within a price, in time priority;
+   * at most `perSide` orders a side.
+   */
+  orderBook(marketId: string, perSide = Infinity): OrderBookView {
+    const market = this.markets.get(marketId);
+    if (market === undefined) return { market: marketId, bids: [], asks: [] };
+    const side = (book: BookSide): RestingOrderView[] => {
+      const orders: RestingOrderView[] = [];
+      for (const level of book.levelsBestFirst()) {
+        for (let o = level.head; o !== null; o = o.next) {
+          if (orders.length >= perSide) return orders;
+          orders.push(this.restingView(o));
+        }
+      }
+      return orders;
+    };
+    return { market: marketId, bids: side(market.bids), asks: side(market.asks) };
+  }
+
+  /** An order resting in its book, or undefined (unknown, done, or waiting for its trigger). */
+  restingOrder(id: number): RestingOrderView | undefined {
+    const order = this.orders.get(id);
+    return order === undefined || order.level === null ? undefined : this.restingView(order);
+  }
+
+  /** The ids of the orders resting at a price, the last queued first. */
+  *queuedLastFirst(marketId: string, side: Side, price: number): Iterable<number> {
+    const market = this.markets.get(marketId);
+    if (market === undefined || price % market.tick !== 0) return;
+    const level = (side === 'buy' ? market.bids : market.asks).levels.get(price / market.tick);
+    for (let o = level?.tail ?? null; o !== null; o = o.prev) yield o.id;
+  }
+
+  private restingView(order: Order): RestingOrderView {
+    const market = order.market;
+    return {
+      orderId: order.id, market: market.id, side: order.side === BUY ? 'buy' : 'sell',
+      price: order.priceTicks * market.tick, quantity: order.leavesLots * market.lot, priority: order.priority,
+    };
   }
 }
 

@@ -367,3 +367,9 @@ export interface BalanceView { asset: string; available: number; reserved: numbe
 
 export interface BookLevelView { price: number; quantity: number; orders: number }
 export interface BookView { market: string; bids: BookLevelView[]; asks: BookLevelView[] }
+/**
+ * An order resting in a book. `priority` is the sequence number of the command that last queued
+ * it: it changes exactly when the order loses its place (an amendment up, or to a new price).
+ */
+export interface RestingOrderView { orderId: number; market: string; side: Side; price: number; quantity: number; priority: number }
+export interface OrderBookView { market: string; bids: RestingOrderView[]; asks: RestingOrderView[] }

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MAX_CANCEL_AFTER_MS } from '../core/index.js';
-import type { AmendOrder, Command, EngineEvent, OrderState } from '../core/index.js';
+import type { AmendOrder, Command, EngineEvent, OrderState, RestingOrderView } from '../core/index.js';
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { registerStatusRoute } from './venue-status.js';
@@ -81,6 +81,15 @@ const DEPTH_OUT = {
   properties: {
     market: STRING, seq: { type: 'integer', description: 'the journal sequence number the book is as of' },
     bids: { type: 'array', items: LEVEL_OUT }, asks: { type: 'array', items: LEVEL_OUT },
+  },
+} as const;
+const BOOK_ORDER_OUT = { type: 'array', items: STRING, minItems: 3, maxItems: 3, description: '[order id, price, quantity left]' } as const;
+const ORDER_BOOK_OUT = {
+  type: 'object',
+  properties: {
+    market: STRING, seq: { type: 'integer', description: 'the journal sequence number the book is as of' },
+    bids: { type: 'array', items: BOOK_ORDER_OUT, description: 'best price first; within a price, first in the queue first' },
+    asks: { type: 'array', items: BOOK_ORDER_OUT, description: 'best price first; within a price, first in the queue first' },
   },
 } as const;
 const TRADES_OUT = {
@@ -227,6 +236,18 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
     const book = engine().book(scales.id, limit);
     const level = (l: { price: number; quantity: number; orders: number }) => [formatMinor(l.price, scales.quoteScale), formatMinor(l.quantity, scales.baseScale), l.orders];
     return { market: scales.id, seq: exchange.sequencer.lastSeq, bids: book.bids.map(level), asks: book.asks.map(level) };
+  });
+
+  // The book order by order (market by order): which orders make each level and in what order
+  // they fill. Whose they are is never shown.
+  app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/book', {
+    schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } }, response: { 200: ORDER_BOOK_OUT } },
+    config: { weight: 5 },
+  }, async (request) => {
+    const scales = scalesOf(engine(), request.params.market);
+    const book = engine().orderBook(scales.id, limitOf(request.query.limit, 100, 5_000));
+    const order = (o: RestingOrderView) => [String(o.orderId), formatMinor(o.price, scales.quoteScale), formatMinor(o.quantity, scales.baseScale)];
+    return { market: scales.id, seq: exchange.sequencer.lastSeq, bids: book.bids.map(order), asks: book.asks.map(order) };
   });
 
   app.get<{ Params: { market: string }; Querystring: PageQuery }>('/markets/:market/trades', {

@@ -1,7 +1,7 @@
 /**
  * The native WebSocket at /ws, on the HTTP port.
  *
- *   → {"op":"subscribe","channel":"depth"|"trades"|"ticker"|"candles","market":"BTC-USDT","interval":"1m"}
+ *   → {"op":"subscribe","channel":"depth"|"book"|"trades"|"ticker"|"candles","market":"BTC-USDT","interval":"1m"}
  *   → {"op":"auth","key":K,"timestamp":T,"signature":hex HMAC(secret, T + "GET/ws"),"cancel_on_disconnect":true?}
  *   → {"op":"subscribe","channel":"orders"|"balances"|"fills"|"funding"}    (after auth)
  *   → {"op":"place","id":R,"order":{…as POST /orders…}}   {"op":"cancel","id":R,"order_id":"…"}
@@ -9,11 +9,12 @@
  *   → {"op":"cancel_after","id":R,"timeout_ms":N}    (the dead man's switch, as POST /orders/cancel-after)
  *   → {"op":"ping"}
  *
- * Depth is a snapshot, then updates with seq/prev_seq and a checksum. Updates are coalesced: at
- * most one per `depthIntervalMs` (a quiet market's first change goes out at once), each carrying
- * every level that changed since the previous one. Every message is serialised once per channel.
- * A consumer that reads too slowly stops getting depth updates (it gets a fresh snapshot once it
- * catches up); one that falls far behind is closed with 1008.
+ * Depth (by price level) and book (order by order, marketdata/order-book.ts) are a snapshot, then
+ * updates with seq/prev_seq and a checksum. Updates are coalesced: at most one per
+ * `depthIntervalMs` (a quiet market's first change goes out at once), each carrying every level or
+ * order that changed since the previous one. Every message is serialised once per channel. A
+ * consumer that reads too slowly stops getting depth and book updates (it gets a fresh snapshot
+ * once it catches up); one that falls far behind is closed with 1008.
  */
 import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage } from 'node:http';
@@ -28,6 +29,7 @@ import type { Exchange } from '../exchange.js';
 import type { Committed } from '../journal/index.js';
 import { formatMinor } from '../money/index.js';
 import { DepthPublisher, marketsTouched } from '../marketdata/depth.js';
+import { OrderBookPublisher, ordersTouched } from '../marketdata/order-book.js';
 import { CANDLE_INTERVALS } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { Authenticator } from '../identity/auth.js';
@@ -46,7 +48,7 @@ import type { ApiKeyRecord } from '../identity/store.js';
 
 export interface WsOptions {
   pingIntervalMs: number;
-  /** Above this many buffered bytes a client gets no depth updates until it drains. */
+  /** Above this many buffered bytes a client gets no depth or book updates until it drains. */
   bufferSoftBytes: number;
   /** Above this many buffered bytes a client is closed. */
   bufferHardBytes: number;
@@ -54,7 +56,7 @@ export interface WsOptions {
   subscriptionsMax: number;
   messagesPerSecond: number;
   /**
-   * Depth updates go out at most this often (0: after every journal batch). Per-batch updates
+   * Depth and book updates go out at most this often (0: after every journal batch). Per-batch updates
    * cost one frame per subscriber per batch; at a few hundred batches a second and a thousand
    * subscribers, sending them becomes most of the server's work.
    */
@@ -78,8 +80,8 @@ export const DEFAULT_WS_OPTIONS: WsOptions = {
 class Client {
   readonly subscriptions = new Set<string>();
   key: ApiKeyRecord | null = null;
-  /** Markets whose depth updates were skipped; they get a snapshot once the buffer drains. */
-  readonly staleDepth = new Set<string>();
+  /** Depth and book channels ("depth:M", "book:M") whose updates were skipped; each gets a snapshot once the buffer drains. */
+  readonly stale = new Set<string>();
   account: number | null = null;
   /** Cancel the account's open orders when this socket closes (asked for in `auth`). */
   cancelOnDisconnect = false;
@@ -109,9 +111,12 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const depth = new DepthPublisher(() => exchange.engine);
   /** Markets with subscribers whose book changed since their last depth message. */
   const depthDirty = new Set<string>();
+  const orderBook = new OrderBookPublisher(() => exchange.engine);
+  /** Per market with book subscribers, the orders named since its last book message. */
+  const bookDirty = new Map<string, Set<number>>();
   let depthTimer: NodeJS.Timeout | null = null;
   let depthFlushedAt = -Infinity;
-  /** Clients that missed depth updates while their buffer was full: a snapshot each once it drains. */
+  /** Clients that missed depth or book updates while their buffer was full: a snapshot each once it drains. */
   const staleClients = new Set<Client>();
   const lastTicker = new Map<string, number>();
 
@@ -216,34 +221,41 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const placedText = fastJson({ type: 'object', properties: { event: { type: 'string' }, id: {}, order: ORDER_OUT } } as unknown as Parameters<typeof fastJson>[0]) as
     (message: { event: 'placed'; id: unknown; order: unknown }) => string;
 
-  const publishDepth = (message: ReturnType<DepthPublisher['update']>[number]): void => {
-    const members = channels.get(`depth:${message.market}`);
+  /** A depth or book update to its channel's members, but those too far behind to take it. */
+  const publishBookChange = (message: { channel: 'depth' | 'book'; market: string }): void => {
+    const channel = `${message.channel}:${message.market}`;
+    const members = channels.get(channel);
     if (members === undefined || members.size === 0) return;
     const text = JSON.stringify(message);
     for (const client of members) {
-      if (client.staleDepth.has(message.market)) continue;
+      if (client.stale.has(channel)) continue;
       if (client.socket.bufferedAmount > options.bufferSoftBytes) {
-        client.staleDepth.add(message.market);
+        client.stale.add(channel);
         staleClients.add(client);
         continue;
       }
       send(client, text);
     }
   };
+  const snapshotOf = (channel: string): Message => {
+    const [kind, market] = channel.split(':') as ['depth' | 'book', string];
+    return kind === 'depth' ? { ...depth.snapshot(market) } : { ...orderBook.snapshot(market) };
+  };
 
   const flushDepth = (): void => {
     if (depthTimer !== null) clearTimeout(depthTimer);
     depthTimer = null;
     depthFlushedAt = performance.now();
-    if (depthDirty.size === 0) return;
-    const messages = depth.update(depthDirty);
+    if (depthDirty.size === 0 && bookDirty.size === 0) return;
+    const messages = [...depth.update(depthDirty), ...orderBook.update(bookDirty)];
     depthDirty.clear();
-    for (const message of messages) publishDepth(message);
+    bookDirty.clear();
+    for (const message of messages) publishBookChange(message);
     resyncStale();
   };
 
   const scheduleDepth = (): void => {
-    if (depthDirty.size === 0 || depthTimer !== null) return;
+    if ((depthDirty.size === 0 && bookDirty.size === 0) || depthTimer !== null) return;
     const wait = depthFlushedAt + options.depthIntervalMs - performance.now();
     if (wait <= 0) flushDepth();
     else depthTimer = setTimeout(flushDepth, wait);
@@ -252,10 +264,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const resyncStale = (): void => {
     for (const client of staleClients) {
       if (client.socket.bufferedAmount > options.bufferSoftBytes / 2) continue;
-      for (const market of client.staleDepth) {
-        if (client.subscriptions.has(`depth:${market}`)) reply(client, { ...depth.snapshot(market) });
-      }
-      client.staleDepth.clear();
+      for (const channel of client.stale) if (client.subscriptions.has(channel)) reply(client, snapshotOf(channel));
+      client.stale.clear();
       staleClients.delete(client);
     }
   };
@@ -360,9 +370,16 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   exchange.sequencer.onBatch((batch: Committed[]) => {
     const markets = new Set<string>();
     for (const committed of batch) marketsTouched(committed.events, markets);
+    let bookWatched = false;
     for (const market of markets) {
       if ((channels.get(`depth:${market}`)?.size ?? 0) > 0) depthDirty.add(market);
       else depth.forget(market);
+      if ((channels.get(`book:${market}`)?.size ?? 0) > 0) bookWatched = true;
+      else orderBook.forget(market);
+    }
+    if (bookWatched) {
+      const watched = (market: string): boolean => (channels.get(`book:${market}`)?.size ?? 0) > 0;
+      for (const committed of batch) ordersTouched(committed.events, bookDirty, watched);
     }
     if (wss.clients.size === 0) return;
     const events = batch.flatMap((c) => c.events);
@@ -432,7 +449,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (channel === 'orders' || channel === 'balances' || channel === 'fills' || channel === 'funding') {
         if (client.account === null) throw new ApiError(401, 'AUTH_REQUIRED', `authenticate before subscribing to ${channel}`);
         name = channel;
-      } else if (channel === 'depth' || channel === 'trades' || channel === 'ticker' || channel === 'candles') {
+      } else if (channel === 'depth' || channel === 'book' || channel === 'trades' || channel === 'ticker' || channel === 'candles') {
         const market = message.market;
         if (typeof market !== 'string' || !exchange.engine.markets.has(market)) throw new ApiError(404, 'UNKNOWN_MARKET', 'unknown market');
         if (channel === 'candles') {
@@ -451,11 +468,11 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       }
       if (client.subscriptions.size >= options.subscriptionsMax) throw new ApiError(429, 'TOO_MANY_SUBSCRIPTIONS', 'subscription limit reached');
       if (channel === 'orders' || channel === 'balances') return subscribeWithSnapshot(client, channel);
-      // Pending depth changes go out to the others first, so that the snapshot's seq describes its book exactly.
-      if (channel === 'depth' && depthDirty.has(message.market as string)) flushDepth();
+      // Pending changes go out to the others first, so that the snapshot's seq describes its book exactly.
+      if ((channel === 'depth' && depthDirty.has(message.market as string)) || (channel === 'book' && bookDirty.has(message.market as string))) flushDepth();
       join(client, name);
       reply(client, { event: 'subscribed', channel: name });
-      if (channel === 'depth') reply(client, { ...depth.snapshot(message.market as string) });
+      if (channel === 'depth' || channel === 'book') reply(client, snapshotOf(name));
       if (channel === 'ticker') {
         await exchange.readModelCaughtUp();
         reply(client, { channel: 'ticker', market: message.market, ticker: tickerOf(exchange, message.market as string) });

@@ -1,0 +1,158 @@
+/**
+ * The book order by order for the socket (market by order): a snapshot, then updates that name
+ * each order whose place in the book changed since the previous message. Like depth, every
+ * message carries the journal sequence number it reflects, the previous message's, and a CRC32
+ * checksum, here of the best 25 orders of each side.
+ *
+ * An update's changes are `[id, side, price, quantity]`, applied in order: quantity "0" removes
+ * the order; an order the client holds takes the new quantity and keeps its place (a fill, or an
+ * amendment down); any other joins the end of its price's queue. An order that lost its place
+ * (amended up, or to another price) comes as its removal and then its joining, so a client never
+ * needs the engine's priority rules to keep the queue in the exchange's order.
+ */
+import { crc32 } from 'node:zlib';
+import type { Engine, EngineEvent, RestingOrderView, Side } from '../core/index.js';
+import { formatMinor } from '../money/index.js';
+
+export const BOOK_CHECKSUM_ORDERS = 25;
+
+export type WireOrder = [id: string, price: string, quantity: string];
+export type WireOrderChange = [id: string, side: Side, price: string, quantity: string];
+
+export interface OrderBookMessage {
+  channel: 'book';
+  type: 'snapshot' | 'update';
+  market: string;
+  seq: number;
+  prev_seq: number;
+  bids?: WireOrder[];
+  asks?: WireOrder[];
+  changes?: WireOrderChange[];
+  checksum: number;
+}
+
+/** CRC32 of "id:price:quantity:…" over the best 25 orders of each side, bid and ask interleaved. */
+export function orderBookChecksum(bids: readonly WireOrder[], asks: readonly WireOrder[]): number {
+  const parts: string[] = [];
+  for (let i = 0; i < BOOK_CHECKSUM_ORDERS; i++) {
+    const bid = bids[i];
+    const ask = asks[i];
+    if (bid !== undefined) parts.push(...bid);
+    if (ask !== undefined) parts.push(...ask);
+  }
+  return crc32(parts.join(':'));
+}
+
+/** Adds, per market it watches, the orders the events may have moved in or out of a book or resized there. */
+export function ordersTouched(events: Iterable<EngineEvent>, into: Map<string, Set<number>>, watched: (market: string) => boolean): Map<string, Set<number>> {
+  for (const event of events) {
+    if (!('orderId' in event) || event.type === 'order_rejected' || !watched(event.market)) continue;
+    let ids = into.get(event.market);
+    if (ids === undefined) { ids = new Set(); into.set(event.market, ids); }
+    ids.add(event.orderId);
+  }
+  return into;
+}
+
+type Published = Pick<RestingOrderView, 'side' | 'price' | 'quantity' | 'priority'>;
+
+interface MarketState { seq: number; orders: Map<number, Published> }
+
+export class OrderBookPublisher {
+  private readonly published = new Map<string, MarketState>();
+
+  constructor(private readonly engine: () => Engine) {}
+
+  /** Drops what was published for the market; the next snapshot starts from the book as it is. */
+  forget(market: string): void {
+    this.published.delete(market);
+  }
+
+  private state(market: string): MarketState {
+    let state = this.published.get(market);
+    if (state === undefined) {
+      const book = this.engine().orderBook(market);
+      const orders = new Map<number, Published>();
+      for (const order of [...book.bids, ...book.asks]) orders.set(order.orderId, published(order));
+      state = { seq: this.engine().lastSeq, orders };
+      this.published.set(market, state);
+    }
+    return state;
+  }
+
+  /** The whole book as of the last message published for the market (call after publishing pending changes). */
+  snapshot(market: string): OrderBookMessage {
+    const state = this.state(market);
+    const { bids, asks } = this.wireBook(market);
+    return { channel: 'book', type: 'snapshot', market, seq: state.seq, prev_seq: state.seq, bids, asks, checksum: orderBookChecksum(bids, asks) };
+  }
+
+  /**
+   * For each market, the changes to the orders named since its last message, at the engine's
+   * current sequence (call between commands). Orders whose place did not change give none, and
+   * markets without changes no message.
+   */
+  update(touched: Map<string, Set<number>>): OrderBookMessage[] {
+    const engine = this.engine();
+    const seq = engine.lastSeq;
+    const messages: OrderBookMessage[] = [];
+    for (const [market, ids] of touched) {
+      const m = engine.markets.get(market);
+      if (m === undefined) continue;
+      const state = this.state(market);
+      const price = (units: number) => formatMinor(units, m.quote.precision);
+      const quantity = (units: number) => formatMinor(units, m.base.precision);
+      const changes: WireOrderChange[] = [];
+      /** Orders that join a queue, by side and price: their order there comes from the book. */
+      const joining = new Map<string, { side: Side; price: number; ids: Set<number> }>();
+      for (const id of ids) {
+        const before = state.orders.get(id);
+        const now = engine.restingOrder(id);
+        if (before !== undefined && (now === undefined || now.priority !== before.priority || now.price !== before.price)) {
+          changes.push([String(id), before.side, price(before.price), quantity(0)]);
+          state.orders.delete(id);
+        }
+        if (now === undefined) continue;
+        if (state.orders.has(id)) {
+          if (now.quantity !== before!.quantity) changes.push([String(id), now.side, price(now.price), quantity(now.quantity)]);
+          state.orders.set(id, published(now));
+          continue;
+        }
+        const queue = `${now.side}:${now.price}`;
+        let group = joining.get(queue);
+        if (group === undefined) { group = { side: now.side, price: now.price, ids: new Set() }; joining.set(queue, group); }
+        group.ids.add(id);
+      }
+      for (const group of joining.values()) {
+        // The newcomers are the last orders of their queue: walk it from its end until all are found.
+        const inQueueOrder: number[] = [];
+        if (group.ids.size === 1) inQueueOrder.push(...group.ids);
+        else for (const id of engine.queuedLastFirst(market, group.side, group.price)) {
+          if (group.ids.has(id)) inQueueOrder.unshift(id);
+          if (inQueueOrder.length === group.ids.size) break;
+        }
+        for (const id of inQueueOrder) {
+          const now = engine.restingOrder(id)!;
+          changes.push([String(id), now.side, price(now.price), quantity(now.quantity)]);
+          state.orders.set(id, published(now));
+        }
+      }
+      if (changes.length === 0) continue;
+      const top = this.wireBook(market, BOOK_CHECKSUM_ORDERS);
+      messages.push({ channel: 'book', type: 'update', market, seq, prev_seq: state.seq, changes, checksum: orderBookChecksum(top.bids, top.asks) });
+      state.seq = seq;
+    }
+    return messages;
+  }
+
+  private wireBook(market: string, perSide = Infinity): { bids: WireOrder[]; asks: WireOrder[] } {
+    const m = this.engine().markets.get(market)!;
+    const book = this.engine().orderBook(market, perSide);
+    const wire = (o: RestingOrderView): WireOrder => [String(o.orderId), formatMinor(o.price, m.quote.precision), formatMinor(o.quantity, m.base.precision)];
+    return { bids: book.bids.map(wire), asks: book.asks.map(wire) };
+  }
+}
+
+function published(order: RestingOrderView): Published {
+  return { side: order.side, price: order.price, quantity: order.quantity, priority: order.priority };
+}

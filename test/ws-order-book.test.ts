@@ -1,0 +1,201 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { crc32 } from 'node:zlib';
+import { call } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+import { SocketClient } from './support/ws-client.js';
+
+type WireOrder = [id: string, price: string, quantity: string];
+type Change = [id: string, side: 'buy' | 'sell', price: string, quantity: string];
+
+/** The checksum as the README tells a client to compute it. */
+function clientChecksum(bids: WireOrder[], asks: WireOrder[]): number {
+  const parts: string[] = [];
+  for (let i = 0; i < 25; i++) {
+    if (bids[i] !== undefined) parts.push(...bids[i]!);
+    if (asks[i] !== undefined) parts.push(...asks[i]!);
+  }
+  return crc32(parts.join(':'));
+}
+
+/**
+ * A book kept order by order as the README tells a client to keep it: per side, a queue per
+ * price; a known order takes its new quantity in place, an unknown one joins the end of its queue.
+ */
+class LocalOrderBook {
+  private readonly queues = { buy: new Map<string, WireOrder[]>(), sell: new Map<string, WireOrder[]>() };
+  seq = 0;
+  /** Every order that ever joined a queue. */
+  readonly joined = new Set<string>();
+
+  load(message: { seq: number; bids: WireOrder[]; asks: WireOrder[] }): void {
+    for (const [side, orders] of [['buy', message.bids], ['sell', message.asks]] as const) {
+      this.queues[side].clear();
+      for (const order of orders) this.change([order[0], side, order[1], order[2]]);
+    }
+    this.seq = message.seq;
+  }
+
+  apply(message: { seq: number; prev_seq: number; changes: Change[]; checksum: number }): void {
+    assert.equal(message.prev_seq, this.seq, 'no gap between book messages');
+    assert.ok(message.seq > this.seq, 'sequence increases');
+    for (const change of message.changes) this.change(change);
+    this.seq = message.seq;
+    const { bids, asks } = this.sides();
+    assert.equal(clientChecksum(bids, asks), message.checksum, `checksum after seq ${message.seq}`);
+  }
+
+  private change([id, side, price, quantity]: Change): void {
+    const queue = this.queues[side].get(price) ?? [];
+    const at = queue.findIndex((o) => o[0] === id);
+    if (Number(quantity) === 0) {
+      assert.ok(at >= 0, `order ${id} removed from ${side} ${price}, where it was`);
+      queue.splice(at, 1);
+    } else if (at >= 0) {
+      queue[at] = [id, price, quantity];
+    } else {
+      queue.push([id, price, quantity]);
+      this.joined.add(id);
+    }
+    if (queue.length === 0) this.queues[side].delete(price);
+    else this.queues[side].set(price, queue);
+  }
+
+  sides(): { bids: WireOrder[]; asks: WireOrder[] } {
+    const side = (queues: Map<string, WireOrder[]>, descending: boolean): WireOrder[] =>
+      [...queues.entries()].sort((a, b) => (descending ? Number(b[0]) - Number(a[0]) : Number(a[0]) - Number(b[0]))).flatMap(([, orders]) => orders);
+    return { bids: side(this.queues.buy, true), asks: side(this.queues.sell, false) };
+  }
+}
+
+async function catchUp(client: SocketClient, book: LocalOrderBook, seq: number): Promise<void> {
+  while (book.seq < seq) book.apply(await client.next((m) => m.channel === 'book' && m.type === 'update'));
+}
+
+test('a client keeping the book order by order from snapshot and updates matches GET book, queue order included, through fills, amendments, cancels and stops', async () => {
+  const venue = await Venue.start();
+  try {
+    const maker = await venue.trader('mbo-maker@example.com', { USDT: '10000000', BTC: '500' });
+    const taker = await venue.trader('mbo-taker@example.com', { USDT: '10000000', BTC: '500' });
+    const client = await SocketClient.connect(venue.url);
+    client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    assert.equal((await client.next((m) => m.event === 'subscribed')).channel, 'book:BTC-USDT');
+    const book = new LocalOrderBook();
+    book.load(await client.next((m) => m.channel === 'book' && m.type === 'snapshot'));
+    let seed = 11;
+    const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+    const resting: string[] = [];
+    const stops: string[] = [];
+    const kinds = new Set<string>();
+    for (let i = 0; i < 120; i++) {
+      const roll = random();
+      const side = random() < 0.5 ? 'buy' : 'sell';
+      // Few prices, so that queues form; now and then a taker crosses into them.
+      const price = (30_000 + (side === 'buy' ? -1 : 1) * (5 + 5 * Math.floor(random() * 4))).toFixed(2);
+      const quantity = (0.001 * (1 + Math.floor(random() * 6))).toFixed(4);
+      if (roll < 0.12 && resting.length > 0) {
+        kinds.add('cancel');
+        const id = resting.splice(Math.floor(random() * resting.length), 1)[0]!;
+        await venue.signed(maker, 'DELETE', `/api/v1/orders/${id}`);
+      } else if (roll < 0.3 && resting.length > 0) {
+        const id = resting[Math.floor(random() * resting.length)]!;
+        const change = random();
+        const body = change < 0.4 ? { quantity: '0.0005' } : change < 0.8 ? { quantity: '0.0090' } : { price: (29_990 - Math.floor(random() * 3) * 5).toFixed(2) };
+        const amended = await venue.signed(maker, 'PATCH', `/api/v1/orders/${id}`, body);
+        if (amended.status === 200) kinds.add(change < 0.4 ? 'amend down' : change < 0.8 ? 'amend up' : 'amend price');
+      } else if (roll < 0.42) {
+        kinds.add('cross');
+        await venue.signed(taker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side, type: 'market', quantity });
+      } else if (roll < 0.5) {
+        // A stop-limit that the next trade through its stop price puts in the book.
+        const stopped = await venue.signed(maker, 'POST', '/api/v1/orders', {
+          market: 'BTC-USDT', side: 'buy', type: 'stop_limit', price: '29980.00', stop_price: '29000.00', quantity: '0.0010',
+        });
+        if (stopped.status === 201) stops.push(stopped.body.id);
+      } else {
+        const placed = await venue.signed(maker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side, type: 'limit', price, quantity });
+        assert.equal(placed.status, 201, JSON.stringify(placed.body));
+        resting.push(placed.body.id);
+      }
+    }
+    const seq = venue.exchange.sequencer.lastSeq;
+    const rest = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5000');
+    assert.equal(rest.status, 200);
+    assert.equal(rest.body.seq, seq);
+    await catchUp(client, book, seq);
+    assert.deepEqual(book.sides(), { bids: rest.body.bids, asks: rest.body.asks });
+    assert.ok(rest.body.bids.length > 10 && rest.body.asks.length > 10, 'the book is not trivial');
+    for (const kind of ['cancel', 'amend down', 'amend up', 'amend price', 'cross']) assert.ok(kinds.has(kind), `the run had a ${kind}`);
+    assert.ok(stops.some((id) => book.joined.has(id)), 'a triggered stop joined the book');
+    // Each level of the aggregated depth is the sum of its orders.
+    const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth?limit=1000');
+    for (const [levels, orders] of [[depth.body.bids, rest.body.bids], [depth.body.asks, rest.body.asks]] as const) {
+      for (const [price, quantity, count] of levels as [string, string, number][]) {
+        const at = (orders as WireOrder[]).filter((o) => o[1] === price);
+        assert.equal(at.length, count, `orders at ${price}`);
+        assert.equal(at.reduce((sum, o) => sum + Math.round(Number(o[2]) * 1e4), 0), Math.round(Number(quantity) * 1e4), `quantity at ${price}`);
+      }
+    }
+    client.close();
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('orders that join one queue within one coalesced update come in queue order, and an order that loses its place is removed before it joins again', async () => {
+  const venue = await Venue.start({ server: { ws: { depthIntervalMs: 300 } } });
+  try {
+    const trader = await venue.trader('mbo-queue@example.com', { USDT: '1000000' });
+    const place = () => venue.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '25000.00', quantity: '0.0010' });
+    const first = await place();
+    const client = await SocketClient.connect(venue.url);
+    client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    const book = new LocalOrderBook();
+    book.load(await client.next((m) => m.channel === 'book' && m.type === 'snapshot'));
+    assert.deepEqual(book.sides().bids, [[first.body.id, '25000.000000', '0.00100000']]);
+    // A quiet market's first change goes out at once: the next ones wait for the interval, together.
+    await place();
+    await catchUp(client, book, venue.exchange.sequencer.lastSeq);
+    // Within one interval: an order joins, five more join at once, then it and the first order,
+    // published long before, lose their places by growing.
+    const early = await place();
+    const together = await Promise.all([place(), place(), place(), place(), place()]);
+    for (const grown of [early, first]) assert.equal((await venue.signed(trader, 'PATCH', `/api/v1/orders/${grown.body.id}`, { quantity: '0.0020' })).status, 200);
+    const update = await client.next((m) => m.channel === 'book' && m.type === 'update');
+    const ids = update.changes.map((c: Change) => c[0]);
+    for (const placed of together) assert.ok(ids.includes(placed.body.id), 'every newcomer is in the one update');
+    assert.deepEqual(update.changes[0], [first.body.id, 'buy', '25000.000000', '0.00000000']);
+    book.apply(update);
+    const rest = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book');
+    assert.deepEqual(book.sides().bids, rest.body.bids);
+    assert.deepEqual(rest.body.bids.slice(-2).map((o: WireOrder) => o[0]), [early.body.id, first.body.id], 'the grown orders are last in their queue, in the order they grew');
+    assert.equal(rest.body.bids.length, 8);
+    client.close();
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('GET book shows resting orders only, never whose they are, and refuses a bad limit or market', async () => {
+  const venue = await Venue.start();
+  try {
+    const trader = await venue.trader('mbo-rest@example.com', { USDT: '1000000', BTC: '10' });
+    const resting = await venue.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'limit', price: '31000.00', quantity: '0.5000', client_order_id: 'mine-1' });
+    await venue.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'stop_market', stop_price: '20000.00', quantity: '0.1000' });
+    for (let i = 0; i < 3; i++) await venue.signed(trader, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: `${29_000 - i}.00`, quantity: '0.0100' });
+    const book = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=2');
+    assert.equal(book.status, 200);
+    assert.deepEqual(book.body.asks, [[resting.body.id, '31000.000000', '0.50000000']], 'the waiting stop is not in the book');
+    assert.deepEqual(book.body.bids.map((o: WireOrder) => o[1]), ['29000.000000', '28999.000000'], 'best first, at most the limit');
+    assert.ok(!JSON.stringify(book.body).includes('mine-1') && !JSON.stringify(book.body).includes('account'), 'nothing says whose an order is');
+    assert.equal((await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=0')).status, 400);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5001')).status, 400);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/markets/NOPE-USDT/book')).status, 404);
+    const client = await SocketClient.connect(venue.url);
+    client.send({ op: 'subscribe', channel: 'book', market: 'NOPE-USDT' });
+    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'UNKNOWN_MARKET');
+    client.close();
+  } finally {
+    await venue.stop();
+  }
+});
