@@ -199,3 +199,30 @@ test('GET book shows resting orders only, never whose they are, and refuses a ba
     await venue.stop();
   }
 });
+
+test('a copy of the book costs request weight by its size: over REST by the limit asked, over the socket by the book', async () => {
+  const venue = await Venue.start({ server: { ipWeightPerSecond: 300 } });
+  try {
+    const big = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5000');
+    assert.equal(big.status, 200);
+    const again = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5000');
+    assert.equal(again.status, 429, 'a second copy of up to 5,000 orders a side within the second is over 300');
+    assert.equal(again.body.error.code, 'RATE_LIMITED');
+    assert.ok(Number(again.headers.get('retry-after')) >= 1);
+  } finally {
+    await venue.stop();
+  }
+  const small = await Venue.start({ server: { ipWeightPerSecond: 12 } });
+  try {
+    const client = await SocketClient.connect(small.url);
+    for (let i = 0; i < 2; i++) {
+      client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+      await client.next((m) => m.channel === 'book' && m.type === 'snapshot');
+    }
+    client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'RATE_LIMITED', 'the upgrade and two snapshots spent 11 of 12');
+    client.close();
+  } finally {
+    await small.stop();
+  }
+});

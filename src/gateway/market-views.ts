@@ -138,3 +138,11 @@ export const FEES_OUT = {
     levels: { type: 'array', items: FEE_LEVEL_OUT, description: 'rates for users of a level (set by the operator), in every market, when lower' },
   },
 } as const;
+
+/**
+ * What a copy of the book order by order costs in request weight, by the most orders a side of
+ * it may hold: a copy costs the server in proportion to its size (tiers as Binance weighs depth).
+ */
+export function orderBookWeight(ordersPerSide: number): number {
+  return ordersPerSide <= 100 ? 5 : ordersPerSide <= 500 ? 25 : ordersPerSide <= 1_000 ? 50 : 250;
+}

@@ -42,7 +42,7 @@ import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { balanceOut, cancelAfterOut, CLIENT_ORDER_ID, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
-import { tickerOf, candleOut } from './market-views.js';
+import { tickerOf, candleOut, orderBookWeight } from './market-views.js';
 import type { Gateway } from './server.js';
 import type { ApiKeyRecord } from '../identity/store.js';
 
@@ -468,6 +468,11 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       }
       if (client.subscriptions.size >= options.subscriptionsMax) throw new ApiError(429, 'TOO_MANY_SUBSCRIPTIONS', 'subscription limit reached');
       if (channel === 'orders' || channel === 'balances') return subscribeWithSnapshot(client, channel);
+      if (channel === 'book') {
+        const levels = exchange.engine.book(message.market as string);
+        const count = (side: { orders: number }[]) => side.reduce((sum, level) => sum + level.orders, 0);
+        gateway.chargeSubjects(client.ip, client.key?.key ?? null, orderBookWeight(Math.max(count(levels.bids), count(levels.asks))));
+      }
       // Pending changes go out to the others first, so that the snapshot's seq describes its book exactly.
       if ((channel === 'depth' && depthDirty.has(message.market as string)) || (channel === 'book' && bookDirty.has(message.market as string))) flushDepth();
       join(client, name);
