@@ -24,6 +24,7 @@ import { addressSubject, LOOPBACK, unwrapIpv4 } from '../identity/ip.js';
 import { ApiError, authRefusal, errorBody, serviceRefusal } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerOrderBatchRoutes } from './order-batch.js';
+import { registerExportRoutes } from './exports.js';
 import { registerFundingRoutes } from './funding-routes.js';
 import { FundingError } from '../funding/service.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -349,6 +350,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets, mailer, logins: loginGuards(exchange) };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
+  await app.register(async (scope) => registerExportRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => {
     await registerSessionRoutes(scope, exchange, gateway);

@@ -33,5 +33,6 @@ export async function call(base: string, method: string, path: string, options: 
   }
   const response = await fetch(`${base}${path}`, { method, headers, body: body === '' ? undefined : body });
   const text = await response.text();
-  return { status: response.status, body: text === '' ? null : JSON.parse(text), headers: response.headers };
+  const json = (response.headers.get('content-type') ?? '').includes('json');
+  return { status: response.status, body: text === '' ? null : json ? JSON.parse(text) : text, headers: response.headers };
 }
