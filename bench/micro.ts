@@ -17,11 +17,15 @@
  *   fast-json-stringify serializer Fastify compiles from the order route's response schema;
  *   `fdatasync` against the `fsync` SQLite calls, after an 8 KiB write to a preallocated file;
  * - the mail queue (src/mail/mail-queue.ts): the wall time on the serving thread to queue a mail
- *   and take it off once sent, which every mail to a user costs.
+ *   and take it off once sent, which every mail to a user costs;
+ * - a proof-of-liabilities report (src/funding/liabilities.ts) over 100,000 users with two assets
+ *   each: how long publishing takes, and the longest the event loop waits meanwhile (trading
+ *   stops for that long); then the time to read one user's proof.
  *
  * Environment: BENCH_ROUNDS (default 8), BENCH_ORDERS (orders projected per round, default 60,000).
  */
 import { createHmac, createSecretKey, hash, timingSafeEqual } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +40,8 @@ import { LatencyHistogram } from '../src/gateway/latency-histogram.js';
 import { HmacSha256 } from '../src/identity/hmac-sha256.js';
 import { ReplayCache } from '../src/identity/replay-cache.js';
 import { MailQueue } from '../src/mail/mail-queue.js';
+import { LiabilityReports } from '../src/funding/liabilities.js';
+import { openFundingDb } from '../src/funding/store.js';
 import { ORDER_OUT } from '../src/gateway/wire.js';
 import { parseMinor } from '../src/money/index.js';
 import { Projector } from '../src/store/projector.js';
@@ -258,6 +264,35 @@ function mailQueueMicros(): number {
   return median(micros);
 }
 
+async function liabilityReport(users: number): Promise<{ publishMs: number; longestStallMs: number; proofUs: number }> {
+  const engine = new Engine();
+  let seq = 0;
+  const run = (cmd: Command): void => { engine.apply({ seq: ++seq, ts: 1, cmd }); };
+  run({ type: 'create_asset', code: 'USDT', precision: 6 });
+  run({ type: 'create_asset', code: 'BTC', precision: 8 });
+  for (let user = 1; user <= users; user++) {
+    run({ type: 'create_user', user });
+    run({ type: 'create_account', account: user, user });
+    run({ type: 'deposit', account: user, asset: 'USDT', amount: 1_000_000 + user, key: `u${user}` });
+    run({ type: 'deposit', account: user, asset: 'BTC', amount: 100_000 + user, key: `b${user}` });
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bourse-micro-pol-'));
+  const db = openFundingDb(join(dir, 'funding.db'));
+  const reports = new LiabilityReports(db, () => engine, Buffer.alloc(32, 9), () => 1);
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const start = performance.now();
+  const report = await reports.publish('bench');
+  const publishMs = performance.now() - start;
+  delay.disable();
+  const proofStart = performance.now();
+  for (let user = 1; user <= 1_000; user++) reports.proof(user * Math.floor(users / 1_000), report.id);
+  const proofUs = ((performance.now() - proofStart) * 1_000) / 1_000;
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { publishMs, longestStallMs: delay.max / 1e6, proofUs };
+}
+
 const hist = histograms();
 console.log(`latency histogram, ns per observation: prom-client labelled child ${hist.promClient.toFixed(0)}, per-series counters ${hist.counters.toFixed(0)}`);
 const batches = committedOrders();
@@ -277,9 +312,12 @@ console.log(`order response, ns: fast-json-stringify ${others.fast_json_stringif
 console.log(`8 KiB write then sync, µs wall: fsync ${others.fsync_us}, fdatasync ${others.fdatasync_us}`);
 const mailQueue = mailQueueMicros();
 console.log(`mail queue, µs wall to queue a mail and take it off once sent: ${mailQueue.toFixed(1)}`);
+const pol = await liabilityReport(100_000);
+console.log(`proof of liabilities, 100,000 users, 2 assets: publishing ${pol.publishMs.toFixed(0)} ms, longest event-loop stall meanwhile ${pol.longestStallMs.toFixed(1)} ms; one user's proof ${pol.proofUs.toFixed(0)} µs`);
 console.log(JSON.stringify({
   histogram_promclient_ns: Math.round(hist.promClient), histogram_counters_ns: Math.round(hist.counters),
   projection_partial_index_us: Number(median(partial).toFixed(2)), projection_full_index_us: Number(median(full).toFixed(2)),
   replay_cache_ns: Math.round(replay.typedNs), replay_cache_set_ns: Math.round(replay.setNs), replay_cache_longest_ms: Number(replay.typed.longest.toFixed(2)), replay_cache_set_longest_ms: Number(replay.set.longest.toFixed(2)),
   replay_cache_calls_over_1ms: replay.typed.overMs, replay_cache_set_calls_over_1ms: replay.set.overMs, ...others, mail_queue_us: Number(mailQueue.toFixed(1)),
+  liability_report_ms: Math.round(pol.publishMs), liability_report_stall_ms: Number(pol.longestStallMs.toFixed(1)), liability_proof_us: Math.round(pol.proofUs),
 }));

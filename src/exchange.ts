@@ -32,6 +32,7 @@ import { SimulatedChain } from './funding/chains/simulated.js';
 import { DEMO_FUNDING } from './funding/config.js';
 import type { FundingConfig } from './funding/config.js';
 import { FundingService } from './funding/service.js';
+import { LiabilityReports } from './funding/liabilities.js';
 import { openFundingDb } from './funding/store.js';
 import type Database from 'better-sqlite3';
 import { DEMO_VENUE, venueCommands } from './config.js';
@@ -131,6 +132,7 @@ export class Exchange {
   }
 
   private fundingValue: FundingService | null = null;
+  private liabilitiesValue: LiabilityReports | null = null;
   private backupRunning = false;
   /** The newest complete backup (read from backupDir at start), and backups that failed since start. */
   lastBackup: BackupMark | null = null;
@@ -139,6 +141,12 @@ export class Exchange {
   get funding(): FundingService {
     if (this.fundingValue === null) throw new Error('funding is not open');
     return this.fundingValue;
+  }
+
+  /** Proof-of-liabilities reports: what the exchange owes its users, as Merkle sum trees. */
+  get liabilities(): LiabilityReports {
+    if (this.liabilitiesValue === null) throw new Error('funding is not open');
+    return this.liabilitiesValue;
   }
 
   static async open(options: ExchangeOptions): Promise<Exchange> {
@@ -210,6 +218,7 @@ export class Exchange {
     const funding = options.funding ?? (options.demo ? DEMO_FUNDING : undefined);
     // Its recovery (what a crash interrupted) waits for the server: see buildServer.
     exchange.fundingValue = new FundingService(fundingDb, exchange, exchange.chain, funding ?? { addressHoldMs: 86_400_000, assets: [] }, options.fundingCrashAt ?? null);
+    exchange.liabilitiesValue = new LiabilityReports(fundingDb, () => exchange.engine, identity.derivedKey('liability report salts'), clock);
     return exchange;
   }
 

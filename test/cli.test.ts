@@ -140,6 +140,9 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.equal(notice.text, 'Maintenance at 14:00 UTC');
     assert.ok(notice.until - notice.since > 7_100_000 && notice.until - notice.since <= 7_200_000, 'for two hours');
     assert.deepEqual(admin('notice', 'clear'), { cleared: true });
+    const report = admin('liabilities', 'publish');
+    assert.match(report.root_hash, /^[0-9a-f]{64}$/);
+    assert.ok(report.users >= 2 && /^[0-9]+\.[0-9]{6}$/.test(report.totals.USDT), 'this user and the demo market maker, and what they are owed');
     const testMail = admin('mail', 'test', '--to', 'ops@example.com');
     assert.equal(testMail.sent, true);
     assert.ok(existsSync(join(dataDir, 'outbox', testMail.answer)), 'without SMTP the test mail is an outbox file');

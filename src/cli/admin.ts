@@ -224,6 +224,9 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'audit') {
     method = 'GET';
     path = withQuery('/audit', options, ['limit', 'before']);
+  } else if (noun === 'liabilities' && verb === 'publish') {
+    path = '/liabilities';
+    body = {};
   } else if (noun === 'backup') {
     path = '/backups';
     body = typeof options.name === 'string' ? { name: options.name } : {};

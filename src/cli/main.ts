@@ -6,6 +6,7 @@
  *   bourse verify [--data DIR]
  *   bourse admin <command> [--data DIR | --url URL] ...   (see admin.ts)
  */
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findViolations } from '../core/index.js';
@@ -15,6 +16,8 @@ import { startServer } from './start.js';
 import { loadConfig } from '../config.js';
 import { rebuildReadModel } from '../exchange.js';
 import { restoreBackup } from '../backup.js';
+import { proofProblem } from '../funding/liabilities-tree.js';
+import type { LiabilityProof } from '../funding/liabilities-tree.js';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -50,6 +53,8 @@ const USAGE = `usage:
   bourse rebuild [--data DIR]          rebuild the read model (orders, trades, candles) from the journal
   bourse restore --from BACKUP [--data DIR]   copy a backup into a new data folder and verify it
                                        (add the master key; the read model is rebuilt on start)
+  bourse verify-liabilities --file PROOF   check a proof-of-liabilities proof (the JSON of GET /api/v1/account/liabilities)
+                                       offline; exit code 1 if it does not lead to its root
   bourse help                          this text (also --help, -h)
   bourse admin  user create --email E --password P
                 user kyc --email E --kyc NOT_VERIFIED|PENDING|OK|REJECTED --level N
@@ -105,6 +110,7 @@ const USAGE = `usage:
                 withdrawal resume --asset A --operator NAME              (the ones that waited are sent)
                 deposit suspend|resume --asset A --operator NAME [--reason TEXT]   (no address handed out; arrivals credited on resume)
                 fiat deposit --reference BRS… --asset A --amount X --bank-reference R --operator NAME
+                liabilities publish   (a proof-of-liabilities report: every user's balances now, as a Merkle sum tree)
                 backup [--name NAME]   (journal, identity and funding at one instant, into backups.dir/NAME; default NAME: the time)
                 audit [--limit N] [--before ID]                  (what operators did, newest first)
                 ip block --cidr ADDRESS|CIDR --reason TEXT [--minutes N]   (refused at once, sockets closed; not the admin API)
@@ -176,6 +182,7 @@ async function main(): Promise<void> {
       disabled: { type: 'boolean' },
       'min-fee': { type: 'string' },
       'public-key-file': { type: 'string' },
+      file: { type: 'string' },
       'min-quantity': { type: 'string' },
       'max-quantity': { type: 'string' },
       'min-notional': { type: 'string' },
@@ -213,6 +220,18 @@ async function main(): Promise<void> {
       const verified = verify(dataDir);
       if (verified.lastSeq !== restored.lastSeq) throw new Error(`the restored journal ends at seq ${verified.lastSeq}, the backup says ${restored.lastSeq}`);
       print({ event: 'restored', from: resolve(values.from), dataDir, ...restored, verified });
+      return;
+    }
+    case 'verify-liabilities': {
+      if (values.file === undefined) throw new Error('--file PROOF is required');
+      const proof = JSON.parse(readFileSync(resolve(values.file), 'utf8')) as LiabilityProof & { report?: { id?: string } };
+      const problem = proofProblem(proof);
+      if (problem !== null) process.exitCode = 1;
+      print({
+        verified: problem === null, ...(problem === null ? {} : { problem }), report: proof.report?.id ?? null, root_hash: proof.root.hash,
+        balances: Object.fromEntries(proof.assets.map((a, i) => [a.asset, proof.leaf.balances[i]])),
+        totals: Object.fromEntries(proof.assets.map((a, i) => [a.asset, proof.root.sums[i]])),
+      });
       return;
     }
     case 'rebuild': {

@@ -18,6 +18,7 @@ import type { KeyChangeBody } from './api-keys.js';
 import { apiKeyCreatedMail } from '../mail/account-mails.js';
 import type { NewKeyBody } from './api-keys.js';
 import { registerAdminFundingRoutes } from './admin-funding-routes.js';
+import { registerAdminLiabilityRoutes } from './liability-routes.js';
 import { cancelledIn, registerAdminAccountRoutes } from './admin-account-routes.js';
 import { operatorOf, recordAdminRequest, registerAdminAuditRoute } from './admin-audit.js';
 import { recordSecurityEvent } from './security-events.js';
@@ -354,4 +355,5 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   registerAdminMailRoutes(app, mailer);
   registerNoticeRoutes(app, exchange);
   registerAdminFundingRoutes(app, exchange);
+  registerAdminLiabilityRoutes(app, exchange);
 }

@@ -25,6 +25,7 @@ import { ApiError, authRefusal, errorBody, serviceRefusal } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerOrderBatchRoutes } from './order-batch.js';
 import { registerExportRoutes } from './exports.js';
+import { registerLiabilityRoutes } from './liability-routes.js';
 import { registerFundingRoutes } from './funding-routes.js';
 import { FundingError } from '../funding/service.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -351,6 +352,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerExportRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
+  await app.register(async (scope) => registerLiabilityRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerFundingRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => {
     await registerSessionRoutes(scope, exchange, gateway);

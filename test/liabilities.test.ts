@@ -1,0 +1,155 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { call } from './support/api-client.js';
+import type { Credentials } from './support/api-client.js';
+import { Venue } from './support/venue.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+interface Proof {
+  report: { id: string; root_hash: string; totals: Record<string, string> };
+  assets: { asset: string; precision: number }[];
+  root: { hash: string; sums: string[] };
+  leaf: { salt: string; balances: string[] };
+  path: { side: 'left' | 'right'; hash: string; sums: string[] }[];
+}
+
+/** A proof checked as the README tells a user to, written here rather than imported from the server. */
+function readmeVerify(proof: Proof): { hash: string; sums: bigint[] } {
+  const units = (amount: string, i: number): bigint => {
+    assert.match(amount, new RegExp(`^(0|[1-9][0-9]*)\\.[0-9]{${proof.assets[i]!.precision}}$`), 'a non-negative amount with all its decimals');
+    return BigInt(amount.replace('.', ''));
+  };
+  const text = (sums: bigint[]): string => sums.map((s, i) => {
+    const p = proof.assets[i]!.precision;
+    const digits = s.toString().padStart(p + 1, '0');
+    return `${digits.slice(0, -p)}.${digits.slice(-p)}`;
+  }).join(',');
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  let sums = proof.leaf.balances.map(units);
+  let hash = sha(`leaf:${proof.leaf.salt}:${text(sums)}`);
+  for (const step of proof.path) {
+    const sibling = step.sums.map(units);
+    sums = sums.map((s, i) => s + sibling[i]!);
+    hash = step.side === 'left' ? sha(`node:${step.hash}:${hash}:${text(sums)}`) : sha(`node:${hash}:${step.hash}:${text(sums)}`);
+  }
+  return { hash, sums };
+}
+
+/** What the user holds in every asset over all their accounts: available + reserved + locked. */
+async function holdings(venue: Venue, who: Credentials): Promise<Map<string, bigint>> {
+  const accounts = await venue.signed(who, 'GET', '/api/v1/accounts');
+  const held = new Map<string, bigint>();
+  for (const { account } of accounts.body.accounts as { account: number }[]) {
+    const balances = await venue.signed(who, 'GET', `/api/v1/balances?account=${account}`);
+    for (const b of balances.body.balances as Record<string, string>[]) {
+      const units = (a: string) => BigInt(a.replace('.', ''));
+      held.set(b.asset!, (held.get(b.asset!) ?? 0n) + units(b.available!) + units(b.reserved!) + units(b.locked!));
+    }
+  }
+  return held;
+}
+
+test("each user's proof of liabilities leads from their balances, sub-accounts and orders included, to the published root, whose totals are what the ledger owes users", async () => {
+  const venue = await Venue.start();
+  const folder = mkdtempSync(join(tmpdir(), 'bourse-proof-'));
+  try {
+    const traders: Credentials[] = [];
+    for (let i = 0; i < 7; i++) traders.push(await venue.trader(`pol-${i}@example.com`, { USDT: `${1000 + i * 37}.25`, BTC: `0.${i + 1}` }, ['read', 'trade', 'withdraw'], ['127.0.0.1']));
+    // Orders hold funds (reserved), a trade moves them, a sub-account holds some.
+    await venue.signed(traders[0]!, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'limit', price: '30000.00', quantity: '0.0500' });
+    await venue.signed(traders[1]!, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '30000.00', quantity: '0.0200' });
+    await venue.signed(traders[2]!, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0100' });
+    const sub = await venue.signed(traders[3]!, 'POST', '/api/v1/accounts', { label: 'savings' });
+    assert.equal(sub.status, 201, JSON.stringify(sub.body));
+    const moved = await venue.signed(traders[3]!, 'POST', '/api/v1/transfers', { to_account: sub.body.account, asset: 'USDT', amount: '500.00', request_id: 'to-savings' });
+    assert.equal(moved.status, 201, JSON.stringify(moved.body));
+
+    const published = await venue.admin('/liabilities', {});
+    assert.equal(published.status, 201, JSON.stringify(published.body));
+    const ledger = await venue.admin('/ledger', undefined, 'GET');
+    for (const row of ledger.body.assets as Record<string, string>[]) {
+      assert.equal(published.body.totals[row.asset!], row.users_total, `${row.asset}: the report owes what the ledger says users hold`);
+    }
+    const listed = await call(venue.url, 'GET', '/api/v1/liabilities');
+    assert.deepEqual(listed.body.reports[0], published.body, 'the report is public');
+
+    for (const trader of traders) {
+      const answer = await venue.signed(trader, 'GET', '/api/v1/account/liabilities');
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const proof = answer.body as Proof;
+      const folded = readmeVerify(proof);
+      assert.equal(folded.hash, published.body.root_hash, 'the path leads to the published root');
+      assert.deepEqual(proof.assets.map((a, i) => [a.asset, folded.sums[i]]), proof.assets.map((a) => [a.asset, BigInt(published.body.totals[a.asset].replace('.', ''))]));
+      const held = await holdings(venue, trader);
+      proof.assets.forEach((a, i) => assert.equal(BigInt(proof.leaf.balances[i]!.replace('.', '')), held.get(a.asset) ?? 0n, `${a.asset}: the leaf holds what the user holds`));
+      assert.ok(proof.path.length >= 2, 'a path up a tree of 7 leaves (one carried up where a level is odd)');
+    }
+
+    // The CLI checks a saved proof offline, and refuses one whose balance was changed.
+    const saved = (await venue.signed(traders[3]!, 'GET', '/api/v1/account/liabilities')).body as Proof;
+    const good = join(folder, 'proof.json');
+    writeFileSync(good, JSON.stringify(saved));
+    const checked = spawnSync(process.execPath, [CLI, 'verify-liabilities', '--file', good]);
+    assert.equal(checked.status, 0, checked.stderr.toString());
+    const verdict = JSON.parse(checked.stdout.toString());
+    assert.equal(verdict.verified, true);
+    assert.equal(verdict.balances.USDT, saved.leaf.balances[saved.assets.findIndex((a) => a.asset === 'USDT')]);
+    const usdt = saved.assets.findIndex((a) => a.asset === 'USDT');
+    const shrunk = structuredClone(saved);
+    shrunk.leaf.balances[usdt] = '1.000000';
+    const bad = join(folder, 'shrunk.json');
+    writeFileSync(bad, JSON.stringify(shrunk));
+    const refused = spawnSync(process.execPath, [CLI, 'verify-liabilities', '--file', bad]);
+    assert.equal(refused.status, 1);
+    assert.equal(JSON.parse(refused.stdout.toString()).verified, false);
+
+    // A later report counts later users and balances; the earlier one stays as published.
+    const late = await venue.trader('pol-late@example.com', { USDT: '5' });
+    assert.equal((await venue.signed(late, 'GET', '/api/v1/account/liabilities')).body.error.code, 'NOT_IN_REPORT');
+    const second = await venue.admin('/liabilities', {});
+    assert.notEqual(second.body.id, published.body.id);
+    assert.equal(readmeVerify((await venue.signed(late, 'GET', '/api/v1/account/liabilities')).body).hash, second.body.root_hash);
+    const earlier = await venue.signed(traders[0]!, 'GET', `/api/v1/account/liabilities?report=${published.body.id}`);
+    assert.equal(readmeVerify(earlier.body).hash, published.body.root_hash);
+    assert.equal((await venue.signed(late, 'GET', `/api/v1/account/liabilities?report=${published.body.id}`)).status, 404);
+  } finally {
+    await venue.stop();
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test('a proof cannot hide a liability: a sibling with smaller or negative sums, or a swapped side, no longer leads to the root', async () => {
+  const venue = await Venue.start();
+  try {
+    const traders: Credentials[] = [];
+    for (let i = 0; i < 5; i++) traders.push(await venue.trader(`pol-tamper-${i}@example.com`, { USDT: `${100 * (i + 1)}` }));
+    const report = (await venue.admin('/liabilities', {})).body;
+    const proof = (await venue.signed(traders[0]!, 'GET', '/api/v1/account/liabilities')).body as Proof;
+    assert.equal(readmeVerify(proof).hash, report.root_hash);
+    const usdt = proof.assets.findIndex((a) => a.asset === 'USDT');
+    const smaller = structuredClone(proof);
+    smaller.path[0]!.sums[usdt] = '0.000000';
+    assert.notEqual(readmeVerify(smaller).hash, report.root_hash, 'a sibling that owes less changes the root');
+    const negative = structuredClone(proof);
+    negative.path[0]!.sums[usdt] = '-100.000000';
+    assert.throws(() => readmeVerify(negative), 'a negative amount is refused outright');
+    const swapped = structuredClone(proof);
+    swapped.path[0]!.side = swapped.path[0]!.side === 'left' ? 'right' : 'left';
+    assert.notEqual(readmeVerify(swapped).hash, report.root_hash);
+    // The salt is the user's: another user's leaf with this user's salt leads nowhere.
+    const other = (await venue.signed(traders[1]!, 'GET', '/api/v1/account/liabilities')).body as Proof;
+    assert.notEqual(other.leaf.salt, proof.leaf.salt);
+    assert.notEqual(readmeVerify({ ...other, leaf: { ...other.leaf, salt: proof.leaf.salt } }).hash, report.root_hash);
+    // Publishing is the operator's: the admin API only.
+    assert.equal((await venue.signed(traders[0]!, 'POST', '/api/v1/liabilities', {})).status, 404);
+  } finally {
+    await venue.stop();
+  }
+});
