@@ -161,7 +161,15 @@ test('orders that join one queue within one coalesced update come in queue order
     const early = await place();
     const together = await Promise.all([place(), place(), place(), place(), place()]);
     for (const grown of [early, first]) assert.equal((await venue.signed(trader, 'PATCH', `/api/v1/orders/${grown.body.id}`, { quantity: '0.0020' })).status, 200);
+    // Subscribing meanwhile gives the book as the others were last sent it, and forces nothing out.
+    const late = await SocketClient.connect(venue.url);
+    late.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    const lateBook = new LocalOrderBook();
+    lateBook.load(await late.next((m) => m.channel === 'book' && m.type === 'snapshot'));
+    assert.equal(lateBook.seq, book.seq);
+    assert.deepEqual(lateBook.sides(), book.sides());
     const update = await client.next((m) => m.channel === 'book' && m.type === 'update');
+    assert.deepEqual(await late.next((m) => m.channel === 'book' && m.type === 'update'), update, 'the newcomer chains on with the same update');
     const ids = update.changes.map((c: Change) => c[0]);
     for (const placed of together) assert.ok(ids.includes(placed.body.id), 'every newcomer is in the one update');
     assert.deepEqual(update.changes[0], [first.body.id, 'buy', '25000.000000', '0.00000000']);
@@ -170,7 +178,11 @@ test('orders that join one queue within one coalesced update come in queue order
     assert.deepEqual(book.sides().bids, rest.body.bids);
     assert.deepEqual(rest.body.bids.slice(-2).map((o: WireOrder) => o[0]), [early.body.id, first.body.id], 'the grown orders are last in their queue, in the order they grew');
     assert.equal(rest.body.bids.length, 8);
-    client.close();
+    // A snapshot made from what was published keeps the queue as the updates left it.
+    const later = await SocketClient.connect(venue.url);
+    later.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    assert.deepEqual((await later.next((m) => m.channel === 'book' && m.type === 'snapshot')).bids, rest.body.bids);
+    for (const socket of [client, late, later]) socket.close();
   } finally {
     await venue.stop();
   }
@@ -200,7 +212,7 @@ test('GET book shows resting orders only, never whose they are, and refuses a ba
   }
 });
 
-test('a copy of the book costs request weight by its size: over REST by the limit asked, over the socket by the book', async () => {
+test('a copy of the book costs request weight by its size: over REST by the limit asked, over the socket by the book; a depth subscription as GET depth', async () => {
   const venue = await Venue.start({ server: { ipWeightPerSecond: 300 } });
   try {
     const big = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5000');
@@ -224,5 +236,18 @@ test('a copy of the book costs request weight by its size: over REST by the limi
     client.close();
   } finally {
     await small.stop();
+  }
+  const depthVenue = await Venue.start({ server: { ipWeightPerSecond: 6 } });
+  try {
+    const client = await SocketClient.connect(depthVenue.url);
+    for (let i = 0; i < 2; i++) {
+      client.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+      await client.next((m) => m.channel === 'depth' && m.type === 'snapshot');
+    }
+    client.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'RATE_LIMITED', 'a depth snapshot weighs 2, as GET depth does: the upgrade and two spent 5 of 6');
+    client.close();
+  } finally {
+    await depthVenue.stop();
   }
 });

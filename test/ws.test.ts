@@ -99,8 +99,8 @@ test('a client rebuilding the book from snapshot and diffs matches GET depth and
   }
 });
 
-test('depth updates are coalesced to one per interval, each with every change since the previous one, and a late subscriber chains on', async () => {
-  const venue = await Venue.start({ server: { ws: { depthIntervalMs: 400 } } });
+test('depth updates are coalesced to one per interval, each with every change since the previous one, and a late subscriber gets the book as last sent and chains on without forcing an update out', async () => {
+  const venue = await Venue.start({ server: { ws: { depthIntervalMs: 1_000 } } });
   try {
     const trader = await venue.trader('coalesce@example.com', { USDT: '100000' });
     const early = await SocketClient.connect(venue.url);
@@ -112,17 +112,27 @@ test('depth updates are coalesced to one per interval, each with every change si
     await place('100.00');
     earlyBook.apply(await early.next((m) => m.type === 'update'));
     for (let i = 1; i <= 8; i++) assert.equal((await place(`${100 + i}.00`)).status, 201);
-    // A subscriber joining with changes pending gets them published first: its snapshot's seq is exact.
+    // A subscriber joining with changes pending gets the book as last published, at that seq, and
+    // the pending changes in the next update with everyone else: subscribing forces nothing out early.
+    const placedSeq = venue.exchange.sequencer.lastSeq;
     const late = await SocketClient.connect(venue.url);
     late.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
     const lateBook = new LocalBook();
     lateBook.load(await late.next((m) => m.type === 'snapshot'));
-    assert.equal(lateBook.seq, venue.exchange.sequencer.lastSeq);
     let updates = 0;
     while (earlyBook.seq < lateBook.seq) {
       earlyBook.apply(await early.next((m) => m.type === 'update'));
       updates += 1;
     }
+    assert.equal(earlyBook.seq, lateBook.seq, 'the snapshot is the state the others were last sent');
+    assert.deepEqual(earlyBook.top(), lateBook.top());
+    assert.ok(lateBook.seq < placedSeq, 'the pending changes were not sent early for the newcomer');
+    const [pendingA, pendingB] = await Promise.all([early.next((m) => m.type === 'update'), late.next((m) => m.type === 'update')]);
+    earlyBook.apply(pendingA);
+    lateBook.apply(pendingB);
+    updates += 1;
+    assert.deepEqual(pendingA, pendingB, 'both get the same update, chained to the snapshot');
+    assert.equal(lateBook.seq, placedSeq);
     assert.ok(updates <= 2, `the 8 orders' changes came in ${updates} updates, not at most 2`);
     assert.deepEqual(earlyBook.top(), lateBook.top());
     await place('100.50');

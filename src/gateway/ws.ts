@@ -468,13 +468,14 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       }
       if (client.subscriptions.size >= options.subscriptionsMax) throw new ApiError(429, 'TOO_MANY_SUBSCRIPTIONS', 'subscription limit reached');
       if (channel === 'orders' || channel === 'balances') return subscribeWithSnapshot(client, channel);
+      // A public subscription draws on the budgets as the REST call for its first message would.
+      let weight = channel === 'depth' ? 2 : 1;
       if (channel === 'book') {
         const levels = exchange.engine.book(message.market as string);
         const count = (side: { orders: number }[]) => side.reduce((sum, level) => sum + level.orders, 0);
-        gateway.chargeSubjects(client.ip, client.key?.key ?? null, orderBookWeight(Math.max(count(levels.bids), count(levels.asks))));
+        weight = orderBookWeight(Math.max(count(levels.bids), count(levels.asks)));
       }
-      // Pending changes go out to the others first, so that the snapshot's seq describes its book exactly.
-      if ((channel === 'depth' && depthDirty.has(message.market as string)) || (channel === 'book' && bookDirty.has(message.market as string))) flushDepth();
+      gateway.chargeSubjects(client.ip, client.key?.key ?? null, weight);
       join(client, name);
       reply(client, { event: 'subscribed', channel: name });
       if (channel === 'depth' || channel === 'book') reply(client, snapshotOf(name));

@@ -69,9 +69,19 @@ export class DepthPublisher {
     return state;
   }
 
+  /**
+   * The book as last published for the market (what its subscribers hold), at that message's seq:
+   * changes since then reach a new subscriber in the next update, with everyone else's, so that
+   * subscribing never forces an update out early.
+   */
   snapshot(market: string): DepthMessage {
     const state = this.state(market);
-    const { bids, asks } = this.wireBook(market);
+    const scales = this.scales(market);
+    const side = (levels: Map<number, number>, descending: boolean): WireLevel[] => [...levels]
+      .sort((a, b) => (descending ? b[0] - a[0] : a[0] - b[0]))
+      .map(([price, quantity]) => [formatMinor(price, scales.quote), formatMinor(quantity, scales.base)]);
+    const bids = side(state.bids, true);
+    const asks = side(state.asks, false);
     return { channel: 'depth', type: 'snapshot', market, seq: state.seq, prev_seq: state.seq, bids, asks, checksum: depthChecksum(bids, asks) };
   }
 

@@ -56,6 +56,11 @@ export function ordersTouched(events: Iterable<EngineEvent>, into: Map<string, S
 
 type Published = Pick<RestingOrderView, 'side' | 'price' | 'quantity' | 'priority'>;
 
+/**
+ * What was last published for a market. The map's order is the queues' order: orders enter it as
+ * they join (in queue order), a change in place keeps an order's entry where it is, and an order
+ * that loses its place leaves the map before it enters again, at the end.
+ */
 interface MarketState { seq: number; orders: Map<number, Published> }
 
 export class OrderBookPublisher {
@@ -72,18 +77,27 @@ export class OrderBookPublisher {
     let state = this.published.get(market);
     if (state === undefined) {
       const book = this.engine().orderBook(market);
-      const orders = new Map<number, Published>();
-      for (const order of [...book.bids, ...book.asks]) orders.set(order.orderId, published(order));
-      state = { seq: this.engine().lastSeq, orders };
+      state = { seq: this.engine().lastSeq, orders: new Map() };
+      for (const order of [...book.bids, ...book.asks]) state.orders.set(order.orderId, published(order));
       this.published.set(market, state);
     }
     return state;
   }
 
-  /** The whole book as of the last message published for the market (call after publishing pending changes). */
+  /**
+   * The whole book as last published for the market, at that message's seq: changes since reach
+   * a new subscriber in the next update, with everyone else's.
+   */
   snapshot(market: string): OrderBookMessage {
     const state = this.state(market);
-    const { bids, asks } = this.wireBook(market);
+    const m = this.engine().markets.get(market)!;
+    const side = (which: Side): WireOrder[] => [...state.orders]
+      .filter(([, o]) => o.side === which)
+      // A stable sort by price keeps each queue in the map's order.
+      .sort(([, a], [, b]) => (which === 'buy' ? b.price - a.price : a.price - b.price))
+      .map(([id, o]) => [String(id), formatMinor(o.price, m.quote.precision), formatMinor(o.quantity, m.base.precision)]);
+    const bids = side('buy');
+    const asks = side('sell');
     return { channel: 'book', type: 'snapshot', market, seq: state.seq, prev_seq: state.seq, bids, asks, checksum: orderBookChecksum(bids, asks) };
   }
 
