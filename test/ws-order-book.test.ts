@@ -1,22 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc32 } from 'node:zlib';
+import { clientChecksum } from './support/book-checksum.js';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { SocketClient } from './support/ws-client.js';
 
 type WireOrder = [id: string, price: string, quantity: string];
 type Change = [id: string, side: 'buy' | 'sell', price: string, quantity: string];
-
-/** The checksum as the README tells a client to compute it. */
-function clientChecksum(bids: WireOrder[], asks: WireOrder[]): number {
-  const parts: string[] = [];
-  for (let i = 0; i < 25; i++) {
-    if (bids[i] !== undefined) parts.push(...bids[i]!);
-    if (asks[i] !== undefined) parts.push(...asks[i]!);
-  }
-  return crc32(parts.join(':'));
-}
 
 /**
  * A book kept order by order as the README tells a client to keep it: per side, a queue per
@@ -224,30 +214,20 @@ test('a copy of the book costs request weight by its size: over REST by the limi
   } finally {
     await venue.stop();
   }
-  const small = await Venue.start({ server: { ipWeightPerSecond: 12 } });
-  try {
-    const client = await SocketClient.connect(small.url);
-    for (let i = 0; i < 2; i++) {
-      client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
-      await client.next((m) => m.channel === 'book' && m.type === 'snapshot');
+  // Two snapshots and the upgrade fit an address's budget of a second; a third does not.
+  for (const [channel, budget] of [['book', 12], ['depth', 6]] as const) {
+    const small = await Venue.start({ server: { ipWeightPerSecond: budget } });
+    try {
+      const client = await SocketClient.connect(small.url);
+      for (let i = 0; i < 2; i++) {
+        client.send({ op: 'subscribe', channel, market: 'BTC-USDT' });
+        await client.next((m) => m.channel === channel && m.type === 'snapshot');
+      }
+      client.send({ op: 'subscribe', channel, market: 'BTC-USDT' });
+      assert.equal((await client.next((m) => m.event === 'error')).error.code, 'RATE_LIMITED', `${channel}: the upgrade (1) and two snapshots (5 or 2 each) leave less than a third's weight of ${budget}`);
+      client.close();
+    } finally {
+      await small.stop();
     }
-    client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
-    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'RATE_LIMITED', 'the upgrade and two snapshots spent 11 of 12');
-    client.close();
-  } finally {
-    await small.stop();
-  }
-  const depthVenue = await Venue.start({ server: { ipWeightPerSecond: 6 } });
-  try {
-    const client = await SocketClient.connect(depthVenue.url);
-    for (let i = 0; i < 2; i++) {
-      client.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
-      await client.next((m) => m.channel === 'depth' && m.type === 'snapshot');
-    }
-    client.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
-    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'RATE_LIMITED', 'a depth snapshot weighs 2, as GET depth does: the upgrade and two spent 5 of 6');
-    client.close();
-  } finally {
-    await depthVenue.stop();
   }
 });

@@ -5,19 +5,9 @@ import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { WebSocket } from 'ws';
 import { SocketClient } from './support/ws-client.js';
-import { crc32 } from 'node:zlib';
+import { clientChecksum } from './support/book-checksum.js';
 import { rmSync } from 'node:fs';
 import type { WireLevel } from '../src/marketdata/depth.js';
-
-/** The checksum as the README tells a client to compute it, written here rather than imported from the server. */
-function clientChecksum(bids: WireLevel[], asks: WireLevel[]): number {
-  const parts: string[] = [];
-  for (let i = 0; i < 25; i++) {
-    if (bids[i] !== undefined) parts.push(...bids[i]!);
-    if (asks[i] !== undefined) parts.push(...asks[i]!);
-  }
-  return crc32(parts.join(':'));
-}
 
 /** A client-side book rebuilt from a snapshot and updates, as a trading bot would keep it. */
 class LocalBook {
