@@ -11,10 +11,12 @@ import { Venue } from './support/venue.js';
 import { until } from './support/until.js';
 
 /** An SMTP server on loopback whose answer to each recipient the test decides: null takes the mail, a number refuses with that code. */
-async function mailServer(answer: (to: string) => number | null): Promise<{ port: number; received: { to: string; raw: string }[]; close: () => Promise<void> }> {
+async function mailServer(answer: (to: string) => number | null): Promise<{ port: number; received: { to: string; raw: string }[]; connections: () => number; close: () => Promise<void> }> {
   const received: { to: string; raw: string }[] = [];
+  let connections = 0;
   const smtp = new SMTPServer({
     authOptional: true, disabledCommands: ['STARTTLS'],
+    onConnect: (_session, callback) => { connections += 1; callback(); },
     onRcptTo: (address, _session, callback) => {
       const code = answer(address.address);
       if (code === null) return callback();
@@ -30,7 +32,10 @@ async function mailServer(answer: (to: string) => number | null): Promise<{ port
     },
   });
   await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  return { port: (smtp.server.address() as { port: number }).port, received, close: () => new Promise<void>((resolve) => smtp.close(() => resolve())) };
+  return {
+    port: (smtp.server.address() as { port: number }).port, received, connections: () => connections,
+    close: () => new Promise<void>((resolve) => smtp.close(() => resolve())),
+  };
 }
 
 const smtpAt = (port: number) => ({ mail: { from: 'no-reply@test.example', venueName: 'Bourse', smtp: { host: '127.0.0.1', port, secure: false, requireTls: false } } });
@@ -56,6 +61,19 @@ test('a mail server that answers "try later" delays a mail instead of losing it:
     const metrics = await (await fetch(`${venue.url}/metrics`)).text();
     assert.match(metrics, /bourse_mails_total\{purpose="confirm_email",outcome="retried"\} 2/);
     assert.match(metrics, /bourse_mail_queue\{state="pending"\} 0/);
+  } finally {
+    await venue.stop();
+    await server.close();
+  }
+});
+
+test('mail goes over a few kept-open connections, one per worker at most, not a connection per mail', async () => {
+  const server = await mailServer(() => null);
+  const venue = await Venue.start({ server: smtpAt(server.port) });
+  try {
+    for (let i = 0; i < 8; i++) assert.equal((await signup(venue, `pooled-${i}@example.com`)).status, 202);
+    await until(() => server.received.length, (n) => n === 8, 'eight mails');
+    assert.ok(server.connections() <= 4, `${server.connections()} connections for 8 mails`);
   } finally {
     await venue.stop();
     await server.close();

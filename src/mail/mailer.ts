@@ -127,6 +127,9 @@ export class Mailer {
         auth: smtp.user === undefined ? undefined : { user: smtp.user, pass: smtpPassword ?? '' },
         // A mail server that hangs must not pile up connections.
         connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000,
+        // One connection per worker, kept open for the next mail rather than a TCP and TLS
+        // handshake (and a login) per mail; renewed after 100 mails.
+        pool: true, maxConnections: retry.workers, maxMessages: 100,
       });
     this.pump();
   }
