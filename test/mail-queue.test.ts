@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -205,5 +205,27 @@ test('mail sealed under another master key (a mail queue copied from another ven
   } finally {
     await venue.stop();
     await server.close();
+  }
+});
+
+test('without SMTP, outbox files older than 30 days are deleted at start (and daily): their codes have expired, and the disk must not fill', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-outbox-'));
+  const outboxDir = join(dataDir, 'outbox');
+  mkdirSync(outboxDir, { recursive: true });
+  const aged = (name: string, days: number) => {
+    writeFileSync(join(outboxDir, name), 'Subject: old\n\nYour code: 0');
+    const at = (Date.now() - days * 86_400_000) / 1000;
+    utimesSync(join(outboxDir, name), at, at);
+  };
+  aged('old.eml', 31);
+  aged('recent.eml', 29);
+  aged('notes.txt', 90);
+  const venue = await Venue.start({ dataDir });
+  try {
+    assert.deepEqual(readdirSync(outboxDir).sort(), ['notes.txt', 'recent.eml'], 'only old mail files go');
+    assert.equal(venue.app.mailer.pruneOutbox(Date.now() + 2 * 86_400_000), 1, 'a day later, the next');
+    assert.ok(!existsSync(join(outboxDir, 'recent.eml')));
+  } finally {
+    await venue.stop();
   }
 });

@@ -10,7 +10,7 @@
  * A permanent refusal (5xx), or a mail still undelivered after its last attempt, is given up on,
  * logged, counted, and kept for the operator to retry or drop.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
@@ -102,6 +102,7 @@ export class Mailer {
   private readonly busy = new Set<number>();
   private readonly workers = new Set<Promise<void>>();
   private wake: NodeJS.Timeout | undefined;
+  private readonly pruning: NodeJS.Timeout | undefined;
   private closed = false;
   private pausedUntil = 0;
   private written = 0;
@@ -131,7 +132,34 @@ export class Mailer {
         // handshake (and a login) per mail; renewed after 100 mails.
         pool: true, maxConnections: retry.workers, maxMessages: 100,
       });
+    if (smtp === undefined) {
+      this.pruneOutbox(Date.now());
+      this.pruning = setInterval(() => this.pruneOutbox(Date.now()), DAY_MS);
+      this.pruning.unref();
+    }
     this.pump();
+  }
+
+  /**
+   * Deletes outbox files older than OUTBOX_DAYS: they hold codes that have long expired, and
+   * without it a venue that writes mail to files fills its disk. Returns how many went.
+   */
+  pruneOutbox(now: number): number {
+    if (!existsSync(this.outbox)) return 0;
+    let pruned = 0;
+    for (const name of readdirSync(this.outbox)) {
+      if (!name.endsWith('.eml')) continue;
+      const file = join(this.outbox, name);
+      try {
+        if (now - statSync(file).mtimeMs < OUTBOX_DAYS * DAY_MS) continue;
+        unlinkSync(file);
+        pruned += 1;
+      } catch (error) {
+        this.log.error({ err: error, file }, 'an old outbox file could not be deleted');
+      }
+    }
+    if (pruned > 0) this.log.info({ pruned, days: OUTBOX_DAYS }, 'old outbox files deleted');
+    return pruned;
   }
 
   /** Where mail goes: 'smtp://host:port' or the outbox folder. */
@@ -194,6 +222,7 @@ export class Mailer {
   async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     this.closed = true;
     clearTimeout(this.wake);
+    clearInterval(this.pruning);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.settled(), new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
     clearTimeout(timer);
@@ -321,6 +350,9 @@ function errorText(error: unknown): string {
 }
 
 const CLOSE_GRACE_MS = 2_000;
+const DAY_MS = 86_400_000;
+/** How long a mail written to the outbox is kept, as long as a mail given up on is kept in the queue. */
+const OUTBOX_DAYS = 30;
 const QUEUE_TROUBLE_PAUSE_MS = 10_000;
 
 const silent: MailLog = { info: () => undefined, error: () => undefined };
