@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { generateSync } from 'otplib';
+import { enableTwoFactor } from './support/two-factor.js';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { SocketClient } from './support/ws-client.js';
@@ -118,9 +119,7 @@ test('a user changes their password giving the current one (and a code once enro
     await venue.admin('/users', { email: 'erin@example.com', password: 'first password' });
     const here = (await login('first password')).body.token as string;
     const elsewhere = (await login('first password')).body.token as string;
-    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: bearer(here), body: { password: 'first password' } });
-    const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
-    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: bearer(here), body: { code: code() } })).status, 200);
+    const { code } = await enableTwoFactor(venue.url, bearer(here), 'first password', () => now);
     now += 30_000;
 
     assert.equal((await change(here, { current_password: 'first password', new_password: 'second password' })).body.error.code, 'TOTP_REQUIRED');
@@ -427,9 +426,7 @@ test('wrong two-factor codes on a session\'s sensitive routes (new key, key chan
     await venue.admin('/users', { email: 'tess@example.com', password: 'correct horse battery' });
     const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email: 'tess@example.com', password: 'correct horse battery' } });
     const headers = { authorization: `Bearer ${login.body.token}` };
-    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers, body: { password: 'correct horse battery' } });
-    const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
-    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: code() } })).body.two_factor, true);
+    const { code } = await enableTwoFactor(venue.url, headers, 'correct horse battery', () => now);
     now += 30_000;
     const wrong = () => (code() === '000000' ? '111111' : '000000');
     const guesses = [

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { passwordWork } from '../src/identity/password-work.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSync } from 'otplib';
+import { enableTwoFactor } from './support/two-factor.js';
 import { SMTPServer } from 'smtp-server';
 import { call } from './support/api-client.js';
 import { codeIn, outbox, parseMail } from './support/mail.js';
@@ -194,9 +194,7 @@ test('a forgotten password is reset with a mailed code: unknown addresses get th
 
     // With two-factor on, the mailbox alone is not enough (a new session: the first one idled out in the hour).
     const headers = { authorization: `Bearer ${(await login(venue, 'bob@example.com', 'a new password 1')).body.token}` };
-    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers, body: { password: 'a new password 1' } });
-    const totp = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
-    assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: totp() } })).body.two_factor, true);
+    const { code: totp } = await enableTwoFactor(venue.url, headers, 'a new password 1', () => now);
     now += 61_000;
     await reset('bob@example.com');
     const withTotp = codeIn((await mails(venue)).filter((m) => m.subject === 'Reset your Bourse password').at(-1)!);
@@ -355,9 +353,7 @@ test('a login from an address the user never logged in from is mailed to them (n
     assert.deepEqual(sent.slice(1).map((m) => m.subject), ['New login to Bourse from 192.0.2.44', 'Reset your Bourse password']);
     for (const mail of sent.slice(1)) assert.match(mail.text, /^Your anti-phishing code: Heron42\n/);
 
-    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers, body: { password: 'correct horse battery' } });
-    const totp = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
-    await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers, body: { code: totp() } });
+    const { code: totp } = await enableTwoFactor(venue.url, headers, 'correct horse battery', () => now);
     assert.equal((await set(null)).body.error.code, 'TOTP_REQUIRED', 'a stolen session cannot change what genuine mail shows');
     now += 30_000;
     assert.deepEqual((await set(null, totp())).body, { anti_phishing: false });
@@ -409,9 +405,7 @@ test('a user moves their account to another address with their password (and TOT
 
     // With two-factor on, the code is asked for too; an unused code expires in an hour.
     const headers2 = { authorization: `Bearer ${moved.body.token}` };
-    const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: headers2, body: { password: 'correct horse battery' } });
-    const totp = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
-    await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: headers2, body: { code: totp() } });
+    const { code: totp } = await enableTwoFactor(venue.url, headers2, 'correct horse battery', () => now);
     const move2 = (totpCode?: string) => call(venue.url, 'POST', '/api/v1/auth/email', { headers: headers2, body: { new_email: 'olga.third@example.com', password: 'correct horse battery', ...(totpCode === undefined ? {} : { totp: totpCode }) } });
     assert.equal((await move2()).body.error.code, 'TOTP_REQUIRED');
     now += 30_000;

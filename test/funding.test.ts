@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateSync } from 'otplib';
+import { enableTwoFactor } from './support/two-factor.js';
 import { findViolations } from '../src/core/index.js';
 import { DEFAULT_AUTH_OPTIONS } from '../src/identity/auth.js';
 import { call } from './support/api-client.js';
@@ -276,9 +277,7 @@ async function twoFactorUser(email: string, funds: Record<string, string>): Prom
   const trader = await user(email, funds);
   const login = await call(venue.url, 'POST', '/api/v1/auth/login', { body: { email, password: 'correct horse battery' } });
   const auth = { authorization: `Bearer ${login.body.token}` };
-  const setup = await call(venue.url, 'POST', '/api/v1/auth/2fa/setup', { headers: auth, body: { password: 'correct horse battery' } });
-  const code = () => generateSync({ secret: setup.body.secret, epoch: Math.floor(now / 1000) });
-  assert.equal((await call(venue.url, 'POST', '/api/v1/auth/2fa/enable', { headers: auth, body: { code: code() } })).status, 200);
+  const { code } = await enableTwoFactor(venue.url, auth, 'correct horse battery', () => now);
   now += 30_000;
   return { trader, code };
 }
