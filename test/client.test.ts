@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocketServer } from 'ws';
+import { BookFeed, BourseApiError, compareDecimals, RestClient } from '../src/client/index.js';
+import { call } from './support/api-client.js';
+import { clientChecksum } from './support/book-checksum.js';
+import { Venue } from './support/venue.js';
+import { until } from './support/until.js';
+
+test('the REST client signs requests, follows a server clock 30 s ahead after one stale answer, and raises the API\'s errors with their code', async () => {
+  const venue = await Venue.start({ clock: () => Date.now() + 30_000 });
+  try {
+    const credentials = await venue.trader('client-rest@example.com', { USDT: '1000' });
+    const client = new RestClient({ url: venue.url, credentials });
+    const balances = await client.get<{ balances: { asset: string; available: string }[] }>('/api/v1/balances');
+    assert.equal(balances.balances.find((b) => b.asset === 'USDT')?.available, '1000.000000');
+    assert.ok(Math.abs(client.clockOffsetMs - 30_000) < 1_000, `the measured offset ${client.clockOffsetMs} ms`);
+    const placed = await client.post<{ id: string; status: string }>('/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0100' });
+    assert.equal(placed.status, 'NEW');
+    await assert.rejects(client.post('/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.001', quantity: '0.0100' }),
+      (error: unknown) => error instanceof BourseApiError && error.status === 400 && error.code !== 'HTTP_ERROR');
+    await assert.rejects(new RestClient({ url: venue.url }).get('/api/v1/balances'), (error: unknown) => error instanceof BourseApiError && error.status === 401);
+    assert.equal((await client.delete<{ status: string }>(`/api/v1/orders/${placed.id}`)).status, 'CANCELLED');
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('book feeds by level and by order follow a busy market, match GET depth and GET book, and after the server drops their sockets reconnect and start again from a snapshot', async () => {
+  const venue = await Venue.start();
+  const depth = new BookFeed({ url: venue.url, market: 'BTC-USDT', kind: 'depth', reconnectMs: 50, maxReconnectMs: 200 });
+  const book = new BookFeed({ url: venue.url, market: 'BTC-USDT', kind: 'book', reconnectMs: 50, maxReconnectMs: 200 });
+  try {
+    const maker = await venue.trader('client-maker@example.com', { USDT: '1000000', BTC: '50' });
+    const taker = await venue.trader('client-taker@example.com', { USDT: '1000000', BTC: '50' });
+    await until(() => depth.ready && book.ready, (ready) => ready, 'both feeds ready');
+    const flurry = async (round: number) => {
+      for (let i = 0; i < 30; i++) {
+        const side = i % 2 === 0 ? 'buy' : 'sell';
+        const price = (30_000 + (side === 'buy' ? -1 : 1) * (5 + (i % 4) * 5)).toFixed(2);
+        await venue.signed(maker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side, type: 'limit', price, quantity: '0.0020' });
+        if (i % 7 === round % 7) await venue.signed(taker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: side === 'buy' ? 'sell' : 'buy', type: 'market', quantity: '0.0030' });
+      }
+    };
+    const matches = async () => {
+      // A resting order last, so that both books change at the last seq.
+      await venue.signed(maker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '29000.00', quantity: '0.0010' });
+      const seq = venue.exchange.sequencer.lastSeq;
+      await until(() => Math.min(depth.seq, book.seq), (at) => at >= seq, 'the feeds at the last seq');
+      const levels = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth?limit=1000');
+      const orders = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5000');
+      assert.deepEqual({ bids: depth.bids(), asks: depth.asks() }, { bids: levels.body.bids.map(([p, q]: string[]) => [p, q]), asks: levels.body.asks.map(([p, q]: string[]) => [p, q]) });
+      assert.deepEqual({ bids: book.bids(), asks: book.asks() }, { bids: orders.body.bids, asks: orders.body.asks });
+    };
+    await flurry(1);
+    await matches();
+    assert.equal(depth.resyncs + book.resyncs, 0, 'no gap and no checksum failure');
+
+    // The operator blocks the address: the server closes the sockets. Once lifted, the feeds are back.
+    assert.equal((await venue.admin('/blocks', { cidr: '127.0.0.1', reason: 'a test of reconnecting' })).status, 201);
+    await until(() => depth.ready || book.ready, (either) => !either, 'both feeds lost');
+    assert.equal((await venue.admin('/blocks?cidr=127.0.0.1', undefined, 'DELETE')).status, 200);
+    await until(() => depth.ready && book.ready, (ready) => ready, 'both feeds back');
+    assert.ok(depth.resyncs >= 1 && book.resyncs >= 1);
+    await flurry(2);
+    await matches();
+  } finally {
+    depth.close();
+    book.close();
+    await venue.stop();
+  }
+});
+
+test('a book feed that meets a gap or a checksum it cannot reproduce drops its book and subscribes again', async () => {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  const asked: string[] = [];
+  let snapshots = 0;
+  server.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as { op: string };
+      asked.push(message.op);
+      if (message.op !== 'subscribe') return;
+      snapshots += 1;
+      const bids = [['100.00', '1.0']];
+      socket.send(JSON.stringify({ channel: 'depth', type: 'snapshot', market: 'X-Y', seq: 10 * snapshots, prev_seq: 10 * snapshots, bids, asks: [], checksum: clientChecksum(bids, []) }));
+      if (snapshots === 1) {
+        // A checksum the book the update leaves cannot have.
+        socket.send(JSON.stringify({ channel: 'depth', type: 'update', market: 'X-Y', seq: 11, prev_seq: 10, bids: [['99.00', '2.0']], asks: [], checksum: 12345 }));
+      } else if (snapshots === 2) {
+        // An update that does not follow the one before.
+        socket.send(JSON.stringify({ channel: 'depth', type: 'update', market: 'X-Y', seq: 25, prev_seq: 21, bids: [], asks: [], checksum: 0 }));
+      }
+    });
+  });
+  await new Promise((resolve) => server.once('listening', resolve));
+  const feed = new BookFeed({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, market: 'X-Y' });
+  const reasons: string[] = [];
+  feed.on('resync', (reason: string) => reasons.push(reason));
+  try {
+    await until(() => snapshots, (n) => n === 3, 'the third snapshot');
+    await until(() => feed.ready, (ready) => ready, 'ready on the third');
+    assert.match(reasons[0]!, /checksum differs at seq 11/);
+    assert.match(reasons[1]!, /gap: update after 21, the book is at 20/);
+    assert.deepEqual(asked, ['subscribe', 'unsubscribe', 'subscribe', 'unsubscribe', 'subscribe']);
+    assert.deepEqual(feed.bids(), [['100.00', '1.0']]);
+    assert.equal(feed.seq, 30);
+  } finally {
+    feed.close();
+    server.close();
+  }
+});
+
+test('prices are ordered as decimals, exactly, however many digits they have', () => {
+  const prices = ['10.5', '9.99', '100.000000000000000001', '100', '0.00000001', '100.000000000000000002'];
+  assert.deepEqual([...prices].sort(compareDecimals), ['0.00000001', '9.99', '10.5', '100', '100.000000000000000001', '100.000000000000000002']);
+});
