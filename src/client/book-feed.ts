@@ -68,6 +68,8 @@ export class BookFeed extends EventEmitter {
   resyncs = 0;
   private levels = { buy: new Map<string, string>(), sell: new Map<string, string>() };
   private queues = { buy: new Map<string, BookEntry[]>(), sell: new Map<string, BookEntry[]>() };
+  /** Each side's prices best first, sorted again only once a price has come or gone. */
+  private sorted: Record<Side, string[] | null> = { buy: null, sell: null };
   private socket: WebSocket | null = null;
   private closed = false;
   private pause: number;
@@ -96,10 +98,21 @@ export class BookFeed extends EventEmitter {
     this.socket?.close();
   }
 
-  private side(side: Side): BookEntry[] {
-    const best = (a: string, b: string) => (side === 'buy' ? compareDecimals(b, a) : compareDecimals(a, b));
-    if (this.kind === 'depth') return [...this.levels[side]].sort((a, b) => best(a[0], b[0])).map(([price, quantity]) => [price, quantity]);
-    return [...this.queues[side]].sort((a, b) => best(a[0], b[0])).flatMap(([, orders]) => orders.map((o) => [...o]));
+  /** A side best first, `limit` entries at most. */
+  private side(side: Side, limit = Infinity): BookEntry[] {
+    let prices = this.sorted[side];
+    if (prices === null) {
+      const keys = this.kind === 'depth' ? this.levels[side].keys() : this.queues[side].keys();
+      prices = [...keys].sort((a, b) => (side === 'buy' ? compareDecimals(b, a) : compareDecimals(a, b)));
+      this.sorted[side] = prices;
+    }
+    const entries: BookEntry[] = [];
+    for (const price of prices) {
+      if (entries.length >= limit) break;
+      if (this.kind === 'depth') entries.push([price, this.levels[side].get(price)!]);
+      else for (const order of this.queues[side].get(price)!) if (entries.length < limit) entries.push([...order]);
+    }
+    return entries;
   }
 
   private connect(): void {
@@ -165,9 +178,10 @@ export class BookFeed extends EventEmitter {
   private load(message: Message): void {
     this.levels = { buy: new Map(), sell: new Map() };
     this.queues = { buy: new Map(), sell: new Map() };
+    this.sorted = { buy: null, sell: null };
     for (const [side, entries] of [['buy', message.bids ?? []], ['sell', message.asks ?? []]] as const) {
       for (const entry of entries) {
-        if (this.kind === 'depth') this.levels[side].set(entry[0]!, entry[1]!);
+        if (this.kind === 'depth') this.setLevel(side, entry[0]!, entry[1]!);
         else this.applyOrder([entry[0]!, side, entry[1]!, entry[2]!]);
       }
     }
@@ -180,10 +194,17 @@ export class BookFeed extends EventEmitter {
 
   private applyLevels(message: Message): void {
     for (const [side, changes] of [['buy', message.bids ?? []], ['sell', message.asks ?? []]] as const) {
-      for (const [price, quantity] of changes) {
-        if (isZero(quantity!)) this.levels[side].delete(price!);
-        else this.levels[side].set(price!, quantity!);
-      }
+      for (const [price, quantity] of changes) this.setLevel(side, price!, quantity!);
+    }
+  }
+
+  private setLevel(side: Side, price: string, quantity: string): void {
+    const levels = this.levels[side];
+    if (isZero(quantity)) {
+      if (levels.delete(price)) this.sorted[side] = null;
+    } else {
+      if (!levels.has(price)) this.sorted[side] = null;
+      levels.set(price, quantity);
     }
   }
 
@@ -199,13 +220,18 @@ export class BookFeed extends EventEmitter {
     } else {
       queue.push([id, price, quantity]);
     }
-    if (queue.length === 0) this.queues[side].delete(price);
-    else this.queues[side].set(price, queue);
+    const queues = this.queues[side];
+    if (queue.length === 0) {
+      queues.delete(price);
+      this.sorted[side] = null;
+    } else if (!queues.has(price)) {
+      queues.set(price, queue);
+      this.sorted[side] = null;
+    }
   }
 
   private checksumMatches(checksum: number | undefined): boolean {
     if (checksum === undefined) return true;
-    const top = (side: Side) => this.side(side).slice(0, CHECKSUM_ENTRIES);
-    return bookChecksum(top('buy'), top('sell')) === checksum;
+    return bookChecksum(this.side('buy', CHECKSUM_ENTRIES), this.side('sell', CHECKSUM_ENTRIES)) === checksum;
   }
 }
