@@ -4,6 +4,7 @@ import { clientChecksum } from './support/book-checksum.js';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { SocketClient } from './support/ws-client.js';
+import { until } from './support/until.js';
 
 type WireOrder = [id: string, price: string, quantity: string];
 type Change = [id: string, side: 'buy' | 'sell', price: string, quantity: string];
@@ -229,5 +230,57 @@ test('a copy of the book costs request weight by its size: over REST by the limi
     } finally {
       await small.stop();
     }
+  }
+});
+
+test('a consumer that falls behind gets fresh snapshots of depth and book from what the others were sent, and its books stay whole', async () => {
+  // Any buffered byte counts as behind: the second frame of a turn already finds the first unsent.
+  const venue = await Venue.start({ server: { ws: { bufferSoftBytes: 1 } } });
+  try {
+    const maker = await venue.trader('mbo-slow-maker@example.com', { USDT: '1000000', BTC: '50' });
+    const taker = await venue.trader('mbo-slow-taker@example.com', { USDT: '1000000', BTC: '50' });
+    const client = await SocketClient.connect(venue.url);
+    const orders = new LocalOrderBook();
+    const levels = new Map<string, string>([]);
+    let snapshots = 0;
+    let updates = 0;
+    let depthSeq = 0;
+    client.socket.on('message', (data) => {
+      const message = JSON.parse(data.toString());
+      if (message.channel === 'book') {
+        if (message.type === 'snapshot') { orders.load(message); snapshots += 1; } else { orders.apply(message); updates += 1; }
+      } else if (message.channel === 'depth') {
+        if (message.type === 'snapshot') {
+          levels.clear();
+          for (const [side, entries] of [['b', message.bids], ['a', message.asks]] as const) for (const [p, q] of entries) levels.set(`${side}${p}`, q);
+        } else {
+          assert.equal(message.prev_seq, depthSeq, 'depth updates chain');
+          for (const [side, entries] of [['b', message.bids], ['a', message.asks]] as const) for (const [p, q] of entries) { if (Number(q) === 0) levels.delete(`${side}${p}`); else levels.set(`${side}${p}`, q); }
+        }
+        depthSeq = message.seq;
+      }
+    });
+    client.send({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' });
+    client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    await until(() => snapshots, (n) => n === 1, 'the first book snapshot');
+    const placed: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const side = i % 2 === 0 ? 'buy' : 'sell';
+      placed.push(venue.signed(maker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side, type: 'limit', price: (30_000 + (side === 'buy' ? -5 : 5) * (1 + (i % 3))).toFixed(2), quantity: '0.0010' }));
+      if (i % 5 === 4) placed.push(venue.signed(taker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'market', quantity: '0.0015' }));
+    }
+    await Promise.all(placed);
+    await venue.signed(maker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '29000.00', quantity: '0.0010' });
+    const seq = venue.exchange.sequencer.lastSeq;
+    await until(() => Math.min(orders.seq, depthSeq), (at) => at >= seq, 'both books at the last seq');
+    const rest = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5000');
+    assert.deepEqual(orders.sides(), { bids: rest.body.bids, asks: rest.body.asks });
+    const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth?limit=1000');
+    const expected = new Map<string, string>([...depth.body.bids.map(([p, q]: string[]) => [`b${p}`, q]), ...depth.body.asks.map(([p, q]: string[]) => [`a${p}`, q])]);
+    assert.deepEqual(levels, expected);
+    assert.ok(snapshots > 1, `the consumer was sent fresh snapshots (${snapshots}) as well as updates (${updates})`);
+    client.close();
+  } finally {
+    await venue.stop();
   }
 });

@@ -99,6 +99,9 @@ type Message = Record<string, unknown>;
 
 const CLIENT_ORDER_ID_PATTERN = new RegExp(CLIENT_ORDER_ID.pattern);
 
+/** How often clients that fell behind are looked at, once their buffers may have drained. */
+const STALE_CHECK_MS = 50;
+
 /** Open orders in an `orders` snapshot at most (`complete: false` beyond: the rest through GET /orders). */
 const SNAPSHOT_ORDERS_MAX = 1_000;
 
@@ -261,12 +264,25 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     else depthTimer = setTimeout(flushDepth, wait);
   };
 
+  /**
+   * Snapshots for the clients behind whose buffers have drained. Looked at again every
+   * STALE_CHECK_MS while any is waiting: in a market that goes quiet no batch would come to do it.
+   */
+  let staleCheck: NodeJS.Timeout | null = null;
   const resyncStale = (): void => {
     for (const client of staleClients) {
+      if (client.socket.readyState !== WebSocket.OPEN) {
+        staleClients.delete(client);
+        continue;
+      }
       if (client.socket.bufferedAmount > options.bufferSoftBytes / 2) continue;
       for (const channel of client.stale) if (client.subscriptions.has(channel)) reply(client, snapshotOf(channel));
       client.stale.clear();
       staleClients.delete(client);
+    }
+    if (staleClients.size > 0 && staleCheck === null) {
+      staleCheck = setTimeout(() => { staleCheck = null; resyncStale(); }, STALE_CHECK_MS);
+      staleCheck.unref();
     }
   };
 
@@ -628,6 +644,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   app.addHook('preClose', async () => {
     clearInterval(heartbeat);
     if (depthTimer !== null) clearTimeout(depthTimer);
+    if (staleCheck !== null) clearTimeout(staleCheck);
     const closed = [...wss.clients].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
     for (const socket of wss.clients) socket.terminate();
     // Bounded, so that a socket that never reports its close cannot hold the shutdown up.
