@@ -79,6 +79,8 @@ test("each user's proof of liabilities leads from their balances, sub-accounts a
     }
     const listed = await call(venue.url, 'GET', '/api/v1/liabilities');
     assert.deepEqual(listed.body.reports[0], published.body, 'the report is public');
+    const metrics = await (await fetch(`${venue.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`bourse_liability_report_last_timestamp_seconds ${published.body.time / 1000}\\b`), 'the operator can alert on a stale report');
 
     for (const trader of traders) {
       const answer = await venue.signed(trader, 'GET', '/api/v1/account/liabilities');

@@ -39,6 +39,10 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
     name: 'bourse_backup_last_seq', help: 'Last sequence number the newest backup holds (0: none)', registers: [registry],
     collect() { this.set(exchange.lastBackup?.lastSeq ?? 0); },
   });
+  new Gauge({
+    name: 'bourse_liability_report_last_timestamp_seconds', help: 'When the newest proof-of-liabilities report was taken (0: none); alert when it is older than the venue promises', registers: [registry],
+    collect() { this.set((exchange.liabilities.reports(1)[0]?.takenAt ?? 0) / 1000); },
+  });
   new Counter({
     name: 'bourse_backup_failures_total', help: 'Backups that failed since start (a refused name or a backup already running not counted)', registers: [registry],
     collect() { this.reset(); this.inc(exchange.backupFailures); },
