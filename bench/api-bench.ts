@@ -38,7 +38,8 @@
  * to the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_LATENCY_LOG=file writes each counted request's
  * due time, latency and send lag from the lean and rate phases (the last one run), for a time series.
  * BENCH_SNAPSHOT_EVERY sets the server's snapshot interval in commands (default: the server's).
- * BENCH_ORDER_FLOW=ioc sends the order phases' orders as immediate-or-cancel: none rests (a
+ * BENCH_FANOUT_CHANNEL=book has the fan-out's 1,000 subscribers follow the book order by order
+ * instead of depth. BENCH_ORDER_FLOW=ioc sends the order phases' orders as immediate-or-cancel: none rests (a
  * taker's flow) instead of about half (see orderBody in bench-server.ts).
  */
 import { createHmac } from 'node:crypto';
@@ -61,6 +62,8 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const HTTP_RATE = Number(process.env.BENCH_HTTP_RATE ?? 20_000);
 const RATE_CONNECTIONS = Number(process.env.BENCH_RATE_CONNECTIONS ?? 256);
 const FANOUT_CLIENTS = 1_000;
+/** The channel the fan-out phase's subscribers follow: `depth` (levels) or `book` (order by order). */
+const FANOUT_CHANNEL = process.env.BENCH_FANOUT_CHANNEL === 'book' ? 'book' : 'depth';
 const RUNS = Math.max(1, Math.floor(Number(process.env.BENCH_RUNS ?? 3)));
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'anchor,ceiling,floor,http,lean,rate,batch,ws,fanout').split(','));
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 20);
@@ -380,9 +383,9 @@ async function fanout(url: string, credentials: Credentials): Promise<{ clients:
     socket.on('message', (data) => {
       const text = data.toString();
       const match = /"seq":(\d+)/.exec(text);
-      if (match !== null && text.startsWith('{"channel":"depth"')) mine.push({ seq: Number(match[1]), at: performance.now() });
+      if (match !== null && text.startsWith(`{"channel":"${FANOUT_CHANNEL}"`)) mine.push({ seq: Number(match[1]), at: performance.now() });
     });
-    socket.send(JSON.stringify({ op: 'subscribe', channel: 'depth', market: 'BTC-USDT' }));
+    socket.send(JSON.stringify({ op: 'subscribe', channel: FANOUT_CHANNEL, market: 'BTC-USDT' }));
     subscribers.push(socket);
   }
   await new Promise((r) => setTimeout(r, 1_000));
@@ -498,7 +501,7 @@ async function runOnce(): Promise<Figures> {
     console.log(`  ${ws.machine}`);
   }
   const fan = PHASES.has('fanout') ? await withServer(({ url, credentials }) => fanout(url, credentials)) : { clients: 0, p50: NaN, p99: NaN, deliveries: 0 };
-  if (PHASES.has('fanout')) console.log(`Depth fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → depth received)`);
+  if (PHASES.has('fanout')) console.log(`${FANOUT_CHANNEL === 'depth' ? 'Depth' : 'Book (order by order)'} fan-out: ${fan.clients} clients, ${fan.deliveries.toLocaleString('en-US')} deliveries, p50 ${fan.p50.toFixed(2)} ms, p99 ${fan.p99.toFixed(2)} ms (order sent → ${FANOUT_CHANNEL} received)`);
   return {
     http_anchor_per_sec: Math.round(anchor.perSecond), host_vs_research: Number.isFinite(anchor.perSecond) ? Number((anchor.perSecond / RESEARCH_ANCHOR_PER_SEC).toFixed(2)) : NaN,
     http_ceiling_per_sec: Math.round(ceiling.perSecond), http_ceiling_p99_ms: ceiling.p99, http_ceiling_cpu_us: round1(ceiling.cpuMicros),
