@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { call } from './support/api-client.js';
 import type { Credentials } from './support/api-client.js';
+import Database from 'better-sqlite3';
 import { Venue } from './support/venue.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -153,5 +154,36 @@ test('a proof cannot hide a liability: a sibling with smaller or negative sums, 
     assert.equal((await venue.signed(traders[0]!, 'POST', '/api/v1/liabilities', {})).status, 404);
   } finally {
     await venue.stop();
+  }
+});
+
+test('a report whose building a stop interrupted is never shown: the next start clears it, and publishing goes on', async () => {
+  const venue = await Venue.start();
+  const dataDir = venue.dataDir;
+  try {
+    await venue.trader('pol-crash@example.com', { USDT: '10' });
+    const first = await venue.admin('/liabilities', {});
+    assert.equal(first.status, 201);
+    await venue.stop(true);
+    // What a stop in the middle of publishing leaves: the report row and part of its tree.
+    const db = new Database(join(dataDir, 'funding.db'));
+    db.prepare("INSERT INTO liability_reports (seq, taken_at, assets, users, actor, state) VALUES (1, 1, '[]', 1, 'x', 'building')").run();
+    const interrupted = (db.prepare('SELECT MAX(id) AS id FROM liability_reports').get() as { id: number }).id;
+    db.prepare("INSERT INTO liability_nodes (report, level, position, hash, sums) VALUES (?, 0, 0, 'h', '0')").run(interrupted);
+    db.close();
+    const again = await Venue.start({ dataDir });
+    try {
+      const reports = (await call(again.url, 'GET', '/api/v1/liabilities')).body.reports as { id: string }[];
+      assert.deepEqual(reports.map((r) => r.id), [first.body.id]);
+      const check = new Database(join(dataDir, 'funding.db'), { readonly: true });
+      assert.equal((check.prepare('SELECT COUNT(*) AS n FROM liability_nodes WHERE report = ?').get(interrupted) as { n: number }).n, 0, 'its nodes went with it');
+      check.close();
+      assert.equal((await again.admin('/liabilities', {})).status, 201);
+    } finally {
+      await again.stop();
+    }
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
   }
 });
