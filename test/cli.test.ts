@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,6 +140,11 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.equal(notice.text, 'Maintenance at 14:00 UTC');
     assert.ok(notice.until - notice.since > 7_100_000 && notice.until - notice.since <= 7_200_000, 'for two hours');
     assert.deepEqual(admin('notice', 'clear'), { cleared: true });
+    const everywhere = admin('market', 'cancel-only', '--all');
+    assert.ok(everywhere.markets.length >= 4 && everywhere.markets.every((m: { state: string }) => m.state === 'cancel_only'), 'every market at once');
+    const status = await (await fetch(`${JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')).url}/api/v1/status`)).json() as { markets: Record<string, string[]> };
+    assert.deepEqual([status.markets.trading, status.markets.cancel_only!.length], [[], everywhere.markets.length], 'traders see every market cancel-only');
+    assert.ok(admin('market', 'resume', '--all').markets.every((m: { state: string }) => m.state === 'trading'));
     const report = admin('liabilities', 'publish');
     assert.match(report.root_hash, /^[0-9a-f]{64}$/);
     assert.ok(report.users >= 2 && /^[0-9]+\.[0-9]{6}$/.test(report.totals.USDT), 'this user and the demo market maker, and what they are owed');

@@ -164,7 +164,7 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
     if (typeof options['max-open-orders'] === 'string') body.max_open_orders = Number(options['max-open-orders']);
     if (Object.keys(body).length === 0) throw new Error('market limit: give --max-open-orders, --min-quantity, --max-quantity, --min-notional, --max-notional, --band-low, --band-high or --collar');
   } else if (noun === 'market' && verb !== undefined && Object.hasOwn(STATES, verb)) {
-    path = `/markets/${encodeURIComponent(need(options, 'market'))}/state`;
+    path = options.all === true ? '/markets/state' : `/markets/${encodeURIComponent(need(options, 'market'))}/state`;
     body = { state: STATES[verb] };
   } else if (noun === 'fees' && verb === 'set') {
     path = `/markets/${encodeURIComponent(need(options, 'market'))}/fees`;

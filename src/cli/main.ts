@@ -89,7 +89,7 @@ const USAGE = `usage:
                        [--min-quantity X] [--max-quantity X] [--min-notional X] [--max-notional X]
                        [--band-low F] [--band-high F]             (limit prices within F × the last price)
                        [--collar F]            (market orders trade within F of the last price, 0.05: 5 %; the rest expires)
-                market halt|resume|cancel-only|post-only --market M
+                market halt|resume|cancel-only|post-only --market M | --all   (--all: every market, for an incident)
                 market limit --market M [--max-open-orders N] [--min-quantity X] [--max-quantity X]
                        [--min-notional X] [--max-notional X] [--band-low F] [--band-high F] [--collar F]   (those given change;
                        open orders per account 0: no limit; a band of 0: none; resting orders stay)
@@ -180,6 +180,7 @@ async function main(): Promise<void> {
       tiers: { type: 'string' },
       limit: { type: 'string' },
       disabled: { type: 'boolean' },
+      all: { type: 'boolean' },
       'min-fee': { type: 'string' },
       'public-key-file': { type: 'string' },
       file: { type: 'string' },

@@ -265,6 +265,19 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
     return marketOut(exchange.engine.markets.get(market)!);
   });
 
+  // The whole venue at once, as an incident calls for (cancel-only while a wallet is checked,
+  // halted while the journal's disk is replaced): each market's change is its own command.
+  app.post<{ Body: { state: MarketState } }>('/markets/state', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['state'], properties: { state: { type: 'string', enum: [...MARKET_STATES] } } } },
+  }, async (request) => {
+    const markets: { market: string; state: MarketState }[] = [];
+    for (const market of exchange.engine.marketList) {
+      await submit({ type: 'set_market_state', market: market.id, state: request.body.state });
+      markets.push({ market: market.id, state: request.body.state });
+    }
+    return { markets };
+  });
+
   app.post<{ Params: { market: string }; Body: { state: MarketState } }>('/markets/:market/state', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['state'], properties: { state: { type: 'string', enum: [...MARKET_STATES] } } } },
   }, async (request) => {
