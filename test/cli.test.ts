@@ -131,6 +131,9 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.deepEqual(history.entries.map((e: { kind: string; available_change: string }) => [e.kind, e.available_change]), [['deposit', '125.500000'], ['debit', '-25.500000']],
       'support reads the account as the user would, oldest first');
     assert.deepEqual(admin('user', 'orders', '--email', 'cli@example.com', '--status', 'all').orders, []);
+    const statement = admin('user', 'export', '--email', 'cli@example.com', '--kind', 'ledger', '--asset', 'USDT', '--out', join(dataDir, 'statement.csv'));
+    assert.equal(statement.rows, 2);
+    assert.deepEqual(readFileSync(statement.file, 'utf8').split('\r\n').slice(1, 3).map((line) => line.split(',')[4]), ['deposit', 'debit'], 'the ledger as CSV, oldest first');
     const key = admin('apikey', 'create', '--email', 'cli@example.com', '--permissions', 'read,withdraw', '--ip', '127.0.0.1');
     assert.match(key.secret, /^[0-9a-f]{64}$/);
     assert.deepEqual(admin('user', 'kyc', '--email', 'cli@example.com', '--kyc', 'OK', '--level', '2'), { email: 'cli@example.com', kyc: 'OK', level: 2 });

@@ -2,8 +2,8 @@
  * `bourse admin …`: calls the admin API of a running server, found through DATA/server.json
  * (or --url), with the token in DATA/admin.token. Prints the server's JSON answer.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 export interface AdminOptions {
   dataDir: string;
@@ -76,6 +76,10 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'user' && (verb === 'orders' || verb === 'trades' || verb === 'ledger')) {
     method = 'GET';
     path = withQuery(`/accounts/${verb}`, options, ['account', 'market', 'asset', 'status', 'from', 'to', 'after', 'before', 'limit'], { email: need(options, 'email') });
+  } else if (noun === 'user' && verb === 'export') {
+    method = 'GET';
+    need(options, 'out');
+    path = withQuery(`/accounts/exports/${encodeURIComponent(need(options, 'kind'))}`, options, ['account', 'market', 'asset', 'from', 'to'], { email: need(options, 'email') });
   } else if (noun === 'user' && verb === 'activity') {
     method = 'GET';
     path = withQuery('/users/activity', options, ['limit'], { email: need(options, 'email') });
@@ -254,6 +258,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`no answer from the server at ${base}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+  }
+  if (response.ok && typeof options.out === 'string' && (response.headers.get('content-type') ?? '').startsWith('text/csv')) {
+    // A file, not a JSON object: it goes where --out says, and the command prints what it wrote.
+    const text = await response.text();
+    writeFileSync(options.out, text, { mode: 0o600 });
+    return { file: resolve(options.out), bytes: Buffer.byteLength(text), rows: Math.max(0, text.split('\r\n').length - 2) };
   }
   const answer = (await response.json()) as unknown;
   if (!response.ok) {

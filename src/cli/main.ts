@@ -69,6 +69,8 @@ const USAGE = `usage:
                 mail test --to E                     (one mail at once, past the queue: checks the mail settings, prints the server's answer)
                 user orders|trades|ledger --email E [--account N] [--market M | --asset A] [--status all]
                        [--from MS] [--to MS] [--after ID | --before ID] [--limit N]   (what the user sees, for support)
+                user export --email E --kind trades|ledger|orders --out FILE [--account N] [--market M | --asset A]
+                       [--from MS] [--to MS]   (the whole history as CSV, for a statement)
                 user list [--kyc STATUS] [--disabled] [--limit N] [--before ID]   (newest first; --kyc PENDING: the review queue)
                 user disable|enable --email E        (disabled: no login, no key works, sockets close; orders stay)
                 user password --email E --password P  (support reset; sessions end, withdrawals wait out the hold)
@@ -181,6 +183,8 @@ async function main(): Promise<void> {
       limit: { type: 'string' },
       disabled: { type: 'boolean' },
       all: { type: 'boolean' },
+      out: { type: 'string' },
+      kind: { type: 'string' },
       'min-fee': { type: 'string' },
       'public-key-file': { type: 'string' },
       file: { type: 'string' },

@@ -17,6 +17,8 @@ import { ApiError, identityCall } from './errors.js';
 import { ACCOUNT_ID, ASSET_CODE, balanceOut, DECIMAL, decimalIn, EMAIL, loginsOut, scalesOf } from './wire.js';
 import { PAGE_FIELDS } from './paging.js';
 import { fillsListing, ledgerListing, ordersListing } from './account-listings.js';
+import { EXPORT_KIND_PARAM, exportQuerySchema, sendExport } from './exports.js';
+import type { ExportKind, ExportQuery } from './exports.js';
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
 import { ACTIVITY_LIMIT, credentialChanged, recordSecurityEvent, securityEventsOut } from './security-events.js';
@@ -252,6 +254,14 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     const account = accountIn(request.query);
     return { account, ...await ledgerListing(exchange, account, request.query, 1_000) };
+  });
+
+  // The same as CSV files, for a statement support sends or an authority asks for.
+  app.get<{ Params: { kind: ExportKind }; Querystring: ExportQuery & { email: string } }>('/accounts/exports/:kind', {
+    schema: { params: EXPORT_KIND_PARAM, querystring: exportQuerySchema({ email: EMAIL }, ['email']) },
+  }, async (request, reply) => {
+    const { email, ...query } = request.query;
+    return sendExport(reply, exchange, request.params.kind, accountOf(email, query.account === undefined ? undefined : Number(query.account)), query);
   });
 
   app.get<{ Querystring: { email?: string; kyc?: KycStatus; disabled?: 'true' | 'false'; before?: string; limit?: string } }>('/users', {

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { actingAccount } from './account-scope.js';
 import { fillsListing, ledgerListing, ordersListing } from './account-listings.js';
@@ -17,7 +17,8 @@ import type { Gateway } from './server.js';
 
 const PAGE_ROWS = 1_000;
 
-type Kind = 'trades' | 'ledger' | 'orders';
+export type ExportKind = 'trades' | 'ledger' | 'orders';
+type Kind = ExportKind;
 
 /** Each export's columns: the fields of its listing's objects, in their order. */
 export const EXPORT_FIELDS: Record<Kind, readonly string[]> = {
@@ -30,7 +31,7 @@ export const EXPORT_FIELDS: Record<Kind, readonly string[]> = {
   ],
 };
 
-interface ExportQuery { market?: string; asset?: string; from?: string; to?: string; account?: string }
+export interface ExportQuery { market?: string; asset?: string; from?: string; to?: string; account?: string }
 
 /** One page of the listing behind an export, oldest first after `after`. */
 type PageReader = (after: string) => Promise<{ rows: Record<string, unknown>[]; next: string | null }>;
@@ -55,46 +56,52 @@ function pageReader(exchange: Exchange, kind: Kind, account: number, query: Expo
   };
 }
 
+/** The query fields of an export, for its schema (`extra`: what names the account). */
+export function exportQuerySchema(extra: Record<string, unknown> = {}, required: string[] = []): Record<string, unknown> {
+  return {
+    type: 'object', additionalProperties: false, required,
+    properties: {
+      market: { type: 'string', maxLength: 40, description: 'trades and orders: one market only' },
+      asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$', description: 'ledger: one asset only' },
+      from: PAGE_FIELDS.from, to: PAGE_FIELDS.to, account: { type: 'string', pattern: '^[0-9]{1,16}$' }, ...extra,
+    },
+  };
+}
+
+export const EXPORT_KIND_PARAM = { type: 'object', required: ['kind'], properties: { kind: { type: 'string', enum: ['trades', 'ledger', 'orders'] } } } as const;
+
+/** Answers with the account's export as a CSV file, streamed; bad input is refused before the answer starts. */
+export async function sendExport(reply: FastifyReply, exchange: Exchange, kind: Kind, account: number, query: ExportQuery): Promise<FastifyReply> {
+  if (kind === 'ledger' ? query.market !== undefined : query.asset !== undefined) {
+    throw new ApiError(400, 'INVALID_REQUEST', kind === 'ledger' ? 'the ledger is narrowed by asset, not market' : `${kind} are narrowed by market, not asset`);
+  }
+  const readPage = pageReader(exchange, kind, account, query);
+  // The first page before the answer starts, so that a bad market or range is still a 4xx.
+  const first = await readPage('0');
+  const fields = EXPORT_FIELDS[kind];
+  async function* lines(): AsyncGenerator<string> {
+    let page = first;
+    yield csvHeader(fields);
+    for (;;) {
+      yield page.rows.map((row) => csvLine(fields, row)).join('');
+      if (page.next === null) return;
+      await nextTurn();
+      page = await readPage(page.next);
+    }
+  }
+  return reply
+    .type('text/csv; charset=utf-8')
+    .header('content-disposition', `attachment; filename="bourse-${kind}-${account}.csv"`)
+    .send(Readable.from(lines()));
+}
+
 export async function registerExportRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   const read = gateway.authenticate('read');
   app.get<{ Params: { kind: Kind }; Querystring: ExportQuery }>('/exports/:kind', {
     schema: {
       description: "The account's fills, ledger or order history as CSV, oldest first: the fields of GET /trades, /ledger or /orders?status=all, times in ISO 8601 (UTC).",
-      params: { type: 'object', required: ['kind'], properties: { kind: { type: 'string', enum: ['trades', 'ledger', 'orders'] } } },
-      querystring: {
-        type: 'object', additionalProperties: false,
-        properties: {
-          market: { type: 'string', maxLength: 40, description: 'trades and orders: one market only' },
-          asset: { type: 'string', pattern: '^[A-Z0-9]{1,16}$', description: 'ledger: one asset only' },
-          from: PAGE_FIELDS.from, to: PAGE_FIELDS.to, account: { type: 'string', pattern: '^[0-9]{1,16}$' },
-        },
-      },
+      params: EXPORT_KIND_PARAM, querystring: exportQuerySchema(),
     },
     preValidation: read, config: { weight: 50 },
-  }, async (request, reply) => {
-    const { kind } = request.params;
-    const query = request.query;
-    if (kind === 'ledger' ? query.market !== undefined : query.asset !== undefined) {
-      throw new ApiError(400, 'INVALID_REQUEST', kind === 'ledger' ? 'the ledger is narrowed by asset, not market' : `${kind} are narrowed by market, not asset`);
-    }
-    const account = actingAccount(exchange, request.apiKey!, query.account);
-    const readPage = pageReader(exchange, kind, account, query);
-    // The first page before the answer starts, so that a bad market or range is still a 4xx.
-    const first = await readPage('0');
-    const fields = EXPORT_FIELDS[kind];
-    async function* lines(): AsyncGenerator<string> {
-      let page = first;
-      yield csvHeader(fields);
-      for (;;) {
-        yield page.rows.map((row) => csvLine(fields, row)).join('');
-        if (page.next === null) return;
-        await nextTurn();
-        page = await readPage(page.next);
-      }
-    }
-    return reply
-      .type('text/csv; charset=utf-8')
-      .header('content-disposition', `attachment; filename="bourse-${kind}-${account}.csv"`)
-      .send(Readable.from(lines()));
-  });
+  }, async (request, reply) => sendExport(reply, exchange, request.params.kind, actingAccount(exchange, request.apiKey!, request.query.account), request.query));
 }

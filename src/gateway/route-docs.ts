@@ -131,6 +131,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'DELETE /admin/v1/blocks': [ADMIN, 'Lift an address block'],
   'POST /admin/v1/debits': [ADMIN, "Undo a credit made in error: take available funds out of a user's account (once per key), with a reason for the audit trail"],
   'POST /admin/v1/accounts/cancel-orders': [ADMIN, "Cancel an account's open orders (all, or one market's), as the operator"],
+  'GET /admin/v1/accounts/exports/:kind': [ADMIN, "A user's fills, ledger or order history as a CSV file, as they would export it (for a statement)"],
   'POST /admin/v1/markets/state': [ADMIN, 'Set every market to one state at once (halted, cancel_only, post_only or trading): for an incident'],
   'POST /admin/v1/liabilities': [ADMIN, "Publish a proof-of-liabilities report: every user's balances now, as a Merkle sum tree"],
   'POST /admin/v1/fees/collect': [ADMIN, "Move collected fees from the fee account to a user's account (the operator's own), once per key"],
