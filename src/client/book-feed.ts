@@ -122,7 +122,15 @@ export class BookFeed extends EventEmitter {
       this.pause = this.options.reconnectMs ?? 100;
       this.subscribe();
     });
-    socket.on('message', (data) => this.receive(JSON.parse(data.toString()) as Message));
+    socket.on('message', (data) => {
+      let message: Message;
+      try {
+        message = JSON.parse(data.toString()) as Message;
+      } catch {
+        return this.emit('server-error', { code: 'INVALID_JSON', message: 'the server sent a message that is not JSON' });
+      }
+      this.receive(message);
+    });
     socket.on('error', (error) => this.emit('connection-error', error));
     socket.on('close', () => {
       if (this.socket !== socket) return;
