@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketServer } from 'ws';
-import { BookFeed, BourseApiError, compareDecimals, RestClient } from '../src/client/index.js';
+import { AccountFeed, BookFeed, BourseApiError, compareDecimals, RestClient } from '../src/client/index.js';
 import { call } from './support/api-client.js';
 import { clientChecksum } from './support/book-checksum.js';
 import { Venue } from './support/venue.js';
@@ -67,6 +67,48 @@ test('book feeds by level and by order follow a busy market, match GET depth and
   } finally {
     depth.close();
     book.close();
+    await venue.stop();
+  }
+});
+
+test('an account feed keeps the open orders and balances the REST API shows, through placements, fills and cancels, and after its socket is dropped starts again from fresh snapshots', async () => {
+  const venue = await Venue.start();
+  const credentials = await venue.trader('client-account@example.com', { USDT: '100000', BTC: '1' });
+  const other = await venue.trader('client-other@example.com', { USDT: '100000', BTC: '1' });
+  const feed = new AccountFeed({ url: venue.url, credentials, reconnectMs: 50, maxReconnectMs: 200 });
+  const fills: unknown[] = [];
+  feed.on('fill', (fill) => fills.push(fill));
+  try {
+    const api = new RestClient({ url: venue.url, credentials });
+    await until(() => feed.ready, (ready) => ready, 'the feed ready');
+    assert.equal(feed.account, credentials.account);
+    const resting = await api.post<{ id: string }>('/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'limit', price: '31000.00', quantity: '0.5000' });
+    const gone = await api.post<{ id: string }>('/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.1000' });
+    await api.delete(`/api/v1/orders/${gone.id}`);
+    await new RestClient({ url: venue.url, credentials: other }).post('/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'market', quantity: '0.2000' });
+    const agrees = async (): Promise<boolean> => {
+      const open = await api.get<{ orders: { id: string; remaining_quantity: string }[] }>('/api/v1/orders');
+      const balances = await api.get<{ balances: { asset: string; available: string; reserved: string }[] }>('/api/v1/balances');
+      const mine = feed.orders();
+      return open.orders.length === mine.size && open.orders.every((o) => mine.get(o.id)?.remaining_quantity === o.remaining_quantity)
+        && balances.balances.every((b) => feed.balances().get(b.asset)?.available === b.available && feed.balances().get(b.asset)?.reserved === b.reserved);
+    };
+    await until(agrees, (same) => same, 'the feed agreeing with REST');
+    assert.deepEqual([...feed.orders().keys()], [resting.id], 'the cancelled order left, the partly filled one stays');
+    assert.equal(feed.orders().get(resting.id)!.remaining_quantity, '0.30000000');
+    assert.equal(fills.length, 1);
+
+    // Dropped while the operator credits the account: the fresh snapshots after the reconnect have it.
+    const before = feed.balances().get('USDT')!.available as string;
+    assert.equal((await venue.admin('/blocks', { cidr: '127.0.0.1', reason: 'a test of reconnecting' })).status, 201);
+    await until(() => feed.ready, (ready) => !ready, 'the feed lost');
+    assert.equal((await venue.admin('/deposits', { email: 'client-account@example.com', asset: 'USDT', amount: '5' })).status, 201);
+    assert.equal((await venue.admin('/blocks?cidr=127.0.0.1', undefined, 'DELETE')).status, 200);
+    await until(() => feed.ready, (ready) => ready, 'the feed back');
+    assert.equal(BigInt((feed.balances().get('USDT')!.available as string).replace('.', '')) - BigInt(before.replace('.', '')), 5_000_000n, 'the 5 USDT credited while away');
+    assert.ok(await agrees());
+  } finally {
+    feed.close();
     await venue.stop();
   }
 });

@@ -1,0 +1,152 @@
+/**
+ * An account's open orders and balances kept from the native WebSocket, as a bot needs them: it
+ * signs in (`auth`), subscribes to `orders`, `balances` and `fills`, starts from the snapshots
+ * those channels begin with and applies every later update (each carries a whole order or
+ * balance, so the last one is the state). When the connection drops it reconnects with growing
+ * pauses and starts again from fresh snapshots; `ready` is false from a loss until both arrive.
+ *
+ *   const account = new AccountFeed({ url, credentials });
+ *   account.on('fill', (fill) => console.log(fill.price, fill.quantity));
+ */
+import { createHmac } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { WebSocket } from 'ws';
+import type { Credentials } from './rest.js';
+
+export interface AccountFeedOptions {
+  url: string;
+  credentials: Credentials;
+  /** A sub-account to follow instead of the key's own. */
+  account?: number;
+  /** Cancel the account's open orders if this socket closes (the server does it; see the README). */
+  cancelOnDisconnect?: boolean;
+  /** This machine's time as the server should see it (e.g. Date.now() + RestClient.clockOffsetMs). */
+  clock?: () => number;
+  reconnectMs?: number;
+  maxReconnectMs?: number;
+}
+
+/** An order or balance as the API writes it. */
+export type Wire = Record<string, unknown> & { id?: string; status?: string; asset?: string };
+
+const OPEN = new Set(['NEW', 'PARTIALLY_FILLED', 'PENDING_TRIGGER']);
+
+export class AccountFeed extends EventEmitter {
+  ready = false;
+  /** The account the server signed this socket in for. */
+  account: number | null = null;
+  /** False when the account has more open orders than the orders snapshot carries (1,000): list the rest with GET /orders. */
+  complete = true;
+  private openOrders = new Map<string, Wire>();
+  private balanceByAsset = new Map<string, Wire>();
+  private snapshots = new Set<string>();
+  private socket: WebSocket | null = null;
+  private closed = false;
+  private pause: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: AccountFeedOptions) {
+    super();
+    this.pause = options.reconnectMs ?? 100;
+    this.connect();
+  }
+
+  /** Open orders by id. */
+  orders(): Map<string, Wire> {
+    return new Map(this.openOrders);
+  }
+
+  /** Balances by asset. */
+  balances(): Map<string, Wire> {
+    return new Map(this.balanceByAsset);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.socket?.close();
+  }
+
+  private connect(): void {
+    const socket = new WebSocket(`${this.options.url.replace(/^http/, 'ws')}/ws`);
+    this.socket = socket;
+    socket.on('open', () => {
+      this.pause = this.options.reconnectMs ?? 100;
+      const timestamp = String((this.options.clock ?? Date.now)());
+      const { key, secret } = this.options.credentials;
+      socket.send(JSON.stringify({
+        op: 'auth', key, timestamp, signature: createHmac('sha256', secret).update(`${timestamp}GET/ws`).digest('hex'),
+        ...(this.options.cancelOnDisconnect === true ? { cancel_on_disconnect: true } : {}),
+        ...(this.options.account === undefined ? {} : { account: this.options.account }),
+      }));
+    });
+    socket.on('message', (data) => {
+      let message: Record<string, unknown>;
+      try {
+        message = JSON.parse(data.toString()) as Record<string, unknown>;
+      } catch {
+        return this.emit('server-error', { code: 'INVALID_JSON', message: 'the server sent a message that is not JSON' });
+      }
+      this.receive(socket, message);
+    });
+    socket.on('error', (error) => this.emit('connection-error', error));
+    socket.on('close', () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.ready = false;
+      this.snapshots.clear();
+      if (this.closed) return;
+      this.emit('resync', 'connection lost');
+      this.timer = setTimeout(() => this.connect(), this.pause);
+      this.pause = Math.min(this.pause * 2, this.options.maxReconnectMs ?? 5_000);
+    });
+  }
+
+  private receive(socket: WebSocket, message: Record<string, unknown>): void {
+    if (message.event === 'authenticated') {
+      this.account = message.account as number;
+      for (const channel of ['orders', 'balances', 'fills']) socket.send(JSON.stringify({ op: 'subscribe', channel }));
+      return;
+    }
+    if (message.event === 'error') {
+      // A refused sign-in (a revoked key, a clock too far off) ends this socket's use: the server
+      // says why, and the feed tries again after its pause.
+      this.emit('server-error', message.error);
+      if (!this.ready) socket.close();
+      return;
+    }
+    // Other answers ('subscribed' carries the channel's name too) are not pushes.
+    if (message.event !== undefined) return;
+    if (message.channel === 'orders') {
+      if (message.type === 'snapshot') {
+        this.openOrders = new Map((message.orders as Wire[]).map((o) => [o.id!, o]));
+        this.complete = message.complete as boolean;
+        this.snapshotArrived('orders');
+      } else {
+        const order = message.order as Wire;
+        if (OPEN.has(order.status!)) this.openOrders.set(order.id!, order);
+        else this.openOrders.delete(order.id!);
+        this.emit('order', order);
+      }
+    } else if (message.channel === 'balances') {
+      if (message.type === 'snapshot') {
+        this.balanceByAsset = new Map((message.balances as Wire[]).map((b) => [b.asset!, b]));
+        this.snapshotArrived('balances');
+      } else {
+        const balance = message.balance as Wire;
+        this.balanceByAsset.set(balance.asset!, balance);
+        this.emit('balance', balance);
+      }
+    } else if (message.channel === 'fills') {
+      this.emit('fill', message.fill);
+    }
+  }
+
+  private snapshotArrived(channel: string): void {
+    this.snapshots.add(channel);
+    if (this.snapshots.has('orders') && this.snapshots.has('balances') && !this.ready) {
+      this.ready = true;
+      this.emit('ready');
+    }
+  }
+}
