@@ -10,7 +10,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { WebSocket } from 'ws';
+import { ReconnectingSocket } from './reconnecting-socket.js';
 import type { Credentials } from './rest.js';
 
 export interface AccountFeedOptions {
@@ -40,15 +40,20 @@ export class AccountFeed extends EventEmitter {
   private openOrders = new Map<string, Wire>();
   private balanceByAsset = new Map<string, Wire>();
   private snapshots = new Set<string>();
-  private socket: WebSocket | null = null;
-  private closed = false;
-  private pause: number;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly connection: ReconnectingSocket;
 
   constructor(private readonly options: AccountFeedOptions) {
     super();
-    this.pause = options.reconnectMs ?? 100;
-    this.connect();
+    this.connection = new ReconnectingSocket(options.url, options, {
+      open: () => this.signIn(),
+      message: (message) => this.receive(message),
+      lost: () => {
+        this.ready = false;
+        this.snapshots.clear();
+        this.emit('resync', 'connection lost');
+      },
+      problem: (error) => this.emit('connection-error', error),
+    });
   }
 
   /** Open orders by id. */
@@ -62,57 +67,30 @@ export class AccountFeed extends EventEmitter {
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.socket?.close();
+    this.connection.close();
   }
 
-  private connect(): void {
-    const socket = new WebSocket(`${this.options.url.replace(/^http/, 'ws')}/ws`);
-    this.socket = socket;
-    socket.on('open', () => {
-      this.pause = this.options.reconnectMs ?? 100;
-      const timestamp = String((this.options.clock ?? Date.now)());
-      const { key, secret } = this.options.credentials;
-      socket.send(JSON.stringify({
-        op: 'auth', key, timestamp, signature: createHmac('sha256', secret).update(`${timestamp}GET/ws`).digest('hex'),
-        ...(this.options.cancelOnDisconnect === true ? { cancel_on_disconnect: true } : {}),
-        ...(this.options.account === undefined ? {} : { account: this.options.account }),
-      }));
-    });
-    socket.on('message', (data) => {
-      let message: Record<string, unknown>;
-      try {
-        message = JSON.parse(data.toString()) as Record<string, unknown>;
-      } catch {
-        return this.emit('server-error', { code: 'INVALID_JSON', message: 'the server sent a message that is not JSON' });
-      }
-      this.receive(socket, message);
-    });
-    socket.on('error', (error) => this.emit('connection-error', error));
-    socket.on('close', () => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      this.ready = false;
-      this.snapshots.clear();
-      if (this.closed) return;
-      this.emit('resync', 'connection lost');
-      this.timer = setTimeout(() => this.connect(), this.pause);
-      this.pause = Math.min(this.pause * 2, this.options.maxReconnectMs ?? 5_000);
+  private signIn(): void {
+    const timestamp = String((this.options.clock ?? Date.now)());
+    const { key, secret } = this.options.credentials;
+    this.connection.send({
+      op: 'auth', key, timestamp, signature: createHmac('sha256', secret).update(`${timestamp}GET/ws`).digest('hex'),
+      ...(this.options.cancelOnDisconnect === true ? { cancel_on_disconnect: true } : {}),
+      ...(this.options.account === undefined ? {} : { account: this.options.account }),
     });
   }
 
-  private receive(socket: WebSocket, message: Record<string, unknown>): void {
+  private receive(message: Record<string, unknown>): void {
     if (message.event === 'authenticated') {
       this.account = message.account as number;
-      for (const channel of ['orders', 'balances', 'fills']) socket.send(JSON.stringify({ op: 'subscribe', channel }));
+      for (const channel of ['orders', 'balances', 'fills']) this.connection.send({ op: 'subscribe', channel });
       return;
     }
     if (message.event === 'error') {
       // A refused sign-in (a revoked key, a clock too far off) ends this socket's use: the server
       // says why, and the feed tries again after its pause.
       this.emit('server-error', message.error);
-      if (!this.ready) socket.close();
+      if (!this.ready) this.connection.drop();
       return;
     }
     // Other answers ('subscribed' carries the channel's name too) are not pushes.

@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { crc32 } from 'node:zlib';
-import { WebSocket } from 'ws';
+import { ReconnectingSocket } from './reconnecting-socket.js';
 
 export type BookKind = 'depth' | 'book';
 /** depth: [price, quantity]; book: [order id, price, quantity]. */
@@ -70,16 +70,24 @@ export class BookFeed extends EventEmitter {
   private queues = { buy: new Map<string, BookEntry[]>(), sell: new Map<string, BookEntry[]>() };
   /** Each side's prices best first, sorted again only once a price has come or gone. */
   private sorted: Record<Side, string[] | null> = { buy: null, sell: null };
-  private socket: WebSocket | null = null;
+  private readonly connection: ReconnectingSocket;
   private closed = false;
-  private pause: number;
-  private timer: NodeJS.Timeout | undefined;
+  /** A refused subscription is asked again after a pause. */
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: BookFeedOptions) {
     super();
     this.kind = options.kind ?? 'depth';
-    this.pause = options.reconnectMs ?? 100;
-    this.connect();
+    this.connection = new ReconnectingSocket(options.url, options, {
+      open: () => this.subscribe(),
+      message: (message) => this.receive(message as Message),
+      lost: () => {
+        if (this.ready) this.resyncs += 1;
+        this.ready = false;
+        this.emit('resync', 'connection lost');
+      },
+      problem: (error) => this.emit('connection-error', error),
+    });
   }
 
   /** Bids, best first (within a price, first in the queue first). */
@@ -94,8 +102,8 @@ export class BookFeed extends EventEmitter {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
-    this.socket?.close();
+    clearTimeout(this.retry);
+    this.connection.close();
   }
 
   /** A side best first, `limit` entries at most. */
@@ -115,37 +123,8 @@ export class BookFeed extends EventEmitter {
     return entries;
   }
 
-  private connect(): void {
-    const socket = new WebSocket(`${this.options.url.replace(/^http/, 'ws')}/ws`);
-    this.socket = socket;
-    socket.on('open', () => {
-      this.pause = this.options.reconnectMs ?? 100;
-      this.subscribe();
-    });
-    socket.on('message', (data) => {
-      let message: Message;
-      try {
-        message = JSON.parse(data.toString()) as Message;
-      } catch {
-        return this.emit('server-error', { code: 'INVALID_JSON', message: 'the server sent a message that is not JSON' });
-      }
-      this.receive(message);
-    });
-    socket.on('error', (error) => this.emit('connection-error', error));
-    socket.on('close', () => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      if (this.ready) this.resyncs += 1;
-      this.ready = false;
-      if (this.closed) return;
-      this.emit('resync', 'connection lost');
-      this.timer = setTimeout(() => this.connect(), this.pause);
-      this.pause = Math.min(this.pause * 2, this.options.maxReconnectMs ?? 5_000);
-    });
-  }
-
   private subscribe(): void {
-    this.socket?.send(JSON.stringify({ op: 'subscribe', channel: this.kind, market: this.options.market }));
+    this.connection.send({ op: 'subscribe', channel: this.kind, market: this.options.market });
   }
 
   /** Drops the local book and asks for a fresh snapshot on the same socket. */
@@ -153,7 +132,7 @@ export class BookFeed extends EventEmitter {
     this.ready = false;
     this.resyncs += 1;
     this.emit('resync', reason);
-    this.socket?.send(JSON.stringify({ op: 'unsubscribe', channel: this.kind, market: this.options.market }));
+    this.connection.send({ op: 'unsubscribe', channel: this.kind, market: this.options.market });
     this.subscribe();
   }
 
@@ -161,7 +140,7 @@ export class BookFeed extends EventEmitter {
     if (message.event === 'error') {
       // A refused subscription (a rate limit, say): ask again after a pause.
       this.emit('server-error', message.error);
-      if (!this.ready && !this.closed) this.timer = setTimeout(() => this.subscribe(), 1_000);
+      if (!this.ready && !this.closed) this.retry = setTimeout(() => this.subscribe(), 1_000);
       return;
     }
     if (message.channel !== this.kind || message.market !== this.options.market) return;

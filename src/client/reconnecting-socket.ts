@@ -1,0 +1,73 @@
+/**
+ * The native WebSocket as the client's feeds use it: JSON messages in and out, and a new
+ * connection after a lost one, the pause doubling from `reconnectMs` up to `maxReconnectMs` and
+ * starting over once a connection opens. Each feed starts again from fresh snapshots on `open`.
+ */
+import { WebSocket } from 'ws';
+
+export interface ReconnectOptions { reconnectMs?: number; maxReconnectMs?: number }
+
+export interface SocketHandlers {
+  /** A connection opened (the first, or one after a loss): subscribe here. */
+  open: () => void;
+  message: (message: Record<string, unknown>) => void;
+  /** The connection was lost; a new one follows after the pause. */
+  lost: () => void;
+  /** What went wrong that the feed's user may want to hear of (a refused upgrade, a message that is not JSON). */
+  problem: (error: unknown) => void;
+}
+
+export class ReconnectingSocket {
+  private socket: WebSocket | null = null;
+  private closed = false;
+  private pause: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly url: string, private readonly options: ReconnectOptions, private readonly handlers: SocketHandlers) {
+    this.pause = options.reconnectMs ?? 100;
+    this.connect();
+  }
+
+  send(message: unknown): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  /** Ends this connection; the next one follows after the pause. */
+  drop(): void {
+    this.socket?.close();
+  }
+
+  /** Ends the connection for good. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.socket?.close();
+  }
+
+  private connect(): void {
+    const socket = new WebSocket(`${this.url.replace(/^http/, 'ws')}/ws`);
+    this.socket = socket;
+    socket.on('open', () => {
+      this.pause = this.options.reconnectMs ?? 100;
+      this.handlers.open();
+    });
+    socket.on('message', (data) => {
+      let message: Record<string, unknown>;
+      try {
+        message = JSON.parse(data.toString()) as Record<string, unknown>;
+      } catch {
+        return this.handlers.problem(new Error('the server sent a message that is not JSON'));
+      }
+      this.handlers.message(message);
+    });
+    socket.on('error', (error) => this.handlers.problem(error));
+    socket.on('close', () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (this.closed) return;
+      this.handlers.lost();
+      this.timer = setTimeout(() => this.connect(), this.pause);
+      this.pause = Math.min(this.pause * 2, this.options.maxReconnectMs ?? 5_000);
+    });
+  }
+}
