@@ -139,6 +139,9 @@ export const FEES_OUT = {
   },
 } as const;
 
+/** What a copy of the depth costs in request weight, over REST or as a subscription's snapshot. */
+export const DEPTH_WEIGHT = 2;
+
 /**
  * What a copy of the book order by order costs in request weight, by the most orders a side of
  * it may hold: a copy costs the server in proportion to its size (tiers as Binance weighs depth).

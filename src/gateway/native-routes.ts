@@ -9,7 +9,7 @@ import type { AmendOrder, Command, EngineEvent, OrderState, RestingOrderView } f
 import { CANDLE_INTERVAL_NAMES } from '../marketdata/candles.js';
 import type { CandleInterval } from '../marketdata/candles.js';
 import { registerStatusRoute } from './venue-status.js';
-import { CANDLE_OUT, candleOut, FEES_OUT, feeLevelsOut, feeRateOut, MARKET_OUT, marketOut, orderBookWeight, TICKER_OUT, tickerOf } from './market-views.js';
+import { CANDLE_OUT, candleOut, DEPTH_WEIGHT, FEES_OUT, feeLevelsOut, feeRateOut, MARKET_OUT, marketOut, orderBookWeight, TICKER_OUT, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
@@ -229,7 +229,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   app.get<{ Params: { market: string }; Querystring: { limit?: string } }>('/markets/:market/depth', {
     schema: { params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } }, response: { 200: DEPTH_OUT } },
-    config: { weight: 2 },
+    config: { weight: DEPTH_WEIGHT },
   }, async (request) => {
     const scales = scalesOf(engine(), request.params.market);
     const limit = limitOf(request.query.limit, 50, 1_000);

@@ -42,7 +42,7 @@ import { orderCommand } from './orders.js';
 import type { OrderBody } from './orders.js';
 import { balanceOut, cancelAfterOut, CLIENT_ORDER_ID, findOrder, liveOrderOut, ORDER_OUT, placedOrderOut } from './wire.js';
 import { depositWire, withdrawalWire } from './funding-wire.js';
-import { tickerOf, candleOut, orderBookWeight } from './market-views.js';
+import { tickerOf, candleOut, DEPTH_WEIGHT, orderBookWeight } from './market-views.js';
 import type { Gateway } from './server.js';
 import type { ApiKeyRecord } from '../identity/store.js';
 
@@ -485,7 +485,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (client.subscriptions.size >= options.subscriptionsMax) throw new ApiError(429, 'TOO_MANY_SUBSCRIPTIONS', 'subscription limit reached');
       if (channel === 'orders' || channel === 'balances') return subscribeWithSnapshot(client, channel);
       // A public subscription draws on the budgets as the REST call for its first message would.
-      let weight = channel === 'depth' ? 2 : 1;
+      let weight = channel === 'depth' ? DEPTH_WEIGHT : 1;
       if (channel === 'book') {
         const levels = exchange.engine.book(message.market as string);
         const count = (side: { orders: number }[]) => side.reduce((sum, level) => sum + level.orders, 0);
