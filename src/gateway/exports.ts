@@ -18,10 +18,9 @@ import type { Gateway } from './server.js';
 const PAGE_ROWS = 1_000;
 
 export type ExportKind = 'trades' | 'ledger' | 'orders';
-type Kind = ExportKind;
 
 /** Each export's columns: the fields of its listing's objects, in their order. */
-export const EXPORT_FIELDS: Record<Kind, readonly string[]> = {
+export const EXPORT_FIELDS: Record<ExportKind, readonly string[]> = {
   trades: ['trade_id', 'order_id', 'market', 'side', 'price', 'quantity', 'quote_quantity', 'fee', 'fee_asset', 'liquidity', 'time'],
   ledger: ['id', 'seq', 'time', 'asset', 'kind', 'available_change', 'reserved_change', 'locked_change', 'available', 'reserved', 'locked'],
   orders: [
@@ -36,7 +35,7 @@ export interface ExportQuery { market?: string; asset?: string; from?: string; t
 /** One page of the listing behind an export, oldest first after `after`. */
 type PageReader = (after: string) => Promise<{ rows: Record<string, unknown>[]; next: string | null }>;
 
-function pageReader(exchange: Exchange, kind: Kind, account: number, query: ExportQuery): PageReader {
+function pageReader(exchange: Exchange, kind: ExportKind, account: number, query: ExportQuery): PageReader {
   const page = { from: query.from, to: query.to, limit: String(PAGE_ROWS) };
   if (kind === 'ledger') {
     return async (after) => {
@@ -71,7 +70,7 @@ export function exportQuerySchema(extra: Record<string, unknown> = {}, required:
 export const EXPORT_KIND_PARAM = { type: 'object', required: ['kind'], properties: { kind: { type: 'string', enum: ['trades', 'ledger', 'orders'] } } } as const;
 
 /** Answers with the account's export as a CSV file, streamed; bad input is refused before the answer starts. */
-export async function sendExport(reply: FastifyReply, exchange: Exchange, kind: Kind, account: number, query: ExportQuery): Promise<FastifyReply> {
+export async function sendExport(reply: FastifyReply, exchange: Exchange, kind: ExportKind, account: number, query: ExportQuery): Promise<FastifyReply> {
   if (kind === 'ledger' ? query.market !== undefined : query.asset !== undefined) {
     throw new ApiError(400, 'INVALID_REQUEST', kind === 'ledger' ? 'the ledger is narrowed by asset, not market' : `${kind} are narrowed by market, not asset`);
   }
@@ -97,7 +96,7 @@ export async function sendExport(reply: FastifyReply, exchange: Exchange, kind: 
 
 export async function registerExportRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): Promise<void> {
   const read = gateway.authenticate('read');
-  app.get<{ Params: { kind: Kind }; Querystring: ExportQuery }>('/exports/:kind', {
+  app.get<{ Params: { kind: ExportKind }; Querystring: ExportQuery }>('/exports/:kind', {
     schema: {
       description: "The account's fills, ledger or order history as CSV, oldest first: the fields of GET /trades, /ledger or /orders?status=all, times in ISO 8601 (UTC).",
       params: EXPORT_KIND_PARAM, querystring: exportQuerySchema(),
