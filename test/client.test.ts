@@ -71,7 +71,7 @@ test('book feeds by level and by order follow a busy market, match GET depth and
   }
 });
 
-test('an account feed keeps the open orders and balances the REST API shows, through placements, fills and cancels, and after its socket is dropped starts again from fresh snapshots', async () => {
+test('an account feed keeps the open orders and balances the REST API shows, through placements, fills and cancels, places and cancels orders itself, and after its socket is dropped starts again from fresh snapshots', async () => {
   const venue = await Venue.start();
   const credentials = await venue.trader('client-account@example.com', { USDT: '100000', BTC: '1' });
   const other = await venue.trader('client-other@example.com', { USDT: '100000', BTC: '1' });
@@ -97,6 +97,16 @@ test('an account feed keeps the open orders and balances the REST API shows, thr
     assert.deepEqual([...feed.orders().keys()], [resting.id], 'the cancelled order left, the partly filled one stays');
     assert.equal(feed.orders().get(resting.id)!.remaining_quantity, '0.30000000');
     assert.equal(fills.length, 1);
+
+    // Order entry over the same socket: answers matched to requests, refusals with the REST codes.
+    const placed = await feed.place({ market: 'BTC-USDT', side: 'buy', type: 'limit', price: '21000.00', quantity: '0.0100', client_order_id: 'grid-1' });
+    assert.equal(placed.status, 'NEW');
+    await until(() => feed.orders().has(placed.id!), (has) => has, 'the placed order in the feed');
+    assert.equal((await feed.cancel({ clientOrderId: 'grid-1' })).status, 'CANCELLED');
+    await assert.rejects(feed.place({ market: 'BTC-USDT', side: 'buy', type: 'limit', price: '21000.001', quantity: '0.0100' }),
+      (error: unknown) => error instanceof BourseApiError && error.code !== 'ERROR' && error.status === 0);
+    await assert.rejects(feed.cancel({ orderId: '999999' }), (error: unknown) => error instanceof BourseApiError && error.code === 'UNKNOWN_ORDER');
+    await until(agrees, (same) => same, 'the feed agreeing with REST after its own orders');
 
     // Dropped while the operator credits the account: the fresh snapshots after the reconnect have it.
     const before = feed.balances().get('USDT')!.available as string;
@@ -155,4 +165,30 @@ test('a book feed that meets a gap or a checksum it cannot reproduce drops its b
 test('prices are ordered as decimals, exactly, however many digits they have', () => {
   const prices = ['10.5', '9.99', '100.000000000000000001', '100', '0.00000001', '100.000000000000000002'];
   assert.deepEqual([...prices].sort(compareDecimals), ['0.00000001', '9.99', '10.5', '100', '100.000000000000000001', '100.000000000000000002']);
+});
+
+test('an order placed over the account feed whose answer never comes, because the connection drops, is refused DISCONNECTED rather than left hanging', async () => {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  server.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as { op: string; channel?: string };
+      if (message.op === 'auth') socket.send(JSON.stringify({ event: 'authenticated', account: 7, permissions: ['read', 'trade'] }));
+      if (message.op === 'subscribe' && message.channel === 'orders') socket.send(JSON.stringify({ channel: 'orders', type: 'snapshot', seq: 1, orders: [], complete: true }));
+      if (message.op === 'subscribe' && message.channel === 'balances') socket.send(JSON.stringify({ channel: 'balances', type: 'snapshot', seq: 1, balances: [] }));
+      // A placement reaches the server, which goes away before answering.
+      if (message.op === 'place') socket.terminate();
+    });
+  });
+  await new Promise((resolve) => server.once('listening', resolve));
+  const feed = new AccountFeed({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, credentials: { key: 'k', secret: 's' }, reconnectMs: 1_000 });
+  try {
+    await until(() => feed.ready, (ready) => ready, 'signed in');
+    await assert.rejects(feed.place({ market: 'X-Y', side: 'buy', type: 'limit', price: '1', quantity: '1' }),
+      (error: unknown) => error instanceof BourseApiError && error.code === 'DISCONNECTED');
+    await assert.rejects(feed.place({ market: 'X-Y', side: 'buy', type: 'limit', price: '1', quantity: '1' }),
+      (error: unknown) => error instanceof BourseApiError && error.code === 'NOT_READY', 'until it is signed in again');
+  } finally {
+    feed.close();
+    server.close();
+  }
 });

@@ -11,6 +11,7 @@
 import { createHmac } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ReconnectingSocket } from './reconnecting-socket.js';
+import { BourseApiError } from './rest.js';
 import type { Credentials } from './rest.js';
 
 export interface AccountFeedOptions {
@@ -41,6 +42,9 @@ export class AccountFeed extends EventEmitter {
   private balanceByAsset = new Map<string, Wire>();
   private snapshots = new Set<string>();
   private readonly connection: ReconnectingSocket;
+  /** Placements and cancels sent and not yet answered, by request id. */
+  private readonly pending = new Map<number, { resolve: (order: Wire) => void; reject: (error: Error) => void }>();
+  private nextRequest = 1;
 
   constructor(private readonly options: AccountFeedOptions) {
     super();
@@ -50,6 +54,9 @@ export class AccountFeed extends EventEmitter {
       lost: () => {
         this.ready = false;
         this.snapshots.clear();
+        // Whether a request the server never answered was carried out is unknown: look it up by its client order id.
+        for (const request of this.pending.values()) request.reject(new BourseApiError(0, 'DISCONNECTED', 'the connection was lost before the answer; look the order up by its client order id'));
+        this.pending.clear();
         this.emit('resync', 'connection lost');
       },
       problem: (error) => this.emit('connection-error', error),
@@ -70,6 +77,26 @@ export class AccountFeed extends EventEmitter {
     this.connection.close();
   }
 
+  /** Places an order over the socket (the body of POST /api/v1/orders); resolves with the order as placed. */
+  place(order: Record<string, unknown>): Promise<Wire> {
+    return this.request({ op: 'place', order });
+  }
+
+  /** Cancels an open order by its id, or by its client order id; resolves with the order as cancelled. */
+  cancel(which: { orderId: string } | { clientOrderId: string }): Promise<Wire> {
+    return this.request('orderId' in which ? { op: 'cancel', order_id: which.orderId } : { op: 'cancel', client_order_id: which.clientOrderId });
+  }
+
+  /** Errors come as BourseApiError with the REST code; status 0, since the socket has none. */
+  private request(message: Record<string, unknown>): Promise<Wire> {
+    if (!this.ready) return Promise.reject(new BourseApiError(0, 'NOT_READY', 'the feed is not signed in yet'));
+    const id = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.connection.send({ ...message, id });
+    });
+  }
+
   private signIn(): void {
     const timestamp = String((this.options.clock ?? Date.now)());
     const { key, secret } = this.options.credentials;
@@ -84,6 +111,14 @@ export class AccountFeed extends EventEmitter {
     if (message.event === 'authenticated') {
       this.account = message.account as number;
       for (const channel of ['orders', 'balances', 'fills']) this.connection.send({ op: 'subscribe', channel });
+      return;
+    }
+    const request = typeof message.id === 'number' ? this.pending.get(message.id) : undefined;
+    if (request !== undefined) {
+      this.pending.delete(message.id as number);
+      const error = message.error as { code: string; message: string } | undefined;
+      if (message.event === 'error') request.reject(new BourseApiError(0, error?.code ?? 'ERROR', error?.message ?? 'refused'));
+      else request.resolve(message.order as Wire);
       return;
     }
     if (message.event === 'error') {
