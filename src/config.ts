@@ -9,6 +9,7 @@ import type { Command, CreateMarket, Engine, FeeTier } from './core/index.js';
 import { formatMinor, parseMinor } from './money/index.js';
 import { DEFAULT_FUNDING } from './funding/config.js';
 import { LOOPBACK } from './identity/ip.js';
+import { DEFAULT_SESSIONS } from './identity/store.js';
 import { DEFAULT_MAIL } from './mail/mailer.js';
 import type { FundingConfig } from './funding/config.js';
 
@@ -56,7 +57,7 @@ export const DEFAULT_MAX_OPEN_ORDERS = 500;
 
 export const DEFAULT_CONFIG: Config = {
   server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, connectionsPerAddress: 500, requestTimeoutMs: 30_000, trustProxy: [], adminAllow: LOOPBACK },
-  auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000, sessionTtlMs: 86_400_000, sessionIdleMs: 1_800_000 },
+  auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000, sessionTtlMs: DEFAULT_SESSIONS.ttlMs, sessionIdleMs: DEFAULT_SESSIONS.idleMs },
   journal: { snapshotEvery: 100_000, writerThread: true },
   funding: DEFAULT_FUNDING,
   backups: {},

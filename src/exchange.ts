@@ -29,7 +29,7 @@ import { OpenOrderTimes } from './store/open-order-times.js';
 import { Projector } from './store/projector.js';
 import { ProjectionThread } from './store/projection-thread.js';
 import { SimulatedChain } from './funding/chains/simulated.js';
-import { DEMO_FUNDING } from './funding/config.js';
+import { DEFAULT_FUNDING, DEMO_FUNDING } from './funding/config.js';
 import type { FundingConfig } from './funding/config.js';
 import { FundingService } from './funding/service.js';
 import { LiabilityReports } from './funding/liabilities.js';
@@ -217,7 +217,7 @@ export class Exchange {
     await exchange.reconcileUsers();
     const funding = options.funding ?? (options.demo ? DEMO_FUNDING : undefined);
     // Its recovery (what a crash interrupted) waits for the server: see buildServer.
-    exchange.fundingValue = new FundingService(fundingDb, exchange, exchange.chain, funding ?? { addressHoldMs: 86_400_000, assets: [] }, options.fundingCrashAt ?? null);
+    exchange.fundingValue = new FundingService(fundingDb, exchange, exchange.chain, funding ?? DEFAULT_FUNDING, options.fundingCrashAt ?? null);
     exchange.liabilitiesValue = new LiabilityReports(fundingDb, () => exchange.engine, identity.derivedKey('liability report salts'), clock);
     return exchange;
   }

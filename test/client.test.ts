@@ -18,7 +18,7 @@ test('the REST client signs requests, follows a server clock 30 s ahead after on
     const placed = await client.post<{ id: string; status: string }>('/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0100' });
     assert.equal(placed.status, 'NEW');
     await assert.rejects(client.post('/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.001', quantity: '0.0100' }),
-      (error: unknown) => error instanceof BourseApiError && error.status === 400 && error.code !== 'HTTP_ERROR');
+      (error: unknown) => error instanceof BourseApiError && error.status === 400 && error.code === 'TICK_SIZE');
     await assert.rejects(new RestClient({ url: venue.url }).get('/api/v1/balances'), (error: unknown) => error instanceof BourseApiError && error.status === 401);
     assert.equal((await client.delete<{ status: string }>(`/api/v1/orders/${placed.id}`)).status, 'CANCELLED');
   } finally {
@@ -104,7 +104,7 @@ test('an account feed keeps the open orders and balances the REST API shows, thr
     await until(() => feed.orders().has(placed.id!), (has) => has, 'the placed order in the feed');
     assert.equal((await feed.cancel({ clientOrderId: 'grid-1' })).status, 'CANCELLED');
     await assert.rejects(feed.place({ market: 'BTC-USDT', side: 'buy', type: 'limit', price: '21000.001', quantity: '0.0100' }),
-      (error: unknown) => error instanceof BourseApiError && error.code !== 'ERROR' && error.status === 0);
+      (error: unknown) => error instanceof BourseApiError && error.code === 'TICK_SIZE' && error.status === 0);
     await assert.rejects(feed.cancel({ orderId: '999999' }), (error: unknown) => error instanceof BourseApiError && error.code === 'UNKNOWN_ORDER');
     await until(agrees, (same) => same, 'the feed agreeing with REST after its own orders');
 

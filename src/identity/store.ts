@@ -751,7 +751,6 @@ export class IdentityStore {
     });
   }
 
-  /** Records when and from where keys were last used, in one transaction (the authenticator gathers them). */
   /**
    * Live keys of enabled users that expire after `now` and by `by`, whose owners have not been
    * told yet; each is marked told as it is returned, so that a key is noticed once.
@@ -767,6 +766,7 @@ export class IdentityStore {
     })();
   }
 
+  /** Records when and from where keys were last used, in one transaction (the authenticator gathers them). */
   recordKeyUse(uses: Iterable<{ key: string; at: number; ip: string }>): void {
     const update = this.sql('UPDATE api_keys SET last_used_at = ?, last_used_ip = ? WHERE key = ? AND (last_used_at IS NULL OR last_used_at < ?)');
     this.db.transaction(() => {

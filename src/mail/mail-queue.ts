@@ -36,8 +36,8 @@ interface Row {
   id: number; purpose: string; recipient: string; sealed: Buffer; queued_at: number; attempts: number; next_at: number; last_error: string | null; state: QueuedState;
 }
 
-/** Failed mails the operator never retried or dropped are pruned after this long. */
-const FAILED_KEPT_MS = 30 * 86_400_000;
+/** Failed mails the operator never retried or dropped are pruned after this long (and outbox files, see Mailer). */
+export const MAIL_KEPT_MS = 30 * 86_400_000;
 
 export class MailQueue {
   private readonly db: Database.Database;
@@ -65,7 +65,7 @@ export class MailQueue {
       );
       CREATE INDEX IF NOT EXISTS queue_due ON queue (state, next_at);
     `);
-    this.db.prepare("DELETE FROM queue WHERE state = 'failed' AND next_at < ?").run(now - FAILED_KEPT_MS);
+    this.db.prepare("DELETE FROM queue WHERE state = 'failed' AND next_at < ?").run(now - MAIL_KEPT_MS);
     // A restart is often the operator mending the mail settings: what waited is tried at once.
     this.db.prepare("UPDATE queue SET next_at = ? WHERE state = 'pending' AND next_at > ?").run(now, now);
   }
@@ -124,9 +124,7 @@ export class MailQueue {
     const where = [...(filter.state === undefined ? [] : ['state = ?']), ...(filter.to === undefined ? [] : ['recipient = ?'])];
     const params = [...(filter.state === undefined ? [] : [filter.state]), ...(filter.to === undefined ? [] : [filter.to.trim().toLowerCase()])];
     const rows = this.sql(`SELECT * FROM queue ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY id LIMIT ?`).all(...params, filter.limit) as Row[];
-    return rows.map((row) => ({
-      id: row.id, purpose: row.purpose, to: row.recipient, queuedAt: row.queued_at, attempts: row.attempts, nextAt: row.next_at, lastError: row.last_error, state: row.state,
-    }));
+    return rows.map(summaryOf);
   }
 
   counts(): Record<QueuedState, number> {
@@ -141,10 +139,12 @@ export class MailQueue {
 
   private unsealed(row: Row): QueuedMail {
     const { subject, text } = JSON.parse(unseal(this.key, row.sealed, context(row.purpose, row.recipient))) as { subject: string; text: string };
-    return {
-      id: row.id, purpose: row.purpose, to: row.recipient, subject, text, queuedAt: row.queued_at, attempts: row.attempts, nextAt: row.next_at, lastError: row.last_error, state: row.state,
-    };
+    return { ...summaryOf(row), subject, text };
   }
+}
+
+function summaryOf(row: Row): QueuedMailSummary {
+  return { id: row.id, purpose: row.purpose, to: row.recipient, queuedAt: row.queued_at, attempts: row.attempts, nextAt: row.next_at, lastError: row.last_error, state: row.state };
 }
 
 function context(purpose: string, to: string): string {

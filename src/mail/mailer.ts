@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { freezeLines } from './account-mails.js';
+import { MAIL_KEPT_MS } from './mail-queue.js';
 import type { MailQueue, QueuedMail } from './mail-queue.js';
 
 export interface SmtpConfig {
@@ -141,8 +142,9 @@ export class Mailer {
   }
 
   /**
-   * Deletes outbox files older than OUTBOX_DAYS: they hold codes that have long expired, and
-   * without it a venue that writes mail to files fills its disk. Returns how many went.
+   * Deletes outbox files older than MAIL_KEPT_MS (as long as a mail given up on is kept): they
+   * hold codes that have long expired, and without it a venue that writes mail to files fills its
+   * disk. Returns how many went.
    */
   pruneOutbox(now: number): number {
     if (!existsSync(this.outbox)) return 0;
@@ -151,14 +153,14 @@ export class Mailer {
       if (!name.endsWith('.eml')) continue;
       const file = join(this.outbox, name);
       try {
-        if (now - statSync(file).mtimeMs < OUTBOX_DAYS * DAY_MS) continue;
+        if (now - statSync(file).mtimeMs < MAIL_KEPT_MS) continue;
         unlinkSync(file);
         pruned += 1;
       } catch (error) {
         this.log.error({ err: error, file }, 'an old outbox file could not be deleted');
       }
     }
-    if (pruned > 0) this.log.info({ pruned, days: OUTBOX_DAYS }, 'old outbox files deleted');
+    if (pruned > 0) this.log.info({ pruned, days: MAIL_KEPT_MS / DAY_MS }, 'old outbox files deleted');
     return pruned;
   }
 
@@ -351,8 +353,6 @@ function errorText(error: unknown): string {
 
 const CLOSE_GRACE_MS = 2_000;
 const DAY_MS = 86_400_000;
-/** How long a mail written to the outbox is kept, as long as a mail given up on is kept in the queue. */
-const OUTBOX_DAYS = 30;
 const QUEUE_TROUBLE_PAUSE_MS = 10_000;
 
 const silent: MailLog = { info: () => undefined, error: () => undefined };
