@@ -40,7 +40,7 @@ export function amountText(units: bigint, precision: number): string {
 }
 
 /** The units of an amount written with exactly `precision` decimals, or null for anything else (negative ones too). */
-export function amountUnits(text: string, precision: number): bigint | null {
+function amountUnits(text: string, precision: number): bigint | null {
   const pattern = precision === 0 ? /^(0|[1-9][0-9]*)$/ : new RegExp(`^(0|[1-9][0-9]*)\\.[0-9]{${precision}}$`);
   return pattern.test(text) ? BigInt(text.replace('.', '')) : null;
 }

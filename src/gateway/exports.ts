@@ -20,7 +20,7 @@ const PAGE_ROWS = 1_000;
 export type ExportKind = 'trades' | 'ledger' | 'orders';
 
 /** Each export's columns: the fields of its listing's objects, in their order. */
-export const EXPORT_FIELDS: Record<ExportKind, readonly string[]> = {
+const EXPORT_FIELDS: Record<ExportKind, readonly string[]> = {
   trades: ['trade_id', 'order_id', 'market', 'side', 'price', 'quantity', 'quote_quantity', 'fee', 'fee_asset', 'liquidity', 'time'],
   ledger: ['id', 'seq', 'time', 'asset', 'kind', 'available_change', 'reserved_change', 'locked_change', 'available', 'reserved', 'locked'],
   orders: [

@@ -7,7 +7,7 @@ import type { Exchange } from '../exchange.js';
 import { apiKeyExpiringMail } from '../mail/account-mails.js';
 import type { Mailer } from '../mail/mailer.js';
 
-export const KEY_EXPIRY_NOTICE_MS = 3 * 86_400_000;
+const KEY_EXPIRY_NOTICE_MS = 3 * 86_400_000;
 
 /** Checks now and every `everyMs`; returns what stops it. */
 export function noticeExpiringKeys(exchange: Exchange, mailer: Mailer, log: FastifyBaseLogger, everyMs: number): () => void {

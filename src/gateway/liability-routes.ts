@@ -18,7 +18,7 @@ import { STRING } from './wire.js';
 const HASH = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
 const AMOUNTS = { type: 'array', items: STRING, description: 'one decimal amount per asset, in the order of `assets`' } as const;
 
-export const LIABILITY_REPORT_OUT = {
+const LIABILITY_REPORT_OUT = {
   type: 'object',
   properties: {
     id: STRING, seq: { type: 'integer', description: 'the journal sequence number the balances are as of' }, time: { type: 'integer' },
@@ -43,7 +43,7 @@ const PROOF_OUT = {
   },
 } as const;
 
-export function liabilityReportOut(report: LiabilityReport): Record<string, unknown> {
+function liabilityReportOut(report: LiabilityReport): Record<string, unknown> {
   return {
     id: String(report.id), seq: report.seq, time: report.takenAt, users: report.users, root_hash: report.rootHash,
     totals: Object.fromEntries(report.assets.map((a, i) => [a.asset, report.totals[i]!])),
