@@ -192,3 +192,60 @@ test('an order placed over the account feed whose answer never comes, because th
     server.close();
   }
 });
+
+test('an account feed whose key is revoked, or whose secret is wrong, stops at the refusal instead of signing in again and again', async () => {
+  const venue = await Venue.start();
+  const credentials = await venue.trader('client-revoked@example.com', { USDT: '10' });
+  const revoked = new AccountFeed({ url: venue.url, credentials, reconnectMs: 20, maxReconnectMs: 40 });
+  const wrong = new AccountFeed({ url: venue.url, credentials: { key: credentials.key, secret: 'not the secret' }, reconnectMs: 20, maxReconnectMs: 40 });
+  const refusals: { feed: string; code: string }[] = [];
+  revoked.on('server-error', (error: { code: string }) => refusals.push({ feed: 'revoked', code: error.code }));
+  wrong.on('server-error', (error: { code: string }) => refusals.push({ feed: 'wrong', code: error.code }));
+  try {
+    await until(() => wrong.refusal, (refusal) => refusal !== null, 'the wrong secret refused');
+    assert.equal(wrong.refusal!.code, 'INVALID_SIGNATURE');
+    await until(() => revoked.ready, (ready) => ready, 'the right secret signed in');
+    assert.equal((await venue.admin(`/apikeys/${credentials.key}?email=client-revoked@example.com`, undefined, 'DELETE')).status, 200);
+    const refused = await new Promise<BourseApiError>((resolve) => revoked.once('refused', resolve));
+    assert.equal(refused.code, 'INVALID_KEY');
+    await assert.rejects(revoked.place({ market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0100' }), (error: unknown) => error === refused);
+    // Twenty reconnect pauses later, neither feed has tried again.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.deepEqual(refusals, [{ feed: 'wrong', code: 'INVALID_SIGNATURE' }, { feed: 'revoked', code: 'INVALID_KEY' }]);
+    // A single wrong signature did not lock the address out: the REST API still answers it.
+    const other = await venue.trader('client-revoked-2@example.com', { USDT: '10' });
+    assert.equal((await venue.signed(other, 'GET', '/api/v1/balances')).status, 200);
+  } finally {
+    revoked.close();
+    wrong.close();
+    await venue.stop();
+  }
+});
+
+test('an account feed locked out at sign-in waits the retry_after the server gives before signing in again', async () => {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  const signIns: number[] = [];
+  server.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as { op: string; id?: number; channel?: string };
+      if (message.op === 'auth') {
+        signIns.push(performance.now());
+        if (signIns.length === 1) return socket.send(JSON.stringify({ event: 'error', id: message.id, error: { code: 'LOCKED_OUT', message: 'too many invalid signatures; try later', retry_after: 1 } }));
+        socket.send(JSON.stringify({ event: 'authenticated', account: 7, permissions: ['read'] }));
+      }
+      if (message.op === 'subscribe' && message.channel === 'orders') socket.send(JSON.stringify({ channel: 'orders', type: 'snapshot', seq: 1, orders: [], complete: true }));
+      if (message.op === 'subscribe' && message.channel === 'balances') socket.send(JSON.stringify({ channel: 'balances', type: 'snapshot', seq: 1, balances: [] }));
+    });
+  });
+  await new Promise((resolve) => server.once('listening', resolve));
+  const feed = new AccountFeed({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, credentials: { key: 'k', secret: 's' }, reconnectMs: 10 });
+  try {
+    await until(() => feed.ready, (ready) => ready, 'signed in at the second try');
+    assert.equal(signIns.length, 2);
+    assert.ok(signIns[1]! - signIns[0]! >= 990, `the second sign-in came ${Math.round(signIns[1]! - signIns[0]!)} ms after the lockout`);
+    assert.equal(feed.refusal, null);
+  } finally {
+    feed.close();
+    server.close();
+  }
+});

@@ -203,7 +203,7 @@ test('GET book shows resting orders only, never whose they are, and refuses a ba
   }
 });
 
-test('a copy of the book costs request weight by its size: over REST by the limit asked, over the socket by the book; a depth subscription as GET depth', async () => {
+test('a copy of the book costs request weight by its size: over REST by the limit asked, over the socket by the book; a depth subscription as GET depth; a refused one says when to try again', async () => {
   const venue = await Venue.start({ server: { ipWeightPerSecond: 300 } });
   try {
     const big = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5000');
@@ -225,7 +225,9 @@ test('a copy of the book costs request weight by its size: over REST by the limi
         await client.next((m) => m.channel === channel && m.type === 'snapshot');
       }
       client.send({ op: 'subscribe', channel, market: 'BTC-USDT' });
-      assert.equal((await client.next((m) => m.event === 'error')).error.code, 'RATE_LIMITED', `${channel}: the upgrade (1) and two snapshots (5 or 2 each) leave less than a third's weight of ${budget}`);
+      const refusal = (await client.next((m) => m.event === 'error')).error;
+      assert.equal(refusal.code, 'RATE_LIMITED', `${channel}: the upgrade (1) and two snapshots (5 or 2 each) leave less than a third's weight of ${budget}`);
+      assert.equal(refusal.retry_after, 1, 'the socket says how long to wait, as Retry-After does');
       client.close();
     } finally {
       await small.stop();

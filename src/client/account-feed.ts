@@ -32,12 +32,22 @@ export type Wire = Record<string, unknown> & { id?: string; status?: string; ass
 
 const OPEN = new Set(['NEW', 'PARTIALLY_FILLED', 'PENDING_TRIGGER']);
 
+/**
+ * Sign-in refusals that another try may get past: a clock off or a repeated timestamp (the next
+ * sign-in signs anew), a lockout or a busy server (the next waits `retry_after`). Any other (an
+ * unknown, revoked or expired key, a wrong secret, an address not allowed, a disabled user) will
+ * be refused again, and trying a wrong secret again would lock the address out.
+ */
+const RETRIED_SIGN_IN_REFUSALS: ReadonlySet<string> = new Set(['STALE_REQUEST', 'REPLAYED_REQUEST', 'LOCKED_OUT', 'RATE_LIMITED', 'OVERLOADED', 'UNAVAILABLE', 'BUSY', 'INTERNAL']);
+
 export class AccountFeed extends EventEmitter {
   ready = false;
   /** The account the server signed this socket in for. */
   account: number | null = null;
   /** False when the account has more open orders than the orders snapshot carries (1,000): list the rest with GET /orders. */
   complete = true;
+  /** Why the server refused to sign this feed in for good (event `refused`); the feed has stopped. */
+  refusal: BourseApiError | null = null;
   private openOrders = new Map<string, Wire>();
   private balanceByAsset = new Map<string, Wire>();
   private snapshots = new Set<string>();
@@ -45,6 +55,8 @@ export class AccountFeed extends EventEmitter {
   /** Placements and cancels sent and not yet answered, by request id. */
   private readonly pending = new Map<number, { resolve: (order: Wire) => void; reject: (error: Error) => void }>();
   private nextRequest = 1;
+  /** The request id of the sign-in awaiting its answer. */
+  private signInRequest = 0;
 
   constructor(private readonly options: AccountFeedOptions) {
     super();
@@ -89,6 +101,7 @@ export class AccountFeed extends EventEmitter {
 
   /** Errors come as BourseApiError with the REST code; status 0, since the socket has none. */
   private request(message: Record<string, unknown>): Promise<Wire> {
+    if (this.refusal !== null) return Promise.reject(this.refusal);
     if (!this.ready) return Promise.reject(new BourseApiError(0, 'NOT_READY', 'the feed is not signed in yet'));
     const id = this.nextRequest++;
     return new Promise((resolve, reject) => {
@@ -100,14 +113,16 @@ export class AccountFeed extends EventEmitter {
   private signIn(): void {
     const timestamp = String((this.options.clock ?? Date.now)());
     const { key, secret } = this.options.credentials;
+    this.signInRequest = this.nextRequest++;
     this.connection.send({
-      op: 'auth', key, timestamp, signature: createHmac('sha256', secret).update(`${timestamp}GET/ws`).digest('hex'),
+      op: 'auth', id: this.signInRequest, key, timestamp, signature: createHmac('sha256', secret).update(`${timestamp}GET/ws`).digest('hex'),
       ...(this.options.cancelOnDisconnect === true ? { cancel_on_disconnect: true } : {}),
       ...(this.options.account === undefined ? {} : { account: this.options.account }),
     });
   }
 
   private receive(message: Record<string, unknown>): void {
+    if (message.id === this.signInRequest && message.event === 'error') return this.signInRefused(message.error as { code: string; message: string; retry_after?: number });
     if (message.event === 'authenticated') {
       this.account = message.account as number;
       for (const channel of ['orders', 'balances', 'fills']) this.connection.send({ op: 'subscribe', channel });
@@ -122,10 +137,7 @@ export class AccountFeed extends EventEmitter {
       return;
     }
     if (message.event === 'error') {
-      // A refused sign-in (a revoked key, a clock too far off) ends this socket's use: the server
-      // says why, and the feed tries again after its pause.
       this.emit('server-error', message.error);
-      if (!this.ready) this.connection.drop();
       return;
     }
     // Other answers ('subscribed' carries the channel's name too) are not pushes.
@@ -153,6 +165,17 @@ export class AccountFeed extends EventEmitter {
     } else if (message.channel === 'fills') {
       this.emit('fill', message.fill);
     }
+  }
+
+  private signInRefused(error: { code: string; message: string; retry_after?: number }): void {
+    this.emit('server-error', error);
+    if (RETRIED_SIGN_IN_REFUSALS.has(error.code)) {
+      this.connection.drop((error.retry_after ?? 0) * 1000);
+      return;
+    }
+    this.refusal = new BourseApiError(0, error.code, error.message, error.retry_after);
+    this.connection.close();
+    this.emit('refused', this.refusal);
   }
 
   private snapshotArrived(channel: string): void {

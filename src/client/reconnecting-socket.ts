@@ -32,8 +32,9 @@ export class ReconnectingSocket {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
-  /** Ends this connection; the next one follows after the pause. */
-  drop(): void {
+  /** Ends this connection; the next one follows after the pause, or after `waitMs` if that is longer. */
+  drop(waitMs = 0): void {
+    this.pause = Math.max(this.pause, waitMs);
     this.socket?.close();
   }
 

@@ -600,7 +600,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         const refusal = error instanceof ApiError ? error : serviceRefusal(error);
         const e = refusal ?? new ApiError(500, 'INTERNAL', 'internal error');
         if (refusal === null) app.log.error({ err: error }, 'websocket handler failed');
-        reply(client, { event: 'error', id: message.id, error: { code: e.code, message: e.message } });
+        const retryAfter = e.retryAfterSeconds === undefined ? {} : { retry_after: e.retryAfterSeconds };
+        reply(client, { event: 'error', id: message.id, error: { code: e.code, message: e.message, ...retryAfter } });
       });
     });
     socket.on('close', () => {
