@@ -286,3 +286,48 @@ test('a consumer that falls behind gets fresh snapshots of depth and book from w
     await venue.stop();
   }
 });
+
+test('books larger than the slow-consumer threshold are sent whole and followed by updates, not sent again and again while they go out', async () => {
+  const venue = await Venue.start({ server: { ipWeightPerSecond: 100_000, ws: { bufferSoftBytes: 64 * 1024 } } });
+  try {
+    const maker = await venue.trader('mbo-large@example.com', { USDT: '100000000', BTC: '50' });
+    assert.equal((await venue.admin('/markets/BTC-USDT/limits', { max_open_orders: 100_000 })).status, 200);
+    // 30,000 resting orders: a snapshot of about a megabyte, sixteen times the threshold.
+    await Promise.all(Array.from({ length: 30_000 }, (_, i) => venue.exchange.submit({
+      type: 'place_order', account: maker.account, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 20_000_000_000 - (i % 5_000) * 1_000_000, quantity: 10_000,
+    })));
+    const client = await SocketClient.connect(venue.url);
+    const book = new LocalOrderBook();
+    let snapshots = 0;
+    let updates = 0;
+    let snapshotBytes = 0;
+    client.socket.on('message', (data) => {
+      const message = JSON.parse(data.toString());
+      if (message.channel !== 'book') return;
+      if (message.type === 'snapshot') { book.load(message); snapshots += 1; snapshotBytes = (data as Buffer).length; } else { book.apply(message); updates += 1; }
+    });
+    // The client reads nothing for a while and asks for the book six times: more than the kernel's
+    // buffers take, so that snapshots wait in the server's buffer while the market moves, as one
+    // would on a slow link.
+    const raw = (client.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    raw.pause();
+    for (let i = 0; i < 6; i++) client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let i = 0; i < 10; i++) {
+      await venue.signed(maker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'sell', type: 'limit', price: (31_000 + i).toFixed(2), quantity: '0.0010' });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    raw.resume();
+    const seq = venue.exchange.sequencer.lastSeq;
+    await until(() => book.seq, (at) => at >= seq, 'the book at the last seq');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(snapshotBytes > 16 * 64 * 1024, `the snapshot's ${snapshotBytes} bytes are far over the threshold`);
+    assert.equal(snapshots, 6, `the six snapshots asked for and no more (${updates} updates)`);
+    assert.ok(updates >= 1);
+    assert.equal(book.sides().asks.length, 10);
+    assert.equal(book.sides().bids.length, 30_000);
+    client.close();
+  } finally {
+    await venue.stop();
+  }
+});

@@ -48,9 +48,13 @@ import type { ApiKeyRecord } from '../identity/store.js';
 
 export interface WsOptions {
   pingIntervalMs: number;
-  /** Above this many buffered bytes a client gets no depth or book updates until it drains. */
+  /**
+   * Above this many buffered bytes a client gets no depth or book updates until it drains.
+   * Snapshots on their way out do not count (up to bufferHardBytes of them): a client that asked
+   * for a book larger than this is not behind for that.
+   */
   bufferSoftBytes: number;
-  /** Above this many buffered bytes a client is closed. */
+  /** Above this many buffered bytes, snapshots on their way out counted as for bufferSoftBytes, a client is closed. */
   bufferHardBytes: number;
   messageBytesMax: number;
   subscriptionsMax: number;
@@ -82,6 +86,8 @@ class Client {
   key: ApiKeyRecord | null = null;
   /** Depth and book channels ("depth:M", "book:M") whose updates were skipped; each gets a snapshot once the buffer drains. */
   readonly stale = new Set<string>();
+  /** Bytes of snapshots handed to the socket and not yet written out. */
+  snapshotBytes = 0;
   account: number | null = null;
   /** Cancel the account's open orders when this socket closes (asked for in `auth`). */
   cancelOnDisconnect = false;
@@ -198,10 +204,13 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     corked.clear();
   };
 
-  /** Sends unless the client is hopelessly behind; returns false if it was closed. */
-  const send = (client: Client, text: string): boolean => {
+  /** What a client has buffered but the snapshots on their way out, those discounted up to bufferHardBytes. */
+  const backlog = (client: Client): number => client.socket.bufferedAmount - Math.min(client.snapshotBytes, options.bufferHardBytes);
+
+  /** Sends unless the client is hopelessly behind; returns false if it was closed. `written` runs once the text has left for the kernel. */
+  const send = (client: Client, text: string, written?: () => void): boolean => {
     if (client.socket.readyState !== client.socket.OPEN) return false;
-    if (client.socket.bufferedAmount > options.bufferHardBytes) {
+    if (backlog(client) > options.bufferHardBytes) {
       client.socket.close(1008, 'slow consumer');
       return false;
     }
@@ -211,11 +220,22 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       raw.cork();
       corked.add(raw);
     }
-    client.socket.send(text);
+    client.socket.send(text, written);
     return true;
   };
   const reply = (client: Client, message: Message): void => {
     send(client, JSON.stringify(message));
+  };
+  /**
+   * A snapshot is what the client asked for, however large, not a sign that it reads too slowly:
+   * its bytes are not counted as a backlog while they go out. Counted, a book larger than
+   * bufferSoftBytes would make every update find its subscriber behind, and each drain bring
+   * another whole snapshot instead of the updates.
+   */
+  const sendSnapshot = (client: Client, message: Message): void => {
+    const text = JSON.stringify(message);
+    const bytes = Buffer.byteLength(text);
+    if (send(client, text, () => { client.snapshotBytes -= bytes; })) client.snapshotBytes += bytes;
   };
   /**
    * The socket's most frequent answer, serialised as the order route serialises its response:
@@ -232,7 +252,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     const text = JSON.stringify(message);
     for (const client of members) {
       if (client.stale.has(channel)) continue;
-      if (client.socket.bufferedAmount > options.bufferSoftBytes) {
+      if (backlog(client) > options.bufferSoftBytes) {
         client.stale.add(channel);
         staleClients.add(client);
         continue;
@@ -275,8 +295,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         staleClients.delete(client);
         continue;
       }
-      if (client.socket.bufferedAmount > options.bufferSoftBytes / 2) continue;
-      for (const channel of client.stale) if (client.subscriptions.has(channel)) reply(client, snapshotOf(channel));
+      if (backlog(client) > options.bufferSoftBytes / 2) continue;
+      for (const channel of client.stale) if (client.subscriptions.has(channel)) sendSnapshot(client, snapshotOf(channel));
       client.stale.clear();
       staleClients.delete(client);
     }
@@ -437,7 +457,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (client.socket.readyState !== WebSocket.OPEN || client.account !== account) return;
       join(client, channel);
       reply(client, { event: 'subscribed', channel });
-      reply(client, snapshot);
+      sendSnapshot(client, snapshot);
     });
   };
 
@@ -494,7 +514,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       gateway.chargeSubjects(client.ip, client.key?.key ?? null, weight);
       join(client, name);
       reply(client, { event: 'subscribed', channel: name });
-      if (channel === 'depth' || channel === 'book') reply(client, snapshotOf(name));
+      if (channel === 'depth' || channel === 'book') sendSnapshot(client, snapshotOf(name));
       if (channel === 'ticker') {
         await exchange.readModelCaughtUp();
         reply(client, { channel: 'ticker', market: message.market, ticker: tickerOf(exchange, message.market as string) });
