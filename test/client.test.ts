@@ -249,3 +249,20 @@ test('an account feed locked out at sign-in waits the retry_after the server giv
     server.close();
   }
 });
+
+test('an account feed on a machine whose clock is 30 s behind the server\'s measures the offset after one stale sign-in and signs in', async () => {
+  const venue = await Venue.start({ clock: () => Date.now() + 30_000 });
+  const credentials = await venue.trader('client-clock@example.com', { USDT: '10' });
+  const feed = new AccountFeed({ url: venue.url, credentials, reconnectMs: 20 });
+  const refusals: string[] = [];
+  feed.on('server-error', (error: { code: string }) => refusals.push(error.code));
+  try {
+    await until(() => feed.ready, (ready) => ready, 'signed in');
+    assert.deepEqual(refusals, ['STALE_REQUEST']);
+    assert.ok(Math.abs(feed.clockOffsetMs - 30_000) < 1_000, `the measured offset ${feed.clockOffsetMs} ms`);
+    assert.equal(feed.balances().get('USDT')?.available, '10.000000');
+  } finally {
+    feed.close();
+    await venue.stop();
+  }
+});

@@ -21,7 +21,7 @@ export interface AccountFeedOptions {
   account?: number;
   /** Cancel the account's open orders if this socket closes (the server does it; see the README). */
   cancelOnDisconnect?: boolean;
-  /** This machine's time as the server should see it (e.g. Date.now() + RestClient.clockOffsetMs). */
+  /** This machine's time (Date.now by default); a sign-in refused as stale measures the server's clock against it. */
   clock?: () => number;
   reconnectMs?: number;
   maxReconnectMs?: number;
@@ -57,6 +57,8 @@ export class AccountFeed extends EventEmitter {
   private nextRequest = 1;
   /** The request id of the sign-in awaiting its answer. */
   private signInRequest = 0;
+  /** Server time minus `clock`'s, as last measured (after a sign-in refused as stale). */
+  clockOffsetMs = 0;
 
   constructor(private readonly options: AccountFeedOptions) {
     super();
@@ -111,7 +113,7 @@ export class AccountFeed extends EventEmitter {
   }
 
   private signIn(): void {
-    const timestamp = String((this.options.clock ?? Date.now)());
+    const timestamp = String(this.now() + this.clockOffsetMs);
     const { key, secret } = this.options.credentials;
     this.signInRequest = this.nextRequest++;
     this.connection.send({
@@ -167,8 +169,25 @@ export class AccountFeed extends EventEmitter {
     }
   }
 
+  private now(): number {
+    return (this.options.clock ?? Date.now)();
+  }
+
+  /** Measures the offset to the server's clock from GET /time, halving the round trip. */
+  private async syncClock(): Promise<void> {
+    const sent = this.now();
+    const response = await fetch(`${this.options.url}/api/v1/time`);
+    const { server_time: serverTime } = (await response.json()) as { server_time: number };
+    this.clockOffsetMs = Math.round(serverTime - (sent + this.now()) / 2);
+  }
+
   private signInRefused(error: { code: string; message: string; retry_after?: number }): void {
     this.emit('server-error', error);
+    if (error.code === 'STALE_REQUEST') {
+      // The next sign-in, on a new connection, carries the measured offset.
+      this.syncClock().catch((problem: unknown) => this.emit('connection-error', problem)).finally(() => this.connection.drop());
+      return;
+    }
     if (RETRIED_SIGN_IN_REFUSALS.has(error.code)) {
       this.connection.drop((error.retry_after ?? 0) * 1000);
       return;
