@@ -206,7 +206,7 @@ test('an account feed whose key is revoked, or whose secret is wrong, stops at t
     assert.equal(wrong.refusal!.code, 'INVALID_SIGNATURE');
     await until(() => revoked.ready, (ready) => ready, 'the right secret signed in');
     assert.equal((await venue.admin(`/apikeys/${credentials.key}?email=client-revoked@example.com`, undefined, 'DELETE')).status, 200);
-    const refused = await new Promise<BourseApiError>((resolve) => revoked.once('refused', resolve));
+    const refused = (await until(() => revoked.refusal, (refusal) => refusal !== null, 'the revoked key refused'))!;
     assert.equal(refused.code, 'INVALID_KEY');
     await assert.rejects(revoked.place({ market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0100' }), (error: unknown) => error === refused);
     // Twenty reconnect pauses later, neither feed has tried again.
@@ -261,6 +261,25 @@ test('an account feed on a machine whose clock is 30 s behind the server\'s meas
     assert.deepEqual(refusals, ['STALE_REQUEST']);
     assert.ok(Math.abs(feed.clockOffsetMs - 30_000) < 1_000, `the measured offset ${feed.clockOffsetMs} ms`);
     assert.equal(feed.balances().get('USDT')?.available, '10.000000');
+  } finally {
+    feed.close();
+    await venue.stop();
+  }
+});
+
+test('a book feed for a market the venue does not have stops at the refusal instead of asking every second', async () => {
+  const venue = await Venue.start();
+  const feed = new BookFeed({ url: venue.url, market: 'NOPE-USDT', reconnectMs: 20 });
+  const errors: string[] = [];
+  feed.on('server-error', (error: { code: string }) => errors.push(error.code));
+  try {
+    const refusals: BourseApiError[] = [];
+    feed.on('refused', (refusal: BourseApiError) => refusals.push(refusal));
+    const refused = await until(() => feed.refusal, (refusal) => refusal !== null, 'the refusal');
+    assert.equal(refused!.code, 'UNKNOWN_MARKET');
+    assert.deepEqual(refusals, [refused]);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    assert.deepEqual(errors, ['UNKNOWN_MARKET'], 'asked once');
   } finally {
     feed.close();
     await venue.stop();

@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { crc32 } from 'node:zlib';
 import { ReconnectingSocket } from './reconnecting-socket.js';
+import { BourseApiError } from './rest.js';
 
 export type BookKind = 'depth' | 'book';
 /** depth: [price, quantity]; book: [order id, price, quantity]. */
@@ -56,7 +57,7 @@ type Side = 'buy' | 'sell';
 
 interface Message {
   event?: string; channel?: string; type?: string; market?: string; seq?: number; prev_seq?: number; checksum?: number;
-  bids?: BookEntry[]; asks?: BookEntry[]; changes?: [string, Side, string, string][]; error?: { code: string; message: string };
+  bids?: BookEntry[]; asks?: BookEntry[]; changes?: [string, Side, string, string][]; error?: { code: string; message: string; retry_after?: number };
 }
 
 export class BookFeed extends EventEmitter {
@@ -66,6 +67,8 @@ export class BookFeed extends EventEmitter {
   ready = false;
   /** How many times the feed started again from a snapshot after a gap, a checksum or a lost connection. */
   resyncs = 0;
+  /** Why the server refused the subscription for good (event `refused`: a market it does not have); the feed has stopped. */
+  refusal: BourseApiError | null = null;
   private levels = { buy: new Map<string, string>(), sell: new Map<string, string>() };
   private queues = { buy: new Map<string, BookEntry[]>(), sell: new Map<string, BookEntry[]>() };
   /** Each side's prices best first, sorted again only once a price has come or gone. */
@@ -138,9 +141,17 @@ export class BookFeed extends EventEmitter {
 
   private receive(message: Message): void {
     if (message.event === 'error') {
-      // A refused subscription (a rate limit, say): ask again after a pause.
-      this.emit('server-error', message.error);
-      if (!this.ready && !this.closed) this.retry = setTimeout(() => this.subscribe(), 1_000);
+      const error = message.error!;
+      this.emit('server-error', error);
+      if (this.ready || this.closed) return;
+      if (error.code === 'UNKNOWN_MARKET' || error.code === 'UNKNOWN_CHANNEL') {
+        this.refusal = new BourseApiError(0, error.code, error.message);
+        this.close();
+        this.emit('refused', this.refusal);
+        return;
+      }
+      // A subscription refused for now (a spent budget, say): ask again after a pause.
+      this.retry = setTimeout(() => this.subscribe(), Math.max(1_000, (error.retry_after ?? 0) * 1_000));
       return;
     }
     if (message.channel !== this.kind || message.market !== this.options.market) return;
