@@ -18,6 +18,10 @@
  *   `fdatasync` against the `fsync` SQLite calls, after an 8 KiB write to a preallocated file;
  * - the mail queue (src/mail/mail-queue.ts): the wall time on the serving thread to queue a mail
  *   and take it off once sent, which every mail to a user costs;
+ * - a WebSocket broadcast (src/gateway/ws.ts): the serving thread's µs per client to send one
+ *   message to 200 loopback clients, corked and uncorked as the server does, the message given to
+ *   ws as one Buffer against as the string, at 300 bytes (a depth update) and 100 KB (a mass
+ *   cancel's book update);
  * - a proof-of-liabilities report (src/funding/liabilities.ts) over 100,000 users with two assets
  *   each: how long publishing takes, and the longest the event loop waits meanwhile (trading
  *   stops for that long); then the time to read one user's proof.
@@ -32,6 +36,7 @@ import { join } from 'node:path';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import fastJson from 'fast-json-stringify';
+import { WebSocket, WebSocketServer } from 'ws';
 import { Histogram, Registry } from 'prom-client';
 import { Engine } from '../src/core/index.js';
 import type { Command } from '../src/core/index.js';
@@ -293,6 +298,39 @@ async function liabilityReport(users: number): Promise<{ publishMs: number; long
   return { publishMs, longestStallMs: delay.max / 1e6, proofUs };
 }
 
+/** µs per client to send one message to every client, by how it is given to ws; medians of alternating rounds. */
+async function broadcasts(clientCount: number, bytes: number, rounds: number): Promise<{ bufferUs: number; stringUs: number }> {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((resolve) => server.once('listening', resolve));
+  const served: WebSocket[] = [];
+  server.on('connection', (socket) => served.push(socket));
+  let received = 0;
+  const clients: WebSocket[] = [];
+  for (let i = 0; i < clientCount; i++) {
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}`);
+    client.on('message', () => { received += 1; });
+    await new Promise((resolve) => client.once('open', resolve));
+    clients.push(client);
+  }
+  while (served.length < clientCount) await new Promise((resolve) => setTimeout(resolve, 10));
+  const text = JSON.stringify({ channel: 'depth', market: 'BTC-USDT', pad: 'x'.repeat(bytes) });
+  const raw = (socket: WebSocket) => (socket as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+  const times = { buffer: [] as number[], string: [] as number[] };
+  for (let round = 0; round < 2 * rounds; round++) {
+    const kind = round % 2 === 0 ? 'buffer' : 'string';
+    const started = performance.now();
+    const data = kind === 'buffer' ? Buffer.from(text) : text;
+    for (const socket of served) { raw(socket).cork(); socket.send(data, { binary: false }); }
+    for (const socket of served) raw(socket).uncork();
+    times[kind].push(((performance.now() - started) * 1_000) / clientCount);
+    const expected = (round + 1) * clientCount;
+    while (received < expected) await new Promise((resolve) => setImmediate(resolve));
+  }
+  for (const client of clients) client.terminate();
+  server.close();
+  return { bufferUs: median(times.buffer), stringUs: median(times.string) };
+}
+
 const hist = histograms();
 console.log(`latency histogram, ns per observation: prom-client labelled child ${hist.promClient.toFixed(0)}, per-series counters ${hist.counters.toFixed(0)}`);
 const batches = committedOrders();
@@ -312,6 +350,9 @@ console.log(`order response, ns: fast-json-stringify ${others.fast_json_stringif
 console.log(`8 KiB write then sync, µs wall: fsync ${others.fsync_us}, fdatasync ${others.fdatasync_us}`);
 const mailQueue = mailQueueMicros();
 console.log(`mail queue, µs wall to queue a mail and take it off once sent: ${mailQueue.toFixed(1)}`);
+const smallBroadcast = await broadcasts(200, 300, 100);
+const largeBroadcast = await broadcasts(200, 100_000, 20);
+console.log(`WebSocket broadcast to 200 clients, µs per client: 300 bytes: one Buffer ${smallBroadcast.bufferUs.toFixed(2)}, the string ${smallBroadcast.stringUs.toFixed(2)}; 100 KB: one Buffer ${largeBroadcast.bufferUs.toFixed(2)}, the string ${largeBroadcast.stringUs.toFixed(2)}`);
 const pol = await liabilityReport(100_000);
 console.log(`proof of liabilities, 100,000 users, 2 assets: publishing ${pol.publishMs.toFixed(0)} ms, longest event-loop stall meanwhile ${pol.longestStallMs.toFixed(1)} ms; one user's proof ${pol.proofUs.toFixed(0)} µs`);
 console.log(JSON.stringify({
@@ -319,5 +360,7 @@ console.log(JSON.stringify({
   projection_partial_index_us: Number(median(partial).toFixed(2)), projection_full_index_us: Number(median(full).toFixed(2)),
   replay_cache_ns: Math.round(replay.typedNs), replay_cache_set_ns: Math.round(replay.setNs), replay_cache_longest_ms: Number(replay.typed.longest.toFixed(2)), replay_cache_set_longest_ms: Number(replay.set.longest.toFixed(2)),
   replay_cache_calls_over_1ms: replay.typed.overMs, replay_cache_set_calls_over_1ms: replay.set.overMs, ...others, mail_queue_us: Number(mailQueue.toFixed(1)),
+  broadcast_300b_buffer_us: Number(smallBroadcast.bufferUs.toFixed(2)), broadcast_300b_string_us: Number(smallBroadcast.stringUs.toFixed(2)),
+  broadcast_100kb_buffer_us: Number(largeBroadcast.bufferUs.toFixed(2)), broadcast_100kb_string_us: Number(largeBroadcast.stringUs.toFixed(2)),
   liability_report_ms: Math.round(pol.publishMs), liability_report_stall_ms: Number(pol.longestStallMs.toFixed(1)), liability_proof_us: Math.round(pol.proofUs),
 }));

@@ -103,6 +103,9 @@ class Client {
 
 type Message = Record<string, unknown>;
 
+/** Frames sent from a Buffer are text frames all the same: every message on this socket is JSON. */
+const TEXT_FRAME = { binary: false } as const;
+
 const CLIENT_ORDER_ID_PATTERN = new RegExp(CLIENT_ORDER_ID.pattern);
 
 /** How often clients that fell behind are looked at, once their buffers may have drained. */
@@ -207,8 +210,12 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   /** What a client has buffered but the snapshots on their way out, those discounted up to bufferHardBytes. */
   const backlog = (client: Client): number => client.socket.bufferedAmount - Math.min(client.snapshotBytes, options.bufferHardBytes);
 
-  /** Sends unless the client is hopelessly behind; returns false if it was closed. `written` runs once the text has left for the kernel. */
-  const send = (client: Client, text: string, written?: () => void): boolean => {
+  /**
+   * Sends unless the client is hopelessly behind; returns false if it was closed. `written` runs
+   * once the text has left for the kernel. A message for many clients comes as one Buffer (see
+   * `shared`), sent as a text frame.
+   */
+  const send = (client: Client, text: string | Buffer, written?: () => void): boolean => {
     if (client.socket.readyState !== client.socket.OPEN) return false;
     if (backlog(client) > options.bufferHardBytes) {
       client.socket.close(1008, 'slow consumer');
@@ -220,9 +227,15 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       raw.cork();
       corked.add(raw);
     }
-    client.socket.send(text, written);
+    client.socket.send(text, TEXT_FRAME, written);
     return true;
   };
+  /**
+   * A message for many clients, encoded once. Given a string, ws measures it and the socket
+   * encodes and copies it again for every client; one Buffer is framed without a copy, each
+   * client's frame pointing at the same bytes.
+   */
+  const shared = (message: unknown): Buffer => Buffer.from(JSON.stringify(message));
   const reply = (client: Client, message: Message): void => {
     send(client, JSON.stringify(message));
   };
@@ -249,7 +262,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     const channel = `${message.channel}:${message.market}`;
     const members = channels.get(channel);
     if (members === undefined || members.size === 0) return;
-    const text = JSON.stringify(message);
+    const text = shared(message);
     for (const client of members) {
       if (client.stale.has(channel)) continue;
       if (backlog(client) > options.bufferSoftBytes) {
@@ -321,7 +334,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     for (const [market, trades] of byMarket) {
       const members = channels.get(`trades:${market}`);
       if (members === undefined || members.size === 0) continue;
-      const text = JSON.stringify({ channel: 'trades', market, trades });
+      const text = shared({ channel: 'trades', market, trades });
       for (const client of members) send(client, text);
     }
   };
@@ -331,7 +344,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       const tickerMembers = channels.get(`ticker:${market}`);
       if (tickerMembers !== undefined && tickerMembers.size > 0 && now - (lastTicker.get(market) ?? 0) >= 1_000) {
         lastTicker.set(market, now);
-        const text = JSON.stringify({ channel: 'ticker', market, ticker: tickerOf(exchange, market) });
+        const text = shared({ channel: 'ticker', market, ticker: tickerOf(exchange, market) });
         for (const client of tickerMembers) send(client, text);
       }
       for (const interval of Object.keys(CANDLE_INTERVALS) as CandleInterval[]) {
@@ -339,7 +352,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         if (members === undefined || members.size === 0) continue;
         const [candle] = exchange.projector.candles(market, interval, { limit: 1 });
         if (candle === undefined) continue;
-        const text = JSON.stringify({ channel: 'candles', market, interval, candle: candleOut(exchange, candle) });
+        const text = shared({ channel: 'candles', market, interval, candle: candleOut(exchange, candle) });
         for (const client of members) send(client, text);
       }
     }
