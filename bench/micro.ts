@@ -22,6 +22,10 @@
  *   message to 200 loopback clients, corked and uncorked as the server does, the message given to
  *   ws as one Buffer against as the string, at 300 bytes (a depth update) and 100 KB (a mass
  *   cancel's book update);
+ * - a WebSocket snapshot of the order-by-order book at 30,000 resting orders (5,000 prices): as
+ *   src/marketdata/order-book.ts makes it, from each order's text kept since it was published,
+ *   against formatting every order again and sorting them all by price (session 28's way); each
+ *   made and encoded, as the server does once per published update;
  * - a proof-of-liabilities report (src/funding/liabilities.ts) over 100,000 users with two assets
  *   each: how long publishing takes, and the longest the event loop waits meanwhile (trading
  *   stops for that long); then the time to read one user's proof.
@@ -48,8 +52,9 @@ import { MailQueue } from '../src/mail/mail-queue.js';
 import { LiabilityReports } from '../src/funding/liabilities.js';
 import { openFundingDb } from '../src/funding/store.js';
 import { ORDER_OUT } from '../src/gateway/wire.js';
-import { parseMinor } from '../src/money/index.js';
+import { formatMinor, parseMinor } from '../src/money/index.js';
 import { Projector } from '../src/store/projector.js';
+import { OrderBookPublisher, orderBookChecksum } from '../src/marketdata/order-book.js';
 import { orderBody } from './bench-server.js';
 import { median } from './stats.js';
 
@@ -331,6 +336,49 @@ async function broadcasts(clientCount: number, bytes: number, rounds: number): P
   return { bufferUs: median(times.buffer), stringUs: median(times.string) };
 }
 
+/** ms to make and encode one order-by-order snapshot of `orders` resting buys, both ways; medians. */
+function bookSnapshots(orders: number, rounds: number): { keptTextMs: number; formattedMs: number; bytes: number } {
+  const engine = new Engine();
+  let seq = 0;
+  const run = (cmd: Command): void => { engine.apply({ seq: ++seq, ts: 1, cmd }); };
+  run({ type: 'create_asset', code: 'USDT', precision: 6 });
+  run({ type: 'create_asset', code: 'BTC', precision: 8 });
+  run({ type: 'create_market', market: 'BTC-USDT', base: 'BTC', quote: 'USDT', tick: 10_000, lot: 10_000, makerFeePpm: 0, takerFeePpm: 0 });
+  run({ type: 'set_open_order_limit', market: 'BTC-USDT', maxOpenOrders: orders });
+  run({ type: 'create_user', user: 1 });
+  run({ type: 'create_account', account: 1, user: 1 });
+  run({ type: 'deposit', account: 1, asset: 'USDT', amount: 1e15, key: 'usdt' });
+  for (let i = 0; i < orders; i++) {
+    run({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 20_000_000_000 - (i % 5_000) * 1_000_000, quantity: 10_000 * (1 + (i % 7)) });
+  }
+  const publisher = new OrderBookPublisher(() => engine);
+  // Session 28's snapshot, as it was: the published orders (the same map, without their text) filtered
+  // by side, sorted by price (a stable sort keeps queue order) and every one formatted again.
+  const book = engine.orderBook('BTC-USDT');
+  const published = new Map([...book.bids, ...book.asks].map((o) => [o.orderId, { side: o.side, price: o.price, quantity: o.quantity }]));
+  const formatted = (): string => {
+    const side = (which: 'buy' | 'sell') => [...published]
+      .filter(([, o]) => o.side === which)
+      .sort(([, a], [, b]) => (which === 'buy' ? b.price - a.price : a.price - b.price))
+      .map(([id, o]) => [String(id), formatMinor(o.price, 6), formatMinor(o.quantity, 8)] as [string, string, string]);
+    const bids = side('buy');
+    const asks = side('sell');
+    return JSON.stringify({ channel: 'book', type: 'snapshot', market: 'BTC-USDT', seq, prev_seq: seq, bids, asks, checksum: orderBookChecksum(bids, asks) });
+  };
+  const kept = (): string => JSON.stringify(publisher.snapshot('BTC-USDT'));
+  const times = { kept: [] as number[], formatted: [] as number[] };
+  let bytes = 0;
+  for (let round = 0; round < rounds; round++) {
+    let started = performance.now();
+    bytes = Buffer.byteLength(kept());
+    times.kept.push(performance.now() - started);
+    started = performance.now();
+    formatted();
+    times.formatted.push(performance.now() - started);
+  }
+  return { keptTextMs: median(times.kept), formattedMs: median(times.formatted), bytes };
+}
+
 const hist = histograms();
 console.log(`latency histogram, ns per observation: prom-client labelled child ${hist.promClient.toFixed(0)}, per-series counters ${hist.counters.toFixed(0)}`);
 const batches = committedOrders();
@@ -353,6 +401,8 @@ console.log(`mail queue, µs wall to queue a mail and take it off once sent: ${m
 const smallBroadcast = await broadcasts(200, 300, 100);
 const largeBroadcast = await broadcasts(200, 100_000, 20);
 console.log(`WebSocket broadcast to 200 clients, µs per client: 300 bytes: one Buffer ${smallBroadcast.bufferUs.toFixed(2)}, the string ${smallBroadcast.stringUs.toFixed(2)}; 100 KB: one Buffer ${largeBroadcast.bufferUs.toFixed(2)}, the string ${largeBroadcast.stringUs.toFixed(2)}`);
+const bookSnapshot = bookSnapshots(30_000, 15);
+console.log(`order-by-order snapshot, 30,000 orders (${(bookSnapshot.bytes / 1e6).toFixed(1)} MB), ms to make and encode: from the text kept since publishing ${bookSnapshot.keptTextMs.toFixed(1)}, every order formatted again ${bookSnapshot.formattedMs.toFixed(1)}`);
 const pol = await liabilityReport(100_000);
 console.log(`proof of liabilities, 100,000 users, 2 assets: publishing ${pol.publishMs.toFixed(0)} ms, longest event-loop stall meanwhile ${pol.longestStallMs.toFixed(1)} ms; one user's proof ${pol.proofUs.toFixed(0)} µs`);
 console.log(JSON.stringify({
@@ -362,5 +412,6 @@ console.log(JSON.stringify({
   replay_cache_calls_over_1ms: replay.typed.overMs, replay_cache_set_calls_over_1ms: replay.set.overMs, ...others, mail_queue_us: Number(mailQueue.toFixed(1)),
   broadcast_300b_buffer_us: Number(smallBroadcast.bufferUs.toFixed(2)), broadcast_300b_string_us: Number(smallBroadcast.stringUs.toFixed(2)),
   broadcast_100kb_buffer_us: Number(largeBroadcast.bufferUs.toFixed(2)), broadcast_100kb_string_us: Number(largeBroadcast.stringUs.toFixed(2)),
+  book_snapshot_30k_ms: Number(bookSnapshot.keptTextMs.toFixed(1)), book_snapshot_30k_formatted_ms: Number(bookSnapshot.formattedMs.toFixed(1)),
   liability_report_ms: Math.round(pol.publishMs), liability_report_stall_ms: Number(pol.longestStallMs.toFixed(1)), liability_proof_us: Math.round(pol.proofUs),
 }));

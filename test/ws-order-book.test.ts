@@ -63,7 +63,7 @@ async function catchUp(client: SocketClient, book: LocalOrderBook, seq: number):
   while (book.seq < seq) book.apply(await client.next((m) => m.channel === 'book' && m.type === 'update'));
 }
 
-test('a client keeping the book order by order from snapshot and updates matches GET book, queue order included, through fills, amendments, cancels and stops', async () => {
+test('a client keeping the book order by order from snapshot and updates matches GET book, queue order included, through fills, amendments, cancels and stops, and so does a late subscriber\'s snapshot', async () => {
   const venue = await Venue.start();
   try {
     const maker = await venue.trader('mbo-maker@example.com', { USDT: '10000000', BTC: '500' });
@@ -118,6 +118,13 @@ test('a client keeping the book order by order from snapshot and updates matches
     assert.ok(rest.body.bids.length > 10 && rest.body.asks.length > 10, 'the book is not trivial');
     for (const kind of ['cancel', 'amend down', 'amend up', 'amend price', 'cross']) assert.ok(kinds.has(kind), `the run had a ${kind}`);
     assert.ok(stops.some((id) => book.joined.has(id)), 'a triggered stop joined the book');
+    // A subscriber arriving now starts from a snapshot of the book as it stands, partly filled and amended orders at their quantity left.
+    const late = await SocketClient.connect(venue.url);
+    late.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    const snapshot = await late.next((m) => m.channel === 'book' && m.type === 'snapshot');
+    assert.equal(snapshot.seq, seq);
+    assert.deepEqual({ bids: snapshot.bids, asks: snapshot.asks }, { bids: rest.body.bids, asks: rest.body.asks });
+    late.close();
     // Each level of the aggregated depth is the sum of its orders.
     const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth?limit=1000');
     for (const [levels, orders] of [[depth.body.bids, rest.body.bids], [depth.body.asks, rest.body.asks]] as const) {

@@ -245,10 +245,10 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
    * bufferSoftBytes would make every update find its subscriber behind, and each drain bring
    * another whole snapshot instead of the updates.
    */
-  const sendSnapshot = (client: Client, message: Message): void => {
-    const text = JSON.stringify(message);
-    const bytes = Buffer.byteLength(text);
-    if (send(client, text, () => { client.snapshotBytes -= bytes; })) client.snapshotBytes += bytes;
+  const sendSnapshot = (client: Client, message: Message | Buffer): void => {
+    const frame = Buffer.isBuffer(message) ? message : Buffer.from(JSON.stringify(message));
+    const bytes = frame.length;
+    if (send(client, frame, () => { client.snapshotBytes -= bytes; })) client.snapshotBytes += bytes;
   };
   /**
    * The socket's most frequent answer, serialised as the order route serialises its response:
@@ -273,9 +273,20 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       send(client, text);
     }
   };
-  const snapshotOf = (channel: string): Message => {
+  /**
+   * Each depth and book channel's last snapshot, encoded, and the seq it is at. A snapshot is made
+   * at most once per published update, however many ask: after a restart every subscriber asks at
+   * once, and a deep book takes milliseconds to make (bench:micro).
+   */
+  const snapshots = new Map<string, { seq: number; frame: Buffer }>();
+  const snapshotOf = (channel: string): Buffer => {
     const [kind, market] = channel.split(':') as ['depth' | 'book', string];
-    return kind === 'depth' ? { ...depth.snapshot(market) } : { ...orderBook.snapshot(market) };
+    const seq = kind === 'depth' ? depth.publishedSeq(market) : orderBook.publishedSeq(market);
+    const cached = snapshots.get(channel);
+    if (cached !== undefined && cached.seq === seq) return cached.frame;
+    const frame = shared(kind === 'depth' ? depth.snapshot(market) : orderBook.snapshot(market));
+    snapshots.set(channel, { seq, frame });
+    return frame;
   };
 
   const flushDepth = (): void => {
@@ -422,9 +433,9 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     let bookWatched = false;
     for (const market of markets) {
       if ((channels.get(`depth:${market}`)?.size ?? 0) > 0) depthDirty.add(market);
-      else depth.forget(market);
+      else { depth.forget(market); snapshots.delete(`depth:${market}`); }
       if ((channels.get(`book:${market}`)?.size ?? 0) > 0) bookWatched = true;
-      else orderBook.forget(market);
+      else { orderBook.forget(market); snapshots.delete(`book:${market}`); }
     }
     if (bookWatched) {
       const watched = (market: string): boolean => (channels.get(`book:${market}`)?.size ?? 0) > 0;

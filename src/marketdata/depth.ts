@@ -57,6 +57,11 @@ export class DepthPublisher {
     this.published.delete(market);
   }
 
+  /** The seq of what was last published for the market: the seq its next snapshot would carry. */
+  publishedSeq(market: string): number {
+    return this.state(market).seq;
+  }
+
   private state(market: string): Published {
     let state = this.published.get(market);
     if (state === undefined) {

@@ -54,7 +54,8 @@ export function ordersTouched(events: Iterable<EngineEvent>, into: Map<string, S
   return into;
 }
 
-type Published = Pick<RestingOrderView, 'side' | 'price' | 'quantity' | 'priority'>;
+/** An order as last published, with its text on the wire (shared by every snapshot until it changes). */
+type Published = Pick<RestingOrderView, 'side' | 'price' | 'quantity' | 'priority'> & { readonly wire: WireOrder };
 
 /**
  * What was last published for a market. The map's order is the queues' order: orders enter it as
@@ -73,12 +74,18 @@ export class OrderBookPublisher {
     this.published.delete(market);
   }
 
+  /** The seq of what was last published for the market: the seq its next snapshot would carry. */
+  publishedSeq(market: string): number {
+    return this.state(market).seq;
+  }
+
   private state(market: string): MarketState {
     let state = this.published.get(market);
     if (state === undefined) {
       const book = this.engine().orderBook(market);
+      const m = this.engine().markets.get(market)!;
       state = { seq: this.engine().lastSeq, orders: new Map() };
-      for (const order of [...book.bids, ...book.asks]) state.orders.set(order.orderId, published(order));
+      for (const order of [...book.bids, ...book.asks]) state.orders.set(order.orderId, published(order, wireOrder(order, m.quote.precision, m.base.precision)));
       this.published.set(market, state);
     }
     return state;
@@ -90,12 +97,21 @@ export class OrderBookPublisher {
    */
   snapshot(market: string): OrderBookMessage {
     const state = this.state(market);
-    const m = this.engine().markets.get(market)!;
-    const side = (which: Side): WireOrder[] => [...state.orders]
-      .filter(([, o]) => o.side === which)
-      // A stable sort by price keeps each queue in the map's order.
-      .sort(([, a], [, b]) => (which === 'buy' ? b.price - a.price : a.price - b.price))
-      .map(([id, o]) => [String(id), formatMinor(o.price, m.quote.precision), formatMinor(o.quantity, m.base.precision)]);
+    // Each side's queues in the map's order, which is queue order; then their prices sorted once.
+    // The orders' text was made when they were published (half the time of a snapshot else).
+    const queues = { buy: new Map<number, WireOrder[]>(), sell: new Map<number, WireOrder[]>() };
+    for (const order of state.orders.values()) {
+      const queue = queues[order.side].get(order.price);
+      if (queue === undefined) queues[order.side].set(order.price, [order.wire]);
+      else queue.push(order.wire);
+    }
+    const side = (which: Side): WireOrder[] => {
+      const prices = Float64Array.from(queues[which].keys()).sort();
+      if (which === 'buy') prices.reverse();
+      const orders: WireOrder[] = [];
+      for (const price of prices) for (const order of queues[which].get(price)!) orders.push(order);
+      return orders;
+    };
     const bids = side('buy');
     const asks = side('sell');
     return { channel: 'book', type: 'snapshot', market, seq: state.seq, prev_seq: state.seq, bids, asks, checksum: orderBookChecksum(bids, asks) };
@@ -128,8 +144,10 @@ export class OrderBookPublisher {
         }
         if (now === undefined) continue;
         if (state.orders.has(id)) {
-          if (now.quantity !== before!.quantity) changes.push([String(id), now.side, price(now.price), quantity(now.quantity)]);
-          state.orders.set(id, published(now));
+          if (now.quantity === before!.quantity) continue;
+          const wire: WireOrder = [String(id), before!.wire[1], quantity(now.quantity)];
+          changes.push([wire[0], now.side, wire[1], wire[2]]);
+          state.orders.set(id, published(now, wire));
           continue;
         }
         const queue = `${now.side}:${now.price}`;
@@ -147,8 +165,9 @@ export class OrderBookPublisher {
         }
         for (const id of inQueueOrder) {
           const now = engine.restingOrder(id)!;
-          changes.push([String(id), now.side, price(now.price), quantity(now.quantity)]);
-          state.orders.set(id, published(now));
+          const wire: WireOrder = [String(id), price(now.price), quantity(now.quantity)];
+          changes.push([wire[0], now.side, wire[1], wire[2]]);
+          state.orders.set(id, published(now, wire));
         }
       }
       if (changes.length === 0) continue;
@@ -162,11 +181,15 @@ export class OrderBookPublisher {
   private wireBook(market: string, perSide = Infinity): { bids: WireOrder[]; asks: WireOrder[] } {
     const m = this.engine().markets.get(market)!;
     const book = this.engine().orderBook(market, perSide);
-    const wire = (o: RestingOrderView): WireOrder => [String(o.orderId), formatMinor(o.price, m.quote.precision), formatMinor(o.quantity, m.base.precision)];
+    const wire = (o: RestingOrderView): WireOrder => wireOrder(o, m.quote.precision, m.base.precision);
     return { bids: book.bids.map(wire), asks: book.asks.map(wire) };
   }
 }
 
-function published(order: RestingOrderView): Published {
-  return { side: order.side, price: order.price, quantity: order.quantity, priority: order.priority };
+function wireOrder(order: RestingOrderView, priceScale: number, quantityScale: number): WireOrder {
+  return [String(order.orderId), formatMinor(order.price, priceScale), formatMinor(order.quantity, quantityScale)];
+}
+
+function published(order: RestingOrderView, wire: WireOrder): Published {
+  return { side: order.side, price: order.price, quantity: order.quantity, priority: order.priority, wire };
 }
