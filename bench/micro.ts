@@ -26,6 +26,9 @@
  *   src/marketdata/order-book.ts makes it, from each order's text kept since it was published,
  *   against formatting every order again and sorting them all by price (session 28's way); each
  *   made and encoded, as the server does once per published update;
+ * - a depth update of that book (5,000 levels) after one order joins it: DepthPublisher.update,
+ *   which walks the last levels and the new side by side, against session 28's diff through a Map
+ *   of the last levels, rebuilt each time;
  * - a proof-of-liabilities report (src/funding/liabilities.ts) over 100,000 users with two assets
  *   each: how long publishing takes, and the longest the event loop waits meanwhile (trading
  *   stops for that long); then the time to read one user's proof.
@@ -55,6 +58,7 @@ import { ORDER_OUT } from '../src/gateway/wire.js';
 import { formatMinor, parseMinor } from '../src/money/index.js';
 import { Projector } from '../src/store/projector.js';
 import { OrderBookPublisher, orderBookChecksum } from '../src/marketdata/order-book.js';
+import { DepthPublisher } from '../src/marketdata/depth.js';
 import { orderBody } from './bench-server.js';
 import { median } from './stats.js';
 
@@ -336,21 +340,28 @@ async function broadcasts(clientCount: number, bytes: number, rounds: number): P
   return { bufferUs: median(times.buffer), stringUs: median(times.string) };
 }
 
-/** ms to make and encode one order-by-order snapshot of `orders` resting buys, both ways; medians. */
-function bookSnapshots(orders: number, rounds: number): { keptTextMs: number; formattedMs: number; bytes: number } {
+/** An engine with `orders` resting buys at 5,000 prices in BTC-USDT; `run` applies one more command. */
+function deepBook(orders: number): { engine: Engine; run: (cmd: Command) => void; seq: () => number } {
   const engine = new Engine();
   let seq = 0;
   const run = (cmd: Command): void => { engine.apply({ seq: ++seq, ts: 1, cmd }); };
   run({ type: 'create_asset', code: 'USDT', precision: 6 });
   run({ type: 'create_asset', code: 'BTC', precision: 8 });
   run({ type: 'create_market', market: 'BTC-USDT', base: 'BTC', quote: 'USDT', tick: 10_000, lot: 10_000, makerFeePpm: 0, takerFeePpm: 0 });
-  run({ type: 'set_open_order_limit', market: 'BTC-USDT', maxOpenOrders: orders });
+  run({ type: 'set_open_order_limit', market: 'BTC-USDT', maxOpenOrders: orders + 1_000 });
   run({ type: 'create_user', user: 1 });
   run({ type: 'create_account', account: 1, user: 1 });
   run({ type: 'deposit', account: 1, asset: 'USDT', amount: 1e15, key: 'usdt' });
   for (let i = 0; i < orders; i++) {
     run({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 20_000_000_000 - (i % 5_000) * 1_000_000, quantity: 10_000 * (1 + (i % 7)) });
   }
+  return { engine, run, seq: () => seq };
+}
+
+/** ms to make and encode one order-by-order snapshot of `orders` resting buys, both ways; medians. */
+function bookSnapshots(orders: number, rounds: number): { keptTextMs: number; formattedMs: number; bytes: number } {
+  const { engine, seq: lastSeq } = deepBook(orders);
+  const seq = lastSeq();
   const publisher = new OrderBookPublisher(() => engine);
   // Session 28's snapshot, as it was: the published orders (the same map, without their text) filtered
   // by side, sorted by price (a stable sort keeps queue order) and every one formatted again.
@@ -379,6 +390,48 @@ function bookSnapshots(orders: number, rounds: number): { keptTextMs: number; fo
   return { keptTextMs: median(times.kept), formattedMs: median(times.formatted), bytes };
 }
 
+/** ms per depth update of the 5,000-level book after one order joins it, both ways; medians of alternating rounds. */
+function depthUpdates(rounds: number): { walkMs: number; mapMs: number } {
+  const { engine, run } = deepBook(30_000);
+  const publisher = new DepthPublisher(() => engine);
+  publisher.snapshot('BTC-USDT');
+  // Session 28's diff, as it was: the last levels in a Map, every level looked up and the Map rebuilt.
+  const last = { bids: new Map<number, number>(), asks: new Map<number, number>() };
+  for (const level of engine.book('BTC-USDT').bids) last.bids.set(level.price, level.quantity);
+  const mapDiff = (): number => {
+    const book = engine.book('BTC-USDT');
+    let changed = 0;
+    for (const [levels, previous] of [[book.bids, last.bids], [book.asks, last.asks]] as const) {
+      const now = new Map<number, number>();
+      for (const level of levels) {
+        now.set(level.price, level.quantity);
+        if (previous.get(level.price) !== level.quantity) { changed += 1; formatMinor(level.price, 6); formatMinor(level.quantity, 8); }
+      }
+      for (const price of previous.keys()) if (!now.has(price)) { changed += 1; formatMinor(price, 6); }
+      previous.clear();
+      for (const [price, quantity] of now) previous.set(price, quantity);
+    }
+    return changed;
+  };
+  const times = { walk: [] as number[], map: [] as number[] };
+  for (let round = 0; round < 2 * rounds; round++) {
+    run({ type: 'place_order', account: 1, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 20_000_000_000 - (round % 5_000) * 1_000_000, quantity: 10_000 });
+    const started = performance.now();
+    // Each round times one way and brings the other up to date untimed.
+    if (round % 2 === 0) {
+      const messages = publisher.update(['BTC-USDT']);
+      times.walk.push(performance.now() - started);
+      if (messages.length !== 1) throw new Error('the depth update lost its change');
+      mapDiff();
+    } else {
+      mapDiff();
+      times.map.push(performance.now() - started);
+      publisher.update(['BTC-USDT']);
+    }
+  }
+  return { walkMs: median(times.walk), mapMs: median(times.map) };
+}
+
 const hist = histograms();
 console.log(`latency histogram, ns per observation: prom-client labelled child ${hist.promClient.toFixed(0)}, per-series counters ${hist.counters.toFixed(0)}`);
 const batches = committedOrders();
@@ -403,6 +456,8 @@ const largeBroadcast = await broadcasts(200, 100_000, 20);
 console.log(`WebSocket broadcast to 200 clients, µs per client: 300 bytes: one Buffer ${smallBroadcast.bufferUs.toFixed(2)}, the string ${smallBroadcast.stringUs.toFixed(2)}; 100 KB: one Buffer ${largeBroadcast.bufferUs.toFixed(2)}, the string ${largeBroadcast.stringUs.toFixed(2)}`);
 const bookSnapshot = bookSnapshots(30_000, 15);
 console.log(`order-by-order snapshot, 30,000 orders (${(bookSnapshot.bytes / 1e6).toFixed(1)} MB), ms to make and encode: from the text kept since publishing ${bookSnapshot.keptTextMs.toFixed(1)}, every order formatted again ${bookSnapshot.formattedMs.toFixed(1)}`);
+const depthUpdate = depthUpdates(40);
+console.log(`depth update, 5,000 levels, one order joined: ms: walking the last levels beside the new ${depthUpdate.walkMs.toFixed(2)}, through a Map of the last levels ${depthUpdate.mapMs.toFixed(2)}`);
 const pol = await liabilityReport(100_000);
 console.log(`proof of liabilities, 100,000 users, 2 assets: publishing ${pol.publishMs.toFixed(0)} ms, longest event-loop stall meanwhile ${pol.longestStallMs.toFixed(1)} ms; one user's proof ${pol.proofUs.toFixed(0)} µs`);
 console.log(JSON.stringify({
@@ -413,5 +468,6 @@ console.log(JSON.stringify({
   broadcast_300b_buffer_us: Number(smallBroadcast.bufferUs.toFixed(2)), broadcast_300b_string_us: Number(smallBroadcast.stringUs.toFixed(2)),
   broadcast_100kb_buffer_us: Number(largeBroadcast.bufferUs.toFixed(2)), broadcast_100kb_string_us: Number(largeBroadcast.stringUs.toFixed(2)),
   book_snapshot_30k_ms: Number(bookSnapshot.keptTextMs.toFixed(1)), book_snapshot_30k_formatted_ms: Number(bookSnapshot.formattedMs.toFixed(1)),
+  depth_update_5k_levels_ms: Number(depthUpdate.walkMs.toFixed(2)), depth_update_5k_levels_map_ms: Number(depthUpdate.mapMs.toFixed(2)),
   liability_report_ms: Math.round(pol.publishMs), liability_report_stall_ms: Number(pol.longestStallMs.toFixed(1)), liability_proof_us: Math.round(pol.proofUs),
 }));
