@@ -242,7 +242,7 @@ test('a copy of the book costs request weight by its size: over REST by the limi
   }
 });
 
-test('a consumer that falls behind gets fresh snapshots of depth and book from what the others were sent, and its books stay whole', async () => {
+test('a consumer that falls behind gets fresh snapshots of depth and book from what the others were sent, and its books stay whole; /metrics counts the resyncs', async () => {
   // Any buffered byte counts as behind: the second frame of a turn already finds the first unsent.
   const venue = await Venue.start({ server: { ws: { bufferSoftBytes: 1 } } });
   try {
@@ -288,13 +288,15 @@ test('a consumer that falls behind gets fresh snapshots of depth and book from w
     const expected = new Map<string, string>([...depth.body.bids.map(([p, q]: string[]) => [`b${p}`, q]), ...depth.body.asks.map(([p, q]: string[]) => [`a${p}`, q])]);
     assert.deepEqual(levels, expected);
     assert.ok(snapshots > 1, `the consumer was sent fresh snapshots (${snapshots}) as well as updates (${updates})`);
+    const resyncs = Number((await (await fetch(`${venue.url}/metrics`)).text()).match(/^bourse_websocket_resyncs_total (\d+)$/m)?.[1]);
+    assert.ok(resyncs >= snapshots - 1, `/metrics counts the resyncs (${resyncs}) for the operator`);
     client.close();
   } finally {
     await venue.stop();
   }
 });
 
-test('books larger than the slow-consumer threshold are sent whole and followed by updates, not sent again and again while they go out', async () => {
+test('books larger than the slow-consumer threshold are sent whole, one snapshot made for every request at one seq, and followed by updates, not sent again and again while they go out', async () => {
   const venue = await Venue.start({ server: { ipWeightPerSecond: 100_000, ws: { bufferSoftBytes: 64 * 1024 } } });
   try {
     const maker = await venue.trader('mbo-large@example.com', { USDT: '100000000', BTC: '50' });
@@ -330,6 +332,10 @@ test('books larger than the slow-consumer threshold are sent whole and followed 
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.ok(snapshotBytes > 16 * 64 * 1024, `the snapshot's ${snapshotBytes} bytes are far over the threshold`);
     assert.equal(snapshots, 6, `the six snapshots asked for and no more (${updates} updates)`);
+    const metrics = await (await fetch(`${venue.url}/metrics`)).text();
+    assert.match(metrics, /^bourse_websocket_snapshots_sent_total 6$/m);
+    assert.match(metrics, /^bourse_websocket_snapshots_made_total 1$/m, 'six subscriptions at one seq share one snapshot');
+    assert.match(metrics, /^bourse_websocket_resyncs_total 0$/m);
     assert.ok(updates >= 1);
     assert.equal(book.sides().asks.length, 10);
     assert.equal(book.sides().bids.length, 30_000);

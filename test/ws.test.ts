@@ -349,7 +349,7 @@ test('sockets that try to open while the server stops are refused with 503, and 
   assert.deepEqual(refusals.filter((status) => status !== 503), [], 'the only refusal is the shutdown\'s');
 });
 
-test('a consumer that stops reading is closed with 1008 instead of buffering without bound', async () => {
+test('a consumer that stops reading is closed with 1008 instead of buffering without bound, and /metrics counts it', async () => {
   const venue = await Venue.start({ server: { ws: { bufferSoftBytes: 64 * 1024, bufferHardBytes: 1024 * 1024 } } });
   try {
     const trader = await venue.trader('deep@example.com', { USDT: '10000000', BTC: '1000' });
@@ -371,6 +371,7 @@ test('a consumer that stops reading is closed with 1008 instead of buffering wit
     while (slow.closed === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.equal(slow.closed?.code, 1008, `closed as a slow consumer: ${JSON.stringify(slow.closed)}`);
     assert.equal(healthy.closed, null, 'other clients are not affected');
+    assert.match(await (await fetch(`${venue.url}/metrics`)).text(), /^bourse_websocket_slow_consumer_closes_total 1$/m, 'the operator sees it');
     healthy.close();
   } finally {
     await venue.stop();

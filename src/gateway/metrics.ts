@@ -6,8 +6,11 @@ import type { Exchange } from '../exchange.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import type { LatencySeries } from './latency-histogram.js';
 import type { Mailer } from '../mail/mailer.js';
+import type { SocketStats } from './ws.js';
 
-export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => number, mailer: Mailer): void {
+const NO_SOCKET_STATS: SocketStats = { slowConsumerCloses: 0, resyncs: 0, snapshotsMade: 0, snapshotsSent: 0 };
+
+export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => { clients: () => number; stats: SocketStats } | null, mailer: Mailer): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const latency = new LatencyHistogram('bourse_http_request_duration_seconds', 'HTTP request latency', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
@@ -74,7 +77,14 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
       for (const [state, count] of Object.entries(mailer.queue.counts())) this.set({ state }, count);
     },
   });
-  new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()); } });
+  new Gauge({ name: 'bourse_websocket_clients', help: 'Connected WebSocket clients', registers: [registry], collect() { this.set(sockets()?.clients() ?? 0); } });
+  const socketCounter = (name: string, help: string, read: (stats: SocketStats) => number): void => {
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read(sockets()?.stats ?? NO_SOCKET_STATS)); } });
+  };
+  socketCounter('bourse_websocket_slow_consumer_closes_total', 'WebSocket clients closed (1008) for falling too far behind', (s) => s.slowConsumerCloses);
+  socketCounter('bourse_websocket_resyncs_total', 'Depth and book snapshots sent again to WebSocket clients that fell behind, once they caught up', (s) => s.resyncs);
+  socketCounter('bourse_websocket_snapshots_made_total', 'Depth and book snapshots made (one per published update at most, however many ask)', (s) => s.snapshotsMade);
+  socketCounter('bourse_websocket_snapshots_sent_total', 'Depth and book snapshots sent to WebSocket clients', (s) => s.snapshotsSent);
 
   // One series per route, method and status, found without building a label object per request;
   // each route's hook knows its own path (request.routeOptions would build an object per access).

@@ -39,6 +39,7 @@ import { DEFAULT_MAIL, DEFAULT_RETRY, Mailer } from '../mail/mailer.js';
 import type { Mail, MailConfig, RetryPolicy } from '../mail/mailer.js';
 import { openMailQueue } from '../mail/mail-queue.js';
 import { attachWebSocket, DEFAULT_WS_OPTIONS } from './ws.js';
+import type { SocketStats } from './ws.js';
 import type { WsOptions } from './ws.js';
 import { STRING } from './wire.js';
 
@@ -297,7 +298,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const authenticate = (permission: Permission): RouteHook => Object.assign(asHook((request) => verify(request, permission)), { signedPermission: permission } satisfies SignedHook);
 
   // Hooks first, so that they apply to every route registered below.
-  let sockets: { clients: () => number } | null = null;
+  let sockets: { clients: () => number; stats: SocketStats } | null = null;
   const mailUser = (mail: Mail) => (mail.userId === undefined ? exchange.identity.userByEmail(mail.to) : exchange.identity.user(mail.userId));
   const mailQueue = openMailQueue(join(exchange.dataDir, 'mail.db'), exchange.identity.derivedKey('mail queue'), Date.now(), app.log);
   const mailer = new Mailer(options.mail ?? DEFAULT_MAIL, join(exchange.dataDir, 'outbox'), mailQueue, app.log, {
@@ -307,7 +308,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   }, { retry: { ...DEFAULT_RETRY, ...options.mailRetry } });
   app.decorate('mailer', mailer);
   app.addHook('onClose', async () => mailer.close());
-  registerMetrics(app, exchange, () => sockets?.clients() ?? 0, mailer);
+  registerMetrics(app, exchange, () => sockets, mailer);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -114,7 +114,18 @@ const STALE_CHECK_MS = 50;
 /** Open orders in an `orders` snapshot at most (`complete: false` beyond: the rest through GET /orders). */
 const SNAPSHOT_ORDERS_MAX = 1_000;
 
-export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gateway: Gateway, options: WsOptions = DEFAULT_WS_OPTIONS): { clients: () => number } {
+/** What the socket layer has done since it started, for /metrics. */
+export interface SocketStats {
+  /** Clients closed for falling bufferHardBytes behind. */
+  slowConsumerCloses: number;
+  /** Depth and book snapshots sent again to clients that fell behind, once they drained. */
+  resyncs: number;
+  /** Depth and book snapshots made, and sent (a snapshot made once may go to many). */
+  snapshotsMade: number;
+  snapshotsSent: number;
+}
+
+export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gateway: Gateway, options: WsOptions = DEFAULT_WS_OPTIONS): { clients: () => number; stats: SocketStats } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.messageBytesMax });
   const channels = new Map<string, Set<Client>>();
   const byAccount = new Map<number, Set<Client>>();
@@ -202,6 +213,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   // Frames sent in one turn of the event loop leave in one write per socket: corked on the first
   // send, uncorked once the turn's work is done. One write per frame cost a third of the CPU.
   const corked = new Set<{ cork(): void; uncork(): void }>();
+  const stats: SocketStats = { slowConsumerCloses: 0, resyncs: 0, snapshotsMade: 0, snapshotsSent: 0 };
   const uncorkAll = (): void => {
     for (const raw of corked) raw.uncork();
     corked.clear();
@@ -218,6 +230,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const send = (client: Client, text: string | Buffer, written?: () => void): boolean => {
     if (client.socket.readyState !== client.socket.OPEN) return false;
     if (backlog(client) > options.bufferHardBytes) {
+      stats.slowConsumerCloses += 1;
       client.socket.close(1008, 'slow consumer');
       return false;
     }
@@ -285,8 +298,13 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     const cached = snapshots.get(channel);
     if (cached !== undefined && cached.seq === seq) return cached.frame;
     const frame = shared(kind === 'depth' ? depth.snapshot(market) : orderBook.snapshot(market));
+    stats.snapshotsMade += 1;
     snapshots.set(channel, { seq, frame });
     return frame;
+  };
+  const sendBookSnapshot = (client: Client, channel: string): void => {
+    stats.snapshotsSent += 1;
+    sendSnapshot(client, snapshotOf(channel));
   };
 
   const flushDepth = (): void => {
@@ -320,7 +338,11 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         continue;
       }
       if (backlog(client) > options.bufferSoftBytes / 2) continue;
-      for (const channel of client.stale) if (client.subscriptions.has(channel)) sendSnapshot(client, snapshotOf(channel));
+      for (const channel of client.stale) {
+        if (!client.subscriptions.has(channel)) continue;
+        stats.resyncs += 1;
+        sendBookSnapshot(client, channel);
+      }
       client.stale.clear();
       staleClients.delete(client);
     }
@@ -538,7 +560,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       gateway.chargeSubjects(client.ip, client.key?.key ?? null, weight);
       join(client, name);
       reply(client, { event: 'subscribed', channel: name });
-      if (channel === 'depth' || channel === 'book') sendSnapshot(client, snapshotOf(name));
+      if (channel === 'depth' || channel === 'book') sendBookSnapshot(client, name);
       if (channel === 'ticker') {
         await exchange.readModelCaughtUp();
         reply(client, { channel: 'ticker', market: message.market, ticker: tickerOf(exchange, message.market as string) });
@@ -700,7 +722,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
     wss.close();
   });
 
-  return { clients: () => wss.clients.size };
+  return { clients: () => wss.clients.size, stats };
 }
 
 function str(value: unknown): string | undefined {
