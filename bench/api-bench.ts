@@ -39,7 +39,9 @@
  * due time, latency and send lag from the lean and rate phases (the last one run), for a time series.
  * BENCH_SNAPSHOT_EVERY sets the server's snapshot interval in commands (default: the server's).
  * BENCH_FANOUT_CHANNEL=book has the fan-out's 1,000 subscribers follow the book order by order
- * instead of depth. BENCH_ORDER_FLOW=ioc sends the order phases' orders as immediate-or-cancel: none rests (a
+ * instead of depth. BENCH_FANOUT_BOOK_ORDERS=N rests N buys at up to 5,000 prices far below the
+ * phase's orders before the subscribers come, so that every update and snapshot covers a deep
+ * book (default 0: the book holds only the phase's orders). BENCH_ORDER_FLOW=ioc sends the order phases' orders as immediate-or-cancel: none rests (a
  * taker's flow) instead of about half (see orderBody in bench-server.ts).
  */
 import { createHmac } from 'node:crypto';
@@ -64,6 +66,7 @@ const RATE_CONNECTIONS = Number(process.env.BENCH_RATE_CONNECTIONS ?? 256);
 const FANOUT_CLIENTS = 1_000;
 /** The channel the fan-out phase's subscribers follow: `depth` (levels) or `book` (order by order). */
 const FANOUT_CHANNEL = process.env.BENCH_FANOUT_CHANNEL === 'book' ? 'book' : 'depth';
+const FANOUT_BOOK_ORDERS = Number(process.env.BENCH_FANOUT_BOOK_ORDERS ?? 0);
 const RUNS = Math.max(1, Math.floor(Number(process.env.BENCH_RUNS ?? 3)));
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'anchor,ceiling,floor,http,lean,rate,batch,ws,fanout').split(','));
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 20);
@@ -374,6 +377,7 @@ async function wsOrders(url: string, credentials: Credentials, seconds: number):
 }
 
 async function fanout(url: string, credentials: Credentials): Promise<{ clients: number; p50: number; p99: number; deliveries: number }> {
+  if (FANOUT_BOOK_ORDERS > 0) await restDeepBook(url, credentials, FANOUT_BOOK_ORDERS);
   const subscribers: WebSocket[] = [];
   const arrivals: { seq: number; at: number }[][] = [];
   for (let i = 0; i < FANOUT_CLIENTS; i++) {
@@ -418,6 +422,30 @@ async function fanout(url: string, credentials: Credentials): Promise<{ clients:
   trading.close();
   for (const socket of subscribers) socket.terminate();
   return { clients: subscribers.length, p50: at(0.5), p99: at(0.99), deliveries: latencies.length };
+}
+
+/** Rests `count` buys of 0.001 BTC at 50.00 USDT and the 4,999 ticks below, over one socket, 200 in flight. */
+async function restDeepBook(url: string, credentials: Credentials, count: number): Promise<void> {
+  const socket = await authSocket(url, credentials);
+  let sent = 0;
+  let answered = 0;
+  await new Promise<void>((resolve, reject) => {
+    const sendOne = (): void => {
+      const cents = 5_000 - (sent % 5_000);
+      socket.send(`{"op":"place","id":${sent},"order":{"market":"BTC-USDT","side":"buy","type":"limit","price":"${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}","quantity":"0.0010"}}`);
+      sent += 1;
+    };
+    socket.on('message', (data) => {
+      const text = data.toString();
+      if (text.startsWith('{"event":"error"')) return reject(new Error(`a deep book's order was refused: ${text}`));
+      if (!text.startsWith('{"event":"placed"')) return;
+      answered += 1;
+      if (answered === count) resolve();
+      else if (sent < count) sendOne();
+    });
+    for (let i = 0; i < Math.min(200, count); i++) sendOne();
+  });
+  socket.close();
 }
 
 function round1(value: number): number | null {

@@ -133,13 +133,14 @@ export class OrderBookPublisher {
       const price = (units: number) => formatMinor(units, m.quote.precision);
       const quantity = (units: number) => formatMinor(units, m.base.precision);
       const changes: WireOrderChange[] = [];
+      const gone = quantity(0);
       /** Orders that join a queue, by side and price: their order there comes from the book. */
       const joining = new Map<string, { side: Side; price: number; ids: Set<number> }>();
       for (const id of ids) {
         const before = state.orders.get(id);
         const now = engine.restingOrder(id);
         if (before !== undefined && (now === undefined || now.priority !== before.priority || now.price !== before.price)) {
-          changes.push([String(id), before.side, price(before.price), quantity(0)]);
+          changes.push([before.wire[0], before.side, before.wire[1], gone]);
           state.orders.delete(id);
         }
         if (now === undefined) continue;
