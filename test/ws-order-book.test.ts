@@ -240,6 +240,23 @@ test('a copy of the book costs request weight by its size: over REST by the limi
       await small.stop();
     }
   }
+  // A book of 101 orders a side weighs 25 over the socket: one subscription fits a budget of 40 beside the upgrade, a second does not.
+  const deeper = await Venue.start({ server: { ipWeightPerSecond: 40 } });
+  try {
+    const maker = await deeper.trader('mbo-weight@example.com', { USDT: '1000000' });
+    await Promise.all(Array.from({ length: 101 }, (_, i) => deeper.exchange.submit({
+      type: 'place_order', account: maker.account, market: 'BTC-USDT', side: 'buy', orderType: 'limit', price: 20_000_000_000 - i * 10_000, quantity: 10_000,
+    })));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const client = await SocketClient.connect(deeper.url);
+    client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    assert.equal((await client.next((m) => m.channel === 'book' && m.type === 'snapshot')).bids.length, 101);
+    client.send({ op: 'subscribe', channel: 'book', market: 'BTC-USDT' });
+    assert.equal((await client.next((m) => m.event === 'error')).error.code, 'RATE_LIMITED', 'the second copy of a 101-order side (25) is over what the first left');
+    client.close();
+  } finally {
+    await deeper.stop();
+  }
 });
 
 test('a consumer that falls behind gets fresh snapshots of depth and book from what the others were sent, and its books stay whole; /metrics counts the resyncs', async () => {

@@ -291,20 +291,23 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
    * at most once per published update, however many ask: after a restart every subscriber asks at
    * once, and a deep book takes milliseconds to make (bench:micro).
    */
-  const snapshots = new Map<string, { seq: number; frame: Buffer }>();
-  const snapshotOf = (channel: string): Buffer => {
+  /** A snapshot as sent, and the entries on its longer side (what the `book` channel is weighed by). */
+  interface Snapshot { seq: number; frame: Buffer; longerSide: number }
+  const snapshots = new Map<string, Snapshot>();
+  const snapshotOf = (channel: string): Snapshot => {
     const [kind, market] = channel.split(':') as ['depth' | 'book', string];
     const seq = kind === 'depth' ? depth.publishedSeq(market) : orderBook.publishedSeq(market);
     const cached = snapshots.get(channel);
-    if (cached !== undefined && cached.seq === seq) return cached.frame;
-    const frame = shared(kind === 'depth' ? depth.snapshot(market) : orderBook.snapshot(market));
+    if (cached !== undefined && cached.seq === seq) return cached;
+    const message = kind === 'depth' ? depth.snapshot(market) : orderBook.snapshot(market);
+    const made = { seq, frame: shared(message), longerSide: Math.max(message.bids!.length, message.asks!.length) };
     stats.snapshotsMade += 1;
-    snapshots.set(channel, { seq, frame });
-    return frame;
+    snapshots.set(channel, made);
+    return made;
   };
-  const sendBookSnapshot = (client: Client, channel: string): void => {
+  const sendBookSnapshot = (client: Client, snapshot: Snapshot): void => {
     stats.snapshotsSent += 1;
-    sendSnapshot(client, snapshotOf(channel));
+    sendSnapshot(client, snapshot.frame);
   };
 
   const flushDepth = (): void => {
@@ -341,7 +344,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       for (const channel of client.stale) {
         if (!client.subscriptions.has(channel)) continue;
         stats.resyncs += 1;
-        sendBookSnapshot(client, channel);
+        sendBookSnapshot(client, snapshotOf(channel));
       }
       client.stale.clear();
       staleClients.delete(client);
@@ -551,16 +554,13 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       if (client.subscriptions.size >= options.subscriptionsMax) throw new ApiError(429, 'TOO_MANY_SUBSCRIPTIONS', 'subscription limit reached');
       if (channel === 'orders' || channel === 'balances') return subscribeWithSnapshot(client, channel);
       // A public subscription draws on the budgets as the REST call for its first message would.
-      let weight = channel === 'depth' ? DEPTH_WEIGHT : 1;
-      if (channel === 'book') {
-        const levels = exchange.engine.book(message.market as string);
-        const count = (side: { orders: number }[]) => side.reduce((sum, level) => sum + level.orders, 0);
-        weight = orderBookWeight(Math.max(count(levels.bids), count(levels.asks)));
-      }
+      // The book's snapshot comes first, to weigh by its size (made once per update however many ask).
+      const snapshot = channel === 'depth' || channel === 'book' ? snapshotOf(name) : null;
+      const weight = channel === 'depth' ? DEPTH_WEIGHT : channel === 'book' ? orderBookWeight(snapshot!.longerSide) : 1;
       gateway.chargeSubjects(client.ip, client.key?.key ?? null, weight);
       join(client, name);
       reply(client, { event: 'subscribed', channel: name });
-      if (channel === 'depth' || channel === 'book') sendBookSnapshot(client, name);
+      if (snapshot !== null) sendBookSnapshot(client, snapshot);
       if (channel === 'ticker') {
         await exchange.readModelCaughtUp();
         reply(client, { channel: 'ticker', market: message.market, ticker: tickerOf(exchange, message.market as string) });
