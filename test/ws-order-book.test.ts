@@ -361,3 +361,115 @@ test('books larger than the slow-consumer threshold are sent whole, one snapshot
     await venue.stop();
   }
 });
+
+/** A depth book kept as the README tells a client to: levels replaced by price, quantity zero removes. */
+class LocalDepth {
+  readonly levels = { bids: new Map<string, string>(), asks: new Map<string, string>() };
+  seq = 0;
+
+  load(message: { seq: number; bids: string[][]; asks: string[][] }): void {
+    for (const side of ['bids', 'asks'] as const) this.levels[side] = new Map(message[side].map(([p, q]) => [p!, q!]));
+    this.seq = message.seq;
+  }
+
+  apply(message: { seq: number; prev_seq: number; bids: string[][]; asks: string[][] }): void {
+    assert.equal(message.prev_seq, this.seq, 'no gap between depth messages');
+    for (const side of ['bids', 'asks'] as const) {
+      for (const [p, q] of message[side]) { if (Number(q) === 0) this.levels[side].delete(p!); else this.levels[side].set(p!, q!); }
+    }
+    this.seq = message.seq;
+  }
+}
+
+test('clients that subscribe, unsubscribe, subscribe again and stop reading at random while the market moves each end with both books equal to the server\'s', async () => {
+  // Any buffered byte but a snapshot's counts as behind (the second frame of a turn finds the first
+  // unsent), so that clients fall behind often and are sent snapshots again.
+  const venue = await Venue.start({ server: { ws: { bufferSoftBytes: 1 } } });
+  try {
+    const maker = await venue.trader('mbo-churn-maker@example.com', { USDT: '10000000', BTC: '500' });
+    const taker = await venue.trader('mbo-churn-taker@example.com', { USDT: '10000000', BTC: '500' });
+    let seed = 29;
+    const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+    const problems: string[] = [];
+    const clients = await Promise.all(Array.from({ length: 12 }, async (_, n) => {
+      const socket = await SocketClient.connect(venue.url);
+      const state = { socket, n, book: new LocalOrderBook(), depth: new LocalDepth(), active: { book: false, depth: false }, snapshots: 0 };
+      socket.socket.on('message', (data) => {
+        const message = JSON.parse(data.toString());
+        try {
+          if (message.event === 'unsubscribed') state.active[message.channel.split(':')[0] as 'book' | 'depth'] = false;
+          if (message.channel !== 'book' && message.channel !== 'depth') return;
+          const kind = message.channel as 'book' | 'depth';
+          if (message.type === 'snapshot') {
+            state.snapshots += 1;
+            state.active[kind] = true;
+            if (kind === 'book') state.book.load(message); else state.depth.load(message);
+          } else if (state.active[kind]) {
+            if (kind === 'book') state.book.apply(message); else state.depth.apply(message);
+          }
+        } catch (error) {
+          problems.push(`client ${n}, ${message.channel} seq ${message.seq}: ${(error as Error).message}`);
+        }
+      });
+      return state;
+    }));
+    const raw = (client: SocketClient) => (client.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    const churn = async (state: (typeof clients)[number]): Promise<void> => {
+      for (let step = 0; step < 25; step++) {
+        const roll = random();
+        const kind = random() < 0.5 ? 'book' : 'depth';
+        if (roll < 0.45) state.socket.send({ op: 'subscribe', channel: kind, market: 'BTC-USDT' });
+        else if (roll < 0.7) state.socket.send({ op: 'unsubscribe', channel: kind, market: 'BTC-USDT' });
+        else {
+          raw(state.socket).pause();
+          await new Promise((resolve) => setTimeout(resolve, 20 + Math.floor(random() * 80)));
+          raw(state.socket).resume();
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 60)));
+      }
+    };
+    const resting: string[] = [];
+    const flow = async (): Promise<void> => {
+      for (let i = 0; i < 250; i++) {
+        const roll = random();
+        const side = random() < 0.5 ? 'buy' : 'sell';
+        if (roll < 0.15 && resting.length > 0) {
+          await venue.signed(maker, 'DELETE', `/api/v1/orders/${resting.splice(Math.floor(random() * resting.length), 1)[0]!}`);
+        } else if (roll < 0.3) {
+          await venue.signed(taker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side, type: 'market', quantity: '0.0020' });
+        } else {
+          const price = (30_000 + (side === 'buy' ? -1 : 1) * (5 + 5 * Math.floor(random() * 40))).toFixed(2);
+          const placed = await venue.signed(maker, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side, type: 'limit', price, quantity: (0.001 * (1 + Math.floor(random() * 4))).toFixed(4) });
+          if (placed.status === 201) resting.push(placed.body.id);
+        }
+      }
+    };
+    await Promise.all([flow(), ...clients.map(churn)]);
+    // Everyone reads again and follows both books to the end.
+    for (const state of clients) {
+      for (const kind of ['book', 'depth']) state.socket.send({ op: 'subscribe', channel: kind, market: 'BTC-USDT' });
+    }
+    const seq = venue.exchange.sequencer.lastSeq;
+    for (const state of clients) {
+      await until(() => Math.min(state.book.seq, state.depth.seq), (at) => at >= seq, `client ${state.n} at the last seq`);
+    }
+    assert.deepEqual(problems, []);
+    const book = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/book?limit=5000');
+    const depth = await call(venue.url, 'GET', '/api/v1/markets/BTC-USDT/depth?limit=1000');
+    assert.equal(book.body.seq, seq);
+    const levels = (entries: string[][]) => new Map(entries.map(([p, q]) => [p!, q!]));
+    for (const state of clients) {
+      assert.deepEqual(state.book.sides(), { bids: book.body.bids, asks: book.body.asks }, `client ${state.n}'s book`);
+      assert.deepEqual(state.depth.levels, { bids: levels(depth.body.bids), asks: levels(depth.body.asks) }, `client ${state.n}'s depth`);
+    }
+    const metrics = await (await fetch(`${venue.url}/metrics`)).text();
+    const resyncs = Number(metrics.match(/^bourse_websocket_resyncs_total (\d+)$/m)?.[1]);
+    const made = Number(metrics.match(/^bourse_websocket_snapshots_made_total (\d+)$/m)?.[1]);
+    const sent = Number(metrics.match(/^bourse_websocket_snapshots_sent_total (\d+)$/m)?.[1]);
+    assert.ok(resyncs > 0, 'some clients fell behind and were sent snapshots again');
+    assert.ok(made < sent, `snapshots were shared (${made} made, ${sent} sent)`);
+    for (const state of clients) state.socket.close();
+  } finally {
+    await venue.stop();
+  }
+});
