@@ -285,3 +285,20 @@ test('a book feed for a market the venue does not have stops at the refusal inst
     await venue.stop();
   }
 });
+
+test('a REST client told to wait on refusals sends a request refused 429 again after its Retry-After, and one not told raises it', async () => {
+  // A copy of up to 5,000 orders a side weighs 250: two within a second are over this budget.
+  const venue = await Venue.start({ server: { ipWeightPerSecond: 300 } });
+  try {
+    const patient = new RestClient({ url: venue.url, waitOnRefusalSeconds: 2 });
+    const started = performance.now();
+    await patient.get('/api/v1/markets/BTC-USDT/book?limit=5000');
+    const second = await patient.get<{ seq: number }>('/api/v1/markets/BTC-USDT/book?limit=5000');
+    assert.equal(typeof second.seq, 'number');
+    assert.ok(performance.now() - started >= 900, 'the second waited for the budget to refill');
+    await assert.rejects(new RestClient({ url: venue.url }).get('/api/v1/markets/BTC-USDT/book?limit=5000'),
+      (error: unknown) => error instanceof BourseApiError && error.status === 429 && error.code === 'RATE_LIMITED' && error.retryAfterSeconds! >= 1);
+  } finally {
+    await venue.stop();
+  }
+});

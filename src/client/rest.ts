@@ -21,7 +21,18 @@ export interface RestClientOptions {
   credentials?: Credentials;
   /** X-BOURSE-RECV-WINDOW in milliseconds (the server's default when left out, 5 s; at most 60 s). */
   recvWindowMs?: number;
+  /**
+   * A request refused for now with a Retry-After of at most this many seconds (429: a spent
+   * request-weight budget; 503: a busy exchange) is sent again once that time has passed, up to
+   * three times, instead of raising. Such a request was not carried out, so any method may be
+   * sent again. 0 (the default) raises at once.
+   */
+  waitOnRefusalSeconds?: number;
 }
+
+/** Refusals that say the request was not carried out and when to try again. */
+const RETRIED_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+const RETRIES_AFTER_REFUSAL = 3;
 
 export class RestClient {
   /** Server time minus this machine's, as last measured. */
@@ -62,9 +73,11 @@ export class RestClient {
 
   /**
    * One request (signed when the client has credentials); the answer's JSON, or a BourseApiError.
-   * A request refused as stale is signed again once, after the clock is measured.
+   * A request refused as stale is signed again once, after the clock is measured; one refused for
+   * now is sent again after its Retry-After if `waitOnRefusalSeconds` allows.
    */
   async request<T = unknown>(method: string, path: string, body?: unknown, signed = this.options.credentials !== undefined): Promise<T> {
+    let waits = 0;
     for (let attempt = 0; ; attempt++) {
       const response = await this.send(method, path, body, signed);
       const text = await response.text();
@@ -77,6 +90,12 @@ export class RestClient {
         continue;
       }
       const retryAfter = response.headers.get('retry-after');
+      const wait = retryAfter === null ? NaN : Number(retryAfter);
+      if (RETRIED_STATUSES.has(response.status) && wait >= 0 && wait <= (this.options.waitOnRefusalSeconds ?? 0) && waits < RETRIES_AFTER_REFUSAL) {
+        waits += 1;
+        await new Promise((resolve) => setTimeout(resolve, wait * 1_000));
+        continue;
+      }
       throw new BourseApiError(response.status, code, error?.message ?? response.statusText, retryAfter === null ? undefined : Number(retryAfter));
     }
   }
