@@ -218,7 +218,11 @@ export class Exchange {
     const funding = options.funding ?? (options.demo ? DEMO_FUNDING : undefined);
     // Its recovery (what a crash interrupted) waits for the server: see buildServer.
     exchange.fundingValue = new FundingService(fundingDb, exchange, exchange.chain, funding ?? DEFAULT_FUNDING, options.fundingCrashAt ?? null);
-    exchange.liabilitiesValue = new LiabilityReports(fundingDb, () => exchange.engine, identity.derivedKey('liability report salts'), clock);
+    // A report's balances are read on the read-model thread's replica, so that trading does not
+    // stop for them; here if there is no such thread, or it fails meanwhile.
+    const holdings = projectionThread === null ? undefined
+      : (assets: readonly string[]) => projectionThread.holdings(sequencer.lastSeq, assets).catch(() => exchange.engine.userHoldings(assets));
+    exchange.liabilitiesValue = new LiabilityReports(fundingDb, () => exchange.engine, identity.derivedKey('liability report salts'), clock, holdings);
     return exchange;
   }
 

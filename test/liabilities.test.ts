@@ -187,3 +187,38 @@ test('a report whose building a stop interrupted is never shown: the next start 
     throw error;
   }
 });
+
+test('a report reads the balances on the read-model thread, waiting for it to reach the exchange\'s seq, and on the serving thread if that thread has failed', async () => {
+  // The read model lags 300 ms a batch: a report that did not wait would miss the last deposits.
+  const lagging = await Venue.start({ projectionDelayMs: 300 });
+  try {
+    const trader = await lagging.trader('pol-lag@example.com', { USDT: '100.50' });
+    // Acknowledged, so journaled, while the read-model thread is still behind.
+    for (let i = 0; i < 4; i++) await lagging.exchange.submit({ type: 'deposit', account: trader.account, asset: 'USDT', amount: 1_000_000, key: `lag-${i}` });
+    const seq = lagging.exchange.sequencer.lastSeq;
+    const published = await lagging.admin('/liabilities', {});
+    assert.equal(published.status, 201, JSON.stringify(published.body));
+    assert.equal(published.body.seq, seq, 'the report is at the seq the exchange had reached when asked');
+    const ledger = await lagging.admin('/ledger', undefined, 'GET');
+    for (const row of ledger.body.assets as Record<string, string>[]) assert.equal(published.body.totals[row.asset!], row.users_total, row.asset);
+  } finally {
+    await lagging.stop();
+  }
+  // A read model that fails on the first command after the demo venue's (and is not restarted for a
+  // minute): the report reads the engine here.
+  const probe = await Venue.start();
+  const started = probe.exchange.sequencer.lastSeq;
+  await probe.stop();
+  const failing = await Venue.start({ projectionFailAtSeq: started + 1, projectionRestartMs: 60_000 });
+  try {
+    const trader = await failing.trader('pol-failing@example.com', { USDT: '7.25' });
+    assert.match((await call(failing.url, 'GET', '/health')).body.read_model, /^failed: /);
+    const published = await failing.admin('/liabilities', {});
+    assert.equal(published.status, 201, JSON.stringify(published.body));
+    assert.equal(published.body.users, 1);
+    const proof = (await failing.signed(trader, 'GET', '/api/v1/account/liabilities')).body as Proof;
+    assert.equal(readmeVerify(proof).sums[proof.assets.findIndex((a) => a.asset === 'USDT')], 7_250_000n);
+  } finally {
+    await failing.stop();
+  }
+});

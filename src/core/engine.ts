@@ -11,7 +11,7 @@ import { BPS, EXTERNAL_ACCOUNT, FEE_ACCOUNT, MAX_CANCEL_AFTER_MS, PPM } from './
 import type {
   AccountFeeRates, AmendOrder, AssetTotals, BalanceView, BookLevelView, BookView, CancelAll, CancelMarket, CancelOrder, CancelReason, CollectFees, Command,
   CreateAccount, CreateAsset, CreateMarket, CreateUser, Debit, Deposit, EngineEvent, Envelope, ExpireReason, FeeTier,
-  LockFunds, MarketView, OrderAcceptedEvent, OrderBookView, RestingOrderView, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
+  LockFunds, MarketView, OrderAcceptedEvent, OrderBookView, UserHoldings, RestingOrderView, OrderEndedEvent, OrderFillEvent, OrderState, OrderType, OrderView, PlaceOrder, RejectReason,
   SetCancelAfter, SetFeeLevel, SetFees, SetMarketLimits, SetMarketState, SetOpenOrderLimit, SetRestriction, SetUserLevel, SettleFunds, Side, TimeInForce, Transfer,
   UnlockFunds,
 } from './types.js';
@@ -1407,6 +1407,29 @@ export class Engine {
    * The book order by order: each side best price first and, within a price, in time priority;
    * at most `perSide` orders a side.
    */
+  /** What every user holds, in the assets named (in that order); see UserHoldings. */
+  userHoldings(assetCodes: readonly string[]): UserHoldings {
+    const column = new Map(assetCodes.map((code, k) => [this.assets.get(code)?.index ?? -1, k]));
+    const width = assetCodes.length;
+    const rowOf = new Map<number, number>();
+    for (const account of this.accounts.values()) if (account.user !== null && !rowOf.has(account.user.id)) rowOf.set(account.user.id, rowOf.size);
+    const users = new Float64Array(rowOf.size);
+    for (const [user, row] of rowOf) users[row] = user;
+    const sums = new Float64Array(rowOf.size * width);
+    let exact = true;
+    for (const account of this.accounts.values()) {
+      if (account.user === null) continue;
+      const base = rowOf.get(account.user.id)! * width;
+      for (const balance of account.balances) {
+        const k = balance === undefined ? undefined : column.get(balance.asset.index);
+        if (k === undefined) continue;
+        const sum = (sums[base + k]! += balance!.available + balance!.reserved + balance!.locked);
+        if (sum > Number.MAX_SAFE_INTEGER) exact = false;
+      }
+    }
+    return { seq: this.lastSeq, users, sums, exact };
+  }
+
   orderBook(marketId: string, perSide = Infinity): OrderBookView {
     const market = this.markets.get(marketId);
     if (market === undefined) return { market: marketId, bids: [], asks: [] };

@@ -373,3 +373,10 @@ export interface BookView { market: string; bids: BookLevelView[]; asks: BookLev
  */
 export interface RestingOrderView { orderId: number; market: string; side: Side; price: number; quantity: number; priority: number }
 export interface OrderBookView { market: string; bids: RestingOrderView[]; asks: RestingOrderView[] }
+
+/**
+ * Every user's holdings (available + reserved + locked over all their accounts) at one seq: user
+ * `users[i]` holds `sums[i * assets + k]` minor units of the k-th asset asked for. The sums are
+ * doubles; `exact` is false if one passed 2^53, when they must be counted again in bigints.
+ */
+export interface UserHoldings { seq: number; users: Float64Array; sums: Float64Array; exact: boolean }

@@ -12,6 +12,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { ProjectionControl, ProjectionData, ProjectionReport } from './projection-worker.js';
+import type { UserHoldings } from '../core/index.js';
 
 export interface ProjectionOptions {
   /** The first pause before a restart (doubles per failure in a row, at most a minute). */
@@ -45,6 +46,9 @@ export class ProjectionThread {
   private restartDelay: number;
   private restartTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Holdings asked of the thread and not yet answered, by request id. */
+  private readonly holdingsAsked = new Map<number, { resolve: (holdings: UserHoldings) => void; reject: (error: Error) => void }>();
+  private nextHoldings = 1;
 
   /**
    * `fromSeq`: how far the read model is now. `redirect` hands the journal writer the port that
@@ -78,10 +82,30 @@ export class ProjectionThread {
     return new Promise((resolve) => this.waiting.push({ seq, run: resolve }));
   }
 
+  /**
+   * Every user's holdings on the thread's replica of the engine, once it is at `atLeastSeq` or
+   * past it: one seq's balances, read without stopping the serving thread. Rejects if the thread
+   * fails or stops first.
+   */
+  holdings(atLeastSeq: number, assets: readonly string[]): Promise<UserHoldings> {
+    if (this.failure !== null || this.closed) return Promise.reject(new Error('the read-model thread is not running'));
+    const id = this.nextHoldings++;
+    return new Promise((resolve, reject) => {
+      this.holdingsAsked.set(id, { resolve, reject });
+      this.worker.postMessage({ op: 'holdings', id, atLeastSeq, assets: [...assets] } satisfies ProjectionControl);
+    });
+  }
+
+  private abandonHoldings(reason: string): void {
+    for (const asked of this.holdingsAsked.values()) asked.reject(new Error(reason));
+    this.holdingsAsked.clear();
+  }
+
   /** Blocks until everything up to `untilSeq` is projected, then stops the thread. */
   close(untilSeq: number): void {
     if (this.closed) return;
     this.closed = true;
+    this.abandonHoldings('the read-model thread stopped');
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     if (this.failure !== null) {
       // No thread is running; the next start catches up from the journal.
@@ -112,7 +136,10 @@ export class ProjectionThread {
       if (worker !== this.worker) return;
       if ('failed' in report) this.fail(report.failed);
       else if ('violated' in report) this.options.onViolation(report.violated);
-      else this.advance(report.projected);
+      else if ('holdings' in report) {
+        this.holdingsAsked.get(report.id)?.resolve(report.holdings);
+        this.holdingsAsked.delete(report.id);
+      } else this.advance(report.projected);
     });
     worker.on('error', (error) => {
       if (worker === this.worker) this.fail(error.message);
@@ -124,6 +151,7 @@ export class ProjectionThread {
     if (this.failure !== null) return;
     this.failure = message;
     this.failedAt = this.projectedValue;
+    this.abandonHoldings(`the read-model thread failed: ${message}`);
     process.emitWarning(`read-model projection stopped at seq ${this.projectedValue}: ${message}; restarting in ${this.restartDelay} ms`);
     for (const w of this.waiting.splice(0)) w.run();
     void this.worker.terminate();

@@ -19,7 +19,7 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { encodeSnapshot, findViolations, invariantCheckDue } from '../core/index.js';
-import type { Command, Envelope } from '../core/index.js';
+import type { Command, Envelope, UserHoldings } from '../core/index.js';
 import { batchEnvelopes, packSnapshot, recover, SqliteJournal } from '../journal/index.js';
 import type { Committed, ForwardStart, ReplicaSnapshot, SerializedEnvelope, StampedBatch } from '../journal/index.js';
 import { Projector } from './projector.js';
@@ -62,8 +62,12 @@ export interface ProjectionData {
   failAtSeq: number;
 }
 
-export type ProjectionControl = { op: 'close'; untilSeq: number };
-export type ProjectionReport = { projected: number } | { failed: string } | { violated: string };
+/**
+ * `holdings`: every user's holdings on the replica, once it is at `atLeastSeq` or past it (for a
+ * proof-of-liabilities report: read here, the serving thread does not stop for it).
+ */
+export type ProjectionControl = { op: 'close'; untilSeq: number } | { op: 'holdings'; id: number; atLeastSeq: number; assets: string[] };
+export type ProjectionReport = { projected: number } | { failed: string } | { violated: string } | { holdings: UserHoldings; id: number };
 
 const { journalPath, storePath, input, closedFlag, auditEvery, snapshotEvery, snapshotsKept, delayMs, failAtSeq, breakAtSeq } = workerData as ProjectionData;
 const closed = new Int32Array(closedFlag);
@@ -78,6 +82,18 @@ let failed = false;
 let sinceAudit = 0;
 let violated = false;
 let closing = false;
+/** Holdings asked for before the replica reached the seq they name. */
+let holdingsWanted: Extract<ProjectionControl, { op: 'holdings' }>[] = [];
+
+function answerHoldings(): void {
+  if (holdingsWanted.length === 0) return;
+  const due = holdingsWanted.filter((want) => engine.lastSeq >= want.atLeastSeq);
+  holdingsWanted = holdingsWanted.filter((want) => engine.lastSeq < want.atLeastSeq);
+  for (const want of due) {
+    const holdings = engine.userHoldings(want.assets);
+    parentPort!.postMessage({ holdings, id: want.id } satisfies ProjectionReport, [holdings.users.buffer as ArrayBuffer, holdings.sums.buffer as ArrayBuffer]);
+  }
+}
 
 function report(message: ProjectionReport): void {
   parentPort!.postMessage(message);
@@ -146,6 +162,7 @@ function project(rows: readonly SerializedEnvelope[]): void {
   }
   // Readers waiting for this batch go first; the snapshot can wait for them.
   report({ projected: engine.lastSeq });
+  answerHoldings();
   snapshotIfDue();
 }
 
@@ -199,7 +216,13 @@ function drain(first: StampedBatch | ForwardStart | null): void {
 
 input.on('message', drain);
 parentPort!.on('message', (control: ProjectionControl) => {
-  if (control.op !== 'close') return;
+  if (control.op === 'holdings') {
+    holdingsWanted.push(control);
+    // Batches come on another channel: take whatever is queued there first.
+    drain(null);
+    answerHoldings();
+    return;
+  }
   closing = true;
   // Batches come on another channel: take whatever is still queued there before closing.
   drain(null);
