@@ -1403,10 +1403,6 @@ export class Engine {
     return { market: marketId, bids: side(market.bids), asks: side(market.asks) };
   }
 
-  /**
-   * The book order by order: each side best price first and, within a price, in time priority;
-   * at most `perSide` orders a side.
-   */
   /** What every user holds, in the assets named (in that order); see UserHoldings. */
   userHoldings(assetCodes: readonly string[]): UserHoldings {
     const column = new Map(assetCodes.map((code, k) => [this.assets.get(code)?.index ?? -1, k]));
@@ -1430,6 +1426,10 @@ export class Engine {
     return { seq: this.lastSeq, users, sums, exact };
   }
 
+  /**
+   * The book order by order: each side best price first and, within a price, in time priority;
+   * at most `perSide` orders a side.
+   */
   orderBook(marketId: string, perSide = Infinity): OrderBookView {
     const market = this.markets.get(marketId);
     if (market === undefined) return { market: marketId, bids: [], asks: [] };
