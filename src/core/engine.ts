@@ -1405,25 +1405,34 @@ export class Engine {
 
   /** What every user holds, in the assets named (in that order); see UserHoldings. */
   userHoldings(assetCodes: readonly string[]): UserHoldings {
-    const column = new Map(assetCodes.map((code, k) => [this.assets.get(code)?.index ?? -1, k]));
     const width = assetCodes.length;
+    const column = new Array<number>(this.assetList.length).fill(-1);
+    for (const [k, code] of assetCodes.entries()) {
+      const asset = this.assets.get(code);
+      if (asset !== undefined) column[asset.index] = k;
+    }
     const rowOf = new Map<number, number>();
-    for (const account of this.accounts.values()) if (account.user !== null && !rowOf.has(account.user.id)) rowOf.set(account.user.id, rowOf.size);
-    const users = new Float64Array(rowOf.size);
-    for (const [user, row] of rowOf) users[row] = user;
-    const sums = new Float64Array(rowOf.size * width);
+    const users: number[] = [];
+    const sums: number[] = [];
     let exact = true;
     for (const account of this.accounts.values()) {
       if (account.user === null) continue;
-      const base = rowOf.get(account.user.id)! * width;
+      let row = rowOf.get(account.user.id);
+      if (row === undefined) {
+        row = users.length;
+        rowOf.set(account.user.id, row);
+        users.push(account.user.id);
+        for (let k = 0; k < width; k++) sums.push(0);
+      }
       for (const balance of account.balances) {
-        const k = balance === undefined ? undefined : column.get(balance.asset.index);
-        if (k === undefined) continue;
-        const sum = (sums[base + k]! += balance!.available + balance!.reserved + balance!.locked);
+        if (balance === undefined) continue;
+        const k = column[balance.asset.index]!;
+        if (k < 0) continue;
+        const sum = (sums[row * width + k]! += balance.available + balance.reserved + balance.locked);
         if (sum > Number.MAX_SAFE_INTEGER) exact = false;
       }
     }
-    return { seq: this.lastSeq, users, sums, exact };
+    return { seq: this.lastSeq, users: Float64Array.from(users), sums: Float64Array.from(sums), exact };
   }
 
   /**
