@@ -10,6 +10,10 @@ import { call } from './support/api-client.js';
 import type { Credentials } from './support/api-client.js';
 import Database from 'better-sqlite3';
 import { Venue } from './support/venue.js';
+import { Engine } from '../src/core/index.js';
+import type { Command } from '../src/core/index.js';
+import { LiabilityReports } from '../src/funding/liabilities.js';
+import { openFundingDb } from '../src/funding/store.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -220,5 +224,28 @@ test('a report reads the balances on the read-model thread, waiting for it to re
     assert.equal(readmeVerify(proof).sums[proof.assets.findIndex((a) => a.asset === 'USDT')], 7_250_000n);
   } finally {
     await failing.stop();
+  }
+});
+
+test('a user\'s holdings cannot pass 2^53 minor units, since an asset\'s supply cannot: at the bound, over two accounts, the report counts them exactly', async () => {
+  const engine = new Engine();
+  let seq = 0;
+  const run = (cmd: Command) => engine.apply({ seq: ++seq, ts: 1, cmd });
+  run({ type: 'create_asset', code: 'SAT', precision: 8 });
+  run({ type: 'create_user', user: 1 });
+  for (const account of [1, 2]) run({ type: 'create_account', account, user: 1 });
+  run({ type: 'deposit', account: 1, asset: 'SAT', amount: 2 ** 52, key: 'd1' });
+  run({ type: 'deposit', account: 2, asset: 'SAT', amount: 2 ** 52 - 1, key: 'd2' });
+  const refused = run({ type: 'deposit', account: 2, asset: 'SAT', amount: 1, key: 'd3' });
+  assert.ok(refused.some((e) => e.type === 'command_rejected' && e.reason === 'OUT_OF_RANGE'), 'the supply stops at 2^53 − 1');
+  assert.deepEqual([...engine.userHoldings(['SAT']).sums], [Number.MAX_SAFE_INTEGER]);
+  const folder = mkdtempSync(join(tmpdir(), 'bourse-pol-bound-'));
+  try {
+    const reports = new LiabilityReports(openFundingDb(join(folder, 'funding.db')), () => engine, Buffer.alloc(32, 1), () => 1);
+    const report = await reports.publish('test');
+    assert.deepEqual(report.totals, ['90071992.54740991']);
+    assert.deepEqual(reports.proof(1, report.id)!.proof.leaf.balances, ['90071992.54740991']);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
   }
 });

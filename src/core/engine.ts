@@ -1414,7 +1414,6 @@ export class Engine {
     const rowOf = new Map<number, number>();
     const users: number[] = [];
     const sums: number[] = [];
-    let exact = true;
     for (const account of this.accounts.values()) {
       if (account.user === null) continue;
       let row = rowOf.get(account.user.id);
@@ -1428,11 +1427,10 @@ export class Engine {
         if (balance === undefined) continue;
         const k = column[balance.asset.index]!;
         if (k < 0) continue;
-        const sum = (sums[row * width + k]! += balance.available + balance.reserved + balance.locked);
-        if (sum > Number.MAX_SAFE_INTEGER) exact = false;
+        sums[row * width + k]! += balance.available + balance.reserved + balance.locked;
       }
     }
-    return { seq: this.lastSeq, users: Float64Array.from(users), sums: Float64Array.from(sums), exact };
+    return { seq: this.lastSeq, users: Float64Array.from(users), sums: Float64Array.from(sums) };
   }
 
   /**

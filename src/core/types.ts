@@ -376,7 +376,7 @@ export interface OrderBookView { market: string; bids: RestingOrderView[]; asks:
 
 /**
  * Every user's holdings (available + reserved + locked over all their accounts) at one seq: user
- * `users[i]` holds `sums[i * assets + k]` minor units of the k-th asset asked for. The sums are
- * doubles; `exact` is false if one passed 2^53, when they must be counted again in bigints.
+ * `users[i]` holds `sums[i * assets + k]` minor units of the k-th asset asked for. Doubles hold
+ * them exactly: no sum can pass an asset's total supply, which deposits keep within 2^53.
  */
-export interface UserHoldings { seq: number; users: Float64Array; sums: Float64Array; exact: boolean }
+export interface UserHoldings { seq: number; users: Float64Array; sums: Float64Array }

@@ -97,15 +97,8 @@ export class LiabilityReports {
       const engine = this.engine();
       const assets: ReportAsset[] = engine.assetList.map((a) => ({ asset: a.code, precision: a.precision })).sort((a, b) => (a.asset < b.asset ? -1 : 1));
       const codes = assets.map((a) => a.asset);
-      // The balances of one seq, added as numbers; only if some sum passes 2^53 are they all
-      // counted again, exactly, in bigints (here, at this engine's seq).
-      let holdings = await this.holdings(codes);
-      let exactly: Map<number, bigint[]> | null = null;
-      if (!holdings.exact) {
-        holdings = engine.userHoldings(codes);
-        exactly = exactSums(engine, codes);
-      }
-      const { seq, users, sums } = holdings;
+      // The balances of one seq.
+      const { seq, users, sums } = await this.holdings(codes);
       const width = codes.length;
       const takenAt = this.clock();
       const id = Number(this.sql(`INSERT INTO liability_reports (seq, taken_at, assets, users, actor, state) VALUES (?, ?, ?, ?, ?, 'building')`)
@@ -118,7 +111,7 @@ export class LiabilityReports {
         for (let start = 0; start < users.length; start += NODES_PER_TURN) {
           for (let i = start; i < Math.min(users.length, start + NODES_PER_TURN); i++) {
             const userId = users[i]!;
-            const held = exactly?.get(userId) ?? Array.from(sums.subarray(i * width, (i + 1) * width), BigInt);
+            const held = Array.from(sums.subarray(i * width, (i + 1) * width), BigInt);
             const node = leafNode(this.salt(id, userId), held, assets);
             order.add(i, node.hash);
             hashed.push({ userId, node });
@@ -230,23 +223,6 @@ class HashOrder {
     for (let i = 0; i < leaves.length; i++) arranged[i] = leaves[this.keys[i]! % indexes]!;
     return arranged;
   }
-}
-
-/** Every user's sums in bigints, in the assets named (in that order). */
-function exactSums(engine: Engine, codes: readonly string[]): Map<number, bigint[]> {
-  const column: number[] = [];
-  for (const [i, code] of codes.entries()) column[engine.assets.get(code)!.index] = i;
-  const sums = new Map<number, bigint[]>();
-  const width = codes.length;
-  for (const account of engine.accounts.values()) {
-    if (account.user === null) continue;
-    let row = sums.get(account.user.id);
-    if (row === undefined) { row = new Array<bigint>(width).fill(0n); sums.set(account.user.id, row); }
-    for (const balance of account.balances) {
-      if (balance !== undefined) row[column[balance.asset.index]!]! += BigInt(balance.available) + BigInt(balance.reserved) + BigInt(balance.locked);
-    }
-  }
-  return sums;
 }
 
 function reportOf(row: ReportRow): LiabilityReport {
