@@ -11,7 +11,7 @@
 import { createHmac } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ReconnectingSocket } from './reconnecting-socket.js';
-import { BourseApiError } from './rest.js';
+import { BourseApiError, serverClockOffset } from './rest.js';
 import type { Credentials } from './rest.js';
 
 export interface AccountFeedOptions {
@@ -33,12 +33,13 @@ export type Wire = Record<string, unknown> & { id?: string; status?: string; ass
 const OPEN = new Set(['NEW', 'PARTIALLY_FILLED', 'PENDING_TRIGGER']);
 
 /**
- * Sign-in refusals that another try may get past: a clock off or a repeated timestamp (the next
- * sign-in signs anew), a lockout or a busy server (the next waits `retry_after`). Any other (an
- * unknown, revoked or expired key, a wrong secret, an address not allowed, a disabled user) will
- * be refused again, and trying a wrong secret again would lock the address out.
+ * Sign-in refusals that another try may get past (beside STALE_REQUEST, after which the clock is
+ * measured): a repeated timestamp (the next sign-in signs anew), a lockout or a busy server (the
+ * next waits `retry_after`). Any other (an unknown, revoked or expired key, a wrong secret, an
+ * address not allowed, a disabled user) will be refused again, and trying a wrong secret again
+ * would lock the address out.
  */
-const RETRIED_SIGN_IN_REFUSALS: ReadonlySet<string> = new Set(['STALE_REQUEST', 'REPLAYED_REQUEST', 'LOCKED_OUT', 'RATE_LIMITED', 'OVERLOADED', 'UNAVAILABLE', 'BUSY', 'INTERNAL']);
+const RETRIED_SIGN_IN_REFUSALS: ReadonlySet<string> = new Set(['REPLAYED_REQUEST', 'LOCKED_OUT', 'RATE_LIMITED', 'OVERLOADED', 'UNAVAILABLE', 'BUSY', 'INTERNAL']);
 
 export class AccountFeed extends EventEmitter {
   ready = false;
@@ -173,19 +174,13 @@ export class AccountFeed extends EventEmitter {
     return (this.options.clock ?? Date.now)();
   }
 
-  /** Measures the offset to the server's clock from GET /time, halving the round trip. */
-  private async syncClock(): Promise<void> {
-    const sent = this.now();
-    const response = await fetch(`${this.options.url}/api/v1/time`);
-    const { server_time: serverTime } = (await response.json()) as { server_time: number };
-    this.clockOffsetMs = Math.round(serverTime - (sent + this.now()) / 2);
-  }
-
   private signInRefused(error: { code: string; message: string; retry_after?: number }): void {
     this.emit('server-error', error);
     if (error.code === 'STALE_REQUEST') {
       // The next sign-in, on a new connection, carries the measured offset.
-      this.syncClock().catch((problem: unknown) => this.emit('connection-error', problem)).finally(() => this.connection.drop());
+      serverClockOffset(this.options.url, () => this.now())
+        .then((offset) => { this.clockOffsetMs = offset; }, (problem: unknown) => this.emit('connection-error', problem))
+        .finally(() => this.connection.drop());
       return;
     }
     if (RETRIED_SIGN_IN_REFUSALS.has(error.code)) {

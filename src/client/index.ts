@@ -3,7 +3,7 @@
  * a local book and the account's open orders and balances kept from the WebSocket. It imports
  * nothing of the server.
  */
-export { BourseApiError, RestClient } from './rest.js';
+export { BourseApiError, RestClient, serverClockOffset } from './rest.js';
 export type { Credentials, RestClientOptions } from './rest.js';
 export { BookFeed, bookChecksum, compareDecimals } from './book-feed.js';
 export type { BookEntry, BookFeedOptions, BookKind } from './book-feed.js';

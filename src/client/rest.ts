@@ -34,6 +34,15 @@ export interface RestClientOptions {
 const RETRIED_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 const RETRIES_AFTER_REFUSAL = 3;
 
+/** How far the server's clock at `url` is ahead of `now` (negative: behind), from GET /time, halving the round trip. */
+export async function serverClockOffset(url: string, now: () => number = Date.now): Promise<number> {
+  const sent = now();
+  const response = await fetch(`${url}/api/v1/time`);
+  if (!response.ok) throw new BourseApiError(response.status, 'HTTP_ERROR', `GET /api/v1/time answered ${response.status}`);
+  const { server_time: serverTime } = (await response.json()) as { server_time: number };
+  return Math.round(serverTime - (sent + now()) / 2);
+}
+
 export class RestClient {
   /** Server time minus this machine's, as last measured. */
   private offsetMs = 0;
@@ -46,12 +55,9 @@ export class RestClient {
     return this.offsetMs;
   }
 
-  /** Measures the offset to the server's clock from GET /time, halving the round trip. */
+  /** Measures the offset to the server's clock (serverClockOffset). */
   async syncClock(): Promise<number> {
-    const sent = Date.now();
-    const { server_time: serverTime } = await this.request<{ server_time: number }>('GET', '/api/v1/time', undefined, false);
-    const received = Date.now();
-    this.offsetMs = Math.round(serverTime - (sent + received) / 2);
+    this.offsetMs = await serverClockOffset(this.options.url);
     return this.offsetMs;
   }
 
