@@ -71,6 +71,8 @@ export interface ExchangeOptions {
   fundingCrashAt?: string;
   /** Test hook: the projection thread waits this long before each batch (a read model that lags). */
   projectionDelayMs?: number;
+  /** How long a liabilities report waits for the read-model thread's balances before reading them here (default 10 s). */
+  holdingsWaitMs?: number;
   /** Test hook: the projection thread breaks its replica's books after this seq (the audit must catch it). */
   projectionBreakAtSeq?: number;
   /** Test hook: the first projection thread fails on the batch holding this seq. */
@@ -91,6 +93,8 @@ const KEY_USE_FLUSH_MS = 5_000;
 const DEADLINE_CHECK_MS = 100;
 const INVARIANTS_EVERY = 1_000;
 const LOCK_WAIT_MS = 3_000;
+/** A replica this far behind (a slow read-model disk, a stopped journal writer) is not waited for. */
+const HOLDINGS_WAIT_MS = 10_000;
 
 export class Exchange {
   private constructor(
@@ -221,7 +225,8 @@ export class Exchange {
     // A report's balances are read on the read-model thread's replica, so that trading does not
     // stop for them; here if there is no such thread, or it fails meanwhile.
     const holdings = projectionThread === null ? undefined
-      : (assets: readonly string[]) => projectionThread.holdings(sequencer.lastSeq, assets).catch(() => exchange.engine.userHoldings(assets));
+      : (assets: readonly string[]) => projectionThread.holdings(sequencer.lastSeq, assets, options.holdingsWaitMs ?? HOLDINGS_WAIT_MS)
+        .catch(() => exchange.engine.userHoldings(assets));
     exchange.liabilitiesValue = new LiabilityReports(fundingDb, () => exchange.engine, identity.derivedKey('liability report salts'), clock, holdings);
     return exchange;
   }

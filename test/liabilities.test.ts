@@ -249,3 +249,19 @@ test('a user\'s holdings cannot pass 2^53 minor units, since an asset\'s supply 
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+test('a report does not wait longer than holdingsWaitMs for a read-model thread far behind: it reads the balances here, at the exchange\'s seq', async () => {
+  const venue = await Venue.start({ projectionDelayMs: 3_000, holdingsWaitMs: 200 });
+  try {
+    // One command the read-model thread will take three seconds to reach.
+    await venue.exchange.submit({ type: 'create_user', user: 900_001 });
+    const seq = venue.exchange.sequencer.lastSeq;
+    const started = performance.now();
+    const published = await venue.admin('/liabilities', {});
+    assert.equal(published.status, 201, JSON.stringify(published.body));
+    assert.equal(published.body.seq, seq);
+    assert.ok(performance.now() - started < 2_000, `published after ${Math.round(performance.now() - started)} ms, not after the thread caught up`);
+  } finally {
+    await venue.stop();
+  }
+});

@@ -95,14 +95,15 @@ export class RestClient {
         await this.syncClock();
         continue;
       }
-      const retryAfter = response.headers.get('retry-after');
-      const wait = retryAfter === null ? NaN : Number(retryAfter);
-      if (RETRIED_STATUSES.has(response.status) && wait >= 0 && wait <= (this.options.waitOnRefusalSeconds ?? 0) && waits < RETRIES_AFTER_REFUSAL) {
+      const header = response.headers.get('retry-after');
+      const retryAfter = header === null ? undefined : Number(header);
+      const patience = this.options.waitOnRefusalSeconds ?? 0;
+      if (RETRIED_STATUSES.has(response.status) && patience > 0 && retryAfter !== undefined && retryAfter >= 0 && retryAfter <= patience && waits < RETRIES_AFTER_REFUSAL) {
         waits += 1;
-        await new Promise((resolve) => setTimeout(resolve, wait * 1_000));
+        await new Promise((resolve) => setTimeout(resolve, retryAfter * 1_000));
         continue;
       }
-      throw new BourseApiError(response.status, code, error?.message ?? response.statusText, retryAfter === null ? undefined : Number(retryAfter));
+      throw new BourseApiError(response.status, code, error?.message ?? response.statusText, retryAfter);
     }
   }
 

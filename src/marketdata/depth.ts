@@ -127,9 +127,9 @@ export class DepthPublisher {
       };
       const bids = diff(book.bids, state.bids, (a, b) => a > b);
       const asks = diff(book.asks, state.asks, (a, b) => a < b);
+      if (bids.length === 0 && asks.length === 0) continue;
       state.bids = publishedSide(book.bids);
       state.asks = publishedSide(book.asks);
-      if (bids.length === 0 && asks.length === 0) continue;
       const wire = this.wireBook(market, CHECKSUM_LEVELS);
       messages.push({ channel: 'depth', type: 'update', market, seq, prev_seq: state.seq, bids, asks, checksum: depthChecksum(wire.bids, wire.asks) });
       state.seq = seq;

@@ -85,20 +85,27 @@ export class ProjectionThread {
   /**
    * Every user's holdings on the thread's replica of the engine, once it is at `atLeastSeq` or
    * past it: one seq's balances, read without stopping the serving thread. Rejects if the thread
-   * fails or stops first.
+   * fails or stops first, or has not answered within `waitMs`.
    */
-  holdings(atLeastSeq: number, assets: readonly string[]): Promise<UserHoldings> {
+  holdings(atLeastSeq: number, assets: readonly string[], waitMs: number): Promise<UserHoldings> {
     if (this.failure !== null || this.closed) return Promise.reject(new Error('the read-model thread is not running'));
     const id = this.nextHoldings++;
     return new Promise((resolve, reject) => {
-      this.holdingsAsked.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.holdingsAsked.delete(id);
+        reject(new Error(`the read-model thread did not reach seq ${atLeastSeq} within ${waitMs} ms`));
+      }, waitMs);
+      const settled = (): void => { clearTimeout(timer); this.holdingsAsked.delete(id); };
+      this.holdingsAsked.set(id, {
+        resolve: (holdings) => { settled(); resolve(holdings); },
+        reject: (error) => { settled(); reject(error); },
+      });
       this.worker.postMessage({ op: 'holdings', id, atLeastSeq, assets: [...assets] } satisfies ProjectionControl);
     });
   }
 
   private abandonHoldings(reason: string): void {
-    for (const asked of this.holdingsAsked.values()) asked.reject(new Error(reason));
-    this.holdingsAsked.clear();
+    for (const asked of [...this.holdingsAsked.values()]) asked.reject(new Error(reason));
   }
 
   /** Blocks until everything up to `untilSeq` is projected, then stops the thread. */
@@ -136,10 +143,8 @@ export class ProjectionThread {
       if (worker !== this.worker) return;
       if ('failed' in report) this.fail(report.failed);
       else if ('violated' in report) this.options.onViolation(report.violated);
-      else if ('holdings' in report) {
-        this.holdingsAsked.get(report.id)?.resolve(report.holdings);
-        this.holdingsAsked.delete(report.id);
-      } else this.advance(report.projected);
+      else if ('holdings' in report) this.holdingsAsked.get(report.id)?.resolve(report.holdings);
+      else this.advance(report.projected);
     });
     worker.on('error', (error) => {
       if (worker === this.worker) this.fail(error.message);
