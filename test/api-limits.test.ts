@@ -6,6 +6,8 @@ import { Venue } from './support/venue.js';
 import { connect } from 'node:net';
 import { rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
+import { SocketClient } from './support/ws-client.js';
+import { until } from './support/until.js';
 
 test('over the request-weight limit: 429 with Retry-After, for keys and for IPs', async () => {
   const venue = await Venue.start({ server: { keyWeightPerSecond: 20, ipWeightPerSecond: 1_000 } });
@@ -408,6 +410,120 @@ test('a bot reads what its key and address may still spend and what each route w
     assert.equal((await limits()).key.available, 43, 'a listing weighs 5, the look 1');
     now += 1_000;
     assert.equal((await limits()).key.available, 49, 'a second later the budget has refilled');
+  } finally {
+    await venue.stop();
+  }
+});
+
+/** Opens a socket from `ip` (behind the trusted proxy); resolves with it, or with the refusal's status and code. */
+function openSocketFrom(url: string, ip: string): Promise<{ socket?: WebSocket; status?: number; code?: string; retryAfter?: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`, { headers: { 'x-forwarded-for': ip } });
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (_request, response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      response.on('end', () => resolve({ status: response.statusCode, code: (JSON.parse(body) as { error: { code: string } }).error.code, retryAfter: response.headers['retry-after'] }));
+    });
+    socket.once('error', reject);
+  });
+}
+
+test('an address that keeps sending after 429s is banned: 429 BANNED with the ban\'s Retry-After for its requests and sockets, its open sockets closed, other addresses untouched, and the operator lists and lifts bans', async () => {
+  const venue = await Venue.start({ server: { trustProxy: ['127.0.0.1'], ipWeightPerSecond: 20, rateBans: { ignoredRefusalsBeforeBan: 20, graceMs: 100, banMs: 30_000 } } });
+  const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } });
+  try {
+    const watcher = await openSocketFrom(venue.url, '198.51.100.7');
+    assert.ok(watcher.socket !== undefined);
+    const closed = new Promise<number>((resolve) => {
+      watcher.socket!.once('close', (code) => resolve(code));
+      setTimeout(() => resolve(0), 5_000).unref();
+    });
+    // A bot that ignores Retry-After: it sends as fast as answers come.
+    const codes: string[] = [];
+    let banned: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 5_000 && banned === undefined; i++) {
+      const response = await call(venue.url, 'GET', '/api/v1/time', from('198.51.100.7'));
+      codes.push(response.status === 200 ? 'ok' : response.body.error.code);
+      if (response.body.error?.code === 'BANNED') banned = response;
+    }
+    assert.ok(banned !== undefined, `banned at last: ${codes.length} requests`);
+    assert.equal(banned.status, 429);
+    assert.ok(Number(banned.headers.get('retry-after')) >= 29 && Number(banned.headers.get('retry-after')) <= 30, `the ban's length: ${banned.headers.get('retry-after')}`);
+    assert.ok(codes.indexOf('RATE_LIMITED') >= 1 && codes.indexOf('RATE_LIMITED') < codes.indexOf('BANNED'), 'refused for the budget first');
+    assert.equal(await closed, 1008, 'the banned address\'s open socket is closed');
+    const again = await call(venue.url, 'GET', '/api/v1/markets', from('198.51.100.7'));
+    assert.deepEqual([again.status, again.body.error.code], [429, 'BANNED'], 'every route, whatever its budget, while the ban lasts');
+    const socket = await openSocketFrom(venue.url, '198.51.100.7');
+    assert.deepEqual([socket.status, socket.code], [429, 'BANNED']);
+    assert.ok(Number(socket.retryAfter) >= 29);
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time', from('198.51.100.8'))).status, 200, 'another address is not banned');
+
+    const listed = await venue.admin('/rate-bans', undefined, 'GET');
+    assert.equal(listed.status, 200);
+    assert.deepEqual(listed.body.bans.map((b: { subject: string; bans: number }) => [b.subject, b.bans]), [['ip:198.51.100.7', 1]]);
+    assert.ok(listed.body.bans[0].seconds_left >= 29);
+    const metrics = await (await fetch(`${venue.url}/metrics`)).text();
+    assert.match(metrics, /^bourse_rate_bans_total 1$/m);
+    assert.match(metrics, /^bourse_rate_bans 1$/m);
+    assert.equal((await venue.admin('/rate-bans?subject=ip%3A198.51.100.8', undefined, 'DELETE')).body.error.code, 'NOT_BANNED');
+    const lifted = await venue.admin('/rate-bans?subject=ip%3A198.51.100.7', undefined, 'DELETE');
+    assert.deepEqual(lifted.body, { subject: 'ip:198.51.100.7', banned: false });
+    await new Promise((r) => setTimeout(r, 1_100)); // the address's budget refills
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time', from('198.51.100.7'))).status, 200, 'lifted: served again');
+    assert.deepEqual((await venue.admin('/rate-bans', undefined, 'GET')).body.bans, []);
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('a client that waits out each Retry-After is never banned, however hard it pushes its budget', async () => {
+  const venue = await Venue.start({ server: { ipWeightPerSecond: 30, rateBans: { ignoredRefusalsBeforeBan: 3, graceMs: 200 } } });
+  try {
+    // Four workers, each sending again at once after an answer, and after a 429 waiting as long as it says.
+    const seen = new Map<string, number>();
+    const until = Date.now() + 3_500;
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (Date.now() < until) {
+        const response = await call(venue.url, 'GET', '/api/v1/time');
+        const code = response.status === 200 ? 'ok' : response.body.error.code as string;
+        seen.set(code, (seen.get(code) ?? 0) + 1);
+        if (code === 'BANNED') return;
+        if (response.status === 429) await new Promise((r) => setTimeout(r, Number(response.headers.get('retry-after')) * 1_000));
+      }
+    }));
+    assert.ok((seen.get('RATE_LIMITED') ?? 0) >= 4, `the budget bit: ${JSON.stringify([...seen])}`);
+    assert.equal(seen.get('BANNED'), undefined, JSON.stringify([...seen]));
+    assert.deepEqual((await venue.admin('/rate-bans', undefined, 'GET')).body.bans, []);
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('a key that keeps sending after 429s is banned on its own: its signed requests and its sockets are refused, while its address and the user\'s other key go on', async () => {
+  const venue = await Venue.start({ server: { keyWeightPerSecond: 10, ipWeightPerSecond: 100_000, rateBans: { ignoredRefusalsBeforeBan: 10, graceMs: 100, banMs: 60_000 } } });
+  try {
+    const flooder = await venue.trader('flood@example.com', {});
+    const other = await venue.admin('/apikeys', { email: 'flood@example.com', permissions: ['read'] });
+    const feed = await SocketClient.connect(venue.url);
+    await feed.login(flooder);
+    let last = '';
+    for (let i = 0; i < 5_000 && last !== 'BANNED'; i++) {
+      const response = await venue.signed(flooder, 'GET', '/api/v1/balances');
+      last = response.status === 200 ? 'ok' : response.body.error.code;
+    }
+    assert.equal(last, 'BANNED');
+    await until(() => feed.closed, (closed) => closed !== null, 'the socket to close');
+    assert.equal(feed.closed!.code, 1008, "the key's authenticated socket is closed");
+    const banned = await venue.signed(flooder, 'GET', '/api/v1/orders');
+    assert.deepEqual([banned.status, banned.body.error.code], [429, 'BANNED']);
+    assert.ok(Number(banned.headers.get('retry-after')) >= 59);
+    assert.equal((await venue.signed({ key: other.body.key, secret: other.body.secret }, 'GET', '/api/v1/balances')).status, 200, 'the other key');
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time')).status, 200, 'the address');
+    const again = await SocketClient.connect(venue.url);
+    await assert.rejects(again.login(flooder), /BANNED/, 'nor can the key sign in on a new socket');
+    again.close();
+    assert.deepEqual((await venue.admin('/rate-bans', undefined, 'GET')).body.bans.map((b: { subject: string }) => b.subject), [`key:${flooder.key}`]);
   } finally {
     await venue.stop();
   }

@@ -143,6 +143,8 @@ test('bourse admin drives a running server: users, their KYC, restrictions, disa
     assert.equal(notice.text, 'Maintenance at 14:00 UTC');
     assert.ok(notice.until - notice.since > 7_100_000 && notice.until - notice.since <= 7_200_000, 'for two hours');
     assert.deepEqual(admin('notice', 'clear'), { cleared: true });
+    assert.deepEqual(admin('ban', 'list'), { bans: [] });
+    assert.throws(() => admin('ban', 'lift', '--subject', 'ip:192.0.2.1'), (error: { status: number; stdout: Buffer }) => error.status === 1 && /NOT_BANNED/.test(error.stdout.toString()));
     const everywhere = admin('market', 'cancel-only', '--all');
     assert.ok(everywhere.markets.length >= 4 && everywhere.markets.every((m: { state: string }) => m.state === 'cancel_only'), 'every market at once');
     const status = await (await fetch(`${JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')).url}/api/v1/status`)).json() as { markets: Record<string, string[]> };

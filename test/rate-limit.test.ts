@@ -4,6 +4,7 @@ import { Authenticator, DEFAULT_AUTH_OPTIONS } from '../src/identity/auth.js';
 import type { IdentityStore } from '../src/identity/store.js';
 import { addressSubject } from '../src/identity/ip.js';
 import { RateLimiter } from '../src/identity/rate-limit.js';
+import { DEFAULT_RATE_BANS, RateBans, type RateBan } from '../src/identity/rate-bans.js';
 
 test('a budget refills at its rate and refuses with the wait until the weight fits', () => {
   const limiter = new RateLimiter({ capacity: 10, intervalMs: 1_000, subjectsMax: 100 });
@@ -55,4 +56,77 @@ test('failure tracking stays bounded under a flood of new subjects, and recent s
   assert.ok(auth.trackedFailures >= 90_000);
   auth.recordFailure('ip:flood-119999', 1_001);
   assert.ok(auth.lockedFor(['ip:flood-119999'], 1_001) > 0, 'the newest subjects keep their count');
+});
+
+const BANS = { ...DEFAULT_RATE_BANS, ignoredRefusalsBeforeBan: 5, graceMs: 500, banMs: 120_000, banMaxMs: 600_000, banMemoryMs: 86_400_000, subjectsMax: 100 };
+
+test('a client that waits out every Retry-After is never banned, however often it is refused', () => {
+  const bans = new RateBans(BANS);
+  // Refused, told to wait 1 s, it waits exactly that long, a thousand times over; requests
+  // already on their way (within the grace) are refused too without counting.
+  for (let t = 0; t < 1_000_000; t += 1_000) {
+    assert.equal(bans.refused('ip:1.2.3.4', 30, t), undefined);
+    for (let late = 1; late <= 400; late += 100) assert.equal(bans.refused('ip:1.2.3.4', 30, t + late), undefined);
+  }
+  assert.ok(bans.none);
+  assert.equal(bans.made, 0);
+});
+
+test('a client that keeps sending while it should wait is banned, for twice as long at each ban it has had, up to the longest', () => {
+  const bans = new RateBans(BANS);
+  const flood = (from: number): RateBan | undefined => {
+    bans.refused('ip:1.2.3.4', 10, from);
+    for (let i = 0; i < 10; i++) {
+      const ban = bans.refused('ip:1.2.3.4', 10, from + 600 + i);
+      if (ban !== undefined) return ban;
+    }
+    return undefined;
+  };
+  const first = flood(0);
+  assert.deepEqual(first, { subject: 'ip:1.2.3.4', until: 604 + 120_000, bans: 1 }, 'the fifth ignored refusal bans');
+  assert.equal(bans.remaining('ip:1.2.3.4', 1_000), 604 + 120_000 - 1_000);
+  assert.equal(bans.remaining('ip:5.6.7.8', 1_000), 0, 'other subjects are not banned');
+  assert.deepEqual(bans.all(1_000).map((b) => b.subject), ['ip:1.2.3.4']);
+  assert.equal(bans.remaining('ip:1.2.3.4', first!.until), 0, 'the ban ends');
+  assert.ok(bans.none, 'and once looked at, no request pays more than a comparison');
+  const second = flood(200_000);
+  assert.equal(second!.until - 200_604, 240_000);
+  assert.equal(second!.bans, 2);
+  const third = flood(500_000);
+  assert.equal(third!.until - 500_604, 480_000);
+  const fourth = flood(1_000_000);
+  assert.equal(fourth!.until - 1_000_604, 600_000, 'capped at banMaxMs');
+  // A day after the last ban ended, the next is a first again.
+  const later = fourth!.until + 86_400_001;
+  assert.equal(flood(later)!.until - (later + 604), 120_000);
+});
+
+test('ignored refusals count within a minute; a lifted ban is forgotten; banning can be turned off', () => {
+  const bans = new RateBans(BANS);
+  // Four ignored refusals a minute apart never add up to five.
+  for (let minute = 0; minute < 10; minute++) {
+    const t = minute * 61_000;
+    bans.refused('key:k', 10, t);
+    for (let i = 0; i < 4; i++) assert.equal(bans.refused('key:k', 10, t + 600 + i), undefined);
+  }
+  bans.refused('key:k', 10, 700_000);
+  for (let i = 0; i < 4; i++) bans.refused('key:k', 10, 700_600 + i);
+  const ban = bans.refused('key:k', 10, 700_700);
+  assert.equal(ban?.bans, 1);
+  assert.equal(bans.lift('key:k', 700_800), true);
+  assert.equal(bans.lift('key:k', 700_800), false, 'nothing left to lift');
+  assert.equal(bans.remaining('key:k', 700_800), 0);
+  assert.ok(bans.none);
+  const off = new RateBans({ ...BANS, ignoredRefusalsBeforeBan: 0 });
+  for (let i = 0; i < 10_000; i++) assert.equal(off.refused('ip:1.2.3.4', 10, 600 + i), undefined);
+});
+
+test('ban tracking is bounded: subjects with nothing in force go first, and bans in force are kept', () => {
+  const bans = new RateBans({ ...BANS, subjectsMax: 1_000 });
+  bans.refused('ip:9.9.9.9', 10, 0);
+  for (let i = 0; i < 5; i++) bans.refused('ip:9.9.9.9', 10, 600 + i);
+  assert.equal(bans.all(700).length, 1);
+  for (let i = 0; i < 50_000; i++) bans.refused(`ip:10.0.${i >> 8}.${i & 255}`, 10, 5_000 + i);
+  assert.ok(bans.remaining('ip:9.9.9.9', 60_000) > 0, 'the ban survived the flood of new subjects');
+  assert.equal(bans.all(60_000).length, 1);
 });

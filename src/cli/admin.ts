@@ -207,6 +207,12 @@ export async function runAdmin(words: string[], options: AdminOptions): Promise<
   } else if (noun === 'ip' && verb === 'list') {
     method = 'GET';
     path = '/blocks';
+  } else if (noun === 'ban' && verb === 'list') {
+    method = 'GET';
+    path = '/rate-bans';
+  } else if (noun === 'ban' && verb === 'lift') {
+    method = 'DELETE';
+    path = `/rate-bans?subject=${encodeURIComponent(need(options, 'subject'))}`;
   } else if (noun === 'notice' && verb === 'set') {
     path = '/notice';
     body = { text: need(options, 'text'), ...(typeof options.hours === 'string' ? { until: Date.now() + Number(options.hours) * 3_600_000 } : {}) };

@@ -117,6 +117,7 @@ const USAGE = `usage:
                 audit [--limit N] [--before ID]                  (what operators did, newest first)
                 ip block --cidr ADDRESS|CIDR --reason TEXT [--minutes N]   (refused at once, sockets closed; not the admin API)
                 ip unblock --cidr ADDRESS|CIDR · ip list
+                ban list · ban lift --subject ip:ADDRESS|key:KEY   (automatic bans for sending on after 429s)
                 ledger                 (per asset: users' balances, fees collected, deposits less withdrawals)
                 (each takes --data DIR, default ./data, or --url URL; and --operator NAME for the audit trail,
                  by default the login name)
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
       tag: { type: 'string' },
       network: { type: 'string' },
       blocks: { type: 'string' },
+      subject: { type: 'string' },
       depth: { type: 'string' },
       id: { type: 'string' },
       operator: { type: 'string' },

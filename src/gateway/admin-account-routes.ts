@@ -22,6 +22,7 @@ import type { ExportKind, ExportQuery } from './exports.js';
 import type { PageQuery } from './paging.js';
 import { operatorOf } from './admin-audit.js';
 import { ACTIVITY_LIMIT, credentialChanged, recordSecurityEvent, securityEventsOut } from './security-events.js';
+import type { RateBans } from '../identity/rate-bans.js';
 import type { Mailer } from '../mail/mailer.js';
 import { emailChangedMail, passwordChangedMail, twoFactorResetMail } from '../mail/account-mails.js';
 
@@ -44,9 +45,11 @@ export interface AdminCalls {
   userByEmail(email: string): UserRecord;
   /** Tells users of what support did to their credentials. */
   mailer: Mailer;
+  /** Addresses and keys banned for sending on after 429s. */
+  rateBans: RateBans;
 }
 
-export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Exchange, { submit, userByEmail, mailer }: AdminCalls): void {
+export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Exchange, { submit, userByEmail, mailer, rateBans }: AdminCalls): void {
   /** The user's account the operator names: the main one unless `account` picks another of theirs. */
   const accountOf = (email: string, account: number | undefined): number => {
     const user = userByEmail(email);
@@ -217,6 +220,19 @@ export function registerAdminAccountRoutes(app: FastifyInstance, exchange: Excha
   }, async (request) => {
     if (!exchange.addressBlocks.unblock(request.query.cidr)) throw new ApiError(404, 'NOT_BLOCKED', `${request.query.cidr} is not blocked`);
     return { cidr: request.query.cidr, blocked: false };
+  });
+
+  // Bans the gateway made by itself (rate-bans.ts): listed, and lifted by the operator.
+  app.get('/rate-bans', async () => {
+    const now = exchange.clock();
+    return { bans: rateBans.all(now).map((ban) => ({ subject: ban.subject, until: ban.until, seconds_left: Math.ceil((ban.until - now) / 1000), bans: ban.bans })) };
+  });
+
+  app.delete<{ Querystring: { subject: string } }>('/rate-bans', {
+    schema: { querystring: { type: 'object', additionalProperties: false, required: ['subject'], properties: { subject: { type: 'string', minLength: 4, maxLength: 200, description: 'as listed: ip:ADDRESS, ip:PREFIX::/64 or key:KEY' } } } },
+  }, async (request) => {
+    if (!rateBans.lift(request.query.subject, exchange.clock())) throw new ApiError(404, 'NOT_BANNED', `${request.query.subject} is not banned`);
+    return { subject: request.query.subject, banned: false };
   });
 
   app.get<{ Querystring: { email: string; limit?: string } }>('/users/logins', {

@@ -28,6 +28,7 @@ import { bearerToken, clientIp } from './server.js';
 import { DEFAULT_MAX_OPEN_ORDERS } from '../config.js';
 import { BACKUP_NAME, backupName, BackupTargetError } from '../backup.js';
 import type { Mailer } from '../mail/mailer.js';
+import type { RateBans } from '../identity/rate-bans.js';
 import { registerAdminMailRoutes } from './admin-mail-routes.js';
 import { registerNoticeRoutes } from './venue-status.js';
 
@@ -61,7 +62,7 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchange, allow: string[], mailer: Mailer): Promise<void> {
+export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchange, allow: string[], mailer: Mailer, rateBans: RateBans): Promise<void> {
   const expected = digest(exchange.adminToken);
   const allowed = blockList(allow);
   // Every admin request leaves a line in the log, refused ones as warnings: what was done (never
@@ -364,7 +365,7 @@ export async function registerAdminRoutes(app: FastifyInstance, exchange: Exchan
   });
 
   registerAdminAuditRoute(app, exchange);
-  registerAdminAccountRoutes(app, exchange, { submit, userByEmail, mailer });
+  registerAdminAccountRoutes(app, exchange, { submit, userByEmail, mailer, rateBans });
   registerAdminMailRoutes(app, mailer);
   registerNoticeRoutes(app, exchange);
   registerAdminFundingRoutes(app, exchange);

@@ -5,12 +5,13 @@ import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import type { LatencySeries } from './latency-histogram.js';
+import type { RateBans } from '../identity/rate-bans.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { SocketStats } from './ws.js';
 
 const NO_SOCKET_STATS: SocketStats = { slowConsumerCloses: 0, resyncs: 0, snapshotsMade: 0, snapshotsSent: 0 };
 
-export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => { clients: () => number; stats: SocketStats } | null, mailer: Mailer): void {
+export function registerMetrics(app: FastifyInstance, exchange: Exchange, sockets: () => { clients: () => number; stats: SocketStats } | null, mailer: Mailer, rateBans: RateBans): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const latency = new LatencyHistogram('bourse_http_request_duration_seconds', 'HTTP request latency', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
@@ -85,6 +86,12 @@ export function registerMetrics(app: FastifyInstance, exchange: Exchange, socket
   socketCounter('bourse_websocket_resyncs_total', 'Depth and book snapshots sent again to WebSocket clients that fell behind, once they caught up', (s) => s.resyncs);
   socketCounter('bourse_websocket_snapshots_made_total', 'Depth and book snapshots made (one per published update at most, however many ask)', (s) => s.snapshotsMade);
   socketCounter('bourse_websocket_snapshots_sent_total', 'Depth and book snapshots sent to WebSocket clients', (s) => s.snapshotsSent);
+
+  new Counter({
+    name: 'bourse_rate_bans_total', help: 'Addresses and keys banned since start for sending on after 429s (GET /admin/v1/rate-bans lists those in force)', registers: [registry],
+    collect() { this.reset(); this.inc(rateBans.made); },
+  });
+  new Gauge({ name: 'bourse_rate_bans', help: 'Addresses and keys banned now for sending on after 429s', registers: [registry], collect() { this.set(rateBans.all(exchange.clock()).length); } });
 
   // One series per route, method and status, found without building a label object per request;
   // each route's hook knows its own path (request.routeOptions would build an object per access).

@@ -129,6 +129,8 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'POST /admin/v1/blocks': [ADMIN, 'Block an address or CIDR block (for some minutes, or until lifted): its requests and sockets are refused 403 ADDRESS_BLOCKED, open sockets close'],
   'GET /admin/v1/blocks': [ADMIN, 'The address blocks in force, newest first'],
   'DELETE /admin/v1/blocks': [ADMIN, 'Lift an address block'],
+  'GET /admin/v1/rate-bans': [ADMIN, 'Addresses and keys the gateway banned for sending on after 429s, with how long each has left and how many bans it has had (each doubles the next)'],
+  'DELETE /admin/v1/rate-bans': [ADMIN, 'Lift a ban (subject as listed): the subject starts again as if it had never been banned'],
   'POST /admin/v1/debits': [ADMIN, "Undo a credit made in error: take available funds out of a user's account (once per key), with a reason for the audit trail"],
   'POST /admin/v1/accounts/cancel-orders': [ADMIN, "Cancel an account's open orders (all, or one market's), as the operator"],
   'GET /admin/v1/accounts/exports/:kind': [ADMIN, "A user's fills, ledger or order history as a CSV file, as they would export it (for a statement)"],

@@ -20,6 +20,7 @@ import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
 import { RateLimiter } from '../identity/rate-limit.js';
+import { DEFAULT_RATE_BANS, RateBans, type RateBanOptions } from '../identity/rate-bans.js';
 import { addressSubject, LOOPBACK, unwrapIpv4 } from '../identity/ip.js';
 import { ApiError, authRefusal, errorBody, serviceRefusal } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
@@ -76,6 +77,8 @@ export interface ServerOptions {
   keyWeightPerSecond?: number;
   /** Request weight per IP per second. */
   ipWeightPerSecond?: number;
+  /** Bans for addresses and keys that keep sending after a 429 (rate-bans.ts). */
+  rateBans?: Partial<RateBanOptions>;
   /** A request (headers and body) must arrive within this long, or it gets 408 (default 30 s). */
   requestTimeoutMs?: number;
   /**
@@ -123,6 +126,8 @@ export interface Gateway {
   mailer: Mailer;
   /** Sessions, lockouts, second factors and the password budget, shared by the routes that take passwords. */
   logins: LoginGuards;
+  /** Addresses and keys banned for sending on after being refused for their budget. */
+  rateBans: RateBans;
   /** What an address and a key may still spend of their request-weight budgets, and every route's weight. */
   budgets: (ip: string, key: string) => { key: Budget; address: Budget; weights: Record<string, number> };
 }
@@ -206,13 +211,32 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const keyLimiter = new RateLimiter({ capacity: options.keyWeightPerSecond ?? 1_000, intervalMs: 1_000, subjectsMax: 100_000 });
   const ipLimiter = new RateLimiter({ capacity: options.ipWeightPerSecond ?? 2_000, intervalMs: 1_000, subjectsMax: 100_000 });
 
-  const rateLimited = (waitMs: number): ApiError => new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(waitMs / 1000));
+  const rateBans = new RateBans({ ...DEFAULT_RATE_BANS, ...options.rateBans });
+  const banned = (leftMs: number): ApiError => new ApiError(429, 'BANNED',
+    'banned for sending on after being refused for the request budget; wait for Retry-After, and after a 429 always wait as long as it says', Math.ceil(leftMs / 1000));
+  /** The refusal of a banned subject, if it is banned (while none is, one comparison). */
+  const banOf = (subject: string, now: number): ApiError | undefined => {
+    if (rateBans.none) return undefined;
+    const left = rateBans.remaining(subject, now);
+    return left > 0 ? banned(left) : undefined;
+  };
+  /** A refusal for the budget, which counts toward a ban if the subject should have been waiting. */
+  const overBudget = (subject: string, waitMs: number, now: number): ApiError => {
+    const ban = rateBans.refused(subject, waitMs, now);
+    return ban === undefined ? new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(waitMs / 1000)) : banned(ban.until - now);
+  };
   const chargeSubjects = (ip: string, key: string | null, weight: number): void => {
     const now = exchange.clock();
-    const waitIp = ipLimiter.take(addressSubject(ip), weight, now);
-    const waitKey = key === null ? 0 : keyLimiter.take(`key:${key}`, weight, now);
-    const wait = Math.max(waitIp, waitKey);
-    if (wait > 0) throw rateLimited(wait);
+    const address = addressSubject(ip);
+    const keySubject = key === null ? null : `key:${key}`;
+    const ban = banOf(address, now) ?? (keySubject === null ? undefined : banOf(keySubject, now));
+    if (ban !== undefined) throw ban;
+    const waitIp = ipLimiter.take(address, weight, now);
+    const waitKey = keySubject === null ? 0 : keyLimiter.take(keySubject, weight, now);
+    const refusedIp = waitIp > 0 ? overBudget(address, waitIp, now) : undefined;
+    const refusedKey = waitKey > 0 ? overBudget(keySubject!, waitKey, now) : undefined;
+    if (refusedIp === undefined && refusedKey === undefined) return;
+    throw [refusedIp, refusedKey].find((r) => r?.code === 'BANNED') ?? (waitIp >= waitKey ? refusedIp! : refusedKey!);
   };
   /** A synchronous check as a route hook: a throw becomes the request's error. */
   const asHook = (check: (request: FastifyRequest) => void): RouteHook => (request, _reply, done) => {
@@ -227,10 +251,14 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // malformed and unknown-route requests count as much as good ones. Its key's budget is charged
   // once the signature shows whose key it is (authenticate). Each route gets its own first hook
   // with its weight: reading request.routeOptions builds an object on every access.
-  const chargeAddress = (request: FastifyRequest, weight: number): ApiError | undefined => {
+  const chargeAddress = (request: FastifyRequest, weight: number, admin = false): ApiError | undefined => {
     request.weight = weight;
-    const wait = ipLimiter.take(addressSubject(clientIp(request)), weight, exchange.clock());
-    return wait > 0 ? rateLimited(wait) : undefined;
+    const subject = addressSubject(clientIp(request));
+    const now = exchange.clock();
+    const ban = admin ? undefined : banOf(subject, now);
+    if (ban !== undefined) return ban;
+    const wait = ipLimiter.take(subject, weight, now);
+    return wait > 0 ? overBudget(subject, wait, now) : undefined;
   };
   app.setNotFoundHandler((request, reply) => {
     const limited = refusedRequest(request, reply) ?? chargeAddress(request, 1);
@@ -272,7 +300,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     const weight = route.config?.weight ?? 1;
     const admin = route.url.startsWith('/admin/');
     if (route.url.startsWith('/api/')) for (const method of [route.method].flat()) if (method !== 'HEAD') routeWeights.set(`${method} ${route.url}`, weight);
-    const charge: RouteHook = (request, reply, done) => done(refusedRequest(request, reply, admin) ?? chargeAddress(request, weight));
+    const charge: RouteHook = (request, reply, done) => done(refusedRequest(request, reply, admin) ?? chargeAddress(request, weight, admin));
     route.onRequest = route.onRequest === undefined ? [charge] : [charge, ...[route.onRequest].flat()];
   });
 
@@ -290,8 +318,12 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (!Authenticator.permits(result.key, permission)) {
       throw new ApiError(403, 'PERMISSION_DENIED', `this key lacks the ${permission} permission`);
     }
-    const wait = keyLimiter.take(`key:${result.key.key}`, request.weight, exchange.clock());
-    if (wait > 0) throw rateLimited(wait);
+    const subject = `key:${result.key.key}`;
+    const now = exchange.clock();
+    const ban = banOf(subject, now);
+    if (ban !== undefined) throw ban;
+    const wait = keyLimiter.take(subject, request.weight, now);
+    if (wait > 0) throw overBudget(subject, wait, now);
     request.apiKey = result.key;
   };
   // Tagged with its permission, which the docs page reads (route-docs.ts).
@@ -308,7 +340,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   }, { retry: { ...DEFAULT_RETRY, ...options.mailRetry } });
   app.decorate('mailer', mailer);
   app.addHook('onClose', async () => mailer.close());
-  registerMetrics(app, exchange, () => sockets, mailer);
+  registerMetrics(app, exchange, () => sockets, mailer, rateBans);
+  rateBans.onBan((ban) => app.log.warn({ subject: ban.subject, until: new Date(ban.until).toISOString(), bans: ban.bans }, 'banned for sending on after 429s'));
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -349,7 +382,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const stopFundingMails = mailFundingChanges(exchange, mailer);
   const stopKeyNotices = noticeExpiringKeys(exchange, mailer, app.log, options.keyExpiryCheckMs ?? 3_600_000);
   app.addHook('onClose', async () => { stopFundingMails(); stopKeyNotices(); });
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, budgets, mailer, logins: loginGuards(exchange) };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, rateBans, budgets, mailer, logins: loginGuards(exchange) };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerExportRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
@@ -359,7 +392,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     await registerSessionRoutes(scope, exchange, gateway);
     await registerSignupRoutes(scope, exchange, gateway, options.registration ?? { open: true });
   }, { prefix: '/api/v1/auth' });
-  await app.register(async (scope) => registerAdminRoutes(scope, exchange, options.adminAllow ?? LOOPBACK, mailer), { prefix: '/admin/v1' });
+  await app.register(async (scope) => registerAdminRoutes(scope, exchange, options.adminAllow ?? LOOPBACK, mailer, rateBans), { prefix: '/admin/v1' });
   sockets = attachWebSocket(app, exchange, gateway, { ...DEFAULT_WS_OPTIONS, ...options.ws });
   // Only now, with the funding listeners (mail, the socket channel) attached: a withdrawal the
   // recovery carries out is told to its owner like any other.

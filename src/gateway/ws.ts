@@ -574,6 +574,8 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       });
       if (!result.ok) throw authRefusal(result);
       if (!Authenticator.permits(result.key, 'read')) throw new ApiError(403, 'PERMISSION_DENIED', 'this key lacks the read permission');
+      // A sign-in is a signed request like any other: it draws on the key's budget (a banned key is refused here).
+      gateway.chargeSubjects(client.ip, result.key.key, 1);
       const cancelOnDisconnect = message.cancel_on_disconnect ?? false;
       if (typeof cancelOnDisconnect !== 'boolean') throw new ApiError(400, 'INVALID_REQUEST', 'cancel_on_disconnect must be true or false');
       if (cancelOnDisconnect && !Authenticator.permits(result.key, 'trade')) {
@@ -634,6 +636,11 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   const everyClient = new Set<Client>();
   exchange.addressBlocks.onBlock((_block, covers) => {
     for (const client of everyClient) if (covers(client.ip)) client.socket.close(1008, 'address blocked');
+  });
+  gateway.rateBans.onBan((ban) => {
+    for (const client of everyClient) {
+      if (addressSubject(client.ip) === ban.subject || (client.key !== null && `key:${client.key.key}` === ban.subject)) client.socket.close(1008, 'banned: sent on after 429s');
+    }
   });
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
