@@ -302,3 +302,27 @@ test('a REST client told to wait on refusals sends a request refused 429 again a
     await venue.stop();
   }
 });
+
+test('a feed whose socket is refused at the upgrade (here, a banned address) waits the refusal\'s Retry-After before it tries again, instead of its short reconnect pause', async () => {
+  const venue = await Venue.start({ server: { ipWeightPerSecond: 20, rateBans: { ignoredRefusalsBeforeBan: 10, graceMs: 100, banMs: 3_000 } } });
+  const errors: { at: number; error: BourseApiError }[] = [];
+  let feed: BookFeed | undefined;
+  try {
+    let code = '';
+    for (let i = 0; i < 5_000 && code !== 'BANNED'; i++) code = (await call(venue.url, 'GET', '/api/v1/time')).body.error?.code ?? '';
+    assert.equal(code, 'BANNED', 'this address is banned for 3 s');
+    const started = Date.now();
+    feed = new BookFeed({ url: venue.url, market: 'BTC-USDT', kind: 'depth', reconnectMs: 20, maxReconnectMs: 100 });
+    feed.on('connection-error', (error: BourseApiError) => errors.push({ at: Date.now() - started, error }));
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(errors.length, 1, `one attempt in 1.5 s, not one every 20-100 ms: ${JSON.stringify(errors)}`);
+    assert.ok(errors[0]!.error instanceof BourseApiError);
+    assert.deepEqual([errors[0]!.error.status, errors[0]!.error.code], [429, 'BANNED']);
+    assert.ok(errors[0]!.error.retryAfterSeconds! >= 2);
+    await until(() => feed!.ready, (ready) => ready, 'the feed, once the ban is over');
+    assert.ok(Date.now() - started >= 2_000, 'not before the Retry-After');
+  } finally {
+    feed?.close();
+    await venue.stop();
+  }
+});

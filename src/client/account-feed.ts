@@ -39,7 +39,7 @@ const OPEN = new Set(['NEW', 'PARTIALLY_FILLED', 'PENDING_TRIGGER']);
  * address not allowed, a disabled user) will be refused again, and trying a wrong secret again
  * would lock the address out.
  */
-const RETRIED_SIGN_IN_REFUSALS: ReadonlySet<string> = new Set(['REPLAYED_REQUEST', 'LOCKED_OUT', 'RATE_LIMITED', 'OVERLOADED', 'UNAVAILABLE', 'BUSY', 'INTERNAL']);
+const RETRIED_SIGN_IN_REFUSALS: ReadonlySet<string> = new Set(['REPLAYED_REQUEST', 'LOCKED_OUT', 'RATE_LIMITED', 'BANNED', 'OVERLOADED', 'UNAVAILABLE', 'BUSY', 'INTERNAL']);
 
 export class AccountFeed extends EventEmitter {
   ready = false;

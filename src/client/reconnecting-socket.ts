@@ -4,6 +4,7 @@
  * starting over once a connection opens. Each feed starts again from fresh snapshots on `open`.
  */
 import { WebSocket } from 'ws';
+import { BourseApiError } from './rest.js';
 
 export interface ReconnectOptions { reconnectMs?: number; maxReconnectMs?: number }
 
@@ -61,7 +62,23 @@ export class ReconnectingSocket {
       }
       this.handlers.message(message);
     });
-    socket.on('error', (error) => this.handlers.problem(error));
+    // A refused upgrade (a spent budget, a ban, too many sockets) says how long to wait: the next
+    // attempt waits at least that long, since one sooner would be refused again, and keeping on
+    // after a 429 gets an address banned.
+    let refused = false;
+    socket.on('unexpected-response', (_request, response) => {
+      refused = true;
+      const retryAfter = Number(response.headers['retry-after']);
+      if (Number.isFinite(retryAfter) && retryAfter > 0) this.pause = Math.max(this.pause, retryAfter * 1000);
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => { if (body.length < 4_096) body += chunk; });
+      response.on('end', () => {
+        this.handlers.problem(refusalOf(response.statusCode ?? 0, body, Number.isFinite(retryAfter) ? retryAfter : undefined));
+        socket.terminate();
+      });
+    });
+    socket.on('error', (error) => { if (!refused) this.handlers.problem(error); });
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.socket = null;
@@ -71,4 +88,15 @@ export class ReconnectingSocket {
       this.pause = Math.min(this.pause * 2, this.options.maxReconnectMs ?? 5_000);
     });
   }
+}
+
+/** A refused upgrade as the API error its body names (or its status, if the body names none). */
+function refusalOf(status: number, body: string, retryAfterSeconds: number | undefined): BourseApiError {
+  try {
+    const { error } = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof error?.code === 'string') return new BourseApiError(status, error.code, String(error.message ?? error.code), retryAfterSeconds);
+  } catch {
+    // not the API's JSON (a proxy's page): the status says it
+  }
+  return new BourseApiError(status, `HTTP_${status}`, `the server refused the socket with ${status}`, retryAfterSeconds);
 }
