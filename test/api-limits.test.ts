@@ -528,3 +528,41 @@ test('a key that keeps sending after 429s is banned on its own: its signed reque
     await venue.stop();
   }
 });
+
+test('every answer tells what its budget has left: X-RateLimit-Limit and X-RateLimit-Remaining of the address, or of the key when that has less, after a batch\'s extra weight, on refusals and errors too', async () => {
+  // The exchange's clock stands still while the budgets are read, so that nothing refills between requests.
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, server: { keyWeightPerSecond: 200, ipWeightPerSecond: 1_000 } });
+  const budget = (r: { headers: Headers }) => [Number(r.headers.get('x-ratelimit-limit')), Number(r.headers.get('x-ratelimit-remaining'))];
+  try {
+    const trader = await venue.trader('headers@example.com', { USDT: '1000' });
+    now += 1_000; // the address's budget refills after the set-up
+    const time = await call(venue.url, 'GET', '/api/v1/time');
+    assert.deepEqual(budget(time), [1_000, 999], 'a public route: the address\'s budget, less its weight');
+    const balances = await venue.signed(trader, 'GET', '/api/v1/balances');
+    assert.deepEqual(budget(balances), [200, 198], 'a signed route: the key\'s, which has less left, less the weight of 2');
+    const bid = { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0010' };
+    const batch = await venue.signed(trader, 'POST', '/api/v1/orders/batch', { orders: [bid, bid, bid, bid, bid] });
+    assert.equal(batch.status, 200);
+    const [, left] = budget(batch);
+    assert.equal(left, 193, 'five orders weigh five');
+    const missing = await call(venue.url, 'GET', '/api/v1/nowhere');
+    assert.equal(missing.status, 404);
+    assert.equal(budget(missing)[0], 1_000, 'an unknown route too');
+    const unsigned = await call(venue.url, 'GET', '/api/v1/balances');
+    assert.equal(unsigned.status, 401);
+    assert.equal(budget(unsigned)[0], 1_000, 'a refused signature: the address\'s budget');
+    const statuses: number[] = [];
+    let refused: { headers: Headers } | undefined;
+    for (let i = 0; i < 250 && refused === undefined; i++) {
+      const response = await venue.signed(trader, 'GET', '/api/v1/balances');
+      statuses.push(response.status);
+      if (response.status === 429) refused = response;
+    }
+    assert.ok(refused !== undefined, 'the key\'s budget runs out');
+    assert.deepEqual(budget(refused), [200, 0]);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+  } finally {
+    await venue.stop();
+  }
+});

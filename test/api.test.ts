@@ -586,3 +586,27 @@ test('reads see every acknowledged write at once, though the read model is proje
   const health = await call(venue.url, 'GET', '/health');
   assert.equal(health.body.read_model, 'ok');
 });
+
+test('an account holds at most 30 live API keys: the 31st is refused 409 TOO_MANY_KEYS and changes nothing, a revoked or expired key frees a place, and a sub-account has places of its own', async () => {
+  const dana = await venue.trader('dana-keys@example.com', {});
+  const sub = (await venue.signed(dana, 'POST', '/api/v1/accounts', { label: 'bots' })).body.account as number;
+  const create = (extra: Record<string, unknown> = {}) => venue.admin('/apikeys', { email: 'dana-keys@example.com', permissions: ['read'], ...extra });
+  const expiring = await create({ expires_at: Date.now() + 1_500 });
+  assert.equal(expiring.status, 201);
+  const made = [dana.key, expiring.body.key as string];
+  for (let i = 0; i < 28; i++) {
+    const key = await create();
+    assert.equal(key.status, 201, JSON.stringify(key.body));
+    made.push(key.body.key as string);
+  }
+  const over = await create();
+  assert.deepEqual([over.status, over.body.error.code], [409, 'TOO_MANY_KEYS']);
+  const listed = await venue.admin('/apikeys?email=dana-keys%40example.com', undefined, 'GET');
+  assert.equal(listed.body.keys.length, 30, 'the refused key was not made');
+  assert.equal((await create({ account: sub })).status, 201, 'the sub-account has its own thirty');
+  assert.equal((await venue.admin(`/apikeys/${made[5]}?email=dana-keys%40example.com`, undefined, 'DELETE')).status, 200);
+  assert.equal((await create()).status, 201, 'a revoked key frees its place');
+  assert.equal((await create()).body.error.code, 'TOO_MANY_KEYS');
+  await new Promise((r) => setTimeout(r, Math.max(0, expiring.body.expires_at - Date.now() + 50)));
+  assert.equal((await create()).status, 201, 'so does an expired one');
+});

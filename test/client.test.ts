@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketServer } from 'ws';
 import { AccountFeed, BookFeed, BourseApiError, compareDecimals, RestClient } from '../src/client/index.js';
+import type { RequestBudget } from '../src/client/index.js';
 import { call } from './support/api-client.js';
 import { clientChecksum } from './support/book-checksum.js';
 import { Venue } from './support/venue.js';
@@ -286,13 +287,17 @@ test('a book feed for a market the venue does not have stops at the refusal inst
   }
 });
 
-test('a REST client told to wait on refusals sends a request refused 429 again after its Retry-After, and one not told raises it', async () => {
+test('a REST client knows its budget from each answer, sends a request refused 429 again after its Retry-After when told to wait, and raises it when not', async () => {
   // A copy of up to 5,000 orders a side weighs 250: two within a second are over this budget.
   const venue = await Venue.start({ server: { ipWeightPerSecond: 300 } });
   try {
     const patient = new RestClient({ url: venue.url, waitOnRefusalSeconds: 2 });
+    const budget = (): RequestBudget | null => patient.budget;
+    assert.equal(budget(), null, 'nothing known before the first answer');
     const started = performance.now();
     await patient.get('/api/v1/markets/BTC-USDT/book?limit=5000');
+    assert.equal(budget()?.perSecond, 300);
+    assert.ok(budget()!.remaining <= 50, `the answer says the copy spent 250 of 300: ${JSON.stringify(budget())}`);
     const second = await patient.get<{ seq: number }>('/api/v1/markets/BTC-USDT/book?limit=5000');
     assert.equal(typeof second.seq, 'number');
     assert.ok(performance.now() - started >= 900, 'the second waited for the budget to refill');

@@ -4,7 +4,7 @@
  * nothing of the server.
  */
 export { BourseApiError, RestClient, serverClockOffset } from './rest.js';
-export type { Credentials, RestClientOptions } from './rest.js';
+export type { Credentials, RequestBudget, RestClientOptions } from './rest.js';
 export { BookFeed, bookChecksum, compareDecimals } from './book-feed.js';
 export type { BookEntry, BookFeedOptions, BookKind } from './book-feed.js';
 export { AccountFeed } from './account-feed.js';

@@ -30,6 +30,9 @@ export interface RestClientOptions {
   waitOnRefusalSeconds?: number;
 }
 
+/** What a request-weight budget has left (it refills continuously at `perSecond`). */
+export interface RequestBudget { perSecond: number; remaining: number }
+
 /** Refusals that say the request was not carried out and when to try again. */
 const RETRIED_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 const RETRIES_AFTER_REFUSAL = 3;
@@ -47,12 +50,22 @@ export class RestClient {
   /** Server time minus this machine's, as last measured. */
   private offsetMs = 0;
   private lastTimestamp = 0;
+  private lastBudget: RequestBudget | null = null;
 
   constructor(private readonly options: RestClientOptions) {}
 
   /** How far the server's clock is ahead of this machine's (negative: behind), as last measured. */
   get clockOffsetMs(): number {
     return this.offsetMs;
+  }
+
+  /**
+   * The request-weight budget the last answer reported (its X-RateLimit-* headers): the weight
+   * per second of the address's or the key's budget, whichever had less left, and what it had
+   * left. null before the first answer, or from a server that sends none.
+   */
+  get budget(): RequestBudget | null {
+    return this.lastBudget;
   }
 
   /** Measures the offset to the server's clock (serverClockOffset). */
@@ -86,6 +99,9 @@ export class RestClient {
     let waits = 0;
     for (let attempt = 0; ; attempt++) {
       const response = await this.send(method, path, body, signed);
+      const limit = response.headers.get('x-ratelimit-limit');
+      const remaining = response.headers.get('x-ratelimit-remaining');
+      if (limit !== null && remaining !== null) this.lastBudget = { perSecond: Number(limit), remaining: Number(remaining) };
       const text = await response.text();
       const parsed: unknown = text === '' ? null : JSON.parse(text);
       if (response.ok) return parsed as T;

@@ -57,7 +57,7 @@ export function throwIfRejected(events: readonly EngineEvent[], engine: Engine, 
   }
 }
 
-const IDENTITY_STATUS: Readonly<Record<string, number>> = { EMAIL_TAKEN: 409, TOTP_ALREADY_ENABLED: 409, UNKNOWN_USER: 404, UNKNOWN_SIGNUP: 404 };
+const IDENTITY_STATUS: Readonly<Record<string, number>> = { EMAIL_TAKEN: 409, TOTP_ALREADY_ENABLED: 409, TOO_MANY_KEYS: 409, UNKNOWN_USER: 404, UNKNOWN_SIGNUP: 404 };
 
 /** Runs an identity-store call, turning its refusals into API errors. */
 export async function identityCall<T>(fn: () => Promise<T> | T): Promise<T> {

@@ -246,10 +246,10 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
       params: MARKET_PARAM, querystring: { type: 'object', properties: { limit: LIMIT_QUERY } }, response: { 200: ORDER_BOOK_OUT },
     },
     config: { weight: 5 },
-  }, async (request) => {
+  }, async (request, reply) => {
     const scales = scalesOf(engine(), request.params.market);
     const limit = limitOf(request.query.limit, 100, 5_000);
-    if (orderBookWeight(limit) > 5) gateway.chargeSubjects(clientIp(request), null, orderBookWeight(limit) - 5);
+    if (orderBookWeight(limit) > 5) gateway.chargeSubjects(clientIp(request), null, orderBookWeight(limit) - 5, { request, reply });
     const book = engine().orderBook(scales.id, limit);
     const order = (o: RestingOrderView) => [String(o.orderId), formatMinor(o.price, scales.quoteScale), formatMinor(o.quantity, scales.baseScale)];
     return { market: scales.id, seq: exchange.sequencer.lastSeq, bids: book.bids.map(order), asks: book.asks.map(order) };

@@ -5,7 +5,7 @@
  * gives each one's outcome in the order sent. They are submitted together, in that order, so that
  * they share a journal commit; each weighs on the rate limits as much as if it were sent alone.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Exchange } from '../exchange.js';
 import { actingAccount } from './account-scope.js';
 import { ApiError, errorBody, serviceRefusal, throwIfRejected } from './errors.js';
@@ -42,8 +42,8 @@ async function outcomes(work: Promise<OrderWire>[]): Promise<Outcome[]> {
 export function registerOrderBatchRoutes(app: FastifyInstance, exchange: Exchange, gateway: Gateway): void {
   const trade = gateway.authenticate('trade');
   /** The route's weight paid for the first order; the rest are charged before any is carried out. */
-  const chargeTheRest = (request: FastifyRequest, count: number): void => {
-    if (count > 1) gateway.chargeSubjects(gateway.addressOf(request.raw), request.apiKey!.key, count - 1);
+  const chargeTheRest = (request: FastifyRequest, reply: FastifyReply, count: number): void => {
+    if (count > 1) gateway.chargeSubjects(gateway.addressOf(request.raw), request.apiKey!.key, count - 1, { request, reply });
   };
 
   app.post<{ Body: { orders: OrderBody[] } }>('/orders/batch', {
@@ -55,10 +55,10 @@ export function registerOrderBatchRoutes(app: FastifyInstance, exchange: Exchang
       response: { 200: BATCH_OUT },
     },
     preValidation: trade, config: { weight: 1 },
-  }, async (request) => {
+  }, async (request, reply) => {
     const key = request.apiKey!;
     const { orders } = request.body;
-    chargeTheRest(request, orders.length);
+    chargeTheRest(request, reply, orders.length);
     // Each submit happens before the first await of its function: all of them in this turn, in order.
     return {
       orders: await outcomes(orders.map(async (order) => {
@@ -85,14 +85,14 @@ export function registerOrderBatchRoutes(app: FastifyInstance, exchange: Exchang
       response: { 200: BATCH_OUT },
     },
     preValidation: trade, config: { weight: 1 },
-  }, async (request) => {
+  }, async (request, reply) => {
     const key = request.apiKey!;
     const { order_ids: ids, client_order_ids: clientIds } = request.body;
     if ((ids === undefined) === (clientIds === undefined)) {
       throw new ApiError(400, 'INVALID_REQUEST', 'give order_ids or client_order_ids, one of the two');
     }
     const account = actingAccount(exchange, key, request.body.account);
-    chargeTheRest(request, (ids ?? clientIds)!.length);
+    chargeTheRest(request, reply, (ids ?? clientIds)!.length);
     const work = ids !== undefined
       ? ids.map((id) => cancelOrderFor(exchange, key, Number(id), account))
       : clientIds!.map((clientOrderId) => cancelByClientIdFor(exchange, account, clientOrderId));

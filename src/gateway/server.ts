@@ -59,6 +59,8 @@ declare module 'fastify' {
     apiKey: ApiKeyRecord | null;
     /** The route's request weight (FastifyContextConfig.weight), set before any other hook runs. */
     weight: number;
+    /** The least its address's and key's budgets had left (what X-RateLimit-Remaining says). */
+    budgetLeft: number;
   }
   interface FastifyInstance {
     /** Mail to users; `settled()` resolves once what was sent so far is delivered (or failed). */
@@ -111,8 +113,11 @@ export interface Gateway {
   app: FastifyInstance;
   /** A hook that verifies the request's signature and the key's permission; sets request.apiKey. */
   authenticate: (permission: Permission) => RouteHook;
-  /** The same budgets, for messages that do not come as HTTP requests (the socket). */
-  chargeSubjects: (ip: string, key: string | null, weight: number) => void;
+  /**
+   * The same budgets, for messages that do not come as HTTP requests (the socket), and for a
+   * route's weight beyond its own (`answer`: the request whose rate-limit headers it updates).
+   */
+  chargeSubjects: (ip: string, key: string | null, weight: number, answer?: { request: FastifyRequest; reply: FastifyReply }) => void;
   /** The client's address for a raw request (a socket upgrade), as clientIp gives it for routes. */
   addressOf: (raw: IncomingMessage) => string;
   /**
@@ -178,6 +183,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   app.decorateRequest('rawBody', '');
   app.decorateRequest('apiKey', null);
   app.decorateRequest('weight', 1);
+  app.decorateRequest('budgetLeft', Number.POSITIVE_INFINITY);
   // Our own JSON parser keeps the raw body for signatures; like Fastify's, it refuses `__proto__`
   // and `constructor.prototype` keys (secure-json-parse), which could poison objects built from it.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
@@ -225,7 +231,18 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     const ban = rateBans.refused(subject, waitMs, now);
     return ban === undefined ? new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(waitMs / 1000)) : banned(ban.until - now);
   };
-  const chargeSubjects = (ip: string, key: string | null, weight: number): void => {
+  /**
+   * Every answer says what its address's or key's budget has left, whichever is less, so that a
+   * client paces itself without asking: X-RateLimit-Limit (weight per second) and
+   * X-RateLimit-Remaining (weight left now). Both budgets refill continuously.
+   */
+  const tellBudget = (request: FastifyRequest, reply: FastifyReply, limiter: RateLimiter): void => {
+    const left = Math.floor(limiter.left);
+    if (left >= request.budgetLeft) return;
+    request.budgetLeft = left;
+    void reply.header('x-ratelimit-limit', limiter.capacity).header('x-ratelimit-remaining', left);
+  };
+  const chargeSubjects = (ip: string, key: string | null, weight: number, answer?: { request: FastifyRequest; reply: FastifyReply }): void => {
     const now = exchange.clock();
     const address = addressSubject(ip);
     const keySubject = key === null ? null : `key:${key}`;
@@ -233,15 +250,19 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (ban !== undefined) throw ban;
     const waitIp = ipLimiter.take(address, weight, now);
     const waitKey = keySubject === null ? 0 : keyLimiter.take(keySubject, weight, now);
+    if (answer !== undefined) {
+      tellBudget(answer.request, answer.reply, ipLimiter);
+      if (keySubject !== null) tellBudget(answer.request, answer.reply, keyLimiter);
+    }
     const refusedIp = waitIp > 0 ? overBudget(address, waitIp, now) : undefined;
     const refusedKey = waitKey > 0 ? overBudget(keySubject!, waitKey, now) : undefined;
     if (refusedIp === undefined && refusedKey === undefined) return;
     throw [refusedIp, refusedKey].find((r) => r?.code === 'BANNED') ?? (waitIp >= waitKey ? refusedIp! : refusedKey!);
   };
   /** A synchronous check as a route hook: a throw becomes the request's error. */
-  const asHook = (check: (request: FastifyRequest) => void): RouteHook => (request, _reply, done) => {
+  const asHook = (check: (request: FastifyRequest, reply: FastifyReply) => void): RouteHook => (request, reply, done) => {
     try {
-      check(request);
+      check(request, reply);
     } catch (error) {
       return done(error as Error);
     }
@@ -251,17 +272,18 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // malformed and unknown-route requests count as much as good ones. Its key's budget is charged
   // once the signature shows whose key it is (authenticate). Each route gets its own first hook
   // with its weight: reading request.routeOptions builds an object on every access.
-  const chargeAddress = (request: FastifyRequest, weight: number, admin = false): ApiError | undefined => {
+  const chargeAddress = (request: FastifyRequest, reply: FastifyReply, weight: number, admin = false): ApiError | undefined => {
     request.weight = weight;
     const subject = addressSubject(clientIp(request));
     const now = exchange.clock();
     const ban = admin ? undefined : banOf(subject, now);
     if (ban !== undefined) return ban;
     const wait = ipLimiter.take(subject, weight, now);
+    tellBudget(request, reply, ipLimiter);
     return wait > 0 ? overBudget(subject, wait, now) : undefined;
   };
   app.setNotFoundHandler((request, reply) => {
-    const limited = refusedRequest(request, reply) ?? chargeAddress(request, 1);
+    const limited = refusedRequest(request, reply) ?? chargeAddress(request, reply, 1);
     if (limited !== undefined) throw limited;
     return reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
@@ -300,11 +322,11 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     const weight = route.config?.weight ?? 1;
     const admin = route.url.startsWith('/admin/');
     if (route.url.startsWith('/api/')) for (const method of [route.method].flat()) if (method !== 'HEAD') routeWeights.set(`${method} ${route.url}`, weight);
-    const charge: RouteHook = (request, reply, done) => done(refusedRequest(request, reply, admin) ?? chargeAddress(request, weight, admin));
+    const charge: RouteHook = (request, reply, done) => done(refusedRequest(request, reply, admin) ?? chargeAddress(request, reply, weight, admin));
     route.onRequest = route.onRequest === undefined ? [charge] : [charge, ...[route.onRequest].flat()];
   });
 
-  const verify = (request: FastifyRequest, permission: Permission): void => {
+  const verify = (request: FastifyRequest, reply: FastifyReply, permission: Permission): void => {
     const header = (name: string): string | undefined => {
       const value = request.headers[name];
       return typeof value === 'string' ? value : undefined;
@@ -323,11 +345,12 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     const ban = banOf(subject, now);
     if (ban !== undefined) throw ban;
     const wait = keyLimiter.take(subject, request.weight, now);
+    tellBudget(request, reply, keyLimiter);
     if (wait > 0) throw overBudget(subject, wait, now);
     request.apiKey = result.key;
   };
   // Tagged with its permission, which the docs page reads (route-docs.ts).
-  const authenticate = (permission: Permission): RouteHook => Object.assign(asHook((request) => verify(request, permission)), { signedPermission: permission } satisfies SignedHook);
+  const authenticate = (permission: Permission): RouteHook => Object.assign(asHook((request, reply) => verify(request, reply, permission)), { signedPermission: permission } satisfies SignedHook);
 
   // Hooks first, so that they apply to every route registered below.
   let sockets: { clients: () => number; stats: SocketStats } | null = null;

@@ -16,6 +16,8 @@ interface Bucket { tokens: number; updatedAt: number }
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  /** What the subject of the last take had left after it (0 if refused): the rate-limit headers' figure, without an object per call. */
+  left = 0;
 
   constructor(private readonly options: RateLimitOptions) {}
 
@@ -34,8 +36,10 @@ export class RateLimiter {
     }
     if (bucket.tokens >= weight) {
       bucket.tokens -= weight;
+      this.left = bucket.tokens;
       return 0;
     }
+    this.left = 0;
     return Math.ceil(((weight - bucket.tokens) * intervalMs) / capacity);
   }
 

@@ -68,6 +68,8 @@ const TOTP_TOLERANCE_SECONDS = 30;
 /** Sub-account ids start above this, far from main accounts (whose id is the user's). */
 export const SUB_ACCOUNT_BASE = 1_000_000_000;
 const SUB_ACCOUNTS_MAX = 100;
+/** Live keys (not revoked, not expired) per account, main or sub, as Binance allows: the table and the budgets stay bounded. */
+export const KEYS_PER_ACCOUNT = 30;
 
 export interface AccountRecord {
   id: number;
@@ -302,6 +304,8 @@ export class IdentityStore {
     // And before users could set an anti-phishing code.
     if (!columns.some((c) => c.name === 'anti_phishing')) this.db.exec('ALTER TABLE users ADD COLUMN anti_phishing TEXT');
     if (!columns.some((c) => c.name === 'mail_off')) this.db.exec("ALTER TABLE users ADD COLUMN mail_off TEXT NOT NULL DEFAULT ''");
+    // A new key counts the account's live ones (KEYS_PER_ACCOUNT); revoked ones stay for the record.
+    this.db.exec('CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account)');
   }
 
   /** A key of its own for another store's secrets (`purpose` names it), derived from the master key so that it never leaves here. */
@@ -722,6 +726,8 @@ export class IdentityStore {
     if (permissions.includes('withdraw') && ipAllow.length === 0) {
       throw new IdentityError('IP_ALLOW_LIST_REQUIRED', 'keys with the withdraw permission need an IP allow-list');
     }
+    const { live } = this.sql('SELECT COUNT(*) AS live FROM api_keys WHERE account = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)').get(account, now) as { live: number };
+    if (live >= KEYS_PER_ACCOUNT) throw new IdentityError('TOO_MANY_KEYS', `an account holds at most ${KEYS_PER_ACCOUNT} live API keys; revoke one first`);
     this.sql('INSERT INTO api_keys (key, user_id, account, permissions, ip_allow, scheme, secret_sealed, created_at, label, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(key, user.id, account, permissions.join(','), ipAllow.join(','), scheme, seal(this.masterKey, secret, key), now, label, expiresAt);
   }
