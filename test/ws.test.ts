@@ -5,6 +5,7 @@ import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { WebSocket } from 'ws';
 import { SocketClient } from './support/ws-client.js';
+import { until } from './support/until.js';
 import { clientChecksum } from './support/book-checksum.js';
 import { rmSync } from 'node:fs';
 import type { WireLevel } from '../src/marketdata/depth.js';
@@ -575,6 +576,35 @@ test('a balances snapshot taken while the read model lags is not followed by the
     const balances = arrived.filter((m) => m.balance !== undefined || m.balances !== undefined);
     assert.deepEqual(balances.map((m) => m.type ?? 'update'), ['snapshot'], 'the update the snapshot already holds never comes after it');
     client.close();
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('a socket over its message rate is told once to wait (RATE_LIMITED with retry_after) and the rest of its burst is dropped unanswered; one that waits goes on, one that keeps sending gets its address banned and the socket closed', async () => {
+  const venue = await Venue.start({ server: { ws: { messagesPerSecond: 10 }, rateBans: { ignoredRefusalsBeforeBan: 20, graceMs: 100, banMs: 5_000 } } });
+  try {
+    const patient = await SocketClient.connect(venue.url);
+    for (let i = 0; i < 30; i++) patient.send({ op: 'ping' });
+    const told = await patient.next((m) => m.event === 'error');
+    assert.deepEqual([told.error.code, told.error.retry_after], ['RATE_LIMITED', 1]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(patient.messages.filter((m) => m.event === 'pong').length, 10, 'the first ten are answered');
+    assert.equal(patient.messages.filter((m) => m.event === 'error').length, 0, 'one error for the whole burst');
+    await new Promise((r) => setTimeout(r, 1_000));
+    patient.send({ op: 'ping' });
+    await until(() => patient.messages.filter((m) => m.event === 'pong').length, (pongs) => pongs === 11, 'the answer after the wait');
+    assert.equal(patient.closed, null, 'it waited, and goes on');
+    patient.close();
+
+    const flooder = await SocketClient.connect(venue.url);
+    const started = Date.now();
+    while (flooder.closed === null && Date.now() - started < 3_000) {
+      for (let i = 0; i < 20; i++) flooder.send({ op: 'ping' });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(flooder.closed?.code, 1008, 'closed for the ban');
+    assert.deepEqual((await venue.admin('/rate-bans', undefined, 'GET')).body.bans.map((b: { subject: string }) => b.subject), ['ip:127.0.0.1']);
   } finally {
     await venue.stop();
   }

@@ -95,9 +95,14 @@ class Client {
   expiry: NodeJS.Timeout | null = null;
   tokens: number;
   refilledAt: number;
+  /** Until when messages over the socket's rate are dropped without a word (the first was told to wait). */
+  quietUntil = 0;
+  /** The address's subject for budgets and bans (addressSubject). */
+  readonly subject: string;
   constructor(readonly socket: WebSocket, readonly ip: string, messagesPerSecond: number, now: number) {
     this.tokens = messagesPerSecond;
     this.refilledAt = now;
+    this.subject = addressSubject(ip);
   }
 }
 
@@ -639,7 +644,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
   });
   gateway.rateBans.onBan((ban) => {
     for (const client of everyClient) {
-      if (addressSubject(client.ip) === ban.subject || (client.key !== null && `key:${client.key.key}` === ban.subject)) client.socket.close(1008, 'banned: sent on after 429s');
+      if (client.subject === ban.subject || (client.key !== null && `key:${client.key.key}` === ban.subject)) client.socket.close(1008, 'banned: sent on after 429s');
     }
   });
 
@@ -655,7 +660,14 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       client.tokens = Math.min(options.messagesPerSecond, client.tokens + ((now - client.refilledAt) * options.messagesPerSecond) / 1000);
       client.refilledAt = now;
       if (client.tokens < 1) {
-        reply(client, { event: 'error', error: { code: 'RATE_LIMITED', message: 'too many messages' } });
+        // Over the socket's rate: the first message is told how long to wait; those that follow
+        // within that time are dropped unanswered (an answer each would double a flood's traffic)
+        // and count toward the address's ban, like requests sent after a 429.
+        const waitMs = Math.ceil(((1 - client.tokens) * 1000) / options.messagesPerSecond);
+        if (gateway.rateBans.refused(client.subject, waitMs, now) !== undefined || now < client.quietUntil) return;
+        const retryAfter = Math.ceil(waitMs / 1000);
+        client.quietUntil = now + retryAfter * 1000;
+        reply(client, { event: 'error', error: { code: 'RATE_LIMITED', message: `at most ${options.messagesPerSecond} messages a second on one socket`, retry_after: retryAfter } });
         return;
       }
       client.tokens -= 1;
