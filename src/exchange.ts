@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RULES_VERSION } from './core/index.js';
 import type { Command } from './core/index.js';
 import { Authenticator, DEFAULT_AUTH_OPTIONS } from './identity/auth.js';
 import type { AuthOptions } from './identity/auth.js';
@@ -216,6 +217,8 @@ export class Exchange {
     const fundingDb = openFundingDb(join(dataDir, 'funding.db'));
     const exchange = new Exchange(dataDir, sequencer, identity, auth, projector, orderTimes, loadAdminToken(join(dataDir, 'admin.token')), clock, fundingDb, new SimulatedChain(fundingDb), projectionThread, lock, options.backupDir ?? join(dataDir, 'backups'));
     exchange.lastBackup = newestBackup(exchange.backupDir);
+    // From here on the journal plays this build's rules; what came before replays under its own.
+    if (sequencer.engine.rulesVersion < RULES_VERSION) await exchange.submit({ type: 'adopt_rules', version: RULES_VERSION });
     if (options.demo) await exchange.submitAll(venueCommands(DEMO_VENUE, sequencer.engine));
     if (options.venue !== undefined) await exchange.submitAll(venueCommands(options.venue, sequencer.engine));
     await exchange.reconcileUsers();

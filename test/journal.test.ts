@@ -4,7 +4,8 @@ import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { Engine } from '../src/core/index.js';
+import { Engine, RULES_VERSION } from '../src/core/index.js';
+import { Exchange } from '../src/exchange.js';
 import type { Command } from '../src/core/index.js';
 import { JournalCorruptError, recover, Sequencer, SequencerOverloadedError, SqliteJournal } from '../src/journal/index.js';
 import { concretize, genesis, MODEL_T0, templateArbitrary } from './support/model-workload.js';
@@ -226,3 +227,25 @@ test('on the writer thread, concurrent submits are batched, snapshots written in
   }
   reopened.close();
 }));
+
+test('a server journals the matching rules it plays once, at its first start, and refuses a journal whose rules are newer than it knows', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-rules-'));
+  try {
+    const first = await Exchange.open({ dataDir });
+    assert.equal(first.engine.rulesVersion, RULES_VERSION);
+    const adopted = first.sequencer.journal.row(1);
+    assert.deepEqual(JSON.parse(adopted!.command), { type: 'adopt_rules', version: RULES_VERSION }, 'the first command of a new journal');
+    first.close();
+    const again = await Exchange.open({ dataDir });
+    assert.equal(again.sequencer.lastSeq, 1, 'a restart under the same rules journals nothing');
+    again.close();
+
+    // What a newer build would have written: this one stops instead of replaying it under its own rules.
+    const journal = new SqliteJournal(join(dataDir, 'journal.db'));
+    journal.append([{ seq: journal.lastSeq + 1, ts: journal.lastTs + 1, cmd: { type: 'adopt_rules', version: RULES_VERSION + 1 } }]);
+    journal.close();
+    await assert.rejects(Exchange.open({ dataDir }), /adopts matching rules version 3; this build plays up to 2: run the newer Bourse/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

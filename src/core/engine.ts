@@ -48,6 +48,13 @@ const STOP_SELF_TRADE = 2;
 const STOP_BUDGET = 3; // a market order cannot pay for (or, sized in quote, does not want) one more lot
 const STOP_PRICE_COLLAR = 4; // a market order reached the market's collar around the last price
 
+/**
+ * The newest matching rules this build plays (AdoptRules); a journal starts under version 1.
+ * 2: before a market's first trade, a market order's collar is set by the best opposite price
+ *    when it starts to trade (under 1 such an order had no collar at all).
+ */
+export const RULES_VERSION = 2;
+
 export interface FeeLevel { makerFeePpm: number; takerFeePpm: number }
 export interface Hold { account: Account; asset: Asset; amount: number; state: 'locked' | 'unlocked' | 'settled' }
 
@@ -72,6 +79,8 @@ export class Engine {
   nextTradeId = 1;
   lastSeq = 0;
   lastTs = 0;
+  /** The matching rules in force (AdoptRules). */
+  rulesVersion = 1;
 
   // Per-command scratch state.
   private seq = 0;
@@ -137,8 +146,19 @@ export class Engine {
       case 'create_account': return this.createAccount(cmd);
       case 'set_restriction': return this.setRestriction(cmd);
       case 'tick': return;
+      case 'adopt_rules': return this.adoptRules(cmd);
       default: v.fail(`unknown command type ${JSON.stringify((cmd as { type?: unknown }).type)}`);
     }
+  }
+
+  private adoptRules(cmd: Extract<Command, { type: 'adopt_rules' }>): void {
+    const version = v.positiveId(cmd.version, 'version');
+    // Not a rejection: a journal that needs rules this build does not have cannot be replayed by it
+    // at all, and a replay that carried on under older rules would reach another state.
+    if (version > RULES_VERSION) throw new Error(`engine: seq ${this.seq} adopts matching rules version ${version}; this build plays up to ${RULES_VERSION}: run the newer Bourse that wrote this journal`);
+    if (version <= this.rulesVersion) v.fail(`rules version ${version} is not newer than the one in force (${this.rulesVersion})`);
+    this.rulesVersion = version;
+    this.events.push({ type: 'rules_adopted', version });
   }
 
   private rejectCommand(cmd: Command, reason: RejectReason, message: string): void {
@@ -677,8 +697,10 @@ export class Engine {
     const book = this.opposite(taker);
     const user = taker.account.user;
     const market = taker.market;
-    // A market order's collar is set by the last price when it starts to trade, not by its own fills.
-    const collarFrom = taker.isMarket && market.collarBps > 0 ? market.lastPriceTicks : 0;
+    // A market order's collar is set by the last price when it starts to trade, not by its own
+    // fills; before the market's first trade (rules 2), by the best opposite price then.
+    const collarFrom = !taker.isMarket || market.collarBps === 0 ? 0
+      : market.lastPriceTicks > 0 || this.rulesVersion < 2 ? market.lastPriceTicks : book.best()?.priceTicks ?? 0;
     const collarBps = taker.side === BUY ? BPS + market.collarBps : BPS - market.collarBps;
     for (;;) {
       const level = book.best();

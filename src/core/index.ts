@@ -1,4 +1,4 @@
-export { Engine } from './engine.js';
+export { Engine, RULES_VERSION } from './engine.js';
 export type { Market } from './state.js';
 export type { FeeLevel, Hold } from './engine.js';
 export { findViolations, findTradeViolations, invariantCheckDue } from './invariants.js';

@@ -5,7 +5,7 @@
  * first in queue order), so that equal states give byte-identical encodings and equal hashes.
  */
 import { createHash } from 'node:crypto';
-import { Engine } from './engine.js';
+import { Engine, RULES_VERSION } from './engine.js';
 import { Account, Asset, Market, Order, PENDING, User, VolumeWindow, WORKING } from './state.js';
 import type { FeeTier, MarketState, OrderType, Restriction, StpMode, TimeInForce } from './types.js';
 
@@ -21,6 +21,8 @@ type OrderRecord = [
 
 export interface EngineSnapshot {
   version: number;
+  /** Present only past 1, so that snapshots and state hashes from before rules had versions are as they were. */
+  rulesVersion?: number;
   lastSeq: number;
   lastTs: number;
   nextTradeId: number;
@@ -64,6 +66,7 @@ export function takeSnapshot(engine: Engine): EngineSnapshot {
   for (const m of engine.marketList) m.triggers.trailing.settle();
   return {
     version: SNAPSHOT_VERSION,
+    ...(engine.rulesVersion > 1 ? { rulesVersion: engine.rulesVersion } : {}),
     lastSeq: engine.lastSeq,
     lastTs: engine.lastTs,
     nextTradeId: engine.nextTradeId,
@@ -110,6 +113,8 @@ export function restoreSnapshot(snapshot: EngineSnapshot): Engine {
   if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`snapshot version ${snapshot.version} is not ${SNAPSHOT_VERSION}`);
   const engine = new Engine();
   engine.lastSeq = snapshot.lastSeq;
+  engine.rulesVersion = snapshot.rulesVersion ?? 1;
+  if (engine.rulesVersion > RULES_VERSION) throw new Error(`snapshot at seq ${snapshot.lastSeq} plays matching rules version ${engine.rulesVersion}; this build plays up to ${RULES_VERSION}`);
   engine.lastTs = snapshot.lastTs;
   engine.nextTradeId = snapshot.nextTradeId;
   for (const [code, precision, minFee] of snapshot.assets) {

@@ -153,12 +153,19 @@ export interface AmendOrder {
 }
 /** Carries only time forward: expiries happen. */
 export interface Tick { type: 'tick' }
+/**
+ * Moves the engine to a newer version of its matching rules (RULES_VERSION). A rule that changes
+ * how commands play out is versioned, so that a journal replays as it was played: the commands
+ * before this one under the rules then in force. The server journals one at start when it plays
+ * newer rules than its journal's.
+ */
+export interface AdoptRules { type: 'adopt_rules'; version: number }
 
 export type Command =
   | CreateAsset | CreateMarket | SetMarketState | SetFees | SetOpenOrderLimit | SetMarketLimits | SetFeeLevel
   | CreateUser | SetUserLevel | CreateAccount | SetRestriction
   | Deposit | Debit | LockFunds | UnlockFunds | SettleFunds | Transfer | CollectFees
-  | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | SetCancelAfter | Tick;
+  | PlaceOrder | CancelOrder | CancelAll | CancelMarket | AmendOrder | SetCancelAfter | Tick | AdoptRules;
 
 export interface Envelope {
   /** Journal sequence number; also the id of an order this command places. */
@@ -317,6 +324,7 @@ export interface OrderAmendedEvent {
 export interface CancelAfterSetEvent { type: 'cancel_after_set'; account: number; triggerTime: number | null }
 /** The account's dead man's switch fired at `triggerTime`; its cancellations follow. */
 export interface CancelAfterTriggeredEvent { type: 'cancel_after_triggered'; account: number; triggerTime: number }
+export interface RulesAdoptedEvent { type: 'rules_adopted'; version: number }
 export interface BalanceEvent { type: 'balance'; account: number; asset: string; available: number; reserved: number; locked: number }
 export interface CommandRejectedEvent { type: 'command_rejected'; command: Command['type']; reason: RejectReason; message: string }
 export interface AssetCreatedEvent { type: 'asset_created'; code: string; precision: number; minFee: number }
@@ -340,7 +348,7 @@ export type EngineEvent =
   | OrderAcceptedEvent | OrderRejectedEvent | OrderTriggeredEvent | OrderFillEvent | TradeEvent
   | OrderEndedEvent | OrderAmendedEvent | BalanceEvent | CommandRejectedEvent | AssetCreatedEvent
   | MarketUpdatedEvent | FeeLevelSetEvent | UserEvent | AccountEvent | FundsMovedEvent
-  | CancelAfterSetEvent | CancelAfterTriggeredEvent;
+  | CancelAfterSetEvent | CancelAfterTriggeredEvent | RulesAdoptedEvent;
 
 export interface MarketView {
   market: string;

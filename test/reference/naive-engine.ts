@@ -70,6 +70,8 @@ export class NaiveEngine {
   users = new Map<number, number>(); // account → user
   usedKeys = new Set<string>();
   last = 0n;
+  /** Matching rules in force: from 2, a market order before the first trade is collared around the best opposite price. */
+  rules = 1;
   tradeId = 1;
   stamp = 0;
   seq = 0;
@@ -156,6 +158,12 @@ export class NaiveEngine {
       }
       case 'amend_order': return this.amend(cmd);
       case 'tick': return;
+      case 'adopt_rules': {
+        if (!Number.isSafeInteger(cmd.version) || cmd.version <= this.rules || cmd.version > 2) throw new Reject('INVALID_COMMAND');
+        this.rules = cmd.version;
+        this.out.push({ type: 'rules_adopted', version: cmd.version });
+        return;
+      }
       default: throw new Error(`naive engine does not model ${cmd.type}`);
     }
   }
@@ -344,7 +352,8 @@ export class NaiveEngine {
   /** Returns 'filled' | 'none' (no liquidity) | 'self' | 'budget' | 'collar'. */
   private match(t: NaiveOrder): string {
     const collar = this.m.collarBps ?? 0n;
-    const from = t.isMarket && collar > 0n ? this.last : 0n;
+    const opposite = this.book(t.side === 'buy' ? 'sell' : 'buy');
+    const from = !t.isMarket || collar === 0n ? 0n : this.last > 0n || this.rules < 2 ? this.last : opposite[0]?.price ?? 0n;
     for (;;) {
       const makers = this.book(t.side === 'buy' ? 'sell' : 'buy');
       const maker = makers[0];

@@ -34,7 +34,7 @@ export function genesis(): Command[] {
 }
 
 export interface Template {
-  kind: 'limit' | 'market' | 'conditional' | 'cancel' | 'cancel_client' | 'cancel_all' | 'cancel_after' | 'amend' | 'tick' | 'deposit' | 'debit';
+  kind: 'limit' | 'market' | 'conditional' | 'cancel' | 'cancel_client' | 'cancel_all' | 'cancel_after' | 'amend' | 'tick' | 'deposit' | 'debit' | 'adopt_rules';
   account: number;
   side: 'buy' | 'sell';
   priceOffset: number;
@@ -64,6 +64,7 @@ export const templateArbitrary: fc.Arbitrary<Template> = fc.record({
     { weight: 4, arbitrary: fc.constant('tick' as const) },
     { weight: 3, arbitrary: fc.constant('deposit' as const) },
     { weight: 2, arbitrary: fc.constant('debit' as const) },
+    { weight: 1, arbitrary: fc.constant('adopt_rules' as const) },
   ),
   account: fc.integer({ min: 1, max: 4 }),
   side: fc.constantFrom('buy' as const, 'sell' as const),
@@ -135,6 +136,9 @@ export function concretize(t: Template, engine: Engine, ts: number): Command {
     }
     case 'tick':
       return { type: 'tick' };
+    case 'adopt_rules':
+      // Mostly the newer rules (once; after that refused), now and then ones already in force.
+      return { type: 'adopt_rules', version: t.pick % 4 === 0 ? 1 : 2 };
     case 'deposit':
       return { type: 'deposit', account: t.account, asset: t.side === 'buy' ? 'QUOTE' : 'BASE', amount: quantity * 10, key: `d${ts}-${t.pick}` };
     case 'debit':
