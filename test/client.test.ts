@@ -309,7 +309,7 @@ test('a REST client knows its budget from each answer, sends a request refused 4
 });
 
 test('a feed whose socket is refused at the upgrade (here, a banned address) waits the refusal\'s Retry-After before it tries again, instead of its short reconnect pause', async () => {
-  const venue = await Venue.start({ server: { ipWeightPerSecond: 20, rateBans: { ignoredRefusalsBeforeBan: 10, graceMs: 100, banMs: 3_000 } } });
+  const venue = await Venue.start({ server: { ipWeightPerSecond: 20, rateBans: { ignoredRefusalsBeforeBan: 10, graceMs: 100, banMs: 3_000 }, rateBanExempt: [] } });
   const errors: { at: number; error: BourseApiError }[] = [];
   let feed: BookFeed | undefined;
   try {

@@ -20,8 +20,8 @@ import type { Exchange } from '../exchange.js';
 import { Authenticator } from '../identity/auth.js';
 import type { ApiKeyRecord, Permission } from '../identity/store.js';
 import { RateLimiter } from '../identity/rate-limit.js';
-import { DEFAULT_RATE_BANS, RateBans, type RateBanOptions } from '../identity/rate-bans.js';
-import { addressSubject, LOOPBACK, unwrapIpv4 } from '../identity/ip.js';
+import { DEFAULT_RATE_BANS, RateBans, type RateBan, type RateBanOptions } from '../identity/rate-bans.js';
+import { addressSubject, allows, blockList, LOOPBACK, unwrapIpv4 } from '../identity/ip.js';
 import { ApiError, authRefusal, errorBody, serviceRefusal } from './errors.js';
 import { registerNativeRoutes } from './native-routes.js';
 import { registerOrderBatchRoutes } from './order-batch.js';
@@ -81,6 +81,12 @@ export interface ServerOptions {
   ipWeightPerSecond?: number;
   /** Bans for addresses and keys that keep sending after a 429 (rate-bans.ts). */
   rateBans?: Partial<RateBanOptions>;
+  /**
+   * Addresses or CIDR blocks never banned (default loopback): a reverse proxy on this host that
+   * is not in trustProxy would otherwise get the whole venue banned for one client's flood, and a
+   * developer's own bot would ban their machine. Their budgets still apply.
+   */
+  rateBanExempt?: string[];
   /** A request (headers and body) must arrive within this long, or it gets 408 (default 30 s). */
   requestTimeoutMs?: number;
   /**
@@ -133,6 +139,8 @@ export interface Gateway {
   logins: LoginGuards;
   /** Addresses and keys banned for sending on after being refused for their budget. */
   rateBans: RateBans;
+  /** Counts a refusal toward the subject's ban (an exempt address's own none); returns the ban it brings, if any. */
+  countRefusal: (ip: string, subject: string, waitMs: number, now: number) => RateBan | undefined;
   /** What an address and a key may still spend of their request-weight budgets, and every route's weight. */
   budgets: (ip: string, key: string) => { key: Budget; address: Budget; weights: Record<string, number> };
 }
@@ -218,6 +226,9 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const ipLimiter = new RateLimiter({ capacity: options.ipWeightPerSecond ?? 2_000, intervalMs: 1_000, subjectsMax: 100_000 });
 
   const rateBans = new RateBans({ ...DEFAULT_RATE_BANS, ...options.rateBans });
+  const banExempt = blockList(options.rateBanExempt ?? LOOPBACK);
+  const countRefusal = (ip: string, subject: string, waitMs: number, now: number): RateBan | undefined =>
+    (subject.startsWith('ip:') && allows(banExempt, ip) ? undefined : rateBans.refused(subject, waitMs, now));
   const banned = (leftMs: number): ApiError => new ApiError(429, 'BANNED',
     'banned for sending on after being refused for the request budget; wait for Retry-After, and after a 429 always wait as long as it says', Math.ceil(leftMs / 1000));
   /** The refusal of a banned subject, if it is banned (while none is, one comparison). */
@@ -227,8 +238,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     return left > 0 ? banned(left) : undefined;
   };
   /** A refusal for the budget, which counts toward a ban if the subject should have been waiting. */
-  const overBudget = (subject: string, waitMs: number, now: number): ApiError => {
-    const ban = rateBans.refused(subject, waitMs, now);
+  const overBudget = (ip: string, subject: string, waitMs: number, now: number): ApiError => {
+    const ban = countRefusal(ip, subject, waitMs, now);
     return ban === undefined ? new ApiError(429, 'RATE_LIMITED', 'request weight limit exceeded', Math.ceil(waitMs / 1000)) : banned(ban.until - now);
   };
   /**
@@ -254,8 +265,8 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       tellBudget(answer.request, answer.reply, ipLimiter);
       if (keySubject !== null) tellBudget(answer.request, answer.reply, keyLimiter);
     }
-    const refusedIp = waitIp > 0 ? overBudget(address, waitIp, now) : undefined;
-    const refusedKey = waitKey > 0 ? overBudget(keySubject!, waitKey, now) : undefined;
+    const refusedIp = waitIp > 0 ? overBudget(ip, address, waitIp, now) : undefined;
+    const refusedKey = waitKey > 0 ? overBudget(ip, keySubject!, waitKey, now) : undefined;
     if (refusedIp === undefined && refusedKey === undefined) return;
     throw [refusedIp, refusedKey].find((r) => r?.code === 'BANNED') ?? (waitIp >= waitKey ? refusedIp! : refusedKey!);
   };
@@ -274,13 +285,14 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   // with its weight: reading request.routeOptions builds an object on every access.
   const chargeAddress = (request: FastifyRequest, reply: FastifyReply, weight: number, admin = false): ApiError | undefined => {
     request.weight = weight;
-    const subject = addressSubject(clientIp(request));
+    const ip = clientIp(request);
+    const subject = addressSubject(ip);
     const now = exchange.clock();
     const ban = admin ? undefined : banOf(subject, now);
     if (ban !== undefined) return ban;
     const wait = ipLimiter.take(subject, weight, now);
     tellBudget(request, reply, ipLimiter);
-    return wait > 0 ? overBudget(subject, wait, now) : undefined;
+    return wait > 0 ? overBudget(ip, subject, wait, now) : undefined;
   };
   app.setNotFoundHandler((request, reply) => {
     const limited = refusedRequest(request, reply) ?? chargeAddress(request, reply, 1);
@@ -346,7 +358,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     if (ban !== undefined) throw ban;
     const wait = keyLimiter.take(subject, request.weight, now);
     tellBudget(request, reply, keyLimiter);
-    if (wait > 0) throw overBudget(subject, wait, now);
+    if (wait > 0) throw overBudget(clientIp(request), subject, wait, now);
     request.apiKey = result.key;
   };
   // Tagged with its permission, which the docs page reads (route-docs.ts).
@@ -405,7 +417,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   const stopFundingMails = mailFundingChanges(exchange, mailer);
   const stopKeyNotices = noticeExpiringKeys(exchange, mailer, app.log, options.keyExpiryCheckMs ?? 3_600_000);
   app.addHook('onClose', async () => { stopFundingMails(); stopKeyNotices(); });
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, rateBans, budgets, mailer, logins: loginGuards(exchange) };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, rateBans, countRefusal, budgets, mailer, logins: loginGuards(exchange) };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerExportRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

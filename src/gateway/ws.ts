@@ -664,7 +664,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
         // within that time are dropped unanswered (an answer each would double a flood's traffic)
         // and count toward the address's ban, like requests sent after a 429.
         const waitMs = Math.ceil(((1 - client.tokens) * 1000) / options.messagesPerSecond);
-        if (gateway.rateBans.refused(client.subject, waitMs, now) !== undefined || now < client.quietUntil) return;
+        if (gateway.countRefusal(client.ip, client.subject, waitMs, now) !== undefined || now < client.quietUntil) return;
         const retryAfter = Math.ceil(waitMs / 1000);
         client.quietUntil = now + retryAfter * 1000;
         reply(client, { event: 'error', error: { code: 'RATE_LIMITED', message: `at most ${options.messagesPerSecond} messages a second on one socket`, retry_after: retryAfter } });
