@@ -21,7 +21,7 @@ export interface Credentials { key: string; secret: string }
  * unless BENCH_SNAPSHOT_EVERY says otherwise.
  */
 export const BENCH_CONFIG = {
-  server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, wsMessagesPerSecond: 10_000_000, wsSocketsPerAddress: 10_000, connectionsPerAddress: 0 },
+  server: { port: 0, keyWeightPerSecond: 10_000_000, ipWeightPerSecond: 10_000_000, ordersPerSecondPerUser: 10_000_000, wsMessagesPerSecond: 10_000_000, wsSocketsPerAddress: 10_000, connectionsPerAddress: 0 },
   ...(process.env.BENCH_SNAPSHOT_EVERY === undefined ? {} : { journal: { snapshotEvery: Number(process.env.BENCH_SNAPSHOT_EVERY) } }),
   assets: [{ code: 'BTC', precision: 8 }, { code: 'USDT', precision: 6 }],
   // One trader rests every order the benchmark places (well over 100,000).

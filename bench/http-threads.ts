@@ -47,7 +47,7 @@ async function server(helper: boolean): Promise<void> {
   const config = loadConfig(join(dataDir, 'config.json'));
   const exchange = await Exchange.open({ dataDir, snapshotEvery: config.journal.snapshotEvery, venue: config });
   const app = await buildServer(exchange, {
-    logger: true, keyWeightPerSecond: config.server.keyWeightPerSecond, ipWeightPerSecond: config.server.ipWeightPerSecond,
+    logger: true, keyWeightPerSecond: config.server.keyWeightPerSecond, ipWeightPerSecond: config.server.ipWeightPerSecond, ordersPerSecondPerUser: config.server.ordersPerSecondPerUser,
     ws: { messagesPerSecond: config.server.wsMessagesPerSecond, socketsPerAddress: config.server.wsSocketsPerAddress },
   });
   await app.listen({ port: 0, host: '127.0.0.1' });

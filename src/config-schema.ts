@@ -21,7 +21,7 @@ export const CONFIG_SCHEMA = section({
   $schema: { type: 'string' },
   server: section({
     host: { type: 'string' }, port: integer(0, 65_535), bodyLimitBytes: integer(1),
-    keyWeightPerSecond: integer(1), ipWeightPerSecond: integer(1), wsMessagesPerSecond: integer(1),
+    keyWeightPerSecond: integer(1), ipWeightPerSecond: integer(1), ordersPerSecondPerUser: integer(1), wsMessagesPerSecond: integer(1),
     wsDepthIntervalMs: integer(0), wsSocketsPerAddress: integer(1), connectionsPerAddress: integer(0),
     rateBanAfter: integer(0), rateBanMs: integer(1_000), rateBanMaxMs: integer(1_000), rateBanExempt: addresses,
     requestTimeoutMs: integer(0), trustProxy: addresses, adminAllow: addresses,

@@ -31,7 +31,7 @@ export interface MarketConfig {
 /** Users at `level` (set with `bourse admin user kyc`) pay these rates in every market, when lower. */
 export interface FeeLevelConfig { level: number; makerFee: string; takerFee: string }
 export interface Config {
-  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; connectionsPerAddress: number; rateBanAfter: number; rateBanMs: number; rateBanMaxMs: number; rateBanExempt: string[]; requestTimeoutMs: number; trustProxy: string[]; adminAllow: string[] };
+  server: { host: string; port: number; bodyLimitBytes: number; keyWeightPerSecond: number; ipWeightPerSecond: number; ordersPerSecondPerUser: number; wsMessagesPerSecond: number; wsDepthIntervalMs: number; wsSocketsPerAddress: number; connectionsPerAddress: number; rateBanAfter: number; rateBanMs: number; rateBanMaxMs: number; rateBanExempt: string[]; requestTimeoutMs: number; trustProxy: string[]; adminAllow: string[] };
   /** sessionTtlMs and sessionIdleMs: how long a web session lasts at most, and unused. */
   auth: { recvWindowDefaultMs: number; recvWindowMaxMs: number; failuresBeforeLockout: number; lockoutMs: number; sessionTtlMs: number; sessionIdleMs: number };
   /** writerThread: fsync batches on a journal writer thread, overlapping the engine thread's work. */
@@ -57,7 +57,7 @@ export interface Config {
 export const DEFAULT_MAX_OPEN_ORDERS = 500;
 
 export const DEFAULT_CONFIG: Config = {
-  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, connectionsPerAddress: 500, rateBanAfter: DEFAULT_RATE_BANS.ignoredRefusalsBeforeBan, rateBanMs: DEFAULT_RATE_BANS.banMs, rateBanMaxMs: DEFAULT_RATE_BANS.banMaxMs, rateBanExempt: LOOPBACK, requestTimeoutMs: 30_000, trustProxy: [], adminAllow: LOOPBACK },
+  server: { host: '127.0.0.1', port: 8080, bodyLimitBytes: 65_536, keyWeightPerSecond: 1_000, ipWeightPerSecond: 2_000, ordersPerSecondPerUser: 2_000, wsMessagesPerSecond: 2_000, wsDepthIntervalMs: 10, wsSocketsPerAddress: 200, connectionsPerAddress: 500, rateBanAfter: DEFAULT_RATE_BANS.ignoredRefusalsBeforeBan, rateBanMs: DEFAULT_RATE_BANS.banMs, rateBanMaxMs: DEFAULT_RATE_BANS.banMaxMs, rateBanExempt: LOOPBACK, requestTimeoutMs: 30_000, trustProxy: [], adminAllow: LOOPBACK },
   auth: { recvWindowDefaultMs: 5_000, recvWindowMaxMs: 60_000, failuresBeforeLockout: 10, lockoutMs: 300_000, sessionTtlMs: DEFAULT_SESSIONS.ttlMs, sessionIdleMs: DEFAULT_SESSIONS.idleMs },
   journal: { snapshotEvery: 100_000, writerThread: true },
   funding: DEFAULT_FUNDING,

@@ -541,7 +541,7 @@ test('every answer tells what its budget has left: X-RateLimit-Limit and X-RateL
   const budget = (r: { headers: Headers }) => [Number(r.headers.get('x-ratelimit-limit')), Number(r.headers.get('x-ratelimit-remaining'))];
   try {
     const trader = await venue.trader('headers@example.com', { USDT: '1000' });
-    now += 1_000; // the address's budget refills after the set-up
+    now = Date.now() + 1_000; // the address's budget refills after the set-up; the clock stands still from here
     const time = await call(venue.url, 'GET', '/api/v1/time');
     assert.deepEqual(budget(time), [1_000, 999], 'a public route: the address\'s budget, less its weight');
     const balances = await venue.signed(trader, 'GET', '/api/v1/balances');
@@ -567,6 +567,50 @@ test('every answer tells what its budget has left: X-RateLimit-Limit and X-RateL
     assert.ok(refused !== undefined, 'the key\'s budget runs out');
     assert.deepEqual(budget(refused), [200, 0]);
     assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+  } finally {
+    await venue.stop();
+  }
+});
+
+test('new orders are limited per user across all their keys and accounts (429 TOO_MANY_ORDERS with Retry-After), placed or amended, over HTTP and the socket; cancels never are, and other users are not touched', async () => {
+  let now = Date.now();
+  const venue = await Venue.start({ clock: () => now, server: { ordersPerSecondPerUser: 6 } });
+  try {
+    const first = await venue.trader('orders-a@example.com', { USDT: '10000' });
+    const second = await venue.admin('/apikeys', { email: 'orders-a@example.com', permissions: ['read', 'trade'] });
+    const sameUser = { key: second.body.key as string, secret: second.body.secret as string };
+    const other = await venue.trader('orders-b@example.com', { USDT: '10000' });
+    now = Date.now(); // the clock stands still from here, after the set-up's password hashing
+    const bid = { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0010' };
+    const placed: string[] = [];
+    for (const credentials of [first, sameUser, first]) {
+      const answer = await venue.signed(credentials, 'POST', '/api/v1/orders', bid);
+      assert.equal(answer.status, 201, JSON.stringify(answer.body));
+      placed.push(answer.body.id);
+    }
+    assert.equal((await venue.signed(sameUser, 'PATCH', `/api/v1/orders/${placed[0]}`, { price: '20001.00' })).status, 200, 'an amend is a new order: the fourth');
+    const socket = await SocketClient.connect(venue.url);
+    await socket.login(sameUser);
+    socket.send({ op: 'place', id: 1, order: bid });
+    assert.equal((await socket.next((m) => m.id === 1)).event, 'placed', 'the fifth, over the socket');
+    const batch = await venue.signed(first, 'POST', '/api/v1/orders/batch', { orders: [bid, bid] });
+    assert.deepEqual([batch.status, batch.body.error.code], [429, 'TOO_MANY_ORDERS'], 'two more would be eight: the batch is refused whole');
+    const one = await venue.signed(first, 'POST', '/api/v1/orders', bid);
+    assert.equal(one.status, 201, 'the sixth');
+    const refused = await venue.signed(sameUser, 'POST', '/api/v1/orders', bid);
+    assert.deepEqual([refused.status, refused.body.error.code], [429, 'TOO_MANY_ORDERS'], 'the other key shares the budget');
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    socket.send({ op: 'place', id: 2, order: bid });
+    const told = await socket.next((m) => m.id === 2);
+    assert.deepEqual([told.event, told.error.code], ['error', 'TOO_MANY_ORDERS']);
+    assert.equal((await venue.signed(other, 'POST', '/api/v1/orders', bid)).status, 201, 'another user has a budget of their own');
+    assert.equal((await venue.signed(sameUser, 'DELETE', `/api/v1/orders/${placed[1]}`)).status, 200, 'a cancel is never limited');
+    assert.equal((await venue.signed(first, 'DELETE', '/api/v1/orders?market=BTC-USDT')).status, 200);
+    const limits = await venue.signed(first, 'GET', '/api/v1/account/rate-limits');
+    assert.deepEqual(limits.body.orders, { per_second: 6, available: 0 });
+    now += 1_000;
+    assert.equal((await venue.signed(sameUser, 'POST', '/api/v1/orders', bid)).status, 201, 'a second later the budget has refilled');
+    socket.close();
   } finally {
     await venue.stop();
   }

@@ -42,6 +42,7 @@ export async function startServer(options: StartOptions): Promise<void> {
   });
   const app = await buildServer(exchange, {
     logger: true, bodyLimitBytes: config.server.bodyLimitBytes, keyWeightPerSecond: config.server.keyWeightPerSecond, ipWeightPerSecond: config.server.ipWeightPerSecond,
+    ordersPerSecondPerUser: config.server.ordersPerSecondPerUser,
     requestTimeoutMs: config.server.requestTimeoutMs, trustProxy: config.server.trustProxy, adminAllow: config.server.adminAllow, connectionsPerAddress: config.server.connectionsPerAddress,
     rateBans: { ignoredRefusalsBeforeBan: config.server.rateBanAfter, banMs: config.server.rateBanMs, banMaxMs: config.server.rateBanMaxMs }, rateBanExempt: config.server.rateBanExempt,
     ws: { messagesPerSecond: config.server.wsMessagesPerSecond, depthIntervalMs: config.server.wsDepthIntervalMs, socketsPerAddress: config.server.wsSocketsPerAddress },

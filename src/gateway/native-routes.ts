@@ -12,6 +12,7 @@ import { registerStatusRoute } from './venue-status.js';
 import { CANDLE_OUT, candleOut, DEPTH_WEIGHT, FEES_OUT, feeLevelsOut, feeRateOut, MARKET_OUT, marketOut, orderBookWeight, TICKER_OUT, tickerOf } from './market-views.js';
 import { formatMinor } from '../money/index.js';
 import type { Exchange } from '../exchange.js';
+import type { ApiKeyRecord } from '../identity/store.js';
 import { ApiError, identityCall, throwIfRejected } from './errors.js';
 import type { Gateway } from './server.js';
 import { clientIp } from './server.js';
@@ -344,7 +345,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   // What the key and its address may still spend this second, and what each route costs: a bot
   // that paces itself by this never meets a 429.
-  app.get('/account/rate-limits', { preValidation: read, config: { weight: 1 } }, async (request) => gateway.budgets(clientIp(request), request.apiKey!.key));
+  app.get('/account/rate-limits', { preValidation: read, config: { weight: 1 } }, async (request) => gateway.budgets(clientIp(request), request.apiKey!));
 
   app.post<{ Body: { label: string } }>('/accounts', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['label'], properties: { label: { type: 'string', minLength: 1, maxLength: 64 } } } },
@@ -379,6 +380,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   app.post<{ Body: OrderBody }>('/orders', { schema: { body: ORDER_BODY, response: { 201: ORDER_OUT } }, preValidation: trade, config: { weight: 1 } }, async (request, reply) => {
+    gateway.chargeOrders(request.apiKey!, 1);
     const cmd = orderCommand(engine(), account(request, request.body.account), request.body);
     const ack = await exchange.submit(cmd);
     throwIfRejected(ack.events, exchange.engine, cmd);
@@ -432,8 +434,9 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   });
 
   /** Amends an open order the request may act on (found by either id), answering it as it now is. */
-  async function amend(current: OrderState | undefined, body: { quantity?: string; price?: string }): Promise<OrderWire | undefined> {
+  async function amend(key: ApiKeyRecord, current: OrderState | undefined, body: { quantity?: string; price?: string }): Promise<OrderWire | undefined> {
     if (current === undefined) throw new ApiError(404, 'UNKNOWN_ORDER', 'no such open order');
+    gateway.chargeOrders(key, 1);
     const { orderId: id, account: owner } = current;
     const scales = scalesOf(engine(), current.market);
     const cmd: AmendOrder = { type: 'amend_order', account: owner, orderId: id };
@@ -448,7 +451,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
 
   app.patch<{ Params: { id: string }; Body: { quantity?: string; price?: string } }>('/orders/:id', {
     schema: { params: ID_PARAM, body: AMEND_BODY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },
-  }, async (request) => amend(openOrderInScope(exchange, request.apiKey!, Number(request.params.id)), request.body));
+  }, async (request) => amend(request.apiKey!, openOrderInScope(exchange, request.apiKey!, Number(request.params.id)), request.body));
 
   app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: ID_PARAM, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 } }, async (request) => {
     return cancelOrderFor(exchange, request.apiKey!, Number(request.params.id), account(request));
@@ -457,7 +460,7 @@ export async function registerNativeRoutes(app: FastifyInstance, exchange: Excha
   // The same by the client's own id, within one account (the key's, or ?account=N): client ids are per account.
   app.patch<{ Params: { client_order_id: string }; Querystring: { account?: string }; Body: { quantity?: string; price?: string } }>('/orders/client/:client_order_id', {
     schema: { params: CLIENT_ID_PARAM, querystring: ACCOUNT_ONLY_QUERY, body: AMEND_BODY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },
-  }, async (request) => amend(engine().openOrderByClientId(account(request, request.query.account), request.params.client_order_id), request.body));
+  }, async (request) => amend(request.apiKey!, engine().openOrderByClientId(account(request, request.query.account), request.params.client_order_id), request.body));
 
   app.delete<{ Params: { client_order_id: string }; Querystring: { account?: string } }>('/orders/client/:client_order_id', {
     schema: { params: CLIENT_ID_PARAM, querystring: ACCOUNT_ONLY_QUERY, response: { 200: ORDER_OUT } }, preValidation: trade, config: { weight: 1 },

@@ -59,6 +59,7 @@ export function registerOrderBatchRoutes(app: FastifyInstance, exchange: Exchang
     const key = request.apiKey!;
     const { orders } = request.body;
     chargeTheRest(request, reply, orders.length);
+    gateway.chargeOrders(key, orders.length);
     // Each submit happens before the first await of its function: all of them in this turn, in order.
     return {
       orders: await outcomes(orders.map(async (order) => {

@@ -79,6 +79,13 @@ export interface ServerOptions {
   keyWeightPerSecond?: number;
   /** Request weight per IP per second. */
   ipWeightPerSecond?: number;
+  /**
+   * New orders (placed or amended, over HTTP or the socket) per user per second, across all their
+   * keys and accounts (default 2,000). Each key has a budget of its own and an account up to 30
+   * keys, so without it one user's runaway bots could take the engine's whole capacity. Cancels
+   * are never limited by it.
+   */
+  ordersPerSecondPerUser?: number;
   /** Bans for addresses and keys that keep sending after a 429 (rate-bans.ts). */
   rateBans?: Partial<RateBanOptions>;
   /**
@@ -137,12 +144,14 @@ export interface Gateway {
   mailer: Mailer;
   /** Sessions, lockouts, second factors and the password budget, shared by the routes that take passwords. */
   logins: LoginGuards;
+  /** Takes `count` new orders from the key's user's order budget (ordersPerSecondPerUser); throws 429 TOO_MANY_ORDERS beyond it. */
+  chargeOrders: (key: ApiKeyRecord, count: number) => void;
   /** Addresses and keys banned for sending on after being refused for their budget. */
   rateBans: RateBans;
   /** Counts a refusal toward the subject's ban (an exempt address's own none); returns the ban it brings, if any. */
   countRefusal: (ip: string, subject: string, waitMs: number, now: number) => RateBan | undefined;
   /** What an address and a key may still spend of their request-weight budgets, and every route's weight. */
-  budgets: (ip: string, key: string) => { key: Budget; address: Budget; weights: Record<string, number> };
+  budgets: (ip: string, key: ApiKeyRecord) => { key: Budget; address: Budget; orders: Budget; weights: Record<string, number> };
 }
 
 /** A request-weight budget: how much it refills to each second, and how much of it is there now. */
@@ -224,6 +233,13 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
 
   const keyLimiter = new RateLimiter({ capacity: options.keyWeightPerSecond ?? 1_000, intervalMs: 1_000, subjectsMax: 100_000 });
   const ipLimiter = new RateLimiter({ capacity: options.ipWeightPerSecond ?? 2_000, intervalMs: 1_000, subjectsMax: 100_000 });
+  const orderLimiter = new RateLimiter({ capacity: options.ordersPerSecondPerUser ?? 2_000, intervalMs: 1_000, subjectsMax: 100_000 });
+  const chargeOrders = (key: ApiKeyRecord, count: number): void => {
+    const wait = orderLimiter.take(`user:${key.userId}`, count, exchange.clock());
+    if (wait > 0) {
+      throw new ApiError(429, 'TOO_MANY_ORDERS', `at most ${orderLimiter.capacity} new orders a second per user, across all their keys and accounts; cancels are not limited`, Math.ceil(wait / 1000));
+    }
+  };
 
   const rateBans = new RateBans({ ...DEFAULT_RATE_BANS, ...options.rateBans });
   const banExempt = blockList(options.rateBanExempt ?? LOOPBACK);
@@ -406,18 +422,19 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
       read_model: exchange.readModelFailure === null ? 'ok' : `failed: ${exchange.readModelFailure}`,
     });
   });
-  const budgets = (ip: string, key: string) => {
+  const budgets = (ip: string, key: ApiKeyRecord) => {
     const now = exchange.clock();
     return {
-      key: { per_second: keyLimiter.capacity, available: Math.floor(keyLimiter.available(`key:${key}`, now)) },
+      key: { per_second: keyLimiter.capacity, available: Math.floor(keyLimiter.available(`key:${key.key}`, now)) },
       address: { per_second: ipLimiter.capacity, available: Math.floor(ipLimiter.available(addressSubject(ip), now)) },
+      orders: { per_second: orderLimiter.capacity, available: Math.floor(orderLimiter.available(`user:${key.userId}`, now)) },
       weights: Object.fromEntries(routeWeights),
     };
   };
   const stopFundingMails = mailFundingChanges(exchange, mailer);
   const stopKeyNotices = noticeExpiringKeys(exchange, mailer, app.log, options.keyExpiryCheckMs ?? 3_600_000);
   app.addHook('onClose', async () => { stopFundingMails(); stopKeyNotices(); });
-  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, rateBans, countRefusal, budgets, mailer, logins: loginGuards(exchange) };
+  const gateway: Gateway = { app, authenticate, chargeSubjects, addressOf, refusedAtTheDoor, blockedAddress, chargeOrders, rateBans, countRefusal, budgets, mailer, logins: loginGuards(exchange) };
   await app.register(async (scope) => registerNativeRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerOrderBatchRoutes(scope, exchange, gateway), { prefix: '/api/v1' });
   await app.register(async (scope) => registerExportRoutes(scope, exchange, gateway), { prefix: '/api/v1' });

@@ -605,6 +605,7 @@ export function attachWebSocket(app: FastifyInstance, exchange: Exchange, gatewa
       // Orders over the socket draw on the same budgets as over HTTP.
       gateway.chargeSubjects(client.ip, key.key, 1);
       if (op === 'place') {
+        gateway.chargeOrders(key, 1);
         const order = message.order as OrderBody;
         const named = (order !== null && typeof order === 'object' ? order.account : undefined) ?? client.account;
         const cmd = orderCommand(exchange.engine, actingAccount(exchange, key, named), order);
