@@ -31,7 +31,7 @@ const ROUTE_DOCS: Record<string, [tag: string, summary: string]> = {
   'GET /api/v1/markets/:market/ticker': [MARKET_DATA, "A market's 24-hour ticker"],
   'GET /api/v1/markets/:market/candles': [MARKET_DATA, 'Candles (1m to 1w)'],
   'GET /api/v1/account': [ACCOUNT, "Who the key belongs to: user, account, KYC status, level, the key's permissions and any operator restriction"],
-  'GET /api/v1/account/rate-limits': [ACCOUNT, "What the key and its address may still spend of their request-weight budgets this second, and every route's weight"],
+  'GET /api/v1/account/rate-limits': [ACCOUNT, "What the key and its address may still spend of their request-weight budgets this second, how many new orders the user may still place, and every route's weight"],
   'GET /api/v1/account/fees': [ACCOUNT, 'What the account pays now in each market, as maker and taker, and the 30-day volume its fee tiers count'],
   'GET /api/v1/accounts': [ACCOUNT, "The user's main account and sub-accounts"],
   'POST /api/v1/accounts': [ACCOUNT, 'Open a sub-account'],
