@@ -32,7 +32,7 @@ export const CONFIG_SCHEMA = section({
   }),
   journal: section({ snapshotEvery: integer(1), writerThread: { type: 'boolean' } }),
   funding: section({
-    addressHoldMs: integer(0),
+    addressHoldMs: integer(0), withdrawalsNeedKyc: { type: 'boolean' },
     assets: {
       type: 'array',
       items: section({

@@ -4,6 +4,7 @@ import { generateSync } from 'otplib';
 import { enableTwoFactor } from './support/two-factor.js';
 import { findViolations } from '../src/core/index.js';
 import { DEFAULT_AUTH_OPTIONS } from '../src/identity/auth.js';
+import { DEMO_FUNDING } from '../src/funding/config.js';
 import { call } from './support/api-client.js';
 import type { ApiResponse, Credentials } from './support/api-client.js';
 import { Venue } from './support/venue.js';
@@ -725,4 +726,39 @@ test('the owner is mailed when a withdrawal address is added, a withdrawal reque
   const quiet = await signed(mia, 'POST', '/api/v1/withdrawals', { asset: 'USDT', amount: '10', address: ETH_DESTINATION, request_id: 'mail-4' });
   await until(() => signed(mia, 'GET', `/api/v1/withdrawals/${quiet.body.id}`), (r) => r.body.state === 'completed', 'the quiet one');
   assert.deepEqual((await mailsToMia()).slice(5).map((m) => m.subject), ['Withdrawal of 10.000000 USDT requested at Bourse']);
+});
+
+test('a venue that needs KYC for money out refuses withdrawals and transfers to other users (403 KYC_REQUIRED, nothing locked) until the user is verified; deposits, trading and moves between their own accounts go on', async () => {
+  let clock = Date.now();
+  const kycVenue = await Venue.start({ clock: () => clock, funding: { ...DEMO_FUNDING, withdrawalsNeedKyc: true } });
+  const send = (credentials: Credentials, method: string, path: string, body?: unknown) => {
+    clock += 1;
+    return call(kycVenue.url, method, path, { credentials, body, timestamp: clock });
+  };
+  try {
+    const ursula = await kycVenue.trader('unverified@example.com', { USDT: '1000' }, ['read', 'trade', 'withdraw'], ['127.0.0.1']);
+    await kycVenue.trader('friend@example.com', {});
+    assert.equal((await send(ursula, 'POST', '/api/v1/withdrawal-addresses', { asset: 'USDT', address: ETH_DESTINATION, label: 'mine' })).status, 201, 'an address may be added meanwhile');
+    clock += DAY + 1_000;
+    const withdrawal = { asset: 'USDT', amount: '100', address: ETH_DESTINATION, request_id: 'kyc-1' };
+    const refused = await send(ursula, 'POST', '/api/v1/withdrawals', withdrawal);
+    assert.deepEqual([refused.status, refused.body.error.code], [403, 'KYC_REQUIRED']);
+    assert.match(refused.body.error.message, /NOT_VERIFIED/);
+    const toFriend = await send(ursula, 'POST', '/api/v1/transfers', { to_email: 'friend@example.com', asset: 'USDT', amount: '10', request_id: 'gift' });
+    assert.deepEqual([toFriend.status, toFriend.body.error.code], [403, 'KYC_REQUIRED'], 'money to another user leaves as a withdrawal does');
+    const sub = (await send(ursula, 'POST', '/api/v1/accounts', { label: 'savings' })).body.account as number;
+    assert.equal((await send(ursula, 'POST', '/api/v1/transfers', { to_account: sub, asset: 'USDT', amount: '10', request_id: 'own' })).status, 201, 'between their own accounts');
+    assert.equal((await send(ursula, 'POST', '/api/v1/orders', { market: 'BTC-USDT', side: 'buy', type: 'limit', price: '20000.00', quantity: '0.0010' })).status, 201, 'trading');
+    const usdt = (await send(ursula, 'GET', '/api/v1/balances')).body.balances.find((b: { asset: string }) => b.asset === 'USDT');
+    assert.deepEqual([usdt.available, usdt.locked], ['970.000000', '0.000000'], 'nothing locked for the refused ones');
+
+    assert.equal((await kycVenue.admin('/users/kyc', { email: 'unverified@example.com', kyc: 'PENDING', level: 0 })).status, 200);
+    assert.equal((await send(ursula, 'POST', '/api/v1/withdrawals', { ...withdrawal, request_id: 'kyc-2' })).body.error.code, 'KYC_REQUIRED', 'pending is not verified');
+    assert.equal((await kycVenue.admin('/users/kyc', { email: 'unverified@example.com', kyc: 'OK', level: 1 })).status, 200);
+    const accepted = await send(ursula, 'POST', '/api/v1/withdrawals', { ...withdrawal, request_id: 'kyc-3' });
+    assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
+    assert.equal((await send(ursula, 'POST', '/api/v1/transfers', { to_email: 'friend@example.com', asset: 'USDT', amount: '10', request_id: 'gift-2' })).status, 201);
+  } finally {
+    await kycVenue.stop();
+  }
 });

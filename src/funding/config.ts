@@ -30,6 +30,12 @@ export interface FundingAssetConfig {
 export interface FundingConfig {
   /** New withdrawal addresses, and all of them after a credential change, wait this long (default 24 h). */
   addressHoldMs: number;
+  /**
+   * Withdrawals and transfers to other users only for users whose KYC status is OK (default
+   * false: levels alone set the limits). Deposits, trading and transfers between a user's own
+   * accounts are not gated.
+   */
+  withdrawalsNeedKyc?: boolean;
   assets: FundingAssetConfig[];
 }
 

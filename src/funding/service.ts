@@ -285,6 +285,7 @@ export class FundingService {
     }
     const rules = this.rulesOf(input.asset);
     const now = this.host.clock();
+    this.requireKycForMoneyOut(user, 'withdrawals');
     const suspended = this.suspension(input.asset, 'withdrawals');
     if (suspended !== null) throw new FundingError(503, 'WITHDRAWALS_SUSPENDED', `${input.asset} withdrawals are suspended: ${suspended.reason}`);
     if (input.amount < rules.minWithdrawal) throw new FundingError(400, 'BELOW_MINIMUM', `the minimum withdrawal is ${formatMinor(rules.minWithdrawal, rules.precision)} ${rules.asset}`);
@@ -614,6 +615,8 @@ export class FundingService {
       to = from;
       toAccount = input.toAccount;
     } else {
+      // Money to another user leaves this one as a withdrawal does (to be withdrawn by the other).
+      this.requireKycForMoneyOut(from, 'transfers to another user');
       to = input.toEmail === undefined ? undefined : this.host.identity.userByEmail(input.toEmail);
       if (to === undefined) throw new FundingError(404, 'UNKNOWN_RECIPIENT', 'no user with that email');
       toAccount = to.account;
@@ -630,6 +633,12 @@ export class FundingService {
       .run(from.id, fromAccount, to.id, toAccount, input.asset, input.amount, input.requestKey, this.host.clock());
     const row = this.sql('SELECT * FROM transfers WHERE from_user = ? AND request_key = ?').get(from.id, input.requestKey) as TransferRow;
     return { ...row, created: refused === null };
+  }
+
+  private requireKycForMoneyOut(user: UserRecord, what: string): void {
+    if (this.config.withdrawalsNeedKyc === true && user.kyc !== 'OK') {
+      throw new FundingError(403, 'KYC_REQUIRED', `${what} need a verified identity (KYC OK); this account's KYC is ${user.kyc}`);
+    }
   }
 
   transfers(userId: number, page: Page): TransferRow[] {
