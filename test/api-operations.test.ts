@@ -47,6 +47,13 @@ test('operations: health, Prometheus metrics, the OpenAPI document, and the docs
     assert.deepEqual(op('GET /api/v1/markets/{market}/depth').security, []);
     assert.deepEqual(op('GET /api/v1/auth/me').security, [{ session: [] }]);
     assert.deepEqual(op('POST /admin/v1/deposits').security, [{ admin: [] }]);
+    // Every API answer documents the rate-limit headers, and every API request the 429 it may get.
+    const placing = openapi.body.paths['/api/v1/orders'].post.responses;
+    assert.deepEqual(Object.keys(placing['201'].headers), ['X-RateLimit-Limit', 'X-RateLimit-Remaining']);
+    assert.deepEqual(Object.keys(placing['429'].headers), ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining']);
+    assert.match(placing['429'].description, /RATE_LIMITED.*BANNED.*TOO_MANY_ORDERS/);
+    assert.ok(openapi.body.paths['/api/v1/account/rate-limits'].get.responses['429'] !== undefined);
+    assert.equal(openapi.body.paths['/admin/v1/deposits'].post.responses['429'], undefined, 'the admin API has no budget to document');
     // Market data and the account's reads show what they answer.
     const answer = (path: string) => openapi.body.paths[path].get.responses['200'].content['application/json'].schema.properties;
     assert.deepEqual(Object.keys(answer('/api/v1/markets/{market}/depth')), ['market', 'seq', 'bids', 'asks']);

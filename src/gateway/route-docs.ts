@@ -187,5 +187,28 @@ export function documentRoute(route: RouteOptions): void {
   route.schema = { ...route.schema, tags: [tag], summary, ...auth };
 }
 
+const BUDGET_HEADERS = {
+  'X-RateLimit-Limit': { type: 'integer', description: "Request weight per second of the address's budget, or of the key's when that has less left" },
+  'X-RateLimit-Remaining': { type: 'integer', description: 'Weight left after this request; the budget refills continuously' },
+};
+const REFUSED_FOR_NOW = {
+  description: 'Over a request-weight budget (RATE_LIMITED), banned for sending on after 429s (BANNED), or over the user\'s new-order budget (TOO_MANY_ORDERS): nothing was done; wait Retry-After seconds',
+  headers: { 'Retry-After': { type: 'integer', description: 'Seconds to wait before sending again' }, ...BUDGET_HEADERS },
+  type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+};
+
+/**
+ * For the document only (not the serialisers, which would drop fields a response schema does not
+ * list): every API answer's rate-limit headers, and the 429 any API request may get.
+ */
+export function withBudgetDocs(schema: Record<string, unknown> | undefined, url: string): Record<string, unknown> | undefined {
+  if (schema === undefined || !url.startsWith('/api/')) return schema;
+  const declared = (schema.response ?? { 200: { description: 'Default Response' } }) as Record<string, Record<string, unknown>>;
+  const response: Record<string, unknown> = {};
+  for (const [status, answer] of Object.entries(declared)) response[status] = { ...answer, headers: { ...(answer.headers as object | undefined), ...BUDGET_HEADERS } };
+  response['429'] ??= REFUSED_FOR_NOW;
+  return { ...schema, response };
+}
+
 /** Every documented route key, for the test that keeps this table and the routes in step. */
 export const DOCUMENTED_ROUTES: readonly string[] = Object.keys(ROUTE_DOCS);

@@ -13,7 +13,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { capConnectionsPerAddress } from './connection-cap.js';
 import { registerMetrics } from './metrics.js';
-import { documentRoute } from './route-docs.js';
+import { documentRoute, withBudgetDocs } from './route-docs.js';
 import type { SignedHook } from './route-docs.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { Exchange } from '../exchange.js';
@@ -394,6 +394,7 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
   registerMetrics(app, exchange, () => sockets, mailer, rateBans);
   rateBans.onBan((ban) => app.log.warn({ subject: ban.subject, until: new Date(ban.until).toISOString(), bans: ban.bans }, 'banned for sending on after 429s'));
   await app.register(swagger, {
+    transform: ({ schema, url }) => ({ schema: withBudgetDocs(schema as Record<string, unknown> | undefined, url) as typeof schema, url }),
     openapi: {
       openapi: '3.0.3',
       info: { title: 'Bourse native API', version: '1', description: 'Amounts and prices are decimal strings. Private routes are signed: see the README.' },
