@@ -4,7 +4,9 @@ import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { connect } from 'node:net';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { SocketClient } from './support/ws-client.js';
 import { until } from './support/until.js';
@@ -613,5 +615,49 @@ test('new orders are limited per user across all their keys and accounts (429 TO
     socket.close();
   } finally {
     await venue.stop();
+  }
+});
+
+test('a ban outlives a restart, and so does the count that doubles the next one; a lifted ban stays lifted', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bourse-bans-'));
+  const options = { dataDir, server: { trustProxy: ['127.0.0.1'], ipWeightPerSecond: 20, rateBans: { ignoredRefusalsBeforeBan: 20, graceMs: 100, banMs: 3_000 } } };
+  const from = { headers: { 'x-forwarded-for': '198.51.100.9' } };
+  const floodUntilBanned = async (venue: Venue): Promise<number> => {
+    for (let i = 0; i < 5_000; i++) {
+      const response = await call(venue.url, 'GET', '/api/v1/time', from);
+      if (response.body.error?.code === 'BANNED') return Number(response.headers.get('retry-after'));
+    }
+    throw new Error('never banned');
+  };
+  const bans = async (venue: Venue) => (await venue.admin('/rate-bans', undefined, 'GET')).body.bans.map((b: { subject: string; bans: number }) => [b.subject, b.bans]);
+  let venue: Venue | undefined;
+  try {
+    venue = await Venue.start(options);
+    assert.equal(await floodUntilBanned(venue), 3, 'the first ban: 3 s');
+    await venue.stop(true);
+    venue = undefined;
+    venue = await Venue.start(options);
+    const still = await call(venue.url, 'GET', '/api/v1/time', from);
+    if (still.status === 429) assert.equal(still.body.error.code, 'BANNED', 'still banned after the restart, if it has not ended meanwhile');
+    await new Promise((r) => setTimeout(r, 3_100));
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time', from)).status, 200, 'over');
+    assert.deepEqual(await bans(venue), []);
+    assert.equal(await floodUntilBanned(venue), 6, 'the second ban within the day doubles, though a restart came between');
+    assert.deepEqual(await bans(venue), [['ip:198.51.100.9', 2]]);
+    await venue.stop(true);
+    venue = undefined;
+    venue = await Venue.start(options);
+    const banned = await call(venue.url, 'GET', '/api/v1/time', from);
+    assert.deepEqual([banned.status, banned.body.error.code], [429, 'BANNED']);
+    assert.deepEqual(await bans(venue), [['ip:198.51.100.9', 2]], 'listed after the restart');
+    assert.equal((await venue.admin('/rate-bans?subject=ip%3A198.51.100.9', undefined, 'DELETE')).status, 200);
+    await venue.stop(true);
+    venue = undefined;
+    venue = await Venue.start(options);
+    assert.deepEqual(await bans(venue), [], 'a lifted ban stays lifted');
+    assert.equal((await call(venue.url, 'GET', '/api/v1/time', from)).status, 200);
+  } finally {
+    await venue?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });

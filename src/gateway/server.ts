@@ -241,7 +241,11 @@ export async function buildServer(exchange: Exchange, options: ServerOptions = {
     }
   };
 
-  const rateBans = new RateBans({ ...DEFAULT_RATE_BANS, ...options.rateBans });
+  const rateBans = new RateBans({ ...DEFAULT_RATE_BANS, ...options.rateBans }, {
+    save: (ban) => exchange.identity.saveRateBan(ban),
+    forget: (subject) => exchange.identity.forgetRateBan(subject),
+    load: (since) => exchange.identity.rateBans(since),
+  }, exchange.clock());
   const banExempt = blockList(options.rateBanExempt ?? LOOPBACK);
   const countRefusal = (ip: string, subject: string, waitMs: number, now: number): RateBan | undefined =>
     (subject.startsWith('ip:') && allows(banExempt, ip) ? undefined : rateBans.refused(subject, waitMs, now));

@@ -6,7 +6,7 @@
  * when it went out are not the client's fault) until its Retry-After ends. Past
  * `ignoredRefusalsBeforeBan` of them within a minute the subject is banned: every request is
  * refused at once for `banMs`, doubled for each earlier ban still remembered (`banMemoryMs`), up to
- * `banMaxMs`. Kept in memory: a restart lifts them.
+ * `banMaxMs`. A store, if given, keeps them across restarts.
  */
 
 export interface RateBanOptions {
@@ -52,6 +52,14 @@ export interface RateBan {
   bans: number;
 }
 
+/** Where bans outlive the process: the last ban of each subject, loaded at start. */
+export interface RateBanStore {
+  save(ban: RateBan): void;
+  forget(subject: string): void;
+  /** The bans that end after `since`. */
+  load(since: number): RateBan[];
+}
+
 export class RateBans {
   private readonly conduct = new Map<string, Conduct>();
   private readonly listeners = new Set<(ban: RateBan) => void>();
@@ -59,7 +67,13 @@ export class RateBans {
   private banned = 0;
   private bansMade = 0;
 
-  constructor(private readonly options: RateBanOptions = DEFAULT_RATE_BANS) {}
+  constructor(private readonly options: RateBanOptions = DEFAULT_RATE_BANS, private readonly store?: RateBanStore, now = 0) {
+    for (const { subject, until, bans } of store?.load(now - options.banMemoryMs) ?? []) {
+      const bannedUntil = until > now ? until : 0;
+      if (bannedUntil !== 0) this.banned += 1;
+      this.conduct.set(subject, { refusedAt: now, waitUntil: 0, ignored: 0, ignoredSince: now, bannedUntil, bans, lastBanEnd: until });
+    }
+  }
 
   /** Whether no subject is banned (a lapsed ban still counts until looked at). */
   get none(): boolean {
@@ -121,6 +135,7 @@ export class RateBans {
     if (conduct === undefined || conduct.bannedUntil <= now) return false;
     this.lapse(conduct);
     this.conduct.delete(subject);
+    this.store?.forget(subject);
     return true;
   }
 
@@ -147,6 +162,7 @@ export class RateBans {
     conduct.waitUntil = 0;
     this.bansMade += 1;
     const ban = { subject, until: conduct.bannedUntil, bans: conduct.bans };
+    this.store?.save(ban);
     for (const listener of this.listeners) listener(ban);
     return ban;
   }

@@ -125,6 +125,9 @@ export interface VenueNotice { text: string; actor: string; since: number; until
 /** An address or CIDR block the operator has blocked, until a time or until lifted (null). */
 export interface AddressBlock { cidr: string; reason: string; actor: string; createdAt: number; until: number | null }
 
+/** A ban the gateway made (rate-bans.ts): until when, and how many that subject has had (each doubles the next). */
+export interface RateBanRecord { subject: string; until: number; bans: number }
+
 /** How a login attempt ended. */
 export type LoginOutcome = 'ok' | 'wrong_password' | 'totp_required' | 'wrong_totp' | 'disabled' | 'locked_out';
 
@@ -238,6 +241,7 @@ export class IdentityStore {
       CREATE TABLE IF NOT EXISTS blocked_addresses (
         cidr TEXT PRIMARY KEY, reason TEXT NOT NULL, actor TEXT NOT NULL, created_at INTEGER NOT NULL, until INTEGER
       );
+      CREATE TABLE IF NOT EXISTS rate_bans (subject TEXT PRIMARY KEY, until INTEGER NOT NULL, bans INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS logins (
         id INTEGER PRIMARY KEY,
         user_id INTEGER NOT NULL,
@@ -892,6 +896,22 @@ export class IdentityStore {
   blockedAddresses(now: number): AddressBlock[] {
     this.sql('DELETE FROM blocked_addresses WHERE until IS NOT NULL AND until <= ?').run(now);
     return this.sql('SELECT cidr, reason, actor, created_at AS createdAt, until FROM blocked_addresses ORDER BY created_at DESC, cidr').all() as AddressBlock[];
+  }
+
+  /** Keeps a ban (replacing the subject's last), so that a restart neither lifts it nor forgets it for the next one's length. */
+  saveRateBan(ban: RateBanRecord): void {
+    this.sql('INSERT INTO rate_bans (subject, until, bans) VALUES (?, ?, ?) ON CONFLICT (subject) DO UPDATE SET until = excluded.until, bans = excluded.bans')
+      .run(ban.subject, ban.until, ban.bans);
+  }
+
+  forgetRateBan(subject: string): void {
+    this.sql('DELETE FROM rate_bans WHERE subject = ?').run(subject);
+  }
+
+  /** The bans that end after `since` (in force, or ended recently enough to double the next); older ones are dropped. */
+  rateBans(since: number): RateBanRecord[] {
+    this.sql('DELETE FROM rate_bans WHERE until <= ?').run(since);
+    return this.sql('SELECT subject, until, bans FROM rate_bans ORDER BY until').all() as RateBanRecord[];
   }
 
   /** The operator's notice to every trader (a maintenance window, an incident), until it is cleared or its end passes. */
