@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { SocketClient } from './support/ws-client.js';
+import { SocketClient, tryConnect } from './support/ws-client.js';
 import { until } from './support/until.js';
 
 test('over the request-weight limit: 429 with Retry-After, for keys and for IPs', async () => {
@@ -417,28 +417,14 @@ test('a bot reads what its key and address may still spend and what each route w
   }
 });
 
-/** Opens a socket from `ip` (behind the trusted proxy); resolves with it, or with the refusal's status and code. */
-function openSocketFrom(url: string, ip: string): Promise<{ socket?: WebSocket; status?: number; code?: string; retryAfter?: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`, { headers: { 'x-forwarded-for': ip } });
-    socket.once('open', () => resolve({ socket }));
-    socket.once('unexpected-response', (_request, response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
-      response.on('end', () => resolve({ status: response.statusCode, code: (JSON.parse(body) as { error: { code: string } }).error.code, retryAfter: response.headers['retry-after'] }));
-    });
-    socket.once('error', reject);
-  });
-}
-
 test('an address that keeps sending after 429s is banned: 429 BANNED with the ban\'s Retry-After for its requests and sockets, its open sockets closed, other addresses untouched, loopback never banned by default, and the operator lists and lifts bans', async () => {
   const venue = await Venue.start({ server: { trustProxy: ['127.0.0.1'], ipWeightPerSecond: 20, rateBans: { ignoredRefusalsBeforeBan: 20, graceMs: 100, banMs: 30_000 } } });
   const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } });
   try {
-    const watcher = await openSocketFrom(venue.url, '198.51.100.7');
-    assert.ok(watcher.socket !== undefined);
+    const watcher = await tryConnect(venue.url, { 'x-forwarded-for': '198.51.100.7' });
+    assert.ok('socket' in watcher);
     const closed = new Promise<number>((resolve) => {
-      watcher.socket!.once('close', (code) => resolve(code));
+      watcher.socket.once('close', (code) => resolve(code));
       setTimeout(() => resolve(0), 5_000).unref();
     });
     // A bot that ignores Retry-After: it sends as fast as answers come.
@@ -456,9 +442,8 @@ test('an address that keeps sending after 429s is banned: 429 BANNED with the ba
     assert.equal(await closed, 1008, 'the banned address\'s open socket is closed');
     const again = await call(venue.url, 'GET', '/api/v1/markets', from('198.51.100.7'));
     assert.deepEqual([again.status, again.body.error.code], [429, 'BANNED'], 'every route, whatever its budget, while the ban lasts');
-    const socket = await openSocketFrom(venue.url, '198.51.100.7');
-    assert.deepEqual([socket.status, socket.code], [429, 'BANNED']);
-    assert.ok(Number(socket.retryAfter) >= 29);
+    const socket = await tryConnect(venue.url, { 'x-forwarded-for': '198.51.100.7' });
+    assert.ok('status' in socket && socket.status === 429 && socket.code === 'BANNED' && socket.retryAfter! >= 29, JSON.stringify(socket));
     assert.equal((await call(venue.url, 'GET', '/api/v1/time', from('198.51.100.8'))).status, 200, 'another address is not banned');
 
     const listed = await venue.admin('/rate-bans', undefined, 'GET');

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketServer } from 'ws';
+import { createServer } from 'node:http';
 import { AccountFeed, BookFeed, BourseApiError, compareDecimals, RestClient } from '../src/client/index.js';
 import type { RequestBudget } from '../src/client/index.js';
 import { call } from './support/api-client.js';
@@ -329,5 +330,25 @@ test('a feed whose socket is refused at the upgrade (here, a banned address) wai
   } finally {
     feed?.close();
     await venue.stop();
+  }
+});
+
+test('an error page that is not the API\'s JSON (a proxy\'s 502) raises a BourseApiError with its status, for the REST client and for a refused socket alike', async () => {
+  const proxy = createServer((_request, response) => {
+    response.writeHead(502, { 'content-type': 'text/html', 'retry-after': '3' });
+    response.end('<html><body>Bad Gateway</body></html>');
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  const feed = new BookFeed({ url, market: 'BTC-USDT', reconnectMs: 20 });
+  try {
+    await assert.rejects(new RestClient({ url }).get('/api/v1/time'),
+      (error: unknown) => error instanceof BourseApiError && error.status === 502 && error.code === 'HTTP_ERROR' && error.retryAfterSeconds === 3);
+    const refused = await new Promise<BourseApiError>((resolve) => feed.once('connection-error', resolve));
+    assert.ok(refused instanceof BourseApiError);
+    assert.deepEqual([refused.status, refused.code, refused.retryAfterSeconds], [502, 'HTTP_ERROR', 3]);
+  } finally {
+    feed.close();
+    await new Promise((resolve) => proxy.close(resolve));
   }
 });

@@ -4,7 +4,8 @@ import { createHmac } from 'node:crypto';
 import { call } from './support/api-client.js';
 import { Venue } from './support/venue.js';
 import { WebSocket } from 'ws';
-import { SocketClient } from './support/ws-client.js';
+import { SocketClient, tryConnect } from './support/ws-client.js';
+import type { Upgrade } from './support/ws-client.js';
 import { until } from './support/until.js';
 import { clientChecksum } from './support/book-checksum.js';
 import { rmSync } from 'node:fs';
@@ -455,26 +456,12 @@ test('a socket follows one account: a main-account key may authenticate for a su
   }
 });
 
-/** Opens a socket; resolves with 'open', or with the HTTP status and error code the upgrade was refused with. */
-function tryConnect(url: string): Promise<{ socket: WebSocket } | { status: number; code: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`);
-    socket.once('open', () => resolve({ socket }));
-    socket.once('unexpected-response', (_request, response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, code: (JSON.parse(body) as { error: { code: string } }).error.code }));
-    });
-    socket.once('error', reject);
-  });
-}
-
 test('an address holds a bounded number of sockets, and each upgrade draws on its request budget', async () => {
   const venue = await Venue.start({ server: { ws: { socketsPerAddress: 3 } } });
   try {
     const open = await Promise.all([1, 2, 3].map(() => tryConnect(venue.url)));
     assert.ok(open.every((o) => 'socket' in o));
-    assert.deepEqual(await tryConnect(venue.url), { status: 429, code: 'TOO_MANY_SOCKETS' });
+    assert.deepEqual(await tryConnect(venue.url), { status: 429, code: 'TOO_MANY_SOCKETS', retryAfter: 1 });
     const first = open[0] as { socket: WebSocket };
     await new Promise<void>((resolve) => { first.socket.once('close', () => resolve()); first.socket.close(); });
     let again = await tryConnect(venue.url);
@@ -490,7 +477,7 @@ test('an address holds a bounded number of sockets, and each upgrade draws on it
   const budget = await Venue.start({ server: { ipWeightPerSecond: 5 } });
   try {
     const attempts = await Promise.all(Array.from({ length: 12 }, () => tryConnect(budget.url)));
-    const refused = attempts.filter((a): a is { status: number; code: string } => 'status' in a);
+    const refused = attempts.filter((a): a is Extract<Upgrade, { status: number }> => 'status' in a);
     assert.ok(refused.length >= 6 && refused.every((r) => r.status === 429 && r.code === 'RATE_LIMITED'), JSON.stringify(refused));
     for (const a of attempts) if ('socket' in a) a.socket.close();
   } finally {

@@ -4,7 +4,7 @@
  * starting over once a connection opens. Each feed starts again from fresh snapshots on `open`.
  */
 import { WebSocket } from 'ws';
-import { BourseApiError } from './rest.js';
+import { apiErrorOf } from './rest.js';
 
 export interface ReconnectOptions { reconnectMs?: number; maxReconnectMs?: number }
 
@@ -74,7 +74,7 @@ export class ReconnectingSocket {
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => { if (body.length < 4_096) body += chunk; });
       response.on('end', () => {
-        this.handlers.problem(refusalOf(response.statusCode ?? 0, body, Number.isFinite(retryAfter) ? retryAfter : undefined));
+        this.handlers.problem(apiErrorOf(response.statusCode ?? 0, body, Number.isFinite(retryAfter) ? retryAfter : undefined, `the server refused the socket with ${response.statusCode}`));
         socket.terminate();
       });
     });
@@ -90,13 +90,3 @@ export class ReconnectingSocket {
   }
 }
 
-/** A refused upgrade as the API error its body names (or its status, if the body names none). */
-function refusalOf(status: number, body: string, retryAfterSeconds: number | undefined): BourseApiError {
-  try {
-    const { error } = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
-    if (typeof error?.code === 'string') return new BourseApiError(status, error.code, String(error.message ?? error.code), retryAfterSeconds);
-  } catch {
-    // not the API's JSON (a proxy's page): the status says it
-  }
-  return new BourseApiError(status, `HTTP_${status}`, `the server refused the socket with ${status}`, retryAfterSeconds);
-}

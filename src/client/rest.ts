@@ -37,6 +37,22 @@ export interface RequestBudget { perSecond: number; remaining: number }
 const RETRIED_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 const RETRIES_AFTER_REFUSAL = 3;
 
+/**
+ * An error answer as the API error its body names; by its status alone (code HTTP_ERROR) when the
+ * body names none, as a proxy's error page would not.
+ */
+export function apiErrorOf(status: number, body: string, retryAfterSeconds: number | undefined, statusText = `HTTP ${status}`): BourseApiError {
+  let error: { code?: unknown; message?: unknown } | undefined;
+  try {
+    error = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  } catch {
+    error = undefined;
+  }
+  return typeof error?.code === 'string'
+    ? new BourseApiError(status, error.code, typeof error.message === 'string' ? error.message : error.code, retryAfterSeconds)
+    : new BourseApiError(status, 'HTTP_ERROR', statusText, retryAfterSeconds);
+}
+
 /** How far the server's clock at `url` is ahead of `now` (negative: behind), from GET /time, halving the round trip. */
 export async function serverClockOffset(url: string, now: () => number = Date.now): Promise<number> {
   const sent = now();
@@ -103,23 +119,21 @@ export class RestClient {
       const remaining = response.headers.get('x-ratelimit-remaining');
       if (limit !== null && remaining !== null) this.lastBudget = { perSecond: Number(limit), remaining: Number(remaining) };
       const text = await response.text();
-      const parsed: unknown = text === '' ? null : JSON.parse(text);
-      if (response.ok) return parsed as T;
-      const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
-      const code = error?.code ?? 'HTTP_ERROR';
-      if (code === 'STALE_REQUEST' && signed && attempt === 0) {
+      if (response.ok) return (text === '' ? null : JSON.parse(text)) as T;
+      const header = response.headers.get('retry-after');
+      const retryAfter = header === null ? undefined : Number(header);
+      const refusal = apiErrorOf(response.status, text, retryAfter, response.statusText);
+      if (refusal.code === 'STALE_REQUEST' && signed && attempt === 0) {
         await this.syncClock();
         continue;
       }
-      const header = response.headers.get('retry-after');
-      const retryAfter = header === null ? undefined : Number(header);
       const patience = this.options.waitOnRefusalSeconds ?? 0;
       if (RETRIED_STATUSES.has(response.status) && patience > 0 && retryAfter !== undefined && retryAfter >= 0 && retryAfter <= patience && waits < RETRIES_AFTER_REFUSAL) {
         waits += 1;
         await new Promise((resolve) => setTimeout(resolve, retryAfter * 1_000));
         continue;
       }
-      throw new BourseApiError(response.status, code, error?.message ?? response.statusText, retryAfter);
+      throw refusal;
     }
   }
 

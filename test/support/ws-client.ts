@@ -59,3 +59,23 @@ export class SocketClient {
     this.socket.close();
   }
 }
+
+/** A socket upgrade's outcome: the open socket, or the status, error code and Retry-After it was refused with. */
+export type Upgrade = { socket: WebSocket } | { status: number; code: string; retryAfter: number | undefined };
+
+/** Opens a socket (with `headers`, e.g. X-Forwarded-For behind a trusted proxy); resolves with it or with the refusal. */
+export function tryConnect(url: string, headers: Record<string, string> = {}): Promise<Upgrade> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/ws`, { headers });
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (_request, response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      response.on('end', () => {
+        const retryAfter = response.headers['retry-after'];
+        resolve({ status: response.statusCode ?? 0, code: (JSON.parse(body) as { error: { code: string } }).error.code, retryAfter: retryAfter === undefined ? undefined : Number(retryAfter) });
+      });
+    });
+    socket.once('error', reject);
+  });
+}
